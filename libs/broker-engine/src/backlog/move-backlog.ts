@@ -1,0 +1,58 @@
+import type { ConsumerGroup } from '../consume/consumer-group';
+import type { MessageRow } from '../storage/message-row';
+import type { MessageStore } from '../storage/message-store';
+
+const CHUNK = 500;
+const DRAIN_POLL_MS = 20;
+const DRAIN_TIMEOUT_MS = 60_000;
+
+export interface MoveBacklogInput {
+  group: ConsumerGroup;
+  fromTopic: string;
+  toTopic: string;
+  queueCount: number;
+  store: MessageStore;
+  submit: <T>(apply: () => T) => Promise<T>;
+  writeCopy: (row: MessageRow) => void;
+}
+
+/**
+ * Pauses the group on `fromTopic`, waits for its in-flight messages, then copies each
+ * queue's unacked messages in offset order onto `toTopic` and counts them as consumed
+ * on `fromTopic`, chunk by chunk; each chunk's copies and its acks commit together.
+ */
+export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: number }> {
+  const { group, fromTopic } = input;
+  const queues = Array.from({ length: input.queueCount }, (_, queueId) => group.sharedQueue(fromTopic, queueId));
+  const pause = group.pauseQueues(fromTopic);
+  let moved = 0;
+  try {
+    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+    while (queues.some((queue) => queue.inflightCount() > 0)) {
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for in-flight messages of "${fromTopic}" to finish.`);
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    for (const queue of queues) {
+      queue.buffer.length = 0;
+      queue.redeliver.length = 0;
+      let cursor = queue.committed;
+      for (;;) {
+        const rows = input.store
+          .readQueue(fromTopic, queue.queueId, cursor, CHUNK)
+          .filter((row) => !queue.isDone(row.queue_offset));
+        const scanned = input.store.readQueue(fromTopic, queue.queueId, cursor, CHUNK);
+        if (scanned.length === 0) break;
+        await input.submit(() => {
+          for (const row of rows) input.writeCopy(row);
+        });
+        for (const row of scanned) group.ack(queue, row.queue_offset);
+        moved += rows.length;
+        cursor = scanned[scanned.length - 1]!.queue_offset + 1;
+      }
+      queue.nextFetch = Math.max(queue.nextFetch, cursor, queue.committed);
+    }
+  } finally {
+    pause.resume();
+  }
+  return { moved };
+}

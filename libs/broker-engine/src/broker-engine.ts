@@ -1,0 +1,837 @@
+import Database from 'better-sqlite3';
+import { mkdirSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConsumerGroup } from './consume/consumer-group';
+import { originTopicOf } from './consume/delivery-mapper';
+import type { GroupContext } from './consume/group-context';
+import { MemberRuntime, type ResolvedRetry } from './consume/member-runtime';
+import { DelayScheduler } from './delay/delay-scheduler';
+import { DeadLetterStore } from './dlq/dead-letter-store';
+import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options';
+import type {
+  DeadLetter,
+  DeadLetterPage,
+  DeadLetterQuery,
+  EngineOptions,
+  EngineStats,
+  GroupMode,
+  PublishMessage,
+  PublishResult,
+  ResendEdit,
+  SubscribeOptions,
+  Subscription,
+  TopicInfo,
+  TopicOptions,
+} from './engine.types';
+import {
+  DeadLetterNotFoundError,
+  EngineClosedError,
+  InsufficientDiskSpaceError,
+  InvalidArgumentError,
+  ReliableMqError,
+  UnknownTopicError,
+} from './errors';
+import {
+  HEADER_LAST_ERROR,
+  HEADER_ORIGIN_TOPIC,
+  HEADER_ORIGINAL_ID,
+  HEADER_RECONSUME_TIMES,
+  HEADER_RESENT_FROM,
+} from './headers';
+import { GroupCommitter } from './publish/group-committer';
+import { prepareBatch } from './publish/message-preparer';
+import { QueueOffsetTable } from './publish/queue-offset-table';
+import { RetentionSweeper } from './retention/retention-sweeper';
+import { collectStats } from './stats/collect-stats';
+import { RateMeter } from './stats/rate-meter';
+import { decodeHeaders, encodeHeaders, type MessageRow, type NewMessage } from './storage/message-row';
+import { MessageStore } from './storage/message-store';
+import { migrate } from './storage/schema';
+import { TopicRegistry } from './topics/topic-registry';
+import { parseDelayLevels } from './util/duration';
+import { dlqTopicOf, isSystemTopic, retryTopicOf, validateName } from './util/names';
+import { stableHash } from './util/stable-hash';
+import { compileTagFilter } from './util/tag-filter';
+import { uuidv7 } from './util/uuid-v7';
+import { moveBacklog } from './backlog/move-backlog';
+
+export const DATABASE_FILE = 'broker.sqlite';
+const DISK_CHECK_INTERVAL_MS = 1000;
+const OFFSET_FLUSH_DELAY_MS = 5;
+
+interface DirtyOffset {
+  group: string;
+  owner: string;
+  topic: string;
+  queueId: number;
+  committed: number;
+}
+
+/**
+ * The included broker: topics of queues on one SQLite database (WAL), publish with
+ * durable confirms, consumer groups with push delivery, retry levels, DLQ, delay, TTL
+ * and retention. Single process: the engine owns its data directory while open.
+ */
+export class BrokerEngine {
+  readonly options: ResolvedEngineOptions;
+  private readonly db: Database.Database;
+  private readonly store: MessageStore;
+  private readonly deadLetters: DeadLetterStore;
+  private readonly topics: TopicRegistry;
+  private readonly heads = new QueueOffsetTable();
+  private readonly committer: GroupCommitter;
+  private readonly scheduler: DelayScheduler;
+  private readonly retention: RetentionSweeper;
+  private readonly groups = new Map<string, ConsumerGroup>();
+  private readonly groupContext: GroupContext;
+  private readonly roundRobin = new Map<string, number>();
+  private dirty = new Map<string, DirtyOffset>();
+  private flushingDirty: Map<string, DirtyOffset> | null = null;
+  private touchedTopics = new Set<string>();
+  private earliestScheduled = Number.POSITIVE_INFINITY;
+  private readonly publishRates = new Map<string, RateMeter>();
+  private readonly deliveryRates = new Map<string, RateMeter>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private diskCheckedAt = 0;
+  private diskError: Error | null = null;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+
+  private constructor(options: ResolvedEngineOptions) {
+    this.options = options;
+    mkdirSync(options.dataDir, { recursive: true });
+    const path = join(options.dataDir, DATABASE_FILE);
+    this.db = new Database(path);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.flush === 'sync' ? 'FULL' : 'NORMAL'}`);
+      this.db.pragma('foreign_keys = OFF');
+      migrate(this.db, path);
+      if (options.maxDatabaseBytes !== null) {
+        const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+        this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxDatabaseBytes / pageSize))}`);
+      }
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    this.store = new MessageStore(this.db);
+    this.deadLetters = new DeadLetterStore(this.db);
+    this.topics = new TopicRegistry(this.db);
+    for (const row of this.db.prepare('SELECT topic, queue_id, next_offset FROM queues').all() as Array<{
+      topic: string;
+      queue_id: number;
+      next_offset: number;
+    }>) {
+      this.heads.load(row.topic, row.queue_id, row.next_offset);
+    }
+    this.committer = new GroupCommitter(
+      this.db,
+      {
+        beforeCommit: () => this.writeQueueState(),
+        afterCommit: () => this.afterCommit(),
+        afterRollback: () => this.afterRollback(),
+        publishGuard: () => this.checkDisk(),
+        mapError: (error) => (error instanceof Error ? error : new Error(String(error))),
+      },
+      options.maxDatabaseBytes,
+    );
+    this.groupContext = this.createGroupContext();
+    this.scheduler = new DelayScheduler(
+      () => this.store.nextDueAt(),
+      () => this.now(),
+      () => this.moveDueMessages(),
+      options.onError,
+    );
+    this.retention = new RetentionSweeper(
+      this.db,
+      () => this.topics.list(),
+      (apply) => this.committer.submit(apply, { publish: false }),
+      { retentionMs: options.retentionMs, chunkSize: options.retentionChunkSize, now: () => this.now() },
+    );
+  }
+
+  /** Opens (creating or migrating) the engine's database in `dataDir`. */
+  static open(options: EngineOptions): BrokerEngine {
+    const engine = new BrokerEngine(resolveEngineOptions(options));
+    engine.start();
+    return engine;
+  }
+
+  private start(): void {
+    this.scheduler.start();
+    const maintenance = setInterval(() => this.runMaintenance(), this.options.maintenanceIntervalMs);
+    const retention = setInterval(() => {
+      this.runRetention().catch((error: unknown) => this.options.onError(error as Error));
+    }, this.options.retentionIntervalMs);
+    for (const timer of [maintenance, retention]) {
+      timer.unref();
+      this.timers.push(timer);
+    }
+  }
+
+  private now(): number {
+    return this.options.clock.now();
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  private ensureOpen(operation: string): void {
+    if (this.state !== 'open') throw new EngineClosedError(operation);
+  }
+
+  // ---------------------------------------------------------------- topics
+
+  /** Creates a topic, or returns the existing one unchanged. */
+  createTopic(name: string, options: TopicOptions = {}): TopicInfo {
+    this.ensureOpen('create a topic');
+    validateName('topic', name);
+    if (isSystemTopic(name)) {
+      throw new InvalidArgumentError(`Topic names starting with "%" are reserved for retry and DLQ topics: ${name}.`);
+    }
+    const queueCount = TopicRegistry.validateQueueCount(options.queueCount ?? this.options.defaultQueueCount);
+    return this.ensureTopic(name, queueCount);
+  }
+
+  private ensureTopic(name: string, queueCount: number): TopicInfo {
+    const existing = this.topics.get(name);
+    if (existing) return existing;
+    this.db.transaction(() => this.topics.insert(name, queueCount, this.now())).immediate();
+    return this.topics.require(name);
+  }
+
+  getTopic(name: string): TopicInfo | undefined {
+    return this.topics.get(name);
+  }
+
+  listTopics(): TopicInfo[] {
+    return this.topics.list();
+  }
+
+  // --------------------------------------------------------------- publish
+
+  /**
+   * Stores a batch atomically and resolves once it is durable: after an fsync'd commit in
+   * `sync` mode, after a commit in `async` mode. A rejected batch stores nothing.
+   */
+  async publish(messages: readonly PublishMessage[]): Promise<PublishResult[]> {
+    this.ensureOpen('publish');
+    const now = this.now();
+    const prepared = prepareBatch(messages, this.options, now);
+    for (const { message } of prepared) {
+      if (isSystemTopic(message.topic)) {
+        throw new InvalidArgumentError(
+          `Topic "${message.topic}" is reserved for the engine; publish to the business topic instead.`,
+        );
+      }
+      if (!this.topics.get(message.topic)) {
+        if (!this.options.autoCreateTopics) throw new UnknownTopicError(message.topic);
+        this.ensureTopic(message.topic, this.options.defaultQueueCount);
+      }
+    }
+    const results = await this.committer.submit(
+      () => prepared.map(({ message, deliverAt }) => this.store1(message, deliverAt, now)),
+      { publish: true },
+    );
+    for (const result of results) if (!result.duplicate) this.publishMeter(result.topic).mark(now);
+    return results;
+  }
+
+  private store1(message: NewMessage, deliverAt: number | null, now: number): PublishResult {
+    const existing = this.store.findById(message.messageId);
+    if (existing) {
+      return {
+        messageId: message.messageId,
+        topic: existing.topic,
+        queueId: existing.queue_id,
+        queueOffset: existing.queue_offset,
+        ...(existing.deliver_at !== null ? { deliverAt: existing.deliver_at } : {}),
+        duplicate: true,
+      };
+    }
+    const queueId = this.selectQueue(message.topic, message.key);
+    if (deliverAt !== null) {
+      this.store.insertScheduled(message, queueId, deliverAt, now);
+      this.earliestScheduled = Math.min(this.earliestScheduled, deliverAt);
+      return { messageId: message.messageId, topic: message.topic, queueId, queueOffset: -1, deliverAt, duplicate: false };
+    }
+    const queueOffset = this.heads.reserve(message.topic, queueId);
+    this.store.insertMessage(message, queueId, queueOffset, now);
+    this.touchedTopics.add(message.topic);
+    return { messageId: message.messageId, topic: message.topic, queueId, queueOffset, duplicate: false };
+  }
+
+  /** Same key, same queue (stable hash); no key, round-robin. */
+  private selectQueue(topic: string, key: string | null): number {
+    const count = this.topics.require(topic).queueCount;
+    if (key !== null) return stableHash(key) % count;
+    const next = (this.roundRobin.get(topic) ?? -1) + 1;
+    this.roundRobin.set(topic, next % count);
+    return next % count;
+  }
+
+  private publishMeter(topic: string): RateMeter {
+    let meter = this.publishRates.get(topic);
+    if (!meter) this.publishRates.set(topic, (meter = new RateMeter()));
+    return meter;
+  }
+
+  // ----------------------------------------------------- commit bookkeeping
+
+  private writeQueueState(): void {
+    for (const { topic, queueId, next } of this.heads.pending()) this.store.saveQueueNext(topic, queueId, next);
+    this.flushingDirty = this.dirty;
+    this.dirty = new Map();
+    const now = this.now();
+    for (const offset of this.flushingDirty.values()) {
+      this.store.saveOffset(offset.group, offset.owner, offset.topic, offset.queueId, offset.committed, now);
+    }
+  }
+
+  private afterCommit(): void {
+    this.heads.commit();
+    this.flushingDirty = null;
+    const touched = this.touchedTopics;
+    this.touchedTopics = new Set();
+    if (touched.size > 0) this.wake(touched);
+    if (this.earliestScheduled !== Number.POSITIVE_INFINITY) {
+      this.scheduler.note(this.earliestScheduled);
+      this.earliestScheduled = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  private afterRollback(): void {
+    this.heads.rollback();
+    this.touchedTopics = new Set();
+    this.earliestScheduled = Number.POSITIVE_INFINITY;
+    if (this.flushingDirty) {
+      for (const [id, offset] of this.flushingDirty) {
+        const newer = this.dirty.get(id);
+        if (!newer || newer.committed < offset.committed) this.dirty.set(id, offset);
+      }
+      this.flushingDirty = null;
+    }
+  }
+
+  private wake(topics: Set<string>): void {
+    for (const group of this.groups.values()) {
+      for (const member of group.members.values()) {
+        if ([...topics].some((topic) => member.subscriptions.has(topic) || topic === group.retryTopic)) {
+          group.schedulePump();
+          break;
+        }
+      }
+    }
+  }
+
+  private checkDisk(): Error | null {
+    if (this.options.minFreeDiskBytes === 0) return null;
+    const now = Date.now();
+    if (now - this.diskCheckedAt < DISK_CHECK_INTERVAL_MS) return this.diskError;
+    this.diskCheckedAt = now;
+    const free = this.options.freeDiskBytes
+      ? this.options.freeDiskBytes(this.options.dataDir)
+      : (() => {
+          const stats = statfsSync(this.options.dataDir);
+          return stats.bavail * stats.bsize;
+        })();
+    this.diskError = free < this.options.minFreeDiskBytes ? new InsufficientDiskSpaceError(free, this.options.minFreeDiskBytes) : null;
+    return this.diskError;
+  }
+
+  private markOffsetDirty(group: string, owner: string, topic: string, queueId: number, committed: number): void {
+    const id = `${group}\u0000${owner}\u0000${topic}\u0000${queueId}`;
+    const current = this.dirty.get(id);
+    if (!current || current.committed < committed) this.dirty.set(id, { group, owner, topic, queueId, committed });
+    if (this.state !== 'closed') this.committer.requestFlush(OFFSET_FLUSH_DELAY_MS);
+  }
+
+  // ------------------------------------------------------- delay and retry
+
+  private async moveDueMessages(): Promise<{ moved: number; more: boolean }> {
+    const batch = 500;
+    const moved = await this.committer.submit(
+      () => {
+        const now = this.now();
+        const rows = this.store.dueScheduled(now, batch);
+        for (const row of rows) {
+          const queueId = Math.min(row.queue_id, Math.max(0, this.topics.queueCount(row.topic) - 1));
+          const offset = this.heads.reserve(row.topic, queueId);
+          this.store.insertMessage(
+            {
+              messageId: row.message_id,
+              topic: row.topic,
+              key: row.key,
+              tags: row.tags,
+              headers: row.headers,
+              body: row.body,
+              bornAt: row.born_at,
+              expireAt: row.expire_at,
+            },
+            queueId,
+            offset,
+            now,
+          );
+          this.store.deleteScheduled(row.seq);
+          this.touchedTopics.add(row.topic);
+        }
+        return rows.length;
+      },
+      { publish: false },
+    );
+    return { moved, more: moved === batch };
+  }
+
+  /** Writes a copy of a message into a group's retry topic; visible after `delayMs`. */
+  private writeRetryCopy(group: string, source: NewMessage, headers: Record<string, string>, delayMs: number): void {
+    const topic = retryTopicOf(group);
+    const now = this.now();
+    const message: NewMessage = { ...source, messageId: uuidv7(now), topic, headers: encodeHeaders(headers) };
+    const queueId = this.selectQueue(topic, message.key);
+    if (delayMs > 0) {
+      this.store.insertScheduled(message, queueId, now + delayMs, now);
+      this.earliestScheduled = Math.min(this.earliestScheduled, now + delayMs);
+    } else {
+      this.store.insertMessage(message, queueId, this.heads.reserve(topic, queueId), now);
+      this.touchedTopics.add(topic);
+    }
+  }
+
+  private createGroupContext(): GroupContext {
+    const rowAsNew = (row: MessageRow): NewMessage => ({
+      messageId: row.message_id,
+      topic: row.topic,
+      key: row.key,
+      tags: row.tags,
+      headers: row.headers,
+      body: row.body,
+      bornAt: row.born_at,
+      expireAt: row.expire_at,
+    });
+    return {
+      store: this.store,
+      clock: this.options.clock,
+      queueHeads: this.heads,
+      consumeTimeoutMs: this.options.consumeTimeoutMs,
+      sessionTimeoutMs: this.options.sessionTimeoutMs,
+      fetchBatch: 64,
+      queueCount: (topic) => this.topics.queueCount(topic),
+      markOffsetDirty: (group, owner, topic, queueId, committed) =>
+        this.markOffsetDirty(group, owner, topic, queueId, committed),
+      sendToRetry: (group, row, reconsumeTimes, error, delayMs) =>
+        this.committer.submit(
+          () => {
+            const headers = decodeHeaders(row.headers);
+            this.writeRetryCopy(
+              group,
+              rowAsNew(row),
+              {
+                ...headers,
+                [HEADER_ORIGIN_TOPIC]: originTopicOf(row),
+                [HEADER_ORIGINAL_ID]: headers[HEADER_ORIGINAL_ID] ?? row.message_id,
+                [HEADER_RECONSUME_TIMES]: String(reconsumeTimes),
+                [HEADER_LAST_ERROR]: error,
+              },
+              delayMs,
+            );
+          },
+          { publish: false },
+        ),
+      sendToDlq: (group, row, reason, reconsumeTimes) =>
+        this.committer.submit(
+          () => {
+            const headers = decodeHeaders(row.headers);
+            this.deadLetters.insert({
+              dlqTopic: dlqTopicOf(group),
+              group,
+              topic: originTopicOf(row),
+              messageId: row.message_id,
+              originalMessageId: headers[HEADER_ORIGINAL_ID] ?? row.message_id,
+              key: row.key,
+              tags: row.tags,
+              headers: row.headers,
+              body: row.body,
+              reason,
+              reconsumeTimes,
+              bornAt: row.born_at,
+              deadAt: this.now(),
+            });
+          },
+          { publish: false },
+        ),
+      reportError: (error) => this.options.onError(error),
+      onDelivered: (group, topic) => this.deliveryMeter(group, topic).mark(this.now()),
+    };
+  }
+
+  private deliveryMeter(group: string, topic: string): RateMeter {
+    const id = `${group}\u0000${topic}`;
+    let meter = this.deliveryRates.get(id);
+    if (!meter) this.deliveryRates.set(id, (meter = new RateMeter()));
+    return meter;
+  }
+
+  // -------------------------------------------------------------- consume
+
+  /** Joins a member to a consumer group on a topic and starts pushing messages to its handler. */
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    this.ensureOpen('subscribe');
+    const resolved = this.resolveSubscription(options);
+    const { group: groupName, topic, groupMode } = resolved;
+    if (!this.topics.get(topic)) {
+      if (!this.options.autoCreateTopics) throw new UnknownTopicError(topic);
+      this.ensureTopic(topic, this.options.defaultQueueCount);
+    }
+    const storedMode = this.db
+      .prepare('SELECT group_mode FROM subscriptions WHERE group_name = ? LIMIT 1')
+      .get(groupName) as { group_mode: GroupMode } | undefined;
+    const knownMode = this.groups.get(groupName)?.mode ?? storedMode?.group_mode;
+    if (knownMode !== undefined && knownMode !== groupMode) {
+      throw new InvalidArgumentError(
+        `Group "${groupName}" is a ${knownMode} group; it cannot also subscribe as ${groupMode}. Use another group name.`,
+      );
+    }
+    let group = this.groups.get(groupName);
+    if (!group) {
+      group = new ConsumerGroup(groupName, groupMode, this.groupContext);
+      this.groups.set(groupName, group);
+    }
+    for (const other of group.members.values()) {
+      const sub = other.subscriptions.get(topic);
+      if (sub && sub.mode !== resolved.mode) {
+        throw new InvalidArgumentError(
+          `Group "${groupName}" already consumes "${topic}" in ${sub.mode} mode; all members must use the same mode.`,
+        );
+      }
+    }
+    const existing = group.members.get(resolved.memberId);
+    if (existing?.subscriptions.has(topic)) {
+      throw new InvalidArgumentError(
+        `Member "${resolved.memberId}" of group "${groupName}" already subscribes to "${topic}"; close that subscription first.`,
+      );
+    }
+    if (existing && existing.prefetch !== resolved.prefetch) {
+      throw new InvalidArgumentError(`Member "${resolved.memberId}" already uses prefetch ${existing.prefetch}.`);
+    }
+    const topicsToRecord = [topic];
+    if (groupMode === 'clustering' && resolved.mode === 'concurrent') {
+      this.ensureTopic(retryTopicOf(groupName), this.options.defaultQueueCount);
+      topicsToRecord.push(retryTopicOf(groupName));
+    }
+    const now = this.now();
+    await this.committer.submit(
+      () => {
+        const insert = this.db.prepare(
+          'INSERT OR IGNORE INTO subscriptions (group_name, topic, group_mode, created_at) VALUES (?, ?, ?, ?)',
+        );
+        for (const name of topicsToRecord) insert.run(groupName, name, groupMode, now);
+      },
+      { publish: false },
+    );
+    this.ensureOpen('subscribe');
+    const member = existing ?? new MemberRuntime(resolved.memberId, resolved.prefetch, resolved.autoHeartbeat, now);
+    group.addSubscription(
+      member,
+      {
+        topic,
+        mode: resolved.mode,
+        tagFilter: resolved.tagFilter,
+        retry: resolved.retry,
+        handler: options.handler,
+      },
+      resolved.startFrom,
+    );
+    const owningGroup = group;
+    return {
+      group: groupName,
+      topic,
+      memberId: member.id,
+      assignedQueues: () => owningGroup.ownedBy(member).map((queue) => `${queue.topic}:${queue.queueId}`),
+      close: async (timeoutMs = 30_000) => {
+        member.subscriptions.delete(topic);
+        if (member.subscriptions.size === 0) await owningGroup.removeMember(member, timeoutMs);
+        else owningGroup.rebalance();
+        this.committer.requestFlush(0);
+      },
+      pauseHeartbeat: (paused: boolean) => {
+        member.heartbeatPaused = paused;
+      },
+    };
+  }
+
+  private resolveSubscription(options: SubscribeOptions) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('subscribe() needs an options object.');
+    const group = validateName('group', options.group);
+    const topic = validateName('topic', options.topic);
+    if (typeof options.handler !== 'function') {
+      throw new InvalidArgumentError(`subscribe() for group "${group}" needs a handler function.`);
+    }
+    const mode = options.mode ?? 'concurrent';
+    if (mode !== 'concurrent' && mode !== 'orderly') {
+      throw new InvalidArgumentError(`mode must be "concurrent" or "orderly"; got ${JSON.stringify(mode)}.`);
+    }
+    const groupMode = options.groupMode ?? 'clustering';
+    if (groupMode !== 'clustering' && groupMode !== 'broadcasting') {
+      throw new InvalidArgumentError(`groupMode must be "clustering" or "broadcasting"; got ${JSON.stringify(groupMode)}.`);
+    }
+    const startFrom = options.startFrom ?? 'latest';
+    if (startFrom !== 'latest' && startFrom !== 'earliest') {
+      throw new InvalidArgumentError(`startFrom must be "latest" or "earliest"; got ${JSON.stringify(startFrom)}.`);
+    }
+    const prefetch = options.prefetch ?? 32;
+    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 10_000) {
+      throw new InvalidArgumentError(`prefetch must be an integer from 1 to 10000; got ${JSON.stringify(prefetch)}.`);
+    }
+    const maxReconsumeTimes = options.retry?.maxReconsumeTimes ?? 16;
+    if (!Number.isInteger(maxReconsumeTimes) || maxReconsumeTimes < 0 || maxReconsumeTimes > 1000) {
+      throw new InvalidArgumentError(`maxReconsumeTimes must be an integer from 0 to 1000; got ${JSON.stringify(maxReconsumeTimes)}.`);
+    }
+    const pause = options.retry?.orderlyRetryPauseMs ?? 1000;
+    if (!Number.isInteger(pause) || pause < 0) {
+      throw new InvalidArgumentError(`orderlyRetryPauseMs must be a non-negative integer; got ${JSON.stringify(pause)}.`);
+    }
+    const memberId = options.memberId ?? uuidv7();
+    if (typeof memberId !== 'string' || memberId.length === 0 || memberId.length > 128) {
+      throw new InvalidArgumentError('memberId must be a string of 1–128 characters.');
+    }
+    const retry: ResolvedRetry = {
+      maxReconsumeTimes,
+      levels: options.retry?.delayLevels ? parseDelayLevels(options.retry.delayLevels) : this.options.delayLevels,
+      customLevels: options.retry?.delayLevels !== undefined,
+      orderlyRetryPauseMs: pause,
+    };
+    return {
+      group,
+      topic,
+      mode,
+      groupMode,
+      startFrom,
+      prefetch,
+      memberId,
+      retry,
+      tagFilter: compileTagFilter(options.tags),
+      autoHeartbeat: (options as { autoHeartbeat?: boolean }).autoHeartbeat ?? true,
+    };
+  }
+
+  /** Keeps a member that does not use the engine's own heartbeat (a remote one) alive. */
+  heartbeat(group: string, memberId: string): boolean {
+    this.ensureOpen('heartbeat');
+    return this.groups.get(group)?.heartbeat(memberId, this.now()) ?? false;
+  }
+
+  /** Consume timeouts, session expiry, held queues and due delayed messages. Runs on a timer; tests may call it. */
+  runMaintenance(): void {
+    if (this.state === 'closed') return;
+    const now = this.now();
+    for (const group of this.groups.values()) group.maintain(now);
+    this.scheduler.fireIfDue();
+  }
+
+  // ------------------------------------------------------------------ DLQ
+
+  listDeadLetters(query: DeadLetterQuery = {}): DeadLetterPage {
+    this.ensureOpen('list dead letters');
+    return this.deadLetters.query(query);
+  }
+
+  getDeadLetter(id: number): DeadLetter | undefined {
+    this.ensureOpen('read a dead letter');
+    return this.deadLetters.get(id);
+  }
+
+  /**
+   * Sends dead letters back through their group's retry topic (so only that group
+   * handles them again), optionally with an edited body or headers. Resolves with the
+   * ids resent; all of them or none are written.
+   */
+  async resendDeadLetters(ids: readonly number[], edit: ResendEdit = {}): Promise<number[]> {
+    this.ensureOpen('resend dead letters');
+    const letters = this.requireDead(ids);
+    const editedBody = edit.body === undefined ? undefined : prepareBatch([{ topic: 'edit', body: edit.body }], this.options, 0)[0]!.message.body;
+    if (edit.headers !== undefined) {
+      if (typeof edit.headers !== 'object' || edit.headers === null || Object.values(edit.headers).some((v) => typeof v !== 'string')) {
+        throw new InvalidArgumentError('Edited headers must be an object of string values.');
+      }
+    }
+    for (const letter of letters) this.ensureTopic(retryTopicOf(letter.group), this.options.defaultQueueCount);
+    return this.committer.submit(
+      () => {
+        const now = this.now();
+        for (const letter of letters) {
+          if (!this.deadLetters.setStatus(letter.id, 'resent', null, now)) throw new DeadLetterNotFoundError(letter.id, 'dead');
+          this.writeRetryCopy(
+            letter.group,
+            {
+              messageId: letter.messageId,
+              topic: letter.topic,
+              key: letter.key,
+              tags: letter.tags.length === 0 ? null : JSON.stringify(letter.tags),
+              headers: null,
+              body: editedBody ?? letter.body,
+              bornAt: letter.bornAt,
+              expireAt: null,
+            },
+            {
+              ...(edit.headers ?? letter.headers),
+              [HEADER_ORIGIN_TOPIC]: letter.topic,
+              [HEADER_ORIGINAL_ID]: letter.originalMessageId,
+              [HEADER_RECONSUME_TIMES]: '0',
+              [HEADER_RESENT_FROM]: String(letter.id),
+            },
+            0,
+          );
+        }
+        return letters.map((letter) => letter.id);
+      },
+      { publish: true },
+    );
+  }
+
+  /** Marks dead letters as discarded with a reason; they stay listed for audit. */
+  async discardDeadLetters(ids: readonly number[], reason: string): Promise<number[]> {
+    this.ensureOpen('discard dead letters');
+    if (typeof reason !== 'string' || reason.trim() === '') {
+      throw new InvalidArgumentError('Discarding dead letters needs a non-empty reason.');
+    }
+    const letters = this.requireDead(ids);
+    return this.committer.submit(
+      () => {
+        const now = this.now();
+        for (const letter of letters) {
+          if (!this.deadLetters.setStatus(letter.id, 'discarded', reason, now)) throw new DeadLetterNotFoundError(letter.id, 'dead');
+        }
+        return letters.map((letter) => letter.id);
+      },
+      { publish: false },
+    );
+  }
+
+  private requireDead(ids: readonly number[]): DeadLetter[] {
+    if (!Array.isArray(ids) || ids.length === 0 || ids.some((id) => !Number.isInteger(id))) {
+      throw new InvalidArgumentError('Pass a non-empty array of dead-letter ids (integers).');
+    }
+    if (ids.length > this.options.maxBatchSize) {
+      throw new InvalidArgumentError(`At most ${this.options.maxBatchSize} dead letters per call (maxBatchSize).`);
+    }
+    return ids.map((id) => {
+      const letter = this.deadLetters.get(id);
+      if (!letter || letter.status !== 'dead') throw new DeadLetterNotFoundError(id, 'dead');
+      return letter;
+    });
+  }
+
+  // ------------------------------------------------------- backlog & stats
+
+  /** Raises a topic's queue count online; members rebalance onto the new queues. Keys may map to new queues afterwards. */
+  expandQueues(topic: string, queueCount: number): TopicInfo {
+    this.ensureOpen('expand queues');
+    const info = this.topics.require(topic);
+    TopicRegistry.validateQueueCount(queueCount);
+    if (queueCount <= info.queueCount) {
+      throw new InvalidArgumentError(
+        `Topic "${topic}" already has ${info.queueCount} queues; expandQueues needs a larger count, got ${queueCount}.`,
+      );
+    }
+    this.db.transaction(() => this.topics.resize(topic, queueCount)).immediate();
+    for (const group of this.groups.values()) group.rebalance();
+    return this.topics.require(topic);
+  }
+
+  /**
+   * Moves a clustering group's not-yet-delivered backlog on `fromTopic` onto `toTopic`
+   * (typically one with more queues), queue by queue in offset order so each key keeps
+   * its order. The group must subscribe `toTopic` to consume the moved messages.
+   */
+  async redistributeBacklog(group: string, fromTopic: string, toTopic: string): Promise<{ moved: number }> {
+    this.ensureOpen('redistribute a backlog');
+    validateName('group', group);
+    this.topics.require(fromTopic);
+    this.topics.require(toTopic);
+    if (fromTopic === toTopic) throw new InvalidArgumentError('redistributeBacklog needs two different topics.');
+    let runtime = this.groups.get(group);
+    if (runtime?.mode === 'broadcasting') {
+      throw new InvalidArgumentError(`Group "${group}" is broadcasting; backlogs are moved for clustering groups only.`);
+    }
+    if (!runtime) {
+      runtime = new ConsumerGroup(group, 'clustering', this.groupContext);
+      this.groups.set(group, runtime);
+    }
+    return moveBacklog({
+      group: runtime,
+      fromTopic,
+      toTopic,
+      queueCount: this.topics.queueCount(fromTopic),
+      store: this.store,
+      submit: (apply) => this.committer.submit(apply, { publish: true }),
+      writeCopy: (row) => {
+        const now = this.now();
+        const headers = decodeHeaders(row.headers);
+        this.store1(
+          {
+            messageId: uuidv7(now),
+            topic: toTopic,
+            key: row.key,
+            tags: row.tags,
+            headers: encodeHeaders({ ...headers, [HEADER_ORIGINAL_ID]: headers[HEADER_ORIGINAL_ID] ?? row.message_id }),
+            body: row.body,
+            bornAt: row.born_at,
+            expireAt: row.expire_at,
+          },
+          null,
+          now,
+        );
+      },
+    });
+  }
+
+  stats(): EngineStats {
+    this.ensureOpen('read stats');
+    return collectStats({
+      db: this.db,
+      topics: this.topics.list(),
+      heads: this.heads,
+      groups: [...this.groups.values()],
+      deadLetters: this.deadLetters,
+      now: this.now(),
+      publishRate: (topic) => this.publishRates.get(topic)?.ratePerSecond(this.now()) ?? 0,
+      deliveryRate: (group, topic) => this.deliveryRates.get(`${group}\u0000${topic}`)?.ratePerSecond(this.now()) ?? 0,
+    });
+  }
+
+  /** One retention pass now; resolves with the number of deleted messages. */
+  runRetention(): Promise<number> {
+    this.ensureOpen('run retention');
+    return this.retention.sweep();
+  }
+
+  // ---------------------------------------------------------------- close
+
+  /** Stops taking messages, waits (bounded) for in-flight handlers, flushes offsets and closes the database. */
+  async close(timeoutMs = 30_000): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    const removals: Promise<void>[] = [];
+    for (const group of this.groups.values()) {
+      for (const member of group.members.values()) removals.push(group.removeMember(member, timeoutMs));
+    }
+    await Promise.all(removals);
+    for (const timer of this.timers) clearInterval(timer);
+    this.scheduler.stop();
+    for (const group of this.groups.values()) group.stop();
+    while (this.committer.queued > 0 || this.dirty.size > 0) {
+      this.committer.flush();
+      if (this.committer.queued === 0 && this.dirty.size > 0) {
+        // Offsets with no operation queued: commit them on their own.
+        this.db.transaction(() => this.writeQueueState()).immediate();
+        this.afterCommit();
+      }
+    }
+    this.committer.stop();
+    this.state = 'closed';
+    this.db.close();
+  }
+}
+
+export { ReliableMqError };

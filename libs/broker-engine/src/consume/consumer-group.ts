@@ -1,0 +1,429 @@
+import type { GroupMode, StartFrom } from '../engine.types';
+import { describeError, isNonRetryable, requestedRetryDelay } from '../headers';
+import type { MessageRow } from '../storage/message-row';
+import { decodeTags } from '../storage/message-row';
+import { delayForLevel } from '../util/duration';
+import { retryTopicOf } from '../util/names';
+import { allocateEvenly } from './allocate';
+import { originTopicOf, reconsumeTimesOf, toDelivery } from './delivery-mapper';
+import type { GroupContext } from './group-context';
+import type { MemberRuntime, TopicSubscription } from './member-runtime';
+import { QueueRuntime } from './queue-runtime';
+
+const SETTLE_FAILURE_PAUSE_MS = 1000;
+
+/**
+ * Runtime of one consumer group: its members, which member owns which queue, and
+ * the delivery state of every queue. Clustering groups keep one state per queue,
+ * shared by whichever member owns it, so a queue moving between members never hands
+ * a message that is still in flight to a second member.
+ */
+export class ConsumerGroup {
+  readonly members = new Map<string, MemberRuntime>();
+  private readonly sharedQueues = new Map<string, QueueRuntime>();
+  private readonly startFrom = new Map<string, StartFrom>();
+  private readonly loadedOffsets = new Map<string, Map<number, number>>();
+  private readonly warnedMissingHandler = new Set<string>();
+  readonly retryTopic: string;
+  private pumpScheduled = false;
+  private tokens = 0;
+  private timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    readonly name: string,
+    readonly mode: GroupMode,
+    private readonly ctx: GroupContext,
+  ) {
+    this.retryTopic = retryTopicOf(name);
+  }
+
+  /** Whether a member reads the retry topic: clustering members with a concurrent subscription. */
+  private consumesRetry(member: MemberRuntime): boolean {
+    if (this.mode !== 'clustering') return false;
+    for (const sub of member.subscriptions.values()) if (sub.mode === 'concurrent') return true;
+    return false;
+  }
+
+  private topicsOf(member: MemberRuntime): string[] {
+    const topics = [...member.subscriptions.keys()];
+    if (this.consumesRetry(member)) topics.push(this.retryTopic);
+    return topics;
+  }
+
+  addSubscription(member: MemberRuntime, sub: TopicSubscription, startFrom: StartFrom): void {
+    if (!this.startFrom.has(sub.topic)) this.startFrom.set(sub.topic, startFrom);
+    member.subscriptions.set(sub.topic, sub);
+    this.members.set(member.id, member);
+    this.rebalance();
+  }
+
+  /** Recomputes queue ownership from the live members; call on any membership or queue-count change. */
+  rebalance(): void {
+    const active = [...this.members.values()].filter((member) => member.active);
+    if (this.mode === 'broadcasting') {
+      for (const member of active) {
+        for (const topic of this.topicsOf(member)) {
+          for (let queueId = 0; queueId < this.ctx.queueCount(topic); queueId++) {
+            const queue = this.queue(topic, queueId, member.id, member.ownQueues);
+            queue.owner = member;
+          }
+        }
+      }
+      this.schedulePump();
+      return;
+    }
+    const topics = new Set<string>();
+    for (const member of active) for (const topic of this.topicsOf(member)) topics.add(topic);
+    for (const queue of this.sharedQueues.values()) if (!topics.has(queue.topic)) queue.owner = null;
+    for (const topic of topics) {
+      const candidates = active.filter((member) => this.topicsOf(member).includes(topic));
+      const queueIds = Array.from({ length: this.ctx.queueCount(topic) }, (_, index) => index);
+      const allocation = allocateEvenly(
+        candidates.map((member) => member.id),
+        queueIds,
+      );
+      for (const queueId of queueIds) {
+        this.queue(topic, queueId, '', this.sharedQueues).owner = null;
+      }
+      for (const [memberId, owned] of allocation) {
+        const member = this.members.get(memberId)!;
+        for (const queueId of owned) this.queue(topic, queueId, '', this.sharedQueues).owner = member;
+      }
+    }
+    this.schedulePump();
+  }
+
+  private queue(topic: string, queueId: number, offsetOwner: string, map: Map<string, QueueRuntime>): QueueRuntime {
+    const id = `${topic}\u0000${queueId}`;
+    let queue = map.get(id);
+    if (queue) return queue;
+    const stored = this.storedOffsets(topic, offsetOwner);
+    let committed = stored.get(queueId);
+    let pin = false;
+    if (committed === undefined) {
+      pin = true;
+      const head = this.ctx.queueHeads.peek(topic, queueId);
+      const policy = topic === this.retryTopic || stored.size > 0 ? 'earliest' : (this.startFrom.get(topic) ?? 'latest');
+      committed = policy === 'latest' ? head : (this.ctx.store.minOffset(topic, queueId) ?? head);
+    }
+    queue = new QueueRuntime(topic, queueId, offsetOwner, committed);
+    map.set(id, queue);
+    if (pin) {
+      // Persist where a new group starts, so 'latest' does not drift past messages published before its first ack.
+      queue.persisted = -1;
+      this.ctx.markOffsetDirty(this.name, offsetOwner, topic, queueId, committed);
+    }
+    return queue;
+  }
+
+  private storedOffsets(topic: string, offsetOwner: string): Map<number, number> {
+    const id = `${topic}\u0000${offsetOwner}`;
+    let loaded = this.loadedOffsets.get(id);
+    if (!loaded) {
+      loaded = new Map(
+        this.ctx.store.loadOffsets(this.name, offsetOwner, topic).map((row) => [row.queue_id, row.committed]),
+      );
+      this.loadedOffsets.set(id, loaded);
+    }
+    return loaded;
+  }
+
+  /** All queue states this group holds in memory. */
+  allQueues(): QueueRuntime[] {
+    const queues = [...this.sharedQueues.values()];
+    for (const member of this.members.values()) queues.push(...member.ownQueues.values());
+    return queues;
+  }
+
+  ownedBy(member: MemberRuntime): QueueRuntime[] {
+    const source = this.mode === 'broadcasting' ? member.ownQueues.values() : this.sharedQueues.values();
+    return [...source].filter((queue) => queue.owner === member);
+  }
+
+  schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => this.pump());
+  }
+
+  private schedulePumpAt(delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.schedulePump();
+    }, delayMs);
+    this.timers.add(timer);
+  }
+
+  pump(): void {
+    this.pumpScheduled = false;
+    for (const member of this.members.values()) {
+      if (!member.active) continue;
+      const queues = this.ownedBy(member);
+      let progress = true;
+      while (progress && member.inflight < member.prefetch) {
+        progress = false;
+        for (const queue of queues) {
+          if (member.inflight >= member.prefetch) break;
+          if (this.deliverOne(member, queue)) progress = true;
+        }
+      }
+    }
+  }
+
+  private subscriptionFor(member: MemberRuntime, queue: QueueRuntime, row: MessageRow): TopicSubscription | undefined {
+    const topic = queue.topic === this.retryTopic ? originTopicOf(row) : queue.topic;
+    return member.subscriptions.get(topic);
+  }
+
+  private isSerial(member: MemberRuntime, queue: QueueRuntime): boolean {
+    return member.subscriptions.get(queue.topic)?.mode === 'orderly';
+  }
+
+  /** Hands out or disposes of one message; false when this queue has nothing to do now. */
+  private deliverOne(member: MemberRuntime, queue: QueueRuntime): boolean {
+    if (queue.pausedBy > 0) return false;
+    const now = this.ctx.clock.now();
+    if (queue.heldUntil > now) return false;
+    if (this.isSerial(member, queue) && queue.inflightCount() > 0) return false;
+    let row = queue.takeNext();
+    if (!row) {
+      if (!this.fill(queue)) return false;
+      row = queue.takeNext();
+      if (!row) return false;
+    }
+    const offset = row.queue_offset;
+    if (queue.isDone(offset) || queue.inflight.has(offset) || queue.settling.has(offset)) return true;
+    const sub = this.subscriptionFor(member, queue, row);
+    if (!sub) {
+      const topic = originTopicOf(row);
+      if (!this.warnedMissingHandler.has(topic)) {
+        this.warnedMissingHandler.add(topic);
+        this.ctx.reportError(
+          new Error(
+            `Group "${this.name}" holds a retry of topic "${topic}" but member "${member.id}" has no subscription to it; every member of a group must subscribe the same topics.`,
+          ),
+        );
+      }
+      queue.putBack(row, true);
+      queue.heldUntil = now + SETTLE_FAILURE_PAUSE_MS;
+      this.schedulePumpAt(SETTLE_FAILURE_PAUSE_MS);
+      return false;
+    }
+    if (!sub.tagFilter(decodeTags(row.tags))) {
+      this.ack(queue, offset);
+      return true;
+    }
+    if (row.expire_at !== null && row.expire_at <= now) {
+      this.settle(queue, row, this.ctx.sendToDlq(this.name, row, 'expired', reconsumeTimesOf(row)));
+      return true;
+    }
+    this.dispatch(member, queue, row, sub);
+    return true;
+  }
+
+  private fill(queue: QueueRuntime): boolean {
+    const head = this.ctx.queueHeads.peek(queue.topic, queue.queueId);
+    if (queue.nextFetch >= head) return false;
+    const rows = this.ctx.store.readQueue(queue.topic, queue.queueId, queue.nextFetch, this.ctx.fetchBatch);
+    if (rows.length === 0) {
+      queue.skipGap(head);
+      this.offsetMoved(queue);
+      queue.nextFetch = head;
+      return false;
+    }
+    if (rows[0]!.queue_offset > queue.nextFetch) {
+      queue.skipGap(rows[0]!.queue_offset);
+      this.offsetMoved(queue);
+    }
+    queue.buffer.push(...rows);
+    queue.nextFetch = rows[rows.length - 1]!.queue_offset + 1;
+    return true;
+  }
+
+  private dispatch(member: MemberRuntime, queue: QueueRuntime, row: MessageRow, sub: TopicSubscription): void {
+    const offset = row.queue_offset;
+    const count = (queue.deliveryCounts.get(offset) ?? 0) + 1;
+    queue.deliveryCounts.set(offset, count);
+    const token = ++this.tokens;
+    queue.inflight.set(offset, { token, member, deadline: this.ctx.clock.now() + this.ctx.consumeTimeoutMs, row });
+    member.inflight++;
+    const delivery = toDelivery(row, count);
+    this.ctx.onDelivered(this.name, delivery.topic);
+    Promise.resolve()
+      .then(() => sub.handler(delivery))
+      .then(
+        () => this.complete(member, queue, offset, token, null),
+        (error: unknown) => this.complete(member, queue, offset, token, error ?? new Error('handler rejected')),
+      );
+  }
+
+  private complete(member: MemberRuntime, queue: QueueRuntime, offset: number, token: number, error: unknown): void {
+    const entry = queue.inflight.get(offset);
+    const current = entry !== undefined && entry.token === token;
+    if (current) {
+      queue.inflight.delete(offset);
+      member.released();
+    } else if (member.closed) {
+      // Its in-flight messages were released to others when it left; its late outcome no longer counts.
+      return;
+    }
+    if (error === null) {
+      if (this.isSerial(member, queue) || this.mode === 'broadcasting') queue.heldFailures = 0;
+      this.ack(queue, offset);
+    } else if (current) {
+      this.fail(member, queue, entry.row, error);
+    }
+    this.schedulePump();
+  }
+
+  private fail(member: MemberRuntime, queue: QueueRuntime, row: MessageRow, error: unknown): void {
+    const sub = this.subscriptionFor(member, queue, row);
+    const reason = describeError(error);
+    const reconsume = reconsumeTimesOf(row);
+    const maxTimes = sub?.retry.maxReconsumeTimes ?? 16;
+    if (this.isSerial(member, queue) || this.mode === 'broadcasting') {
+      // Serial consumption holds the queue and retries the same message in place.
+      queue.heldFailures++;
+      if (isNonRetryable(error) || queue.heldFailures > maxTimes) {
+        queue.heldFailures = 0;
+        this.settle(queue, row, this.ctx.sendToDlq(this.name, row, reason, queue.heldFailures + reconsume));
+        return;
+      }
+      const pause = requestedRetryDelay(error) ?? sub?.retry.orderlyRetryPauseMs ?? 1000;
+      queue.putBack(row, true);
+      queue.heldUntil = this.ctx.clock.now() + pause;
+      this.schedulePumpAt(pause);
+      return;
+    }
+    if (isNonRetryable(error) || reconsume >= maxTimes) {
+      this.settle(queue, row, this.ctx.sendToDlq(this.name, row, reason, reconsume));
+      return;
+    }
+    const levels = sub?.retry.levels ?? [1000];
+    const level = sub?.retry.customLevels ? reconsume + 1 : 3 + reconsume;
+    const delay = requestedRetryDelay(error) ?? delayForLevel(levels, level);
+    this.settle(queue, row, this.ctx.sendToRetry(this.name, row, reconsume + 1, reason, delay));
+  }
+
+  /** Acks the original only once its retry copy or DLQ record is durable. */
+  private settle(queue: QueueRuntime, row: MessageRow, written: Promise<void>): void {
+    const offset = row.queue_offset;
+    queue.settling.add(offset);
+    written.then(
+      () => {
+        queue.settling.delete(offset);
+        this.ack(queue, offset);
+        this.schedulePump();
+      },
+      (error: unknown) => {
+        queue.settling.delete(offset);
+        this.ctx.reportError(error instanceof Error ? error : new Error(String(error)));
+        queue.putBack(row, true);
+        queue.heldUntil = this.ctx.clock.now() + SETTLE_FAILURE_PAUSE_MS;
+        this.schedulePumpAt(SETTLE_FAILURE_PAUSE_MS);
+      },
+    );
+  }
+
+  ack(queue: QueueRuntime, offset: number): void {
+    if (queue.markAcked(offset)) this.offsetMoved(queue);
+  }
+
+  private offsetMoved(queue: QueueRuntime): void {
+    if (queue.committed === queue.persisted) return;
+    queue.persisted = queue.committed;
+    this.ctx.markOffsetDirty(this.name, queue.offsetOwner, queue.topic, queue.queueId, queue.committed);
+  }
+
+  /** Consume timeouts, heartbeats and held queues. */
+  maintain(now: number): void {
+    let membershipChanged = false;
+    for (const member of this.members.values()) {
+      if (member.closed || member.closing) continue;
+      if (!member.heartbeatPaused && member.autoHeartbeat) member.lastHeartbeat = now;
+      const expired = now - member.lastHeartbeat > this.ctx.sessionTimeoutMs;
+      if (expired !== member.expired) {
+        member.expired = expired;
+        membershipChanged = true;
+      }
+    }
+    if (membershipChanged) this.rebalance();
+    let wake = false;
+    for (const queue of this.allQueues()) {
+      for (const [offset, entry] of queue.inflight) {
+        if (entry.deadline > now) continue;
+        queue.inflight.delete(offset);
+        entry.member.released();
+        queue.putBack(entry.row);
+        wake = true;
+      }
+      if (queue.heldUntil !== 0 && queue.heldUntil <= now) {
+        queue.heldUntil = 0;
+        wake = true;
+      }
+    }
+    if (wake) this.schedulePump();
+  }
+
+  heartbeat(memberId: string, now: number): boolean {
+    const member = this.members.get(memberId);
+    if (!member || member.closed) return false;
+    member.lastHeartbeat = now;
+    if (member.expired) {
+      member.expired = false;
+      this.rebalance();
+    }
+    return true;
+  }
+
+  /** Stops new deliveries to the member, waits for its in-flight handlers, then releases what is left. */
+  async removeMember(member: MemberRuntime, timeoutMs: number): Promise<void> {
+    if (member.closed) return;
+    member.closing = true;
+    this.rebalance();
+    if (member.inflight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => member.drainWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    member.closed = true;
+    for (const queue of this.allQueues()) {
+      for (const [offset, entry] of queue.inflight) {
+        if (entry.member !== member) continue;
+        queue.inflight.delete(offset);
+        queue.putBack(entry.row);
+      }
+    }
+    member.inflight = 0;
+    this.members.delete(member.id);
+    this.rebalance();
+  }
+
+  /** Blocks delivery from a queue state (backlog moves); returns the resume function. */
+  pauseQueues(topic: string): { queues: QueueRuntime[]; resume: () => void } {
+    const queues = this.allQueues().filter((queue) => queue.topic === topic);
+    for (const queue of queues) queue.pausedBy++;
+    return {
+      queues,
+      resume: () => {
+        for (const queue of queues) queue.pausedBy--;
+        this.schedulePump();
+      },
+    };
+  }
+
+  /** Queue state for a topic, creating it (and loading its offset) if needed. Clustering groups only. */
+  sharedQueue(topic: string, queueId: number): QueueRuntime {
+    return this.queue(topic, queueId, '', this.sharedQueues);
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+}

@@ -1,0 +1,24 @@
+// The included broker engine. No framework imports: transports and apps build on this API.
+
+// opening and topics
+export { BrokerEngine, DATABASE_FILE } from './broker-engine';
+export type * from './engine.types';
+
+// errors
+export * from './errors';
+
+// message conventions shared with transports
+export {
+  HEADER_LAST_ERROR,
+  HEADER_ORIGIN_TOPIC,
+  HEADER_ORIGINAL_ID,
+  HEADER_RECONSUME_TIMES,
+  HEADER_RESENT_FROM,
+  LAST_ERROR_LIMIT_BYTES,
+  isNonRetryable,
+} from './headers';
+export { DEFAULT_DELAY_LEVELS, parseDelayLevels, parseDuration } from './util/duration';
+export { dlqTopicOf, retryTopicOf, validateName } from './util/names';
+export { stableHash } from './util/stable-hash';
+export { uuidv7 } from './util/uuid-v7';
+export { SCHEMA_VERSION } from './storage/schema';

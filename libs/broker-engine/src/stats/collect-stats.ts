@@ -1,0 +1,96 @@
+import type { Database } from 'better-sqlite3';
+import type { ConsumerGroup } from '../consume/consumer-group';
+import type { DeadLetterStore } from '../dlq/dead-letter-store';
+import type { EngineStats, GroupTopicStats, TopicInfo, TopicStats } from '../engine.types';
+import type { QueueOffsetTable } from '../publish/queue-offset-table';
+import { isSystemTopic, retryTopicOf } from '../util/names';
+
+export interface StatsSources {
+  db: Database;
+  topics: TopicInfo[];
+  heads: QueueOffsetTable;
+  groups: ConsumerGroup[];
+  deadLetters: DeadLetterStore;
+  now: number;
+  publishRate(topic: string): number;
+  deliveryRate(group: string, topic: string): number;
+}
+
+/** Offsets per queue and, per group and topic, committed offsets, lag, in-flight, retry and DLQ counts, and rates. */
+export function collectStats(sources: StatsSources): EngineStats {
+  const minStmt = sources.db.prepare('SELECT MIN(queue_offset) AS min FROM messages WHERE topic = ? AND queue_id = ?');
+  const topics: TopicStats[] = sources.topics.map((topic) => ({
+    topic: topic.name,
+    publishRatePerSec: sources.publishRate(topic.name),
+    queues: Array.from({ length: topic.queueCount }, (_, queueId) => {
+      const next = sources.heads.peek(topic.name, queueId);
+      const min = (minStmt.get(topic.name, queueId) as { min: number | null }).min;
+      return { queueId, minOffset: min ?? next, maxOffset: next };
+    }),
+  }));
+  const subscriptions = sources.db
+    .prepare('SELECT group_name, topic FROM subscriptions ORDER BY group_name, topic')
+    .all() as Array<{ group_name: string; topic: string }>;
+  const offsetsStmt = sources.db.prepare(
+    'SELECT queue_id, MIN(committed) AS committed FROM offsets WHERE group_name = ? AND topic = ? GROUP BY queue_id',
+  );
+  const retryScheduledStmt = sources.db.prepare(
+    `SELECT COUNT(*) AS n FROM scheduled WHERE topic = ? AND json_extract(headers, '$."x-rmq-origin-topic"') = ?`,
+  );
+  const retryVisibleStmt = sources.db.prepare(
+    `SELECT COUNT(*) AS n FROM messages WHERE topic = ? AND queue_id = ? AND queue_offset >= ?
+       AND json_extract(headers, '$."x-rmq-origin-topic"') = ?`,
+  );
+  const runtimes = new Map(sources.groups.map((group) => [group.name, group]));
+  const groups: GroupTopicStats[] = [];
+  for (const { group_name: group, topic } of subscriptions) {
+    if (isSystemTopic(topic)) continue;
+    const runtime = runtimes.get(group);
+    const committedOffsets: Record<number, number> = {};
+    for (const row of offsetsStmt.all(group, topic) as Array<{ queue_id: number; committed: number }>) {
+      committedOffsets[row.queue_id] = row.committed;
+    }
+    let inFlight = 0;
+    for (const queue of runtime?.allQueues() ?? []) {
+      if (queue.topic === topic) {
+        committedOffsets[queue.queueId] = Math.min(committedOffsets[queue.queueId] ?? queue.committed, queue.committed);
+        if (queue.offsetOwner === '') committedOffsets[queue.queueId] = queue.committed;
+      }
+      inFlight += [...queue.inflight.values()].filter((entry) => queue.topic === topic || retryOrigin(entry.row.headers) === topic).length;
+    }
+    const info = sources.topics.find((candidate) => candidate.name === topic);
+    let lag = 0;
+    for (let queueId = 0; queueId < (info?.queueCount ?? 0); queueId++) {
+      lag += Math.max(0, sources.heads.peek(topic, queueId) - (committedOffsets[queueId] ?? 0));
+    }
+    const retryTopic = retryTopicOf(group);
+    let retryPending = (retryScheduledStmt.get(retryTopic, topic) as { n: number }).n;
+    const retryInfo = sources.topics.find((candidate) => candidate.name === retryTopic);
+    for (let queueId = 0; queueId < (retryInfo?.queueCount ?? 0); queueId++) {
+      const committed = runtime?.allQueues().find((q) => q.topic === retryTopic && q.queueId === queueId)?.committed;
+      const stored = (offsetsStmt.all(group, retryTopic) as Array<{ queue_id: number; committed: number }>).find(
+        (row) => row.queue_id === queueId,
+      )?.committed;
+      retryPending += (retryVisibleStmt.get(retryTopic, queueId, committed ?? stored ?? 0, topic) as { n: number }).n;
+    }
+    groups.push({
+      group,
+      topic,
+      committedOffsets,
+      lag,
+      inFlight,
+      retryPending,
+      dlqCount: sources.deadLetters.countDead(group, topic),
+      deliveryRatePerSec: sources.deliveryRate(group, topic),
+    });
+  }
+  const scheduledPending = (sources.db.prepare('SELECT COUNT(*) AS n FROM scheduled').get() as { n: number }).n;
+  const pageCount = sources.db.pragma('page_count', { simple: true }) as number;
+  const pageSize = sources.db.pragma('page_size', { simple: true }) as number;
+  return { topics, groups, scheduledPending, databaseBytes: pageCount * pageSize };
+}
+
+function retryOrigin(headers: string | null): string | undefined {
+  if (headers === null) return undefined;
+  return (JSON.parse(headers) as Record<string, string>)['x-rmq-origin-topic'];
+}

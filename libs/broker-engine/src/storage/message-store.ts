@@ -1,0 +1,122 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { MessageRow, NewMessage, ScheduledRow } from './message-row';
+
+export interface StoredPosition {
+  topic: string;
+  queue_id: number;
+  queue_offset: number;
+  deliver_at: number | null;
+}
+
+export interface OffsetRow {
+  queue_id: number;
+  committed: number;
+}
+
+/**
+ * Every SQL statement the engine runs against messages, queues and offsets, prepared
+ * once. Callers own transactions; nothing here opens one.
+ */
+export class MessageStore {
+  private readonly insertMessageStmt: Statement;
+  private readonly insertScheduledStmt: Statement;
+  private readonly findMessageStmt: Statement;
+  private readonly findScheduledStmt: Statement;
+  private readonly readQueueStmt: Statement;
+  private readonly upsertQueueStmt: Statement;
+  private readonly upsertOffsetStmt: Statement;
+  private readonly loadOffsetsStmt: Statement;
+  private readonly dueScheduledStmt: Statement;
+  private readonly deleteScheduledStmt: Statement;
+  private readonly nextDueStmt: Statement;
+  private readonly minOffsetStmt: Statement;
+
+  constructor(private readonly db: Database) {
+    this.insertMessageStmt = db.prepare(
+      `INSERT INTO messages (topic, queue_id, queue_offset, message_id, key, tags, headers, body, born_at, stored_at, expire_at)
+       VALUES (@topic, @queueId, @queueOffset, @messageId, @key, @tags, @headers, @body, @bornAt, @storedAt, @expireAt)`,
+    );
+    this.insertScheduledStmt = db.prepare(
+      `INSERT INTO scheduled (message_id, topic, queue_id, key, tags, headers, body, born_at, stored_at, expire_at, deliver_at)
+       VALUES (@messageId, @topic, @queueId, @key, @tags, @headers, @body, @bornAt, @storedAt, @expireAt, @deliverAt)`,
+    );
+    this.findMessageStmt = db.prepare(
+      'SELECT topic, queue_id, queue_offset, NULL AS deliver_at FROM messages WHERE message_id = ?',
+    );
+    this.findScheduledStmt = db.prepare(
+      'SELECT topic, queue_id, -1 AS queue_offset, deliver_at FROM scheduled WHERE message_id = ?',
+    );
+    this.readQueueStmt = db.prepare(
+      `SELECT * FROM messages WHERE topic = ? AND queue_id = ? AND queue_offset >= ? ORDER BY queue_offset LIMIT ?`,
+    );
+    this.upsertQueueStmt = db.prepare(
+      `INSERT INTO queues (topic, queue_id, next_offset) VALUES (?, ?, ?)
+       ON CONFLICT (topic, queue_id) DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)`,
+    );
+    // Offsets only move forward: a late, older commit can never rewind a queue.
+    this.upsertOffsetStmt = db.prepare(
+      `INSERT INTO offsets (group_name, member_id, topic, queue_id, committed, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (group_name, member_id, topic, queue_id)
+       DO UPDATE SET committed = MAX(committed, excluded.committed), updated_at = excluded.updated_at`,
+    );
+    this.loadOffsetsStmt = db.prepare(
+      'SELECT queue_id, committed FROM offsets WHERE group_name = ? AND member_id = ? AND topic = ?',
+    );
+    this.dueScheduledStmt = db.prepare('SELECT * FROM scheduled WHERE deliver_at <= ? ORDER BY deliver_at, seq LIMIT ?');
+    this.deleteScheduledStmt = db.prepare('DELETE FROM scheduled WHERE seq = ?');
+    this.nextDueStmt = db.prepare('SELECT MIN(deliver_at) AS due FROM scheduled');
+    this.minOffsetStmt = db.prepare(
+      'SELECT MIN(queue_offset) AS min FROM messages WHERE topic = ? AND queue_id = ?',
+    );
+  }
+
+  insertMessage(message: NewMessage, queueId: number, queueOffset: number, storedAt: number): void {
+    this.insertMessageStmt.run({ ...message, queueId, queueOffset, storedAt });
+  }
+
+  insertScheduled(message: NewMessage, queueId: number, deliverAt: number, storedAt: number): void {
+    this.insertScheduledStmt.run({ ...message, queueId, deliverAt, storedAt });
+  }
+
+  findById(messageId: string): StoredPosition | undefined {
+    return (this.findMessageStmt.get(messageId) ?? this.findScheduledStmt.get(messageId)) as
+      | StoredPosition
+      | undefined;
+  }
+
+  readQueue(topic: string, queueId: number, fromOffset: number, limit: number): MessageRow[] {
+    return this.readQueueStmt.all(topic, queueId, fromOffset, limit) as MessageRow[];
+  }
+
+  minOffset(topic: string, queueId: number): number | null {
+    return (this.minOffsetStmt.get(topic, queueId) as { min: number | null }).min;
+  }
+
+  saveQueueNext(topic: string, queueId: number, next: number): void {
+    this.upsertQueueStmt.run(topic, queueId, next);
+  }
+
+  saveOffset(group: string, memberId: string, topic: string, queueId: number, committed: number, now: number): void {
+    this.upsertOffsetStmt.run(group, memberId, topic, queueId, committed, now);
+  }
+
+  loadOffsets(group: string, memberId: string, topic: string): OffsetRow[] {
+    return this.loadOffsetsStmt.all(group, memberId, topic) as OffsetRow[];
+  }
+
+  dueScheduled(now: number, limit: number): ScheduledRow[] {
+    return this.dueScheduledStmt.all(now, limit) as ScheduledRow[];
+  }
+
+  deleteScheduled(seq: number): void {
+    this.deleteScheduledStmt.run(seq);
+  }
+
+  nextDueAt(): number | null {
+    return (this.nextDueStmt.get() as { due: number | null }).due;
+  }
+
+  get database(): Database {
+    return this.db;
+  }
+}

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrokerEngine, type Delivery, type EngineOptions } from '@reliable-mq/engine';
+
+/** A fresh data directory per test, removed afterwards. */
+export function tempDataDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'rmq-engine-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Opens engines on temporary directories and closes and removes them all in `dispose()`. */
+export class EngineKit {
+  private readonly engines: BrokerEngine[] = [];
+  private readonly dirs: Array<() => void> = [];
+  readonly errors: Error[] = [];
+
+  open(options: Partial<EngineOptions> = {}): BrokerEngine {
+    let dataDir = options.dataDir;
+    if (!dataDir) {
+      const temp = tempDataDir();
+      this.dirs.push(temp.cleanup);
+      dataDir = temp.dir;
+    }
+    const engine = BrokerEngine.open({
+      minFreeDiskBytes: 0,
+      onError: (error) => this.errors.push(error),
+      ...options,
+      dataDir,
+    });
+    this.engines.push(engine);
+    return engine;
+  }
+
+  async dispose(): Promise<void> {
+    for (const engine of this.engines) await engine.close(1000);
+    for (const cleanup of this.dirs) cleanup();
+  }
+}
+
+export function until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (predicate()) return resolve();
+      if (Date.now() - started > timeoutMs) return reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
+      setTimeout(check, 5);
+    };
+    check();
+  });
+}
+
+export const text = (delivery: Delivery): string => delivery.body.toString('utf8');
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

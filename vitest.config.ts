@@ -1,0 +1,47 @@
+import * as path from 'node:path';
+import swc from 'unplugin-swc';
+import { defineConfig } from 'vitest/config';
+
+// Vite defines __dirname while it loads this file, and tsc can check it under the project's CommonJS settings.
+const fromRoot = (relative: string): string => path.resolve(__dirname, relative);
+
+export default defineConfig({
+  plugins: [
+    // Nest's dependency injection reads `design:paramtypes`, which esbuild/oxc do not emit; SWC does.
+    swc.vite({
+      tsconfigFile: fromRoot('./tsconfig.json'),
+      module: { type: 'es6' },
+      jsc: {
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+        keepClassNames: true,
+      },
+    }),
+  ],
+  resolve: {
+    // Keep in step with `compilerOptions.paths` in tsconfig.json. The exact aliases come first so that
+    // `@reliable-mq/engine` does not fall through to the subpath rule.
+    alias: [
+      { find: /^@reliable-mq\/engine$/, replacement: fromRoot('./libs/broker-engine/src/index.ts') },
+      { find: /^@reliable-mq\/engine\/(.*)$/, replacement: fromRoot('./libs/broker-engine/src/$1') },
+      { find: /^@reliable-mq\/nestjs$/, replacement: fromRoot('./libs/reliable-mq/src/index.ts') },
+      { find: /^@reliable-mq\/nestjs\/(.*)$/, replacement: fromRoot('./libs/reliable-mq/src/$1') },
+    ],
+  },
+  test: {
+    include: ['libs/**/*.spec.ts', 'test/**/*.spec.ts', 'apps/**/*.spec.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**', 'bench/**'],
+    environment: 'node',
+    globals: false,
+    // Crash and service-backed tests start real processes and wait on real I/O.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    teardownTimeout: 30_000,
+    // better-sqlite3 is a native addon; separate processes isolate it more reliably than worker threads.
+    pool: 'forks',
+    // The reference machine has 2 cores; the default file parallelism already follows the core count.
+    setupFiles: ['./test/support/setup.ts'],
+    // Probes PostgreSQL, MariaDB, Redis and RabbitMQ once per run; see test/support/services.ts.
+    globalSetup: ['./test/support/services-global-setup.ts'],
+  },
+});
