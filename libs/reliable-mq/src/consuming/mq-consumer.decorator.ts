@@ -1,0 +1,51 @@
+import { SetMetadata } from '@nestjs/common';
+import { validateName } from '@reliable-mq/engine';
+import { MQ_CONSUMER_METADATA } from '../constants';
+import { ConfigurationError } from '../errors';
+import type { MqConsumerOptions } from './mq-consumer-options.interface';
+
+function check(condition: boolean, where: string, problem: string): void {
+  if (!condition) throw new ConfigurationError(`@MqConsumer on ${where}: ${problem}`);
+}
+
+/**
+ * Marks a provider method as the handler of a (group, topic). The handler is called as
+ * `(payload, ctx)`; the message is acked when its promise resolves, retried when it
+ * throws, and dead-lettered at once on `NonRetryableError`.
+ */
+export function MqConsumer<TPayload = any>(options: MqConsumerOptions<TPayload>): MethodDecorator {
+  return (target, propertyKey, descriptor) => {
+    const where = `${(target as { constructor: { name: string } }).constructor.name}.${String(propertyKey)}`;
+    check(typeof options === 'object' && options !== null, where, 'pass an options object with at least { topic, group }.');
+    for (const field of ['topic', 'group'] as const) {
+      check(options[field] !== undefined, where, `"${field}" is required.`);
+      try {
+        validateName(field, options[field]);
+      } catch (error) {
+        throw new ConfigurationError(`@MqConsumer on ${where}: ${(error as Error).message}`);
+      }
+    }
+    check(typeof descriptor.value === 'function', where, 'it can only decorate a method.');
+    check(
+      options.mode === undefined || options.mode === 'concurrent' || options.mode === 'orderly',
+      where,
+      `mode must be "concurrent" or "orderly", got ${JSON.stringify(options.mode)}.`,
+    );
+    check(options.dedupKey === undefined || typeof options.dedupKey === 'function', where, 'dedupKey must be a function (payload, ctx) => string.');
+    check(
+      options.prefetch === undefined || (Number.isInteger(options.prefetch) && options.prefetch >= 1 && options.prefetch <= 10_000),
+      where,
+      `prefetch must be an integer from 1 to 10000, got ${JSON.stringify(options.prefetch)}.`,
+    );
+    check(
+      options.maxReconsumeTimes === undefined ||
+        (Number.isInteger(options.maxReconsumeTimes) && options.maxReconsumeTimes >= 0 && options.maxReconsumeTimes <= 1000),
+      where,
+      `maxReconsumeTimes must be an integer from 0 to 1000, got ${JSON.stringify(options.maxReconsumeTimes)}.`,
+    );
+    check(!(options.dto && options.schema), where, 'give either dto or schema, not both.');
+    check(options.dto === undefined || typeof options.dto === 'function', where, 'dto must be a class.');
+    check(options.schema === undefined || typeof options.schema?.parse === 'function', where, 'schema must have a parse(input) method.');
+    SetMetadata(MQ_CONSUMER_METADATA, options)(target, propertyKey, descriptor);
+  };
+}

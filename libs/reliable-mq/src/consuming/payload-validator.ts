@@ -1,0 +1,44 @@
+import { plainToInstance } from 'class-transformer';
+import { validate, type ValidationError } from 'class-validator';
+import { NonRetryableError } from '../errors';
+import type { MqConsumerOptions } from './mq-consumer-options.interface';
+
+function flatten(errors: ValidationError[], parent = ''): string[] {
+  return errors.flatMap((error) => {
+    const path = parent ? `${parent}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((text) => `${path}: ${text}`);
+    return [...own, ...flatten(error.children ?? [], path)];
+  });
+}
+
+/**
+ * Parses and checks a payload against the handler's DTO or schema. Invalid input can never
+ * succeed on retry, so it is rejected as non-retryable and lands in the DLQ with the reason.
+ */
+export async function parseAndValidate(body: Buffer, options: MqConsumerOptions): Promise<unknown> {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new NonRetryableError(`Payload is not valid JSON: ${(error as Error).message}`);
+  }
+  if (options.dto) {
+    if (typeof payload !== 'object' || payload === null) {
+      throw new NonRetryableError(`Payload failed validation against ${options.dto.name}: expected an object.`);
+    }
+    const instance = plainToInstance(options.dto as new () => object, payload);
+    const errors = await validate(instance, { forbidUnknownValues: false });
+    if (errors.length > 0) {
+      throw new NonRetryableError(`Payload failed validation against ${options.dto.name}: ${flatten(errors).join('; ')}`);
+    }
+    return instance;
+  }
+  if (options.schema) {
+    try {
+      return options.schema.parse(payload);
+    } catch (error) {
+      throw new NonRetryableError(`Payload failed schema validation: ${(error as Error).message}`);
+    }
+  }
+  return payload;
+}

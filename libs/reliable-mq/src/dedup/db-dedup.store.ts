@@ -1,0 +1,124 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { DedupBusyError } from '../errors/dedup-busy.error';
+import { DedupUnavailableError } from '../errors/dedup-unavailable.error';
+import { databaseErrorKind } from './database-error-kind';
+import { DedupCounterSet } from './dedup-counter-set';
+import type { DedupCounters, DedupOutcome, DedupStore } from './dedup-store.interface';
+import { toInboxKey } from './inbox-key';
+import { INBOX_TABLE } from './inbox-message.entity';
+import { SerialLock } from './serial-lock';
+
+/**
+ * TypeORM drivers that share one connection between all query runners. Two transactions started on it at the same
+ * time would nest as savepoints of one another, so one handler's rollback could undo another's commit.
+ */
+const SINGLE_CONNECTION_DRIVERS: ReadonlySet<string> = new Set([
+  'sqlite',
+  'better-sqlite3',
+  'sqljs',
+  'capacitor',
+  'cordova',
+  'expo',
+  'nativescript',
+  'react-native',
+]);
+
+/** Thrown inside the transaction so that TypeORM rolls it back; never leaves this file. */
+class InboxRowExists extends Error {}
+
+type Phase = 'claim' | 'work' | 'commit';
+
+/**
+ * Dedup with an inbox row written in the handler's own transaction: `execute` opens `dataSource.transaction`,
+ * inserts (group, key) into `rmq_inbox`, runs `work` with that transaction's EntityManager and commits. The row and
+ * the handler's writes commit or roll back together, so there is no window in which one exists without the other.
+ *
+ * - The row exists (unique violation): rollback, `duplicate`, `work` not run.
+ * - `work` throws: everything rolls back, including the row, and the error is rethrown.
+ * - Another transaction inserted the same row and has not ended: PostgreSQL and MySQL/MariaDB make this insert wait
+ *   for it, then report a duplicate (it committed) or go on (it rolled back). A deadlock or lock timeout rejects
+ *   with `DedupBusyError`.
+ * - The database cannot be used before `work` starts (connection refused, pool closed, missing table):
+ *   `DedupUnavailableError`. A failure of the final commit is rethrown as it is: `work` ran, but its writes did not
+ *   commit, so a retry is safe.
+ *
+ * On SQLite all transactions of a DataSource share one connection, so this store runs its transactions one at a
+ * time; other code must not start its own transactions on that DataSource while a handler runs.
+ *
+ * Group names and keys longer than 191 characters are stored as `sha256:<hex>` (see `toInboxKey`) so that the
+ * primary key fits MySQL's index limit. Create the table with the framework's migrations.
+ */
+export class DbDedupStore implements DedupStore {
+  readonly kind = 'db' as const;
+  private readonly totals = new DedupCounterSet();
+  private readonly serial: SerialLock | undefined;
+  private closed = false;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.serial = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type) ? new SerialLock() : undefined;
+  }
+
+  get counters(): DedupCounters {
+    return this.totals.snapshot();
+  }
+
+  execute(group: string, key: string, work: (manager: EntityManager | undefined) => Promise<void>): Promise<DedupOutcome> {
+    const run = (): Promise<DedupOutcome> => this.executeInTransaction(group, key, work);
+    return this.serial ? this.serial.run(run) : run();
+  }
+
+  /** The DataSource belongs to the application, which destroys it; this only refuses further calls. */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private async executeInTransaction(
+    group: string,
+    key: string,
+    work: (manager: EntityManager | undefined) => Promise<void>,
+  ): Promise<DedupOutcome> {
+    if (this.closed) throw new DedupUnavailableError('db', new Error('the store is closed'));
+    // An object, not a variable: the compiler does not see assignments made inside the callback.
+    const progress: { phase: Phase } = { phase: 'claim' };
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        await this.insertInboxRow(manager, group, key);
+        progress.phase = 'work';
+        await work(manager);
+        progress.phase = 'commit';
+      });
+    } catch (error) {
+      if (progress.phase !== 'claim') throw error;
+      if (error instanceof InboxRowExists) {
+        this.totals.duplicate();
+        return 'duplicate';
+      }
+      if (error instanceof DedupBusyError) {
+        this.totals.busy();
+        throw error;
+      }
+      throw error instanceof DedupUnavailableError ? error : new DedupUnavailableError('db', error);
+    }
+    this.totals.processed();
+    return 'processed';
+  }
+
+  private async insertInboxRow(manager: EntityManager, group: string, key: string): Promise<void> {
+    const driver = this.dataSource.driver;
+    const columns = ['group_name', 'dedup_key', 'processed_at'].map((column) => driver.escape(column)).join(', ');
+    const placeholders = [0, 1, 2].map((index) => driver.createParameter(`p${index}`, index)).join(', ');
+    const sql = `INSERT INTO ${driver.escape(INBOX_TABLE)} (${columns}) VALUES (${placeholders})`;
+    try {
+      await manager.query(sql, [toInboxKey(group), toInboxKey(key), Date.now()]);
+    } catch (error) {
+      switch (databaseErrorKind(error)) {
+        case 'unique-violation':
+          throw new InboxRowExists();
+        case 'lock-conflict':
+          throw new DedupBusyError(group, key);
+        case 'other':
+          throw new DedupUnavailableError('db', error);
+      }
+    }
+  }
+}

@@ -1,0 +1,21 @@
+export {
+  ReliableMqError,
+  InvalidNameError,
+  UnknownTopicError,
+  MessageTooLargeError,
+  BatchTooLargeError,
+  EngineClosedError,
+  SchemaVersionError,
+  StorageFullError,
+  InsufficientDiskSpaceError,
+  InvalidArgumentError,
+  DeadLetterNotFoundError,
+} from '@reliable-mq/engine';
+export * from './no-active-transaction.error';
+export * from './invalid-message.error';
+export * from './payload-too-large.error';
+export * from './configuration.error';
+export * from './dedup-busy.error';
+export * from './dedup-unavailable.error';
+export * from './transport.error';
+export * from './non-retryable.error';

@@ -1,0 +1,152 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import type { OutboxMessage } from './outbox-message.entity';
+import { outboxDialect, type OutboxDialect } from './outbox-dialect';
+import { outboxRowFromRaw } from './outbox-row.codec';
+import type { ClaimRequest, FailureMark, OutboxStore } from './outbox-store.interface';
+
+interface StructuredResult {
+  records?: unknown[];
+  affected?: number;
+}
+
+/**
+ * The outbox on PostgreSQL and MySQL/MariaDB, where several relays (processes) share the table.
+ *
+ * Claiming is `SELECT … FOR UPDATE SKIP LOCKED` followed by an UPDATE of the lease, in one READ COMMITTED
+ * transaction: relays skip each other's rows instead of queueing behind them, and READ COMMITTED keeps InnoDB from
+ * taking gap locks that would stall the application's outbox inserts while a claim is running.
+ *
+ * The per-key check reads other rows without locking them. That is safe because a row only ever moves from unsent
+ * to sent: an older snapshot can only show an earlier row as still unsent, which holds a later row back, never
+ * lets one through early.
+ */
+export class LockingOutboxStore implements OutboxStore {
+  private readonly dialect: OutboxDialect;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.dialect = outboxDialect(dataSource);
+    if (this.dialect.name === 'sqlite') throw new Error('LockingOutboxStore is for PostgreSQL and MySQL; use SqliteOutboxStore.');
+  }
+
+  async claim(request: ClaimRequest): Promise<OutboxMessage[]> {
+    const { table: t, param: p } = this.dialect;
+    const postgres = this.dialect.name === 'postgres';
+    // MariaDB has no `FOR UPDATE OF`; there the clause already applies to the outer table only.
+    const lockClause = postgres ? 'FOR UPDATE OF o SKIP LOCKED' : 'FOR UPDATE SKIP LOCKED';
+    const select =
+      `SELECT o.* FROM ${t} o
+       WHERE o.status = 'pending' AND o.next_attempt_at <= ${p(1)} AND (o.lease_until IS NULL OR o.lease_until < ${p(2)})
+         AND (o.msg_key IS NULL OR NOT EXISTS (
+           SELECT 1 FROM ${t} p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))
+       ORDER BY o.seq LIMIT ${p(3)} ${lockClause}`;
+    return this.inTransaction(async (runner) => {
+      const result = (await runner.query(select, [request.now, request.now, request.limit], true)) as StructuredResult;
+      const rows = (result.records ?? []).map((raw) => outboxRowFromRaw(raw as Record<string, unknown>));
+      if (rows.length === 0) return rows;
+      await runner.query(
+        `UPDATE ${t} SET lease_owner = ${p(1)}, lease_until = ${p(2)} WHERE ${this.seqIn(3)}`,
+        [request.owner, request.leaseUntil, rows.map((row) => row.seq)],
+        true,
+      );
+      for (const row of rows) {
+        row.leaseOwner = request.owner;
+        row.leaseUntil = request.leaseUntil;
+      }
+      return rows;
+    });
+  }
+
+  markSent(owner: string, seqs: readonly number[], now: number): Promise<number> {
+    const { table: t, param: p } = this.dialect;
+    return this.execute(
+      `UPDATE ${t} SET status = 'sent', sent_at = ${p(1)}, lease_until = NULL
+       WHERE ${this.seqIn(2)} AND lease_owner = ${p(3)} AND status = 'pending'`,
+      [now, [...seqs], owner],
+    );
+  }
+
+  markFailed(mark: FailureMark): Promise<number> {
+    const { table: t, param: p } = this.dialect;
+    return this.execute(
+      `UPDATE ${t}
+       SET attempts = ${p(1)}, status = ${p(2)}, next_attempt_at = ${p(3)}, last_error = ${p(4)}, lease_owner = NULL, lease_until = NULL
+       WHERE ${this.seqIn(5)} AND lease_owner = ${p(6)} AND status = 'pending' AND attempts = ${p(7)}`,
+      [
+        mark.previousAttempts + 1,
+        mark.dead ? 'dead' : 'pending',
+        mark.nextAttemptAt,
+        mark.error,
+        [...mark.seqs],
+        mark.owner,
+        mark.previousAttempts,
+      ],
+    );
+  }
+
+  releaseLeases(owner: string): Promise<number> {
+    const { table: t, param: p } = this.dialect;
+    return this.execute(
+      `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ${p(1)} AND status = 'pending'`,
+      [owner],
+    );
+  }
+
+  deleteSentBefore(cutoff: number, limit: number): Promise<number> {
+    const { table: t, param: p } = this.dialect;
+    if (this.dialect.name === 'mysql') {
+      // MySQL refuses LIMIT inside an IN subquery, but DELETE takes LIMIT directly.
+      return this.execute(`DELETE FROM ${t} WHERE status = 'sent' AND sent_at < ? LIMIT ?`, [cutoff, limit]);
+    }
+    return this.execute(
+      `DELETE FROM ${t} WHERE seq IN (SELECT seq FROM ${t} WHERE status = 'sent' AND sent_at < ${p(1)} LIMIT ${p(2)})`,
+      [cutoff, limit],
+    );
+  }
+
+  async countPending(): Promise<number> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const result = (await runner.query(
+        `SELECT COUNT(*) AS n FROM ${this.dialect.table} WHERE status = 'pending'`,
+        [],
+        true,
+      )) as StructuredResult;
+      return Number((result.records?.[0] as { n: number | string } | undefined)?.n ?? 0);
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** `seq` is in the array bound to parameter `index`: `= ANY($n)` on PostgreSQL, `IN (?)` (expanded by mysql2) on MySQL. */
+  private seqIn(index: number): string {
+    return this.dialect.name === 'postgres' ? `seq = ANY(${this.dialect.param(index)}::bigint[])` : 'seq IN (?)';
+  }
+
+  private async execute(sql: string, parameters: unknown[]): Promise<number> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const result = (await runner.query(sql, parameters, true)) as StructuredResult;
+      return result.affected ?? 0;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private async inTransaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await runner.connect();
+      await runner.startTransaction('READ COMMITTED');
+      try {
+        const result = await work(runner);
+        await runner.commitTransaction();
+        return result;
+      } catch (error) {
+        await runner.rollbackTransaction().catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { DataSource } from 'typeorm';
+import type { OutboxMessage } from './outbox-message.entity';
+import { outboxDialect } from './outbox-dialect';
+import { outboxRowFromRaw } from './outbox-row.codec';
+import type { ClaimRequest, FailureMark, OutboxStore } from './outbox-store.interface';
+
+export interface SqliteOutboxStoreOptions {
+  /** How long a statement waits for the application's open transaction to finish. Default 30 s. */
+  idleWaitMs?: number;
+}
+
+/**
+ * The outbox on TypeORM's better-sqlite3 driver.
+ *
+ * TypeORM shares ONE connection (and one QueryRunner) between everything on a better-sqlite3 DataSource, so while
+ * application code is inside a transaction, any statement on that connection runs inside it too: the relay would
+ * see, and could send, rows that are later rolled back. The relay therefore runs each statement synchronously on
+ * the raw handle, and only when the connection is not inside a transaction; being synchronous, nothing can open one
+ * between the check and the statement. Each statement is atomic on its own, and SQLite has a single writer, so
+ * one `UPDATE … RETURNING` claims rows without the row locks the server databases need.
+ */
+export class SqliteOutboxStore implements OutboxStore {
+  private readonly table: string;
+  private readonly idleWaitMs: number;
+  private readonly statements = new Map<string, Statement>();
+  private statementsOf: Database | undefined;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    options: SqliteOutboxStoreOptions = {},
+  ) {
+    this.table = outboxDialect(dataSource).table;
+    this.idleWaitMs = options.idleWaitMs ?? 30_000;
+  }
+
+  async claim(request: ClaimRequest): Promise<OutboxMessage[]> {
+    const t = this.table;
+    const rows = await this.run(
+      `UPDATE ${t} SET lease_owner = ?, lease_until = ?
+       WHERE seq IN (
+         SELECT o.seq FROM ${t} AS o
+         WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)
+           AND (o.msg_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM ${t} AS p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))
+         ORDER BY o.seq LIMIT ?)
+       RETURNING *`,
+      (statement) => statement.all(request.owner, request.leaseUntil, request.now, request.now, request.limit) as Array<Record<string, unknown>>,
+    );
+    // RETURNING gives rows in an unspecified order.
+    return rows.map(outboxRowFromRaw).sort((a, b) => a.seq - b.seq);
+  }
+
+  markSent(owner: string, seqs: readonly number[], now: number): Promise<number> {
+    return this.run(
+      `UPDATE ${this.table} SET status = 'sent', sent_at = ?, lease_until = NULL
+       WHERE seq IN (SELECT value FROM json_each(?)) AND lease_owner = ? AND status = 'pending'`,
+      (statement) => statement.run(now, JSON.stringify(seqs), owner).changes,
+    );
+  }
+
+  markFailed(mark: FailureMark): Promise<number> {
+    return this.run(
+      `UPDATE ${this.table}
+       SET attempts = ?, status = ?, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL
+       WHERE seq IN (SELECT value FROM json_each(?)) AND lease_owner = ? AND status = 'pending' AND attempts = ?`,
+      (statement) =>
+        statement.run(
+          mark.previousAttempts + 1,
+          mark.dead ? 'dead' : 'pending',
+          mark.nextAttemptAt,
+          mark.error,
+          JSON.stringify(mark.seqs),
+          mark.owner,
+          mark.previousAttempts,
+        ).changes,
+    );
+  }
+
+  releaseLeases(owner: string): Promise<number> {
+    return this.run(
+      `UPDATE ${this.table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND status = 'pending'`,
+      (statement) => statement.run(owner).changes,
+    );
+  }
+
+  deleteSentBefore(cutoff: number, limit: number): Promise<number> {
+    const t = this.table;
+    return this.run(
+      `DELETE FROM ${t} WHERE seq IN (SELECT seq FROM ${t} WHERE status = 'sent' AND sent_at < ? LIMIT ?)`,
+      (statement) => statement.run(cutoff, limit).changes,
+    );
+  }
+
+  countPending(): Promise<number> {
+    return this.run(`SELECT COUNT(*) AS n FROM ${this.table} WHERE status = 'pending'`, (statement) =>
+      Number((statement.get() as { n: number | bigint }).n),
+    );
+  }
+
+  /** Runs `use` once the shared connection is outside any transaction, in the same synchronous step as the check. */
+  private async run<T>(sql: string, use: (statement: Statement) => T): Promise<T> {
+    const deadline = Date.now() + this.idleWaitMs;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+      const db = this.connection();
+      if (!db.inTransaction) return use(this.prepare(db, sql));
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `The SQLite connection stayed inside an application transaction for more than ${this.idleWaitMs} ms; ` +
+            'the outbox relay will try again on its next round.',
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  private connection(): Database {
+    const db = (this.dataSource.driver as unknown as { databaseConnection?: Database }).databaseConnection;
+    if (!db || !db.open) throw new Error('The SQLite DataSource is not connected; initialise it before starting the outbox relay.');
+    return db;
+  }
+
+  private prepare(db: Database, sql: string): Statement {
+    if (this.statementsOf !== db) {
+      // A reconnected DataSource has a new handle; statements of the old one cannot run on it.
+      this.statements.clear();
+      this.statementsOf = db;
+    }
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}

@@ -1,0 +1,87 @@
+import type { BrokerEngine, EngineOptions, FlushMode } from '@reliable-mq/engine';
+import type { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import type { ConsumeMode } from './transport/transport.interface';
+
+export interface EmbeddedTransportOptions {
+  kind: 'embedded';
+  /** Directory of the included broker's database. Required unless `sharedEngine` is given. */
+  dataDir?: string;
+  /**
+   * An engine opened by the caller and shared by several Nest applications in one process
+   * (the sample apps do this). The transport then neither opens nor closes it.
+   */
+  sharedEngine?: BrokerEngine;
+  /** `sync` (default): confirm after fsync. `async`: confirm after commit; a power loss can lose the last moments. */
+  flush?: FlushMode;
+  /** Topics to create at startup, with an optional queue count. Unknown topics are refused unless `engine.autoCreateTopics`. */
+  topics?: Array<string | { name: string; queueCount?: number }>;
+  /** Any other engine option (limits, retention, timeouts). */
+  engine?: Omit<EngineOptions, 'dataDir' | 'flush'>;
+}
+
+export type TransportOptions = EmbeddedTransportOptions;
+
+export interface RelayOptions {
+  /** Run the relay in this process. Default true. */
+  enabled?: boolean;
+  /** Rows claimed and sent per round. Default 100. */
+  batchSize?: number;
+  /** How long a claim is held before another relay may take the row. Default 30 s. */
+  leaseMs?: number | string;
+  /** node-cron expression of the safety sweep that finds rows from other processes or left after a restart. Default every 5 s. */
+  sweepCron?: string;
+  /** Attempts before a row becomes `dead`. Default 20. */
+  maxAttempts?: number;
+  /** First retry delay; doubles per attempt, with jitter. Default 1 s. */
+  backoffBaseMs?: number | string;
+  /** Cap of the retry delay. Default 5 min. */
+  backoffMaxMs?: number | string;
+  /** Sent rows older than this are deleted. Default 7 days. */
+  retentionMs?: number | string;
+  /** node-cron expression of the cleanup job. Default every 10 minutes. */
+  cleanupCron?: string;
+  /** Name of this relay in lease columns. Default host:pid:random. */
+  instanceId?: string;
+}
+
+export type DedupOptions =
+  | {
+      store: 'redis';
+      /** `redis://host:port/db`; or pass `client`. */
+      url?: string;
+      client?: Redis;
+      /** TTL of the PROCESSING state. Default 5 min. */
+      processingTtlMs?: number | string;
+      /** TTL of the DONE state: the dedup window. Default 7 days. */
+      doneTtlMs?: number | string;
+      keyPrefix?: string;
+    }
+  | { store: 'db' }
+  | { store: 'memory' };
+
+export interface ConsumerDefaults {
+  mode?: ConsumeMode;
+  prefetch?: number;
+  maxReconsumeTimes?: number;
+  delayLevels?: string;
+  startFrom?: 'latest' | 'earliest';
+}
+
+export interface ReliableMqModuleOptions {
+  transport: TransportOptions;
+  /** Name of this service as a producer; recorded on outbox rows and used for checkbacks. */
+  producerGroup: string;
+  /** TypeORM DataSource whose database holds the outbox (and the `db` dedup inbox). */
+  dataSource?: DataSource;
+  relay?: RelayOptions;
+  /** Default: `db` when a dataSource is given, otherwise `memory`. */
+  dedup?: DedupOptions;
+  consumers?: ConsumerDefaults;
+  /** Run the framework's own migrations (outbox, inbox) on startup. Default false. */
+  runMigrations?: boolean;
+  /** Largest serialised payload accepted by publish(). Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Bound on waiting for in-flight handlers at shutdown. Default 10 s. */
+  shutdownTimeoutMs?: number;
+}

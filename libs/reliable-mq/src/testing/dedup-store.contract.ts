@@ -1,0 +1,326 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { describe, expect, it } from 'vitest';
+import type { DedupCounters, DedupStore } from '../dedup/dedup-store.interface';
+import { DedupBusyError } from '../errors/dedup-busy.error';
+
+/** One rule of the DedupStore contract; `run` rejects when the store breaks it. */
+export interface DedupContractCase {
+  readonly name: string;
+  run(store: DedupStore): Promise<void>;
+}
+
+export interface DedupStoreUnderTest {
+  store: DedupStore;
+  /** Runs after `store.close()`: drop what the factory created (keys, rows, connections it passed in). */
+  cleanup?: () => Promise<void>;
+}
+
+/**
+ * Registers the DedupStore contract as a vitest `describe`, one test per case, each with a fresh store from
+ * `factory`. Cases use their own random group names, so stores backed by shared Redis or database state may reuse
+ * it between cases.
+ *
+ *     dedupStoreContract('RedisDedupStore', async () => ({ store: new RedisDedupStore({ url }) }));
+ */
+export function dedupStoreContract(name: string, factory: () => Promise<DedupStoreUnderTest>): void {
+  describe(name, () => {
+    for (const contractCase of dedupContractCases) {
+      it(contractCase.name, async () => {
+        const { store, cleanup } = await factory();
+        try {
+          await contractCase.run(store);
+        } finally {
+          await store.close();
+          await cleanup?.();
+        }
+      });
+    }
+  });
+}
+
+/** How long a `redis` or `memory` store may take to refuse a concurrent delivery. */
+const BUSY_WITHIN_MS = 2_000;
+/** How long a `db` store's concurrent delivery is watched for an early answer while the first run is open. */
+const DB_EARLY_WINDOW_MS = 300;
+/** Bound on any single wait inside a case, so that a broken store fails the case instead of hanging it. */
+const WAIT_MS = 15_000;
+
+type Work = (manager: EntityManager | undefined) => Promise<void>;
+
+type Settled<T> = { status: 'fulfilled'; value: T } | { status: 'rejected'; reason: unknown };
+
+export const dedupContractCases: readonly DedupContractCase[] = [
+  {
+    name: 'runs work once and resolves processed on the first delivery',
+    async run(store) {
+      const group = uniqueGroup();
+      const before = store.counters;
+      let runs = 0;
+      await expect(store.execute(group, 'order-1', async () => void runs++)).resolves.toBe('processed');
+      expect(runs).toBe(1);
+      expect(delta(before, store.counters)).toEqual({ processed: 1, duplicates: 0, busy: 0 });
+    },
+  },
+  {
+    name: 'hands work the transaction manager with the db kind, and undefined with the others',
+    async run(store) {
+      // A box, not a variable: the compiler does not see assignments made inside the callback.
+      const seen: { called: boolean; manager?: EntityManager; inTransaction?: boolean } = { called: false };
+      await store.execute(uniqueGroup(), 'order-1', async (manager) => {
+        seen.called = true;
+        seen.manager = manager;
+        seen.inTransaction = manager?.queryRunner?.isTransactionActive;
+      });
+      expect(seen.called).toBe(true);
+      if (store.kind === 'db') {
+        expect(seen.manager).toBeDefined();
+        expect(seen.inTransaction).toBe(true);
+      } else {
+        expect(seen.manager).toBeUndefined();
+      }
+    },
+  },
+  {
+    name: 'resolves duplicate without running work once a run succeeded',
+    async run(store) {
+      const group = uniqueGroup();
+      let runs = 0;
+      const work: Work = async () => void runs++;
+      await expect(store.execute(group, 'order-1', work)).resolves.toBe('processed');
+      const before = store.counters;
+      await expect(store.execute(group, 'order-1', work)).resolves.toBe('duplicate');
+      await expect(store.execute(group, 'order-1', work)).resolves.toBe('duplicate');
+      expect(runs).toBe(1);
+      expect(delta(before, store.counters)).toEqual({ processed: 0, duplicates: 2, busy: 0 });
+    },
+  },
+  {
+    name: 'releases the key and rethrows when work fails, so that a retry runs it again',
+    async run(store) {
+      const group = uniqueGroup();
+      const before = store.counters;
+      const failure = new Error('payment gateway said no');
+      let runs = 0;
+      await expect(
+        store.execute(group, 'order-1', async () => {
+          runs++;
+          throw failure;
+        }),
+      ).rejects.toBe(failure);
+      await expect(store.execute(group, 'order-1', async () => void runs++)).resolves.toBe('processed');
+      expect(runs).toBe(2);
+      await expect(store.execute(group, 'order-1', async () => void runs++)).resolves.toBe('duplicate');
+      expect(runs).toBe(2);
+      expect(delta(before, store.counters)).toEqual({ processed: 1, duplicates: 1, busy: 0 });
+    },
+  },
+  {
+    name: 'never runs a concurrent delivery of the same key alongside the first, nor calls it a duplicate early',
+    async run(store) {
+      const group = uniqueGroup();
+      const before = store.counters;
+      const started = deferred();
+      const finish = deferred();
+      let runs = 0;
+      const first = store.execute(group, 'order-1', async () => {
+        runs++;
+        started.resolve();
+        await finish.promise;
+      });
+      const firstSettled = settle(first);
+      await within(started.promise, 'the first delivery to start its work');
+
+      const second = settle(store.execute(group, 'order-1', async () => void runs++));
+      const early = await settleWithin(second, store.kind === 'db' ? DB_EARLY_WINDOW_MS : BUSY_WITHIN_MS);
+      if (store.kind !== 'db') {
+        expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
+      }
+      if (early !== 'pending') expectBusy(early);
+
+      finish.resolve();
+      expect(await within(firstSettled, 'the first delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
+      if (early === 'pending') {
+        expect(await within(second, 'the waiting delivery')).toEqual({ status: 'fulfilled', value: 'duplicate' });
+      }
+      expect(runs).toBe(1);
+      await expect(store.execute(group, 'order-1', async () => void runs++)).resolves.toBe('duplicate');
+      expect(runs).toBe(1);
+      const change = delta(before, store.counters);
+      expect(change.processed).toBe(1);
+      expect(change.busy).toBe(early === 'pending' ? 0 : 1);
+    },
+  },
+  {
+    name: 'lets a concurrent delivery of a run that fails be retried (busy) or run itself after the failure (db)',
+    async run(store) {
+      const group = uniqueGroup();
+      const started = deferred();
+      const finish = deferred();
+      let successes = 0;
+      const first = settle(
+        store.execute(group, 'order-1', async () => {
+          started.resolve();
+          await finish.promise;
+          throw new Error('first delivery failed');
+        }),
+      );
+      await within(started.promise, 'the first delivery to start its work');
+
+      let secondRan = false;
+      const second = settle(
+        store.execute(group, 'order-1', async () => {
+          secondRan = true;
+          successes++;
+        }),
+      );
+      const early = await settleWithin(second, store.kind === 'db' ? DB_EARLY_WINDOW_MS : BUSY_WITHIN_MS);
+      if (store.kind !== 'db') {
+        expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
+      }
+      if (early !== 'pending') {
+        expectBusy(early);
+        expect(secondRan).toBe(false);
+      }
+
+      finish.resolve();
+      const firstOutcome = await within(first, 'the first delivery');
+      expect(firstOutcome.status).toBe('rejected');
+      if (early === 'pending') {
+        expect(await within(second, 'the waiting delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
+      } else {
+        await expect(store.execute(group, 'order-1', async () => void successes++)).resolves.toBe('processed');
+      }
+      expect(successes).toBe(1);
+      await expect(store.execute(group, 'order-1', async () => void successes++)).resolves.toBe('duplicate');
+      expect(successes).toBe(1);
+    },
+  },
+  {
+    name: 'keeps groups apart, even when group names contain the separator',
+    async run(store) {
+      const billing = uniqueGroup();
+      const shipping = uniqueGroup();
+      const runs: string[] = [];
+      const work =
+        (label: string): Work =>
+        async () =>
+          void runs.push(label);
+      await expect(store.execute(billing, 'order-1', work('billing'))).resolves.toBe('processed');
+      await expect(store.execute(shipping, 'order-1', work('shipping'))).resolves.toBe('processed');
+      await expect(store.execute(billing, 'order-1', work('billing again'))).resolves.toBe('duplicate');
+      await expect(store.execute(shipping, 'order-1', work('shipping again'))).resolves.toBe('duplicate');
+
+      // A failure in one group must not release or block the same key of another.
+      const audit = uniqueGroup();
+      await expect(
+        store.execute(audit, 'order-1', async () => {
+          throw new Error('audit failed');
+        }),
+      ).rejects.toThrow('audit failed');
+      await expect(store.execute(billing, 'order-1', work('billing after audit'))).resolves.toBe('duplicate');
+
+      // "<group>:<key>" joined naively would make these two pairs one.
+      const base = uniqueGroup();
+      await expect(store.execute(`${base}:tenant`, 'order-1', work('group with colon'))).resolves.toBe('processed');
+      await expect(store.execute(base, 'tenant:order-1', work('key with colon'))).resolves.toBe('processed');
+      expect(runs).toEqual(['billing', 'shipping', 'group with colon', 'key with colon']);
+    },
+  },
+  {
+    name: 'compares business keys exactly, whatever characters and length they have',
+    async run(store) {
+      const group = uniqueGroup();
+      const keys = [
+        'order:42',
+        'tenant/7/order:42',
+        'tenant/7/order:42/',
+        'заказ №42',
+        '注文:42',
+        'launch 🚀/1',
+        'Order-1',
+        'order-1',
+        'k',
+        'k ',
+        ' k',
+        'tab\tkey',
+        'line\nbreak',
+        'nul\u0000byte',
+        `quote'"\\`,
+        'a%3Ab',
+        `sha256:${'e'.repeat(64)}`,
+        'y'.repeat(191),
+        'y'.repeat(192),
+        `${'x'.repeat(511)}1`,
+        `${'x'.repeat(511)}2`,
+      ];
+      const runs = new Map<string, number>();
+      for (const key of keys) {
+        const outcome = await store.execute(group, key, async () => void runs.set(key, (runs.get(key) ?? 0) + 1));
+        expect(outcome, `first delivery of ${JSON.stringify(key)}`).toBe('processed');
+      }
+      for (const key of keys) {
+        const outcome = await store.execute(group, key, async () => void runs.set(key, (runs.get(key) ?? 0) + 1));
+        expect(outcome, `second delivery of ${JSON.stringify(key)}`).toBe('duplicate');
+      }
+      expect([...runs.values()]).toEqual(keys.map(() => 1));
+    },
+  },
+];
+
+function uniqueGroup(): string {
+  return `contract-${randomUUID()}`;
+}
+
+function delta(before: DedupCounters, after: DedupCounters): DedupCounters {
+  return {
+    processed: after.processed - before.processed,
+    duplicates: after.duplicates - before.duplicates,
+    busy: after.busy - before.busy,
+  };
+}
+
+function expectBusy(outcome: Settled<unknown>): void {
+  expect(outcome.status, 'a concurrent delivery settled early, so it must be a busy rejection').toBe('rejected');
+  if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(DedupBusyError);
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+/** Never rejects, so a promise that fails before it is awaited is not reported as unhandled. */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ status: 'fulfilled', value }),
+    (reason: unknown) => ({ status: 'rejected', reason }),
+  );
+}
+
+async function settleWithin<T>(settled: Promise<Settled<T>>, ms: number): Promise<Settled<T> | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Promise<'pending'>((resolve) => {
+    timer = setTimeout(() => resolve('pending'), ms);
+  });
+  try {
+    return await Promise.race([settled, pending]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${WAIT_MS} ms waiting for ${what}.`)), WAIT_MS);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

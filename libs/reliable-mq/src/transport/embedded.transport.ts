@@ -1,0 +1,113 @@
+import { BrokerEngine, EngineClosedError, type Delivery, type EngineOptions } from '@reliable-mq/engine';
+import type { EmbeddedTransportOptions } from '../reliable-mq-options.interface';
+import type {
+  DeadLetterOperations,
+  InboundHandler,
+  InboundMessage,
+  SubscriptionSpec,
+  Transport,
+  TransportConfirm,
+  TransportMessage,
+  TransportSubscription,
+} from './transport.interface';
+
+/**
+ * Transport on the included engine, in this process. Confirms are the engine's: a
+ * publish resolves after the batch is committed (and fsynced in `sync` flush).
+ */
+export class EmbeddedTransport implements Transport {
+  readonly kind = 'embedded';
+  private engineInstance: BrokerEngine | null = null;
+  private readonly ownsEngine: boolean;
+
+  constructor(
+    private readonly options: EmbeddedTransportOptions,
+    private readonly onError: (error: Error) => void = () => undefined,
+  ) {
+    this.ownsEngine = options.sharedEngine === undefined;
+  }
+
+  /** The open engine; for operations tools and tests. */
+  get engine(): BrokerEngine {
+    if (!this.engineInstance) throw new EngineClosedError('use the embedded engine before connect()');
+    return this.engineInstance;
+  }
+
+  async connect(): Promise<void> {
+    if (this.engineInstance) return;
+    if (this.options.sharedEngine) {
+      this.engineInstance = this.options.sharedEngine;
+    } else {
+      const engineOptions: EngineOptions = {
+        ...this.options.engine,
+        dataDir: this.options.dataDir!,
+        flush: this.options.flush ?? 'sync',
+        onError: this.options.engine?.onError ?? this.onError,
+      };
+      this.engineInstance = BrokerEngine.open(engineOptions);
+    }
+    for (const topic of this.options.topics ?? []) {
+      if (typeof topic === 'string') this.engineInstance.createTopic(topic);
+      else this.engineInstance.createTopic(topic.name, { queueCount: topic.queueCount });
+    }
+  }
+
+  async ensureTopic(topic: string): Promise<void> {
+    if (!this.engine.getTopic(topic)) this.engine.createTopic(topic);
+  }
+
+  async publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]> {
+    const results = await this.engine.publish(
+      batch.map((message) => ({
+        messageId: message.id,
+        topic: message.topic,
+        key: message.key,
+        tags: message.tags,
+        headers: message.headers,
+        body: message.body,
+        deliverAt: message.deliverAt,
+      })),
+    );
+    return results.map((result) => ({ id: result.messageId, duplicate: result.duplicate }));
+  }
+
+  async subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription> {
+    const subscription = await this.engine.subscribe({
+      group: spec.group,
+      topic: spec.topic,
+      tags: spec.tags,
+      mode: spec.mode,
+      prefetch: spec.prefetch,
+      startFrom: spec.startFrom,
+      retry: { maxReconsumeTimes: spec.maxReconsumeTimes, delayLevels: spec.delayLevels },
+      handler: (delivery) => handler(toInbound(delivery)),
+    });
+    return { close: (timeoutMs) => subscription.close(timeoutMs) };
+  }
+
+  readonly deadLetters: DeadLetterOperations = {
+    list: async (query) => this.engine.listDeadLetters(query),
+    get: async (id) => this.engine.getDeadLetter(id),
+    resend: (ids, edit) => this.engine.resendDeadLetters(ids, edit),
+    discard: (ids, reason) => this.engine.discardDeadLetters(ids, reason),
+  };
+
+  async close(): Promise<void> {
+    const engine = this.engineInstance;
+    this.engineInstance = null;
+    if (engine && this.ownsEngine) await engine.close();
+  }
+}
+
+function toInbound(delivery: Delivery): InboundMessage {
+  return {
+    id: delivery.originalMessageId,
+    topic: delivery.topic,
+    key: delivery.key,
+    tags: delivery.tags,
+    headers: delivery.headers,
+    body: delivery.body,
+    attempt: Math.max(delivery.reconsumeTimes, delivery.deliveryCount - 1),
+    bornAt: delivery.bornAt,
+  };
+}
