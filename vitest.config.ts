@@ -26,6 +26,7 @@ export default defineConfig({
       { find: /^@reliable-mq\/engine\/(.*)$/, replacement: fromRoot('./libs/broker-engine/src/$1') },
       { find: /^@reliable-mq\/nestjs$/, replacement: fromRoot('./libs/reliable-mq/src/index.ts') },
       { find: /^@reliable-mq\/nestjs\/(.*)$/, replacement: fromRoot('./libs/reliable-mq/src/$1') },
+      { find: /^@reliable-mq\/migrations$/, replacement: fromRoot('./migrations/index.ts') },
     ],
   },
   test: {

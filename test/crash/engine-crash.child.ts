@@ -119,7 +119,12 @@ async function main(): Promise<void> {
         for (let size = 1 + randomInt(8); size > 0; size--) {
           const next = seq++;
           const body: CrashBody = { run, seq: next };
-          messages.push({ messageId: messageIdOf(run, next), topic: topicOf(next), key: keyOf(next), body: JSON.stringify(body) });
+          messages.push({
+            messageId: messageIdOf(run, next),
+            topic: topicOf(next),
+            key: keyOf(next),
+            body: JSON.stringify(body),
+          });
         }
         emit({ kind: 'intent', batch, ids: messages.map((message) => message.messageId!) });
         try {
@@ -155,7 +160,8 @@ async function main(): Promise<void> {
     await sleep(20);
     const stats = engine.stats();
     const view = groupViewOf(stats, CRASH_GROUP);
-    const idle = view !== null && view.lag === 0 && view.inFlight === 0 && view.retryPending === 0 && stats.scheduledPending === 0;
+    const idle =
+      view !== null && view.lag === 0 && view.inFlight === 0 && view.retryPending === 0 && stats.scheduledPending === 0;
     idleChecks = idle ? idleChecks + 1 : 0;
   }
   clearInterval(statsTimer);

@@ -90,7 +90,9 @@ export class CrashLedger {
     for (const { id, topic, queueId, queueOffset } of found) {
       const known = this.stored.get(id);
       if (known && (known.topic !== topic || known.queueId !== queueId || known.queueOffset !== queueOffset)) {
-        this.violate(`${context}: ${id} is stored at ${topic}#${queueId}@${queueOffset} and at ${known.topic}#${known.queueId}@${known.queueOffset}`);
+        this.violate(
+          `${context}: ${id} is stored at ${topic}#${queueId}@${queueOffset} and at ${known.topic}#${known.queueId}@${known.queueOffset}`,
+        );
         continue;
       }
       this.stored.set(id, { topic, queueId, queueOffset });
@@ -119,7 +121,9 @@ export class CrashLedger {
           opened = true;
           const seen = line.view?.offsets ?? null;
           if (!this.sameOffsets(seen, this.durable)) {
-            this.violate(`${context}: the engine opened with offsets ${JSON.stringify(seen)}, the last inspection found ${JSON.stringify(this.durable)}`);
+            this.violate(
+              `${context}: the engine opened with offsets ${JSON.stringify(seen)}, the last inspection found ${JSON.stringify(this.durable)}`,
+            );
           }
           break;
         }
@@ -142,9 +146,14 @@ export class CrashLedger {
           for (const { id, topic, queueId, queueOffset } of line.results) {
             this.confirmed.set(id, { topic, queueId, queueOffset });
             const at = this.stored.get(id);
-            if (!at) this.violate(`LOST: ${id} was confirmed in ${context} (${topic}#${queueId}@${queueOffset}) but is not in storage after the kill`);
+            if (!at)
+              this.violate(
+                `LOST: ${id} was confirmed in ${context} (${topic}#${queueId}@${queueOffset}) but was not read back from storage after the kill`,
+              );
             else if (at.topic !== topic || at.queueId !== queueId || at.queueOffset !== queueOffset) {
-              this.violate(`${context}: ${id} was confirmed at ${topic}#${queueId}@${queueOffset} but is stored at ${at.topic}#${at.queueId}@${at.queueOffset}`);
+              this.violate(
+                `${context}: ${id} was confirmed at ${topic}#${queueId}@${queueOffset} but is stored at ${at.topic}#${at.queueId}@${at.queueOffset}`,
+              );
             }
           }
           break;
@@ -166,7 +175,9 @@ export class CrashLedger {
           if (BUSINESS_TOPICS.has(source)) {
             const at = this.stored.get(id);
             if (!at || at.topic !== source || at.queueId !== line.queueId || at.queueOffset !== line.queueOffset) {
-              this.violate(`${context}: ${id} was delivered from ${source}#${line.queueId}@${line.queueOffset}, storage has it at ${JSON.stringify(at)}`);
+              this.violate(
+                `${context}: ${id} was delivered from ${source}#${line.queueId}@${line.queueOffset}, storage has it at ${JSON.stringify(at)}`,
+              );
             }
           }
           const owed = this.owed.get(id);
@@ -195,7 +206,9 @@ export class CrashLedger {
         case 'drained': {
           const offsets = this.businessOffsets(line.view.offsets);
           if (!this.sameOffsets(offsets, line.heads)) {
-            this.violate(`${context}: drained with offsets ${JSON.stringify(offsets)} below heads ${JSON.stringify(line.heads)}`);
+            this.violate(
+              `${context}: drained with offsets ${JSON.stringify(offsets)} below heads ${JSON.stringify(line.heads)}`,
+            );
           }
           break;
         }
@@ -230,7 +243,8 @@ export class CrashLedger {
       for (const [queueText, head] of Object.entries(queues)) {
         const queueId = Number(queueText);
         const committed = offsets[topic]?.[queueId] ?? 0;
-        if (committed > head) this.violate(`${context}: ${topic}#${queueId} committed ${committed} is past the head ${head}`);
+        if (committed > head)
+          this.violate(`${context}: ${topic}#${queueId} committed ${committed} is past the head ${head}`);
         const inMemory = this.lastInMemory?.[topic]?.[queueId];
         if (inMemory !== undefined && inMemory > committed) this.offsetsLostAtKill += inMemory - committed;
         const slots = this.slots.get(queueKey(topic, queueId)) ?? [];
@@ -251,17 +265,22 @@ export class CrashLedger {
   /** After the drain run: a fresh group's full read must match everything recorded, and nothing may be owed. */
   finish(fullRead: readonly PositionedId[], durable: GroupView | null, heads: OffsetView): CrashTotals {
     const read = new Map(fullRead.map((entry) => [entry.id, entry]));
-    if (read.size !== fullRead.length) this.violate(`final read: ${fullRead.length - read.size} duplicate deliveries to a fresh group`);
+    if (read.size !== fullRead.length)
+      this.violate(`final read: ${fullRead.length - read.size} duplicate deliveries to a fresh group`);
     const missingFromRead = [...this.stored.keys()].filter((id) => !read.has(id));
-    if (missingFromRead.length > 0) this.violate(`final read: previously stored messages are gone: ${sample(missingFromRead)}`);
+    if (missingFromRead.length > 0)
+      this.violate(`final read: previously stored messages are gone: ${sample(missingFromRead)}`);
     const unknown = [...read.keys()].filter((id) => !this.stored.has(id));
     if (unknown.length > 0) this.violate(`final read: messages no inspection had seen: ${sample(unknown)}`);
     const unattempted = [...read.keys()].filter((id) => !this.attempted.has(id));
-    if (unattempted.length > 0) this.violate(`final read: stored messages that were never published: ${sample(unattempted)}`);
+    if (unattempted.length > 0)
+      this.violate(`final read: stored messages that were never published: ${sample(unattempted)}`);
     const lost = [...this.confirmed.keys()].filter((id) => !read.has(id) || !this.succeeded.has(id));
-    if (lost.length > 0) this.violate(`LOST: confirmed messages not stored or never handled successfully: ${sample(lost)}`);
+    if (lost.length > 0)
+      this.violate(`LOST: confirmed messages not stored or never handled successfully: ${sample(lost)}`);
     const unhandled = [...read.keys()].filter((id) => !this.succeeded.has(id));
-    if (unhandled.length > 0) this.violate(`stored messages the crash group never handled successfully: ${sample(unhandled)}`);
+    if (unhandled.length > 0)
+      this.violate(`stored messages the crash group never handled successfully: ${sample(unhandled)}`);
     if (this.owed.size > 0) {
       this.violate(
         `not delivered again after a kill: ${sample([...this.owed].map(([id, owed]) => `${id} (kill ${owed.kill}${owed.fromBusinessTopic ? ', uncommitted offset' : ', in flight'})`))}`,
@@ -269,7 +288,9 @@ export class CrashLedger {
     }
     const offsets = this.businessOffsets(durable?.offsets ?? {});
     if (!this.sameOffsets(offsets, heads)) {
-      this.violate(`after the drain the crash group's committed offsets ${JSON.stringify(offsets)} differ from the heads ${JSON.stringify(heads)}`);
+      this.violate(
+        `after the drain the crash group's committed offsets ${JSON.stringify(offsets)} differ from the heads ${JSON.stringify(heads)}`,
+      );
     }
     if (durable && (durable.retryPending !== 0 || durable.dlq !== 0)) {
       this.violate(`after the drain: ${durable.retryPending} retries pending, ${durable.dlq} dead letters`);

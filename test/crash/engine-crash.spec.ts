@@ -136,6 +136,7 @@ async function inspect(dataDir: string, readGroup: string): Promise<Inspection> 
   const errors: Error[] = [];
   const engine = BrokerEngine.open({ dataDir, flush: 'sync', onError: (error) => errors.push(error) });
   const read: PositionedId[] = [];
+  let inspection: Inspection;
   try {
     const before = engine.stats();
     const durable = groupViewOf(before, CRASH_GROUP);
@@ -148,7 +149,12 @@ async function inspect(dataDir: string, readGroup: string): Promise<Inspection> 
         startFrom: 'earliest',
         prefetch: 512,
         handler: async (delivery) => {
-          read.push({ id: delivery.messageId, topic: delivery.topic, queueId: delivery.queueId, queueOffset: delivery.queueOffset });
+          read.push({
+            id: delivery.messageId,
+            topic: delivery.topic,
+            queueId: delivery.queueId,
+            queueOffset: delivery.queueOffset,
+          });
         },
       });
     }
@@ -159,15 +165,18 @@ async function inspect(dataDir: string, readGroup: string): Promise<Inspection> 
       if (Date.now() > stopAt) throw new Error(`inspection could not read the backlog within ${INSPECT_LIMIT_MS} ms`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    return { durable, heads, read };
+    inspection = { durable, heads, read };
   } finally {
     await engine.close(5_000);
-    if (errors.length > 0) throw errors[0];
   }
+  if (errors.length > 0) throw errors[0];
+  return inspection;
 }
 
 function describeChild(run: number, result: ChildResult): string {
-  const errors = result.lines.filter((line) => line.kind === 'error').map((line) => (line as { message: string }).message);
+  const errors = result.lines
+    .filter((line) => line.kind === 'error')
+    .map((line) => (line as { message: string }).message);
   return [
     `run ${run}: exit code ${result.code}, signal ${result.signal}`,
     result.overran ?? '',
@@ -202,7 +211,10 @@ describe('broker engine under SIGKILL', () => {
         run++;
         const delay = KILL_DELAY_MIN_MS + Math.floor(random() * (KILL_DELAY_MAX_MS - KILL_DELAY_MIN_MS + 1));
         const result = await runChild(dataDir, run, delay);
-        const wasKilled = result.signal === 'SIGKILL' && result.overran === null && result.lines.some((line) => line.kind === 'producing');
+        const wasKilled =
+          result.signal === 'SIGKILL' &&
+          result.overran === null &&
+          result.lines.some((line) => line.kind === 'producing');
         expect(wasKilled, describeChild(run, result)).toBe(true);
         expect(result.stderr, describeChild(run, result)).toBe('');
         kills++;

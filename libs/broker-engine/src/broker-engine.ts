@@ -46,7 +46,7 @@ import { collectStats } from './stats/collect-stats';
 import { RateMeter } from './stats/rate-meter';
 import { decodeHeaders, encodeHeaders, type MessageRow, type NewMessage } from './storage/message-row';
 import { MessageStore } from './storage/message-store';
-import { migrate } from './storage/schema';
+import { assertSchemaSupported, migrate } from './storage/schema';
 import { TopicRegistry } from './topics/topic-registry';
 import { parseDelayLevels } from './util/duration';
 import { dlqTopicOf, isSystemTopic, retryTopicOf, validateName } from './util/names';
@@ -102,6 +102,7 @@ export class BrokerEngine {
     const path = join(options.dataDir, DATABASE_FILE);
     this.db = new Database(path);
     try {
+      assertSchemaSupported(this.db, path);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${options.flush === 'sync' ? 'FULL' : 'NORMAL'}`);
       this.db.pragma('foreign_keys = OFF');
@@ -530,7 +531,14 @@ export class BrokerEngine {
       { publish: false },
     );
     this.ensureOpen('subscribe');
-    const member = existing ?? new MemberRuntime(resolved.memberId, resolved.prefetch, resolved.autoHeartbeat, now);
+    // Re-read after the await: a concurrent subscribe of the same member may have created it meanwhile.
+    const current = group.members.get(resolved.memberId);
+    if (current?.subscriptions.has(topic)) {
+      throw new InvalidArgumentError(
+        `Member "${resolved.memberId}" of group "${groupName}" already subscribes to "${topic}"; close that subscription first.`,
+      );
+    }
+    const member = current ?? new MemberRuntime(resolved.memberId, resolved.prefetch, resolved.autoHeartbeat, now);
     group.addSubscription(
       member,
       {
@@ -763,6 +771,7 @@ export class BrokerEngine {
       fromTopic,
       toTopic,
       queueCount: this.topics.queueCount(fromTopic),
+      toQueueCount: this.topics.queueCount(toTopic),
       store: this.store,
       submit: (apply) => this.committer.submit(apply, { publish: true }),
       writeCopy: (row) => {
@@ -820,14 +829,19 @@ export class BrokerEngine {
     for (const timer of this.timers) clearInterval(timer);
     this.scheduler.stop();
     for (const group of this.groups.values()) group.stop();
-    while (this.committer.queued > 0 || this.dirty.size > 0) {
-      this.committer.flush();
-      if (this.committer.queued === 0 && this.dirty.size > 0) {
-        // Offsets with no operation queued: commit them on their own.
-        this.db.transaction(() => this.writeQueueState()).immediate();
-        this.afterCommit();
+    do {
+      while (this.committer.queued > 0 || this.dirty.size > 0) {
+        this.committer.flush();
+        if (this.committer.queued === 0 && this.dirty.size > 0) {
+          // Offsets with no operation queued: commit them on their own.
+          this.db.transaction(() => this.writeQueueState()).immediate();
+          this.afterCommit();
+        }
       }
-    }
+      // A committed retry or DLQ copy acks its original in a callback; let those run and flush the offsets they move,
+      // or the original would be delivered again after a reopen next to its copy.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    } while (this.committer.queued > 0 || this.dirty.size > 0);
     this.committer.stop();
     this.state = 'closed';
     this.db.close();

@@ -11,6 +11,8 @@ export interface MoveBacklogInput {
   fromTopic: string;
   toTopic: string;
   queueCount: number;
+  /** Queue count of `toTopic`. */
+  toQueueCount: number;
   store: MessageStore;
   submit: <T>(apply: () => T) => Promise<T>;
   writeCopy: (row: MessageRow) => void;
@@ -24,6 +26,9 @@ export interface MoveBacklogInput {
 export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: number }> {
   const { group, fromTopic } = input;
   const queues = Array.from({ length: input.queueCount }, (_, queueId) => group.sharedQueue(fromTopic, queueId));
+  // Fix where the group starts on `toTopic` before any copy lands there, so it reads the copies
+  // even when it later subscribes with startFrom 'latest'. The position commits with the first chunk.
+  for (let queueId = 0; queueId < input.toQueueCount; queueId++) group.sharedQueue(input.toTopic, queueId);
   const pause = group.pauseQueues(fromTopic);
   let moved = 0;
   try {

@@ -248,6 +248,8 @@ export class ConsumerGroup {
     queue.inflight.set(offset, { token, member, deadline: this.ctx.clock.now() + this.ctx.consumeTimeoutMs, row });
     member.inflight++;
     const delivery = toDelivery(row, count);
+    // Orderly retries happen in place, so the copy's header does not count them; the held failures do.
+    if (this.isSerial(member, queue)) delivery.reconsumeTimes += queue.heldFailures;
     this.ctx.onDelivered(this.name, delivery.topic);
     Promise.resolve()
       .then(() => sub.handler(delivery))
@@ -285,8 +287,9 @@ export class ConsumerGroup {
       // Serial consumption holds the queue and retries the same message in place.
       queue.heldFailures++;
       if (isNonRetryable(error) || queue.heldFailures > maxTimes) {
+        const failedBefore = queue.heldFailures - 1;
         queue.heldFailures = 0;
-        this.settle(queue, row, this.ctx.sendToDlq(this.name, row, reason, queue.heldFailures + reconsume));
+        this.settle(queue, row, this.ctx.sendToDlq(this.name, row, reason, failedBefore + reconsume));
         return;
       }
       const pause = requestedRetryDelay(error) ?? sub?.retry.orderlyRetryPauseMs ?? 1000;

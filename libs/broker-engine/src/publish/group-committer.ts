@@ -92,6 +92,15 @@ export class GroupCommitter {
       const results = this.runTransaction(ops);
       ops.forEach((op, index) => op.resolve(results[index]));
     } catch (error) {
+      const others = ops.filter((op) => !op.publish);
+      if (isStorageFull(error) && others.length < ops.length) {
+        // Publishing is what fills the database. Offsets (the commit hooks), retention deletes and
+        // other internal writes must still land, or nothing could ever free space again.
+        const mapped = this.mapError(error);
+        for (const op of ops) if (op.publish) op.reject(mapped);
+        this.commit(others);
+        return;
+      }
       if (ops.length <= 1 || isStorageFull(error)) {
         const mapped = this.mapError(error);
         for (const op of ops) op.reject(mapped);

@@ -98,10 +98,19 @@ const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/**
+ * Refuses a database written by a newer engine. Call it before anything that writes,
+ * including `journal_mode = WAL`, which rewrites the file header.
+ */
+export function assertSchemaSupported(db: Database, path: string): number {
+  const found = db.pragma('user_version', { simple: true }) as number;
+  if (found > SCHEMA_VERSION) throw new SchemaVersionError(found, SCHEMA_VERSION, path);
+  return found;
+}
+
 /** Brings the database to the current schema; refuses one written by a newer engine without touching it. */
 export function migrate(db: Database, path: string): { from: number; to: number } {
-  const from = db.pragma('user_version', { simple: true }) as number;
-  if (from > SCHEMA_VERSION) throw new SchemaVersionError(from, SCHEMA_VERSION, path);
+  const from = assertSchemaSupported(db, path);
   if (from === SCHEMA_VERSION) return { from, to: from };
   db.transaction(() => {
     for (let version = from; version < SCHEMA_VERSION; version++) {

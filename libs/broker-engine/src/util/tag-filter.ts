@@ -4,8 +4,10 @@ export type TagFilter = (tags: readonly string[]) => boolean;
 
 /** `*` (or empty) matches everything; `a || b` matches a message carrying tag a or tag b. */
 export function compileTagFilter(expression: string | undefined): TagFilter {
+  if (expression !== undefined && typeof expression !== 'string') {
+    throw new InvalidArgumentError('tags must be a string such as "*" or "a || b".');
+  }
   if (expression === undefined || expression.trim() === '' || expression.trim() === '*') return () => true;
-  if (typeof expression !== 'string') throw new InvalidArgumentError('tags must be a string such as "*" or "a || b".');
   const wanted = new Set(
     expression
       .split('||')

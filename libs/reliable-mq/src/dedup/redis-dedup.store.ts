@@ -18,6 +18,8 @@ interface RedisDedupStoreSettings {
   keyPrefix?: string;
   /** Bound on each Redis command, so that an unreachable Redis fails a delivery in seconds. Default 2 s. */
   commandTimeoutMs?: number | string;
+  /** Name of the store's own connection in `CLIENT LIST`. Default `reliable-mq-dedup`. */
+  connectionName?: string;
   logger?: DedupLogger;
 }
 
@@ -29,7 +31,7 @@ export type RedisDedupStoreOptions = RedisDedupStoreSettings &
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'rmq:dedup:';
 const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
-const CONNECTION_NAME = 'reliable-mq-dedup';
+const DEFAULT_CONNECTION_NAME = 'reliable-mq-dedup';
 
 /**
  * Dedup on Redis with two states per key: `PROCESSING:<token>` (claimed with `SET NX PX`, expires after
@@ -64,7 +66,7 @@ export class RedisDedupStore implements DedupStore {
       this.client = options.client;
       this.ownsClient = false;
     } else {
-      this.client = this.createClient(options.url);
+      this.client = this.createClient(options.url, options.connectionName ?? DEFAULT_CONNECTION_NAME);
       this.ownsClient = true;
     }
   }
@@ -192,9 +194,9 @@ export class RedisDedupStore implements DedupStore {
     });
   }
 
-  private createClient(url: string): Redis {
+  private createClient(url: string, connectionName: string): Redis {
     const client = new Redis(url, {
-      connectionName: CONNECTION_NAME,
+      connectionName,
       // Queued commands fail after one failed reconnect instead of the default twenty.
       maxRetriesPerRequest: 1,
       connectTimeout: this.commandTimeoutMs,

@@ -49,7 +49,7 @@ export const OutboxMessageEntity = new EntitySchema<OutboxMessage>({
   tableName: OUTBOX_TABLE,
   columns: {
     seq: { type: 'bigint', primary: true, generated: 'increment', transformer: bigintAsNumber },
-    id: { type: 'varchar', length: 36, unique: true },
+    id: { type: 'varchar', length: 36 },
     producerGroup: { name: 'producer_group', type: 'varchar', length: 127 },
     topic: { type: 'varchar', length: 127 },
     key: { name: 'msg_key', type: 'varchar', length: 191, nullable: true },
@@ -66,11 +66,12 @@ export const OutboxMessageEntity = new EntitySchema<OutboxMessage>({
     leaseUntil: { name: 'lease_until', type: 'bigint', nullable: true, transformer: bigintAsNumber },
     lastError: { name: 'last_error', type: 'text', nullable: true },
   },
+  uniques: [{ name: 'uq_rmq_outbox_id', columns: ['id'] }],
   indices: [
     // Finds due pending rows for the relay's claim, and old sent rows for cleanup.
-    { name: 'rmq_outbox_status_due_idx', columns: ['status', 'nextAttemptAt'] },
+    { name: 'idx_rmq_outbox_status_due', columns: ['status', 'nextAttemptAt'] },
     // Checks that no earlier row of the same key is still unsent. Its exact form differs per database (partial
     // on PostgreSQL and SQLite, with `status` on MySQL), so schema diffs leave it to the migrations.
-    { name: 'rmq_outbox_key_seq_idx', columns: ['key', 'seq'], synchronize: false },
+    { name: 'idx_rmq_outbox_key_seq', columns: ['key', 'seq'], synchronize: false },
   ],
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { describe, expect, it } from 'vitest';
-import type { DedupCounters, DedupStore } from '../dedup/dedup-store.interface';
+import type { DedupCounters, DedupOutcome, DedupStore } from '../dedup/dedup-store.interface';
 import { DedupBusyError } from '../errors/dedup-busy.error';
 
 /** One rule of the DedupStore contract; `run` rejects when the store breaks it. */
@@ -120,26 +120,20 @@ export const dedupContractCases: readonly DedupContractCase[] = [
     async run(store) {
       const group = uniqueGroup();
       const before = store.counters;
-      const started = deferred();
-      const finish = deferred();
       let runs = 0;
-      const first = store.execute(group, 'order-1', async () => {
-        runs++;
-        started.resolve();
-        await finish.promise;
-      });
-      const firstSettled = settle(first);
-      await within(started.promise, 'the first delivery to start its work');
-
-      const second = settle(store.execute(group, 'order-1', async () => void runs++));
-      const early = await settleWithin(second, store.kind === 'db' ? DB_EARLY_WINDOW_MS : BUSY_WITHIN_MS);
-      if (store.kind !== 'db') {
-        expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
+      const first = startHeldRun(store, group, 'order-1', async () => void runs++);
+      let early: Settled<DedupOutcome> | 'pending';
+      let second: Promise<Settled<DedupOutcome>>;
+      try {
+        await within(first.started, 'the first delivery to start its work');
+        second = settle(store.execute(group, 'order-1', async () => void runs++));
+        early = await settleWithin(second, earlyWindowOf(store));
+        if (store.kind !== 'db') expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
+        if (early !== 'pending') expectBusy(early);
+      } finally {
+        first.finish();
       }
-      if (early !== 'pending') expectBusy(early);
-
-      finish.resolve();
-      expect(await within(firstSettled, 'the first delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
+      expect(await within(first.settled, 'the first delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
       if (early === 'pending') {
         expect(await within(second, 'the waiting delivery')).toEqual({ status: 'fulfilled', value: 'duplicate' });
       }
@@ -155,37 +149,31 @@ export const dedupContractCases: readonly DedupContractCase[] = [
     name: 'lets a concurrent delivery of a run that fails be retried (busy) or run itself after the failure (db)',
     async run(store) {
       const group = uniqueGroup();
-      const started = deferred();
-      const finish = deferred();
       let successes = 0;
-      const first = settle(
-        store.execute(group, 'order-1', async () => {
-          started.resolve();
-          await finish.promise;
-          throw new Error('first delivery failed');
-        }),
-      );
-      await within(started.promise, 'the first delivery to start its work');
-
       let secondRan = false;
-      const second = settle(
-        store.execute(group, 'order-1', async () => {
-          secondRan = true;
-          successes++;
-        }),
-      );
-      const early = await settleWithin(second, store.kind === 'db' ? DB_EARLY_WINDOW_MS : BUSY_WITHIN_MS);
-      if (store.kind !== 'db') {
-        expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
+      const first = startHeldRun(store, group, 'order-1', async () => {
+        throw new Error('first delivery failed');
+      });
+      let early: Settled<DedupOutcome> | 'pending';
+      let second: Promise<Settled<DedupOutcome>>;
+      try {
+        await within(first.started, 'the first delivery to start its work');
+        second = settle(
+          store.execute(group, 'order-1', async () => {
+            secondRan = true;
+            successes++;
+          }),
+        );
+        early = await settleWithin(second, earlyWindowOf(store));
+        if (store.kind !== 'db') expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
+        if (early !== 'pending') {
+          expectBusy(early);
+          expect(secondRan).toBe(false);
+        }
+      } finally {
+        first.finish();
       }
-      if (early !== 'pending') {
-        expectBusy(early);
-        expect(secondRan).toBe(false);
-      }
-
-      finish.resolve();
-      const firstOutcome = await within(first, 'the first delivery');
-      expect(firstOutcome.status).toBe('rejected');
+      expect((await within(first.settled, 'the first delivery')).status).toBe('rejected');
       if (early === 'pending') {
         expect(await within(second, 'the waiting delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
       } else {
@@ -267,6 +255,32 @@ export const dedupContractCases: readonly DedupContractCase[] = [
     },
   },
 ];
+
+/**
+ * Starts a delivery whose work waits until `finish()` and then runs `then`. Callers call `finish()` in a `finally`,
+ * so a failed expectation never leaves the run (and its transaction) open.
+ */
+function startHeldRun(
+  store: DedupStore,
+  group: string,
+  key: string,
+  then: () => Promise<void>,
+): { started: Promise<void>; finish: () => void; settled: Promise<Settled<DedupOutcome>> } {
+  const started = deferred();
+  const release = deferred();
+  const settled = settle(
+    store.execute(group, key, async () => {
+      started.resolve();
+      await release.promise;
+      await then();
+    }),
+  );
+  return { started: started.promise, finish: release.resolve, settled };
+}
+
+function earlyWindowOf(store: DedupStore): number {
+  return store.kind === 'db' ? DB_EARLY_WINDOW_MS : BUSY_WITHIN_MS;
+}
 
 function uniqueGroup(): string {
   return `contract-${randomUUID()}`;

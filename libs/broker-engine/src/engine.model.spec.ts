@@ -1,0 +1,347 @@
+import { BrokerEngine, type ConsumeMode, type Delivery, type Subscription } from '@reliable-mq/engine';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { sleep, tempDataDir } from '../test/engine-test-kit';
+import { nextTurn, SkewedClock } from '../test/manual-clock';
+
+/**
+ * Model test: random schedules of publishes, handler outcomes, member joins and leaves,
+ * consume timeouts and graceful restarts, checked against what the engine promises.
+ * MODEL_RUNS scales the number of schedules per property (default 100).
+ */
+
+const RUNS = Number(process.env.MODEL_RUNS ?? 100);
+const TOPIC = 'model';
+const GROUP = 'g';
+const WITNESS = 'w';
+const CONSUME_TIMEOUT_MS = 60_000;
+const CLOSE_TIMEOUT_MS = 100;
+const MAX_RECONSUME = 2;
+
+/** What the handler does on the n-th delivery of a message; past the plan it succeeds. */
+type Behaviour = 'ok' | 'slow' | 'fail' | 'fatal' | 'hang';
+
+type Command =
+  | { kind: 'publish'; messages: Array<{ key: string; plan: Behaviour[] }> }
+  | { kind: 'join' }
+  | { kind: 'leave'; pick: number }
+  | { kind: 'restart' }
+  | { kind: 'timeout' }
+  | { kind: 'pause'; turns: number };
+
+const behaviour = fc.oneof(
+  { arbitrary: fc.constant<Behaviour>('ok'), weight: 4 },
+  { arbitrary: fc.constant<Behaviour>('slow'), weight: 2 },
+  { arbitrary: fc.constant<Behaviour>('fail'), weight: 3 },
+  { arbitrary: fc.constant<Behaviour>('hang'), weight: 1 },
+  { arbitrary: fc.constant<Behaviour>('fatal'), weight: 1 },
+);
+
+const command: fc.Arbitrary<Command> = fc.oneof(
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('publish' as const),
+      messages: fc.array(
+        fc.record({ key: fc.constantFrom('k0', 'k1', 'k2', 'k3', 'k4'), plan: fc.array(behaviour, { maxLength: 4 }) }),
+        { minLength: 1, maxLength: 3 },
+      ),
+    }),
+    weight: 6,
+  },
+  { arbitrary: fc.constant({ kind: 'join' as const }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('leave' as const), pick: fc.nat(7) }), weight: 2 },
+  { arbitrary: fc.constant({ kind: 'restart' as const }), weight: 1 },
+  { arbitrary: fc.constant({ kind: 'timeout' as const }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('pause' as const), turns: fc.integer({ min: 1, max: 4 }) }), weight: 2 },
+);
+
+const schedule = fc.record({
+  queueCount: fc.integer({ min: 1, max: 4 }),
+  initialMembers: fc.integer({ min: 0, max: 2 }),
+  commands: fc.array(command, { minLength: 3, maxLength: 18 }),
+});
+
+interface Sent {
+  index: number;
+  key: string;
+  plan: Behaviour[];
+  messageId: string;
+  attempts: number;
+  successes: number;
+}
+
+/** The fate the engine must reach for a clustering message: retries count failures exactly, hangs do not count. */
+function expectedFate(plan: Behaviour[]): 'success' | 'dead' {
+  let failures = 0;
+  for (const step of plan) {
+    if (step === 'ok' || step === 'slow') return 'success';
+    if (step === 'fatal') return 'dead';
+    if (step === 'fail' && ++failures > MAX_RECONSUME) return 'dead';
+  }
+  return 'success';
+}
+
+class ModelRun {
+  private readonly clock = new SkewedClock();
+  private readonly temp = tempDataDir();
+  private engine!: BrokerEngine;
+  private readonly members = new Map<string, Subscription | null>();
+  private nextMember = 0;
+  readonly sent = new Map<string, Sent>();
+  private readonly byIndex: Sent[] = [];
+  /** Successful completions per key, in completion order (message indexes). */
+  readonly successOrder = new Map<string, number[]>();
+  readonly witnessSuccesses = new Map<string, number>();
+  readonly errors: Error[] = [];
+  private slowPending = 0;
+  readonly log: string[] = [];
+
+  constructor(
+    private readonly mode: ConsumeMode,
+    private readonly queueCount: number,
+  ) {}
+
+  private open(): void {
+    this.engine = BrokerEngine.open({
+      dataDir: this.temp.dir,
+      clock: this.clock,
+      minFreeDiskBytes: 0,
+      consumeTimeoutMs: CONSUME_TIMEOUT_MS,
+      sessionTimeoutMs: 10 * CONSUME_TIMEOUT_MS,
+      maintenanceIntervalMs: 20,
+      onError: (error) => this.errors.push(error),
+    });
+  }
+
+  async start(initialMembers: number): Promise<void> {
+    this.open();
+    this.engine.createTopic(TOPIC, { queueCount: this.queueCount });
+    await this.subscribeWitness();
+    for (let i = 0; i < initialMembers; i++) await this.join();
+  }
+
+  private async subscribeWitness(): Promise<void> {
+    await this.engine.subscribe({
+      group: WITNESS,
+      topic: TOPIC,
+      memberId: 'witness',
+      handler: async (delivery) => {
+        const id = delivery.originalMessageId;
+        this.witnessSuccesses.set(id, (this.witnessSuccesses.get(id) ?? 0) + 1);
+      },
+    });
+  }
+
+  private handler = async (delivery: Delivery): Promise<void> => {
+    const sent = this.sent.get(delivery.originalMessageId);
+    if (!sent) throw new Error(`unknown message ${delivery.originalMessageId}`);
+    const step = sent.plan[sent.attempts++] ?? 'ok';
+    this.log.push(`deliver #${sent.index} (${step}) from ${delivery.sourceTopic} rc=${delivery.reconsumeTimes}`);
+    switch (step) {
+      case 'ok':
+        break;
+      case 'slow':
+        this.slowPending++;
+        try {
+          for (let i = 0; i < 3; i++) await nextTurn();
+        } finally {
+          this.slowPending--;
+        }
+        break;
+      case 'fail':
+        throw new Error(`planned failure of #${sent.index}`);
+      case 'fatal':
+        throw Object.assign(new Error(`planned fatal failure of #${sent.index}`), { nonRetryable: true });
+      case 'hang':
+        return new Promise<void>(() => undefined);
+    }
+    sent.successes++;
+    const order = this.successOrder.get(sent.key) ?? [];
+    order.push(sent.index);
+    this.successOrder.set(sent.key, order);
+  };
+
+  private async subscribeMember(memberId: string): Promise<Subscription> {
+    return this.engine.subscribe({
+      group: GROUP,
+      topic: TOPIC,
+      memberId,
+      mode: this.mode,
+      retry: { delayLevels: '1ms', maxReconsumeTimes: MAX_RECONSUME, orderlyRetryPauseMs: 1 },
+      handler: this.handler,
+    });
+  }
+
+  private async join(): Promise<void> {
+    const id = `m${this.nextMember++}`;
+    this.members.set(id, await this.subscribeMember(id));
+  }
+
+  /** Slow handlers finish within a few turns; wait for them so only hangs outlive a close or a timeout. */
+  private async settleSlow(): Promise<void> {
+    for (let i = 0; this.slowPending > 0; i++) {
+      if (i > 2000) throw new Error('slow handlers did not finish');
+      await nextTurn();
+    }
+  }
+
+  async apply(cmd: Command): Promise<void> {
+    this.log.push(JSON.stringify(cmd));
+    switch (cmd.kind) {
+      case 'publish': {
+        const results = await this.engine.publish(
+          cmd.messages.map((m) => ({ topic: TOPIC, key: m.key, body: `#${this.byIndex.length}` })),
+        );
+        // Record before any delivery can look the message up: deliveries start on a later turn.
+        results.forEach((result, i) => {
+          const entry: Sent = {
+            index: this.byIndex.length,
+            key: cmd.messages[i]!.key,
+            plan: cmd.messages[i]!.plan,
+            messageId: result.messageId,
+            attempts: 0,
+            successes: 0,
+          };
+          this.byIndex.push(entry);
+          this.sent.set(result.messageId, entry);
+        });
+        return;
+      }
+      case 'join':
+        return this.join();
+      case 'leave': {
+        const live = [...this.members.keys()];
+        if (live.length === 0) return;
+        const id = live[cmd.pick % live.length]!;
+        await this.settleSlow();
+        await this.members.get(id)!.close(CLOSE_TIMEOUT_MS);
+        this.members.delete(id);
+        return;
+      }
+      case 'restart': {
+        await this.settleSlow();
+        await this.engine.close(CLOSE_TIMEOUT_MS);
+        this.open();
+        await this.subscribeWitness();
+        for (const id of this.members.keys()) this.members.set(id, await this.subscribeMember(id));
+        return;
+      }
+      case 'timeout':
+        await this.settleSlow();
+        this.clock.advance(CONSUME_TIMEOUT_MS + 1);
+        this.engine.runMaintenance();
+        return;
+      case 'pause':
+        for (let i = 0; i < cmd.turns; i++) await nextTurn();
+        await sleep(1);
+        return;
+    }
+  }
+
+  private deadLetters() {
+    return this.engine.listDeadLetters({ group: GROUP, status: 'any', limit: 1000 }).items;
+  }
+
+  private resolved(): boolean {
+    const dead = new Set(this.deadLetters().map((letter) => letter.originalMessageId));
+    for (const sent of this.byIndex) {
+      if (sent.successes === 0 && !dead.has(sent.messageId)) return false;
+      if ((this.witnessSuccesses.get(sent.messageId) ?? 0) === 0) return false;
+    }
+    return true;
+  }
+
+  /** Keeps one member and pushes time past consume timeouts until every message has an outcome. */
+  async drain(): Promise<void> {
+    this.log.push('drain');
+    if (this.members.size === 0) await this.join();
+    const started = Date.now();
+    while (!this.resolved()) {
+      if (Date.now() - started > 20_000) throw new Error(`not drained:\n${this.describe()}`);
+      await this.settleSlow();
+      this.clock.advance(CONSUME_TIMEOUT_MS + 1);
+      this.engine.runMaintenance();
+      await sleep(5);
+    }
+    // Anything delivered twice would show up shortly after.
+    await sleep(20);
+  }
+
+  describe(): string {
+    const dead = this.deadLetters();
+    const lines = this.byIndex.map((s) => {
+      const letters = dead.filter((l) => l.originalMessageId === s.messageId).length;
+      return `#${s.index} key=${s.key} plan=${s.plan.join(',') || '-'} attempts=${s.attempts} ok=${s.successes} dlq=${letters} witness=${this.witnessSuccesses.get(s.messageId) ?? 0}`;
+    });
+    return [...lines, '--- log', ...this.log.slice(-80), '--- errors', ...this.errors.map(String)].join('\n');
+  }
+
+  checkEveryMessageHasOneFate(exactFate: boolean): void {
+    const dead = this.deadLetters();
+    for (const sent of this.byIndex) {
+      const letters = dead.filter((letter) => letter.originalMessageId === sent.messageId);
+      const context = `message #${sent.index}\n${this.describe()}`;
+      expect(sent.successes, `successes of ${context}`).toBeLessThanOrEqual(1);
+      expect(letters.length, `dead letters of ${context}`).toBeLessThanOrEqual(1);
+      expect(sent.successes + letters.length, `fates of ${context}`).toBe(1);
+      for (const letter of letters) expect(letter.reason, `reason of ${context}`).toMatch(/planned/);
+      if (exactFate) {
+        expect(sent.successes === 1 ? 'success' : 'dead', `fate of ${context}`).toBe(expectedFate(sent.plan));
+      }
+      expect(this.witnessSuccesses.get(sent.messageId) ?? 0, `witness group, ${context}`).toBe(1);
+    }
+  }
+
+  checkPerKeyOrder(): void {
+    for (const [key, order] of this.successOrder) {
+      expect(order, `order of key ${key}\n${this.describe()}`).toEqual([...order].sort((a, b) => a - b));
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.engine.close(CLOSE_TIMEOUT_MS);
+    this.temp.cleanup();
+  }
+}
+
+async function runSchedule(
+  mode: ConsumeMode,
+  input: { queueCount: number; initialMembers: number; commands: Command[] },
+  check: (run: ModelRun) => void,
+): Promise<void> {
+  const run = new ModelRun(mode, input.queueCount);
+  const t0 = Date.now();
+  try {
+    await run.start(input.initialMembers);
+    for (const cmd of input.commands) await run.apply(cmd);
+    await run.drain();
+    console.log('DBG run', Date.now() - t0, input.commands.length);
+    try { check(run); } catch (e) { console.log('DBG fail', String(e).slice(0, 3000)); throw e; }
+    expect(run.errors, run.describe()).toEqual([]);
+  } catch (e) { console.log('DBG err', Date.now() - t0, String(e).slice(0, 3000)); throw e; } finally {
+    await run.dispose();
+  }
+}
+
+describe('engine model', () => {
+  it(`clustering: every confirmed message succeeds exactly once per group or sits in the DLQ (${RUNS} schedules)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(schedule, (input) =>
+        runSchedule('concurrent', input, (run) => run.checkEveryMessageHasOneFate(true)),
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it(`orderly: successes of each key arrive in publish order, and nothing is lost (${RUNS} schedules)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(schedule, (input) =>
+        runSchedule('orderly', input, (run) => {
+          run.checkEveryMessageHasOneFate(false);
+          run.checkPerKeyOrder();
+        }),
+      ),
+      { numRuns: RUNS },
+    );
+  });
+});

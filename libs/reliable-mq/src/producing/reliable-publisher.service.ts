@@ -1,0 +1,194 @@
+import {
+  BatchTooLargeError,
+  InvalidArgumentError,
+  InvalidNameError,
+  MessageTooLargeError,
+  UnknownTopicError,
+  isNonRetryable,
+  validateName,
+} from '@reliable-mq/engine';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel';
+import { ConfigurationError } from '../errors/configuration.error';
+import { NoActiveTransactionError } from '../errors/no-active-transaction.error';
+import { insertOutboxRows } from '../outbox/insert-outbox-rows';
+import type { Transport } from '../transport/transport.interface';
+import { MessageSerializer, toTransportMessage } from './message-serializer';
+import { OutboxCommitWaker } from './outbox-commit-waker';
+import type { OutgoingMessage } from './outgoing-message.interface';
+
+export interface ReliablePublisherInit {
+  /** Needed by `transaction()`; `publish()` works with the manager it is given. */
+  dataSource?: DataSource;
+  /** Used by `send()` only. */
+  transport: Transport;
+  /** This service's producer group, recorded on every outbox row. */
+  producerGroup: string;
+  /** Largest serialised payload. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Called after a transaction that wrote outbox rows commits: the local relay's `wake()`. */
+  wakeRelay?: () => void;
+  /** Retries of `send()`. Default 3 attempts, backoff 100 ms doubling up to 1 s. */
+  sendRetry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** Source of epoch ms for ids and delays. */
+  clock?: () => number;
+}
+
+export interface PublishOptions {
+  /** The EntityManager of the transaction that writes your business data. */
+  manager: EntityManager;
+}
+
+export interface TransactionOptions {
+  isolationLevel?: IsolationLevel;
+}
+
+/** Errors a second attempt cannot fix; `send()` gives up on them at once. */
+function isPermanent(error: unknown): boolean {
+  return (
+    isNonRetryable(error) ||
+    error instanceof InvalidNameError ||
+    error instanceof UnknownTopicError ||
+    error instanceof MessageTooLargeError ||
+    error instanceof BatchTooLargeError ||
+    error instanceof InvalidArgumentError
+  );
+}
+
+/**
+ * Publishes messages.
+ *
+ * `publish(…, { manager })` is the reliable path: it writes outbox rows in the caller's transaction, so the message
+ * exists exactly when the business change does, and the relay sends it after the commit, however long the broker
+ * is away. `send()` is the direct path for messages that need no atomicity with data.
+ */
+export class ReliablePublisher {
+  private readonly dataSource: DataSource | undefined;
+  private readonly transport: Transport;
+  private readonly producerGroup: string;
+  private readonly serializer: MessageSerializer;
+  private readonly waker: OutboxCommitWaker;
+  private readonly clock: () => number;
+  private readonly sendAttempts: number;
+  private readonly sendBaseDelayMs: number;
+  private readonly sendMaxDelayMs: number;
+  private wakeRelayCallback: (() => void) | undefined;
+
+  constructor(init: ReliablePublisherInit) {
+    try {
+      validateName('group', init.producerGroup);
+    } catch (error) {
+      throw new ConfigurationError(`producerGroup: ${(error as Error).message}`);
+    }
+    this.dataSource = init.dataSource;
+    this.transport = init.transport;
+    this.producerGroup = init.producerGroup;
+    this.clock = init.clock ?? Date.now;
+    this.serializer = new MessageSerializer({ maxPayloadBytes: init.maxPayloadBytes, now: this.clock });
+    this.wakeRelayCallback = init.wakeRelay;
+    this.waker = new OutboxCommitWaker(() => this.wakeRelay());
+    this.sendAttempts = init.sendRetry?.attempts ?? 3;
+    this.sendBaseDelayMs = init.sendRetry?.baseDelayMs ?? 100;
+    this.sendMaxDelayMs = init.sendRetry?.maxDelayMs ?? 1_000;
+    if (!Number.isInteger(this.sendAttempts) || this.sendAttempts < 1) {
+      throw new ConfigurationError(`sendRetry.attempts must be a positive integer; got ${String(this.sendAttempts)}.`);
+    }
+  }
+
+  /** Sets the relay to wake after commits, for wiring where the relay is created after the publisher. */
+  setWakeRelay(wake: (() => void) | undefined): void {
+    this.wakeRelayCallback = wake;
+  }
+
+  /**
+   * Writes the message(s) to the outbox in the transaction of `manager` and resolves their ids. Nothing is sent
+   * before that transaction commits, and nothing is sent if it rolls back. Every message is checked before any row
+   * is written, so a bad message leaves the transaction as it was.
+   *
+   * @throws NoActiveTransactionError when `manager` is not inside an active transaction.
+   * @throws InvalidMessageError, PayloadTooLargeError for a malformed message.
+   */
+  publish(message: OutgoingMessage, options: PublishOptions): Promise<string>;
+  publish(messages: readonly OutgoingMessage[], options: PublishOptions): Promise<string[]>;
+  async publish(input: OutgoingMessage | readonly OutgoingMessage[], options: PublishOptions): Promise<string | string[]> {
+    const queryRunner = activeQueryRunner(options);
+    const single = !Array.isArray(input);
+    const serialized = this.serializer.serializeAll(single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]));
+    await insertOutboxRows(queryRunner, serialized, this.producerGroup, this.clock());
+    this.waker.track(queryRunner);
+    const ids = serialized.map((message) => message.id);
+    return single ? ids[0]! : ids;
+  }
+
+  /**
+   * Runs `work` in a transaction of the configured DataSource and wakes the relay once it has committed.
+   * Pass the manager it receives to `publish()`.
+   */
+  async transaction<T>(work: (manager: EntityManager) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const dataSource = this.dataSource;
+    if (!dataSource) {
+      throw new ConfigurationError('transaction() needs a dataSource; configure ReliableMqModule with the DataSource that holds the outbox.');
+    }
+    let runner: QueryRunner | undefined;
+    const wrapped = (manager: EntityManager): Promise<T> => {
+      runner = manager.queryRunner;
+      return work(manager);
+    };
+    const result =
+      options.isolationLevel === undefined ? await dataSource.transaction(wrapped) : await dataSource.transaction(options.isolationLevel, wrapped);
+    // Normally the commit subscriber has woken the relay already and the mark is gone; this covers the rest.
+    if (runner && this.waker.take(runner)) this.wakeRelay();
+    return result;
+  }
+
+  /**
+   * Sends directly through the transport and resolves once the broker has confirmed every message, retrying a
+   * failed send up to 3 times (100 ms, then 200 ms apart). Re-sent messages keep their ids, so the broker stores
+   * each once.
+   *
+   * What it does not guarantee: the send is not atomic with any database change (a message can go out for a
+   * transaction that then rolls back, or be missing for one that commits), and a message whose confirm has not
+   * arrived when the process dies, or whose retries are exhausted, is lost. Use `publish()` when that matters.
+   */
+  send(message: OutgoingMessage): Promise<string>;
+  send(messages: readonly OutgoingMessage[]): Promise<string[]>;
+  async send(input: OutgoingMessage | readonly OutgoingMessage[]): Promise<string | string[]> {
+    const single = !Array.isArray(input);
+    const serialized = this.serializer.serializeAll(single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]));
+    const batch = serialized.map(toTransportMessage);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.transport.publish(batch);
+        break;
+      } catch (error) {
+        if (attempt >= this.sendAttempts || isPermanent(error)) throw error;
+        const delay = Math.min(this.sendMaxDelayMs, this.sendBaseDelayMs * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+    const ids = serialized.map((message) => message.id);
+    return single ? ids[0]! : ids;
+  }
+
+  /** Stops listening for commits. */
+  close(): void {
+    this.waker.detach();
+  }
+
+  private wakeRelay(): void {
+    try {
+      this.wakeRelayCallback?.();
+    } catch {
+      // A wake is an optimisation; the relay's sweep finds the rows anyway.
+    }
+  }
+}
+
+function activeQueryRunner(options: PublishOptions | undefined): QueryRunner {
+  if (typeof options !== 'object' || options === null || !options.manager) {
+    throw new NoActiveTransactionError();
+  }
+  const queryRunner = options.manager.queryRunner;
+  if (!queryRunner || queryRunner.isReleased || !queryRunner.isTransactionActive) throw new NoActiveTransactionError();
+  return queryRunner;
+}

@@ -1,0 +1,64 @@
+import { Logger, Module, type Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from './constants';
+import { ConsumerExplorer } from './consuming/consumer-explorer.service';
+import { ConsumerMetadataAccessor } from './consuming/consumer-metadata.accessor';
+import { ConsumerRunner } from './consuming/consumer-runner.service';
+import { createDedupStore } from './dedup/dedup-store.factory';
+import { OutboxRelayService } from './outbox/outbox-relay.service';
+import { ReliablePublisher } from './producing/reliable-publisher.service';
+import type { ReliableMqModuleOptions } from './reliable-mq-options.interface';
+import { resolveReliableMqOptions, type ResolvedReliableMqOptions } from './reliable-mq-options.resolver';
+import { RELIABLE_MQ_MODULE_OPTIONS, ReliableMqConfigurableModule } from './reliable-mq.module-definition';
+import { ReliableMqLifecycle } from './reliable-mq.lifecycle';
+import { EmbeddedTransport } from './transport/embedded.transport';
+import type { Transport } from './transport/transport.interface';
+
+const providers: Provider[] = [
+  {
+    provide: RELIABLE_MQ_OPTIONS,
+    useFactory: (raw: ReliableMqModuleOptions) => resolveReliableMqOptions(raw),
+    inject: [RELIABLE_MQ_MODULE_OPTIONS],
+  },
+  {
+    provide: RELIABLE_MQ_TRANSPORT,
+    useFactory: async (options: ResolvedReliableMqOptions): Promise<Transport> => {
+      const logger = new Logger('ReliableMqBroker');
+      const transport = new EmbeddedTransport(options.transport, (error) => logger.error(error.message, error.stack));
+      await transport.connect();
+      return transport;
+    },
+    inject: [RELIABLE_MQ_OPTIONS],
+  },
+  {
+    provide: RELIABLE_MQ_DEDUP_STORE,
+    useFactory: (options: ResolvedReliableMqOptions) => {
+      const logger = new Logger('ReliableMqDedup');
+      return createDedupStore(options.dedup, options.dataSource, {
+        warn: (message: string) => logger.warn(message),
+        log: (message: string) => logger.log(message),
+      });
+    },
+    inject: [RELIABLE_MQ_OPTIONS],
+  },
+  OutboxRelayService,
+  ReliablePublisher,
+  ConsumerMetadataAccessor,
+  ConsumerExplorer,
+  ConsumerRunner,
+  ReliableMqLifecycle,
+];
+
+/**
+ * ReliableMQ for a Nest application:
+ *
+ *     ReliableMqModule.forRoot({ producerGroup: 'order-service', dataSource, transport: { kind: 'embedded', dataDir: './data/broker' } })
+ *
+ * or `forRootAsync({ useFactory, inject })`. Global by default (`isGlobal: false` to opt out).
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers,
+  exports: [ReliablePublisher, RELIABLE_MQ_TRANSPORT, RELIABLE_MQ_OPTIONS, ConsumerRunner, OutboxRelayService],
+})
+export class ReliableMqModule extends ReliableMqConfigurableModule {}
