@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { frameworkTable } from '../framework-table';
 
 /** Binary collations that also count trailing spaces, best first: MariaDB ≥ 10.2, then MySQL ≥ 8.0. */
 const NO_PAD_BINARY_COLLATIONS = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'];
@@ -14,6 +15,7 @@ export class CreateInboxMysql1700000000002 implements MigrationInterface {
   name = 'CreateInboxMysql1700000000002';
 
   async up(queryRunner: QueryRunner): Promise<void> {
+    const table = frameworkTable(queryRunner, 'rmq_inbox');
     const rows: Array<{ name: string }> = await queryRunner.query(
       `SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (?, ?)`,
       NO_PAD_BINARY_COLLATIONS,
@@ -21,7 +23,7 @@ export class CreateInboxMysql1700000000002 implements MigrationInterface {
     const available = new Set(rows.map((row) => row.name));
     const collation = NO_PAD_BINARY_COLLATIONS.find((name) => available.has(name)) ?? 'utf8mb4_bin';
     await queryRunner.query(
-      'CREATE TABLE IF NOT EXISTS `rmq_inbox` (' +
+      `CREATE TABLE IF NOT EXISTS ${table} (` +
         '`group_name` varchar(191) NOT NULL, ' +
         '`dedup_key` varchar(191) NOT NULL, ' +
         '`processed_at` bigint NOT NULL, ' +
@@ -32,6 +34,7 @@ export class CreateInboxMysql1700000000002 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query('DROP TABLE IF EXISTS `rmq_inbox`');
+    const table = frameworkTable(queryRunner, 'rmq_inbox');
+    await queryRunner.query(`DROP TABLE IF EXISTS ${table}`);
   }
 }

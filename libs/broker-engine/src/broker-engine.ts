@@ -774,6 +774,7 @@ export class BrokerEngine {
       toQueueCount: this.topics.queueCount(toTopic),
       store: this.store,
       submit: (apply) => this.committer.submit(apply, { publish: true }),
+      saveOffset: (queueId, committed) => this.store.saveOffset(group, '', fromTopic, queueId, committed, this.now()),
       writeCopy: (row) => {
         const now = this.now();
         const headers = decodeHeaders(row.headers);
@@ -840,8 +841,12 @@ export class BrokerEngine {
       }
       // A committed retry or DLQ copy acks its original in a callback; let those run and flush the offsets they move,
       // or the original would be delivered again after a reopen next to its copy.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      /*X*/
     } while (this.committer.queued > 0 || this.dirty.size > 0);
+    // Offsets acked above a handler that never finished: after a reopen only the unacked come back.
+    this.db.transaction(() => {
+      for (const group of this.groups.values()) group.saveAcked();
+    }).immediate();
     this.committer.stop();
     this.state = 'closed';
     this.db.close();

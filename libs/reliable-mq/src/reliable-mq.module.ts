@@ -36,13 +36,23 @@ const providers: Provider[] = [
       const logger = new Logger('ReliableMqDedup');
       return createDedupStore(options.dedup, options.dataSource, {
         warn: (message: string) => logger.warn(message),
-        log: (message: string) => logger.log(message),
       });
     },
     inject: [RELIABLE_MQ_OPTIONS],
   },
   OutboxRelayService,
-  ReliablePublisher,
+  {
+    provide: ReliablePublisher,
+    useFactory: (options: ResolvedReliableMqOptions, transport: Transport, relay: OutboxRelayService) =>
+      new ReliablePublisher({
+        dataSource: options.dataSource,
+        transport,
+        producerGroup: options.producerGroup,
+        maxPayloadBytes: options.maxPayloadBytes,
+        wakeRelay: () => relay.wake(),
+      }),
+    inject: [RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT, OutboxRelayService],
+  },
   ConsumerMetadataAccessor,
   ConsumerExplorer,
   ConsumerRunner,

@@ -16,6 +16,8 @@ export interface MoveBacklogInput {
   store: MessageStore;
   submit: <T>(apply: () => T) => Promise<T>;
   writeCopy: (row: MessageRow) => void;
+  /** Persists the group's committed offset on a `fromTopic` queue (inside the submitted transaction). */
+  saveOffset: (queueId: number, committed: number) => void;
 }
 
 /**
@@ -42,13 +44,17 @@ export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: num
       queue.redeliver.length = 0;
       let cursor = queue.committed;
       for (;;) {
-        const rows = input.store
-          .readQueue(fromTopic, queue.queueId, cursor, CHUNK)
-          .filter((row) => !queue.isDone(row.queue_offset));
         const scanned = input.store.readQueue(fromTopic, queue.queueId, cursor, CHUNK);
         if (scanned.length === 0) break;
+        const rows = scanned.filter((row) => !queue.isDone(row.queue_offset));
+        const scannedOffsets = new Set(scanned.map((row) => row.queue_offset));
+        let committed = queue.committed;
+        while (scannedOffsets.has(committed) || queue.acked.has(committed)) committed++;
+        // The copies and the source offset they consume commit in one transaction: a crash
+        // in between can neither lose the backlog nor move it twice.
         await input.submit(() => {
           for (const row of rows) input.writeCopy(row);
+          input.saveOffset(queue.queueId, committed);
         });
         for (const row of scanned) group.ack(queue, row.queue_offset);
         moved += rows.length;

@@ -1,4 +1,4 @@
-import { type BrokerEngine, type Delivery, type SubscribeOptions } from '@reliable-mq/engine';
+import { type BrokerEngine, type Delivery, type SubscribeOptions, type Subscription } from '@reliable-mq/engine';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EngineKit, sleep, tempDataDir, text, until } from '../../test/engine-test-kit';
 import { gate, ManualClock, type Gate } from '../../test/manual-clock';
@@ -121,6 +121,35 @@ describe('consumer groups', () => {
     });
   });
 
+  describe('broadcasting members that leave and come back', () => {
+    it('resume from their own offsets within the same engine and after a reopen', async () => {
+      const dataDir = sharedDir();
+      let engine = kit.open({ dataDir });
+      engine.createTopic('prices', { queueCount: 2 });
+      const seen: Seen[] = [];
+      const broadcast = { group: 'caches', topic: 'prices', groupMode: 'broadcasting' as const, memberId: 'cache-1' };
+      let sub = await recorder(engine, seen, broadcast);
+      await publishTexts(engine, 'prices', ['p0', 'p1']);
+      await until(() => seen.length >= 2, 5000, 'first messages');
+      await sub.close();
+      await publishTexts(engine, 'prices', ['away0', 'away1']);
+      sub = await recorder(engine, seen, broadcast);
+      await until(() => seen.length >= 4, 5000, 'messages sent while away');
+      await engine.close();
+
+      engine = kit.open({ dataDir });
+      sub = await recorder(engine, seen, broadcast);
+      await publishTexts(engine, 'prices', ['r0']);
+      await until(() => seen.length >= 5, 5000, 'after reopen');
+      await sub.close();
+      await publishTexts(engine, 'prices', ['away2']);
+      await recorder(engine, seen, broadcast);
+      await until(() => seen.length >= 6, 5000, 'messages sent while away after reopen');
+      await sleep(100);
+      expect(seen.map((s) => text(s.delivery))).toEqual(['p0', 'p1', 'away0', 'away1', 'r0', 'away2']);
+    });
+  });
+
   describe('offsets', () => {
     it('are durable per (group, topic, queue): after a clean close nothing acked is delivered again', async () => {
       const dataDir = sharedDir();
@@ -206,7 +235,7 @@ describe('consumer groups', () => {
       const engine = kit.open();
       engine.createTopic('work', { queueCount: 8 });
       const seen: Seen[] = [];
-      const subs = [];
+      const subs: Subscription[] = [];
       for (const id of ['w1', 'w2', 'w3']) subs.push(await recorder(engine, seen, { group: 'g', topic: 'work', memberId: id }));
       const owned = () => subs.map((sub) => topicQueues(sub.assignedQueues(), 'work'));
       const check = (expectedSizes: number[], live: number) => {

@@ -23,6 +23,8 @@ export class ConsumerGroup {
   private readonly sharedQueues = new Map<string, QueueRuntime>();
   private readonly startFrom = new Map<string, StartFrom>();
   private readonly loadedOffsets = new Map<string, Map<number, number>>();
+  /** Broadcasting: queue states of members that left, by member id, resumed when the id comes back. */
+  private readonly parkedQueues = new Map<string, Map<string, QueueRuntime>>();
   private readonly warnedMissingHandler = new Set<string>();
   readonly retryTopic: string;
   private pumpScheduled = false;
@@ -97,6 +99,12 @@ export class ConsumerGroup {
     const id = `${topic}\u0000${queueId}`;
     let queue = map.get(id);
     if (queue) return queue;
+    queue = this.parkedQueues.get(offsetOwner)?.get(id);
+    if (queue) {
+      this.parkedQueues.get(offsetOwner)!.delete(id);
+      map.set(id, queue);
+      return queue;
+    }
     const stored = this.storedOffsets(topic, offsetOwner);
     let committed = stored.get(queueId);
     let pin = false;
@@ -112,6 +120,10 @@ export class ConsumerGroup {
       // Persist where a new group starts, so 'latest' does not drift past messages published before its first ack.
       queue.persisted = -1;
       this.ctx.markOffsetDirty(this.name, offsetOwner, topic, queueId, committed);
+    } else {
+      // Acked above a gap before the last clean close: done, not delivered again.
+      for (const offset of this.ctx.store.loadAcked(this.name, offsetOwner, topic, queueId, committed)) queue.markAcked(offset);
+      this.offsetMoved(queue);
     }
     return queue;
   }
@@ -132,7 +144,15 @@ export class ConsumerGroup {
   allQueues(): QueueRuntime[] {
     const queues = [...this.sharedQueues.values()];
     for (const member of this.members.values()) queues.push(...member.ownQueues.values());
+    for (const parked of this.parkedQueues.values()) queues.push(...parked.values());
     return queues;
+  }
+
+  /** Saves offsets acked above each queue's committed offset; call inside a transaction at close. */
+  saveAcked(): void {
+    for (const queue of this.allQueues()) {
+      this.ctx.store.saveAcked(this.name, queue.offsetOwner, queue.topic, queue.queueId, queue.committed, queue.acked);
+    }
   }
 
   ownedBy(member: MemberRuntime): QueueRuntime[] {
@@ -404,6 +424,7 @@ export class ConsumerGroup {
     }
     member.inflight = 0;
     this.members.delete(member.id);
+    if (this.mode === 'broadcasting') this.parkedQueues.set(member.id, member.ownQueues);
     this.rebalance();
   }
 

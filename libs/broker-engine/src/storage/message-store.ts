@@ -30,6 +30,9 @@ export class MessageStore {
   private readonly deleteScheduledStmt: Statement;
   private readonly nextDueStmt: Statement;
   private readonly minOffsetStmt: Statement;
+  private readonly loadAckedStmt: Statement;
+  private readonly pruneAckedStmt: Statement;
+  private readonly insertAckedStmt: Statement;
 
   constructor(private readonly db: Database) {
     this.insertMessageStmt = db.prepare(
@@ -68,6 +71,16 @@ export class MessageStore {
     this.minOffsetStmt = db.prepare(
       'SELECT MIN(queue_offset) AS min FROM messages WHERE topic = ? AND queue_id = ?',
     );
+    this.loadAckedStmt = db.prepare(
+      `SELECT queue_offset FROM acked_offsets
+       WHERE group_name = ? AND member_id = ? AND topic = ? AND queue_id = ? AND queue_offset >= ? ORDER BY queue_offset`,
+    );
+    this.pruneAckedStmt = db.prepare(
+      'DELETE FROM acked_offsets WHERE group_name = ? AND member_id = ? AND topic = ? AND queue_id = ? AND queue_offset < ?',
+    );
+    this.insertAckedStmt = db.prepare(
+      'INSERT OR IGNORE INTO acked_offsets (group_name, member_id, topic, queue_id, queue_offset) VALUES (?, ?, ?, ?, ?)',
+    );
   }
 
   insertMessage(message: NewMessage, queueId: number, queueOffset: number, storedAt: number): void {
@@ -102,6 +115,19 @@ export class MessageStore {
 
   loadOffsets(group: string, memberId: string, topic: string): OffsetRow[] {
     return this.loadOffsetsStmt.all(group, memberId, topic) as OffsetRow[];
+  }
+
+  /** Offsets acked at or above `from` (the committed offset) that were saved at a clean close. */
+  loadAcked(group: string, memberId: string, topic: string, queueId: number, from: number): number[] {
+    return (this.loadAckedStmt.all(group, memberId, topic, queueId, from) as Array<{ queue_offset: number }>).map(
+      (row) => row.queue_offset,
+    );
+  }
+
+  /** Records offsets acked above `committed` and forgets those the committed offset has passed. */
+  saveAcked(group: string, memberId: string, topic: string, queueId: number, committed: number, acked: Iterable<number>): void {
+    this.pruneAckedStmt.run(group, memberId, topic, queueId, committed);
+    for (const offset of acked) this.insertAckedStmt.run(group, memberId, topic, queueId, offset);
   }
 
   dueScheduled(now: number, limit: number): ScheduledRow[] {

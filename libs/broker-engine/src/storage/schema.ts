@@ -94,6 +94,17 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX dead_letters_original ON dead_letters (original_message_id);
   CREATE INDEX dead_letters_key ON dead_letters (key);
   `,
+  // Offsets acked above a queue's committed offset when the engine closed (a handler was still out below them).
+  `
+  CREATE TABLE acked_offsets (
+    group_name   TEXT NOT NULL,
+    member_id    TEXT NOT NULL,
+    topic        TEXT NOT NULL,
+    queue_id     INTEGER NOT NULL,
+    queue_offset INTEGER NOT NULL,
+    PRIMARY KEY (group_name, member_id, topic, queue_id, queue_offset)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

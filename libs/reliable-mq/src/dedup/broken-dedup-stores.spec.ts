@@ -101,9 +101,12 @@ describe('the dedup contract', () => {
     }
   });
 
-  it.each(dedupContractCases.map((c) => [c.name, c] as const))('passes with the flawless harness store: %s', async (_, c) => {
-    await c.run(new FlawedStore());
-  });
+  it.each(dedupContractCases.map((c) => [c.name, c] as const))(
+    'passes with the flawless harness store: %s',
+    async (_, c) => {
+      await c.run(new FlawedStore());
+    },
+  );
 });
 
 describe('the dedup contract fails for broken stores', () => {

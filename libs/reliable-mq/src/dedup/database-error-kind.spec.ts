@@ -12,7 +12,10 @@ describe('databaseErrorKind', () => {
     ['MySQL/MariaDB ER_DUP_ENTRY', { code: 'ER_DUP_ENTRY', errno: 1062 }],
     ['better-sqlite3 primary key', { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }],
     ['better-sqlite3 unique index', { code: 'SQLITE_CONSTRAINT_UNIQUE' }],
-    ['node-sqlite3', { code: 'SQLITE_CONSTRAINT', message: 'SQLITE_CONSTRAINT: UNIQUE constraint failed: rmq_inbox.dedup_key' }],
+    [
+      'node-sqlite3',
+      { code: 'SQLITE_CONSTRAINT', message: 'SQLITE_CONSTRAINT: UNIQUE constraint failed: rmq_inbox.dedup_key' },
+    ],
   ])('reads %s as a unique violation, raw or wrapped by TypeORM', (_, fields) => {
     const raw = driverError(fields);
     expect(databaseErrorKind(raw)).toBe('unique-violation');

@@ -26,13 +26,18 @@ export function databaseErrorKind(error: unknown): DatabaseErrorKind {
     if (code === '23505' || code === 'ER_DUP_ENTRY' || errno === 1062) return 'unique-violation';
     if (typeof code === 'string' && SQLITE_UNIQUE_CODES.has(code)) return 'unique-violation';
     // node-sqlite3 reports only the primary result code; the message says which constraint failed.
-    if (code === 'SQLITE_CONSTRAINT' && typeof message === 'string' && /UNIQUE constraint failed|PRIMARY KEY/i.test(message)) {
+    if (
+      code === 'SQLITE_CONSTRAINT' &&
+      typeof message === 'string' &&
+      /UNIQUE constraint failed|PRIMARY KEY/i.test(message)
+    ) {
       return 'unique-violation';
     }
     if (typeof code === 'string' && PG_LOCK_CONFLICTS.has(code)) return 'lock-conflict';
     if (typeof errno === 'number' && MYSQL_LOCK_CONFLICTS.has(errno)) return 'lock-conflict';
     if (code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT') return 'lock-conflict';
-    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) return 'lock-conflict';
+    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')))
+      return 'lock-conflict';
   }
   return 'other';
 }
@@ -40,6 +45,9 @@ export function databaseErrorKind(error: unknown): DatabaseErrorKind {
 function candidates(error: unknown): DriverErrorFields[] {
   if (typeof error !== 'object' || error === null) return [];
   const outer = error as DriverErrorFields;
-  const inner = typeof outer.driverError === 'object' && outer.driverError !== null ? (outer.driverError as DriverErrorFields) : undefined;
+  const inner =
+    typeof outer.driverError === 'object' && outer.driverError !== null
+      ? (outer.driverError as DriverErrorFields)
+      : undefined;
   return inner ? [inner, outer] : [outer];
 }

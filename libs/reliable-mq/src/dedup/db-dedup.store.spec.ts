@@ -11,6 +11,7 @@ import { DedupUnavailableError } from '../errors/dedup-unavailable.error';
 import { DbDedupStore } from './db-dedup.store';
 import { toInboxKey } from './inbox-key';
 import { InboxMessage } from './inbox-message.entity';
+import { SerialLock } from './serial-lock';
 
 const CREATE_ORDERS = 'CREATE TABLE IF NOT EXISTS "orders" ("id" varchar(64) PRIMARY KEY, "paid" integer NOT NULL)';
 
@@ -103,6 +104,21 @@ describe('DbDedupStore on SQLite', () => {
     expect(await paidOrders(dataSource)).toEqual(['order-2']);
   });
 
+  it('serialises the transactions of two stores that share a singleConnectionLock', async () => {
+    const lock = new SerialLock();
+    const first = new DbDedupStore(dataSource, { singleConnectionLock: lock });
+    const second = new DbDedupStore(dataSource, { singleConnectionLock: lock });
+    const failing = first.execute('billing', 'order-1', async (manager) => {
+      await pay(manager, 'order-1');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      throw new Error('card declined');
+    });
+    const succeeding = second.execute('shipping', 'order-2', (manager) => pay(manager, 'order-2'));
+    await expect(failing).rejects.toThrow('card declined');
+    await expect(succeeding).resolves.toBe('processed');
+    expect(await paidOrders(dataSource)).toEqual(['order-2']);
+  });
+
   it('rejects DedupUnavailableError without running work when the inbox table is missing', async () => {
     const other = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
     await other.initialize();
@@ -120,9 +136,9 @@ describe('DbDedupStore on SQLite', () => {
   it('rejects DedupUnavailableError without running work when the DataSource is not connected', async () => {
     const closed = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
     let ran = false;
-    await expect(new DbDedupStore(closed).execute('billing', 'order-1', async () => void (ran = true))).rejects.toBeInstanceOf(
-      DedupUnavailableError,
-    );
+    await expect(
+      new DbDedupStore(closed).execute('billing', 'order-1', async () => void (ran = true)),
+    ).rejects.toBeInstanceOf(DedupUnavailableError);
     expect(ran).toBe(false);
   });
 });
@@ -154,14 +170,46 @@ describeWithService('postgres', 'DbDedupStore on PostgreSQL', () => {
   it('reads processed_at (bigint, a string from pg) back as epoch milliseconds', async () => {
     const before = Date.now();
     await new DbDedupStore(dataSource).execute('billing', 'order-1', async () => undefined);
-    const row = await dataSource.getRepository(InboxMessage).findOneByOrFail({ groupName: 'billing', dedupKey: 'order-1' });
+    const row = await dataSource
+      .getRepository(InboxMessage)
+      .findOneByOrFail({ groupName: 'billing', dedupKey: 'order-1' });
     expect(typeof row.processedAt).toBe('number');
     expect(row.processedAt).toBeGreaterThanOrEqual(before);
     expect(row.processedAt).toBeLessThanOrEqual(Date.now());
   });
 
+  it("writes to the inbox in the DataSource's schema option, where the migration created it", async () => {
+    const otherSchema = uniqueName('rmq_dedup_schema');
+    await dataSource.query(`CREATE SCHEMA "${otherSchema}"`);
+    // No search_path here: only the schema option says where the framework's tables are.
+    const scoped = new DataSource({
+      type: 'postgres',
+      url: POSTGRES_URL,
+      schema: otherSchema,
+      migrations: [CreateInboxPostgres1700000000002],
+    });
+    try {
+      await scoped.initialize();
+      await scoped.runMigrations();
+      const store = new DbDedupStore(scoped);
+      await expect(store.execute('billing', 'order-1', async () => undefined)).resolves.toBe('processed');
+      await expect(store.execute('billing', 'order-1', async () => undefined)).resolves.toBe('duplicate');
+      const rows: Array<{ dedup_key: string }> = await dataSource.query(
+        `SELECT dedup_key FROM "${otherSchema}".rmq_inbox`,
+      );
+      expect(rows).toEqual([{ dedup_key: 'order-1' }]);
+    } finally {
+      if (scoped.isInitialized) await scoped.destroy();
+      await dataSource.query(`DROP SCHEMA IF EXISTS "${otherSchema}" CASCADE`);
+    }
+  });
+
   it('rejects DedupUnavailableError without running work when the connection pool is gone', async () => {
-    const broken = new DataSource({ type: 'postgres', url: POSTGRES_URL, extra: { options: `-c search_path=${schema}` } });
+    const broken = new DataSource({
+      type: 'postgres',
+      url: POSTGRES_URL,
+      extra: { options: `-c search_path=${schema}` },
+    });
     await broken.initialize();
     // Ends the pg pool under TypeORM, as a database that went away would leave it: no connection can be had.
     await (broken.driver as PostgresDriver).master.end();

@@ -23,6 +23,15 @@ const SINGLE_CONNECTION_DRIVERS: ReadonlySet<string> = new Set([
   'react-native',
 ]);
 
+export interface DbDedupStoreOptions {
+  /**
+   * On single-connection drivers (SQLite), the lock that serialises transactions. Pass the one that other
+   * framework components use on the same DataSource (the outbox), so that none of their transactions overlap;
+   * by default the store has its own.
+   */
+  singleConnectionLock?: SerialLock;
+}
+
 /** Thrown inside the transaction so that TypeORM rolls it back; never leaves this file. */
 class InboxRowExists extends Error {}
 
@@ -39,11 +48,12 @@ type Phase = 'claim' | 'work' | 'commit';
  *   for it, then report a duplicate (it committed) or go on (it rolled back). A deadlock or lock timeout rejects
  *   with `DedupBusyError`.
  * - The database cannot be used before `work` starts (connection refused, pool closed, missing table):
- *   `DedupUnavailableError`. A failure of the final commit is rethrown as it is: `work` ran, but its writes did not
- *   commit, so a retry is safe.
+ *   `DedupUnavailableError`. A failure of the final commit is rethrown as it is: `work` ran, but a retry is safe,
+ *   as it either runs again (nothing committed) or finds the row (the commit landed and only its answer was lost).
  *
  * On SQLite all transactions of a DataSource share one connection, so this store runs its transactions one at a
- * time; other code must not start its own transactions on that DataSource while a handler runs.
+ * time (see `singleConnectionLock`); other code must not start its own transactions on that DataSource while a
+ * handler runs.
  *
  * Group names and keys longer than 191 characters are stored as `sha256:<hex>` (see `toInboxKey`) so that the
  * primary key fits MySQL's index limit. Create the table with the framework's migrations.
@@ -53,16 +63,26 @@ export class DbDedupStore implements DedupStore {
   private readonly totals = new DedupCounterSet();
   private readonly serial: SerialLock | undefined;
   private closed = false;
+  private insertSql: string | undefined;
 
-  constructor(private readonly dataSource: DataSource) {
-    this.serial = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type) ? new SerialLock() : undefined;
+  constructor(
+    private readonly dataSource: DataSource,
+    options: DbDedupStoreOptions = {},
+  ) {
+    this.serial = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type)
+      ? (options.singleConnectionLock ?? new SerialLock())
+      : undefined;
   }
 
   get counters(): DedupCounters {
     return this.totals.snapshot();
   }
 
-  execute(group: string, key: string, work: (manager: EntityManager | undefined) => Promise<void>): Promise<DedupOutcome> {
+  execute(
+    group: string,
+    key: string,
+    work: (manager: EntityManager | undefined) => Promise<void>,
+  ): Promise<DedupOutcome> {
     const run = (): Promise<DedupOutcome> => this.executeInTransaction(group, key, work);
     return this.serial ? this.serial.run(run) : run();
   }
@@ -104,10 +124,8 @@ export class DbDedupStore implements DedupStore {
   }
 
   private async insertInboxRow(manager: EntityManager, group: string, key: string): Promise<void> {
-    const driver = this.dataSource.driver;
-    const columns = ['group_name', 'dedup_key', 'processed_at'].map((column) => driver.escape(column)).join(', ');
-    const placeholders = [0, 1, 2].map((index) => driver.createParameter(`p${index}`, index)).join(', ');
-    const sql = `INSERT INTO ${driver.escape(INBOX_TABLE)} (${columns}) VALUES (${placeholders})`;
+    this.insertSql ??= this.buildInsertSql();
+    const sql = this.insertSql;
     try {
       await manager.query(sql, [toInboxKey(group), toInboxKey(key), Date.now()]);
     } catch (error) {
@@ -120,5 +138,15 @@ export class DbDedupStore implements DedupStore {
           throw new DedupUnavailableError('db', error);
       }
     }
+  }
+
+  private buildInsertSql(): string {
+    const { driver, options } = this.dataSource;
+    let table = driver.escape(INBOX_TABLE);
+    // Where TypeORM puts entities, and the framework's migrations put their tables, on PostgreSQL.
+    if (options.type === 'postgres' && options.schema) table = `${driver.escape(options.schema)}.${table}`;
+    const columns = ['group_name', 'dedup_key', 'processed_at'].map((column) => driver.escape(column)).join(', ');
+    const placeholders = [0, 1, 2].map((index) => driver.createParameter(`p${index}`, index)).join(', ');
+    return `INSERT INTO ${table} (${columns}) VALUES (${placeholders})`;
   }
 }

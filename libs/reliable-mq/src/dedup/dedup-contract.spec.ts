@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import { CreateInboxMysql1700000000002 } from '../../../../migrations/mysql/1700000000002-create-inbox';
 import { CreateInboxPostgres1700000000002 } from '../../../../migrations/postgres/1700000000002-create-inbox';
 import { CreateInboxSqlite1700000000002 } from '../../../../migrations/sqlite/1700000000002-create-inbox';
-import { MARIADB_URL, POSTGRES_URL, REDIS_URL, describeWithService, uniqueName } from '../../../../test/support/services';
+import {
+  MARIADB_URL,
+  POSTGRES_URL,
+  REDIS_URL,
+  describeWithService,
+  uniqueName,
+} from '../../../../test/support/services';
 import { dedupStoreContract } from '../testing/dedup-store.contract';
 import { DbDedupStore } from './db-dedup.store';
 import { MemoryDedupStore } from './memory-dedup.store';

@@ -41,14 +41,30 @@ describe('createDedupStore', () => {
   it.each<[string, unknown, RegExp]>([
     ['redis without url or client', { store: 'redis' }, /needs `url`.*or an ioredis `client`/],
     ['redis with both', { store: 'redis', url: 'redis://localhost', client: {} }, /either `url` or `client`, not both/],
-    ['redis with a url of another scheme', { store: 'redis', url: 'http://localhost:6379' }, /must start with "redis:\/\/"/],
+    [
+      'redis with a url of another scheme',
+      { store: 'redis', url: 'http://localhost:6379' },
+      /must start with "redis:\/\/"/,
+    ],
     ['redis with something else as client', { store: 'redis', client: { get: () => 1 } }, /must be an ioredis client/],
     ['an unknown store', { store: 'mongo' }, /dedup.store must be one of "redis", "db", "memory"; got "mongo"/],
     ['no store name', {}, /dedup.store must be one of/],
     ['a non-object', 'redis', /dedup must be an object/],
-    ['a zero TTL', { store: 'redis', url: 'redis://localhost', processingTtlMs: 0 }, /processingTtlMs must be greater than zero/],
-    ['a negative TTL', { store: 'redis', url: 'redis://localhost', doneTtlMs: -5 }, /doneTtlMs must be a positive number/],
-    ['an unreadable TTL', { store: 'redis', url: 'redis://localhost', doneTtlMs: 'a week' }, /doneTtlMs must be a positive/],
+    [
+      'a zero TTL',
+      { store: 'redis', url: 'redis://localhost', processingTtlMs: 0 },
+      /processingTtlMs must be greater than zero/,
+    ],
+    [
+      'a negative TTL',
+      { store: 'redis', url: 'redis://localhost', doneTtlMs: -5 },
+      /doneTtlMs must be a positive number/,
+    ],
+    [
+      'an unreadable TTL',
+      { store: 'redis', url: 'redis://localhost', doneTtlMs: 'a week' },
+      /doneTtlMs must be a positive/,
+    ],
   ])('refuses %s with a ConfigurationError that says what to do', (_, options, message) => {
     const attempt = (): DedupStore => make(options as DedupOptions);
     expect(attempt).toThrow(ConfigurationError);
@@ -56,6 +72,8 @@ describe('createDedupStore', () => {
   });
 
   it('refuses the db store without a DataSource', () => {
-    expect(() => make({ store: 'db' })).toThrow(/no dataSource was given: pass `dataSource` to ReliableMqModule.forRoot/);
+    expect(() => make({ store: 'db' })).toThrow(
+      /no dataSource was given: pass `dataSource` to ReliableMqModule.forRoot/,
+    );
   });
 });

@@ -48,10 +48,15 @@ export function createDedupStore(
   }
 }
 
-function createRedisStore(options: Extract<DedupOptions, { store: 'redis' }>, logger: DedupLogger | undefined): DedupStore {
+function createRedisStore(
+  options: Extract<DedupOptions, { store: 'redis' }>,
+  logger: DedupLogger | undefined,
+): DedupStore {
   const { url, client, processingTtlMs, doneTtlMs, keyPrefix } = options;
   if (keyPrefix !== undefined && typeof keyPrefix !== 'string') {
-    throw new ConfigurationError(`dedup.keyPrefix must be a string such as "rmq:dedup:"; got ${JSON.stringify(keyPrefix)}.`);
+    throw new ConfigurationError(
+      `dedup.keyPrefix must be a string such as "rmq:dedup:"; got ${JSON.stringify(keyPrefix)}.`,
+    );
   }
   if (url !== undefined && client !== undefined) {
     throw new ConfigurationError(

@@ -35,6 +35,10 @@ export interface DedupStore {
    * `manager` is handed to `work` by stores that keep the dedup record in the handler's own
    * transaction (the `db` store); others pass undefined.
    */
-  execute(group: string, key: string, work: (manager: EntityManager | undefined) => Promise<void>): Promise<DedupOutcome>;
+  execute(
+    group: string,
+    key: string,
+    work: (manager: EntityManager | undefined) => Promise<void>,
+  ): Promise<DedupOutcome>;
   close(): Promise<void>;
 }

@@ -181,6 +181,31 @@ describeWithService('redis', 'RedisDedupStore on Redis', () => {
     await client.quit();
   });
 
+  it('gives back a claim whose reply came after commandTimeoutMs, so the key is not blocked for processingTtlMs', async () => {
+    const client = new Redis(REDIS_URL);
+    // Replies arrive late, as from an overloaded server: the claim is applied, but after the store gave up.
+    const slow = client as unknown as { eval: (...args: unknown[]) => Promise<unknown> };
+    const realEval = slow.eval.bind(client);
+    slow.eval = (...args) => {
+      const reply = realEval(...args);
+      return new Promise((resolve) => setTimeout(() => resolve(reply), 400));
+    };
+    const store = new RedisDedupStore({ client, keyPrefix, commandTimeoutMs: 200 });
+    const group = uniqueName('late_claim');
+    let ran = false;
+    try {
+      await expect(store.execute(group, 'order-1', async () => void (ran = true))).rejects.toBeInstanceOf(
+        DedupUnavailableError,
+      );
+      expect(ran).toBe(false);
+      expect(await admin.get(store.redisKeyOf(group, 'order-1'))).toMatch(/^PROCESSING:/);
+      await expect.poll(() => admin.exists(store.redisKeyOf(group, 'order-1')), { timeout: 3_000 }).toBe(0);
+    } finally {
+      await store.close();
+      await client.quit();
+    }
+  });
+
   it('rejects DedupUnavailableError without running work on a client that was closed', async () => {
     const client = new Redis(REDIS_URL);
     await client.quit();

@@ -59,7 +59,11 @@ export class RedisDedupStore implements DedupStore {
   constructor(options: RedisDedupStoreOptions) {
     this.processingTtlMs = resolveDedupDuration(options.processingTtlMs, DEFAULT_PROCESSING_TTL_MS, 'processingTtlMs');
     this.doneTtlMs = resolveDedupDuration(options.doneTtlMs, DEFAULT_DONE_TTL_MS, 'doneTtlMs');
-    this.commandTimeoutMs = resolveDedupDuration(options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS, 'commandTimeoutMs');
+    this.commandTimeoutMs = resolveDedupDuration(
+      options.commandTimeoutMs,
+      DEFAULT_COMMAND_TIMEOUT_MS,
+      'commandTimeoutMs',
+    );
     this.keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
     this.logger = options.logger;
     if (options.client !== undefined) {
@@ -99,7 +103,10 @@ export class RedisDedupStore implements DedupStore {
         this.totals.busy();
         throw new DedupBusyError(group, key);
       }
-      throw new DedupUnavailableError('redis', new Error(`key "${redisKey}" holds an unexpected value ${JSON.stringify(reply)}`));
+      throw new DedupUnavailableError(
+        'redis',
+        new Error(`key "${redisKey}" holds an unexpected value ${JSON.stringify(reply)}`),
+      );
     }
 
     try {

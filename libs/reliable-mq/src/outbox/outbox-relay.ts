@@ -78,6 +78,10 @@ export class OutboxRelay {
   private drainScheduled = false;
   private draining: Promise<void> | undefined;
   private cleaning: Promise<number> | undefined;
+  /** Earliest next_attempt_at this relay gave a failed row in the current round. */
+  private earliestRetryAt = Number.POSITIVE_INFINITY;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimerAt = Number.POSITIVE_INFINITY;
   private readonly counters: OutboxRelayMetrics = { claimed: 0, sent: 0, failed: 0, dead: 0, fenced: 0, rounds: 0 };
 
   constructor(init: OutboxRelayInit) {
@@ -128,6 +132,7 @@ export class OutboxRelay {
   /** Stops the jobs, waits for the round in flight, and hands back any lease this relay still holds. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.clearRetryTimer();
     const tasks = this.tasks;
     this.tasks = [];
     // destroy() also removes the task from node-cron's process-wide registry.
@@ -204,11 +209,39 @@ export class OutboxRelay {
         this.logger.warn(`Outbox relay round failed; retrying on the next sweep: ${errorText(error)}`);
         return;
       }
-      // A full batch means more rows may be due. After a failed send, the rows back off and the loop stops, so an
-      // outage costs one attempt per sweep instead of a tight loop of failing sends.
+      // A full batch means more rows may be due. After a failed send the loop stops until the failed rows' backoff
+      // ends (or the next wake or sweep), so an outage costs one attempt per backoff step, not a tight loop of
+      // failing sends, while a brief hiccup delays rows by their backoff only.
       if (outcome === 'more') this.drainRequested = true;
-      if (outcome === 'failed') return;
+      if (outcome === 'failed') {
+        this.scheduleRetryWake();
+        return;
+      }
     }
+  }
+
+  private scheduleRetryWake(): void {
+    const at = this.earliestRetryAt;
+    this.earliestRetryAt = Number.POSITIVE_INFINITY;
+    if (!Number.isFinite(at) || this.stopping || at >= this.retryTimerAt) return;
+    this.clearRetryTimer();
+    this.retryTimerAt = at;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.retryTimerAt = Number.POSITIVE_INFINITY;
+        this.wake();
+      },
+      Math.max(0, at - this.clock()),
+    );
+    // The sweep keeps the relay going; this timer alone must not keep a process alive.
+    this.retryTimer.unref();
+  }
+
+  private clearRetryTimer(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryTimerAt = Number.POSITIVE_INFINITY;
   }
 
   private async round(): Promise<RoundOutcome> {
@@ -312,14 +345,16 @@ export class OutboxRelay {
     for (const [previousAttempts, group] of byAttempts) {
       const attempt = previousAttempts + 1;
       const dead = attempt >= this.options.maxAttempts;
+      const nextAttemptAt = now + retryBackoffMs(attempt, this.options.backoffBaseMs, this.options.backoffMaxMs);
       const changed = await this.store().markFailed({
         owner: this.instanceId,
         seqs: group.map((row) => row.seq),
         previousAttempts,
-        nextAttemptAt: now + retryBackoffMs(attempt, this.options.backoffBaseMs, this.options.backoffMaxMs),
+        nextAttemptAt,
         dead,
         error: text,
       });
+      if (!dead && changed > 0) this.earliestRetryAt = Math.min(this.earliestRetryAt, nextAttemptAt);
       this.counters.failed += changed;
       if (dead) {
         this.counters.dead += changed;

@@ -51,11 +51,13 @@ export class MessageSerializer {
     this.now = options.now ?? Date.now;
   }
 
-  /** Serialises every message or throws for the first bad one; `index` in the error says which. */
-  serializeAll(messages: readonly OutgoingMessage[]): SerializedMessage[] {
+  /**
+   * Serialises every message or throws for the first bad one; `index` in the error says which. `now` is the
+   * instant delays count from; pass the one the caller also records, so the two agree.
+   */
+  serializeAll(messages: readonly OutgoingMessage[], now: number = this.now()): SerializedMessage[] {
     if (!Array.isArray(messages)) throw new InvalidMessageError('expected a message or an array of messages');
     if (messages.length === 0) throw new InvalidMessageError('expected at least one message; got an empty array');
-    const now = this.now();
     return messages.map((message, index) => this.serializeAt(message, now, messages.length === 1 ? undefined : index));
   }
 

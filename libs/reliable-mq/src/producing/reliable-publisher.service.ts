@@ -113,8 +113,9 @@ export class ReliablePublisher {
   async publish(input: OutgoingMessage | readonly OutgoingMessage[], options: PublishOptions): Promise<string | string[]> {
     const queryRunner = activeQueryRunner(options);
     const single = !Array.isArray(input);
-    const serialized = this.serializer.serializeAll(single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]));
-    await insertOutboxRows(queryRunner, serialized, this.producerGroup, this.clock());
+    const now = this.clock();
+    const serialized = this.serializer.serializeAll(single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]), now);
+    await insertOutboxRows(queryRunner, serialized, this.producerGroup, now);
     this.waker.track(queryRunner);
     const ids = serialized.map((message) => message.id);
     return single ? ids[0]! : ids;

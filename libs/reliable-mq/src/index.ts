@@ -1,0 +1,54 @@
+// ReliableMQ for NestJS. Grouped by who uses what.
+
+// --- setting up
+export { ReliableMqModule } from './reliable-mq.module';
+export type {
+  ConsumerDefaults,
+  DedupOptions,
+  EmbeddedTransportOptions,
+  ReliableMqModuleOptions,
+  RelayOptions,
+  TransportOptions,
+} from './reliable-mq-options.interface';
+export { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT, RELIABLE_MQ_DEDUP_STORE } from './constants';
+
+// --- producing
+export { ReliablePublisher, type PublishOptions, type TransactionOptions } from './producing/reliable-publisher.service';
+export type { OutgoingMessage } from './producing/outgoing-message.interface';
+
+// --- consuming
+export { MqConsumer } from './consuming/mq-consumer.decorator';
+export type { MqConsumerOptions, PayloadSchema } from './consuming/mq-consumer-options.interface';
+export type { MessageContext } from './consuming/message-context.interface';
+export { NonRetryableError } from './errors/non-retryable.error';
+
+// --- dedup
+export type { DedupStore, DedupOutcome } from './dedup/dedup-store.interface';
+export { createDedupStore } from './dedup/dedup-store.factory';
+export { MemoryDedupStore } from './dedup/memory-dedup.store';
+export { RedisDedupStore } from './dedup/redis-dedup.store';
+export { DbDedupStore } from './dedup/db-dedup.store';
+
+// --- operating
+export { ConsumerRunner, type HandlerCounters } from './consuming/consumer-runner.service';
+export { OutboxRelayService } from './outbox/outbox-relay.service';
+export { OutboxRelay } from './outbox/outbox-relay';
+export { OutboxMessageEntity, OUTBOX_TABLE, type OutboxMessage, type OutboxStatus } from './outbox/outbox-message.entity';
+export { InboxMessage, INBOX_TABLE } from './dedup/inbox-message.entity';
+export { reliableMqEntities } from './reliable-mq.entities';
+
+// --- transports
+export type {
+  DeadLetterOperations,
+  InboundHandler,
+  InboundMessage,
+  SubscriptionSpec,
+  Transport,
+  TransportConfirm,
+  TransportMessage,
+  TransportSubscription,
+} from './transport/transport.interface';
+export { EmbeddedTransport } from './transport/embedded.transport';
+
+// --- errors
+export * from './errors';
