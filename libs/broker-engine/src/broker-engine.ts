@@ -15,6 +15,13 @@ import type {
   EngineOptions,
   EngineStats,
   GroupMode,
+  HalfMessage,
+  HalfMessageChecker,
+  HalfMessagePage,
+  HalfMessageQuery,
+  HalfResolution,
+  HalfSendOptions,
+  HalfSendResult,
   PublishMessage,
   PublishResult,
   ResendEdit,
@@ -48,6 +55,7 @@ import { decodeHeaders, encodeHeaders, type MessageRow, type NewMessage } from '
 import { MessageStore } from './storage/message-store';
 import { assertSchemaSupported, migrate } from './storage/schema';
 import { TopicRegistry } from './topics/topic-registry';
+import { TransactionCoordinator } from './transactions/transaction-coordinator';
 import { parseDelayLevels } from './util/duration';
 import { dlqTopicOf, isSystemTopic, retryTopicOf, validateName } from './util/names';
 import { stableHash } from './util/stable-hash';
@@ -82,6 +90,7 @@ export class BrokerEngine {
   private readonly committer: GroupCommitter;
   private readonly scheduler: DelayScheduler;
   private readonly retention: RetentionSweeper;
+  private readonly transactions: TransactionCoordinator;
   private readonly groups = new Map<string, ConsumerGroup>();
   private readonly groupContext: GroupContext;
   private readonly roundRobin = new Map<string, number>();
@@ -149,6 +158,15 @@ export class BrokerEngine {
       (apply) => this.committer.submit(apply, { publish: false }),
       { retentionMs: options.retentionMs, chunkSize: options.retentionChunkSize, now: () => this.now() },
     );
+    this.transactions = new TransactionCoordinator({
+      db: this.db,
+      options,
+      now: () => this.now(),
+      submit: (apply, publish) => this.committer.submit(apply, { publish }),
+      admitTopic: (topic) => this.admitHalfTopic(topic),
+      storeForDelivery: (message, deliverAt, now) => this.store1(message, deliverAt, now),
+      isPublished: (messageId) => this.store.findById(messageId) !== undefined,
+    });
   }
 
   /** Opens (creating or migrating) the engine's database in `dataDir`. */
@@ -160,6 +178,7 @@ export class BrokerEngine {
 
   private start(): void {
     this.scheduler.start();
+    this.transactions.start();
     const maintenance = setInterval(() => this.runMaintenance(), this.options.maintenanceIntervalMs);
     const retention = setInterval(() => {
       this.runRetention().catch((error: unknown) => this.options.onError(error as Error));
@@ -512,11 +531,8 @@ export class BrokerEngine {
         `Member "${resolved.memberId}" of group "${groupName}" already subscribes to "${topic}"; close that subscription first.`,
       );
     }
-    if (existing && existing.prefetch !== resolved.prefetch) {
-      throw new InvalidArgumentError(`Member "${resolved.memberId}" already uses prefetch ${existing.prefetch}.`);
-    }
     const topicsToRecord = [topic];
-    if (groupMode === 'clustering' && resolved.mode === 'concurrent') {
+    if (groupMode === 'clustering') {
       this.ensureTopic(retryTopicOf(groupName), this.options.defaultQueueCount);
       topicsToRecord.push(retryTopicOf(groupName));
     }
@@ -539,6 +555,8 @@ export class BrokerEngine {
       );
     }
     const member = current ?? new MemberRuntime(resolved.memberId, resolved.prefetch, resolved.autoHeartbeat, now);
+    // One member serving several topics keeps the largest prefetch any of its subscriptions asked for.
+    member.prefetch = Math.max(member.prefetch, resolved.prefetch);
     group.addSubscription(
       member,
       {
@@ -635,6 +653,7 @@ export class BrokerEngine {
     const now = this.now();
     for (const group of this.groups.values()) group.maintain(now);
     this.scheduler.fireIfDue();
+    this.transactions.fireIfDue();
   }
 
   // ------------------------------------------------------------------ DLQ
@@ -730,6 +749,76 @@ export class BrokerEngine {
     });
   }
 
+  // ------------------------------------------------- transactional messages
+
+  /**
+   * Stores a half message: durable when this resolves (as a publish confirm), invisible to consumers until
+   * `commitHalf`. Checked like `publish` (same limits and errors). Re-sending a message id already held returns the
+   * first result with `duplicate: true`.
+   */
+  async sendHalf(message: PublishMessage, options: HalfSendOptions): Promise<HalfSendResult> {
+    this.ensureOpen('send a half message');
+    return this.transactions.sendHalf(message, options);
+  }
+
+  /**
+   * Makes a half message visible, enqueued now. Idempotent: committing a committed one changes nothing
+   * (`alreadyResolved`). Rejects with TransactionStateError after a rollback. A discarded one may still be committed.
+   */
+  async commitHalf(txId: string): Promise<HalfResolution> {
+    this.ensureOpen('commit a half message');
+    return this.transactions.commit(txId);
+  }
+
+  /** Never delivers the half message; its record stays for audit. Idempotent; rejects after a commit. */
+  async rollbackHalf(txId: string, reason?: string): Promise<HalfResolution> {
+    this.ensureOpen('roll back a half message');
+    return this.transactions.rollback(txId, reason ?? null);
+  }
+
+  /**
+   * Registers one live instance of a producer group's checker and returns the function that unregisters it. With
+   * several instances, checks go round-robin over them. A checker that throws, or answers anything but
+   * `commit` / `rollback`, counts as `unknown`.
+   */
+  registerTransactionChecker(producerGroup: string, checker: HalfMessageChecker): () => void {
+    this.ensureOpen('register a transaction checker');
+    return this.transactions.register(producerGroup, checker);
+  }
+
+  /** Half messages by state (default `discarded`: the ones that ran out of checks). */
+  listHalfMessages(query: HalfMessageQuery = {}): HalfMessagePage {
+    this.ensureOpen('list half messages');
+    return this.transactions.list(query);
+  }
+
+  getHalfMessage(txId: string): HalfMessage | undefined {
+    this.ensureOpen('read a half message');
+    return this.transactions.get(txId);
+  }
+
+  /** Commits discarded half messages by hand; all of them or none. */
+  async commitDiscardedHalves(txIds: readonly string[]): Promise<string[]> {
+    this.ensureOpen('commit discarded half messages');
+    return this.transactions.commitDiscarded(txIds);
+  }
+
+  /** Discards (never delivers) discarded half messages by hand, with a reason kept for audit; all of them or none. */
+  async discardDiscardedHalves(txIds: readonly string[], reason: string): Promise<string[]> {
+    this.ensureOpen('discard half messages');
+    return this.transactions.discardDiscarded(txIds, reason);
+  }
+
+  private admitHalfTopic(topic: string): void {
+    if (isSystemTopic(topic)) {
+      throw new InvalidArgumentError(`Topic "${topic}" is reserved for the engine; send to the business topic instead.`);
+    }
+    if (!this.topics.get(topic)) {
+      if (!this.options.autoCreateTopics) throw new UnknownTopicError(topic);
+      this.ensureTopic(topic, this.options.defaultQueueCount);
+    }
+  }
+
   // ------------------------------------------------------- backlog & stats
 
   /** Raises a topic's queue count online; members rebalance onto the new queues. Keys may map to new queues afterwards. */
@@ -798,6 +887,13 @@ export class BrokerEngine {
 
   stats(): EngineStats {
     this.ensureOpen('read stats');
+    return {
+      ...this.collectStats(),
+      transactions: this.transactions.stats(),
+    };
+  }
+
+  private collectStats(): Omit<EngineStats, 'transactions'> {
     return collectStats({
       db: this.db,
       topics: this.topics.list(),
@@ -829,6 +925,7 @@ export class BrokerEngine {
     await Promise.all(removals);
     for (const timer of this.timers) clearInterval(timer);
     this.scheduler.stop();
+    this.transactions.stop();
     for (const group of this.groups.values()) group.stop();
     do {
       while (this.committer.queued > 0 || this.dirty.size > 0) {
@@ -841,12 +938,14 @@ export class BrokerEngine {
       }
       // A committed retry or DLQ copy acks its original in a callback; let those run and flush the offsets they move,
       // or the original would be delivered again after a reopen next to its copy.
-      /*X*/
+      await new Promise<void>((resolve) => setImmediate(resolve));
     } while (this.committer.queued > 0 || this.dirty.size > 0);
     // Offsets acked above a handler that never finished: after a reopen only the unacked come back.
-    this.db.transaction(() => {
-      for (const group of this.groups.values()) group.saveAcked();
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const group of this.groups.values()) group.saveAcked();
+      })
+      .immediate();
     this.committer.stop();
     this.state = 'closed';
     this.db.close();

@@ -1,6 +1,7 @@
 import type { Clock, EngineOptions, FlushMode } from './engine.types';
 import { InvalidArgumentError } from './errors';
 import { DEFAULT_DELAY_LEVELS, parseDelayLevels } from './util/duration';
+import { resolveTransactionOptions, type ResolvedTransactionOptions } from './transactions/transaction-options';
 
 export interface ResolvedEngineOptions {
   dataDir: string;
@@ -20,6 +21,8 @@ export interface ResolvedEngineOptions {
   delayLevels: number[];
   clock: Clock;
   onError: (error: Error) => void;
+  onWarning: (message: string) => void;
+  transactions: ResolvedTransactionOptions;
   freeDiskBytes?: (dir: string) => number;
 }
 
@@ -72,6 +75,8 @@ export function resolveEngineOptions(options: EngineOptions & { freeDiskBytes?: 
     delayLevels: parseDelayLevels(options.delayLevels ?? DEFAULT_DELAY_LEVELS),
     clock: options.clock ?? { now: () => Date.now() },
     onError: options.onError ?? ((error) => console.error('[reliable-mq engine]', error)),
+    onWarning: options.onWarning ?? ((message) => console.warn('[reliable-mq engine]', message)),
+    transactions: resolveTransactionOptions(options),
     freeDiskBytes: options.freeDiskBytes,
   };
 }

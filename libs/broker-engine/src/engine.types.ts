@@ -54,6 +54,14 @@ export interface EngineOptions {
   clock?: Clock;
   /** Receives internal errors that have no caller to reject (timers, handlers). Default: console.error. */
   onError?: (error: Error) => void;
+  /** Receives warnings that need a person but are not failures (e.g. a half message with no checker). Default: console.warn. */
+  onWarning?: (message: string) => void;
+  /** A half message still unresolved this long after it was sent is checked back. Default 6 s. */
+  transactionTimeoutMs?: number;
+  /** Interval between checkbacks of an unresolved half message. Default 30 s. */
+  checkIntervalMs?: number;
+  /** Checkbacks of one half message before it moves to the discarded list. Default 15. */
+  transactionCheckMax?: number;
 }
 
 export interface TopicOptions {
@@ -239,4 +247,96 @@ export interface EngineStats {
   groups: GroupTopicStats[];
   scheduledPending: number;
   databaseBytes: number;
+  transactions: TransactionStats;
+}
+
+// ------------------------------------------------------ transactional messages
+
+/** A producer's answer about its local transaction. `unknown` asks the broker to check back later. */
+export type TransactionOutcome = 'commit' | 'rollback' | 'unknown';
+
+/**
+ * - `unresolved`: sent, invisible to consumers, waiting for commit, rollback or a checkback answer;
+ * - `committed`: visible to consumers (once);
+ * - `rolled_back`: never delivered; the record stays for audit;
+ * - `discarded`: no answer after `transactionCheckMax` checks; waits for an operator (or a late producer answer).
+ */
+export type HalfMessageState = 'unresolved' | 'committed' | 'rolled_back' | 'discarded';
+
+/** Who moved a half message to its final state. */
+export type HalfResolvedBy = 'producer' | 'checkback' | 'operator';
+
+export interface HalfSendOptions {
+  /** Producer group whose checkers are asked about this message. */
+  producerGroup: string;
+}
+
+export interface HalfSendResult {
+  /** Id to commit or roll back with. */
+  txId: string;
+  messageId: string;
+  topic: string;
+  /** True when a half message with this id was already held; its first result is returned. */
+  duplicate: boolean;
+}
+
+export interface HalfResolution {
+  txId: string;
+  messageId: string;
+  topic: string;
+  state: 'committed' | 'rolled_back';
+  /** True when the half message was already in this state and nothing changed. */
+  alreadyResolved: boolean;
+}
+
+/** A half message as checkers and operators see it. */
+export interface HalfMessage {
+  txId: string;
+  messageId: string;
+  producerGroup: string;
+  topic: string;
+  key: string | null;
+  tags: string[];
+  headers: Headers;
+  body: Buffer;
+  /** When the half message was stored. */
+  sentAt: number;
+  state: HalfMessageState;
+  /** Checkbacks made so far (a check with no checker registered counts). */
+  checkCount: number;
+  /** When the next checkback is due while `unresolved`. */
+  nextCheckAt: number;
+  /** Why it was rolled back or discarded. */
+  reason: string | null;
+  resolvedAt: number | null;
+  resolvedBy: HalfResolvedBy | null;
+}
+
+/**
+ * Asked about one unresolved half message; answers from the producer's local state. A rejection or an answer other
+ * than `commit` / `rollback` counts as `unknown`.
+ */
+export type HalfMessageChecker = (half: HalfMessage) => Promise<TransactionOutcome>;
+
+export interface HalfMessageQuery {
+  /** Default `discarded`. */
+  state?: HalfMessageState | 'any';
+  producerGroup?: string;
+  topic?: string;
+  /** Matches the transaction id or the message id. */
+  id?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface HalfMessagePage {
+  total: number;
+  items: HalfMessage[];
+}
+
+export interface TransactionStats {
+  /** Half messages waiting for commit, rollback or a checkback answer. */
+  unresolved: number;
+  /** Half messages that ran out of checks and wait for an operator. */
+  discarded: number;
 }

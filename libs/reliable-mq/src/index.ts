@@ -50,5 +50,27 @@ export type {
 } from './transport/transport.interface';
 export { EmbeddedTransport } from './transport/embedded.transport';
 
+// --- transactional messages
+export { TransactionChecker } from './transactions/transaction-checker.decorator';
+export type {
+  TransactionCheckContext,
+  TransactionCheckerOptions,
+  TransactionCheckMethod,
+} from './transactions/transaction-checker-options.interface';
+export { TransactionCheckerRegistry } from './transactions/transaction-checker-registry.service';
+export type {
+  LocalTransaction,
+  LocalTransactionContext,
+  LocalTransactionOutcome,
+  TransactionalSendResult,
+} from './producing/transactional-send';
+export type {
+  HalfMessageListQuery,
+  HalfSendConfirm,
+  TransactionalOperations,
+  TransactionCheckHandler,
+} from './transport/transport.interface';
+export type { HalfMessage, HalfMessagePage, HalfMessageState, TransactionOutcome } from '@reliable-mq/engine';
+
 // --- errors
 export * from './errors';

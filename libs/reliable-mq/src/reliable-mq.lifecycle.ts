@@ -13,6 +13,7 @@ import { ConsumerRunner } from './consuming/consumer-runner.service';
 import type { DedupStore } from './dedup/dedup-store.interface';
 import { OutboxRelayService } from './outbox/outbox-relay.service';
 import type { ResolvedReliableMqOptions } from './reliable-mq-options.resolver';
+import { TransactionCheckerRegistry } from './transactions/transaction-checker-registry.service';
 import type { Transport } from './transport/transport.interface';
 
 /**
@@ -32,6 +33,7 @@ export class ReliableMqLifecycle
     @Inject(RELIABLE_MQ_DEDUP_STORE) private readonly dedup: DedupStore,
     private readonly consumers: ConsumerRunner,
     private readonly relay: OutboxRelayService,
+    private readonly transactionCheckers: TransactionCheckerRegistry,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -43,10 +45,12 @@ export class ReliableMqLifecycle
 
   async onApplicationBootstrap(): Promise<void> {
     this.relay.start();
+    await this.transactionCheckers.start();
     await this.consumers.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    await this.transactionCheckers.stop();
     await this.consumers.stop(this.options.shutdownTimeoutMs);
     await this.relay.stop();
   }

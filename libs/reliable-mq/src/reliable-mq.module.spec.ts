@@ -82,7 +82,7 @@ async function sqliteDataSource(): Promise<DataSource> {
 
 async function start(providers: Array<new (...args: never[]) => object> = [PaymentHandler]): Promise<Harness> {
   const dataSource = await sqliteDataSource();
-  const temp = temporaryEmbeddedTransport({ topics: ['order.created'] });
+  const temp = temporaryEmbeddedTransport({ topics: ['order.created', 'payment.succeeded', 'payment.failed'] });
   cleanups.push(temp.cleanup);
   const moduleRef = await Test.createTestingModule({
     imports: [
@@ -96,7 +96,7 @@ async function start(providers: Array<new (...args: never[]) => object> = [Payme
     ],
     providers,
   }).compile();
-  const app = moduleRef.createNestApplication ? moduleRef : moduleRef;
+  const app = moduleRef;
   await app.init();
   let closed = false;
   const close = async (): Promise<void> => {
@@ -203,6 +203,35 @@ describe('ReliableMqModule end to end on the embedded broker and SQLite', () => 
     setTimeout(() => release(), 100);
     await h.close();
     expect(finished).toBe(true);
+  });
+
+  it('retries a failure of one of several topics a group consumes in the handler of that topic', async () => {
+    const calls: string[] = [];
+    @Injectable()
+    class OrderStatus {
+      @MqConsumer({ topic: 'payment.succeeded', group: 'order-status', startFrom: 'earliest', delayLevels: '10ms', prefetch: 4 })
+      async paid(payload: { orderId: string }, ctx: MessageContext): Promise<void> {
+        calls.push(`paid:${payload.orderId}:${ctx.attempt}`);
+      }
+
+      @MqConsumer({ topic: 'payment.failed', group: 'order-status', startFrom: 'earliest', delayLevels: '10ms' })
+      async failed(payload: { orderId: string }, ctx: MessageContext): Promise<void> {
+        calls.push(`failed:${payload.orderId}:${ctx.attempt}`);
+        if (ctx.attempt === 0) throw new Error('database busy');
+      }
+    }
+    const h = await start([OrderStatus]);
+    await h.publisher.transaction(async (manager) => {
+      await h.publisher.publish(
+        [
+          { topic: 'payment.failed', key: 'o-9', payload: { orderId: 'o-9' } },
+          { topic: 'payment.succeeded', key: 'o-8', payload: { orderId: 'o-8' } },
+        ],
+        { manager },
+      );
+    });
+    await waitForIdle(h.app);
+    expect(calls.sort()).toEqual(['failed:o-9:0', 'failed:o-9:1', 'paid:o-8:0']);
   });
 
   it('keeps two applications in one process apart', async () => {

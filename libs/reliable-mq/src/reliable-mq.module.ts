@@ -11,6 +11,8 @@ import type { ReliableMqModuleOptions } from './reliable-mq-options.interface';
 import { resolveReliableMqOptions, type ResolvedReliableMqOptions } from './reliable-mq-options.resolver';
 import { RELIABLE_MQ_MODULE_OPTIONS, ReliableMqConfigurableModule } from './reliable-mq.module-definition';
 import { ReliableMqLifecycle } from './reliable-mq.lifecycle';
+import { TransactionCheckerExplorer } from './transactions/transaction-checker-explorer.service';
+import { TransactionCheckerRegistry } from './transactions/transaction-checker-registry.service';
 import { EmbeddedTransport } from './transport/embedded.transport';
 import type { Transport } from './transport/transport.interface';
 
@@ -24,7 +26,11 @@ const providers: Provider[] = [
     provide: RELIABLE_MQ_TRANSPORT,
     useFactory: async (options: ResolvedReliableMqOptions): Promise<Transport> => {
       const logger = new Logger('ReliableMqBroker');
-      const transport = new EmbeddedTransport(options.transport, (error) => logger.error(error.message, error.stack));
+      const transport = new EmbeddedTransport(
+        options.transport,
+        (error) => logger.error(error.message, error.stack),
+        (message) => logger.warn(message),
+      );
       await transport.connect();
       return transport;
     },
@@ -56,6 +62,8 @@ const providers: Provider[] = [
   ConsumerMetadataAccessor,
   ConsumerExplorer,
   ConsumerRunner,
+  TransactionCheckerExplorer,
+  TransactionCheckerRegistry,
   ReliableMqLifecycle,
 ];
 

@@ -236,7 +236,8 @@ describe('consumer groups', () => {
       engine.createTopic('work', { queueCount: 8 });
       const seen: Seen[] = [];
       const subs: Subscription[] = [];
-      for (const id of ['w1', 'w2', 'w3']) subs.push(await recorder(engine, seen, { group: 'g', topic: 'work', memberId: id }));
+      for (const id of ['w1', 'w2', 'w3'])
+        subs.push(await recorder(engine, seen, { group: 'g', topic: 'work', memberId: id }));
       const owned = () => subs.map((sub) => topicQueues(sub.assignedQueues(), 'work'));
       const check = (expectedSizes: number[], live: number) => {
         const lists = owned().slice(0, live);
@@ -292,7 +293,12 @@ describe('consumer groups', () => {
   describe('rebalancing with messages in flight', () => {
     it('never hands an in-flight message to a second member; only the consume timeout redelivers it', async () => {
       const clock = new ManualClock();
-      const engine = kit.open({ clock, sessionTimeoutMs: 1000, consumeTimeoutMs: 10_000, maintenanceIntervalMs: 60_000 });
+      const engine = kit.open({
+        clock,
+        sessionTimeoutMs: 1000,
+        consumeTimeoutMs: 10_000,
+        maintenanceIntervalMs: 60_000,
+      });
       engine.createTopic('jobs', { queueCount: 1 });
       const gates = new Map<string, Gate>();
       for (const body of ['hold1', 'hold2', 'hold3']) gates.set(body, gate());

@@ -39,11 +39,9 @@ export class ConsumerGroup {
     this.retryTopic = retryTopicOf(name);
   }
 
-  /** Whether a member reads the retry topic: clustering members with a concurrent subscription. */
+  /** Whether a member reads the retry topic: every clustering member (orderly ones get resent dead letters there). */
   private consumesRetry(member: MemberRuntime): boolean {
-    if (this.mode !== 'clustering') return false;
-    for (const sub of member.subscriptions.values()) if (sub.mode === 'concurrent') return true;
-    return false;
+    return this.mode === 'clustering' && member.subscriptions.size > 0;
   }
 
   private topicsOf(member: MemberRuntime): string[] {
@@ -122,7 +120,9 @@ export class ConsumerGroup {
       this.ctx.markOffsetDirty(this.name, offsetOwner, topic, queueId, committed);
     } else {
       // Acked above a gap before the last clean close: done, not delivered again.
-      for (const offset of this.ctx.store.loadAcked(this.name, offsetOwner, topic, queueId, committed)) queue.markAcked(offset);
+      for (const offset of this.ctx.store.loadAcked(this.name, offsetOwner, topic, queueId, committed)) {
+        queue.markAcked(offset);
+      }
       this.offsetMoved(queue);
     }
     return queue;

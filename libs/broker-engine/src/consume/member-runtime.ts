@@ -33,7 +33,7 @@ export class MemberRuntime {
 
   constructor(
     readonly id: string,
-    readonly prefetch: number,
+    public prefetch: number,
     /** In-process members heartbeat on the engine's timer; remote ones call `heartbeat()`. */
     readonly autoHeartbeat: boolean,
     now: number,

@@ -1,4 +1,4 @@
-import { type BrokerEngine, type Delivery, stableHash } from '@reliable-mq/engine';
+import { type BrokerEngine, type Delivery, HEADER_RESENT_FROM, stableHash } from '@reliable-mq/engine';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EngineKit, sleep, text, until } from '../../test/engine-test-kit';
 
@@ -62,7 +62,10 @@ describe('orderly consumption', () => {
         const here = (running.get(delivery.queueId) ?? 0) + 1;
         running.set(delivery.queueId, here);
         peakPerQueue = Math.max(peakPerQueue, here);
-        peakOverall = Math.max(peakOverall, [...running.values()].reduce((a, b) => a + b, 0));
+        peakOverall = Math.max(
+          peakOverall,
+          [...running.values()].reduce((a, b) => a + b, 0),
+        );
         await sleep(4);
         running.set(delivery.queueId, here - 1);
       },
@@ -184,5 +187,40 @@ describe('orderly consumption', () => {
     const letter = engine.listDeadLetters({ group: 'g' }).items[0]!;
     expect(letter.reason).toContain('malformed');
     expect(letter.reconsumeTimes).toBe(0);
+  });
+
+  it('hands a resent dead letter back to the orderly group that gave up on it', async () => {
+    const engine = kit.open();
+    engine.createTopic('ord', { queueCount: 2 });
+    const attempts: Attempt[] = [];
+    const other: string[] = [];
+    await engine.subscribe({
+      group: 'g',
+      topic: 'ord',
+      mode: 'orderly',
+      handler: async (delivery) => {
+        attempts.push(attempt(delivery));
+        if (delivery.headers[HEADER_RESENT_FROM] === undefined) {
+          throw Object.assign(new Error('malformed'), { nonRetryable: true });
+        }
+      },
+    });
+    await engine.subscribe({
+      group: 'audit',
+      topic: 'ord',
+      handler: async (delivery) => {
+        other.push(text(delivery));
+      },
+    });
+    await publishKeyed(engine, 'ord', [[keyA, 'a0']]);
+    await until(() => engine.listDeadLetters({ group: 'g' }).total === 1, 5000, 'the dead letter');
+    const letter = engine.listDeadLetters({ group: 'g' }).items[0]!;
+    await engine.resendDeadLetters([letter.id]);
+    await until(() => attempts.length === 2, 5000, 'the resent letter to be handled');
+    await sleep(50);
+    expect(attempts.map((a) => a.body)).toEqual(['a0', 'a0']);
+    expect(engine.getDeadLetter(letter.id)!.status).toBe('resent');
+    expect(engine.stats().groups.find((s) => s.group === 'g')?.retryPending).toBe(0);
+    expect(other).toEqual(['a0']);
   });
 });

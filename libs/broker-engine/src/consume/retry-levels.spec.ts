@@ -80,7 +80,11 @@ describe('retry levels', () => {
     await until(() => seen.length === 3, 5000, 'the retry after 30 s');
     expect(seen[2]!.reconsumeTimes).toBe(2);
     expect(seen[2]!.originalMessageId).toBe(sent!.messageId);
-    await until(() => engine.stats().groups.find((g) => g.topic === 'orders')?.retryPending === 0, 5000, 'no retry left');
+    await until(
+      () => engine.stats().groups.find((g) => g.topic === 'orders')?.retryPending === 0,
+      5000,
+      'no retry left',
+    );
   });
 
   it('uses per-subscription levels from the first level on, repeating the last one', async () => {

@@ -125,7 +125,12 @@ describe('dead-letter operations', () => {
       const byCopy = engine.listDeadLetters({ messageId: letter.messageId });
       expect(byCopy.items.map((l) => l.id)).toEqual([letter.id]);
       // Both groups that gave up on "a" hold their own letter.
-      expect(engine.listDeadLetters({ messageId: ids.get('a')! }).items.map((l) => l.group).sort()).toEqual(['g1', 'g3']);
+      expect(
+        engine
+          .listDeadLetters({ messageId: ids.get('a')! })
+          .items.map((l) => l.group)
+          .sort(),
+      ).toEqual(['g1', 'g3']);
     });
 
     it('filters by a time range (from inclusive, to exclusive) and by reason text', () => {
@@ -282,7 +287,9 @@ describe('dead-letter operations', () => {
     it('rejects malformed ids with InvalidArgumentError', async () => {
       const bad: unknown[] = [[], [1.5], ['7'], [Number.NaN], 'x', null];
       for (const ids of bad) {
-        await expect(engine.resendDeadLetters(ids as number[]), JSON.stringify(ids)).rejects.toThrow(InvalidArgumentError);
+        await expect(engine.resendDeadLetters(ids as number[]), JSON.stringify(ids)).rejects.toThrow(
+          InvalidArgumentError,
+        );
         await expect(engine.discardDeadLetters(ids as number[], 'r'), JSON.stringify(ids)).rejects.toThrow(
           InvalidArgumentError,
         );

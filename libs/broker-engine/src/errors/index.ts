@@ -9,3 +9,5 @@ export * from './storage-full.error';
 export * from './insufficient-disk-space.error';
 export * from './invalid-argument.error';
 export * from './dead-letter-not-found.error';
+export * from './transaction-not-found.error';
+export * from './transaction-state.error';

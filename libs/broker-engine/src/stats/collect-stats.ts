@@ -17,7 +17,7 @@ export interface StatsSources {
 }
 
 /** Offsets per queue and, per group and topic, committed offsets, lag, in-flight, retry and DLQ counts, and rates. */
-export function collectStats(sources: StatsSources): EngineStats {
+export function collectStats(sources: StatsSources): Omit<EngineStats, 'transactions'> {
   const minStmt = sources.db.prepare('SELECT MIN(queue_offset) AS min FROM messages WHERE topic = ? AND queue_id = ?');
   const topics: TopicStats[] = sources.topics.map((topic) => ({
     topic: topic.name,

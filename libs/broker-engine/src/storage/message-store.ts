@@ -125,7 +125,14 @@ export class MessageStore {
   }
 
   /** Records offsets acked above `committed` and forgets those the committed offset has passed. */
-  saveAcked(group: string, memberId: string, topic: string, queueId: number, committed: number, acked: Iterable<number>): void {
+  saveAcked(
+    group: string,
+    memberId: string,
+    topic: string,
+    queueId: number,
+    committed: number,
+    acked: Iterable<number>,
+  ): void {
     this.pruneAckedStmt.run(group, memberId, topic, queueId, committed);
     for (const offset of acked) this.insertAckedStmt.run(group, memberId, topic, queueId, offset);
   }

@@ -105,6 +105,31 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (group_name, member_id, topic, queue_id, queue_offset)
   ) WITHOUT ROWID;
   `,
+  // Transactional (half) messages: invisible until committed; kept after commit, rollback or discard for audit.
+  `
+  CREATE TABLE half_messages (
+    tx_id          TEXT PRIMARY KEY,
+    message_id     TEXT NOT NULL UNIQUE,
+    producer_group TEXT NOT NULL,
+    topic          TEXT NOT NULL,
+    key            TEXT,
+    tags           TEXT,
+    headers        TEXT,
+    body           BLOB NOT NULL,
+    sent_at        INTEGER NOT NULL,
+    deliver_at     INTEGER,
+    ttl_ms         INTEGER,
+    state          TEXT NOT NULL DEFAULT 'unresolved',
+    check_count    INTEGER NOT NULL DEFAULT 0,
+    next_check_at  INTEGER NOT NULL,
+    warned         INTEGER NOT NULL DEFAULT 0,
+    reason         TEXT,
+    resolved_at    INTEGER,
+    resolved_by    TEXT
+  ) WITHOUT ROWID;
+  CREATE INDEX half_messages_due ON half_messages (next_check_at) WHERE state = 'unresolved';
+  CREATE INDEX half_messages_state ON half_messages (state, producer_group, sent_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

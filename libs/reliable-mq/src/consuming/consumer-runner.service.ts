@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { uuidv7 } from '@reliable-mq/engine';
+import { hostname } from 'node:os';
 import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import type { DedupStore } from '../dedup/dedup-store.interface';
 import { NonRetryableError } from '../errors';
@@ -24,6 +26,8 @@ export class ConsumerRunner {
   private readonly counters = new Map<string, HandlerCounters>();
   private inflight = 0;
   private started = false;
+  /** One id for this application instance: its handlers of one group form a single group member. */
+  readonly consumerId = `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
 
   constructor(
     private readonly explorer: ConsumerExplorer,
@@ -48,6 +52,7 @@ export class ConsumerRunner {
           maxReconsumeTimes: options.maxReconsumeTimes ?? defaults.maxReconsumeTimes,
           delayLevels: options.delayLevels ?? defaults.delayLevels,
           startFrom: options.startFrom ?? defaults.startFrom,
+          consumerId: this.consumerId,
         },
         (message) => this.handle(handler, message),
       );

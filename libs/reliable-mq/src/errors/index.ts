@@ -10,6 +10,8 @@ export {
   InsufficientDiskSpaceError,
   InvalidArgumentError,
   DeadLetterNotFoundError,
+  TransactionNotFoundError,
+  TransactionStateError,
 } from '@reliable-mq/engine';
 export * from './no-active-transaction.error';
 export * from './invalid-message.error';

@@ -45,7 +45,7 @@ export interface OutboxRelayMetrics {
   rounds: number;
 }
 
-type RoundOutcome = 'empty' | 'more' | 'done' | 'failed';
+type RoundOutcome = 'empty' | 'sent' | 'failed';
 
 /** Rows after which single sends of a failed batch stop: two failures in a row look like the broker, not a row. */
 const ISOLATION_FAILURE_LIMIT = 2;
@@ -209,10 +209,11 @@ export class OutboxRelay {
         this.logger.warn(`Outbox relay round failed; retrying on the next sweep: ${errorText(error)}`);
         return;
       }
-      // A full batch means more rows may be due. After a failed send the loop stops until the failed rows' backoff
-      // ends (or the next wake or sweep), so an outage costs one attempt per backoff step, not a tight loop of
-      // failing sends, while a brief hiccup delays rows by their backoff only.
-      if (outcome === 'more') this.drainRequested = true;
+      // After a successful round, go on: more rows may be due, and each sent row may have released the next row of
+      // its key. Only a round that finds nothing ends the drain. After a failed send the loop stops until the failed
+      // rows' backoff ends (or the next wake or sweep), so an outage costs one attempt per backoff step, not a tight
+      // loop of failing sends, while a brief hiccup delays rows by their backoff only.
+      if (outcome === 'sent') this.drainRequested = true;
       if (outcome === 'failed') {
         this.scheduleRetryWake();
         return;
@@ -277,7 +278,7 @@ export class OutboxRelay {
       return this.isolateFailure(sendable, error);
     }
     await this.recordSent(sendable.map((entry) => entry.row));
-    return unreadable.length > 0 ? 'failed' : rows.length === this.options.batchSize ? 'more' : 'done';
+    return unreadable.length > 0 ? 'failed' : 'sent';
   }
 
   /**
@@ -313,7 +314,8 @@ export class OutboxRelay {
     if (sent.length > 0) await this.recordSent(sent);
     for (const { row, error } of failed) await this.recordFailure([row], error);
     if (untried.length > 0) await this.recordFailure(untried, batchError);
-    return 'failed';
+    // Every row went through one by one: the batch failure was passing, and the drain goes on.
+    return failed.length === 0 && untried.length === 0 ? 'sent' : 'failed';
   }
 
   private async recordSent(rows: readonly OutboxMessage[]): Promise<void> {

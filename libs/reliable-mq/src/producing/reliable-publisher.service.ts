@@ -16,6 +16,7 @@ import type { Transport } from '../transport/transport.interface';
 import { MessageSerializer, toTransportMessage } from './message-serializer';
 import { OutboxCommitWaker } from './outbox-commit-waker';
 import type { OutgoingMessage } from './outgoing-message.interface';
+import { sendInTransaction, type LocalTransaction, type TransactionalSendResult } from './transactional-send';
 
 export interface ReliablePublisherInit {
   /** Needed by `transaction()`; `publish()` works with the manager it is given. */
@@ -169,6 +170,29 @@ export class ReliablePublisher {
     }
     const ids = serialized.map((message) => message.id);
     return single ? ids[0]! : ids;
+  }
+
+  /**
+   * A transactional message, for flows whose state cannot hold an outbox row: sends a half message (durable,
+   * invisible to consumers), runs `localTransaction`, then commits the message on `commit` or rolls it back on
+   * `rollback`. On `unknown` (or a throw, or a crash before the end) the broker checks back with this producer
+   * group's `@TransactionChecker`, which answers from local state.
+   *
+   * @throws InvalidMessageError, PayloadTooLargeError for a malformed message (nothing is sent).
+   * @throws TransactionStateError when the broker had already resolved the message the other way.
+   */
+  sendInTransaction(message: OutgoingMessage, localTransaction: LocalTransaction): Promise<TransactionalSendResult> {
+    return sendInTransaction(
+      {
+        transport: this.transport,
+        producerGroup: this.producerGroup,
+        serializer: this.serializer,
+        retry: { attempts: this.sendAttempts, baseDelayMs: this.sendBaseDelayMs, maxDelayMs: this.sendMaxDelayMs },
+        isPermanent,
+      },
+      message,
+      localTransaction,
+    );
   }
 
   /** Stops listening for commits. */

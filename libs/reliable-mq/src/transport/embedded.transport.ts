@@ -5,6 +5,7 @@ import type {
   InboundHandler,
   InboundMessage,
   SubscriptionSpec,
+  TransactionalOperations,
   Transport,
   TransportConfirm,
   TransportMessage,
@@ -23,6 +24,7 @@ export class EmbeddedTransport implements Transport {
   constructor(
     private readonly options: EmbeddedTransportOptions,
     private readonly onError: (error: Error) => void = () => undefined,
+    private readonly onWarning?: (message: string) => void,
   ) {
     this.ownsEngine = options.sharedEngine === undefined;
   }
@@ -43,6 +45,7 @@ export class EmbeddedTransport implements Transport {
         dataDir: this.options.dataDir!,
         flush: this.options.flush ?? 'sync',
         onError: this.options.engine?.onError ?? this.onError,
+        onWarning: this.options.engine?.onWarning ?? this.onWarning,
       };
       this.engineInstance = BrokerEngine.open(engineOptions);
     }
@@ -79,6 +82,7 @@ export class EmbeddedTransport implements Transport {
       mode: spec.mode,
       prefetch: spec.prefetch,
       startFrom: spec.startFrom,
+      memberId: spec.consumerId,
       retry: { maxReconsumeTimes: spec.maxReconsumeTimes, delayLevels: spec.delayLevels },
       handler: (delivery) => handler(toInbound(delivery)),
     });
@@ -90,6 +94,42 @@ export class EmbeddedTransport implements Transport {
     get: async (id) => this.engine.getDeadLetter(id),
     resend: (ids, edit) => this.engine.resendDeadLetters(ids, edit),
     discard: (ids, reason) => this.engine.discardDeadLetters(ids, reason),
+  };
+
+  readonly transactions: TransactionalOperations = {
+    sendHalf: async (message, producerGroup) => {
+      const result = await this.engine.sendHalf(
+        {
+          messageId: message.id,
+          topic: message.topic,
+          key: message.key,
+          tags: message.tags,
+          headers: message.headers,
+          body: message.body,
+          deliverAt: message.deliverAt,
+        },
+        { producerGroup },
+      );
+      return { txId: result.txId, id: result.messageId, duplicate: result.duplicate };
+    },
+    commit: async (txId) => {
+      await this.engine.commitHalf(txId);
+    },
+    rollback: async (txId, reason) => {
+      await this.engine.rollbackHalf(txId, reason);
+    },
+    registerChecker: async (producerGroup, checker) => {
+      const engine = this.engine;
+      const unregister = engine.registerTransactionChecker(producerGroup, checker);
+      return async () => {
+        // After close the engine has dropped every registration already.
+        if (engine.isOpen) unregister();
+      };
+    },
+    listUnresolved: async (query = {}) => this.engine.listHalfMessages({ ...query, state: 'unresolved' }),
+    listDiscarded: async (query = {}) => this.engine.listHalfMessages({ ...query, state: 'discarded' }),
+    commitDiscarded: async (txIds) => this.engine.commitDiscardedHalves(txIds),
+    discardDiscarded: async (txIds, reason) => this.engine.discardDiscardedHalves(txIds, reason),
   };
 
   async close(): Promise<void> {

@@ -1,4 +1,13 @@
-import type { DeadLetter, DeadLetterPage, DeadLetterQuery, ResendEdit } from '@reliable-mq/engine';
+import type {
+  DeadLetter,
+  DeadLetterPage,
+  DeadLetterQuery,
+  HalfMessage,
+  HalfMessagePage,
+  HalfMessageQuery,
+  ResendEdit,
+  TransactionOutcome,
+} from '@reliable-mq/engine';
 
 /** A message on its way to the broker, already serialised. */
 export interface TransportMessage {
@@ -48,6 +57,11 @@ export interface SubscriptionSpec {
   /** Retry delays, e.g. `1s 5s 10s`; the transport's default levels when absent. */
   delayLevels?: string;
   startFrom?: 'latest' | 'earliest';
+  /**
+   * Identifies this consumer instance. All subscriptions of one instance pass the same id, so a
+   * group that consumes several topics is one member of the group, not one per topic.
+   */
+  consumerId?: string;
 }
 
 /**
@@ -74,6 +88,56 @@ export interface DeadLetterOperations {
   discard(ids: readonly number[], reason: string): Promise<number[]>;
 }
 
+export interface HalfSendConfirm {
+  /** Transaction id to commit or roll back with. */
+  txId: string;
+  /** Id of the message, as consumers will see it once committed. */
+  id: string;
+  /** True when the broker already held a half message with this id; its first confirm is returned. */
+  duplicate: boolean;
+}
+
+/**
+ * Answers a checkback about one unresolved half message from the producer's local state. Rejecting, or resolving
+ * anything but `commit` / `rollback`, counts as `unknown`.
+ */
+export type TransactionCheckHandler = (half: HalfMessage) => Promise<TransactionOutcome>;
+
+/** Listing filters for half messages; the operation chooses the state. */
+export type HalfMessageListQuery = Omit<HalfMessageQuery, 'state'>;
+
+/**
+ * Transactional (half) messages with broker checkback. Contract:
+ * - `sendHalf` resolves only after the broker has made the half message durable; no consumer sees it before it is
+ *   committed. Re-sending the same message id returns the first confirm (`duplicate: true`).
+ * - `commit` makes it visible exactly once, enqueued at commit time. It is idempotent (a second commit resolves and
+ *   delivers nothing more), and rejects with `TransactionStateError` after a rollback.
+ * - `rollback` guarantees it is never delivered; the broker keeps the record for audit. It is idempotent, and
+ *   rejects with `TransactionStateError` after a commit. Unknown ids reject with `TransactionNotFoundError`.
+ * - A half message still unresolved after the broker's transaction timeout is checked back: a handler registered for
+ *   its producer group is asked, then asked again every check interval, up to the broker's check maximum. When no
+ *   handler is registered the check is still counted. After the last unanswered check the message is listed as
+ *   discarded, never dropped: `commitDiscarded` or `discardDiscarded` settle it.
+ * - A checkback answer and a producer's commit or rollback racing each other give one delivery or none.
+ * - `registerChecker` may be called once per live instance of a group; any of them may be asked. The function it
+ *   resolves unregisters that instance.
+ * - Half messages and their checks survive a broker restart.
+ */
+export interface TransactionalOperations {
+  sendHalf(message: TransportMessage, producerGroup: string): Promise<HalfSendConfirm>;
+  commit(txId: string): Promise<void>;
+  rollback(txId: string, reason?: string): Promise<void>;
+  registerChecker(producerGroup: string, checker: TransactionCheckHandler): Promise<() => Promise<void>>;
+  /** Half messages waiting for an answer. */
+  listUnresolved(query?: HalfMessageListQuery): Promise<HalfMessagePage>;
+  /** Half messages that ran out of checks and wait for an operator. */
+  listDiscarded(query?: HalfMessageListQuery): Promise<HalfMessagePage>;
+  /** Commits discarded half messages by hand; all of them or none. */
+  commitDiscarded(txIds: readonly string[]): Promise<string[]>;
+  /** Never delivers discarded half messages, with a reason kept for audit; all of them or none. */
+  discardDiscarded(txIds: readonly string[], reason: string): Promise<string[]>;
+}
+
 /**
  * A broker connection. Contract every implementation passes (see the transport contract
  * suite in `@reliable-mq/nestjs/testing`):
@@ -95,5 +159,7 @@ export interface Transport {
   publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]>;
   subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription>;
   readonly deadLetters: DeadLetterOperations;
+  /** Present when the broker supports transactional (half) messages; see TransactionalOperations. */
+  readonly transactions?: TransactionalOperations;
   close(): Promise<void>;
 }

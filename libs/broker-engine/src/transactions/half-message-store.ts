@@ -1,0 +1,221 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type {
+  HalfMessage,
+  HalfMessagePage,
+  HalfMessageQuery,
+  HalfMessageState,
+  HalfResolvedBy,
+  TransactionStats,
+} from '../engine.types';
+import { InvalidArgumentError } from '../errors';
+import { decodeHeaders, decodeTags } from '../storage/message-row';
+
+/** A half message row as stored. */
+export interface HalfMessageRow {
+  tx_id: string;
+  message_id: string;
+  producer_group: string;
+  topic: string;
+  key: string | null;
+  tags: string | null;
+  headers: string | null;
+  body: Buffer;
+  sent_at: number;
+  deliver_at: number | null;
+  ttl_ms: number | null;
+  state: HalfMessageState;
+  check_count: number;
+  next_check_at: number;
+  warned: number;
+  reason: string | null;
+  resolved_at: number | null;
+  resolved_by: HalfResolvedBy | null;
+}
+
+export interface NewHalfMessage {
+  txId: string;
+  messageId: string;
+  producerGroup: string;
+  topic: string;
+  key: string | null;
+  tags: string | null;
+  headers: string | null;
+  body: Buffer;
+  sentAt: number;
+  deliverAt: number | null;
+  ttlMs: number | null;
+  nextCheckAt: number;
+}
+
+const STATES: readonly HalfMessageState[] = ['unresolved', 'committed', 'rolled_back', 'discarded'];
+const MAX_PAGE = 1000;
+
+/**
+ * Every SQL statement on half messages, prepared once. Callers own transactions. State changes are single
+ * conditional UPDATEs (`… WHERE state IN (…)`), so whichever of a producer's commit and a checkback answer is
+ * applied first wins, and the other sees zero changed rows.
+ */
+export class HalfMessageStore {
+  private readonly insertStmt: Statement;
+  private readonly getStmt: Statement;
+  private readonly getByMessageIdStmt: Statement;
+  private readonly resolveStmt: Statement;
+  private readonly discardStmt: Statement;
+  private readonly dueStmt: Statement;
+  private readonly claimStmt: Statement;
+  private readonly postponeStmt: Statement;
+  private readonly markWarnedStmt: Statement;
+  private readonly nextCheckStmt: Statement;
+  private readonly countsStmt: Statement;
+
+  constructor(private readonly db: Database) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO half_messages (tx_id, message_id, producer_group, topic, key, tags, headers, body, sent_at, deliver_at,
+         ttl_ms, next_check_at)
+       VALUES (@txId, @messageId, @producerGroup, @topic, @key, @tags, @headers, @body, @sentAt, @deliverAt,
+         @ttlMs, @nextCheckAt)`,
+    );
+    this.getStmt = db.prepare('SELECT * FROM half_messages WHERE tx_id = ?');
+    this.getByMessageIdStmt = db.prepare('SELECT * FROM half_messages WHERE message_id = ?');
+    this.resolveStmt = db.prepare(
+      `UPDATE half_messages SET state = @to, reason = @reason, resolved_at = @at, resolved_by = @by
+        WHERE tx_id = @txId AND state IN (@from1, @from2)`,
+    );
+    this.discardStmt = db.prepare(
+      `UPDATE half_messages SET state = 'discarded', reason = ?, resolved_at = ?, resolved_by = NULL
+        WHERE tx_id = ? AND state = 'unresolved'`,
+    );
+    this.dueStmt = db.prepare(
+      `SELECT * FROM half_messages WHERE state = 'unresolved' AND next_check_at <= ? ORDER BY next_check_at, tx_id LIMIT ?`,
+    );
+    this.claimStmt = db.prepare(
+      `UPDATE half_messages SET check_count = check_count + 1, next_check_at = ? WHERE tx_id = ? AND state = 'unresolved'`,
+    );
+    this.postponeStmt = db.prepare(`UPDATE half_messages SET next_check_at = ? WHERE tx_id = ? AND state = 'unresolved'`);
+    this.markWarnedStmt = db.prepare('UPDATE half_messages SET warned = 1 WHERE tx_id = ?');
+    this.nextCheckStmt = db.prepare(`SELECT MIN(next_check_at) AS due FROM half_messages WHERE state = 'unresolved'`);
+    this.countsStmt = db.prepare(
+      `SELECT state, COUNT(*) AS n FROM half_messages WHERE state IN ('unresolved', 'discarded') GROUP BY state`,
+    );
+  }
+
+  insert(half: NewHalfMessage): void {
+    this.insertStmt.run(half);
+  }
+
+  get(txId: string): HalfMessageRow | undefined {
+    return this.getStmt.get(txId) as HalfMessageRow | undefined;
+  }
+
+  getByMessageId(messageId: string): HalfMessageRow | undefined {
+    return this.getByMessageIdStmt.get(messageId) as HalfMessageRow | undefined;
+  }
+
+  /** Moves a half message from one of `from` to `to`; false when it was in neither. */
+  resolve(
+    txId: string,
+    from: readonly HalfMessageState[],
+    to: 'committed' | 'rolled_back',
+    by: HalfResolvedBy,
+    reason: string | null,
+    at: number,
+  ): boolean {
+    const [from1, from2 = from1] = from;
+    return this.resolveStmt.run({ txId, from1, from2, to, by, reason, at }).changes === 1;
+  }
+
+  /** Moves an unresolved half message to the discarded list; false when it was resolved meanwhile. */
+  discard(txId: string, reason: string, at: number): boolean {
+    return this.discardStmt.run(reason, at, txId).changes === 1;
+  }
+
+  due(now: number, limit: number): HalfMessageRow[] {
+    return this.dueStmt.all(now, limit) as HalfMessageRow[];
+  }
+
+  /** Counts one check and sets the next; false when the message is no longer unresolved. */
+  claim(txId: string, nextCheckAt: number): boolean {
+    return this.claimStmt.run(nextCheckAt, txId).changes === 1;
+  }
+
+  /** Moves the next check without counting one. */
+  postpone(txId: string, nextCheckAt: number): void {
+    this.postponeStmt.run(nextCheckAt, txId);
+  }
+
+  markWarned(txId: string): void {
+    this.markWarnedStmt.run(txId);
+  }
+
+  nextCheckAt(): number | null {
+    return (this.nextCheckStmt.get() as { due: number | null }).due;
+  }
+
+  counts(): TransactionStats {
+    const stats: TransactionStats = { unresolved: 0, discarded: 0 };
+    for (const row of this.countsStmt.all() as Array<{ state: 'unresolved' | 'discarded'; n: number }>) {
+      stats[row.state] = row.n;
+    }
+    return stats;
+  }
+
+  query(query: HalfMessageQuery): HalfMessagePage {
+    if (typeof query !== 'object' || query === null) throw new InvalidArgumentError('Pass a query object, e.g. { state: "discarded" }.');
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const state = query.state ?? 'discarded';
+    if (state !== 'any') {
+      if (!STATES.includes(state)) {
+        throw new InvalidArgumentError(`state must be ${STATES.join(', ')} or any; got ${JSON.stringify(state)}.`);
+      }
+      where.push('state = ?');
+      params.push(state);
+    }
+    if (query.producerGroup !== undefined) {
+      where.push('producer_group = ?');
+      params.push(query.producerGroup);
+    }
+    if (query.topic !== undefined) {
+      where.push('topic = ?');
+      params.push(query.topic);
+    }
+    if (query.id !== undefined) {
+      where.push('(tx_id = ? OR message_id = ?)');
+      params.push(query.id, query.id);
+    }
+    const limit = query.limit ?? 100;
+    const offset = query.offset ?? 0;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+      throw new InvalidArgumentError(`limit must be an integer from 1 to ${MAX_PAGE}; got ${limit}.`);
+    }
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new InvalidArgumentError(`offset must be a non-negative integer; got ${offset}.`);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM half_messages ${clause}`).get(...params) as { n: number }).n;
+    const rows = this.db
+      .prepare(`SELECT * FROM half_messages ${clause} ORDER BY sent_at, tx_id LIMIT ? OFFSET ?`)
+      .all(...params, limit, offset) as HalfMessageRow[];
+    return { total, items: rows.map(toHalfMessage) };
+  }
+}
+
+export function toHalfMessage(row: HalfMessageRow): HalfMessage {
+  return {
+    txId: row.tx_id,
+    messageId: row.message_id,
+    producerGroup: row.producer_group,
+    topic: row.topic,
+    key: row.key,
+    tags: decodeTags(row.tags),
+    headers: decodeHeaders(row.headers),
+    body: row.body,
+    sentAt: row.sent_at,
+    state: row.state,
+    checkCount: row.check_count,
+    nextCheckAt: row.next_check_at,
+    reason: row.reason,
+    resolvedAt: row.resolved_at,
+    resolvedBy: row.resolved_by,
+  };
+}

@@ -1,0 +1,128 @@
+import { Logger } from '@nestjs/common';
+import { InvalidArgumentError, TransactionStateError, type TransactionOutcome } from '@reliable-mq/engine';
+import { ConfigurationError } from '../errors/configuration.error';
+import type { Transport } from '../transport/transport.interface';
+import { toTransportMessage, type MessageSerializer } from './message-serializer';
+import type { OutgoingMessage } from './outgoing-message.interface';
+
+/** What a local transaction reports: `unknown` leaves the decision to the broker's checkback. */
+export type LocalTransactionOutcome = TransactionOutcome;
+
+export interface LocalTransactionContext {
+  /** Id the message will have once committed. Store it (or your business key) with the local change, so that a checker can find it. */
+  messageId: string;
+  /** The broker's transaction id of the half message. */
+  txId: string;
+}
+
+/**
+ * The local transaction run between the half message and its commit. Resolves `commit` once the local change is
+ * committed, `rollback` when it is not, and `unknown` when it cannot tell; throwing counts as `unknown`. A plain
+ * (non-promise) return value is accepted too.
+ *
+ * Typed as returning a promise on purpose: with `T | Promise<T>` TypeScript widens the literal returned by an async
+ * arrow (`async () => 'commit'`) to `string` and rejects it.
+ */
+export type LocalTransaction = (ctx: LocalTransactionContext) => Promise<LocalTransactionOutcome>;
+
+export interface TransactionalSendResult {
+  /** What the local transaction reported (`unknown` when it threw or returned something else). */
+  outcome: LocalTransactionOutcome;
+  messageId: string;
+  txId: string;
+  /**
+   * True when the broker confirmed the commit or rollback. False for `unknown`, and when the commit or rollback could
+   * not be delivered to the broker: the broker's checkback then settles the message from local state.
+   */
+  settled: boolean;
+  /** What the local transaction threw, when it threw. */
+  error?: unknown;
+}
+
+export interface TransactionalSendDeps {
+  transport: Transport;
+  producerGroup: string;
+  serializer: MessageSerializer;
+  retry: { attempts: number; baseDelayMs: number; maxDelayMs: number };
+  isPermanent(error: unknown): boolean;
+}
+
+const logger = new Logger('ReliableMqTransactions');
+
+function isOutcome(value: unknown): value is LocalTransactionOutcome {
+  return value === 'commit' || value === 'rollback' || value === 'unknown';
+}
+
+async function withRetry<T>(deps: TransactionalSendDeps, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= deps.retry.attempts || deps.isPermanent(error) || error instanceof TransactionStateError) throw error;
+      const delay = Math.min(deps.retry.maxDelayMs, deps.retry.baseDelayMs * 2 ** (attempt - 1));
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/**
+ * Half message → local transaction → commit or rollback. The half message is durable before the local transaction
+ * starts, so whatever happens afterwards (a crash, a lost commit) the broker asks the producer group's checkers and
+ * the message ends up delivered exactly when the local change committed.
+ */
+export async function sendInTransaction(
+  deps: TransactionalSendDeps,
+  message: OutgoingMessage,
+  localTransaction: LocalTransaction,
+): Promise<TransactionalSendResult> {
+  if (typeof localTransaction !== 'function') {
+    throw new InvalidArgumentError('sendInTransaction(message, localTransaction) needs a function that runs the local transaction and returns "commit", "rollback" or "unknown".');
+  }
+  const transactions = deps.transport.transactions;
+  if (!transactions) {
+    throw new ConfigurationError(
+      `The "${deps.transport.kind}" transport has no transactional messages; use publish() with the outbox, or a transport that supports them.`,
+    );
+  }
+  const [serialized] = deps.serializer.serializeAll([message]);
+  const half = toTransportMessage(serialized!);
+  // Re-sending keeps the message id, so a retry after a lost confirm stores one half message.
+  const { txId, id: messageId } = await withRetry(deps, () => transactions.sendHalf(half, deps.producerGroup));
+
+  let outcome: LocalTransactionOutcome;
+  let error: unknown;
+  let threw = false;
+  try {
+    const value: unknown = await localTransaction({ messageId, txId });
+    if (isOutcome(value)) {
+      outcome = value;
+    } else {
+      outcome = 'unknown';
+      logger.warn(
+        `The local transaction of message ${messageId} (topic "${half.topic}") returned ${JSON.stringify(value) ?? 'undefined'}; expected "commit", "rollback" or "unknown". The broker's checkback will decide.`,
+      );
+    }
+  } catch (thrown) {
+    outcome = 'unknown';
+    error = thrown;
+    threw = true;
+    logger.warn(
+      `The local transaction of message ${messageId} (topic "${half.topic}") threw: ${(thrown as Error)?.message ?? String(thrown)}. The broker's checkback will decide.`,
+    );
+  }
+
+  let settled = false;
+  if (outcome !== 'unknown') {
+    try {
+      await withRetry(deps, () => (outcome === 'commit' ? transactions.commit(txId) : transactions.rollback(txId)));
+      settled = true;
+    } catch (endError) {
+      // The broker resolved it the other way (a checkback answered first): the caller must hear about it.
+      if (endError instanceof TransactionStateError) throw endError;
+      logger.warn(
+        `Could not ${outcome} message ${messageId} (transaction ${txId}): ${(endError as Error)?.message ?? String(endError)}. The broker's checkback will settle it from local state.`,
+      );
+    }
+  }
+  return threw ? { outcome, messageId, txId, settled, error } : { outcome, messageId, txId, settled };
+}
