@@ -19,7 +19,9 @@ function migrationName(migration: MigrationInterface): string {
  * - PostgreSQL: one transaction holding an advisory lock; DDL is transactional, so it applies all or nothing;
  * - MySQL/MariaDB: a named lock (GET_LOCK) around the run; DDL commits on its own there, so each migration is
  *   recorded right after it succeeds, and the migrations themselves are idempotent for a retry after a crash;
- * - SQLite: one transaction that writes first, taking SQLite's single write lock before it reads anything.
+ * - SQLite: one `BEGIN IMMEDIATE` transaction, which takes SQLite's single write lock before reading anything, so
+ *   a second process waits (busy timeout) instead of failing on a lock upgrade. With better-sqlite3, that wait
+ *   blocks its thread: run migrations from one connection per process.
  */
 export async function applyMigrations(dataSource: DataSource, classes: readonly MigrationClass[]): Promise<string[]> {
   const runner = dataSource.createQueryRunner();
@@ -28,14 +30,16 @@ export async function applyMigrations(dataSource: DataSource, classes: readonly 
     switch (dataSource.options.type) {
       case 'postgres':
         return await inTransaction(runner, async () => {
-          await runner.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`reliable-mq:${frameworkTable(runner, MIGRATIONS_TABLE)}`]);
+          await runner.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+            `reliable-mq:${frameworkTable(runner, MIGRATIONS_TABLE)}`,
+          ]);
           return applyPending(runner, classes);
         });
       case 'mysql':
       case 'mariadb':
         return await withNamedLock(runner, () => applyPending(runner, classes));
       default:
-        return await inTransaction(runner, () => applyPending(runner, classes));
+        return await inImmediateTransaction(runner, () => applyPending(runner, classes));
     }
   } finally {
     await runner.release();
@@ -76,11 +80,31 @@ async function inTransaction<T>(runner: QueryRunner, work: () => Promise<T>): Pr
   }
 }
 
+/**
+ * TypeORM opens SQLite transactions with a deferred BEGIN, which takes the write lock only at the first write; two
+ * processes that both read first then deadlock on the upgrade and one gets SQLITE_BUSY at once.
+ */
+async function inImmediateTransaction<T>(runner: QueryRunner, work: () => Promise<T>): Promise<T> {
+  await runner.query('BEGIN IMMEDIATE');
+  try {
+    const result = await work();
+    await runner.query('COMMIT');
+    return result;
+  } catch (error) {
+    await runner.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
 async function withNamedLock<T>(runner: QueryRunner, work: () => Promise<T>): Promise<T> {
   const [{ db }] = (await runner.query('SELECT DATABASE() AS db')) as [{ db: string | null }];
   // Lock names are server-wide and limited to 64 characters, so the database name is hashed into it.
-  const name = `rmq_migrations:${createHash('sha1').update(db ?? '').digest('hex')}`;
-  const [{ got }] = (await runner.query('SELECT GET_LOCK(?, ?) AS got', [name, LOCK_TIMEOUT_SECONDS])) as [{ got: number | string | null }];
+  const name = `rmq_migrations:${createHash('sha1')
+    .update(db ?? '')
+    .digest('hex')}`;
+  const [{ got }] = (await runner.query('SELECT GET_LOCK(?, ?) AS got', [name, LOCK_TIMEOUT_SECONDS])) as [
+    { got: number | string | null },
+  ];
   if (Number(got) !== 1) {
     throw new Error(
       `Another process has been running ReliableMQ migrations on database "${db}" for over ${LOCK_TIMEOUT_SECONDS} s; ` +

@@ -3,9 +3,10 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /**
  * The transactional outbox on MySQL and MariaDB. `utf8mb4_bin` makes keys that differ in case distinct (the usual
  * default collation would order `A` and `a` as one key); 191 characters keep `msg_key` within the index limit.
- * Payloads are LONGTEXT because TEXT stops at 64 KiB, below the default 1 MiB payload limit. The key index leads
- * with (msg_key, status) so the relay's "earlier unsent row of this key?" check skips the key's sent rows, as the
- * partial index does on PostgreSQL. Idempotent.
+ * Payloads are LONGTEXT because TEXT stops at 64 KiB, below the default 1 MiB payload limit. (status, seq) lets the
+ * relay's claim read the oldest pending rows in order and lock only the batch it takes; without it InnoDB walks
+ * the primary key through every sent row. The key index leads with (msg_key, status) so the relay's "earlier unsent
+ * row of this key?" check skips the key's sent rows, as the partial index does on PostgreSQL. Idempotent.
  */
 export class CreateOutboxMysql1700000000001 implements MigrationInterface {
   name = 'CreateOutboxMysql1700000000001';
@@ -32,7 +33,7 @@ export class CreateOutboxMysql1700000000001 implements MigrationInterface {
         '`last_error` text NULL, ' +
         'PRIMARY KEY (`seq`), ' +
         'UNIQUE KEY `uq_rmq_outbox_id` (`id`), ' +
-        'KEY `idx_rmq_outbox_status_due` (`status`, `next_attempt_at`), ' +
+        'KEY `idx_rmq_outbox_status_seq` (`status`, `seq`), ' +
         'KEY `idx_rmq_outbox_key_seq` (`msg_key`, `status`, `seq`), ' +
         "CONSTRAINT `ck_rmq_outbox_status` CHECK (`status` IN ('pending', 'sent', 'dead'))" +
         ') ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',

@@ -3,9 +3,10 @@ import { frameworkTable } from '../framework-table';
 
 /**
  * The transactional outbox on PostgreSQL. `msg_key` uses the "C" collation so keys compare byte by byte whatever
- * the database's locale. The key index only holds unsent rows: the relay asks "is an earlier row of this key
- * still unsent?" for every row it claims, and sent rows, kept for days, would otherwise make that answer slower
- * the busier a key is. Idempotent.
+ * the database's locale. (status, seq) lets the relay's claim read the oldest pending rows in order and stop after
+ * a batch, without walking the days of sent rows kept before cleanup. The key index only holds unsent rows: the
+ * relay asks "is an earlier row of this key still unsent?" for every row it claims, and sent rows would otherwise
+ * make that answer slower the busier a key is. Idempotent.
  */
 export class CreateOutboxPostgres1700000000001 implements MigrationInterface {
   name = 'CreateOutboxPostgres1700000000001';
@@ -37,7 +38,7 @@ export class CreateOutboxPostgres1700000000001 implements MigrationInterface {
       )`,
     );
     await queryRunner.query(
-      `CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_status_due" ON ${table} ("status", "next_attempt_at")`,
+      `CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_status_seq" ON ${table} ("status", "seq")`,
     );
     await queryRunner.query(
       `CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_key_seq" ON ${table} ("msg_key", "seq") WHERE "status" <> 'sent'`,

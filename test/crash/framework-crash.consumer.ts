@@ -98,7 +98,12 @@ class ProtocolLogger implements LoggerService {
   }
   error(message: unknown, ...rest: unknown[]): void {
     const context = rest.length > 0 ? String(rest[rest.length - 1]) : '';
-    emitLine({ kind: 'log', level: 'error', context, message: `${String(message)} ${rest.slice(0, -1).join(' ')}`.trim() });
+    emitLine({
+      kind: 'log',
+      level: 'error',
+      context,
+      message: `${String(message)} ${rest.slice(0, -1).join(' ')}`.trim(),
+    });
   }
   fatal(message: unknown, ...rest: unknown[]): void {
     this.error(message, ...rest);
@@ -122,17 +127,21 @@ function appModule(config: ConsumerConfig, dataSource: DataSource): Type {
           dataDir: config.dataDir,
           flush: 'sync',
           topics: [{ name: ORDER_TOPIC, queueCount: ORDER_TOPIC_QUEUES }],
-          engine: { minFreeDiskBytes: 0 },
         },
         // A killed relay's leases pass to the next run after 2 s instead of the default 30 s.
         relay: { sweepCron: '*/1 * * * * *', leaseMs: '2s', backoffBaseMs: '200ms', backoffMaxMs: '2s' },
         dedup: dedupOptions(config),
-        // Retries (a busy Redis key waits for its PROCESSING claim to expire) come back within seconds, and never run out.
-        consumers: { prefetch: CONSUMER_PREFETCH, delayLevels: '250ms 500ms 1s 1s 2s', maxReconsumeTimes: 1000 },
+        // Retries (a busy Redis key waits for its 2 s PROCESSING claim to expire) come back within seconds; the default
+        // 16 attempts stay in force, so a message that kept failing would reach the DLQ, which the spec checks is empty.
+        consumers: { prefetch: CONSUMER_PREFETCH, delayLevels: '250ms 500ms 1s 1s 2s' },
         shutdownTimeoutMs: 10_000,
       }),
     ],
-    providers: [{ provide: CONFIG, useValue: config }, { provide: APP_DATA_SOURCE, useValue: dataSource }, EffectsHandler],
+    providers: [
+      { provide: CONFIG, useValue: config },
+      { provide: APP_DATA_SOURCE, useValue: dataSource },
+      EffectsHandler,
+    ],
   })
   class ConsumerAppModule {}
   return ConsumerAppModule;

@@ -24,7 +24,10 @@ async function main(): Promise<void> {
   const dataSource = new DataSource({ type: 'postgres', url: config.postgresUrl, schema: config.schema, poolSize: 4 });
   await dataSource.initialize();
   // The producer never sends directly (`send()`), so its transport is never connected: a stray send would fail.
-  const transport = new EmbeddedTransport({ kind: 'embedded', dataDir: join(tmpdir(), 'rmq-unused-producer-transport') });
+  const transport = new EmbeddedTransport({
+    kind: 'embedded',
+    dataDir: join(tmpdir(), 'rmq-unused-producer-transport'),
+  });
   const publisher = new ReliablePublisher({ dataSource, transport, producerGroup: PRODUCER_GROUP });
 
   let stop = false;

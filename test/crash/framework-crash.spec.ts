@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { runReliableMqMigrations } from '@reliable-mq/migrations';
 import { RedisDedupStore } from '@reliable-mq/nestjs';
 import { describeWithService, POSTGRES_URL, REDIS_URL, uniqueName } from '../support/services';
 import { spawnTs } from '../support/spawn-ts';
+import { Child, recordRun, type RunRecord } from './framework-crash.children';
 import {
   appTables,
   CONSUMER_GROUP,
@@ -18,7 +18,6 @@ import {
   quoteIdent,
   type ConsumerConfig,
   type ConsumerLine,
-  type CountersView,
   type DedupVariant,
   type ProducerConfig,
   type ProducerLine,
@@ -61,14 +60,20 @@ const PRODUCER_STOP_LIMIT_MS = 30_000;
 const DRAIN_LIMIT_MS = 90_000;
 const BACKENDS_GONE_LIMIT_MS = 15_000;
 const TEST_TIMEOUT_MS = KILL_PHASE_LIMIT_MS + STARTUP_LIMIT_MS + PRODUCER_STOP_LIMIT_MS + DRAIN_LIMIT_MS + 30_000;
-const PRODUCER_SETTINGS = { rollbackEvery: 5, maxPauseMs: 6, maxOrders: 50_000, maxRunMs: KILL_PHASE_LIMIT_MS + 60_000 };
+const PRODUCER_SETTINGS = {
+  rollbackEvery: 5,
+  maxPauseMs: 6,
+  maxOrders: 50_000,
+  maxRunMs: KILL_PHASE_LIMIT_MS + 60_000,
+};
 const KEEP_DATA = process.env.FRAMEWORK_CRASH_KEEP_DATA === '1';
 
 function killCount(): number {
   const raw = process.env.FRAMEWORK_CRASH_KILLS;
   if (raw !== undefined && raw !== '') {
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`FRAMEWORK_CRASH_KILLS must be a positive integer; got ${raw}.`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`FRAMEWORK_CRASH_KILLS must be a positive integer; got ${raw}.`);
     return value;
   }
   return process.env.CI === 'true' ? 12 : 30;
@@ -87,170 +92,6 @@ function seededRandom(seed: number): () => number {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** One child process, its JSON lines as they arrive, and its end. Stopped only through its own handle (its PID). */
-class Child<Line extends { kind: string }> {
-  readonly lines: Line[] = [];
-  stderr = '';
-  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private pending = '';
-  private readonly waiters: Array<() => void> = [];
-
-  constructor(
-    readonly name: string,
-    readonly process: ChildProcess,
-    registry: Set<Child<{ kind: string }>>,
-  ) {
-    registry.add(this as unknown as Child<{ kind: string }>);
-    process.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.pending += chunk;
-      let end: number;
-      while ((end = this.pending.indexOf('\n')) !== -1) {
-        const text = this.pending.slice(0, end);
-        this.pending = this.pending.slice(end + 1);
-        this.lines.push(JSON.parse(text) as Line);
-      }
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-    process.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.closed = new Promise((resolve, reject) => {
-      process.once('error', reject);
-      process.once('close', (code, signal) => {
-        registry.delete(this as unknown as Child<{ kind: string }>);
-        for (const wake of this.waiters.splice(0)) wake();
-        // A killed child may leave half a line behind: it reported nothing, since the write never completed.
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
-  }
-
-  /** Resolves the first line of `kind`, or null when the child ends or the time runs out first. */
-  async waitFor(kind: Line['kind'], limitMs: number): Promise<Line | null> {
-    const stopAt = Date.now() + limitMs;
-    for (;;) {
-      const found = this.lines.find((line) => line.kind === kind);
-      if (found) return found;
-      const left = stopAt - Date.now();
-      if (!this.running || left <= 0) return null;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  kill(): void {
-    if (this.running) this.process.kill('SIGKILL');
-  }
-
-  describe(): string {
-    const errors = this.lines
-      .filter((line) => line.kind === 'error' || line.kind === 'log')
-      .map((line) => JSON.stringify(line))
-      .slice(-20);
-    return [
-      `${this.name}: exit code ${this.process.exitCode}, signal ${this.process.signalCode}`,
-      errors.length > 0 ? `reported:\n${errors.join('\n')}` : '',
-      this.stderr ? `stderr:\n${this.stderr.slice(-4_000)}` : '',
-    ]
-      .filter(Boolean)
-      .join('\n');
-  }
-}
-
-interface RunRecord {
-  run: number;
-  killed: boolean;
-  bootKill: boolean;
-  ready: boolean;
-  /** Distinct orders whose handler started in this run. */
-  invokedOrders: Set<string>;
-  invocations: number;
-  effectLines: number;
-  /** Handlers started and not returned when the run ended. */
-  inFlightAtEnd: number;
-  /** Of those, handlers that had already written their effect (committed in the Redis variant). */
-  effectWrittenAtEnd: number;
-  /**
-   * Redis variant, killed runs: orders whose effect this run committed while their dedup key was not DONE when the
-   * run was dead. The claim expires and the redelivery runs the handler again, so each is one more effect.
-   */
-  predictedDuplicates: string[];
-  /** Last counters the run reported: exact for the drain run, a lower bound for a killed run. */
-  counters: CountersView | null;
-  warnings: string[];
-}
-
-function recordRun(run: number, child: Child<ConsumerLine>, killed: boolean, bootKill: boolean): RunRecord {
-  const record: RunRecord = {
-    run,
-    killed,
-    bootKill,
-    ready: false,
-    invokedOrders: new Set(),
-    invocations: 0,
-    effectLines: 0,
-    inFlightAtEnd: 0,
-    effectWrittenAtEnd: 0,
-    predictedDuplicates: [],
-    counters: null,
-    warnings: [],
-  };
-  // +1 per start, -1 per return; 'effect' marks that the handler got past its write.
-  const open = new Map<string, { running: number; effects: number }>();
-  const stateOf = (orderId: string): { running: number; effects: number } => {
-    let state = open.get(orderId);
-    if (!state) open.set(orderId, (state = { running: 0, effects: 0 }));
-    return state;
-  };
-  for (const line of child.lines) {
-    switch (line.kind) {
-      case 'ready':
-        record.ready = true;
-        break;
-      case 'invoked':
-        record.invocations++;
-        record.invokedOrders.add(line.orderId);
-        stateOf(line.orderId).running++;
-        break;
-      case 'effect':
-        record.effectLines++;
-        stateOf(line.orderId).effects++;
-        break;
-      case 'returning': {
-        const state = stateOf(line.orderId);
-        state.running--;
-        state.effects--;
-        break;
-      }
-      case 'counters':
-      case 'drained':
-        record.counters = line.counters;
-        break;
-      case 'log':
-        record.warnings.push(`[${line.level}] ${line.context}: ${line.message}`);
-        break;
-      case 'error':
-        record.warnings.push(`[child error] ${line.message}`);
-        break;
-      default:
-        break;
-    }
-  }
-  for (const state of open.values()) {
-    if (state.running <= 0) continue;
-    record.inFlightAtEnd += state.running;
-    record.effectWrittenAtEnd += Math.max(0, state.effects);
-  }
-  return record;
-}
 
 interface Scenario {
   variant: DedupVariant;
@@ -315,8 +156,10 @@ function startConsumer(scenario: Scenario, run: number, mode: 'crash' | 'drain')
 }
 
 /** The broker's view of the consumer group once nothing runs: nothing left, nothing retrying, nothing dead. */
-async function inspectBroker(dataDir: string): Promise<{ lag: number; inFlight: number; retryPending: number; dlq: number; deadLetters: number }> {
-  const engine = BrokerEngine.open({ dataDir, flush: 'sync', minFreeDiskBytes: 0 });
+async function inspectBroker(
+  dataDir: string,
+): Promise<{ lag: number; inFlight: number; retryPending: number; dlq: number; deadLetters: number }> {
+  const engine = BrokerEngine.open({ dataDir, flush: 'sync' });
   try {
     const groups = engine.stats().groups.filter((entry) => entry.group === CONSUMER_GROUP);
     return {
@@ -353,11 +196,15 @@ async function deleteRedisKeys(prefix: string): Promise<void> {
 async function waitForBackendsGone(dataSource: DataSource, applicationName: string): Promise<void> {
   const stopAt = Date.now() + BACKENDS_GONE_LIMIT_MS;
   for (;;) {
-    const [{ n }] = (await dataSource.query('SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [
-      applicationName,
-    ])) as [{ n: number }];
+    const [{ n }] = (await dataSource.query(
+      'SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+      [applicationName],
+    )) as [{ n: number }];
     if (n === 0) return;
-    if (Date.now() > stopAt) throw new Error(`${n} PostgreSQL connection(s) of ${applicationName} outlived the process by ${BACKENDS_GONE_LIMIT_MS} ms`);
+    if (Date.now() > stopAt)
+      throw new Error(
+        `${n} PostgreSQL connection(s) of ${applicationName} outlived the process by ${BACKENDS_GONE_LIMIT_MS} ms`,
+      );
     await sleep(20);
   }
 }
@@ -412,9 +259,11 @@ async function runScenario(variant: DedupVariant): Promise<void> {
     const invoked = [...record.invokedOrders];
     if (invoked.length === 0) return;
     const committedHere = new Set(
-      ((await dataSource.query(`SELECT DISTINCT order_id FROM ${effects} WHERE run = $1`, [record.run])) as Array<{ order_id: string }>).map(
-        (row) => row.order_id,
-      ),
+      (
+        (await dataSource.query(`SELECT DISTINCT order_id FROM ${effects} WHERE run = $1`, [record.run])) as Array<{
+          order_id: string;
+        }>
+      ).map((row) => row.order_id),
     );
     const values = await redisValues(invoked);
     record.predictedDuplicates = invoked.filter((id, index) => committedHere.has(id) && values[index] !== 'DONE');
@@ -491,9 +340,11 @@ async function runScenario(variant: DedupVariant): Promise<void> {
   const outbox = `${quoteIdent(scenario.schema)}."rmq_outbox"`;
   const orderRows = (await dataSource.query(`SELECT id FROM ${orders}`)) as Array<{ id: string }>;
   const storedOrders = new Set(orderRows.map((row) => row.id));
-  const effectRows = (await dataSource.query(
-    `SELECT order_id, message_id, run FROM ${effects} ORDER BY id`,
-  )) as Array<{ order_id: string; message_id: string; run: number }>;
+  const effectRows = (await dataSource.query(`SELECT order_id, message_id, run FROM ${effects} ORDER BY id`)) as Array<{
+    order_id: string;
+    message_id: string;
+    run: number;
+  }>;
   const outboxRows = (await dataSource.query(`SELECT id, msg_key, status FROM ${outbox}`)) as Array<{
     id: string;
     msg_key: string | null;
@@ -505,10 +356,16 @@ async function runScenario(variant: DedupVariant): Promise<void> {
   expect(notStored, 'committed orders missing from the orders table').toEqual([]);
   expect(storedUnreported, 'orders in the table the producer did not report as committed').toEqual([]);
 
-  const outboxNotSent = outboxRows.filter((row) => row.status !== 'sent').map((row) => `${row.msg_key} (${row.status})`);
-  const outboxOfRolledBack = outboxRows.filter((row) => row.msg_key !== null && rolledBack.has(row.msg_key)).map((row) => row.msg_key!);
+  const outboxNotSent = outboxRows
+    .filter((row) => row.status !== 'sent')
+    .map((row) => `${row.msg_key} (${row.status})`);
+  const outboxOfRolledBack = outboxRows
+    .filter((row) => row.msg_key !== null && rolledBack.has(row.msg_key))
+    .map((row) => row.msg_key!);
   const outboxById = new Map(outboxRows.map((row) => [row.id, row.msg_key]));
-  const outboxMismatch = [...committed].filter(([orderId, messageId]) => outboxById.get(messageId) !== orderId).map(([id]) => id);
+  const outboxMismatch = [...committed]
+    .filter(([orderId, messageId]) => outboxById.get(messageId) !== orderId)
+    .map(([id]) => id);
   expect(outboxNotSent, 'outbox rows not sent after the drain').toEqual([]);
   expect(outboxOfRolledBack, 'outbox rows of rolled-back transactions').toEqual([]);
   expect(outboxMismatch, 'committed orders without their own outbox row').toEqual([]);
@@ -535,13 +392,18 @@ async function runScenario(variant: DedupVariant): Promise<void> {
     .map(([orderId, count]) => `${orderId} ×${count} (killed runs that started it: ${killedRunsInvoking(orderId)})`);
   // Redis variant: the extra effects each order should have, from what every kill left behind (see inspectKilledRun).
   const predicted = new Map<string, number>();
-  for (const record of runs) for (const id of record.predictedDuplicates) predicted.set(id, (predicted.get(id) ?? 0) + 1);
+  for (const record of runs)
+    for (const id of record.predictedDuplicates) predicted.set(id, (predicted.get(id) ?? 0) + 1);
   const predictedTotal = [...predicted.values()].reduce((sum, count) => sum + count, 0);
   const offPrediction = [...new Set([...predicted.keys(), ...duplicated.map(([id]) => id)])]
     .filter((id) => (effectCount.get(id) ?? 0) - 1 !== (predicted.get(id) ?? 0))
     .map((id) => `${id}: ${effectCount.get(id) ?? 0} effects, ${predicted.get(id) ?? 0} predicted extra`);
 
   const handlerRuns = runs.reduce((sum, record) => sum + record.invocations, 0);
+  const runsStarting = new Map<string, number>();
+  for (const record of runs)
+    for (const id of record.invokedOrders) runsStarting.set(id, (runsStarting.get(id) ?? 0) + 1);
+  const startedAgain = [...runsStarting.values()].filter((count) => count > 1).length;
   const suppressed = runs.reduce((sum, record) => sum + (record.counters?.dedupDuplicates ?? 0), 0);
   const busy = runs.reduce((sum, record) => sum + (record.counters?.dedupBusy ?? 0), 0);
   const bootKills = runs.filter((record) => record.killed && record.bootKill).length;
@@ -559,7 +421,7 @@ async function runScenario(variant: DedupVariant): Promise<void> {
       `  kills ${kills} in ${runs.length} runs (${bootKills} aimed at startup, ${killedBeforeReady} before ready, ${killedWhileHandling} with handlers running)`,
       `  handlers running at the kills ${inFlightAtKills}, of which past their effect write ${effectWrittenAtKills}`,
       `  orders committed ${committed.size}, rolled back ${rolledBack.size}`,
-      `  delivered (handler runs) ${handlerRuns}, effects ${effectRows.length}, orders with an effect ${effectCount.size}`,
+      `  delivered (handler runs) ${handlerRuns}, effects ${effectRows.length}, orders with an effect ${effectCount.size}, orders whose handler started again in a later run ${startedAgain}`,
       `  duplicates suppressed by dedup ${suppressed} (killed runs report counters every 25 ms, so this is a lower bound), busy retries ${busy}`,
       `  duplicate effects ${duplicateEffects} in ${duplicated.length} orders (bound kills × prefetch = ${duplicateBound})` +
         (duplicated.length > 0 ? `: ${sample(duplicated.map(([id, count]) => `${id} ×${count}`))}` : ''),
@@ -569,25 +431,34 @@ async function runScenario(variant: DedupVariant): Promise<void> {
       `  relay confirms fenced by a lost lease ${fenced}`,
       `  lost ${lost.length}`,
       `  drain run: ${JSON.stringify(drainRecord.counters)}`,
-      warnings.length > 0 ? `  child warnings (${warnings.length}, last 8):\n    ${warnings.slice(-8).join('\n    ')}` : '  child warnings: none',
+      warnings.length > 0
+        ? `  child warnings (${warnings.length}, last 8):\n    ${warnings.slice(-8).join('\n    ')}`
+        : '  child warnings: none',
     ].join('\n'),
   );
 
   expect(lost, `LOST: committed orders without an effect (seed ${seed}): ${sample(lost)}`).toEqual([]);
   expect(effectsOfRolledBack, 'rolled-back orders with an effect').toEqual([]);
   expect(effectsOfNoOrder, 'effects of orders that do not exist').toEqual([]);
-  expect(wrongMessage, 'effects written for another message than the order\'s own').toEqual([]);
+  expect(wrongMessage, "effects written for another message than the order's own").toEqual([]);
   if (variant === 'db') {
-    expect(duplicated.map(([id, count]) => `${id} ×${count}`), `orders with more than one effect (seed ${seed})`).toEqual([]);
+    expect(
+      duplicated.map(([id, count]) => `${id} ×${count}`),
+      `orders with more than one effect (seed ${seed})`,
+    ).toEqual([]);
     expect(effectRows.length).toBe(committed.size);
     expect(inboxMismatches, 'an effect without its inbox row, or the reverse, after a kill').toEqual([]);
-    const inboxRows = (await dataSource.query(`SELECT dedup_key FROM ${inbox} WHERE group_name = $1`, [CONSUMER_GROUP])) as Array<{
+    const inboxRows = (await dataSource.query(`SELECT dedup_key FROM ${inbox} WHERE group_name = $1`, [
+      CONSUMER_GROUP,
+    ])) as Array<{
       dedup_key: string;
     }>;
     expect(new Set(inboxRows.map((row) => row.dedup_key))).toEqual(new Set(effectCount.keys()));
   } else {
     expect(unexplained, `duplicate effects not explained by a kill (seed ${seed})`).toEqual([]);
-    expect(duplicateEffects, `duplicate effects above kills × prefetch (seed ${seed})`).toBeLessThanOrEqual(duplicateBound);
+    expect(duplicateEffects, `duplicate effects above kills × prefetch (seed ${seed})`).toBeLessThanOrEqual(
+      duplicateBound,
+    );
     // Exactly the documented window, nothing else: a duplicate for every kill that found an effect committed and DONE
     // not recorded, and none otherwise.
     expect(offPrediction, `duplicate effects that differ from what the kills left behind (seed ${seed})`).toEqual([]);

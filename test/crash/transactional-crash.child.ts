@@ -77,7 +77,13 @@ class LineLogger implements LoggerService {
 const [brokerDir, localDir, runText, mode, killAtText] = process.argv.slice(2);
 const run = Number(runText);
 const killAt = Number(killAtText);
-if (!brokerDir || !localDir || !Number.isInteger(run) || (mode !== 'crash' && mode !== 'settle') || (mode === 'crash' && !(killAt >= 1))) {
+if (
+  !brokerDir ||
+  !localDir ||
+  !Number.isInteger(run) ||
+  (mode !== 'crash' && mode !== 'settle') ||
+  (mode === 'crash' && !(killAt >= 1))
+) {
   throw new Error('usage: transactional-crash.child.ts <brokerDir> <localDir> <run> crash <killAt> | settle');
 }
 
@@ -123,7 +129,10 @@ class ProducerModule {}
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(ProducerModule, { logger: new LineLogger(), abortOnError: false });
+  const app = await NestFactory.createApplicationContext(ProducerModule, {
+    logger: new LineLogger(),
+    abortOnError: false,
+  });
   await app.init();
   emit({ kind: 'open', run, pid: process.pid });
   const engine = (app.get(RELIABLE_MQ_TRANSPORT) as EmbeddedTransport).engine;
@@ -139,19 +148,22 @@ async function main(): Promise<void> {
         const orderId = `r${run}-o${number}`;
         const plan = planOf(number);
         const payload: PaymentPayload = { orderId, run };
-        const result = await publisher.sendInTransaction({ topic: TX_TOPIC, key: orderId, payload }, async ({ messageId, txId }) => {
-          emit({ kind: 'local-begin', orderId, messageId, txId, plan });
-          if (plan === 'rollback') return 'rollback';
-          if (plan === 'throw') throw new Error(`payment ${orderId} declined`);
-          insertPayment.run(orderId, messageId, run, Date.now());
-          emit({ kind: 'local-committed', orderId });
-          if (number === killAt) {
-            emit({ kind: 'kill-point', orderId });
-            // Blocked, not awaiting: nothing else in this process runs until the parent's SIGKILL lands.
-            while (Date.now() < stopAt) Atomics.wait(pauseCell, 0, 0, 50);
-          }
-          return plan === 'commit' ? 'commit' : 'unknown';
-        });
+        const result = await publisher.sendInTransaction(
+          { topic: TX_TOPIC, key: orderId, payload },
+          async ({ messageId, txId }) => {
+            emit({ kind: 'local-begin', orderId, messageId, txId, plan });
+            if (plan === 'rollback') return 'rollback';
+            if (plan === 'throw') throw new Error(`payment ${orderId} declined`);
+            insertPayment.run(orderId, messageId, run, Date.now());
+            emit({ kind: 'local-committed', orderId });
+            if (number === killAt) {
+              emit({ kind: 'kill-point', orderId });
+              // Blocked, not awaiting: nothing else in this process runs until the parent's SIGKILL lands.
+              while (Date.now() < stopAt) Atomics.wait(pauseCell, 0, 0, 50);
+            }
+            return plan === 'commit' ? 'commit' : 'unknown';
+          },
+        );
         emit({ kind: 'ended', orderId, outcome: result.outcome, settled: result.settled });
         // Spread the loops apart so the kill finds the other one at varied points.
         await sleep((number * 7 + loopNo) % 4);
@@ -172,7 +184,10 @@ async function main(): Promise<void> {
       process.exit(0);
     }
     if (Date.now() > stopAt) {
-      emit({ kind: 'error', message: `settle run ${run}: ${unresolved} half messages still unresolved after ${SETTLE_LIMIT_MS} ms` });
+      emit({
+        kind: 'error',
+        message: `settle run ${run}: ${unresolved} half messages still unresolved after ${SETTLE_LIMIT_MS} ms`,
+      });
       process.exit(4);
     }
     await sleep(20);

@@ -91,7 +91,9 @@ export class HalfMessageStore {
     this.claimStmt = db.prepare(
       `UPDATE half_messages SET check_count = check_count + 1, next_check_at = ? WHERE tx_id = ? AND state = 'unresolved'`,
     );
-    this.postponeStmt = db.prepare(`UPDATE half_messages SET next_check_at = ? WHERE tx_id = ? AND state = 'unresolved'`);
+    this.postponeStmt = db.prepare(
+      `UPDATE half_messages SET next_check_at = ? WHERE tx_id = ? AND state = 'unresolved'`,
+    );
     this.markWarnedStmt = db.prepare('UPDATE half_messages SET warned = 1 WHERE tx_id = ?');
     this.nextCheckStmt = db.prepare(`SELECT MIN(next_check_at) AS due FROM half_messages WHERE state = 'unresolved'`);
     this.countsStmt = db.prepare(
@@ -160,7 +162,8 @@ export class HalfMessageStore {
   }
 
   query(query: HalfMessageQuery): HalfMessagePage {
-    if (typeof query !== 'object' || query === null) throw new InvalidArgumentError('Pass a query object, e.g. { state: "discarded" }.');
+    if (typeof query !== 'object' || query === null)
+      throw new InvalidArgumentError('Pass a query object, e.g. { state: "discarded" }.');
     const where: string[] = [];
     const params: unknown[] = [];
     const state = query.state ?? 'discarded';
@@ -192,7 +195,8 @@ export class HalfMessageStore {
       throw new InvalidArgumentError(`offset must be a non-negative integer; got ${offset}.`);
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM half_messages ${clause}`).get(...params) as { n: number }).n;
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM half_messages ${clause}`).get(...params) as { n: number })
+      .n;
     const rows = this.db
       .prepare(`SELECT * FROM half_messages ${clause} ORDER BY sent_at, tx_id LIMIT ? OFFSET ?`)
       .all(...params, limit, offset) as HalfMessageRow[];

@@ -15,12 +15,7 @@ import type {
   PublishResult,
   TransactionStats,
 } from '../engine.types';
-import {
-  EngineClosedError,
-  InvalidArgumentError,
-  TransactionNotFoundError,
-  TransactionStateError,
-} from '../errors';
+import { EngineClosedError, InvalidArgumentError, TransactionNotFoundError, TransactionStateError } from '../errors';
 import { describeError } from '../headers';
 import { prepareBatch } from '../publish/message-preparer';
 import type { NewMessage } from '../storage/message-row';
@@ -149,7 +144,8 @@ export class TransactionCoordinator {
   }
 
   async rollback(txId: string, reason: string | null = null, by: HalfResolvedBy = 'producer'): Promise<HalfResolution> {
-    if (reason !== null && typeof reason !== 'string') throw new InvalidArgumentError('A rollback reason must be a string.');
+    if (reason !== null && typeof reason !== 'string')
+      throw new InvalidArgumentError('A rollback reason must be a string.');
     return this.resolve(checkTxId(txId), 'rolled_back', by, reason ?? `rolled back by the ${by}`);
   }
 
@@ -215,7 +211,9 @@ export class TransactionCoordinator {
   register(producerGroup: string, checker: HalfMessageChecker): () => void {
     const group = validateName('group', producerGroup);
     if (typeof checker !== 'function') {
-      throw new InvalidArgumentError(`registerTransactionChecker("${group}") needs a function (half) => Promise<"commit" | "rollback" | "unknown">.`);
+      throw new InvalidArgumentError(
+        `registerTransactionChecker("${group}") needs a function (half) => Promise<"commit" | "rollback" | "unknown">.`,
+      );
     }
     return this.checkers.add(group, checker);
   }
@@ -256,9 +254,14 @@ export class TransactionCoordinator {
             `${this.host.options.transactions.checkIntervalMs} ms (check ${row.check_count} of ${this.host.options.transactions.transactionCheckMax}). ` +
             'Start an instance of that producer group with a checker, or commit or roll it back by hand.',
         );
-        this.host.submit(() => this.store.markWarned(row.tx_id), false).catch((error: unknown) => this.reportLate(error));
+        this.host
+          .submit(() => this.store.markWarned(row.tx_id), false)
+          .catch((error: unknown) => this.reportLate(error));
       }
-      void this.apply(row, { outcome: 'unknown', note: `no checker is registered for producer group "${row.producer_group}"` });
+      void this.apply(row, {
+        outcome: 'unknown',
+        note: `no checker is registered for producer group "${row.producer_group}"`,
+      });
       return;
     }
     const timeoutMs = this.host.options.transactions.checkIntervalMs;
@@ -288,7 +291,9 @@ export class TransactionCoordinator {
       const answer: unknown = await checker(toHalfMessage(row));
       if (answer === 'commit' || answer === 'rollback') return { outcome: answer, note: '' };
       if (answer === 'unknown') return { outcome: 'unknown', note: 'the checker answered unknown' };
-      this.host.options.onWarning(`The ${where} answered ${JSON.stringify(answer)}; expected "commit", "rollback" or "unknown". Counted as unknown.`);
+      this.host.options.onWarning(
+        `The ${where} answered ${JSON.stringify(answer)}; expected "commit", "rollback" or "unknown". Counted as unknown.`,
+      );
       return { outcome: 'unknown', note: `the checker answered ${JSON.stringify(answer) ?? 'undefined'}` };
     } catch (error) {
       this.host.options.onWarning(`The ${where} failed: ${describeError(error)}. Counted as unknown.`);
@@ -311,14 +316,21 @@ export class TransactionCoordinator {
       const max = this.host.options.transactions.transactionCheckMax;
       if (row.check_count < max) return;
       await this.host.submit(
-        () => this.store.discard(row.tx_id, `No answer after ${row.check_count} checks; last check: ${answer.note}.`, this.host.now()),
+        () =>
+          this.store.discard(
+            row.tx_id,
+            `No answer after ${row.check_count} checks; last check: ${answer.note}.`,
+            this.host.now(),
+          ),
         false,
       );
     } catch (error) {
       if (error instanceof TransactionStateError) {
         this.host.options.onWarning(
           `A checkback answered ${answer.outcome} for half message ${row.tx_id}, but it was already ${error.state.replace('_', ' ')}; the first answer stands. ` +
-            'The checker of producer group "' + row.producer_group + '" disagrees with its producer: check how it reads local state.',
+            'The checker of producer group "' +
+            row.producer_group +
+            '" disagrees with its producer: check how it reads local state.',
         );
         return;
       }
@@ -346,7 +358,8 @@ export class TransactionCoordinator {
   async commitDiscarded(txIds: readonly string[]): Promise<string[]> {
     const ids = this.checkIds(txIds);
     return this.host.submit(() => {
-      for (const txId of ids) this.transition(txId, OPERATOR_FROM, 'committed', 'operator', null, 'commit a discarded', false);
+      for (const txId of ids)
+        this.transition(txId, OPERATOR_FROM, 'committed', 'operator', null, 'commit a discarded', false);
       return [...ids];
     }, false);
   }
@@ -358,7 +371,8 @@ export class TransactionCoordinator {
     }
     const ids = this.checkIds(txIds);
     return this.host.submit(() => {
-      for (const txId of ids) this.transition(txId, OPERATOR_FROM, 'rolled_back', 'operator', reason, 'discard a discarded', false);
+      for (const txId of ids)
+        this.transition(txId, OPERATOR_FROM, 'rolled_back', 'operator', reason, 'discard a discarded', false);
       return [...ids];
     }, false);
   }
@@ -368,7 +382,9 @@ export class TransactionCoordinator {
       throw new InvalidArgumentError('Pass a non-empty array of transaction ids (strings).');
     }
     if (txIds.length > this.host.options.maxBatchSize) {
-      throw new InvalidArgumentError(`At most ${this.host.options.maxBatchSize} half messages per call (maxBatchSize).`);
+      throw new InvalidArgumentError(
+        `At most ${this.host.options.maxBatchSize} half messages per call (maxBatchSize).`,
+      );
     }
     if (new Set(txIds).size !== txIds.length) throw new InvalidArgumentError('The transaction ids must be distinct.');
     return txIds;

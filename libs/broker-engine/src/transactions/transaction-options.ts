@@ -23,8 +23,18 @@ function positive(name: string, value: unknown, fallback: number, max: number): 
 export function resolveTransactionOptions(options: EngineOptions): ResolvedTransactionOptions {
   const day = 24 * 3_600_000;
   return {
-    transactionTimeoutMs: positive('transactionTimeoutMs', options.transactionTimeoutMs, DEFAULT_TRANSACTION_TIMEOUT_MS, day),
+    transactionTimeoutMs: positive(
+      'transactionTimeoutMs',
+      options.transactionTimeoutMs,
+      DEFAULT_TRANSACTION_TIMEOUT_MS,
+      day,
+    ),
     checkIntervalMs: positive('checkIntervalMs', options.checkIntervalMs, DEFAULT_CHECK_INTERVAL_MS, day),
-    transactionCheckMax: positive('transactionCheckMax', options.transactionCheckMax, DEFAULT_TRANSACTION_CHECK_MAX, 1000),
+    transactionCheckMax: positive(
+      'transactionCheckMax',
+      options.transactionCheckMax,
+      DEFAULT_TRANSACTION_CHECK_MAX,
+      1000,
+    ),
   };
 }

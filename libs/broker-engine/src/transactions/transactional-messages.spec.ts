@@ -68,13 +68,28 @@ describe('transactional (half) messages', () => {
 
     const beforeCommit = Date.now();
     const resolution = await engine.commitHalf(sent.txId);
-    expect(resolution).toEqual({ txId: sent.txId, messageId: sent.messageId, topic: TOPIC, state: 'committed', alreadyResolved: false });
+    expect(resolution).toEqual({
+      txId: sent.txId,
+      messageId: sent.messageId,
+      topic: TOPIC,
+      state: 'committed',
+      alreadyResolved: false,
+    });
     await until(() => delivered.length === 1, 5000, 'the committed message');
     const [delivery] = delivered as [Delivery];
-    expect(delivery).toMatchObject({ messageId: sent.messageId, key: 'k-a', tags: ['paid'], headers: { trace: 't-1' } });
+    expect(delivery).toMatchObject({
+      messageId: sent.messageId,
+      key: 'k-a',
+      tags: ['paid'],
+      headers: { trace: 't-1' },
+    });
     expect(text(delivery)).toBe('a');
     expect(delivery.bornAt).toBeGreaterThanOrEqual(beforeCommit);
-    expect(engine.getHalfMessage(sent.txId)).toMatchObject({ state: 'committed', resolvedBy: 'producer', checkCount: 0 });
+    expect(engine.getHalfMessage(sent.txId)).toMatchObject({
+      state: 'committed',
+      resolvedBy: 'producer',
+      checkCount: 0,
+    });
     expect(engine.stats().transactions).toEqual({ unresolved: 0, discarded: 0 });
     await sleep(SETTLE_MS);
     expect(delivered).toHaveLength(1);
@@ -115,29 +130,39 @@ describe('transactional (half) messages', () => {
   it('validates like publish: same limits and errors, nothing stored on refusal', async () => {
     const { engine } = await open({ maxBodyBytes: 16 });
     await expect(send(engine, 'x'.repeat(17))).rejects.toBeInstanceOf(MessageTooLargeError);
-    await expect(engine.sendHalf({ topic: 'nope', body: 'x' }, { producerGroup: GROUP })).rejects.toBeInstanceOf(UnknownTopicError);
-    await expect(engine.sendHalf({ topic: '%RETRY%g', body: 'x' }, { producerGroup: GROUP })).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(engine.sendHalf({ topic: TOPIC, body: 'x' }, { producerGroup: 'bad group' })).rejects.toBeInstanceOf(InvalidNameError);
-    await expect(engine.sendHalf({ topic: TOPIC, body: 'x', headers: { n: 1 as unknown as string } }, { producerGroup: GROUP })).rejects.toThrow(
-      /header "n" must be a string/,
+    await expect(engine.sendHalf({ topic: 'nope', body: 'x' }, { producerGroup: GROUP })).rejects.toBeInstanceOf(
+      UnknownTopicError,
     );
+    await expect(engine.sendHalf({ topic: '%RETRY%g', body: 'x' }, { producerGroup: GROUP })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(engine.sendHalf({ topic: TOPIC, body: 'x' }, { producerGroup: 'bad group' })).rejects.toBeInstanceOf(
+      InvalidNameError,
+    );
+    await expect(
+      engine.sendHalf({ topic: TOPIC, body: 'x', headers: { n: 1 as unknown as string } }, { producerGroup: GROUP }),
+    ).rejects.toThrow(/header "n" must be a string/);
     expect(engine.stats().transactions).toEqual({ unresolved: 0, discarded: 0 });
     // A re-sent half message id returns the first result; a published id cannot become a half message.
     const first = await engine.sendHalf({ messageId: 'm-1', topic: TOPIC, body: 'x' }, { producerGroup: GROUP });
     const again = await engine.sendHalf({ messageId: 'm-1', topic: TOPIC, body: 'x' }, { producerGroup: GROUP });
     expect(again).toEqual({ ...first, duplicate: true });
     await engine.publish([{ messageId: 'm-2', topic: TOPIC, body: 'x' }]);
-    await expect(engine.sendHalf({ messageId: 'm-2', topic: TOPIC, body: 'x' }, { producerGroup: GROUP })).rejects.toThrow(
-      /already belongs to a published message/,
-    );
+    await expect(
+      engine.sendHalf({ messageId: 'm-2', topic: TOPIC, body: 'x' }, { producerGroup: GROUP }),
+    ).rejects.toThrow(/already belongs to a published message/);
   });
 
   it('refuses bad checkback options when the engine opens', () => {
     const { dir, cleanup } = tempDataDir();
     try {
-      expect(() => kit.open({ dataDir: dir, transactionCheckMax: 0 })).toThrow(/transactionCheckMax must be an integer/);
+      expect(() => kit.open({ dataDir: dir, transactionCheckMax: 0 })).toThrow(
+        /transactionCheckMax must be an integer/,
+      );
       expect(() => kit.open({ dataDir: dir, checkIntervalMs: 1.5 })).toThrow(/checkIntervalMs must be an integer/);
-      expect(() => kit.open({ dataDir: dir, transactionTimeoutMs: -1 })).toThrow(/transactionTimeoutMs must be an integer/);
+      expect(() => kit.open({ dataDir: dir, transactionTimeoutMs: -1 })).toThrow(
+        /transactionTimeoutMs must be an integer/,
+      );
     } finally {
       cleanup();
     }
@@ -154,11 +179,30 @@ describe('transactional (half) messages', () => {
     const sent = await send(engine, 'd');
     await until(() => delivered.length === 1, 5000, 'the message committed by checkback');
     expect(asked).toHaveLength(2);
-    expect(asked[0]!.at - sentAt).toBeGreaterThanOrEqual(FAST.transactionTimeoutMs - 5);
-    expect(asked[1]!.at - asked[0]!.at).toBeGreaterThanOrEqual(FAST.checkIntervalMs - 5);
-    expect(asked[0]!.half).toMatchObject({ txId: sent.txId, messageId: sent.messageId, producerGroup: GROUP, topic: TOPIC, key: 'k-d', state: 'unresolved', checkCount: 1 });
+    // The engine schedules from its own clock: the first check is due transactionTimeoutMs after sending, the next
+    // checkIntervalMs after the first was claimed; a checker is called once its check is due, never before.
+    const [first, second] = asked as [(typeof asked)[0], (typeof asked)[0]];
+    expect(first.half.sentAt).toBeGreaterThanOrEqual(sentAt);
+    expect(first.at).toBeGreaterThanOrEqual(first.half.sentAt + FAST.transactionTimeoutMs);
+    expect(first.half.nextCheckAt).toBeGreaterThanOrEqual(
+      first.half.sentAt + FAST.transactionTimeoutMs + FAST.checkIntervalMs,
+    );
+    expect(second.at).toBeGreaterThanOrEqual(first.half.nextCheckAt);
+    expect(asked[0]!.half).toMatchObject({
+      txId: sent.txId,
+      messageId: sent.messageId,
+      producerGroup: GROUP,
+      topic: TOPIC,
+      key: 'k-d',
+      state: 'unresolved',
+      checkCount: 1,
+    });
     expect(asked[0]!.half.body.toString()).toBe('d');
-    expect(engine.getHalfMessage(sent.txId)).toMatchObject({ state: 'committed', resolvedBy: 'checkback', checkCount: 2 });
+    expect(engine.getHalfMessage(sent.txId)).toMatchObject({
+      state: 'committed',
+      resolvedBy: 'checkback',
+      checkCount: 2,
+    });
     // A producer commit arriving late changes nothing.
     expect(await engine.commitHalf(sent.txId)).toMatchObject({ alreadyResolved: true });
     await sleep(SETTLE_MS);
@@ -172,7 +216,11 @@ describe('transactional (half) messages', () => {
     engine.registerTransactionChecker(GROUP, async () => (++asked < 3 ? 'unknown' : 'rollback'));
     const sent = await send(engine, 'e');
     await until(() => engine.getHalfMessage(sent.txId)?.state === 'rolled_back', 5000, 'the checkback rollback');
-    expect(engine.getHalfMessage(sent.txId)).toMatchObject({ resolvedBy: 'checkback', checkCount: 3, reason: 'rolled back by checkback' });
+    expect(engine.getHalfMessage(sent.txId)).toMatchObject({
+      resolvedBy: 'checkback',
+      checkCount: 3,
+      reason: 'rolled back by checkback',
+    });
     await expect(engine.commitHalf(sent.txId)).rejects.toBeInstanceOf(TransactionStateError);
     await sleep(SETTLE_MS);
     expect(delivered).toHaveLength(0);
@@ -220,7 +268,9 @@ describe('transactional (half) messages', () => {
 
     // Operator actions only apply to discarded messages, and are all-or-nothing.
     const unresolved = await send(engine, 'still-open');
-    await expect(engine.commitDiscardedHalves([keep.txId, unresolved.txId])).rejects.toBeInstanceOf(TransactionStateError);
+    await expect(engine.commitDiscardedHalves([keep.txId, unresolved.txId])).rejects.toBeInstanceOf(
+      TransactionStateError,
+    );
     await expect(engine.commitDiscardedHalves([keep.txId, 'nope'])).rejects.toBeInstanceOf(TransactionNotFoundError);
     expect(engine.getHalfMessage(keep.txId)?.state).toBe('discarded');
     await expect(engine.discardDiscardedHalves([drop.txId], ' ')).rejects.toThrow(/non-empty reason/);
@@ -231,7 +281,11 @@ describe('transactional (half) messages', () => {
     await until(() => delivered.length === 1, 5000, 'the message committed by hand');
     expect(text(delivered[0]!)).toBe('keep');
     expect(engine.getHalfMessage(keep.txId)).toMatchObject({ state: 'committed', resolvedBy: 'operator' });
-    expect(engine.getHalfMessage(drop.txId)).toMatchObject({ state: 'rolled_back', resolvedBy: 'operator', reason: 'customer refunded by phone' });
+    expect(engine.getHalfMessage(drop.txId)).toMatchObject({
+      state: 'rolled_back',
+      resolvedBy: 'operator',
+      reason: 'customer refunded by phone',
+    });
     await expect(engine.commitDiscardedHalves([keep.txId])).rejects.toBeInstanceOf(TransactionStateError);
     await engine.rollbackHalf(unresolved.txId);
     await sleep(SETTLE_MS);
@@ -249,7 +303,9 @@ describe('transactional (half) messages', () => {
     expect(warnings.join('\n')).toContain(b.txId);
     expect(warnings[0]).toMatch(/No transaction checker is registered for producer group "order-service"/);
     expect(engine.getHalfMessage(a.txId)).toMatchObject({ checkCount: 4 });
-    expect(engine.getHalfMessage(a.txId)?.reason).toMatch(/last check: no checker is registered for producer group "order-service"/);
+    expect(engine.getHalfMessage(a.txId)?.reason).toMatch(
+      /last check: no checker is registered for producer group "order-service"/,
+    );
     // A late answer from the producer still resolves a discarded message.
     await engine.commitHalf(a.txId);
     await until(() => delivered.length === 1, 5000, 'the late commit');
@@ -303,7 +359,12 @@ describe('transactional (half) messages', () => {
     expect(resolvedBy.every((by) => by === 'producer' || by === 'checkback')).toBe(true);
     // A fresh group reading the topic from the start sees each message once.
     const audit: string[] = [];
-    await engine.subscribe({ group: 'audit', topic: TOPIC, startFrom: 'earliest', handler: async (d) => void audit.push(d.messageId) });
+    await engine.subscribe({
+      group: 'audit',
+      topic: TOPIC,
+      startFrom: 'earliest',
+      handler: async (d) => void audit.push(d.messageId),
+    });
     await until(() => audit.length >= COUNT, 5000, 'the audit read');
     await sleep(SETTLE_MS);
     expect(audit.sort()).toEqual(sent.map((s) => s.messageId).sort());
@@ -315,7 +376,8 @@ describe('transactional (half) messages', () => {
     const producerCommits: Array<Promise<unknown>> = [];
     // Even bodies: the producer's commit is queued before the answer. Odd: just after it, in the same group commit.
     engine.registerTransactionChecker(GROUP, async (half) => {
-      const commit = (): void => void producerCommits.push(engine.commitHalf(half.txId).catch((error: unknown) => error));
+      const commit = (): void =>
+        void producerCommits.push(engine.commitHalf(half.txId).catch((error: unknown) => error));
       if (Number(half.body.toString().slice(1)) % 2 === 0) commit();
       else setImmediate(commit);
       return 'rollback';

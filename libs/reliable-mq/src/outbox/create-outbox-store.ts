@@ -6,5 +6,7 @@ import { SqliteOutboxStore } from './sqlite-outbox-store';
 
 /** The store for the DataSource's kind of database; throws a ConfigurationError for unsupported kinds. */
 export function createOutboxStore(dataSource: DataSource): OutboxStore {
-  return outboxDialectName(dataSource) === 'sqlite' ? new SqliteOutboxStore(dataSource) : new LockingOutboxStore(dataSource);
+  return outboxDialectName(dataSource) === 'sqlite'
+    ? new SqliteOutboxStore(dataSource)
+    : new LockingOutboxStore(dataSource);
 }

@@ -7,5 +7,8 @@ export function errorText(error: unknown): string {
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= LAST_ERROR_LIMIT_BYTES) return text;
   // Decoding a cut multi-byte sequence yields U+FFFD at the end, which is dropped rather than stored.
-  return bytes.subarray(0, LAST_ERROR_LIMIT_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
+  return bytes
+    .subarray(0, LAST_ERROR_LIMIT_BYTES)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
 }

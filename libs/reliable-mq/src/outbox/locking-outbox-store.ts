@@ -25,7 +25,8 @@ export class LockingOutboxStore implements OutboxStore {
 
   constructor(private readonly dataSource: DataSource) {
     this.dialect = outboxDialect(dataSource);
-    if (this.dialect.name === 'sqlite') throw new Error('LockingOutboxStore is for PostgreSQL and MySQL; use SqliteOutboxStore.');
+    if (this.dialect.name === 'sqlite')
+      throw new Error('LockingOutboxStore is for PostgreSQL and MySQL; use SqliteOutboxStore.');
   }
 
   async claim(request: ClaimRequest): Promise<OutboxMessage[]> {
@@ -33,8 +34,7 @@ export class LockingOutboxStore implements OutboxStore {
     const postgres = this.dialect.name === 'postgres';
     // MariaDB has no `FOR UPDATE OF`; there the clause already applies to the outer table only.
     const lockClause = postgres ? 'FOR UPDATE OF o SKIP LOCKED' : 'FOR UPDATE SKIP LOCKED';
-    const select =
-      `SELECT o.* FROM ${t} o
+    const select = `SELECT o.* FROM ${t} o
        WHERE o.status = 'pending' AND o.next_attempt_at <= ${p(1)} AND (o.lease_until IS NULL OR o.lease_until < ${p(2)})
          AND (o.msg_key IS NULL OR NOT EXISTS (
            SELECT 1 FROM ${t} p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))

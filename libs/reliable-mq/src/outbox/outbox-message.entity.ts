@@ -68,8 +68,10 @@ export const OutboxMessageEntity = new EntitySchema<OutboxMessage>({
   },
   uniques: [{ name: 'uq_rmq_outbox_id', columns: ['id'] }],
   indices: [
-    // Finds due pending rows for the relay's claim, and old sent rows for cleanup.
-    { name: 'idx_rmq_outbox_status_due', columns: ['status', 'nextAttemptAt'] },
+    // The relay claims the oldest pending rows first and cleanup deletes the oldest sent rows first: both walk
+    // this index in seq order within one status and stop after a batch, however many rows of the other status the
+    // table holds (days of sent rows would otherwise be scanned on every claim).
+    { name: 'idx_rmq_outbox_status_seq', columns: ['status', 'seq'] },
     // Checks that no earlier row of the same key is still unsent. Its exact form differs per database (partial
     // on PostgreSQL and SQLite, with `status` on MySQL), so schema diffs leave it to the migrations.
     { name: 'idx_rmq_outbox_key_seq', columns: ['key', 'seq'], synchronize: false },

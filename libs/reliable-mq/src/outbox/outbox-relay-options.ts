@@ -72,7 +72,9 @@ export function resolveRelayOptions(options: RelayOptions = {}): ResolvedRelayOp
   const backoffBaseMs = duration('backoffBaseMs', options.backoffBaseMs, RELAY_DEFAULTS.backoffBaseMs, 1);
   const backoffMaxMs = duration('backoffMaxMs', options.backoffMaxMs, RELAY_DEFAULTS.backoffMaxMs, 1);
   if (backoffMaxMs < backoffBaseMs) {
-    throw new ConfigurationError(`relay.backoffMaxMs (${backoffMaxMs} ms) must not be below relay.backoffBaseMs (${backoffBaseMs} ms).`);
+    throw new ConfigurationError(
+      `relay.backoffMaxMs (${backoffMaxMs} ms) must not be below relay.backoffBaseMs (${backoffBaseMs} ms).`,
+    );
   }
   const instanceId = options.instanceId ?? defaultInstanceId();
   if (typeof instanceId !== 'string' || instanceId.length === 0 || instanceId.length > MAX_INSTANCE_ID_LENGTH) {

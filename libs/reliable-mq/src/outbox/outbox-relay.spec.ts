@@ -30,7 +30,10 @@ function relaySuite(kind: TestDatabaseKind): void {
   let publisher: ReliablePublisher;
   const relays: OutboxRelay[] = [];
 
-  function makeRelay(options: RelayOptions = {}, extra: { transport?: FakeTransport; dataSource?: TestDatabase['dataSource']; logger?: MemoryLogger } = {}): OutboxRelay {
+  function makeRelay(
+    options: RelayOptions = {},
+    extra: { transport?: FakeTransport; dataSource?: TestDatabase['dataSource']; logger?: MemoryLogger } = {},
+  ): OutboxRelay {
     const relay = new OutboxRelay({
       dataSource: extra.dataSource ?? db.dataSource,
       transport: extra.transport ?? transport,
@@ -44,7 +47,11 @@ function relaySuite(kind: TestDatabaseKind): void {
   async function publishInTransactions(messages: OutgoingMessage[], perTransaction: number): Promise<string[]> {
     const ids: string[] = [];
     for (let start = 0; start < messages.length; start += perTransaction) {
-      ids.push(...(await publisher.transaction((manager) => publisher.publish(messages.slice(start, start + perTransaction), { manager }))));
+      ids.push(
+        ...(await publisher.transaction((manager) =>
+          publisher.publish(messages.slice(start, start + perTransaction), { manager }),
+        )),
+      );
     }
     return ids;
   }
@@ -88,7 +95,8 @@ function relaySuite(kind: TestDatabaseKind): void {
       expect(new Set(callKeys).size).toBe(callKeys.length);
     }
     const firstConfirm = new Map<string, TransportMessage>();
-    for (const message of transport.recorder.confirmed()) if (!firstConfirm.has(message.id)) firstConfirm.set(message.id, message);
+    for (const message of transport.recorder.confirmed())
+      if (!firstConfirm.has(message.id)) firstConfirm.set(message.id, message);
     expect(firstConfirm.size).toBe(300);
     const confirmedOrder = [...firstConfirm.values()];
     for (const key of keys) {
@@ -115,12 +123,16 @@ function relaySuite(kind: TestDatabaseKind): void {
     const latencies: number[] = [];
     for (let i = 0; i < 15; i += 1) {
       const before = transport.calls.length;
-      await publisher.transaction((manager) => publisher.publish({ topic: 'order.created', key: `k${i}`, payload: { i } }, { manager }));
+      await publisher.transaction((manager) =>
+        publisher.publish({ topic: 'order.created', key: `k${i}`, payload: { i } }, { manager }),
+      );
       const committedAt = performance.now();
       await waitFor(() => transport.calls.length > before, 4_000, 'the woken relay to send');
       latencies.push(transport.calls[before]!.startedAt - committedAt);
     }
-    console.log(`[outbox-relay ${kind}] commit → transport.publish latency: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms`);
+    console.log(
+      `[outbox-relay ${kind}] commit → transport.publish latency: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms`,
+    );
     expect(Math.max(...latencies)).toBeLessThan(1_000);
     expect(relay.metrics().rounds).toBeLessThan(40);
   });
@@ -130,7 +142,10 @@ function relaySuite(kind: TestDatabaseKind): void {
       if (batch.some((message) => message.topic === 'poison')) throw new Error('broker refused topic "poison"');
     };
     const logger = new MemoryLogger();
-    const relay = makeRelay({ maxAttempts: 3, backoffBaseMs: 50, backoffMaxMs: 100, sweepCron: '* * * * * *' }, { logger });
+    const relay = makeRelay(
+      { maxAttempts: 3, backoffBaseMs: 50, backoffMaxMs: 100, sweepCron: '* * * * * *' },
+      { logger },
+    );
     const [poisonId, followerId] = await publisher.transaction((manager) =>
       publisher.publish(
         [
@@ -145,16 +160,33 @@ function relaySuite(kind: TestDatabaseKind): void {
     await relay.flush();
     let rows = await db.rows();
     const poison = rows.find((row) => row.id === poisonId)!;
-    expect(poison).toMatchObject({ status: 'pending', attempts: 1, leaseOwner: null, lastError: 'Error: broker refused topic "poison"' });
+    expect(poison).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      leaseOwner: null,
+      lastError: 'Error: broker refused topic "poison"',
+    });
     expect(poison.nextAttemptAt - firstRound).toBeGreaterThanOrEqual(40);
     expect(poison.nextAttemptAt - Date.now()).toBeLessThanOrEqual(60);
     // The healthy rows claimed with it were isolated and sent in the same round.
-    expect(rows.filter((row) => row.topic === 'fine' && row.key !== 'k1').every((row) => row.status === 'sent' && row.attempts === 0)).toBe(true);
+    expect(
+      rows
+        .filter((row) => row.topic === 'fine' && row.key !== 'k1')
+        .every((row) => row.status === 'sent' && row.attempts === 0),
+    ).toBe(true);
 
     relay.start();
-    await waitFor(async () => (await db.rows()).find((row) => row.id === poisonId)!.status === 'dead', 15_000, 'the row to die');
+    await waitFor(
+      async () => (await db.rows()).find((row) => row.id === poisonId)!.status === 'dead',
+      15_000,
+      'the row to die',
+    );
     rows = await db.rows();
-    expect(rows.find((row) => row.id === poisonId)).toMatchObject({ status: 'dead', attempts: 3, lastError: 'Error: broker refused topic "poison"' });
+    expect(rows.find((row) => row.id === poisonId)).toMatchObject({
+      status: 'dead',
+      attempts: 3,
+      lastError: 'Error: broker refused topic "poison"',
+    });
     // The next row of the dead row's key is never sent: its order would be broken.
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     expect((await db.rows()).find((row) => row.id === followerId)).toMatchObject({ status: 'pending', attempts: 0 });
@@ -168,7 +200,13 @@ function relaySuite(kind: TestDatabaseKind): void {
 
   it('marks a row whose stored headers are unreadable as failed without holding back the rest', async () => {
     const ids = await publisher.transaction((manager) =>
-      publisher.publish([{ topic: 't', payload: 1 }, { topic: 't', payload: 2 }], { manager }),
+      publisher.publish(
+        [
+          { topic: 't', payload: 1 },
+          { topic: 't', payload: 2 },
+        ],
+        { manager },
+      ),
     );
     await db.exec(`UPDATE {t} SET headers = 'not json' WHERE id = ${db.param(1)}`, [ids[0]]);
     const relay = makeRelay();
@@ -184,12 +222,28 @@ function relaySuite(kind: TestDatabaseKind): void {
     const old = Array.from({ length: 2_100 }, (_, i) => ({ topic: 't', payload: i }));
     await publisher.transaction((manager) => publisher.publish(old, { manager }));
     await db.exec(`UPDATE {t} SET status = 'sent', sent_at = ${db.param(1)}`, [Date.now() - 8 * day]);
-    const recent = await publisher.transaction((manager) => publisher.publish([{ topic: 't', payload: 'a' }, { topic: 't', payload: 'b' }], { manager }));
-    const stillPending = await publisher.transaction((manager) => publisher.publish({ topic: 't', payload: 'c' }, { manager }));
-    await db.exec(`UPDATE {t} SET created_at = ${db.param(1)} WHERE id = ${db.param(2)}`, [Date.now() - 30 * day, stillPending]);
+    const recent = await publisher.transaction((manager) =>
+      publisher.publish(
+        [
+          { topic: 't', payload: 'a' },
+          { topic: 't', payload: 'b' },
+        ],
+        { manager },
+      ),
+    );
+    const stillPending = await publisher.transaction((manager) =>
+      publisher.publish({ topic: 't', payload: 'c' }, { manager }),
+    );
+    await db.exec(`UPDATE {t} SET created_at = ${db.param(1)} WHERE id = ${db.param(2)}`, [
+      Date.now() - 30 * day,
+      stillPending,
+    ]);
     const relay = makeRelay({ retentionMs: '7d' });
     // Send the recent ones now (sent_at = now) while the pending one is held back by its backoff.
-    await db.exec(`UPDATE {t} SET next_attempt_at = ${db.param(1)} WHERE id = ${db.param(2)}`, [Date.now() + day, stillPending]);
+    await db.exec(`UPDATE {t} SET next_attempt_at = ${db.param(1)} WHERE id = ${db.param(2)}`, [
+      Date.now() + day,
+      stillPending,
+    ]);
     await relay.flush();
 
     expect(await relay.cleanup()).toBe(2_100);
@@ -213,7 +267,10 @@ function relaySuite(kind: TestDatabaseKind): void {
     transportB.behaviour = () => holdB.promise;
     const loggerA = new MemoryLogger();
     const relayA = makeRelay({ leaseMs: 300, instanceId: 'relay-a' }, { transport: transportA, logger: loggerA });
-    const relayB = makeRelay({ leaseMs: 300, instanceId: 'relay-b' }, { transport: transportB, dataSource: await db.open() });
+    const relayB = makeRelay(
+      { leaseMs: 300, instanceId: 'relay-b' },
+      { transport: transportB, dataSource: await db.open() },
+    );
 
     const roundA = relayA.flush();
     await waitFor(() => transportA.calls.length === 1, 5_000, 'relay A to send');
@@ -238,7 +295,9 @@ function relaySuite(kind: TestDatabaseKind): void {
     expect(relayB.metrics()).toMatchObject({ sent: 3, fenced: 0 });
     const rows = await db.rows();
     expect(rows.map((row) => row.id)).toEqual(ids);
-    expect(rows.every((row) => row.status === 'sent' && row.leaseOwner === 'relay-b' && row.sentAt !== null)).toBe(true);
+    expect(rows.every((row) => row.status === 'sent' && row.leaseOwner === 'relay-b' && row.sentAt !== null)).toBe(
+      true,
+    );
   });
 
   it('stop() waits for the round in flight, stops the sweep, and releases leases it still holds', async () => {
@@ -249,7 +308,9 @@ function relaySuite(kind: TestDatabaseKind): void {
     relay.start();
     await waitFor(() => transport.calls.length === 1, 5_000, 'the first send');
     // A lease left behind by an earlier crash of the same instance.
-    const [leftOver] = await publisher.transaction((manager) => publisher.publish([{ topic: 't', payload: 2 }], { manager }));
+    const [leftOver] = await publisher.transaction((manager) =>
+      publisher.publish([{ topic: 't', payload: 2 }], { manager }),
+    );
     const store = createOutboxStore(db.dataSource);
     const now = Date.now();
     const claimed = await store.claim({ owner: 'stopping-relay', now, leaseUntil: now + 60_000, limit: 10 });
@@ -275,7 +336,11 @@ function relaySuite(kind: TestDatabaseKind): void {
 
   it('drains a backlog (throughput figure)', async () => {
     const total = kind === 'sqlite' ? 5_000 : 3_000;
-    const messages = Array.from({ length: total }, (_, i) => ({ topic: 'bulk', key: i % 2 === 0 ? undefined : `key-${i % 200}`, payload: { i } }));
+    const messages = Array.from({ length: total }, (_, i) => ({
+      topic: 'bulk',
+      key: i % 2 === 0 ? undefined : `key-${i % 200}`,
+      payload: { i },
+    }));
     for (let start = 0; start < total; start += 1_000) {
       await publisher.transaction((manager) => publisher.publish(messages.slice(start, start + 1_000), { manager }));
     }
@@ -285,7 +350,9 @@ function relaySuite(kind: TestDatabaseKind): void {
     const seconds = (performance.now() - started) / 1000;
     expect(relay.metrics().sent).toBe(total);
     expect(await relay.pendingCount()).toBe(0);
-    console.log(`[outbox-relay ${kind}] drained ${total} rows (half keyed over 200 keys) in ${seconds.toFixed(2)} s: ${Math.round(total / seconds)} rows/s`);
+    console.log(
+      `[outbox-relay ${kind}] drained ${total} rows (half keyed over 200 keys) in ${seconds.toFixed(2)} s: ${Math.round(total / seconds)} rows/s`,
+    );
   });
 }
 
@@ -296,7 +363,12 @@ describe('OutboxRelay on SQLite', () => {
     const db = await TestDatabase.create('sqlite', URLS, uniqueName('rmq_relay'));
     const transport = new FakeTransport();
     const relay = new OutboxRelay({ dataSource: db.dataSource, transport, logger: new MemoryLogger() });
-    const publisher = new ReliablePublisher({ dataSource: db.dataSource, transport, producerGroup: 'svc', wakeRelay: () => relay.wake() });
+    const publisher = new ReliablePublisher({
+      dataSource: db.dataSource,
+      transport,
+      producerGroup: 'svc',
+      wakeRelay: () => relay.wake(),
+    });
     try {
       const runner = db.dataSource.createQueryRunner();
       await runner.startTransaction();

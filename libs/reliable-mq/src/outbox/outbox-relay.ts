@@ -102,8 +102,14 @@ export class OutboxRelay {
     if (this.tasks.length > 0) return;
     this.stopping = false;
     this.tasks = [
-      schedule(this.options.sweepCron, () => this.wake(), { name: `rmq-outbox-sweep:${this.instanceId}`, noOverlap: true }),
-      schedule(this.options.cleanupCron, () => this.runCleanup(), { name: `rmq-outbox-cleanup:${this.instanceId}`, noOverlap: true }),
+      schedule(this.options.sweepCron, () => this.wake(), {
+        name: `rmq-outbox-sweep:${this.instanceId}`,
+        noOverlap: true,
+      }),
+      schedule(this.options.cleanupCron, () => this.runCleanup(), {
+        name: `rmq-outbox-cleanup:${this.instanceId}`,
+        noOverlap: true,
+      }),
     ];
     this.wake();
   }
@@ -144,7 +150,9 @@ export class OutboxRelay {
       const released = await this.store().releaseLeases(this.instanceId);
       if (released > 0) this.logger.log(`Released ${released} outbox lease(s) of ${this.instanceId}.`);
     } catch (error) {
-      this.logger.warn(`Could not release outbox leases of ${this.instanceId}; they expire on their own: ${errorText(error)}`);
+      this.logger.warn(
+        `Could not release outbox leases of ${this.instanceId}; they expire on their own: ${errorText(error)}`,
+      );
     }
   }
 
@@ -268,7 +276,7 @@ export class OutboxRelay {
     }
     if (unreadable.length > 0) {
       // Only a hand-edited row can get here; it must not hold back the healthy rows claimed with it.
-      await this.recordFailure(unreadable, new Error('The row\'s headers or tags column is not valid JSON.'));
+      await this.recordFailure(unreadable, new Error("The row's headers or tags column is not valid JSON."));
     }
     if (sendable.length === 0) return 'failed';
 
@@ -367,7 +375,9 @@ export class OutboxRelay {
           );
         }
       } else if (changed > 0) {
-        this.logger.warn(`Sending ${changed} outbox row(s) failed (attempt ${attempt} of ${this.options.maxAttempts}); retrying later: ${text}`);
+        this.logger.warn(
+          `Sending ${changed} outbox row(s) failed (attempt ${attempt} of ${this.options.maxAttempts}); retrying later: ${text}`,
+        );
       }
     }
   }

@@ -21,7 +21,11 @@ export const OUTBOX_INSERT_COLUMNS = [
 export type OutboxInsertValue = string | number | null;
 
 /** Values for OUTBOX_INSERT_COLUMNS, in that order. */
-export function outboxInsertValues(message: SerializedMessage, producerGroup: string, now: number): OutboxInsertValue[] {
+export function outboxInsertValues(
+  message: SerializedMessage,
+  producerGroup: string,
+  now: number,
+): OutboxInsertValue[] {
   return [
     message.id,
     producerGroup,
@@ -40,8 +44,10 @@ export function outboxInsertValues(message: SerializedMessage, producerGroup: st
 }
 
 const toNumber = (value: unknown): number => (typeof value === 'number' ? value : Number(value));
-const toNullableNumber = (value: unknown): number | null => (value === null || value === undefined ? null : toNumber(value));
-const toNullableString = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+const toNullableNumber = (value: unknown): number | null =>
+  value === null || value === undefined ? null : toNumber(value);
+const toNullableString = (value: unknown): string | null =>
+  value === null || value === undefined ? null : String(value);
 
 /** Maps a row read with raw SQL (snake_case, BIGINT possibly as string) to the entity's shape. */
 export function outboxRowFromRaw(raw: Record<string, unknown>): OutboxMessage {

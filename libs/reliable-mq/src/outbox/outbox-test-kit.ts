@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runReliableMqMigrations } from '@reliable-mq/migrations';
-import { Client } from 'pg';
 import { createConnection } from 'mysql2/promise';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type {
@@ -41,19 +40,30 @@ export class TestDatabase {
     private readonly teardown: () => Promise<void>,
   ) {}
 
-  static async create(kind: TestDatabaseKind, urls: TestDatabaseUrls, name: string): Promise<TestDatabase> {
+  /** `migrate: false` leaves the database empty, for the migration specs. */
+  static async create(
+    kind: TestDatabaseKind,
+    urls: TestDatabaseUrls,
+    name: string,
+    { migrate = true } = {},
+  ): Promise<TestDatabase> {
+    const prepare = async (dataSource: DataSource): Promise<void> => {
+      if (migrate) await runReliableMqMigrations(dataSource);
+    };
     if (kind === 'sqlite') {
       const dir = mkdtempSync(join(tmpdir(), 'rmq-outbox-'));
-      const options: DataSourceOptions = { type: 'better-sqlite3', database: join(dir, 'app.sqlite'), entities: [OutboxMessageEntity], enableWAL: true };
+      const options: DataSourceOptions = {
+        type: 'better-sqlite3',
+        database: join(dir, 'app.sqlite'),
+        entities: [OutboxMessageEntity],
+        enableWAL: true,
+      };
       const dataSource = await new DataSource(options).initialize();
-      await runReliableMqMigrations(dataSource);
+      await prepare(dataSource);
       return new TestDatabase(kind, dataSource, options, async () => rmSync(dir, { recursive: true, force: true }));
     }
     if (kind === 'postgres') {
-      const admin = new Client({ connectionString: urls.postgres });
-      await admin.connect();
-      await admin.query(`CREATE SCHEMA "${name}"`);
-      await admin.end();
+      await postgresAdmin(urls.postgres, `CREATE SCHEMA "${name}"`);
       // The schema option qualifies the outbox; search_path also puts unqualified framework tables in it.
       const options: DataSourceOptions = {
         type: 'postgres',
@@ -63,12 +73,9 @@ export class TestDatabase {
         extra: { max: 6, options: `-c search_path=${name}` },
       };
       const dataSource = await new DataSource(options).initialize();
-      await runReliableMqMigrations(dataSource);
+      await prepare(dataSource);
       return new TestDatabase(kind, dataSource, options, async () => {
-        const client = new Client({ connectionString: urls.postgres });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
-        await client.end();
+        await postgresAdmin(urls.postgres, `DROP SCHEMA IF EXISTS "${name}" CASCADE`);
       });
     }
     const admin = await createConnection({ uri: urls.mariadb });
@@ -76,9 +83,14 @@ export class TestDatabase {
     await admin.end();
     const url = new URL(urls.mariadb);
     url.pathname = `/${name}`;
-    const options: DataSourceOptions = { type: 'mariadb', url: url.toString(), entities: [OutboxMessageEntity], extra: { connectionLimit: 6 } };
+    const options: DataSourceOptions = {
+      type: 'mariadb',
+      url: url.toString(),
+      entities: [OutboxMessageEntity],
+      extra: { connectionLimit: 6 },
+    };
     const dataSource = await new DataSource(options).initialize();
-    await runReliableMqMigrations(dataSource);
+    await prepare(dataSource);
     return new TestDatabase(kind, dataSource, options, async () => {
       const client = await createConnection({ uri: urls.mariadb });
       await client.query(`DROP DATABASE IF EXISTS \`${name}\``);
@@ -87,8 +99,8 @@ export class TestDatabase {
   }
 
   /** Another DataSource (own pool) on the same database, as a second process would have. */
-  async open(): Promise<DataSource> {
-    const dataSource = await new DataSource(this.optionsForMore).initialize();
+  async open(extra: { migrations?: DataSourceOptions['migrations'] } = {}): Promise<DataSource> {
+    const dataSource = await new DataSource({ ...this.optionsForMore, ...extra } as DataSourceOptions).initialize();
     this.extra.push(dataSource);
     return dataSource;
   }
@@ -97,7 +109,9 @@ export class TestDatabase {
   async rows(): Promise<OutboxMessage[]> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      const raw = (await runner.query(`SELECT * FROM ${outboxDialect(this.dataSource).table} ORDER BY seq`)) as Array<Record<string, unknown>>;
+      const raw = (await runner.query(`SELECT * FROM ${outboxDialect(this.dataSource).table} ORDER BY seq`)) as Array<
+        Record<string, unknown>
+      >;
       return raw.map(outboxRowFromRaw);
     } finally {
       await runner.release();
@@ -118,6 +132,15 @@ export class TestDatabase {
       if (dataSource.isInitialized) await dataSource.destroy();
     }
     await this.teardown();
+  }
+}
+
+async function postgresAdmin(url: string, sql: string): Promise<void> {
+  const admin = await new DataSource({ type: 'postgres', url, extra: { max: 1 } }).initialize();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.destroy();
   }
 }
 
@@ -209,7 +232,11 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);

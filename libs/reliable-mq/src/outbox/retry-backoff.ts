@@ -3,7 +3,12 @@
  * then spread by ±20 % so that rows failed together by one outage do not all come back in the same instant.
  * The cap holds after the spread.
  */
-export function retryBackoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function retryBackoffMs(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   const exponent = Math.max(0, attempt - 1);
   // 2^exponent overflows to Infinity for large attempt counts, which Math.min then caps.
   const raw = Math.min(maxMs, baseMs * 2 ** exponent);

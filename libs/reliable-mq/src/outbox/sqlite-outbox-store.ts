@@ -45,7 +45,10 @@ export class SqliteOutboxStore implements OutboxStore {
              SELECT 1 FROM ${t} AS p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))
          ORDER BY o.seq LIMIT ?)
        RETURNING *`,
-      (statement) => statement.all(request.owner, request.leaseUntil, request.now, request.now, request.limit) as Array<Record<string, unknown>>,
+      (statement) =>
+        statement.all(request.owner, request.leaseUntil, request.now, request.now, request.limit) as Array<
+          Record<string, unknown>
+        >,
     );
     // RETURNING gives rows in an unspecified order.
     return rows.map(outboxRowFromRaw).sort((a, b) => a.seq - b.seq);
@@ -116,7 +119,8 @@ export class SqliteOutboxStore implements OutboxStore {
 
   private connection(): Database {
     const db = (this.dataSource.driver as unknown as { databaseConnection?: Database }).databaseConnection;
-    if (!db || !db.open) throw new Error('The SQLite DataSource is not connected; initialise it before starting the outbox relay.');
+    if (!db || !db.open)
+      throw new Error('The SQLite DataSource is not connected; initialise it before starting the outbox relay.');
     return db;
   }
 

@@ -34,11 +34,14 @@ export function payloadToJson(payload: unknown): PayloadCheck {
   try {
     json = JSON.stringify(payload, function replacer(this: unknown, key: string, value: unknown): unknown {
       const path =
-        key === '' && !paths.has(this as object) ? 'payload' : childPath(paths.get(this as object) ?? 'payload', key, this);
+        key === '' && !paths.has(this as object)
+          ? 'payload'
+          : childPath(paths.get(this as object) ?? 'payload', key, this);
       const inArray = Array.isArray(this);
       switch (typeof value) {
         case 'number':
-          if (!Number.isFinite(value)) throw new PayloadProblem(`${path} is ${describeKind(value)}, which JSON turns into null`);
+          if (!Number.isFinite(value))
+            throw new PayloadProblem(`${path} is ${describeKind(value)}, which JSON turns into null`);
           return value;
         case 'bigint':
           throw new PayloadProblem(`${path} is a BigInt, which JSON cannot represent; send it as a string`);
@@ -52,7 +55,9 @@ export function payloadToJson(payload: unknown): PayloadCheck {
         case 'object':
           if (value === null) return value;
           if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) {
-            throw new PayloadProblem(`${path} is ${describeKind(value)}, which JSON turns into {}; convert it to an array or object`);
+            throw new PayloadProblem(
+              `${path} is ${describeKind(value)}, which JSON turns into {}; convert it to an array or object`,
+            );
           }
           paths.set(value, path);
           return value;
@@ -64,7 +69,8 @@ export function payloadToJson(payload: unknown): PayloadCheck {
     if (error instanceof PayloadProblem) return { ok: false, problem: error.message };
     // V8 reports cycles as a TypeError naming the path; anything else is a throwing toJSON or getter.
     const reason = error instanceof Error ? error.message : String(error);
-    if (/circular/i.test(reason)) return { ok: false, problem: `payload contains a circular reference (${firstLine(reason)})` };
+    if (/circular/i.test(reason))
+      return { ok: false, problem: `payload contains a circular reference (${firstLine(reason)})` };
     return { ok: false, problem: `payload cannot be serialised to JSON: ${firstLine(reason)}` };
   }
   if (json === undefined) return { ok: false, problem: 'payload serialises to nothing' };

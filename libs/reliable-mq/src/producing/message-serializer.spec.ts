@@ -46,7 +46,9 @@ describe('MessageSerializer', () => {
   });
 
   it('gives every message its own time-ordered id', () => {
-    const ids = serializer.serializeAll(Array.from({ length: 50 }, () => ({ topic: 't', payload: null }))).map((m) => m.id);
+    const ids = serializer
+      .serializeAll(Array.from({ length: 50 }, () => ({ topic: 't', payload: null })))
+      .map((m) => m.id);
     expect(new Set(ids).size).toBe(50);
     expect([...ids].sort()).toEqual(ids);
   });
@@ -54,7 +56,9 @@ describe('MessageSerializer', () => {
   it('turns delayMs and deliverAt into an absolute instant', () => {
     expect(serializer.serialize({ topic: 't', payload: 1, delayMs: 1500 }).deliverAt).toBe(NOW + 1500);
     expect(serializer.serialize({ topic: 't', payload: 1, delayMs: 0 }).deliverAt).toBeNull();
-    expect(serializer.serialize({ topic: 't', payload: 1, deliverAt: new Date(NOW + 60_000) }).deliverAt).toBe(NOW + 60_000);
+    expect(serializer.serialize({ topic: 't', payload: 1, deliverAt: new Date(NOW + 60_000) }).deliverAt).toBe(
+      NOW + 60_000,
+    );
     expect(serializer.serialize({ topic: 't', payload: 1, deliverAt: NOW - 1 }).deliverAt).toBeNull();
   });
 
@@ -135,7 +139,9 @@ describe('MessageSerializer', () => {
 
     it('defaults to 1 MiB', () => {
       expect(serializer.maxPayloadBytes).toBe(1024 * 1024);
-      expect(() => serializer.serialize({ topic: 't', payload: 'x'.repeat(1024 * 1024) })).toThrow(PayloadTooLargeError);
+      expect(() => serializer.serialize({ topic: 't', payload: 'x'.repeat(1024 * 1024) })).toThrow(
+        PayloadTooLargeError,
+      );
     });
 
     it('refuses a nonsensical limit at construction', () => {
@@ -169,7 +175,11 @@ describe('MessageSerializer', () => {
       ['headers as an array', { headers: ['a'] }, /headers must be an object of strings; got an array/],
       ['header value not a string', { headers: { attempt: 3 } }, /header "attempt" must be a string; got number/],
       ['headers as a Map', { headers: new Map([['a', 'b']]) }, /plain object/],
-      ['headers too large', { headers: { big: 'x'.repeat(70_000) } }, /headers serialise to \d+ bytes; the limit is 65536/],
+      [
+        'headers too large',
+        { headers: { big: 'x'.repeat(70_000) } },
+        /headers serialise to \d+ bytes; the limit is 65536/,
+      ],
     ])('%s', (_label, fields, problem) => {
       expect(problemOf({ topic: 't', payload: 1, ...fields })).toMatch(problem);
     });
@@ -195,7 +205,9 @@ describe('MessageSerializer', () => {
 
   describe('batches', () => {
     it('refuses a non-object message', () => {
-      expect(problemOf(null as unknown as Record<string, unknown>)).toMatch(/expected an object with topic and payload; got null/);
+      expect(problemOf(null as unknown as Record<string, unknown>)).toMatch(
+        /expected an object with topic and payload; got null/,
+      );
     });
 
     it('refuses an empty batch', () => {
@@ -203,9 +215,12 @@ describe('MessageSerializer', () => {
     });
 
     it('names the position of the bad message in a batch', () => {
-      expect(() => serializer.serializeAll([{ topic: 'ok', payload: 1 }, { topic: 'bad topic', payload: 1 }])).toThrow(
-        /^Message #1: Invalid topic name "bad topic"/,
-      );
+      expect(() =>
+        serializer.serializeAll([
+          { topic: 'ok', payload: 1 },
+          { topic: 'bad topic', payload: 1 },
+        ]),
+      ).toThrow(/^Message #1: Invalid topic name "bad topic"/);
     });
   });
 });

@@ -106,7 +106,8 @@ type Fail = (problem: string) => never;
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}`;
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}`;
   return typeof value;
 }
 
@@ -119,7 +120,8 @@ function checkTopic(topic: unknown, fail: Fail): string {
   }
   const name = topic as string;
   // The broker's own retry and DLQ topics start with `%`; publishing into them bypasses the group that owns them.
-  if (name.startsWith('%')) fail(`topic ${JSON.stringify(name)} is reserved: names starting with "%" are the broker's retry and DLQ topics`);
+  if (name.startsWith('%'))
+    fail(`topic ${JSON.stringify(name)} is reserved: names starting with "%" are the broker's retry and DLQ topics`);
   return name;
 }
 
@@ -133,21 +135,30 @@ function checkKey(key: unknown, fail: Fail): string | null {
 
 function checkTags(tags: unknown, fail: Fail): string[] {
   if (tags === undefined || tags === null) return [];
-  const list: unknown[] = typeof tags === 'string' ? [tags] : Array.isArray(tags) ? tags : fail(`tags must be a string or an array of strings; got ${describe(tags)}`);
+  const list: unknown[] =
+    typeof tags === 'string'
+      ? [tags]
+      : Array.isArray(tags)
+        ? tags
+        : fail(`tags must be a string or an array of strings; got ${describe(tags)}`);
   return list.map((tag, position) => {
     if (typeof tag !== 'string') return fail(`tags[${position}] must be a string; got ${describe(tag)}`);
-    if (tag.length === 0 || tag.length > MAX_TAG_LENGTH) return fail(`tags[${position}] must be 1–${MAX_TAG_LENGTH} characters long; got ${tag.length}`);
+    if (tag.length === 0 || tag.length > MAX_TAG_LENGTH)
+      return fail(`tags[${position}] must be 1–${MAX_TAG_LENGTH} characters long; got ${tag.length}`);
     // `||` separates alternatives in subscription tag expressions, so a tag containing it could never be matched.
-    if (tag.includes('||')) return fail(`tags[${position}] ${JSON.stringify(tag)} contains "||", which subscriptions use to separate tags`);
+    if (tag.includes('||'))
+      return fail(`tags[${position}] ${JSON.stringify(tag)} contains "||", which subscriptions use to separate tags`);
     return tag;
   });
 }
 
 function checkHeaders(headers: unknown, fail: Fail): Record<string, string> {
   if (headers === undefined || headers === null) return {};
-  if (typeof headers !== 'object' || Array.isArray(headers)) return fail(`headers must be an object of strings; got ${describe(headers)}`);
+  if (typeof headers !== 'object' || Array.isArray(headers))
+    return fail(`headers must be an object of strings; got ${describe(headers)}`);
   const prototype = Object.getPrototypeOf(headers) as unknown;
-  if (prototype !== Object.prototype && prototype !== null) fail('headers must be a plain object of strings (a Map or class instance is not)');
+  if (prototype !== Object.prototype && prototype !== null)
+    fail('headers must be a plain object of strings (a Map or class instance is not)');
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
     if (name.length === 0) fail('a header name is empty');
@@ -163,14 +174,18 @@ function checkSchedule(delayMs: unknown, deliverAt: unknown, now: number, fail: 
   if (delayMs !== undefined && deliverAt !== undefined) fail('give either delayMs or deliverAt, not both');
   if (delayMs !== undefined) {
     if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
-      fail(`delayMs must be a finite number of milliseconds ≥ 0; got ${typeof delayMs === 'number' ? String(delayMs) : describe(delayMs)}`);
+      fail(
+        `delayMs must be a finite number of milliseconds ≥ 0; got ${typeof delayMs === 'number' ? String(delayMs) : describe(delayMs)}`,
+      );
     }
     return (delayMs as number) > 0 ? now + Math.ceil(delayMs as number) : null;
   }
   if (deliverAt !== undefined) {
     const at = deliverAt instanceof Date ? deliverAt.getTime() : deliverAt;
     if (typeof at !== 'number' || !Number.isFinite(at) || at < 0) {
-      fail(`deliverAt must be a valid Date or epoch milliseconds ≥ 0; got ${deliverAt instanceof Date ? 'an invalid Date' : typeof at === 'number' ? String(at) : describe(deliverAt)}`);
+      fail(
+        `deliverAt must be a valid Date or epoch milliseconds ≥ 0; got ${deliverAt instanceof Date ? 'an invalid Date' : typeof at === 'number' ? String(at) : describe(deliverAt)}`,
+      );
     }
     return (at as number) > now ? Math.ceil(at as number) : null;
   }

@@ -62,14 +62,14 @@ function publisherSuite(kind: TestDatabaseKind): void {
   });
 
   it('refuses a manager without an active transaction', async () => {
-    await expect(publisher.publish({ topic: 'order.created', payload: {} }, { manager: db.dataSource.manager })).rejects.toBeInstanceOf(
-      NoActiveTransactionError,
-    );
+    await expect(
+      publisher.publish({ topic: 'order.created', payload: {} }, { manager: db.dataSource.manager }),
+    ).rejects.toBeInstanceOf(NoActiveTransactionError);
     const runner = db.dataSource.createQueryRunner();
     try {
-      await expect(publisher.publish({ topic: 'order.created', payload: {} }, { manager: runner.manager })).rejects.toThrow(
-        /needs the EntityManager of an active transaction/,
-      );
+      await expect(
+        publisher.publish({ topic: 'order.created', payload: {} }, { manager: runner.manager }),
+      ).rejects.toThrow(/needs the EntityManager of an active transaction/);
     } finally {
       await runner.release();
     }
@@ -79,7 +79,7 @@ function publisherSuite(kind: TestDatabaseKind): void {
     expect(await db.rows()).toHaveLength(0);
   });
 
-  it('writes the rows in the caller\'s transaction and wakes the relay only after the commit', async () => {
+  it("writes the rows in the caller's transaction and wakes the relay only after the commit", async () => {
     const ids = await db.dataSource.transaction(async (manager) => {
       const written = await publisher.publish(
         [
@@ -89,7 +89,9 @@ function publisherSuite(kind: TestDatabaseKind): void {
         { manager },
       );
       // Visible inside the transaction, invisible outside it.
-      const inside = (await manager.query(`SELECT COUNT(*) AS n FROM ${kind === 'mariadb' ? '`rmq_outbox`' : '"rmq_outbox"'}`)) as [{ n: number }];
+      const inside = (await manager.query(
+        `SELECT COUNT(*) AS n FROM ${kind === 'mariadb' ? '`rmq_outbox`' : '"rmq_outbox"'}`,
+      )) as [{ n: number }];
       expect(Number(inside[0].n)).toBe(2);
       expect(await committedCount()).toBe(0);
       expect(wakes).toHaveLength(0);
@@ -121,7 +123,9 @@ function publisherSuite(kind: TestDatabaseKind): void {
   });
 
   it('returns a single id for a single message', async () => {
-    const id = await publisher.transaction((manager) => publisher.publish({ topic: 'order.created', payload: 1 }, { manager }));
+    const id = await publisher.transaction((manager) =>
+      publisher.publish({ topic: 'order.created', payload: 1 }, { manager }),
+    );
     expect(typeof id).toBe('string');
     expect((await db.rows())[0]!.id).toBe(id);
     await waitFor(() => wakes.length === 1, 5_000, 'the wake of transaction()');
@@ -158,10 +162,18 @@ function publisherSuite(kind: TestDatabaseKind): void {
   it('validates every message before writing any', async () => {
     await db.dataSource.transaction(async (manager) => {
       await expect(
-        publisher.publish([{ topic: 'order.created', payload: 1 }, { topic: 'order created', payload: 2 }], { manager }),
+        publisher.publish(
+          [
+            { topic: 'order.created', payload: 1 },
+            { topic: 'order created', payload: 2 },
+          ],
+          { manager },
+        ),
       ).rejects.toBeInstanceOf(InvalidMessageError);
       // The transaction is still usable and holds no row.
-      const rows = (await manager.query(`SELECT COUNT(*) AS n FROM ${kind === 'mariadb' ? '`rmq_outbox`' : '"rmq_outbox"'}`)) as [{ n: number }];
+      const rows = (await manager.query(
+        `SELECT COUNT(*) AS n FROM ${kind === 'mariadb' ? '`rmq_outbox`' : '"rmq_outbox"'}`,
+      )) as [{ n: number }];
       expect(Number(rows[0].n)).toBe(0);
     });
     expect(await db.rows()).toHaveLength(0);
@@ -189,7 +201,9 @@ function publisherSuite(kind: TestDatabaseKind): void {
   it('wakes through the commit subscriber even after the DataSource re-initialised its subscribers', async () => {
     // initialize() replaces the subscribers array; the publisher re-joins on its next publish.
     db.dataSource.subscribers.splice(0, db.dataSource.subscribers.length);
-    await db.dataSource.transaction((manager) => publisher.publish({ topic: 'order.created', payload: 1 }, { manager }));
+    await db.dataSource.transaction((manager) =>
+      publisher.publish({ topic: 'order.created', payload: 1 }, { manager }),
+    );
     await waitFor(() => wakes.length === 1, 5_000, 'a wake');
     publisher.close();
     expect(db.dataSource.subscribers).toHaveLength(0);
@@ -244,7 +258,9 @@ describe('ReliablePublisher.send', () => {
   });
 
   it('refuses a bad producer group and transaction() without a DataSource', async () => {
-    expect(() => new ReliablePublisher({ transport: new FakeTransport(), producerGroup: 'bad group' })).toThrow(ConfigurationError);
+    expect(() => new ReliablePublisher({ transport: new FakeTransport(), producerGroup: 'bad group' })).toThrow(
+      ConfigurationError,
+    );
     await expect(make(new FakeTransport()).transaction(async () => 1)).rejects.toBeInstanceOf(ConfigurationError);
   });
 });

@@ -111,11 +111,17 @@ export class ReliablePublisher {
    */
   publish(message: OutgoingMessage, options: PublishOptions): Promise<string>;
   publish(messages: readonly OutgoingMessage[], options: PublishOptions): Promise<string[]>;
-  async publish(input: OutgoingMessage | readonly OutgoingMessage[], options: PublishOptions): Promise<string | string[]> {
+  async publish(
+    input: OutgoingMessage | readonly OutgoingMessage[],
+    options: PublishOptions,
+  ): Promise<string | string[]> {
     const queryRunner = activeQueryRunner(options);
     const single = !Array.isArray(input);
     const now = this.clock();
-    const serialized = this.serializer.serializeAll(single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]), now);
+    const serialized = this.serializer.serializeAll(
+      single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]),
+      now,
+    );
     await insertOutboxRows(queryRunner, serialized, this.producerGroup, now);
     this.waker.track(queryRunner);
     const ids = serialized.map((message) => message.id);
@@ -129,7 +135,9 @@ export class ReliablePublisher {
   async transaction<T>(work: (manager: EntityManager) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const dataSource = this.dataSource;
     if (!dataSource) {
-      throw new ConfigurationError('transaction() needs a dataSource; configure ReliableMqModule with the DataSource that holds the outbox.');
+      throw new ConfigurationError(
+        'transaction() needs a dataSource; configure ReliableMqModule with the DataSource that holds the outbox.',
+      );
     }
     let runner: QueryRunner | undefined;
     const wrapped = (manager: EntityManager): Promise<T> => {
@@ -137,7 +145,9 @@ export class ReliablePublisher {
       return work(manager);
     };
     const result =
-      options.isolationLevel === undefined ? await dataSource.transaction(wrapped) : await dataSource.transaction(options.isolationLevel, wrapped);
+      options.isolationLevel === undefined
+        ? await dataSource.transaction(wrapped)
+        : await dataSource.transaction(options.isolationLevel, wrapped);
     // Normally the commit subscriber has woken the relay already and the mark is gone; this covers the rest.
     if (runner && this.waker.take(runner)) this.wakeRelay();
     return result;
@@ -156,7 +166,9 @@ export class ReliablePublisher {
   send(messages: readonly OutgoingMessage[]): Promise<string[]>;
   async send(input: OutgoingMessage | readonly OutgoingMessage[]): Promise<string | string[]> {
     const single = !Array.isArray(input);
-    const serialized = this.serializer.serializeAll(single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]));
+    const serialized = this.serializer.serializeAll(
+      single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]),
+    );
     const batch = serialized.map(toTransportMessage);
     for (let attempt = 1; ; attempt += 1) {
       try {

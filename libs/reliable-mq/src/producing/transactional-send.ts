@@ -58,7 +58,8 @@ async function withRetry<T>(deps: TransactionalSendDeps, call: () => Promise<T>)
     try {
       return await call();
     } catch (error) {
-      if (attempt >= deps.retry.attempts || deps.isPermanent(error) || error instanceof TransactionStateError) throw error;
+      if (attempt >= deps.retry.attempts || deps.isPermanent(error) || error instanceof TransactionStateError)
+        throw error;
       const delay = Math.min(deps.retry.maxDelayMs, deps.retry.baseDelayMs * 2 ** (attempt - 1));
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
@@ -76,7 +77,9 @@ export async function sendInTransaction(
   localTransaction: LocalTransaction,
 ): Promise<TransactionalSendResult> {
   if (typeof localTransaction !== 'function') {
-    throw new InvalidArgumentError('sendInTransaction(message, localTransaction) needs a function that runs the local transaction and returns "commit", "rollback" or "unknown".');
+    throw new InvalidArgumentError(
+      'sendInTransaction(message, localTransaction) needs a function that runs the local transaction and returns "commit", "rollback" or "unknown".',
+    );
   }
   const transactions = deps.transport.transactions;
   if (!transactions) {

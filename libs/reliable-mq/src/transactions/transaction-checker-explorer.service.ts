@@ -62,8 +62,7 @@ export class TransactionCheckerExplorer implements OnModuleInit {
   private scan(wrapper: InstanceWrapper): DiscoveredChecker[] {
     const metatype = wrapper.metatype as (new (...args: never[]) => object) | undefined;
     const prototype = (wrapper.instance ? Object.getPrototypeOf(wrapper.instance) : metatype?.prototype) as
-      | Record<string, unknown>
-      | undefined;
+      Record<string, unknown> | undefined;
     if (!prototype || typeof prototype !== 'object') return [];
     const result: DiscoveredChecker[] = [];
     for (const methodName of this.scanner.getAllMethodNames(prototype)) {
@@ -79,7 +78,9 @@ export class TransactionCheckerExplorer implements OnModuleInit {
         );
       }
       if (!wrapper.instance) {
-        throw new ConfigurationError(`@TransactionChecker ${name}: its provider has no instance; is it registered in a module?`);
+        throw new ConfigurationError(
+          `@TransactionChecker ${name}: its provider has no instance; is it registered in a module?`,
+        );
       }
       result.push({
         producerGroup: options.producerGroup ?? this.options.producerGroup,

@@ -34,10 +34,13 @@ export class TransactionCheckerRegistry {
       );
     }
     const byGroup = new Map<string, DiscoveredChecker[]>();
-    for (const checker of checkers) byGroup.set(checker.producerGroup, [...(byGroup.get(checker.producerGroup) ?? []), checker]);
+    for (const checker of checkers)
+      byGroup.set(checker.producerGroup, [...(byGroup.get(checker.producerGroup) ?? []), checker]);
     for (const [group, list] of byGroup) {
       this.unregisters.push(await operations.registerChecker(group, (half) => this.answer(group, list, half)));
-      this.logger.log(`${list.map((checker) => checker.name).join(', ')} answer checkbacks for producer group "${group}"`);
+      this.logger.log(
+        `${list.map((checker) => checker.name).join(', ')} answer checkbacks for producer group "${group}"`,
+      );
     }
   }
 
@@ -59,7 +62,9 @@ export class TransactionCheckerRegistry {
   }
 
   private async answer(group: string, checkers: DiscoveredChecker[], half: HalfMessage): Promise<TransactionOutcome> {
-    const checker = checkers.find((candidate) => candidate.topic === half.topic) ?? checkers.find((candidate) => candidate.topic === undefined);
+    const checker =
+      checkers.find((candidate) => candidate.topic === half.topic) ??
+      checkers.find((candidate) => candidate.topic === undefined);
     if (!checker) {
       this.logger.warn(
         `No @TransactionChecker of producer group "${group}" answers for topic "${half.topic}" (message ${half.messageId}); answered unknown. Add one with { topic: "${half.topic}" }.`,
@@ -84,7 +89,9 @@ export class TransactionCheckerRegistry {
       sentAt: half.sentAt,
       checkCount: half.checkCount,
     };
-    const method = (checker.instance as Record<string, (payload: unknown, ctx: TransactionCheckContext) => unknown>)[checker.methodName]!;
+    const method = (checker.instance as Record<string, (payload: unknown, ctx: TransactionCheckContext) => unknown>)[
+      checker.methodName
+    ]!;
     try {
       const outcome = await method.call(checker.instance, payload, ctx);
       if (outcome === 'commit' || outcome === 'rollback' || outcome === 'unknown') return outcome;

@@ -46,7 +46,12 @@ describe('@TransactionChecker checks its arguments when applied', () => {
   it('rejects a property that is not a method', () => {
     class Holder {}
     expect(() =>
-      TransactionChecker({})(Holder.prototype, 'value', { value: 42, writable: true, configurable: true, enumerable: false }),
+      TransactionChecker({})(Holder.prototype, 'value', {
+        value: 42,
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      }),
     ).toThrow(/only decorate a method/);
   });
 });

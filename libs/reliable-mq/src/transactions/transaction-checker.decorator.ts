@@ -25,7 +25,11 @@ export function TransactionChecker(options: TransactionCheckerOptions = {}): Met
       'pass nothing, or an options object such as { topic: "payment.confirmed" }.',
     );
     const unknown = Object.keys(options).filter((name) => !KNOWN_OPTIONS.has(name));
-    check(unknown.length === 0, where, `unknown option ${unknown.map((name) => `"${name}"`).join(', ')}; the options are producerGroup and topic.`);
+    check(
+      unknown.length === 0,
+      where,
+      `unknown option ${unknown.map((name) => `"${name}"`).join(', ')}; the options are producerGroup and topic.`,
+    );
     for (const [field, kind] of [
       ['producerGroup', 'group'],
       ['topic', 'topic'],

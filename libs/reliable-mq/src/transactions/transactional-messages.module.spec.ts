@@ -126,9 +126,14 @@ interface App {
   close(): Promise<void>;
 }
 
-async function startApp(broker: Broker, providers: Array<new (...args: never[]) => object> = [LocalPayments, Shipping]): Promise<App> {
+async function startApp(
+  broker: Broker,
+  providers: Array<new (...args: never[]) => object> = [LocalPayments, Shipping],
+): Promise<App> {
   const moduleRef = await Test.createTestingModule({
-    imports: [ReliableMqModule.forRoot({ producerGroup: GROUP, transport: { kind: 'embedded', sharedEngine: broker.engine } })],
+    imports: [
+      ReliableMqModule.forRoot({ producerGroup: GROUP, transport: { kind: 'embedded', sharedEngine: broker.engine } }),
+    ],
     providers,
   }).compile();
   await moduleRef.init();
@@ -139,8 +144,15 @@ async function startApp(broker: Broker, providers: Array<new (...args: never[]) 
     await moduleRef.close();
   };
   cleanups.push(close);
-  const get = <T>(type: new (...args: never[]) => T): T => (providers.includes(type as never) ? moduleRef.get(type) : (undefined as T));
-  return { app: moduleRef, publisher: moduleRef.get(ReliablePublisher), local: get(LocalPayments), shipping: get(Shipping), close };
+  const get = <T>(type: new (...args: never[]) => T): T =>
+    providers.includes(type as never) ? moduleRef.get(type) : (undefined as T);
+  return {
+    app: moduleRef,
+    publisher: moduleRef.get(ReliablePublisher),
+    local: get(LocalPayments),
+    shipping: get(Shipping),
+    close,
+  };
 }
 
 const payment = (orderId: string, amount = 10) => ({ topic: PAYMENTS, key: orderId, payload: { orderId, amount } });
@@ -233,7 +245,10 @@ describe('sendInTransaction through a Nest application', () => {
     const broker = openBroker();
     const h = await startApp(broker, [LocalPayments, EverythingElse, Shipping]);
     const others = h.app.get(EverythingElse);
-    await h.publisher.sendInTransaction({ topic: REFUNDS, key: 'o-6', payload: { orderId: 'o-6', amount: 1 } }, async () => 'unknown');
+    await h.publisher.sendInTransaction(
+      { topic: REFUNDS, key: 'o-6', payload: { orderId: 'o-6', amount: 1 } },
+      async () => 'unknown',
+    );
     await h.publisher.sendInTransaction(payment('o-7'), async () => {
       h.local.paid.add('o-7');
       return 'unknown';
@@ -278,9 +293,14 @@ describe('sendInTransaction through a Nest application', () => {
 
     // With every instance gone, the broker finds no checker and says so.
     await b.close();
-    const orphan = await broker.engine.sendHalf({ topic: PAYMENTS, body: '{"orderId":"o-12","amount":1}' }, { producerGroup: GROUP });
+    const orphan = await broker.engine.sendHalf(
+      { topic: PAYMENTS, body: '{"orderId":"o-12","amount":1}' },
+      { producerGroup: GROUP },
+    );
     await until(() => broker.warnings.some((warning) => warning.includes(orphan.txId)), 'the no-checker warning');
-    expect(broker.warnings.filter((warning) => warning.includes('No transaction checker is registered'))).toHaveLength(1);
+    expect(broker.warnings.filter((warning) => warning.includes('No transaction checker is registered'))).toHaveLength(
+      1,
+    );
     await broker.engine.rollbackHalf(orphan.txId);
   });
 
@@ -288,11 +308,16 @@ describe('sendInTransaction through a Nest application', () => {
     const broker = openBroker();
     const h = await startApp(broker);
     const tx = h.app.get<Transport>(RELIABLE_MQ_TRANSPORT).transactions!;
-    const sent = await tx.sendHalf({ id: 'manual-1', topic: PAYMENTS, headers: {}, body: Buffer.from('{"orderId":"o-13","amount":3}') }, 'nobody');
+    const sent = await tx.sendHalf(
+      { id: 'manual-1', topic: PAYMENTS, headers: {}, body: Buffer.from('{"orderId":"o-13","amount":3}') },
+      'nobody',
+    );
     await until(() => broker.engine.getHalfMessage(sent.txId)!.checkCount >= 1, 'a check of a group without checkers');
     expect((await tx.listUnresolved({ producerGroup: 'nobody' })).items.map((half) => half.txId)).toEqual([sent.txId]);
     expect((await tx.listDiscarded()).total).toBe(0);
-    await expect(tx.commitDiscarded([sent.txId])).rejects.toThrow(/Cannot commit a discarded half message .*: it is already unresolved/);
+    await expect(tx.commitDiscarded([sent.txId])).rejects.toThrow(
+      /Cannot commit a discarded half message .*: it is already unresolved/,
+    );
     await tx.commit(sent.txId);
     await tx.commit(sent.txId);
     await until(() => h.shipping.seen.length === 1, 'the manual commit');
@@ -301,11 +326,20 @@ describe('sendInTransaction through a Nest application', () => {
 });
 
 describe('@TransactionChecker discovery refuses what cannot work, at startup', () => {
-  async function init(providers: Array<new (...args: never[]) => object>, imports: Array<new () => object> = []): Promise<unknown> {
+  async function init(
+    providers: Array<new (...args: never[]) => object>,
+    imports: Array<new () => object> = [],
+  ): Promise<unknown> {
     const broker = openBroker();
     try {
       const moduleRef = await Test.createTestingModule({
-        imports: [ReliableMqModule.forRoot({ producerGroup: GROUP, transport: { kind: 'embedded', sharedEngine: broker.engine } }), ...imports],
+        imports: [
+          ReliableMqModule.forRoot({
+            producerGroup: GROUP,
+            transport: { kind: 'embedded', sharedEngine: broker.engine },
+          }),
+          ...imports,
+        ],
         providers,
       }).compile();
       await moduleRef.init();
@@ -333,7 +367,9 @@ describe('@TransactionChecker discovery refuses what cannot work, at startup', (
     }
     const error = await init([First, Second]);
     expect(error).toBeInstanceOf(ConfigurationError);
-    expect((error as Error).message).toMatch(/producer group "payment-service" and topic "payment.confirmed": First\.a and Second\.b/);
+    expect((error as Error).message).toMatch(
+      /producer group "payment-service" and topic "payment.confirmed": First\.a and Second\.b/,
+    );
   });
 
   it('two checkers for every topic of one group', async () => {
@@ -393,12 +429,20 @@ describe('@TransactionChecker discovery refuses what cannot work, at startup', (
       deadLetters: {} as Transport['deadLetters'],
       close: async () => undefined,
     };
-    const checker: DiscoveredChecker = { producerGroup: GROUP, topic: undefined, instance: {}, methodName: 'x', name: 'Local.check' };
+    const checker: DiscoveredChecker = {
+      producerGroup: GROUP,
+      topic: undefined,
+      instance: {},
+      methodName: 'x',
+      name: 'Local.check',
+    };
     const explorer = { explore: () => [checker] } as unknown as TransactionCheckerExplorer;
     await expect(new TransactionCheckerRegistry(explorer, bare).start()).rejects.toThrow(
       /@TransactionChecker Local\.check cannot be registered: the "bare" transport has no transactional messages/,
     );
     const publisher = new ReliablePublisher({ transport: bare, producerGroup: GROUP });
-    await expect(publisher.sendInTransaction(payment('o-14'), async () => 'commit')).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(publisher.sendInTransaction(payment('o-14'), async () => 'commit')).rejects.toBeInstanceOf(
+      ConfigurationError,
+    );
   });
 });

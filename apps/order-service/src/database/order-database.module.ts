@@ -1,0 +1,15 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { OrderDatabaseCloser, openOrderDatabase } from './order-database';
+
+/** Provides the order service's DataSource to the service and to ReliableMqModule.forRootAsync. */
+@Module({})
+export class OrderDatabaseModule {
+  static forRoot(databaseFile: string): DynamicModule {
+    return {
+      module: OrderDatabaseModule,
+      providers: [{ provide: DataSource, useFactory: () => openOrderDatabase(databaseFile) }, OrderDatabaseCloser],
+      exports: [DataSource],
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import { parseDelayLevels } from '@reliable-mq/engine';
+import { resolve } from 'node:path';
+import { DEFAULT_RETRY_DELAYS, type SampleOptions } from './sample';
+
+export const DEFAULT_ORDER_PORT = 3001;
+export const DEFAULT_PAYMENT_PORT = 3002;
+
+/** The environment variables the sample reads, and what they do; printed with configuration errors. */
+export const SAMPLE_ENV_HELP = [
+  'ORDER_PORT             order service port (default 3001)',
+  'PAYMENT_PORT           payment service port (default 3002)',
+  'HOST                   interface to listen on (default 127.0.0.1)',
+  'DATA_DIR               databases and broker data (default ./data)',
+  `PAYMENT_RETRY_DELAYS   retry delays of the payment consumer (default "${DEFAULT_RETRY_DELAYS}")`,
+];
+
+export type SampleConfig = { ok: true; options: SampleOptions } | { ok: false; errors: string[] };
+
+/** Reads the sample's settings from the environment; every problem becomes one sentence. */
+export function readSampleConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): SampleConfig {
+  const errors: string[] = [];
+  const port = (name: string, fallback: number): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!/^[0-9]+$/.test(raw) || value > 65_535) {
+      errors.push(`${name} must be a port number from 1 to 65535 (or 0 for any free port); got ${JSON.stringify(env[name])}.`);
+      return fallback;
+    }
+    return value;
+  };
+  const orderPort = port('ORDER_PORT', DEFAULT_ORDER_PORT);
+  const paymentPort = port('PAYMENT_PORT', DEFAULT_PAYMENT_PORT);
+  if (orderPort !== 0 && orderPort === paymentPort) {
+    errors.push(`ORDER_PORT and PAYMENT_PORT are both ${orderPort}; the two services need different ports.`);
+  }
+  const host = env.HOST?.trim() || '127.0.0.1';
+  const dataDir = resolve(cwd, env.DATA_DIR?.trim() || 'data');
+  const retryDelays = env.PAYMENT_RETRY_DELAYS?.trim() || DEFAULT_RETRY_DELAYS;
+  try {
+    parseDelayLevels(retryDelays);
+  } catch (error) {
+    errors.push(`PAYMENT_RETRY_DELAYS: ${(error as Error).message}`);
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, options: { orderPort, paymentPort, host, dataDir, retryDelays } };
+}

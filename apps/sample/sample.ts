@@ -1,0 +1,134 @@
+import { Logger, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
+import { BrokerEngine, type EngineOptions, type FlushMode } from '@reliable-mq/engine';
+import type { EmbeddedTransportOptions, RelayOptions } from '@reliable-mq/nestjs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createOrderServiceApp } from '../order-service/src/order-service.app';
+import { createPaymentServiceApp } from '../payment-service/src/payment-service.app';
+
+export const SAMPLE_TOPICS = ['order.created', 'payment.succeeded', 'payment.failed'];
+
+/**
+ * Retry delays of the payment consumer. Explicit levels start at the first one; the broker's default levels start
+ * at the third (10 s), as in RocketMQ, which would keep the card that fails twice waiting for 40 s.
+ */
+export const DEFAULT_RETRY_DELAYS = '1s 5s 10s 30s 1m 2m 5m 10m 30m 1h';
+
+export interface SampleOptions {
+  /** Holds `orders.sqlite`, `payments.sqlite` and the broker's `broker/` directory. */
+  dataDir: string;
+  /** Interface both services listen on. Default 127.0.0.1. */
+  host?: string;
+  /** 0 picks a free port. */
+  orderPort: number;
+  paymentPort: number;
+  /** Broker flush mode. Default `sync`: a confirm means fsynced. */
+  flush?: FlushMode;
+  /** Any other broker option (checkback timings, limits). */
+  engine?: Omit<EngineOptions, 'dataDir' | 'flush'>;
+  /** Retry delays of the payment consumer. Default DEFAULT_RETRY_DELAYS. */
+  retryDelays?: string;
+  maxRetries?: number;
+  relay?: RelayOptions;
+  logger?: LoggerService | LogLevel[] | false;
+}
+
+export interface Sample {
+  /** The one broker engine both services use. */
+  engine: BrokerEngine;
+  orderService: INestApplication;
+  paymentService: INestApplication;
+  orderUrl: string;
+  paymentUrl: string;
+  /** Closes both services (consumers drain, relays stop), then the engine. */
+  close(): Promise<void>;
+}
+
+/** The listen call failed because something else holds the port. */
+export class PortInUseError extends Error {
+  constructor(
+    readonly service: 'order service' | 'payment service',
+    readonly port: number,
+  ) {
+    super(`Port ${port} (${service}) is already in use.`);
+    this.name = 'PortInUseError';
+  }
+}
+
+/**
+ * Starts the order and payment services as two Nest applications in this process, each with its own module graph
+ * and SQLite database, sharing one embedded broker engine (in `<dataDir>/broker`). The engine is opened once here:
+ * two engines on one directory would each keep their own offsets and step on each other.
+ */
+export async function startSample(options: SampleOptions): Promise<Sample> {
+  const logger = new Logger('BrokerEngine');
+  const engine = BrokerEngine.open({
+    ...options.engine,
+    dataDir: join(options.dataDir, 'broker'),
+    flush: options.flush ?? 'sync',
+    onError: options.engine?.onError ?? ((error) => logger.error(error.message, error.stack)),
+    onWarning: options.engine?.onWarning ?? ((message) => logger.warn(message)),
+  });
+  for (const topic of SAMPLE_TOPICS) engine.createTopic(topic);
+  const transport: EmbeddedTransportOptions = { kind: 'embedded', sharedEngine: engine };
+  const host = options.host ?? '127.0.0.1';
+  const common = { host, transport, relay: options.relay, logger: options.logger, shutdownHooks: false };
+
+  let paymentService: INestApplication | undefined;
+  let orderService: INestApplication | undefined;
+  try {
+    paymentService = await listening('payment service', options.paymentPort, () =>
+      createPaymentServiceApp({
+        ...common,
+        port: options.paymentPort,
+        databaseFile: join(options.dataDir, 'payments.sqlite'),
+        retryDelays: options.retryDelays ?? DEFAULT_RETRY_DELAYS,
+        maxRetries: options.maxRetries,
+      }),
+    );
+    orderService = await listening('order service', options.orderPort, () =>
+      createOrderServiceApp({ ...common, port: options.orderPort, databaseFile: join(options.dataDir, 'orders.sqlite') }),
+    );
+  } catch (error) {
+    await paymentService?.close().catch(() => undefined);
+    await engine.close();
+    throw error;
+  }
+
+  const order = orderService;
+  const payment = paymentService;
+  let closing: Promise<void> | undefined;
+  return {
+    engine,
+    orderService: order,
+    paymentService: payment,
+    orderUrl: urlOf(order, host),
+    paymentUrl: urlOf(payment, host),
+    close: () =>
+      (closing ??= (async () => {
+        const results = await Promise.allSettled([order.close(), payment.close()]);
+        await engine.close();
+        const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+        if (failure) throw failure.reason;
+      })()),
+  };
+}
+
+async function listening(
+  service: 'order service' | 'payment service',
+  port: number,
+  create: () => Promise<INestApplication>,
+): Promise<INestApplication> {
+  try {
+    return await create();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException)?.code === 'EADDRINUSE') throw new PortInUseError(service, port);
+    throw error;
+  }
+}
+
+function urlOf(app: INestApplication, host: string): string {
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}
