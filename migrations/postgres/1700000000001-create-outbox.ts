@@ -37,9 +37,7 @@ export class CreateOutboxPostgres1700000000001 implements MigrationInterface {
         CONSTRAINT "ck_rmq_outbox_status" CHECK ("status" IN ('pending', 'sent', 'dead'))
       )`,
     );
-    await queryRunner.query(
-      `CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_status_seq" ON ${table} ("status", "seq")`,
-    );
+    await queryRunner.query(`CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_status_seq" ON ${table} ("status", "seq")`);
     await queryRunner.query(
       `CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_key_seq" ON ${table} ("msg_key", "seq") WHERE "status" <> 'sent'`,
     );

@@ -32,9 +32,7 @@ export class CreateOutboxSqlite1700000000001 implements MigrationInterface {
       )`,
     );
     await queryRunner.query(`CREATE UNIQUE INDEX IF NOT EXISTS "uq_rmq_outbox_id" ON "rmq_outbox" ("id")`);
-    await queryRunner.query(
-      `CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_status_seq" ON "rmq_outbox" ("status", "seq")`,
-    );
+    await queryRunner.query(`CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_status_seq" ON "rmq_outbox" ("status", "seq")`);
     await queryRunner.query(
       `CREATE INDEX IF NOT EXISTS "idx_rmq_outbox_key_seq" ON "rmq_outbox" ("msg_key", "seq") WHERE "status" <> 'sent'`,
     );

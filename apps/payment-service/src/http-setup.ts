@@ -1,6 +1,6 @@
 import {
-  BadRequestException,
   Catch,
+  HttpException,
   PayloadTooLargeException,
   ValidationPipe,
   type ArgumentsHost,
@@ -27,8 +27,8 @@ export function setUpHttp(app: NestExpressApplication, bodyLimit: string): void 
 }
 
 /**
- * The body parser's refusals are the client's mistakes: answer them as such (413, 400) with a sentence that says
- * what to change, instead of logging them as server errors.
+ * The body parser's refusals (too large, unsupported charset...) are the client's mistakes: answer them as such,
+ * instead of logging them as server errors. Nest already turns malformed JSON into a 400.
  */
 @Catch()
 class RequestBodyErrorFilter extends BaseExceptionFilter {
@@ -44,8 +44,9 @@ class RequestBodyErrorFilter extends BaseExceptionFilter {
     if (type === 'entity.too.large') {
       return super.catch(new PayloadTooLargeException(`The request body is larger than the limit of ${this.bodyLimit}.`), host);
     }
-    if (type === 'entity.parse.failed') {
-      return super.catch(new BadRequestException(`The request body is not valid JSON: ${(exception as Error).message}`), host);
+    const status = (exception as { status?: unknown } | null)?.status;
+    if (typeof type === 'string' && typeof status === 'number' && status >= 400 && status < 500) {
+      return super.catch(new HttpException((exception as Error).message, status), host);
     }
     return super.catch(exception, host);
   }
