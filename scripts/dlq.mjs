@@ -41,7 +41,9 @@ if (command === 'list') {
   const page = await call('GET', '/ops/dead-letters?limit=500');
   if (page.total === 0) console.log('No dead letters in the payment group.');
   for (const letter of page.items) {
-    console.log(`#${letter.id}  order ${letter.orderId}  card ${letter.payload?.card ?? '?'}  ${letter.deadAt}\n    ${letter.reason}`);
+    console.log(
+      `#${letter.id}  order ${letter.orderId}  card ${letter.payload?.card ?? '?'}  ${letter.deadAt}\n    ${letter.reason}`,
+    );
   }
 } else if (command === 'show') {
   console.log(JSON.stringify(await call('GET', `/ops/dead-letters/${idArgument(rest[0])}`), null, 2));
@@ -51,12 +53,15 @@ if (command === 'list') {
   let payload;
   if (cardAt >= 0) {
     const card = rest[cardAt + 1];
-    if (!/^[0-9]{12,19}$/.test(card ?? '')) fail('--card needs a card number of 12 to 19 digits, e.g. 4242424242424242.');
+    if (!/^[0-9]{12,19}$/.test(card ?? ''))
+      fail('--card needs a card number of 12 to 19 digits, e.g. 4242424242424242.');
     const letter = await call('GET', `/ops/dead-letters/${id}`);
     payload = { ...letter.payload, card };
   }
   await call('POST', `/ops/dead-letters/${id}/resend`, payload === undefined ? {} : { payload });
-  console.log(`Dead letter #${id} resent${payload ? ` with card ${payload.card}` : ''}. Watch the order: GET /orders/<orderId> on the order service.`);
+  console.log(
+    `Dead letter #${id} resent${payload ? ` with card ${payload.card}` : ''}. Watch the order: GET /orders/<orderId> on the order service.`,
+  );
 } else {
   fail('Usage: npm run dlq [-- list | show <id> | resend <id> [--card <number>]]');
 }

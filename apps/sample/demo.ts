@@ -88,13 +88,18 @@ function amountFor(kind: Kind, index: number): number {
 
 async function snapshot(orderUrl: string, paymentUrl: string, customerId: string, ids: Set<string>): Promise<Snapshot> {
   const [orders, letters, stats] = await Promise.all([
-    http<{ items: Array<{ id: string; status: string }> }>('GET', `${orderUrl}/orders?customerId=${encodeURIComponent(customerId)}&limit=500`),
+    http<{ items: Array<{ id: string; status: string }> }>(
+      'GET',
+      `${orderUrl}/orders?customerId=${encodeURIComponent(customerId)}&limit=500`,
+    ),
     http<{ items: Array<{ orderId: string | null }> }>('GET', `${paymentUrl}/ops/dead-letters?limit=500`),
     http<{ orderCreated: { duplicates: number } }>('GET', `${paymentUrl}/ops/stats`),
   ]);
   return {
     status: new Map(orders.json.items.map((order) => [order.id, order.status])),
-    inDlq: new Set(letters.json.items.map((letter) => letter.orderId).filter((id): id is string => id !== null && ids.has(id))),
+    inDlq: new Set(
+      letters.json.items.map((letter) => letter.orderId).filter((id): id is string => id !== null && ids.has(id)),
+    ),
     duplicates: stats.json.orderCreated.duplicates,
   };
 }
@@ -112,7 +117,9 @@ async function main(): Promise<void> {
 
   let started: Sample | undefined;
   if (!(await reachable(`${orderUrl}/orders?limit=1`)) || !(await reachable(`${paymentUrl}/ops/stats`))) {
-    console.log(`No sample answers on ${orderUrl} and ${paymentUrl}: starting one in this process (data in ${config.options.dataDir}).`);
+    console.log(
+      `No sample answers on ${orderUrl} and ${paymentUrl}: starting one in this process (data in ${config.options.dataDir}).`,
+    );
     // Warnings (every retry) would break the progress line; run `npm start` in another terminal to watch the logs.
     started = await startSample({ ...config.options, logger: ['error', 'fatal'] });
     orderUrl = started.orderUrl;
@@ -122,7 +129,8 @@ async function main(): Promise<void> {
   }
 
   const customerId = `demo-${Date.now().toString(36)}`;
-  const baseline = (await http<{ orderCreated: { duplicates: number } }>('GET', `${paymentUrl}/ops/stats`)).json.orderCreated.duplicates;
+  const baseline = (await http<{ orderCreated: { duplicates: number } }>('GET', `${paymentUrl}/ops/stats`)).json
+    .orderCreated.duplicates;
   console.log(
     `Placing ${settings.orders} orders at ${settings.ratePerSecond}/s as customer ${customerId} ` +
       `(per 10: 6 normal, 2 that fail twice, 1 declined, 1 over the limit), then publishing order.created again for ${settings.duplicates} paid ones.\n`,
@@ -138,8 +146,13 @@ async function main(): Promise<void> {
   const placer = (async () => {
     for (let index = 0; index < settings.orders; index++) {
       const kind = PATTERN[index % PATTERN.length]!;
-      const response = await http<{ id: string }>('POST', `${orderUrl}/orders`, { customerId, amount: amountFor(kind, index), card: CARDS[kind] });
-      if (response.status !== 201) throw new Error(`POST /orders answered ${response.status}: ${JSON.stringify(response.json)}`);
+      const response = await http<{ id: string }>('POST', `${orderUrl}/orders`, {
+        customerId,
+        amount: amountFor(kind, index),
+        card: CARDS[kind],
+      });
+      if (response.status !== 201)
+        throw new Error(`POST /orders answered ${response.status}: ${JSON.stringify(response.json)}`);
       placed.push({ id: response.json.id, kind });
       ids.add(response.json.id);
       const due = startedAt + ((index + 1) * 1000) / settings.ratePerSecond;
@@ -167,7 +180,11 @@ async function main(): Promise<void> {
       `duplicates suppressed ${latest.duplicates - baseline}/${republished.size} | ${seconds}s`;
     if (tty) {
       process.stdout.write(`\r\x1b[2K${line}${final ? '\n' : ''}`);
-    } else if (final || (line.replace(/ \| [0-9.]+s$/, '') !== lastPrinted.replace(/ \| [0-9.]+s$/, '') && Date.now() - lastPrintedAt >= 1_000)) {
+    } else if (
+      final ||
+      (line.replace(/ \| [0-9.]+s$/, '') !== lastPrinted.replace(/ \| [0-9.]+s$/, '') &&
+        Date.now() - lastPrintedAt >= 1_000)
+    ) {
       console.log(line);
       lastPrinted = line;
       lastPrintedAt = Date.now();
@@ -180,7 +197,8 @@ async function main(): Promise<void> {
       const status = latest.status.get(order.id);
       return status === 'PAID' || status === 'FAILED' || latest.inDlq.has(order.id);
     }) &&
-    republished.size === Math.min(settings.duplicates, placed.filter((order) => latest.status.get(order.id) === 'PAID').length) &&
+    republished.size ===
+      Math.min(settings.duplicates, placed.filter((order) => latest.status.get(order.id) === 'PAID').length) &&
     latest.duplicates - baseline >= republished.size;
 
   let placerError: unknown;
@@ -217,12 +235,21 @@ async function main(): Promise<void> {
       if (kind === 'declined') return status === 'PENDING' && latest.inDlq.has(order.id);
       return status === 'PAID';
     });
-    const label = { ok: 'normal card', failsTwice: 'fails twice', declined: 'declined', overLimit: 'over 10,000' }[kind];
-    console.log(`  ${label.padEnd(12)} ${String(matching.length).padStart(3)}/${String(mine.length).padEnd(3)} ${EXPECTED[kind]}`);
+    const label = { ok: 'normal card', failsTwice: 'fails twice', declined: 'declined', overLimit: 'over 10,000' }[
+      kind
+    ];
+    console.log(
+      `  ${label.padEnd(12)} ${String(matching.length).padStart(3)}/${String(mine.length).padEnd(3)} ${EXPECTED[kind]}`,
+    );
   }
-  const stillPending = placed.filter((order) => (latest.status.get(order.id) ?? 'PENDING') === 'PENDING' && !latest.inDlq.has(order.id));
+  const stillPending = placed.filter(
+    (order) => (latest.status.get(order.id) ?? 'PENDING') === 'PENDING' && !latest.inDlq.has(order.id),
+  );
   if (placerError) console.log(`\nPlacing orders failed: ${(placerError as Error).message}`);
-  if (timedOut) console.log(`\nStopped after ${settings.timeoutMs / 1000}s with ${stillPending.length} order(s) still pending, e.g. ${orderUrl}/orders/${stillPending[0]?.id ?? ''}`);
+  if (timedOut)
+    console.log(
+      `\nStopped after ${settings.timeoutMs / 1000}s with ${stillPending.length} order(s) still pending, e.g. ${orderUrl}/orders/${stillPending[0]?.id ?? ''}`,
+    );
   if (latest.inDlq.size > 0) {
     console.log(
       `\n${latest.inDlq.size} declined order(s) wait in the payment DLQ, their orders PENDING. To compensate one` +

@@ -7,7 +7,15 @@ import { SAMPLE_ENV_HELP, readSampleConfig } from './sample-config';
 async function main(): Promise<void> {
   const config = readSampleConfig(process.env);
   if (!config.ok) {
-    console.error(['The sample cannot start:', ...config.errors.map((error) => `  - ${error}`), '', 'Settings:', ...SAMPLE_ENV_HELP.map((line) => `  ${line}`)].join('\n'));
+    console.error(
+      [
+        'The sample cannot start:',
+        ...config.errors.map((error) => `  - ${error}`),
+        '',
+        'Settings:',
+        ...SAMPLE_ENV_HELP.map((line) => `  ${line}`),
+      ].join('\n'),
+    );
     process.exit(2);
   }
   const { options } = config;

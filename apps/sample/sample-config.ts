@@ -24,7 +24,9 @@ export function readSampleConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
     if (raw === undefined || raw === '') return fallback;
     const value = Number(raw);
     if (!/^[0-9]+$/.test(raw) || value > 65_535) {
-      errors.push(`${name} must be a port number from 1 to 65535 (or 0 for any free port); got ${JSON.stringify(env[name])}.`);
+      errors.push(
+        `${name} must be a port number from 1 to 65535 (or 0 for any free port); got ${JSON.stringify(env[name])}.`,
+      );
       return fallback;
     }
     return value;

@@ -87,7 +87,11 @@ export async function startSample(options: SampleOptions): Promise<Sample> {
       }),
     );
     orderService = await listening('order service', options.orderPort, () =>
-      createOrderServiceApp({ ...common, port: options.orderPort, databaseFile: join(options.dataDir, 'orders.sqlite') }),
+      createOrderServiceApp({
+        ...common,
+        port: options.orderPort,
+        databaseFile: join(options.dataDir, 'orders.sqlite'),
+      }),
     );
   } catch (error) {
     await paymentService?.close().catch(() => undefined);

@@ -27,26 +27,42 @@ describe('the sample answers bad input with 4xx and a reason', () => {
     ['an unknown field', { ...valid, status: 'PAID' }, /property status should not exist/],
     ['an array', [valid], /customerId must be a string/],
   ])('POST /orders with %s: 400', async (_name, body, message) => {
-    const response = await request<{ statusCode: number; message: string[] }>('POST', `${sample.orderUrl}/orders`, body);
+    const response = await request<{ statusCode: number; message: string[] }>(
+      'POST',
+      `${sample.orderUrl}/orders`,
+      body,
+    );
     expect(response.status).toBe(400);
     expect(response.body.statusCode).toBe(400);
     expect(response.body.message.join('\n')).toMatch(message);
   });
 
-  it('POST /orders with malformed JSON: 400 with the parser\'s reason', async () => {
+  it("POST /orders with malformed JSON: 400 with the parser's reason", async () => {
     const response = await request<{ message: string }>('POST', `${sample.orderUrl}/orders`, '{"customerId": "c-1",');
     expect(response.status).toBe(400);
     expect(response.body.message).toMatch(/JSON at position 21/);
   });
 
   it('POST /orders in an unsupported charset: 415', async () => {
-    const response = await request('POST', `${sample.orderUrl}/orders`, JSON.stringify(valid), { 'content-type': 'application/json; charset=latin1' });
+    const response = await request('POST', `${sample.orderUrl}/orders`, JSON.stringify(valid), {
+      'content-type': 'application/json; charset=latin1',
+    });
     expect(response.status).toBe(415);
   });
 
   it('POST /orders with an oversized body: 413 with the limit', async () => {
-    const response = await request<{ message: string }>('POST', `${sample.orderUrl}/orders`, { ...valid, customerId: 'x'.repeat(20_000) });
-    expect(response).toEqual({ status: 413, body: { statusCode: 413, error: 'Payload Too Large', message: 'The request body is larger than the limit of 16kb.' } });
+    const response = await request<{ message: string }>('POST', `${sample.orderUrl}/orders`, {
+      ...valid,
+      customerId: 'x'.repeat(20_000),
+    });
+    expect(response).toEqual({
+      status: 413,
+      body: {
+        statusCode: 413,
+        error: 'Payload Too Large',
+        message: 'The request body is larger than the limit of 16kb.',
+      },
+    });
   });
 
   it('accepts a valid order after all that, and reads it back', async () => {
@@ -89,7 +105,9 @@ describe('the sample answers bad input with 4xx and a reason', () => {
   });
 
   it('payment service: a resend payload must be an object', async () => {
-    const response = await request<{ message: string[] }>('POST', `${sample.paymentUrl}/ops/dead-letters/1/resend`, { payload: 'card=4242' });
+    const response = await request<{ message: string[] }>('POST', `${sample.paymentUrl}/ops/dead-letters/1/resend`, {
+      payload: 'card=4242',
+    });
     expect(response.status).toBe(400);
     expect(response.body.message.join('\n')).toMatch(/payload must be an object/);
   });

@@ -62,24 +62,52 @@ describe('the order/payment sample, end to end', () => {
     expect((await request('GET', `${sample.paymentUrl}/payments?orderId=${declined}`)).body).toEqual({ items: [] });
 
     // The card that fails twice: three deliveries, visible in the payment and in the gateway's calls.
-    const transient = await request<{ items: Array<{ status: string; attempts: number }> }>('GET', `${sample.paymentUrl}/payments?orderId=${failsTwice}`);
-    expect(transient.body.items).toEqual([expect.objectContaining({ status: 'SUCCEEDED', attempts: 3, card: '**** 0119', amount: 19.99 })]);
+    const transient = await request<{ items: Array<{ status: string; attempts: number }> }>(
+      'GET',
+      `${sample.paymentUrl}/payments?orderId=${failsTwice}`,
+    );
+    expect(transient.body.items).toEqual([
+      expect.objectContaining({ status: 'SUCCEEDED', attempts: 3, card: '**** 0119', amount: 19.99 }),
+    ]);
     expect(gateway(sample).callsFor(failsTwice)).toBe(3);
 
     // The normal card: one payment, and the order's history tells what happened.
-    const paid = await request<{ history: Array<{ status: string; note: string }>; card: string; amount: number }>('GET', `${sample.orderUrl}/orders/${ok}`);
+    const paid = await request<{ history: Array<{ status: string; note: string }>; card: string; amount: number }>(
+      'GET',
+      `${sample.orderUrl}/orders/${ok}`,
+    );
     expect(paid.body).toMatchObject({ status: 'PAID', card: '**** 4242', amount: 42.5 });
     expect(paid.body.history.map((entry) => entry.status)).toEqual(['PENDING', 'PAID']);
     expect(paid.body.history[1]!.note).toMatch(/payment\.succeeded received: payment [0-9a-f-]{36} of 42\.5/);
-    const okPayments = await request<{ items: Array<{ status: string; attempts: number; gatewayChargeId: string }> }>('GET', `${sample.paymentUrl}/payments?orderId=${ok}`);
-    expect(okPayments.body.items).toEqual([expect.objectContaining({ status: 'SUCCEEDED', attempts: 1, gatewayChargeId: expect.stringMatching(/^ch_/) })]);
+    const okPayments = await request<{ items: Array<{ status: string; attempts: number; gatewayChargeId: string }> }>(
+      'GET',
+      `${sample.paymentUrl}/payments?orderId=${ok}`,
+    );
+    expect(okPayments.body.items).toEqual([
+      expect.objectContaining({ status: 'SUCCEEDED', attempts: 1, gatewayChargeId: expect.stringMatching(/^ch_/) }),
+    ]);
 
     // Over the limit: refused without a charge, published as payment.failed, the order FAILED with the reason.
-    const refused = await request<{ items: Array<{ status: string; reason: string; gatewayChargeId: null }> }>('GET', `${sample.paymentUrl}/payments?orderId=${overLimit}`);
-    expect(refused.body.items).toEqual([expect.objectContaining({ status: 'REFUSED', gatewayChargeId: null, reason: 'amount 10000.01 is above the limit of 10000' })]);
+    const refused = await request<{ items: Array<{ status: string; reason: string; gatewayChargeId: null }> }>(
+      'GET',
+      `${sample.paymentUrl}/payments?orderId=${overLimit}`,
+    );
+    expect(refused.body.items).toEqual([
+      expect.objectContaining({
+        status: 'REFUSED',
+        gatewayChargeId: null,
+        reason: 'amount 10000.01 is above the limit of 10000',
+      }),
+    ]);
     expect(gateway(sample).callsFor(overLimit)).toBe(0);
-    const failed = await request<{ history: Array<{ status: string; note: string }> }>('GET', `${sample.orderUrl}/orders/${overLimit}`);
-    expect(failed.body.history.at(-1)).toMatchObject({ status: 'FAILED', note: expect.stringContaining('above the limit') });
+    const failed = await request<{ history: Array<{ status: string; note: string }> }>(
+      'GET',
+      `${sample.orderUrl}/orders/${overLimit}`,
+    );
+    expect(failed.body.history.at(-1)).toMatchObject({
+      status: 'FAILED',
+      note: expect.stringContaining('above the limit'),
+    });
 
     expect([...(await paymentRowsPerOrder(sample)).values()].every((count) => count === 1)).toBe(true);
   });
@@ -104,7 +132,10 @@ describe('the order/payment sample, end to end', () => {
   it('compensates a declined order: its dead letter resent with a fixed card pays it', async () => {
     const sample = await boot();
     const id = await placeOrder(sample, { customerId: 'compensate', amount: 99, card: CARDS.declined });
-    await eventually(async () => (await deadLetterOrderIds(sample)).has(id), () => 'the dead letter');
+    await eventually(
+      async () => (await deadLetterOrderIds(sample)).has(id),
+      () => 'the dead letter',
+    );
     const list = await request<{ items: Array<{ id: number; orderId: string; payload: Record<string, unknown> }> }>(
       'GET',
       `${sample.paymentUrl}/ops/dead-letters?orderId=${id}`,
@@ -118,9 +149,14 @@ describe('the order/payment sample, end to end', () => {
     expect(otherOrder.status).toBe(400);
     expect(JSON.stringify(otherOrder.body)).toContain('payload.orderId must stay');
 
-    const fixed = await request('POST', `${sample.paymentUrl}/ops/dead-letters/${letter.id}/resend`, { payload: { ...letter.payload, card: CARDS.ok } });
+    const fixed = await request('POST', `${sample.paymentUrl}/ops/dead-letters/${letter.id}/resend`, {
+      payload: { ...letter.payload, card: CARDS.ok },
+    });
     expect(fixed).toEqual({ status: 202, body: { resent: [letter.id] } });
-    await eventually(async () => (await statusOf(sample, id)) === 'PAID', async () => `status ${await statusOf(sample, id)}`);
+    await eventually(
+      async () => (await statusOf(sample, id)) === 'PAID',
+      async () => `status ${await statusOf(sample, id)}`,
+    );
 
     const payments = await request<{ items: unknown[] }>('GET', `${sample.paymentUrl}/payments?orderId=${id}`);
     expect(payments.body.items).toEqual([expect.objectContaining({ status: 'SUCCEEDED', card: '**** 4242' })]);
@@ -134,10 +170,13 @@ describe('the order/payment sample, end to end', () => {
     // Two orders that stay PENDING (declined), standing for orders whose payment process died mid-way.
     const charged = await placeOrder(sample, { customerId: 'checkback', amount: 5, card: CARDS.declined });
     const notCharged = await placeOrder(sample, { customerId: 'checkback', amount: 6, card: CARDS.declined });
-    await eventually(async () => {
-      const dead = await deadLetterOrderIds(sample);
-      return dead.has(charged) && dead.has(notCharged);
-    }, () => 'both dead letters');
+    await eventually(
+      async () => {
+        const dead = await deadLetterOrderIds(sample);
+        return dead.has(charged) && dead.has(notCharged);
+      },
+      () => 'both dead letters',
+    );
 
     // `charged`: its local transaction committed the payment row, then the process died before committing the half
     // message. `notCharged`: it died before writing anything.
@@ -150,19 +189,33 @@ describe('the order/payment sample, end to end', () => {
     );
     const half = (messageId: string, orderId: string) =>
       sample.engine.sendHalf(
-        { messageId, topic: 'payment.succeeded', key: orderId, body: JSON.stringify({ orderId, paymentId: 'p-checkback', amount: 5 }) },
+        {
+          messageId,
+          topic: 'payment.succeeded',
+          key: orderId,
+          body: JSON.stringify({ orderId, paymentId: 'p-checkback', amount: 5 }),
+        },
         { producerGroup: 'payment-service' },
       );
     const committedHalf = await half(committedId, charged);
     const orphanHalf = await half(orphanId, notCharged);
 
     await eventually(
-      async () => sample.engine.getHalfMessage(committedHalf.txId)?.state === 'committed' && sample.engine.getHalfMessage(orphanHalf.txId)?.state === 'rolled_back',
-      () => JSON.stringify([sample.engine.getHalfMessage(committedHalf.txId)?.state, sample.engine.getHalfMessage(orphanHalf.txId)?.state]),
+      async () =>
+        sample.engine.getHalfMessage(committedHalf.txId)?.state === 'committed' &&
+        sample.engine.getHalfMessage(orphanHalf.txId)?.state === 'rolled_back',
+      () =>
+        JSON.stringify([
+          sample.engine.getHalfMessage(committedHalf.txId)?.state,
+          sample.engine.getHalfMessage(orphanHalf.txId)?.state,
+        ]),
     );
     expect(sample.engine.getHalfMessage(committedHalf.txId)).toMatchObject({ resolvedBy: 'checkback' });
     expect(sample.engine.getHalfMessage(orphanHalf.txId)).toMatchObject({ resolvedBy: 'checkback' });
-    await eventually(async () => (await statusOf(sample, charged)) === 'PAID', async () => `status ${await statusOf(sample, charged)}`);
+    await eventually(
+      async () => (await statusOf(sample, charged)) === 'PAID',
+      async () => `status ${await statusOf(sample, charged)}`,
+    );
     // The rolled-back one was never delivered: its order is still waiting for an operator.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await statusOf(sample, notCharged)).toBe('PENDING');
@@ -171,9 +224,16 @@ describe('the order/payment sample, end to end', () => {
   it('publishes every payment.succeeded as a transactional message, committed by the producer', async () => {
     const sample = await boot();
     const id = await placeOrder(sample, { customerId: 'half', amount: 3, card: CARDS.ok });
-    await eventually(async () => (await statusOf(sample, id)) === 'PAID', () => 'PAID');
-    const payment = (await request<{ items: Array<{ messageId: string }> }>('GET', `${sample.paymentUrl}/payments?orderId=${id}`)).body.items[0]!;
+    await eventually(
+      async () => (await statusOf(sample, id)) === 'PAID',
+      () => 'PAID',
+    );
+    const payment = (
+      await request<{ items: Array<{ messageId: string }> }>('GET', `${sample.paymentUrl}/payments?orderId=${id}`)
+    ).body.items[0]!;
     const halves = sample.engine.listHalfMessages({ state: 'any', id: payment.messageId });
-    expect(halves.items).toEqual([expect.objectContaining({ topic: 'payment.succeeded', key: id, state: 'committed', resolvedBy: 'producer' })]);
+    expect(halves.items).toEqual([
+      expect.objectContaining({ topic: 'payment.succeeded', key: id, state: 'committed', resolvedBy: 'producer' }),
+    ]);
   });
 });

@@ -52,7 +52,12 @@ export interface HttpResult<T = unknown> {
   body: T;
 }
 
-export async function request<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
+export async function request<T = unknown>(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<HttpResult<T>> {
   const response = await fetch(url, {
     method,
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
@@ -69,9 +74,13 @@ export async function request<T = any>(method: string, url: string, body?: unkno
   return { status: response.status, body: parsed as T };
 }
 
-export async function placeOrder(sample: Sample, order: { customerId: string; amount: number; card: string }): Promise<string> {
+export async function placeOrder(
+  sample: Sample,
+  order: { customerId: string; amount: number; card: string },
+): Promise<string> {
   const response = await request<{ id: string; status: string }>('POST', `${sample.orderUrl}/orders`, order);
-  if (response.status !== 201) throw new Error(`POST /orders answered ${response.status}: ${JSON.stringify(response.body)}`);
+  if (response.status !== 201)
+    throw new Error(`POST /orders answered ${response.status}: ${JSON.stringify(response.body)}`);
   return response.body.id;
 }
 
@@ -81,17 +90,27 @@ export interface OrderSummary {
 }
 
 export async function ordersOf(sample: Sample, customerId: string): Promise<Map<string, string>> {
-  const response = await request<{ items: OrderSummary[] }>('GET', `${sample.orderUrl}/orders?customerId=${customerId}&limit=500`);
+  const response = await request<{ items: OrderSummary[] }>(
+    'GET',
+    `${sample.orderUrl}/orders?customerId=${customerId}&limit=500`,
+  );
   return new Map(response.body.items.map((order) => [order.id, order.status]));
 }
 
 export async function deadLetterOrderIds(sample: Sample): Promise<Map<string, string>> {
-  const response = await request<{ items: Array<{ orderId: string; reason: string }> }>('GET', `${sample.paymentUrl}/ops/dead-letters?limit=500`);
+  const response = await request<{ items: Array<{ orderId: string; reason: string }> }>(
+    'GET',
+    `${sample.paymentUrl}/ops/dead-letters?limit=500`,
+  );
   return new Map(response.body.items.map((letter) => [letter.orderId, letter.reason]));
 }
 
 /** Polls `check` until it returns true; fails with `describe()` after `timeoutMs`. */
-export async function eventually(check: () => Promise<boolean>, describe: () => Promise<string> | string, timeoutMs = 30_000): Promise<void> {
+export async function eventually(
+  check: () => Promise<boolean>,
+  describe: () => Promise<string> | string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${await describe()}`);
@@ -108,7 +127,9 @@ export function gateway(sample: Sample): FakePaymentGateway {
 }
 
 export async function paymentRowsPerOrder(sample: Sample): Promise<Map<string, number>> {
-  const rows = (await paymentsDb(sample).query('SELECT order_id AS orderId, COUNT(*) AS n FROM payments GROUP BY order_id')) as Array<{ orderId: string; n: number }>;
+  const rows = (await paymentsDb(sample).query(
+    'SELECT order_id AS orderId, COUNT(*) AS n FROM payments GROUP BY order_id',
+  )) as Array<{ orderId: string; n: number }>;
   return new Map(rows.map((row) => [row.orderId, Number(row.n)]));
 }
 

@@ -25,7 +25,13 @@ function orderOf(kind: Kind, index: number, customerId: string): { customerId: s
 }
 
 /** Places `count` orders from `start`, `parallel` at a time, and returns id → kind. */
-async function placeMany(sample: TestSample, customerId: string, start: number, count: number, parallel = 8): Promise<Map<string, Kind>> {
+async function placeMany(
+  sample: TestSample,
+  customerId: string,
+  start: number,
+  count: number,
+  parallel = 8,
+): Promise<Map<string, Kind>> {
   const placed = new Map<string, Kind>();
   let next = start;
   await Promise.all(
@@ -43,7 +49,12 @@ async function placeMany(sample: TestSample, customerId: string, start: number, 
 const EXPECTED: Record<Kind, string> = { ok: 'PAID', failsTwice: 'PAID', overLimit: 'FAILED', declined: 'PENDING' };
 
 /** Waits until every order is final: PAID, FAILED, or PENDING with a dead letter. */
-async function waitSettled(sample: TestSample, customerId: string, placed: Map<string, Kind>, timeoutMs = 60_000): Promise<void> {
+async function waitSettled(
+  sample: TestSample,
+  customerId: string,
+  placed: Map<string, Kind>,
+  timeoutMs = 60_000,
+): Promise<void> {
   let orders = new Map<string, string>();
   let dead = new Map<string, string>();
   await eventually(
@@ -53,7 +64,9 @@ async function waitSettled(sample: TestSample, customerId: string, placed: Map<s
       return [...placed.keys()].every((id) => orders.get(id) === 'PAID' || orders.get(id) === 'FAILED' || dead.has(id));
     },
     () => {
-      const open = [...placed].filter(([id]) => orders.get(id) !== 'PAID' && orders.get(id) !== 'FAILED' && !dead.has(id));
+      const open = [...placed].filter(
+        ([id]) => orders.get(id) !== 'PAID' && orders.get(id) !== 'FAILED' && !dead.has(id),
+      );
       return `${open.length} of ${placed.size} orders not final, e.g. ${JSON.stringify(open.slice(0, 5))}`;
     },
     timeoutMs,
@@ -64,7 +77,9 @@ async function waitSettled(sample: TestSample, customerId: string, placed: Map<s
 async function expectFinalStates(sample: TestSample, customerId: string, placed: Map<string, Kind>): Promise<void> {
   const orders = await ordersOf(sample, customerId);
   const dead = await deadLetterOrderIds(sample);
-  const wrong = [...placed].filter(([id, kind]) => orders.get(id) !== EXPECTED[kind]).map(([id, kind]) => `${kind} ${id}: ${orders.get(id)}`);
+  const wrong = [...placed]
+    .filter(([id, kind]) => orders.get(id) !== EXPECTED[kind])
+    .map(([id, kind]) => `${kind} ${id}: ${orders.get(id)}`);
   expect(wrong).toEqual([]);
   for (const [id, kind] of placed) {
     if (kind === 'declined') expect(dead.get(id)).toContain('card ending 0002 was declined');
@@ -92,11 +107,15 @@ describe('the sample under a stream of mixed orders', () => {
     await expectFinalStates(sample, customerId, placed);
 
     // order.created published again for 20 paid orders: the payment service's dedup must swallow every one.
-    const paid = [...placed].filter(([, kind]) => kind === 'ok' || kind === 'failsTwice').map(([id]) => id).slice(0, 20);
+    const paid = [...placed]
+      .filter(([, kind]) => kind === 'ok' || kind === 'failsTwice')
+      .map(([id]) => id)
+      .slice(0, 20);
     const duplicatesBefore = await duplicatesSuppressed(sample);
     const chargesBefore = gateway(sample).chargeCount;
     const callsBefore = paid.map((id) => gateway(sample).callsFor(id));
-    for (const id of paid) expect((await request('POST', `${sample.orderUrl}/orders/${id}/republish`)).status).toBe(202);
+    for (const id of paid)
+      expect((await request('POST', `${sample.orderUrl}/orders/${id}/republish`)).status).toBe(202);
     await eventually(
       async () => (await duplicatesSuppressed(sample)) - duplicatesBefore >= 20,
       async () => `${(await duplicatesSuppressed(sample)) - duplicatesBefore} duplicates suppressed`,

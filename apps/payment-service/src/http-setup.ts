@@ -42,7 +42,10 @@ class RequestBodyErrorFilter extends BaseExceptionFilter {
   override catch(exception: unknown, host: ArgumentsHost): void {
     const type = (exception as { type?: unknown } | null)?.type;
     if (type === 'entity.too.large') {
-      return super.catch(new PayloadTooLargeException(`The request body is larger than the limit of ${this.bodyLimit}.`), host);
+      return super.catch(
+        new PayloadTooLargeException(`The request body is larger than the limit of ${this.bodyLimit}.`),
+        host,
+      );
     }
     const status = (exception as { status?: unknown } | null)?.status;
     if (typeof type === 'string' && typeof status === 'number' && status >= 400 && status < 500) {

@@ -32,7 +32,10 @@ export class PaymentServiceModule {
             dataSource,
             runMigrations: true,
             dedup: { store: 'db' },
-            transport: { ...options.transport, topics: [...(options.transport.topics ?? []), ...PAYMENT_SERVICE_TOPICS] },
+            transport: {
+              ...options.transport,
+              topics: [...(options.transport.topics ?? []), ...PAYMENT_SERVICE_TOPICS],
+            },
             relay: options.relay,
             consumers: { delayLevels: options.retryDelays, maxReconsumeTimes: options.maxRetries },
           }),

@@ -12,6 +12,7 @@ import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } f
 import { ConsumerRunner } from './consuming/consumer-runner.service';
 import type { DedupStore } from './dedup/dedup-store.interface';
 import { OutboxRelayService } from './outbox/outbox-relay.service';
+import { ReliablePublisher } from './producing/reliable-publisher.service';
 import type { ResolvedReliableMqOptions } from './reliable-mq-options.resolver';
 import { TransactionCheckerRegistry } from './transactions/transaction-checker-registry.service';
 import type { Transport } from './transport/transport.interface';
@@ -34,6 +35,7 @@ export class ReliableMqLifecycle
     private readonly consumers: ConsumerRunner,
     private readonly relay: OutboxRelayService,
     private readonly transactionCheckers: TransactionCheckerRegistry,
+    private readonly publisher: ReliablePublisher,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -56,6 +58,7 @@ export class ReliableMqLifecycle
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.publisher.close();
     await this.transport.close();
     await this.dedup.close();
   }

@@ -43,7 +43,11 @@ export function toOrderView(order: OrderEntity, history?: OrderHistoryEntity[]):
     updatedAt: new Date(order.updatedAt).toISOString(),
   };
   if (history) {
-    view.history = history.map((entry) => ({ status: entry.status, note: entry.note, at: new Date(entry.at).toISOString() }));
+    view.history = history.map((entry) => ({
+      status: entry.status,
+      note: entry.note,
+      at: new Date(entry.at).toISOString(),
+    }));
   }
   return view;
 }

@@ -109,7 +109,13 @@ export class OrdersService {
             `Order ${orderId} is still PENDING; only PAID or FAILED orders can have order.created published again.`,
           );
         }
-        await this.addHistory(manager, orderId, order.status, 'order.created published again on request (a forced duplicate)', Date.now());
+        await this.addHistory(
+          manager,
+          orderId,
+          order.status,
+          'order.created published again on request (a forced duplicate)',
+          Date.now(),
+        );
         return this.publisher.publish({ topic: ORDER_CREATED, key: order.id, payload: toPayload(order) }, { manager });
       }),
     );
@@ -117,7 +123,13 @@ export class OrdersService {
     return { orderId, messageId };
   }
 
-  private async addHistory(manager: EntityManager, orderId: string, status: OrderStatus, note: string, at: number): Promise<void> {
+  private async addHistory(
+    manager: EntityManager,
+    orderId: string,
+    status: OrderStatus,
+    note: string,
+    at: number,
+  ): Promise<void> {
     await manager.insert(OrderHistoryEntity, { orderId, status, note, at });
   }
 }

@@ -20,7 +20,11 @@ export class PaymentResultsConsumer {
     startFrom: 'earliest',
   })
   async paid(payload: PaymentSucceededDto, ctx: MessageContext): Promise<void> {
-    await this.orders.settle(payload.orderId, 'PAID', `payment.succeeded received: payment ${payload.paymentId} of ${payload.amount} (message ${ctx.id})`);
+    await this.orders.settle(
+      payload.orderId,
+      'PAID',
+      `payment.succeeded received: payment ${payload.paymentId} of ${payload.amount} (message ${ctx.id})`,
+    );
   }
 
   @MqConsumer<PaymentFailedDto>({
@@ -31,6 +35,10 @@ export class PaymentResultsConsumer {
     startFrom: 'earliest',
   })
   async failed(payload: PaymentFailedDto, ctx: MessageContext): Promise<void> {
-    await this.orders.settle(payload.orderId, 'FAILED', `payment.failed received: ${payload.reason} (message ${ctx.id})`);
+    await this.orders.settle(
+      payload.orderId,
+      'FAILED',
+      `payment.failed received: ${payload.reason} (message ${ctx.id})`,
+    );
   }
 }

@@ -34,7 +34,9 @@ export class FakePaymentGateway {
     this.calls.set(request.idempotencyKey, call);
     const previous = this.charges.get(request.idempotencyKey);
     if (previous) {
-      this.logger.warn(`Charge ${previous.id} for key ${request.idempotencyKey} requested again; returning it, nothing charged`);
+      this.logger.warn(
+        `Charge ${previous.id} for key ${request.idempotencyKey} requested again; returning it, nothing charged`,
+      );
       return previous;
     }
     const last4 = request.card.slice(-4);
@@ -44,7 +46,12 @@ export class FakePaymentGateway {
         `payment gateway timed out (card ending ${last4} fails its first ${TRANSIENT_FAILURES} calls; this was call ${call})`,
       );
     }
-    const charge: GatewayCharge = { id: `ch_${randomUUID()}`, amountCents: request.amountCents, cardLast4: last4, chargedAt: Date.now() };
+    const charge: GatewayCharge = {
+      id: `ch_${randomUUID()}`,
+      amountCents: request.amountCents,
+      cardLast4: last4,
+      chargedAt: Date.now(),
+    };
     this.charges.set(request.idempotencyKey, charge);
     return charge;
   }

@@ -57,22 +57,30 @@ export class DeadLettersController {
   @Get(':id')
   async get(@Param('id', ParseIntPipe) id: number): Promise<DeadLetterView> {
     const letter = await this.transport.deadLetters.get(id);
-    if (!letter || letter.group !== PAYMENT_SERVICE_GROUP) throw new NotFoundException(`There is no dead letter ${id} of group ${PAYMENT_SERVICE_GROUP}.`);
+    if (!letter || letter.group !== PAYMENT_SERVICE_GROUP)
+      throw new NotFoundException(`There is no dead letter ${id} of group ${PAYMENT_SERVICE_GROUP}.`);
     return toView(letter);
   }
 
   /** Sends the letter back to the payment group only, through its retry topic. */
   @Post(':id/resend')
   @HttpCode(202)
-  async resend(@Param('id', ParseIntPipe) id: number, @Body() body: ResendDeadLetterDto): Promise<{ resent: number[] }> {
+  async resend(
+    @Param('id', ParseIntPipe) id: number,
+    @Body() body: ResendDeadLetterDto,
+  ): Promise<{ resent: number[] }> {
     const letter = await this.transport.deadLetters.get(id);
-    if (!letter || letter.group !== PAYMENT_SERVICE_GROUP) throw new NotFoundException(`There is no dead letter ${id} of group ${PAYMENT_SERVICE_GROUP}.`);
-    if (letter.status !== 'dead') throw new ConflictException(`Dead letter ${id} was already ${letter.status}; only dead ones can be resent.`);
+    if (!letter || letter.group !== PAYMENT_SERVICE_GROUP)
+      throw new NotFoundException(`There is no dead letter ${id} of group ${PAYMENT_SERVICE_GROUP}.`);
+    if (letter.status !== 'dead')
+      throw new ConflictException(`Dead letter ${id} was already ${letter.status}; only dead ones can be resent.`);
     let edit: { body: string } | undefined;
     if (body.payload !== undefined) {
       const original = parse(letter.body) as { orderId?: unknown } | undefined;
       if (original?.orderId !== undefined && body.payload.orderId !== original.orderId) {
-        throw new BadRequestException(`payload.orderId must stay ${JSON.stringify(original.orderId)}: a resend fixes a message, it does not make a new one.`);
+        throw new BadRequestException(
+          `payload.orderId must stay ${JSON.stringify(original.orderId)}: a resend fixes a message, it does not make a new one.`,
+        );
       }
       edit = { body: JSON.stringify(body.payload) };
     }

@@ -26,7 +26,10 @@ export class StatsController {
 
   @Get()
   async stats(): Promise<PaymentStats> {
-    const rows = (await this.dataSource.query('SELECT status, COUNT(*) AS n FROM payments GROUP BY status')) as Array<{ status: string; n: number }>;
+    const rows = (await this.dataSource.query('SELECT status, COUNT(*) AS n FROM payments GROUP BY status')) as Array<{
+      status: string;
+      n: number;
+    }>;
     const count = (status: string): number => Number(rows.find((row) => row.status === status)?.n ?? 0);
     const dead = await this.transport.deadLetters.list({ group: PAYMENT_SERVICE_GROUP, status: 'dead', limit: 1 });
     return {

@@ -40,11 +40,20 @@ export class ChargeOrderConsumer {
   })
   async charge(order: OrderCreatedDto, ctx: MessageContext): Promise<void> {
     const manager = ctx.manager;
-    if (!manager) throw new Error('ChargeOrderConsumer needs the db dedup store, which hands it the inbox transaction (ctx.manager).');
+    if (!manager)
+      throw new Error(
+        'ChargeOrderConsumer needs the db dedup store, which hands it the inbox transaction (ctx.manager).',
+      );
     const amountCents = Math.round(order.amount * 100);
     const attempts = ctx.attempt + 1;
     if (order.amount > PAYMENT_LIMIT) {
-      await this.refuse(manager, order, amountCents, attempts, `amount ${order.amount} is above the limit of ${PAYMENT_LIMIT}`);
+      await this.refuse(
+        manager,
+        order,
+        amountCents,
+        attempts,
+        `amount ${order.amount} is above the limit of ${PAYMENT_LIMIT}`,
+      );
       return;
     }
 
@@ -79,7 +88,13 @@ export class ChargeOrderConsumer {
     );
   }
 
-  private async refuse(manager: EntityManager, order: OrderCreatedDto, amountCents: number, attempts: number, reason: string): Promise<void> {
+  private async refuse(
+    manager: EntityManager,
+    order: OrderCreatedDto,
+    amountCents: number,
+    attempts: number,
+    reason: string,
+  ): Promise<void> {
     const paymentId = randomUUID();
     const payload: PaymentFailedPayload = { orderId: order.orderId, paymentId, reason };
     const messageId = await this.publisher.publish({ topic: PAYMENT_FAILED, key: order.orderId, payload }, { manager });

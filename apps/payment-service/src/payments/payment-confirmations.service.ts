@@ -35,10 +35,15 @@ export class PaymentConfirmations {
    */
   async record(manager: EntityManager, payment: Omit<PaymentEntity, 'messageId'>): Promise<void> {
     const queryRunner = manager.queryRunner;
-    if (!queryRunner?.isTransactionActive) throw new Error('PaymentConfirmations.record() needs the handler transaction (ctx.manager).');
+    if (!queryRunner?.isTransactionActive)
+      throw new Error('PaymentConfirmations.record() needs the handler transaction (ctx.manager).');
     const ended = this.transactions.whenEnds(queryRunner);
     const written = deferred();
-    const payload: PaymentSucceededPayload = { orderId: payment.orderId, paymentId: payment.id, amount: payment.amountCents / 100 };
+    const payload: PaymentSucceededPayload = {
+      orderId: payment.orderId,
+      paymentId: payment.id,
+      amount: payment.amountCents / 100,
+    };
 
     const sending = this.publisher.sendInTransaction(
       { topic: PAYMENT_SUCCEEDED, key: payment.orderId, payload },

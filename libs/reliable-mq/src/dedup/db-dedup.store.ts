@@ -6,7 +6,7 @@ import { DedupCounterSet } from './dedup-counter-set';
 import type { DedupCounters, DedupOutcome, DedupStore } from './dedup-store.interface';
 import { toInboxKey } from './inbox-key';
 import { INBOX_TABLE } from './inbox-message.entity';
-import { SerialLock } from './serial-lock';
+import { SerialLock, singleConnectionLockFor } from './serial-lock';
 
 /**
  * TypeORM drivers that share one connection between all query runners. Two transactions started on it at the same
@@ -70,7 +70,7 @@ export class DbDedupStore implements DedupStore {
     options: DbDedupStoreOptions = {},
   ) {
     this.serial = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type)
-      ? (options.singleConnectionLock ?? new SerialLock())
+      ? (options.singleConnectionLock ?? singleConnectionLockFor(dataSource) ?? new SerialLock())
       : undefined;
   }
 

@@ -11,6 +11,7 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel';
 import { ConfigurationError } from '../errors/configuration.error';
 import { NoActiveTransactionError } from '../errors/no-active-transaction.error';
+import { singleConnectionLockFor } from '../dedup/serial-lock';
 import { insertOutboxRows } from '../outbox/insert-outbox-rows';
 import type { Transport } from '../transport/transport.interface';
 import { MessageSerializer, toTransportMessage } from './message-serializer';
@@ -144,10 +145,13 @@ export class ReliablePublisher {
       runner = manager.queryRunner;
       return work(manager);
     };
-    const result =
+    const run = (): Promise<T> =>
       options.isolationLevel === undefined
-        ? await dataSource.transaction(wrapped)
-        : await dataSource.transaction(options.isolationLevel, wrapped);
+        ? dataSource.transaction(wrapped)
+        : dataSource.transaction(options.isolationLevel, wrapped);
+    // On SQLite all transactions share one connection: take turns with the dedup store's handler transactions.
+    const lock = singleConnectionLockFor(dataSource);
+    const result = lock ? await lock.run(run) : await run();
     // Normally the commit subscriber has woken the relay already and the mark is gone; this covers the rest.
     if (runner && this.waker.take(runner)) this.wakeRelay();
     return result;

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RETRY_DELAYS } from './sample';
+import { readSampleConfig } from './sample-config';
+
+describe('readSampleConfig', () => {
+  it('defaults to ports 3001 and 3002 on 127.0.0.1, data in ./data', () => {
+    expect(readSampleConfig({}, '/srv/app')).toEqual({
+      ok: true,
+      options: {
+        orderPort: 3001,
+        paymentPort: 3002,
+        host: '127.0.0.1',
+        dataDir: '/srv/app/data',
+        retryDelays: DEFAULT_RETRY_DELAYS,
+      },
+    });
+  });
+
+  it('takes ORDER_PORT, PAYMENT_PORT, HOST, DATA_DIR and PAYMENT_RETRY_DELAYS', () => {
+    const env = {
+      ORDER_PORT: '8081',
+      PAYMENT_PORT: ' 8082 ',
+      HOST: '0.0.0.0',
+      DATA_DIR: 'var/sample',
+      PAYMENT_RETRY_DELAYS: '100ms 1s',
+    };
+    expect(readSampleConfig(env, '/srv/app')).toEqual({
+      ok: true,
+      options: {
+        orderPort: 8081,
+        paymentPort: 8082,
+        host: '0.0.0.0',
+        dataDir: '/srv/app/var/sample',
+        retryDelays: '100ms 1s',
+      },
+    });
+    expect(readSampleConfig({ DATA_DIR: '/data/rmq' }, '/srv/app')).toMatchObject({
+      options: { dataDir: '/data/rmq' },
+    });
+  });
+
+  it('lets both ports be 0 (any free port)', () => {
+    expect(readSampleConfig({ ORDER_PORT: '0', PAYMENT_PORT: '0' })).toMatchObject({
+      ok: true,
+      options: { orderPort: 0, paymentPort: 0 },
+    });
+  });
+
+  it.each([
+    [{ ORDER_PORT: 'abc' }, 'ORDER_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "abc".'],
+    [{ PAYMENT_PORT: '-1' }, 'PAYMENT_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "-1".'],
+    [
+      { PAYMENT_PORT: '65536' },
+      'PAYMENT_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "65536".',
+    ],
+    [{ ORDER_PORT: '3.5' }, 'ORDER_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "3.5".'],
+    [
+      { ORDER_PORT: '4000', PAYMENT_PORT: '4000' },
+      'ORDER_PORT and PAYMENT_PORT are both 4000; the two services need different ports.',
+    ],
+    [{ ORDER_PORT: '3002' }, 'ORDER_PORT and PAYMENT_PORT are both 3002; the two services need different ports.'],
+  ])('refuses %j', (env, error) => {
+    expect(readSampleConfig(env)).toEqual({ ok: false, errors: [error] });
+  });
+
+  it('refuses delays the broker cannot parse, and reports every problem at once', () => {
+    const config = readSampleConfig({ ORDER_PORT: 'x', PAYMENT_RETRY_DELAYS: 'soon' });
+    expect(config.ok).toBe(false);
+    if (config.ok) return;
+    expect(config.errors).toHaveLength(2);
+    expect(config.errors[1]).toMatch(/^PAYMENT_RETRY_DELAYS: /);
+  });
+});
