@@ -6,7 +6,7 @@ export interface PayloadSchema<T = unknown> {
   parse(input: unknown): T;
 }
 
-export interface MqConsumerOptions<TPayload = any> {
+export interface MqConsumerOptions<TPayload = unknown> {
   topic: string;
   group: string;
   /** `*` (default) or `a || b`. */
@@ -14,7 +14,7 @@ export interface MqConsumerOptions<TPayload = any> {
   /** Default `concurrent`. `orderly`: one message per queue at a time, in order; a failure holds the queue. */
   mode?: ConsumeMode;
   /** Business id the effect is deduplicated on, e.g. `(p) => p.orderId`. Default: the message id. */
-  dedupKey?: (payload: TPayload, ctx: Omit<MessageContext, 'dedupKey' | 'manager'>) => string;
+  dedupKey?(payload: TPayload, ctx: Omit<MessageContext, 'dedupKey' | 'manager'>): string;
   /** Failed attempts before the DLQ. Default from module options (16). */
   maxReconsumeTimes?: number;
   /** Retry delays, e.g. `1s 10s 1m`. Default: the broker's levels. */

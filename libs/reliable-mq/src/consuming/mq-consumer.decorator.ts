@@ -13,7 +13,7 @@ function check(condition: boolean, where: string, problem: string): void {
  * `(payload, ctx)`; the message is acked when its promise resolves, retried when it
  * throws, and dead-lettered at once on `NonRetryableError`.
  */
-export function MqConsumer<TPayload = any>(options: MqConsumerOptions<TPayload>): MethodDecorator {
+export function MqConsumer<TPayload = unknown>(options: MqConsumerOptions<TPayload>): MethodDecorator {
   return (target, propertyKey, descriptor) => {
     const where = `${(target as { constructor: { name: string } }).constructor.name}.${String(propertyKey)}`;
     check(typeof options === 'object' && options !== null, where, 'pass an options object with at least { topic, group }.');
