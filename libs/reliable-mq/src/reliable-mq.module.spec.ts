@@ -245,6 +245,72 @@ describe('ReliableMqModule end to end on the embedded broker and SQLite', () => 
   });
 });
 
+describe('ReliableMqModule.forRootAsync', () => {
+  it('builds the module from injected providers and validates a schema-declared payload', async () => {
+    const dataSource = await sqliteDataSource();
+    const temp = temporaryEmbeddedTransport({ topics: ['order.created'] });
+    cleanups.push(temp.cleanup);
+    const seen: Array<{ orderId: string }> = [];
+    const orderSchema = {
+      parse(input: unknown): { orderId: string } {
+        const value = input as { orderId?: unknown };
+        if (typeof value?.orderId !== 'string') throw new Error('orderId must be a string');
+        return { orderId: value.orderId };
+      },
+    };
+    @Injectable()
+    class SchemaHandler {
+      @MqConsumer({ topic: 'order.created', group: 'schema-check', startFrom: 'earliest', schema: orderSchema })
+      async handle(payload: { orderId: string }): Promise<void> {
+        seen.push(payload);
+      }
+    }
+    const DATA_SOURCE = Symbol('DATA_SOURCE');
+    @Module({ providers: [{ provide: DATA_SOURCE, useValue: dataSource }], exports: [DATA_SOURCE] })
+    class DatabaseModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ReliableMqModule.forRootAsync({
+          imports: [DatabaseModule],
+          inject: [DATA_SOURCE],
+          useFactory: (ds: DataSource) => ({
+            producerGroup: 'async-service',
+            dataSource: ds,
+            runMigrations: true,
+            transport: temp.transport,
+          }),
+        }),
+      ],
+      providers: [SchemaHandler],
+    }).compile();
+    await moduleRef.init();
+    cleanups.push(() => moduleRef.close());
+    const publisher = moduleRef.get(ReliablePublisher);
+    await publisher.transaction((manager) =>
+      publisher.publish(
+        [
+          { topic: 'order.created', key: 'ok', payload: { orderId: 'ok' } },
+          { topic: 'order.created', key: 'bad', payload: { orderId: 42 } },
+        ],
+        { manager },
+      ),
+    );
+    await waitForIdle(moduleRef);
+    expect(seen).toEqual([{ orderId: 'ok' }]);
+    const letters = await moduleRef.get<Transport>(RELIABLE_MQ_TRANSPORT).deadLetters.list({ group: 'schema-check' });
+    expect(letters.items.map((letter) => letter.reason)).toEqual([
+      'NonRetryableError: Payload failed schema validation: orderId must be a string',
+    ]);
+  });
+
+  it('fails at startup when the factory returns bad options', async () => {
+    const moduleRef = Test.createTestingModule({
+      imports: [ReliableMqModule.forRootAsync({ useFactory: () => ({ producerGroup: 'bad name!' }) as never })],
+    });
+    await expect(moduleRef.compile()).rejects.toThrow(/set `transport`/);
+  });
+});
+
 describe('ReliableMqModule refuses what cannot work, at startup', () => {
   async function compile(options: unknown, providers: Array<new (...args: never[]) => object> = []): Promise<unknown> {
     const temp = temporaryEmbeddedTransport();

@@ -3,6 +3,7 @@ import { describeError, isNonRetryable, requestedRetryDelay } from '../headers';
 import type { MessageRow } from '../storage/message-row';
 import { decodeTags } from '../storage/message-row';
 import { delayForLevel } from '../util/duration';
+import { detachedScope } from '../util/detached-scope';
 import { retryTopicOf } from '../util/names';
 import { allocateEvenly } from './allocate';
 import { originTopicOf, reconsumeTimesOf, toDelivery } from './delivery-mapper';
@@ -28,6 +29,7 @@ export class ConsumerGroup {
   private readonly warnedMissingHandler = new Set<string>();
   readonly retryTopic: string;
   private pumpScheduled = false;
+  private readonly detached = detachedScope();
   private tokens = 0;
   private timers = new Set<NodeJS.Timeout>();
 
@@ -163,14 +165,18 @@ export class ConsumerGroup {
   schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
-    setImmediate(() => this.pump());
+    setImmediate(() => this.detached(() => this.pump()));
   }
 
   private schedulePumpAt(delayMs: number): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.schedulePump();
-    }, delayMs);
+    const timer = setTimeout(
+      () =>
+        this.detached(() => {
+          this.timers.delete(timer);
+          this.schedulePump();
+        }),
+      delayMs,
+    );
     this.timers.add(timer);
   }
 

@@ -1,4 +1,6 @@
 /** Longest single timer wait; Node clamps larger values to 1 ms. */
+import { detachedScope } from '../util/detached-scope';
+
 const MAX_TIMER_MS = 2 ** 30;
 
 /**
@@ -10,6 +12,7 @@ export class DelayScheduler {
   private timerAt = Number.POSITIVE_INFINITY;
   private moving = false;
   private stopped = false;
+  private readonly detached = detachedScope();
 
   constructor(
     private readonly nextDueAt: () => number | null,
@@ -43,7 +46,7 @@ export class DelayScheduler {
     }
     this.timerAt = at;
     const wait = Math.min(MAX_TIMER_MS, Math.max(0, at - this.now()));
-    this.timer = setTimeout(() => void this.fire(), wait);
+    this.timer = setTimeout(() => this.detached(() => void this.fire()), wait);
     this.timer.unref();
   }
 

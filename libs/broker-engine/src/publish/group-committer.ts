@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { EngineClosedError, StorageFullError } from '../errors';
 import { isStorageFull } from '../storage/sqlite-errors';
+import { detachedScope } from '../util/detached-scope';
 
 /** Hooks for work that happens once per commit, around all the operations in it. */
 export interface CommitHooks {
@@ -32,6 +33,7 @@ export class GroupCommitter {
   private timer: NodeJS.Timeout | null = null;
   private flushing = false;
   private stopped = false;
+  private readonly detached = detachedScope();
 
   constructor(
     private readonly db: Database,
@@ -50,16 +52,20 @@ export class GroupCommitter {
   /** Asks for a commit soon even with no operations queued, e.g. to persist consumer offsets. */
   requestFlush(delayMs: number): void {
     if (this.stopped || this.flushScheduled || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.flush();
-    }, delayMs);
+    this.timer = setTimeout(
+      () =>
+        this.detached(() => {
+          this.timer = null;
+          this.flush();
+        }),
+      delayMs,
+    );
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => this.detached(() => this.flush()));
   }
 
   /** Writes everything queued now, synchronously. */

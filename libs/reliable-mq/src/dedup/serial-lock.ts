@@ -8,11 +8,18 @@ import type { DataSource } from 'typeorm';
  */
 export class SerialLock {
   private tail: Promise<void> = Promise.resolve();
-  private readonly holder = new AsyncLocalStorage<SerialLock>();
+  private readonly holder = new AsyncLocalStorage<{ active: boolean }>();
 
   run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.holder.getStore() === this) return task();
-    const result = this.tail.then(() => this.holder.run(this, task));
+    // Re-enter only from inside a task that still holds the lock: a callback scheduled from a
+    // task carries its context but may run after the task released the lock.
+    if (this.holder.getStore()?.active) return task();
+    const result = this.tail.then(() => {
+      const hold = { active: true };
+      return this.holder.run(hold, task).finally(() => {
+        hold.active = false;
+      });
+    });
     this.tail = result.then(
       () => undefined,
       () => undefined,

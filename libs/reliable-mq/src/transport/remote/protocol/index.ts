@@ -1,0 +1,5 @@
+// The broker protocol (docs/broker-protocol.md): framing, envelopes and error form shared by server and client.
+export * from './protocol-constants';
+export * from './protocol-frames';
+export { FrameDecoder, FrameError, checkFrame, encodeFrame, frameSize } from './frame-codec';
+export { ProtocolError, toWireError } from './wire-error';

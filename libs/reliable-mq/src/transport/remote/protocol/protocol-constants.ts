@@ -1,0 +1,93 @@
+/**
+ * Constants of the ReliableMQ broker protocol (docs/broker-protocol.md). Shared by the broker server and the remote
+ * transport; no Nest and no engine imports, so either side can load it alone.
+ */
+
+/** Bumped on any change an older peer could misread. The server refuses a hello naming another version. */
+export const PROTOCOL_VERSION = 1;
+
+export const DEFAULT_BROKER_PORT = 7420;
+export const DEFAULT_BROKER_HOST = '127.0.0.1';
+export const BROKER_URL_SCHEME = 'reliable-mq:';
+
+/** Bytes of the big-endian length prefix in front of every frame. */
+export const FRAME_HEADER_BYTES = 4;
+/** Largest frame payload accepted by default (8 MiB); the server announces its own limit in the hello reply. */
+export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+/** No deployment may raise the limit past this: the prefix is 32 bits and a frame is held whole in memory. */
+export const MAX_FRAME_BYTES_CEILING = 256 * 1024 * 1024;
+
+/** What the first byte of meaning says about a frame: the `t` field. */
+export const FrameType = {
+  /** Asks the other side to run `op` with `a`; answered by RESPONSE or ERROR with the same `id`, unless `id` is 0. */
+  REQUEST: 1,
+  /** Result `r` of the request `id`. */
+  RESPONSE: 2,
+  /** Failure `e` of the request `id`; `id` 0 is about the connection, which the sender then closes. */
+  ERROR: 3,
+  /** One-way news from the server (`op`, `a`): deliveries, a subscription ended, going away. */
+  EVENT: 4,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Calls a client may make. Anything else is an unknown call: error frame, then the connection is closed. */
+export const ClientOp = {
+  HELLO: 'hello',
+  PING: 'ping',
+  TOPIC_ENSURE: 'topic.ensure',
+  TOPIC_LIST: 'topic.list',
+  PUBLISH: 'publish',
+  SUBSCRIBE: 'subscribe',
+  UNSUBSCRIBE: 'unsubscribe',
+  ACK: 'ack',
+  NACK: 'nack',
+  DLQ_LIST: 'dlq.list',
+  DLQ_GET: 'dlq.get',
+  DLQ_RESEND: 'dlq.resend',
+  DLQ_DISCARD: 'dlq.discard',
+  STATS: 'stats',
+  TX_SEND: 'tx.send',
+  TX_COMMIT: 'tx.commit',
+  TX_ROLLBACK: 'tx.rollback',
+  TX_CHECKER_REGISTER: 'tx.checker.register',
+  TX_CHECKER_UNREGISTER: 'tx.checker.unregister',
+  TX_LIST: 'tx.list',
+  TX_COMMIT_DISCARDED: 'tx.commitDiscarded',
+  TX_DISCARD_DISCARDED: 'tx.discardDiscarded',
+} as const;
+export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp];
+
+/** Calls the server makes to a client. */
+export const ServerOp = {
+  /** Checkback: asks a registered checker about one half message; answered with `{ outcome }`. */
+  TX_CHECK: 'tx.check',
+} as const;
+
+/** Events the server pushes. */
+export const ServerEvent = {
+  DELIVER: 'deliver',
+  /** The server ended a subscription on its own (shutdown, the member reconnected elsewhere). */
+  SUBSCRIPTION_CLOSED: 'sub.closed',
+  /** The server is shutting down; reconnect later. */
+  GOAWAY: 'goaway',
+} as const;
+
+/** Error codes of the protocol itself. Engine refusals carry the engine error's own code (e.g. UNKNOWN_TOPIC). */
+export const ProtocolErrorCode = {
+  BAD_FRAME: 'BAD_FRAME',
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  UNKNOWN_OP: 'UNKNOWN_OP',
+  BAD_REQUEST: 'BAD_REQUEST',
+  HANDSHAKE_REQUIRED: 'HANDSHAKE_REQUIRED',
+  HANDSHAKE_TIMEOUT: 'HANDSHAKE_TIMEOUT',
+  UNSUPPORTED_VERSION: 'UNSUPPORTED_VERSION',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  TOO_MANY_CONNECTIONS: 'TOO_MANY_CONNECTIONS',
+  IDLE_TIMEOUT: 'IDLE_TIMEOUT',
+  FRAME_TIMEOUT: 'FRAME_TIMEOUT',
+  SLOW_READER: 'SLOW_READER',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  UNKNOWN_SUBSCRIPTION: 'UNKNOWN_SUBSCRIPTION',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];

@@ -1,0 +1,158 @@
+import type { FrameType } from './protocol-constants';
+
+/** A failure as it travels. `name` is the error class on the sending side; `details` its public fields. */
+export interface WireError {
+  code: string;
+  message: string;
+  name?: string;
+  /** Set on errors after which the sender closes the connection. */
+  fatal?: true;
+  details?: Record<string, unknown>;
+}
+
+export interface RequestFrame {
+  t: typeof FrameType.REQUEST;
+  /** 0: a notification, never answered. */
+  id: number;
+  op: string;
+  a?: unknown;
+}
+
+export interface ResponseFrame {
+  t: typeof FrameType.RESPONSE;
+  id: number;
+  r?: unknown;
+}
+
+export interface ErrorFrame {
+  t: typeof FrameType.ERROR;
+  /** 0: about the connection as a whole. */
+  id: number;
+  e: WireError;
+}
+
+export interface EventFrame {
+  t: typeof FrameType.EVENT;
+  op: string;
+  a?: unknown;
+}
+
+export type Frame = RequestFrame | ResponseFrame | ErrorFrame | EventFrame;
+
+// ------------------------------------------------------------------ call arguments and results
+
+export interface HelloArgs {
+  protocol: number;
+  token?: string;
+  /** Free text for the server's log, e.g. `order-service@host:pid`. */
+  client?: string;
+}
+
+export interface HelloResult {
+  protocol: number;
+  server: string;
+  version: string;
+  maxFrameBytes: number;
+  /** How often the client should ping. */
+  heartbeatMs: number;
+  /** A connection silent for this long is closed by the server. */
+  idleTimeoutMs: number;
+  maxBatchSize: number;
+  maxBodyBytes: number;
+}
+
+/** A message to publish or send as a half message. */
+export interface WireMessage {
+  id: string;
+  topic: string;
+  key?: string;
+  tags?: string[];
+  headers?: Record<string, string>;
+  body: Uint8Array;
+  deliverAt?: number;
+}
+
+export interface PublishArgs {
+  messages: WireMessage[];
+}
+
+export interface WireConfirm {
+  id: string;
+  duplicate: boolean;
+  queueId: number;
+  /** -1 while a delayed message waits for its time. */
+  offset: number;
+  deliverAt?: number;
+}
+
+export interface PublishResult {
+  confirms: WireConfirm[];
+}
+
+export interface SubscribeArgs {
+  group: string;
+  topic: string;
+  tags?: string;
+  mode: 'concurrent' | 'orderly';
+  /** Credit: deliveries the server may push before the client acks or nacks one. */
+  prefetch: number;
+  maxReconsumeTimes: number;
+  delayLevels?: string;
+  startFrom?: 'latest' | 'earliest';
+  memberId?: string;
+}
+
+export interface SubscribeResult {
+  sub: number;
+  memberId: string;
+}
+
+export interface WireDelivery {
+  sub: number;
+  /** Names this delivery in `ack` / `nack`; unique on the connection. */
+  tag: number;
+  id: string;
+  topic: string;
+  key: string | null;
+  tags: string[];
+  headers: Record<string, string>;
+  body: Uint8Array;
+  attempt: number;
+  bornAt: number;
+}
+
+export interface AckArgs {
+  tag: number;
+}
+
+export interface NackArgs {
+  tag: number;
+  /** The failure, recorded as the retry's last error and, at the end, the DLQ reason. */
+  reason: string;
+  nonRetryable?: boolean;
+  /** Retry after this delay instead of the next delay level. */
+  retryDelayMs?: number;
+}
+
+export interface CheckArgs {
+  checker: number;
+  half: WireHalfMessage;
+}
+
+export interface WireHalfMessage {
+  txId: string;
+  messageId: string;
+  producerGroup: string;
+  topic: string;
+  key: string | null;
+  tags: string[];
+  headers: Record<string, string>;
+  body: Uint8Array;
+  sentAt: number;
+  state: string;
+  checkCount: number;
+  nextCheckAt: number;
+  reason: string | null;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+}
