@@ -1,19 +1,22 @@
 import type { DataSource } from 'typeorm';
 import { CreateOutboxMysql1700000000001 } from './mysql/1700000000001-create-outbox';
 import { CreateInboxMysql1700000000002 } from './mysql/1700000000002-create-inbox';
+import { CreateHalfMessagesMysql1700000000003 } from './mysql/1700000000003-create-half-messages';
 import { CreateOutboxPostgres1700000000001 } from './postgres/1700000000001-create-outbox';
 import { CreateInboxPostgres1700000000002 } from './postgres/1700000000002-create-inbox';
+import { CreateHalfMessagesPostgres1700000000003 } from './postgres/1700000000003-create-half-messages';
 import { applyMigrations, MIGRATIONS_TABLE, type MigrationClass } from './run-migrations';
 import { CreateOutboxSqlite1700000000001 } from './sqlite/1700000000001-create-outbox';
 import { CreateInboxSqlite1700000000002 } from './sqlite/1700000000002-create-inbox';
+import { CreateHalfMessagesSqlite1700000000003 } from './sqlite/1700000000003-create-half-messages';
 
 export type ReliableMqDatabaseType = 'better-sqlite3' | 'sqlite' | 'postgres' | 'mysql' | 'mariadb';
 export { MIGRATIONS_TABLE, type MigrationClass };
 
 const BY_DIALECT = {
-  sqlite: [CreateOutboxSqlite1700000000001, CreateInboxSqlite1700000000002],
-  postgres: [CreateOutboxPostgres1700000000001, CreateInboxPostgres1700000000002],
-  mysql: [CreateOutboxMysql1700000000001, CreateInboxMysql1700000000002],
+  sqlite: [CreateOutboxSqlite1700000000001, CreateInboxSqlite1700000000002, CreateHalfMessagesSqlite1700000000003],
+  postgres: [CreateOutboxPostgres1700000000001, CreateInboxPostgres1700000000002, CreateHalfMessagesPostgres1700000000003],
+  mysql: [CreateOutboxMysql1700000000001, CreateInboxMysql1700000000002, CreateHalfMessagesMysql1700000000003],
 } as const satisfies Record<string, readonly MigrationClass[]>;
 
 /**

@@ -77,14 +77,22 @@ function limitRun(ctx: BenchContext, synchronous: Synchronous, rowsPerTx: number
 function enginePublishRun(ctx: BenchContext, flush: FlushMode, workers: number, batch: number, durationMs: number, maxCalls: number) {
   return async (): Promise<Sample> => {
     const tmp = freshDir(ctx, `engine-${flush}-${workers}`);
-    const engine = BrokerEngine.open({ dataDir: tmp.dir, flush, onError: () => undefined });
+    const engine = BrokerEngine.open({ dataDir: tmp.dir, flush });
     try {
       engine.createTopic('bench', { queueCount: QUEUES });
       const body = Buffer.alloc(BODY_BYTES, 0x61);
       const messages = (seq: number) =>
         Array.from({ length: batch }, (_, i) => ({ topic: 'bench', key: `order-${seq * batch + i}`, body }));
       // Warm-up: the JIT and SQLite's page cache, outside the measured window.
-      await closedLoop({ workers, durationMs: 200, maxCount: 200, op: (seq) => engine.publish(messages(-1 - seq)), recordLatency: false });
+      await closedLoop({
+        workers,
+        durationMs: 200,
+        maxCount: 200,
+        op: async (seq) => {
+          await engine.publish(messages(-1 - seq));
+        },
+        recordLatency: false,
+      });
       const result = await closedLoop({
         workers,
         durationMs,

@@ -7,8 +7,8 @@
  * Every fact goes to stdout as one JSON line (see engine-crash.protocol.ts), written with a blocking `writeSync`
  * before the engine can act on it, so nothing the parent reads is contradicted by a kill that follows.
  */
-import { writeSync } from 'node:fs';
 import { BrokerEngine, type Delivery, type PublishMessage } from '@reliable-mq/engine';
+import { writeLineSync } from '../support/child-lines';
 import {
   CRASH_GROUP,
   CRASH_MAX_RECONSUME,
@@ -32,20 +32,7 @@ const DRAIN_LIMIT_MS = 60_000;
 const STATS_INTERVAL_MS = 25;
 const PRODUCERS = 2;
 
-const pauseCell = new Int32Array(new SharedArrayBuffer(4));
-
-function emit(line: ChildLine): void {
-  const bytes = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
-  let written = 0;
-  while (written < bytes.length) {
-    try {
-      written += writeSync(1, bytes, written, bytes.length - written);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-      Atomics.wait(pauseCell, 0, 0, 1);
-    }
-  }
-}
+const emit = (line: ChildLine): void => writeLineSync(line);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const randomInt = (below: number): number => Math.floor(Math.random() * below);

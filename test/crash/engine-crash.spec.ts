@@ -1,9 +1,14 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerEngine } from '@reliable-mq/engine';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LineChild } from '../support/child-lines';
+import {
+  createDataRoot,
+  inspectEngine,
+  killCountFromEnv,
+  releaseDataRoot,
+  waitForGroupCaughtUp,
+} from '../support/crash-kit';
+import { randomIntBetween, seedFromEnv, seededRandom } from '../support/seeded-random';
 import { spawnTs } from '../support/spawn-ts';
 import { CrashLedger } from './engine-crash.ledger';
 import {
@@ -26,7 +31,7 @@ import {
  */
 
 const CHILD = 'test/crash/engine-crash.child.ts';
-const KILLS = killCount();
+const KILLS = killCountFromEnv('CRASH_KILLS', { local: 50, ci: 20 });
 const KILL_DELAY_MIN_MS = 50;
 const KILL_DELAY_MAX_MS = 400;
 /** The kill loop stops here even if it has not reached KILLS, so drain and checks still fit in the test timeout. */
@@ -38,28 +43,6 @@ const INSPECT_LIMIT_MS = 20_000;
 const AUDIT_GROUP = 'crash-audit';
 const FINAL_READ_GROUP = 'crash-final-read';
 
-function killCount(): number {
-  const raw = process.env.CRASH_KILLS;
-  if (raw !== undefined && raw !== '') {
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`CRASH_KILLS must be a positive integer; got ${raw}.`);
-    return value;
-  }
-  return process.env.CI === 'true' ? 20 : 50;
-}
-
-/** mulberry32: a small seeded generator, so a failing kill schedule can be replayed with CRASH_SEED. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 interface ChildResult {
   lines: ChildLine[];
   code: number | null;
@@ -69,57 +52,38 @@ interface ChildResult {
   overran: string | null;
 }
 
-const children = new Set<ChildProcess>();
-
-function stopChild(child: ChildProcess): void {
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
+const children = new Set<LineChild<{ kind: string }>>();
 
 /**
  * Runs one child. With `killAfterMs`, the child is SIGKILLed that long after it reports it is producing; without it,
  * the child must drain and exit by itself. Either way the child is killed (by its own handle, so by its PID) if it
  * overruns its limit, and the promise settles once its output is fully read.
  */
-function runChild(dataDir: string, run: number, killAfterMs: number | null): Promise<ChildResult> {
-  const child = spawnTs(CHILD, [dataDir, String(run), killAfterMs === null ? 'drain' : 'crash'], {
+async function runChild(dataDir: string, run: number, killAfterMs: number | null): Promise<ChildResult> {
+  const spawned = spawnTs(CHILD, [dataDir, String(run), killAfterMs === null ? 'drain' : 'crash'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  children.add(child);
-  const lines: ChildLine[] = [];
-  let pending = '';
-  let stderr = '';
+  const child = new LineChild<ChildLine>(`run ${run}`, spawned, children);
   let overran: string | null = null;
   let killTimer: NodeJS.Timeout | undefined;
   const limit = killAfterMs === null ? DRAIN_LIMIT_MS : STARTUP_LIMIT_MS;
   const guard = setTimeout(() => {
     overran = `run ${run} overran its ${limit} ms limit`;
-    stopChild(child);
+    child.kill();
   }, limit);
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    let end: number;
-    while ((end = pending.indexOf('\n')) !== -1) {
-      const text = pending.slice(0, end);
-      pending = pending.slice(end + 1);
-      const line = JSON.parse(text) as ChildLine;
-      lines.push(line);
-      if (line.kind === 'producing' && killAfterMs !== null) {
-        clearTimeout(guard);
-        killTimer = setTimeout(() => stopChild(child), killAfterMs);
-      }
+  child.onLine((line) => {
+    if (line.kind === 'producing' && killAfterMs !== null) {
+      clearTimeout(guard);
+      killTimer = setTimeout(() => child.kill(), killAfterMs);
     }
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(guard);
-      clearTimeout(killTimer);
-      children.delete(child);
-      // A killed child may leave half a line behind; it reported nothing, because its write never completed.
-      resolve({ lines, code, signal, stderr, overran });
-    });
-  });
+  try {
+    const { code, signal } = await child.closed;
+    return { lines: child.lines, code, signal, stderr: child.stderr, overran };
+  } finally {
+    clearTimeout(guard);
+    clearTimeout(killTimer);
+  }
 }
 
 interface Inspection {
@@ -132,12 +96,9 @@ interface Inspection {
  * Opens the engine on the data directory while no child runs, notes the crash group's offsets as storage has them,
  * then reads every message through `readGroup` (startFrom earliest) until that group has no lag, and closes cleanly.
  */
-async function inspect(dataDir: string, readGroup: string): Promise<Inspection> {
-  const errors: Error[] = [];
-  const engine = BrokerEngine.open({ dataDir, flush: 'sync', onError: (error) => errors.push(error) });
-  const read: PositionedId[] = [];
-  let inspection: Inspection;
-  try {
+function inspect(dataDir: string, readGroup: string): Promise<Inspection> {
+  return inspectEngine({ dataDir, flush: 'sync' }, async (engine) => {
+    const read: PositionedId[] = [];
     const before = engine.stats();
     const durable = groupViewOf(before, CRASH_GROUP);
     const heads = headsOf(before);
@@ -158,19 +119,9 @@ async function inspect(dataDir: string, readGroup: string): Promise<Inspection> 
         },
       });
     }
-    const stopAt = Date.now() + INSPECT_LIMIT_MS;
-    for (;;) {
-      const view = groupViewOf(engine.stats(), readGroup);
-      if (view && view.lag === 0 && view.inFlight === 0) break;
-      if (Date.now() > stopAt) throw new Error(`inspection could not read the backlog within ${INSPECT_LIMIT_MS} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    inspection = { durable, heads, read };
-  } finally {
-    await engine.close(5_000);
-  }
-  if (errors.length > 0) throw errors[0];
-  return inspection;
+    await waitForGroupCaughtUp(engine, readGroup, INSPECT_LIMIT_MS, 'inspection could not read the backlog');
+    return { durable, heads, read };
+  });
 }
 
 function describeChild(run: number, result: ChildResult): string {
@@ -188,18 +139,17 @@ function describeChild(run: number, result: ChildResult): string {
 }
 
 describe('broker engine under SIGKILL', () => {
-  const dataRoot = mkdtempSync(join(tmpdir(), 'rmq-engine-crash-'));
+  const dataRoot = createDataRoot('rmq-engine-crash-');
 
   afterAll(() => {
-    for (const child of children) stopChild(child);
-    if (process.env.CRASH_KEEP_DATA === '1') console.log(`crash data kept in ${dataRoot}`);
-    else rmSync(dataRoot, { recursive: true, force: true });
+    for (const child of children) child.kill();
+    releaseDataRoot(dataRoot, process.env.CRASH_KEEP_DATA === '1', 'crash data');
   });
 
   it(
     `loses no confirmed message, never moves offsets back, and redelivers whatever was not acked (${KILLS} kills)`,
     async () => {
-      const seed = Number(process.env.CRASH_SEED ?? Date.now() % 2 ** 31);
+      const seed = seedFromEnv('CRASH_SEED');
       const random = seededRandom(seed);
       const dataDir = join(dataRoot, 'broker');
       const ledger = new CrashLedger();
@@ -209,7 +159,7 @@ describe('broker engine under SIGKILL', () => {
 
       while (kills < KILLS && Date.now() - started < KILL_PHASE_LIMIT_MS && ledger.violations.length === 0) {
         run++;
-        const delay = KILL_DELAY_MIN_MS + Math.floor(random() * (KILL_DELAY_MAX_MS - KILL_DELAY_MIN_MS + 1));
+        const delay = randomIntBetween(random, KILL_DELAY_MIN_MS, KILL_DELAY_MAX_MS);
         const result = await runChild(dataDir, run, delay);
         const wasKilled =
           result.signal === 'SIGKILL' &&

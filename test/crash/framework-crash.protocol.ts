@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { writeLineSync } from '../support/child-lines';
 
 /**
  * What the framework crash spec and its two child processes (the producer and the consumer app) agree on: the
@@ -87,21 +87,8 @@ export type ConsumerLine =
   | { kind: 'drained'; counters: CountersView }
   | { kind: 'error'; message: string };
 
-const pauseCell = new Int32Array(new SharedArrayBuffer(4));
-
 /** Writes one JSON line to stdout and returns only once it is in the pipe. */
-export function emitLine(line: ProducerLine | ConsumerLine): void {
-  const bytes = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
-  let written = 0;
-  while (written < bytes.length) {
-    try {
-      written += writeSync(1, bytes, written, bytes.length - written);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-      Atomics.wait(pauseCell, 0, 0, 1);
-    }
-  }
-}
+export const emitLine = (line: ProducerLine | ConsumerLine): void => writeLineSync(line);
 
 /** The PostgreSQL application_name of a consumer run's connections, so the spec can wait until they are all gone. */
 export const consumerApplicationName = (schema: string, run: number): string => `${schema}:r${run}`.slice(-63);

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
@@ -7,9 +5,11 @@ import { afterAll, expect, it } from 'vitest';
 import { BrokerEngine } from '@reliable-mq/engine';
 import { runReliableMqMigrations } from '@reliable-mq/migrations';
 import { RedisDedupStore } from '@reliable-mq/nestjs';
+import { LineChild } from '../support/child-lines';
+import { createDataRoot, killCountFromEnv, releaseDataRoot } from '../support/crash-kit';
+import { randomIntBetween, seedFromEnv, seededRandom } from '../support/seeded-random';
 import { describeWithService, POSTGRES_URL, REDIS_URL, uniqueName } from '../support/services';
 import { spawnTs } from '../support/spawn-ts';
-import { Child, recordRun, type RunRecord } from './framework-crash.children';
 import {
   appTables,
   CONSUMER_GROUP,
@@ -22,6 +22,7 @@ import {
   type ProducerConfig,
   type ProducerLine,
 } from './framework-crash.protocol';
+import { recordRun, type RunRecord } from './framework-crash.run-record';
 
 /**
  * Exactly-once effects of the whole framework under SIGKILL.
@@ -46,7 +47,7 @@ import {
 
 const PRODUCER = 'test/crash/framework-crash.producer.ts';
 const CONSUMER = 'test/crash/framework-crash.consumer.ts';
-const KILLS = killCount();
+const KILLS = killCountFromEnv('FRAMEWORK_CRASH_KILLS', { local: 30, ci: 12 });
 /** Share of kills aimed at startup (engine recovery, module init) rather than at a running app. */
 const BOOT_KILL_SHARE = 0.2;
 const BOOT_KILL_MIN_MS = 150;
@@ -68,29 +69,6 @@ const PRODUCER_SETTINGS = {
 };
 const KEEP_DATA = process.env.FRAMEWORK_CRASH_KEEP_DATA === '1';
 
-function killCount(): number {
-  const raw = process.env.FRAMEWORK_CRASH_KILLS;
-  if (raw !== undefined && raw !== '') {
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1)
-      throw new Error(`FRAMEWORK_CRASH_KILLS must be a positive integer; got ${raw}.`);
-    return value;
-  }
-  return process.env.CI === 'true' ? 12 : 30;
-}
-
-/** mulberry32, so that a failing kill schedule can be replayed with FRAMEWORK_CRASH_SEED. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Scenario {
@@ -100,7 +78,7 @@ interface Scenario {
   redisKeyPrefix: string;
 }
 
-const children = new Set<Child<{ kind: string }>>();
+const children = new Set<LineChild<{ kind: string }>>();
 const cleanups: Array<() => Promise<void>> = [];
 
 afterAll(async () => {
@@ -133,13 +111,13 @@ async function prepareDatabase(schema: string): Promise<DataSource> {
   return dataSource;
 }
 
-function startProducer(scenario: Scenario): Child<ProducerLine> {
+function startProducer(scenario: Scenario): LineChild<ProducerLine> {
   const config: ProducerConfig = { postgresUrl: POSTGRES_URL, schema: scenario.schema, ...PRODUCER_SETTINGS };
   const process = spawnTs(PRODUCER, [JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return new Child<ProducerLine>('producer', process, children);
+  return new LineChild<ProducerLine>('producer', process, children);
 }
 
-function startConsumer(scenario: Scenario, run: number, mode: 'crash' | 'drain'): Child<ConsumerLine> {
+function startConsumer(scenario: Scenario, run: number, mode: 'crash' | 'drain'): LineChild<ConsumerLine> {
   const config: ConsumerConfig = {
     postgresUrl: POSTGRES_URL,
     schema: scenario.schema,
@@ -152,7 +130,7 @@ function startConsumer(scenario: Scenario, run: number, mode: 'crash' | 'drain')
     drainLimitMs: DRAIN_LIMIT_MS - 15_000,
   };
   const process = spawnTs(CONSUMER, [JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Child<ConsumerLine>(`consumer run ${run} (${mode})`, process, children);
+  return new LineChild<ConsumerLine>(`consumer run ${run} (${mode})`, process, children);
 }
 
 /** The broker's view of the consumer group once nothing runs: nothing left, nothing retrying, nothing dead. */
@@ -213,18 +191,15 @@ const sample = (items: readonly string[]): string =>
   `${items.slice(0, 10).join(', ')}${items.length > 10 ? ` … (${items.length} in all)` : ''}`;
 
 async function runScenario(variant: DedupVariant): Promise<void> {
-  const seed = Number(process.env.FRAMEWORK_CRASH_SEED ?? Date.now() % 2 ** 31);
+  const seed = seedFromEnv('FRAMEWORK_CRASH_SEED');
   const random = seededRandom(seed);
   const scenario: Scenario = {
     variant,
     schema: uniqueName(`rmq_fwcrash_${variant}`),
-    dataRoot: mkdtempSync(join(tmpdir(), `rmq-framework-crash-${variant}-`)),
+    dataRoot: createDataRoot(`rmq-framework-crash-${variant}-`),
     redisKeyPrefix: `${uniqueName(`rmq_fwcrash_${variant}`)}:`,
   };
-  cleanups.push(async () => {
-    if (KEEP_DATA) console.log(`framework crash broker data kept in ${scenario.dataRoot}`);
-    else rmSync(scenario.dataRoot, { recursive: true, force: true });
-  });
+  cleanups.push(async () => releaseDataRoot(scenario.dataRoot, KEEP_DATA, 'framework crash broker data'));
   if (variant === 'redis') cleanups.push(() => deleteRedisKeys(scenario.redisKeyPrefix));
   const dataSource = await prepareDatabase(scenario.schema);
   const { orders, effects } = appTables(scenario.schema);
@@ -284,12 +259,12 @@ async function runScenario(variant: DedupVariant): Promise<void> {
     const bootKill = random() < BOOT_KILL_SHARE;
     const consumer = startConsumer(scenario, run, 'crash');
     if (bootKill) {
-      await sleep(BOOT_KILL_MIN_MS + Math.floor(random() * (BOOT_KILL_MAX_MS - BOOT_KILL_MIN_MS + 1)));
+      await sleep(randomIntBetween(random, BOOT_KILL_MIN_MS, BOOT_KILL_MAX_MS));
     } else {
       const ready = await consumer.waitFor('ready', STARTUP_LIMIT_MS);
       if (!ready) consumer.kill();
       expect(ready, `run ${run} did not start\n${consumer.describe()}`).not.toBeNull();
-      await sleep(RUN_KILL_MIN_MS + Math.floor(random() * (RUN_KILL_MAX_MS - RUN_KILL_MIN_MS + 1)));
+      await sleep(randomIntBetween(random, RUN_KILL_MIN_MS, RUN_KILL_MAX_MS));
     }
     expect(consumer.running, `run ${run} ended before its kill\n${consumer.describe()}`).toBe(true);
     consumer.kill();

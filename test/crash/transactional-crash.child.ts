@@ -16,7 +16,7 @@ import 'reflect-metadata';
 import { Injectable, Module, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import Database from 'better-sqlite3';
-import { mkdirSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   EmbeddedTransport,
@@ -27,6 +27,7 @@ import {
   type LocalTransactionOutcome,
   type TransactionCheckContext,
 } from '@reliable-mq/nestjs';
+import { blockFor, writeLineSync } from '../support/child-lines';
 import {
   LOCAL_DB_FILE,
   LOCAL_SCHEMA,
@@ -44,20 +45,7 @@ const CRASH_RUN_LIMIT_MS = 20_000;
 const SETTLE_LIMIT_MS = 30_000;
 const LOOPS = 2;
 
-const pauseCell = new Int32Array(new SharedArrayBuffer(4));
-
-function emit(line: ChildLine): void {
-  const bytes = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
-  let written = 0;
-  while (written < bytes.length) {
-    try {
-      written += writeSync(1, bytes, written, bytes.length - written);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-      Atomics.wait(pauseCell, 0, 0, 1);
-    }
-  }
-}
+const emit = (line: ChildLine): void => writeLineSync(line);
 
 /** Nest's log lines as protocol lines, so stdout stays one JSON object per line. */
 class LineLogger implements LoggerService {
@@ -159,7 +147,7 @@ async function main(): Promise<void> {
             if (number === killAt) {
               emit({ kind: 'kill-point', orderId });
               // Blocked, not awaiting: nothing else in this process runs until the parent's SIGKILL lands.
-              while (Date.now() < stopAt) Atomics.wait(pauseCell, 0, 0, 50);
+              while (Date.now() < stopAt) blockFor(50);
             }
             return plan === 'commit' ? 'commit' : 'unknown';
           },

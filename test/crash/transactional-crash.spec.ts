@@ -1,10 +1,16 @@
 import Database from 'better-sqlite3';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerEngine, DATABASE_FILE, type HalfMessage } from '@reliable-mq/engine';
+import { DATABASE_FILE, type HalfMessage } from '@reliable-mq/engine';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LineChild } from '../support/child-lines';
+import {
+  createDataRoot,
+  inspectEngine,
+  killCountFromEnv,
+  releaseDataRoot,
+  waitForGroupCaughtUp,
+} from '../support/crash-kit';
+import { randomIntBetween, seedFromEnv, seededRandom } from '../support/seeded-random';
 import { spawnTs } from '../support/spawn-ts';
 import {
   LOCAL_DB_FILE,
@@ -30,7 +36,7 @@ import {
  */
 
 const CHILD = 'test/crash/transactional-crash.child.ts';
-const KILLS = killCount();
+const KILLS = killCountFromEnv('TX_CRASH_KILLS', { local: 25, ci: 20 });
 /** The kill lands after the local commit of one of the first payments of a run. */
 const KILL_AT_MAX = 12;
 const KILL_PHASE_LIMIT_MS = 110_000;
@@ -38,29 +44,6 @@ const TEST_TIMEOUT_MS = 170_000;
 const CHILD_LIMIT_MS = 30_000;
 const AUDIT_LIMIT_MS = 20_000;
 const AUDIT_GROUP = 'tx-crash-audit';
-
-function killCount(): number {
-  const raw = process.env.TX_CRASH_KILLS;
-  if (raw !== undefined && raw !== '') {
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1)
-      throw new Error(`TX_CRASH_KILLS must be a positive integer; got ${raw}.`);
-    return value;
-  }
-  return process.env.CI === 'true' ? 20 : 25;
-}
-
-/** mulberry32, so a failing kill schedule can be replayed with TX_CRASH_SEED. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface ChildResult {
   lines: ChildLine[];
@@ -70,45 +53,34 @@ interface ChildResult {
   overran: boolean;
 }
 
-const children = new Set<ChildProcess>();
-
-function stopChild(child: ChildProcess): void {
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
+const children = new Set<LineChild<{ kind: string }>>();
 
 /** Runs one child; in crash mode it is SIGKILLed (by its own handle) as soon as it reports its kill point. */
-function runChild(dirs: { broker: string; local: string }, run: number, killAt: number | null): Promise<ChildResult> {
+async function runChild(
+  dirs: { broker: string; local: string },
+  run: number,
+  killAt: number | null,
+): Promise<ChildResult> {
   const args = [dirs.broker, dirs.local, String(run), ...(killAt === null ? ['settle'] : ['crash', String(killAt)])];
-  const child = spawnTs(CHILD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const lines: ChildLine[] = [];
-  let pending = '';
-  let stderr = '';
+  const child = new LineChild<ChildLine>(
+    `run ${run}`,
+    spawnTs(CHILD, args, { stdio: ['ignore', 'pipe', 'pipe'] }),
+    children,
+  );
   let overran = false;
   const guard = setTimeout(() => {
     overran = true;
-    stopChild(child);
+    child.kill();
   }, CHILD_LIMIT_MS);
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    let end: number;
-    while ((end = pending.indexOf('\n')) !== -1) {
-      const text = pending.slice(0, end);
-      pending = pending.slice(end + 1);
-      const line = JSON.parse(text) as ChildLine;
-      lines.push(line);
-      if (line.kind === 'kill-point') stopChild(child);
-    }
+  child.onLine((line) => {
+    if (line.kind === 'kill-point') child.kill();
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(guard);
-      children.delete(child);
-      resolve({ lines, code, signal, stderr, overran });
-    });
-  });
+  try {
+    const { code, signal } = await child.closed;
+    return { lines: child.lines, code, signal, stderr: child.stderr, overran };
+  } finally {
+    clearTimeout(guard);
+  }
 }
 
 function describeChild(run: number, result: ChildResult): string {
@@ -157,16 +129,8 @@ interface Audit {
 }
 
 /** Opens the broker once no child runs, lists every half message, and reads the topic with a fresh group. */
-async function audit(brokerDir: string): Promise<Audit> {
-  const errors: Error[] = [];
-  const engine = BrokerEngine.open({
-    dataDir: brokerDir,
-    flush: 'sync',
-    minFreeDiskBytes: 0,
-    onError: (error) => errors.push(error),
-  });
-  let result: Audit;
-  try {
+function audit(brokerDir: string): Promise<Audit> {
+  return inspectEngine({ dataDir: brokerDir, flush: 'sync', minFreeDiskBytes: 0 }, async (engine) => {
     const stats = engine.stats().transactions;
     const halves: HalfMessage[] = [];
     for (let offset = 0; ; offset += 1000) {
@@ -185,34 +149,23 @@ async function audit(brokerDir: string): Promise<Audit> {
         delivered.push({ messageId: delivery.messageId, orderId: payload.orderId });
       },
     });
-    const stopAt = Date.now() + AUDIT_LIMIT_MS;
-    for (;;) {
-      const view = engine.stats().groups.find((entry) => entry.group === AUDIT_GROUP && entry.topic === TX_TOPIC);
-      if (view && view.lag === 0 && view.inFlight === 0) break;
-      if (Date.now() > stopAt) throw new Error(`the audit could not read the topic within ${AUDIT_LIMIT_MS} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    result = { halves, delivered, stats };
-  } finally {
-    await engine.close(5_000);
-  }
-  if (errors.length > 0) throw errors[0];
-  return result;
+    await waitForGroupCaughtUp(engine, AUDIT_GROUP, AUDIT_LIMIT_MS, 'the audit could not read the topic');
+    return { halves, delivered, stats };
+  });
 }
 
 describe('transactional messages under SIGKILL', () => {
-  const dataRoot = mkdtempSync(join(tmpdir(), 'rmq-tx-crash-'));
+  const dataRoot = createDataRoot('rmq-tx-crash-');
 
   afterAll(() => {
-    for (const child of children) stopChild(child);
-    if (process.env.CRASH_KEEP_DATA === '1') console.log(`transactional crash data kept in ${dataRoot}`);
-    else rmSync(dataRoot, { recursive: true, force: true });
+    for (const child of children) child.kill();
+    releaseDataRoot(dataRoot, process.env.CRASH_KEEP_DATA === '1', 'transactional crash data');
   });
 
   it(
     `delivers every locally committed transaction exactly once and no other, with the producer killed between local commit and commit (${KILLS} kills)`,
     async () => {
-      const seed = Number(process.env.TX_CRASH_SEED ?? Date.now() % 2 ** 31);
+      const seed = seedFromEnv('TX_CRASH_SEED');
       const random = seededRandom(seed);
       const dirs = { broker: join(dataRoot, 'broker'), local: join(dataRoot, 'producer') };
       const started = Date.now();
@@ -225,7 +178,7 @@ describe('transactional messages under SIGKILL', () => {
         run++;
         // Only payments whose local transaction commits reach the kill point.
         let killAt: number;
-        do killAt = 1 + Math.floor(random() * KILL_AT_MAX);
+        do killAt = randomIntBetween(random, 1, KILL_AT_MAX);
         while (planOf(killAt) !== 'commit' && planOf(killAt) !== 'commit-then-unknown');
         const result = await runChild(dirs, run, killAt);
         lines.push(...result.lines);

@@ -36,7 +36,10 @@ export interface BrokerConfig {
   maxConnectionsPerClient: number;
   /** Requests of one connection being processed at once; reading pauses beyond it (pipelining back-pressure). */
   maxInflightRequests: number;
-  /** Bytes queued to a client that does not read; beyond it the connection is closed. */
+  /**
+   * Bytes queued to a client. Queued output that stays above this without shrinking for `idleTimeoutMs` closes the
+   * connection (a client that does not read); four times this closes it at once.
+   */
   maxWriteBufferBytes: number;
   /** How long a producer has to answer a checkback before it counts as `unknown`. */
   checkTimeoutMs: number;

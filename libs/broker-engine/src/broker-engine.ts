@@ -51,7 +51,7 @@ import { QueueOffsetTable } from './publish/queue-offset-table';
 import { RetentionSweeper } from './retention/retention-sweeper';
 import { collectStats } from './stats/collect-stats';
 import { RateMeter } from './stats/rate-meter';
-import { decodeHeaders, encodeHeaders, type MessageRow, type NewMessage } from './storage/message-row';
+import { decodeHeaders, encodeHeaders, newMessageOf, type NewMessage } from './storage/message-row';
 import { MessageStore } from './storage/message-store';
 import { assertSchemaSupported, migrate } from './storage/schema';
 import { TopicRegistry } from './topics/topic-registry';
@@ -378,21 +378,7 @@ export class BrokerEngine {
         for (const row of rows) {
           const queueId = Math.min(row.queue_id, Math.max(0, this.topics.queueCount(row.topic) - 1));
           const offset = this.heads.reserve(row.topic, queueId);
-          this.store.insertMessage(
-            {
-              messageId: row.message_id,
-              topic: row.topic,
-              key: row.key,
-              tags: row.tags,
-              headers: row.headers,
-              body: row.body,
-              bornAt: row.born_at,
-              expireAt: row.expire_at,
-            },
-            queueId,
-            offset,
-            now,
-          );
+          this.store.insertMessage(newMessageOf(row, row.born_at, row.expire_at), queueId, offset, now);
           this.store.deleteScheduled(row.seq);
           this.touchedTopics.add(row.topic);
         }
@@ -419,16 +405,6 @@ export class BrokerEngine {
   }
 
   private createGroupContext(): GroupContext {
-    const rowAsNew = (row: MessageRow): NewMessage => ({
-      messageId: row.message_id,
-      topic: row.topic,
-      key: row.key,
-      tags: row.tags,
-      headers: row.headers,
-      body: row.body,
-      bornAt: row.born_at,
-      expireAt: row.expire_at,
-    });
     return {
       store: this.store,
       clock: this.options.clock,
@@ -445,7 +421,7 @@ export class BrokerEngine {
             const headers = decodeHeaders(row.headers);
             this.writeRetryCopy(
               group,
-              rowAsNew(row),
+              newMessageOf(row, row.born_at, row.expire_at),
               {
                 ...headers,
                 [HEADER_ORIGIN_TOPIC]: originTopicOf(row),

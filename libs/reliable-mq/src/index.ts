@@ -6,6 +6,8 @@ export type {
   ConsumerDefaults,
   DedupOptions,
   EmbeddedTransportOptions,
+  RemoteTransportOptions,
+  RabbitMqTransportOptions,
   ReliableMqModuleOptions,
   RelayOptions,
   TransportOptions,
@@ -49,6 +51,9 @@ export type {
   TransportSubscription,
 } from './transport/transport.interface';
 export { EmbeddedTransport } from './transport/embedded.transport';
+export { RemoteTransport, type RemoteTransportHooks } from './transport/remote/remote.transport';
+export { RabbitMqTransport, type RabbitMqTransportInit } from './transport/rabbitmq/rabbitmq.transport';
+export { OutboxTransactionalOperations } from './transactions/outbox-transactional-operations';
 
 // --- transactional messages
 export { TransactionChecker } from './transactions/transaction-checker.decorator';

@@ -2,6 +2,11 @@ import type { BrokerEngine, EngineOptions, FlushMode } from '@reliable-mq/engine
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import type { ConsumeMode } from './transport/transport.interface';
+import type { RemoteTransportOptions } from './transport/remote/remote-transport-options';
+import type { RabbitMqTransportOptions } from './transport/rabbitmq/rabbitmq-transport-options';
+
+export type { RemoteTransportOptions } from './transport/remote/remote-transport-options';
+export type { RabbitMqTransportOptions } from './transport/rabbitmq/rabbitmq-transport-options';
 
 export interface EmbeddedTransportOptions {
   kind: 'embedded';
@@ -20,7 +25,7 @@ export interface EmbeddedTransportOptions {
   engine?: Omit<EngineOptions, 'dataDir' | 'flush'>;
 }
 
-export type TransportOptions = EmbeddedTransportOptions;
+export type TransportOptions = EmbeddedTransportOptions | RemoteTransportOptions | RabbitMqTransportOptions;
 
 export interface RelayOptions {
   /** Run the relay in this process. Default true. */

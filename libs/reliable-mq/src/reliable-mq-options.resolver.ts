@@ -1,5 +1,7 @@
 import { parseDelayLevels, parseDuration, validateName } from '@reliable-mq/engine';
 import { ConfigurationError } from './errors';
+import { resolveRemoteTransportOptions } from './transport/remote/remote-transport-options';
+import { resolveRabbitMqOptions } from './transport/rabbitmq/rabbitmq-options.resolver';
 import type {
   ConsumerDefaults,
   DedupOptions,
@@ -48,14 +50,21 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
   if (typeof transport !== 'object' || transport === null) {
     fix('set `transport`, for example { kind: "embedded", dataDir: "./data/broker" }.');
   }
-  if (transport.kind !== 'embedded') {
-    fix(`transport.kind ${JSON.stringify((transport as { kind?: unknown }).kind)} is not available; use "embedded".`);
-  }
-  if (!transport.sharedEngine && (typeof transport.dataDir !== 'string' || transport.dataDir.trim() === '')) {
-    fix('transport.dataDir must be the directory for the embedded broker data, e.g. "./data/broker".');
-  }
-  if (transport.flush !== undefined && transport.flush !== 'sync' && transport.flush !== 'async') {
-    fix(`transport.flush must be "sync" or "async"; got ${JSON.stringify(transport.flush)}.`);
+  if (transport.kind === 'rabbitmq') {
+    // Throws ConfigurationError with one sentence per problem; RABBITMQ_URL stands in for a missing url.
+    resolveRabbitMqOptions(transport);
+  } else if (transport.kind === 'remote') {
+    resolveRemoteTransportOptions(transport, fix);
+  } else {
+    if (transport.kind !== 'embedded') {
+      fix(`transport.kind ${JSON.stringify((transport as { kind?: unknown }).kind)} is not available; use "embedded", "remote" or "rabbitmq".`);
+    }
+    if (!transport.sharedEngine && (typeof transport.dataDir !== 'string' || transport.dataDir.trim() === '')) {
+      fix('transport.dataDir must be the directory for the embedded broker data, e.g. "./data/broker".');
+    }
+    if (transport.flush !== undefined && transport.flush !== 'sync' && transport.flush !== 'async') {
+      fix(`transport.flush must be "sync" or "async"; got ${JSON.stringify(transport.flush)}.`);
+    }
   }
   try {
     validateName('group', options.producerGroup);

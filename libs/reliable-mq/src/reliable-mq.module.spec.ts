@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ConfigurationError,
   MqConsumer,
@@ -19,6 +19,7 @@ import {
   type Transport,
 } from '@reliable-mq/nestjs';
 import { temporaryEmbeddedTransport, waitForIdle } from '@reliable-mq/nestjs/testing';
+import { cleanupAfterEach, startTestingModule, startupErrorOf } from '../test/testing-module';
 
 class PaymentDto {
   @IsString()
@@ -62,10 +63,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 async function sqliteDataSource(): Promise<DataSource> {
   const dir = mkdtempSync(join(tmpdir(), 'rmq-module-db-'));
@@ -84,27 +82,21 @@ async function start(providers: Array<new (...args: never[]) => object> = [Payme
   const dataSource = await sqliteDataSource();
   const temp = temporaryEmbeddedTransport({ topics: ['order.created', 'payment.succeeded', 'payment.failed'] });
   cleanups.push(temp.cleanup);
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      ReliableMqModule.forRoot({
-        producerGroup: 'order-service',
-        transport: temp.transport,
-        dataSource,
-        runMigrations: true,
-        relay: { sweepCron: '*/1 * * * * *' },
-      }),
-    ],
-    providers,
-  }).compile();
-  const app = moduleRef;
-  await app.init();
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    await app.close();
-  };
-  cleanups.push(close);
+  const { app, close } = await startTestingModule(
+    {
+      imports: [
+        ReliableMqModule.forRoot({
+          producerGroup: 'order-service',
+          transport: temp.transport,
+          dataSource,
+          runMigrations: true,
+          relay: { sweepCron: '*/1 * * * * *' },
+        }),
+      ],
+      providers,
+    },
+    cleanups,
+  );
   return {
     app,
     dataSource,
@@ -268,23 +260,24 @@ describe('ReliableMqModule.forRootAsync', () => {
     const DATA_SOURCE = Symbol('DATA_SOURCE');
     @Module({ providers: [{ provide: DATA_SOURCE, useValue: dataSource }], exports: [DATA_SOURCE] })
     class DatabaseModule {}
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        ReliableMqModule.forRootAsync({
-          imports: [DatabaseModule],
-          inject: [DATA_SOURCE],
-          useFactory: (ds: DataSource) => ({
-            producerGroup: 'async-service',
-            dataSource: ds,
-            runMigrations: true,
-            transport: temp.transport,
+    const { app: moduleRef } = await startTestingModule(
+      {
+        imports: [
+          ReliableMqModule.forRootAsync({
+            imports: [DatabaseModule],
+            inject: [DATA_SOURCE],
+            useFactory: (ds: DataSource) => ({
+              producerGroup: 'async-service',
+              dataSource: ds,
+              runMigrations: true,
+              transport: temp.transport,
+            }),
           }),
-        }),
-      ],
-      providers: [SchemaHandler],
-    }).compile();
-    await moduleRef.init();
-    cleanups.push(() => moduleRef.close());
+        ],
+        providers: [SchemaHandler],
+      },
+      cleanups,
+    );
     const publisher = moduleRef.get(ReliablePublisher);
     await publisher.transaction((manager) =>
       publisher.publish(
@@ -315,17 +308,7 @@ describe('ReliableMqModule refuses what cannot work, at startup', () => {
   async function compile(options: unknown, providers: Array<new (...args: never[]) => object> = []): Promise<unknown> {
     const temp = temporaryEmbeddedTransport();
     cleanups.push(temp.cleanup);
-    try {
-      const moduleRef = await Test.createTestingModule({
-        imports: [ReliableMqModule.forRoot(options as never)],
-        providers,
-      }).compile();
-      await moduleRef.init();
-      cleanups.push(() => moduleRef.close());
-      return null;
-    } catch (error) {
-      return error;
-    }
+    return startupErrorOf({ imports: [ReliableMqModule.forRoot(options as never)], providers }, cleanups);
   }
 
   it.each([
@@ -370,16 +353,10 @@ describe('ReliableMqModule refuses what cannot work, at startup', () => {
     class ScopedModule {}
     const temp = temporaryEmbeddedTransport({ topics: ['order.created'] });
     cleanups.push(temp.cleanup);
-    let error: unknown = null;
-    try {
-      const moduleRef = await Test.createTestingModule({
-        imports: [ReliableMqModule.forRoot({ producerGroup: 'svc', transport: temp.transport }), ScopedModule],
-      }).compile();
-      await moduleRef.init();
-      cleanups.push(() => moduleRef.close());
-    } catch (caught) {
-      error = caught;
-    }
+    const error = await startupErrorOf(
+      { imports: [ReliableMqModule.forRoot({ producerGroup: 'svc', transport: temp.transport }), ScopedModule] },
+      cleanups,
+    );
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toMatch(/Scoped\.a is in a request-scoped provider/);
   });

@@ -14,6 +14,8 @@ import { ReliableMqLifecycle } from './reliable-mq.lifecycle';
 import { TransactionCheckerExplorer } from './transactions/transaction-checker-explorer.service';
 import { TransactionCheckerRegistry } from './transactions/transaction-checker-registry.service';
 import { EmbeddedTransport } from './transport/embedded.transport';
+import { RemoteTransport } from './transport/remote/remote.transport';
+import { RabbitMqTransport } from './transport/rabbitmq/rabbitmq.transport';
 import type { Transport } from './transport/transport.interface';
 
 const providers: Provider[] = [
@@ -26,6 +28,26 @@ const providers: Provider[] = [
     provide: RELIABLE_MQ_TRANSPORT,
     useFactory: async (options: ResolvedReliableMqOptions): Promise<Transport> => {
       const logger = new Logger('ReliableMqBroker');
+      if (options.transport.kind === 'rabbitmq') {
+        // With a dataSource, transactional messages keep their half records in it and commit through the outbox.
+        const rabbit = new RabbitMqTransport(options.transport, {
+          logger: new Logger('ReliableMqRabbitMq'),
+          dataSource: options.dataSource,
+        });
+        await rabbit.connect();
+        logger.log(`Connected to RabbitMQ at ${rabbit.options.safeUrl}`);
+        return rabbit;
+      }
+      if (options.transport.kind === 'remote') {
+        const remote = new RemoteTransport(options.transport, {
+          onError: (error) => logger.error(error.message, error.stack),
+          onWarning: (message) => logger.warn(message),
+          onLog: (message) => logger.log(message),
+        });
+        await remote.connect();
+        logger.log(`Connected to the broker at ${remote.url}`);
+        return remote;
+      }
       const transport = new EmbeddedTransport(
         options.transport,
         (error) => logger.error(error.message, error.stack),
@@ -49,14 +71,17 @@ const providers: Provider[] = [
   OutboxRelayService,
   {
     provide: ReliablePublisher,
-    useFactory: (options: ResolvedReliableMqOptions, transport: Transport, relay: OutboxRelayService) =>
-      new ReliablePublisher({
+    useFactory: (options: ResolvedReliableMqOptions, transport: Transport, relay: OutboxRelayService) => {
+      // A transactional message committed on RabbitMQ is an outbox row: send it at once rather than at the next sweep.
+      if (transport instanceof RabbitMqTransport) transport.onHalfCommitted = () => relay.wake();
+      return new ReliablePublisher({
         dataSource: options.dataSource,
         transport,
         producerGroup: options.producerGroup,
         maxPayloadBytes: options.maxPayloadBytes,
         wakeRelay: () => relay.wake(),
-      }),
+      });
+    },
     inject: [RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT, OutboxRelayService],
   },
   ConsumerMetadataAccessor,

@@ -2,6 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { DeadLetter, DeadLetterPage, DeadLetterQuery, DeadLetterStatus } from '../engine.types';
 import { InvalidArgumentError } from '../errors';
 import { decodeHeaders, decodeTags } from '../storage/message-row';
+import { pageOf, selectPage, WhereBuilder } from '../storage/query-builder';
 
 export interface NewDeadLetter {
   dlqTopic: string;
@@ -39,8 +40,6 @@ interface DeadLetterRow {
   status_at: number | null;
 }
 
-const MAX_PAGE = 1000;
-
 /** Storage of dead letters: one row per message a group gave up on, kept after resend or discard for audit. */
 export class DeadLetterStore {
   private readonly insertStmt: Statement;
@@ -75,58 +74,24 @@ export class DeadLetterStore {
   }
 
   query(query: DeadLetterQuery): DeadLetterPage {
-    const where: string[] = [];
-    const params: unknown[] = [];
+    const where = new WhereBuilder();
     const status = query.status ?? 'dead';
     if (status !== 'any') {
       if (!['dead', 'resent', 'discarded'].includes(status)) {
         throw new InvalidArgumentError(`status must be dead, resent, discarded or any; got ${JSON.stringify(status)}.`);
       }
-      where.push('status = ?');
-      params.push(status);
+      where.add('status = ?', status);
     }
-    if (query.group !== undefined) {
-      where.push('group_name = ?');
-      params.push(query.group);
-    }
-    if (query.topic !== undefined) {
-      where.push('topic = ?');
-      params.push(query.topic);
-    }
-    if (query.key !== undefined) {
-      where.push('key = ?');
-      params.push(query.key);
-    }
-    if (query.messageId !== undefined) {
-      where.push('(message_id = ? OR original_message_id = ?)');
-      params.push(query.messageId, query.messageId);
-    }
-    if (query.reasonContains !== undefined) {
-      where.push("instr(reason, ?) > 0");
-      params.push(query.reasonContains);
-    }
-    if (query.from !== undefined) {
-      where.push('dead_at >= ?');
-      params.push(query.from);
-    }
-    if (query.to !== undefined) {
-      where.push('dead_at < ?');
-      params.push(query.to);
-    }
-    const limit = query.limit ?? 100;
-    const offset = query.offset ?? 0;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      throw new InvalidArgumentError(`limit must be an integer from 1 to ${MAX_PAGE}; got ${limit}.`);
-    }
-    if (!Number.isInteger(offset) || offset < 0) {
-      throw new InvalidArgumentError(`offset must be a non-negative integer; got ${offset}.`);
-    }
-    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM dead_letters ${clause}`).get(...params) as { n: number })
-      .n;
-    const rows = this.db
-      .prepare(`SELECT * FROM dead_letters ${clause} ORDER BY dead_at DESC, id DESC LIMIT ? OFFSET ?`)
-      .all(...params, limit, offset) as DeadLetterRow[];
+    where
+      .whenDefined(query.group, 'group_name = ?')
+      .whenDefined(query.topic, 'topic = ?')
+      .whenDefined(query.key, 'key = ?')
+      .whenDefined(query.messageId, '(message_id = ? OR original_message_id = ?)')
+      .whenDefined(query.reasonContains, 'instr(reason, ?) > 0')
+      .whenDefined(query.from, 'dead_at >= ?')
+      .whenDefined(query.to, 'dead_at < ?');
+    const page = pageOf(query);
+    const { total, rows } = selectPage<DeadLetterRow>(this.db, 'dead_letters', where, 'dead_at DESC, id DESC', page);
     return { total, items: rows.map(toDeadLetter) };
   }
 

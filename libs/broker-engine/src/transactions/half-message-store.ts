@@ -8,18 +8,13 @@ import type {
   TransactionStats,
 } from '../engine.types';
 import { InvalidArgumentError } from '../errors';
-import { decodeHeaders, decodeTags } from '../storage/message-row';
+import { decodeHeaders, decodeTags, type StoredMessageColumns } from '../storage/message-row';
+import { pageOf, selectPage, WhereBuilder } from '../storage/query-builder';
 
 /** A half message row as stored. */
-export interface HalfMessageRow {
+export interface HalfMessageRow extends StoredMessageColumns {
   tx_id: string;
-  message_id: string;
   producer_group: string;
-  topic: string;
-  key: string | null;
-  tags: string | null;
-  headers: string | null;
-  body: Buffer;
   sent_at: number;
   deliver_at: number | null;
   ttl_ms: number | null;
@@ -48,7 +43,6 @@ export interface NewHalfMessage {
 }
 
 const STATES: readonly HalfMessageState[] = ['unresolved', 'committed', 'rolled_back', 'discarded'];
-const MAX_PAGE = 1000;
 
 /**
  * Every SQL statement on half messages, prepared once. Callers own transactions. State changes are single
@@ -164,42 +158,20 @@ export class HalfMessageStore {
   query(query: HalfMessageQuery): HalfMessagePage {
     if (typeof query !== 'object' || query === null)
       throw new InvalidArgumentError('Pass a query object, e.g. { state: "discarded" }.');
-    const where: string[] = [];
-    const params: unknown[] = [];
+    const where = new WhereBuilder();
     const state = query.state ?? 'discarded';
     if (state !== 'any') {
       if (!STATES.includes(state)) {
         throw new InvalidArgumentError(`state must be ${STATES.join(', ')} or any; got ${JSON.stringify(state)}.`);
       }
-      where.push('state = ?');
-      params.push(state);
+      where.add('state = ?', state);
     }
-    if (query.producerGroup !== undefined) {
-      where.push('producer_group = ?');
-      params.push(query.producerGroup);
-    }
-    if (query.topic !== undefined) {
-      where.push('topic = ?');
-      params.push(query.topic);
-    }
-    if (query.id !== undefined) {
-      where.push('(tx_id = ? OR message_id = ?)');
-      params.push(query.id, query.id);
-    }
-    const limit = query.limit ?? 100;
-    const offset = query.offset ?? 0;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      throw new InvalidArgumentError(`limit must be an integer from 1 to ${MAX_PAGE}; got ${limit}.`);
-    }
-    if (!Number.isInteger(offset) || offset < 0) {
-      throw new InvalidArgumentError(`offset must be a non-negative integer; got ${offset}.`);
-    }
-    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM half_messages ${clause}`).get(...params) as { n: number })
-      .n;
-    const rows = this.db
-      .prepare(`SELECT * FROM half_messages ${clause} ORDER BY sent_at, tx_id LIMIT ? OFFSET ?`)
-      .all(...params, limit, offset) as HalfMessageRow[];
+    where
+      .whenDefined(query.producerGroup, 'producer_group = ?')
+      .whenDefined(query.topic, 'topic = ?')
+      .whenDefined(query.id, '(tx_id = ? OR message_id = ?)');
+    const page = pageOf(query);
+    const { total, rows } = selectPage<HalfMessageRow>(this.db, 'half_messages', where, 'sent_at, tx_id', page);
     return { total, items: rows.map(toHalfMessage) };
   }
 }

@@ -18,7 +18,7 @@ import type {
 import { EngineClosedError, InvalidArgumentError, TransactionNotFoundError, TransactionStateError } from '../errors';
 import { describeError } from '../headers';
 import { prepareBatch } from '../publish/message-preparer';
-import type { NewMessage } from '../storage/message-row';
+import { newMessageOf, type NewMessage } from '../storage/message-row';
 import { validateName } from '../util/names';
 import { uuidv7 } from '../util/uuid-v7';
 import { CheckerSet } from './checker-set';
@@ -191,16 +191,7 @@ export class TransactionCoordinator {
   /** Publishes the committed message now: it is enqueued at commit time, and its TTL counts from there. */
   private deliver(row: HalfMessageRow, now: number): void {
     this.host.storeForDelivery(
-      {
-        messageId: row.message_id,
-        topic: row.topic,
-        key: row.key,
-        tags: row.tags,
-        headers: row.headers,
-        body: row.body,
-        bornAt: now,
-        expireAt: row.ttl_ms === null ? null : now + row.ttl_ms,
-      },
+      newMessageOf(row, now, row.ttl_ms === null ? null : now + row.ttl_ms),
       row.deliver_at !== null && row.deliver_at > now ? row.deliver_at : null,
       now,
     );
@@ -356,12 +347,7 @@ export class TransactionCoordinator {
 
   /** Commits discarded half messages by hand: all of them or none. */
   async commitDiscarded(txIds: readonly string[]): Promise<string[]> {
-    const ids = this.checkIds(txIds);
-    return this.host.submit(() => {
-      for (const txId of ids)
-        this.transition(txId, OPERATOR_FROM, 'committed', 'operator', null, 'commit a discarded', false);
-      return [...ids];
-    }, false);
+    return this.resolveByOperator(txIds, 'committed', null, 'commit a discarded');
   }
 
   /** Discards (rolls back) discarded half messages by hand with a reason kept for audit: all of them or none. */
@@ -369,10 +355,19 @@ export class TransactionCoordinator {
     if (typeof reason !== 'string' || reason.trim() === '') {
       throw new InvalidArgumentError('Discarding half messages needs a non-empty reason.');
     }
+    return this.resolveByOperator(txIds, 'rolled_back', reason, 'discard a discarded');
+  }
+
+  /** Moves every one of `txIds` out of the discarded list in one commit, or none of them. */
+  private resolveByOperator(
+    txIds: readonly string[],
+    to: 'committed' | 'rolled_back',
+    reason: string | null,
+    attempted: ConstructorParameters<typeof TransactionStateError>[2],
+  ): Promise<string[]> {
     const ids = this.checkIds(txIds);
     return this.host.submit(() => {
-      for (const txId of ids)
-        this.transition(txId, OPERATOR_FROM, 'rolled_back', 'operator', reason, 'discard a discarded', false);
+      for (const txId of ids) this.transition(txId, OPERATOR_FROM, to, 'operator', reason, attempted, false);
       return [...ids];
     }, false);
   }

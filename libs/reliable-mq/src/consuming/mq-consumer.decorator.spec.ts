@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigurationError } from '../errors';
+import { expectConfigurationError } from '../../test/configuration-error';
 import { MqConsumer } from './mq-consumer.decorator';
 import type { MqConsumerOptions } from './mq-consumer-options.interface';
 
@@ -29,14 +29,6 @@ describe('@MqConsumer checks its arguments when applied', () => {
     [{ topic: 't', group: 'g', schema: {} }, /schema must have a parse/],
     [{ topic: 't', group: 'g', dto: class A {}, schema: { parse: (x: unknown) => x } }, /either dto or schema/],
   ])('rejects %j', (options, message) => {
-    let caught: unknown;
-    try {
-      decorate(options);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(ConfigurationError);
-    expect((caught as Error).message).toMatch(message);
-    expect((caught as Error).message).toContain('Handler.handle');
+    expectConfigurationError(() => decorate(options), message, 'Handler.handle');
   });
 });

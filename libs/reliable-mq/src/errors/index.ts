@@ -21,3 +21,5 @@ export * from './dedup-busy.error';
 export * from './dedup-unavailable.error';
 export * from './transport.error';
 export * from './non-retryable.error';
+export * from './broker-refused.error';
+export * from './topology-mismatch.error';

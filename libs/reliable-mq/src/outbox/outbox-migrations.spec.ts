@@ -57,9 +57,13 @@ const TYPE: Record<TestDatabaseKind, ReliableMqDatabaseType> = {
   mariadb: 'mariadb',
 };
 const EXPECTED: Record<TestDatabaseKind, string[]> = {
-  sqlite: ['CreateOutboxSqlite1700000000001', 'CreateInboxSqlite1700000000002'],
-  postgres: ['CreateOutboxPostgres1700000000001', 'CreateInboxPostgres1700000000002'],
-  mariadb: ['CreateOutboxMysql1700000000001', 'CreateInboxMysql1700000000002'],
+  sqlite: ['CreateOutboxSqlite1700000000001', 'CreateInboxSqlite1700000000002', 'CreateHalfMessagesSqlite1700000000003'],
+  postgres: [
+    'CreateOutboxPostgres1700000000001',
+    'CreateInboxPostgres1700000000002',
+    'CreateHalfMessagesPostgres1700000000003',
+  ],
+  mariadb: ['CreateOutboxMysql1700000000001', 'CreateInboxMysql1700000000002', 'CreateHalfMessagesMysql1700000000003'],
 };
 
 function migrationSuite(kind: TestDatabaseKind): void {

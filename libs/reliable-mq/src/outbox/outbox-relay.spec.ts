@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../../../test/support/seeded-random';
 import { MARIADB_URL, POSTGRES_URL, describeWithService, uniqueName } from '../../../../test/support/services';
 import { ReliablePublisher } from '../producing/reliable-publisher.service';
 import type { OutgoingMessage } from '../producing/outgoing-message.interface';
@@ -9,18 +10,6 @@ import { OutboxRelay } from './outbox-relay';
 import { FakeTransport, MemoryLogger, TestDatabase, gate, waitFor, type TestDatabaseKind } from './outbox-test-kit';
 
 const URLS = { postgres: POSTGRES_URL, mariadb: MARIADB_URL };
-
-/** Small seeded generator, so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -69,7 +58,7 @@ function relaySuite(kind: TestDatabaseKind): void {
   });
 
   it('sends every row once confirmed, in per-key order, even when sends keep failing', async () => {
-    const random = seeded(kind.length * 7919);
+    const random = seededRandom(kind.length * 7919);
     transport.behaviour = () => {
       if (random() < 0.25) throw new Error('simulated broker hiccup');
     };

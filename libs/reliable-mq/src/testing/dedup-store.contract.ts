@@ -121,19 +121,11 @@ export const dedupContractCases: readonly DedupContractCase[] = [
       const group = uniqueGroup();
       const before = store.counters;
       let runs = 0;
-      const first = startHeldRun(store, group, 'order-1', async () => void runs++);
-      let early: Settled<DedupOutcome> | 'pending';
-      let second: Promise<Settled<DedupOutcome>>;
-      try {
-        await within(first.started, 'the first delivery to start its work');
-        second = settle(store.execute(group, 'order-1', async () => void runs++));
-        early = await settleWithin(second, earlyWindowOf(store));
-        if (store.kind !== 'db') expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
-        if (early !== 'pending') expectBusy(early);
-      } finally {
-        first.finish();
-      }
-      expect(await within(first.settled, 'the first delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
+      const { first, second, early } = await concurrentDeliveries(store, group, 'order-1', {
+        firstThen: async () => void runs++,
+        secondWork: async () => void runs++,
+      });
+      expect(await within(first, 'the first delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
       if (early === 'pending') {
         expect(await within(second, 'the waiting delivery')).toEqual({ status: 'fulfilled', value: 'duplicate' });
       }
@@ -151,29 +143,20 @@ export const dedupContractCases: readonly DedupContractCase[] = [
       const group = uniqueGroup();
       let successes = 0;
       let secondRan = false;
-      const first = startHeldRun(store, group, 'order-1', async () => {
-        throw new Error('first delivery failed');
+      const { first, second, early } = await concurrentDeliveries(store, group, 'order-1', {
+        firstThen: async () => {
+          throw new Error('first delivery failed');
+        },
+        secondWork: async () => {
+          secondRan = true;
+          successes++;
+        },
+        // A refused delivery never runs its work.
+        whileHeld: (answer) => {
+          if (answer !== 'pending') expect(secondRan).toBe(false);
+        },
       });
-      let early: Settled<DedupOutcome> | 'pending';
-      let second: Promise<Settled<DedupOutcome>>;
-      try {
-        await within(first.started, 'the first delivery to start its work');
-        second = settle(
-          store.execute(group, 'order-1', async () => {
-            secondRan = true;
-            successes++;
-          }),
-        );
-        early = await settleWithin(second, earlyWindowOf(store));
-        if (store.kind !== 'db') expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
-        if (early !== 'pending') {
-          expectBusy(early);
-          expect(secondRan).toBe(false);
-        }
-      } finally {
-        first.finish();
-      }
-      expect((await within(first.settled, 'the first delivery')).status).toBe('rejected');
+      expect((await within(first, 'the first delivery')).status).toBe('rejected');
       if (early === 'pending') {
         expect(await within(second, 'the waiting delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
       } else {
@@ -276,6 +259,40 @@ function startHeldRun(
     }),
   );
   return { started: started.promise, finish: release.resolve, settled };
+}
+
+/**
+ * Holds a first delivery of `key` open inside its work, starts a second, concurrent delivery of the same key, and
+ * watches it for an early answer: a store other than `db` must refuse it at once as busy, while a `db` store may keep
+ * it waiting (`early` is then 'pending'). `whileHeld` checks more before the first delivery is let go to run
+ * `firstThen`.
+ */
+async function concurrentDeliveries(
+  store: DedupStore,
+  group: string,
+  key: string,
+  runs: {
+    firstThen: () => Promise<void>;
+    secondWork: Work;
+    whileHeld?: (early: Settled<DedupOutcome> | 'pending') => void;
+  },
+): Promise<{
+  first: Promise<Settled<DedupOutcome>>;
+  second: Promise<Settled<DedupOutcome>>;
+  early: Settled<DedupOutcome> | 'pending';
+}> {
+  const first = startHeldRun(store, group, key, runs.firstThen);
+  try {
+    await within(first.started, 'the first delivery to start its work');
+    const second = settle(store.execute(group, key, runs.secondWork));
+    const early = await settleWithin(second, earlyWindowOf(store));
+    if (store.kind !== 'db') expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
+    if (early !== 'pending') expectBusy(early);
+    runs.whileHeld?.(early);
+    return { first: first.settled, second, early };
+  } finally {
+    first.finish();
+  }
 }
 
 function earlyWindowOf(store: DedupStore): number {

@@ -30,15 +30,35 @@ function expectThat(condition: boolean, message: string): void {
   if (!condition) throw new ContractViolation(message);
 }
 
-async function eventually(predicate: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Calls `read` every `intervalMs` until `done` holds of its result or `timeoutMs` has passed, and resolves the last
+ * result; the caller decides what a result that never got there means.
+ */
+async function pollUntil<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 8000,
+  intervalMs = 20,
+): Promise<T> {
   const started = Date.now();
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new ContractViolation(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() - started >= timeoutMs) return value;
+    await sleep(intervalMs);
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+async function eventually(predicate: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const reached = await pollUntil(
+    async () => predicate(),
+    (ok) => ok,
+    timeoutMs,
+    10,
+  );
+  if (!reached) throw new ContractViolation(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
 
 function message(topic: string, body: string, extra: Partial<TransportMessage> = {}): TransportMessage {
   return { id: randomUUID(), topic, headers: {}, body: Buffer.from(body), ...extra };
@@ -136,13 +156,14 @@ export const transportContractCases: TransportContractCase[] = [
       try {
         const sent = message(topic, 'poison', { key: 'k-dlq' });
         await transport.publish([sent]);
-        let found = false;
-        const started = Date.now();
-        while (!found && Date.now() - started < 10_000) {
-          const page = await transport.deadLetters.list({ group: name, topic });
-          found = page.items.some((letter) => letter.originalMessageId === sent.id && letter.reason.includes('always broken'));
-          if (!found) await sleep(20);
-        }
+        const found = await pollUntil(
+          async () =>
+            (await transport.deadLetters.list({ group: name, topic })).items.some(
+              (letter) => letter.originalMessageId === sent.id && letter.reason.includes('always broken'),
+            ),
+          (listed) => listed,
+          10_000,
+        );
         expectThat(found, 'the failed message must be listed in the group DLQ with its error');
         expectThat(calls === 2, `maxReconsumeTimes 1 means 2 calls, got ${calls}`);
       } finally {
@@ -162,12 +183,10 @@ export const transportContractCases: TransportContractCase[] = [
       });
       try {
         await transport.publish([message(topic, 'x')]);
-        let total = 0;
-        const started = Date.now();
-        while (total === 0 && Date.now() - started < 8000) {
-          total = (await transport.deadLetters.list({ group: name })).total;
-          if (total === 0) await sleep(20);
-        }
+        const { total } = await pollUntil(
+          () => transport.deadLetters.list({ group: name }),
+          (page) => page.total !== 0,
+        );
         expectThat(total === 1, 'expected one dead letter');
         await sleep(100);
         expectThat(calls === 1, `non-retryable must not be retried; handler ran ${calls} times`);
@@ -244,12 +263,10 @@ export const transportContractCases: TransportContractCase[] = [
       try {
         const sent = message(topic, 'r');
         await transport.publish([sent, message(topic, 'd')]);
-        let page = await transport.deadLetters.list({ group: name });
-        const started = Date.now();
-        while (page.total < 2 && Date.now() - started < 8000) {
-          await sleep(20);
-          page = await transport.deadLetters.list({ group: name });
-        }
+        const page = await pollUntil(
+          () => transport.deadLetters.list({ group: name }),
+          (listed) => listed.total >= 2,
+        );
         expectThat(page.total === 2, `expected 2 dead letters, got ${page.total}`);
         fail = false;
         const target = page.items.find((letter) => letter.originalMessageId === sent.id)!;

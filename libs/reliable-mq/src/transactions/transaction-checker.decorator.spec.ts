@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigurationError } from '../errors';
+import { expectConfigurationError } from '../../test/configuration-error';
 import { TransactionChecker } from './transaction-checker.decorator';
 import type { TransactionCheckerOptions } from './transaction-checker-options.interface';
 
@@ -32,15 +32,7 @@ describe('@TransactionChecker checks its arguments when applied', () => {
     [{ topic: 42 }, /topic: Invalid topic name/],
     [{ topic: '%RETRY%g' }, /reserved/],
   ])('rejects %j', (options, message) => {
-    let caught: unknown;
-    try {
-      decorate(options);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(ConfigurationError);
-    expect((caught as Error).message).toMatch(message);
-    expect((caught as Error).message).toContain('Checker.check');
+    expectConfigurationError(() => decorate(options), message, 'Checker.check');
   });
 
   it('rejects a property that is not a method', () => {

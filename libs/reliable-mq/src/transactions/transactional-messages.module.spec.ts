@@ -1,10 +1,9 @@
 import { Injectable, Module, Scope, type INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { BrokerEngine } from '@reliable-mq/engine';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ConfigurationError,
   InvalidMessageError,
@@ -20,6 +19,7 @@ import {
   type TransactionCheckContext,
   type Transport,
 } from '@reliable-mq/nestjs';
+import { cleanupAfterEach, startTestingModule, startupErrorOf } from '../../test/testing-module';
 import type { DiscoveredChecker, TransactionCheckerExplorer } from './transaction-checker-explorer.service';
 
 const PAYMENTS = 'payment.confirmed';
@@ -76,10 +76,7 @@ class Shipping {
   }
 }
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 async function until(predicate: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
   const started = Date.now();
@@ -130,20 +127,18 @@ async function startApp(
   broker: Broker,
   providers: Array<new (...args: never[]) => object> = [LocalPayments, Shipping],
 ): Promise<App> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      ReliableMqModule.forRoot({ producerGroup: GROUP, transport: { kind: 'embedded', sharedEngine: broker.engine } }),
-    ],
-    providers,
-  }).compile();
-  await moduleRef.init();
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    await moduleRef.close();
-  };
-  cleanups.push(close);
+  const { app: moduleRef, close } = await startTestingModule(
+    {
+      imports: [
+        ReliableMqModule.forRoot({
+          producerGroup: GROUP,
+          transport: { kind: 'embedded', sharedEngine: broker.engine },
+        }),
+      ],
+      providers,
+    },
+    cleanups,
+  );
   const get = <T>(type: new (...args: never[]) => T): T =>
     providers.includes(type as never) ? moduleRef.get(type) : (undefined as T);
   return {
@@ -331,8 +326,8 @@ describe('@TransactionChecker discovery refuses what cannot work, at startup', (
     imports: Array<new () => object> = [],
   ): Promise<unknown> {
     const broker = openBroker();
-    try {
-      const moduleRef = await Test.createTestingModule({
+    return startupErrorOf(
+      {
         imports: [
           ReliableMqModule.forRoot({
             producerGroup: GROUP,
@@ -341,13 +336,9 @@ describe('@TransactionChecker discovery refuses what cannot work, at startup', (
           ...imports,
         ],
         providers,
-      }).compile();
-      await moduleRef.init();
-      cleanups.push(() => moduleRef.close());
-      return null;
-    } catch (error) {
-      return error;
-    }
+      },
+      cleanups,
+    );
   }
 
   it('two checkers for one (producer group, topic)', async () => {

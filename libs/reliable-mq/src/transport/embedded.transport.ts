@@ -1,4 +1,10 @@
-import { BrokerEngine, EngineClosedError, type Delivery, type EngineOptions } from '@reliable-mq/engine';
+import {
+  BrokerEngine,
+  EngineClosedError,
+  type Delivery,
+  type EngineOptions,
+  type PublishMessage,
+} from '@reliable-mq/engine';
 import type { EmbeddedTransportOptions } from '../reliable-mq-options.interface';
 import type {
   DeadLetterOperations,
@@ -60,17 +66,7 @@ export class EmbeddedTransport implements Transport {
   }
 
   async publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]> {
-    const results = await this.engine.publish(
-      batch.map((message) => ({
-        messageId: message.id,
-        topic: message.topic,
-        key: message.key,
-        tags: message.tags,
-        headers: message.headers,
-        body: message.body,
-        deliverAt: message.deliverAt,
-      })),
-    );
+    const results = await this.engine.publish(batch.map(toPublishMessage));
     return results.map((result) => ({ id: result.messageId, duplicate: result.duplicate }));
   }
 
@@ -98,18 +94,7 @@ export class EmbeddedTransport implements Transport {
 
   readonly transactions: TransactionalOperations = {
     sendHalf: async (message, producerGroup) => {
-      const result = await this.engine.sendHalf(
-        {
-          messageId: message.id,
-          topic: message.topic,
-          key: message.key,
-          tags: message.tags,
-          headers: message.headers,
-          body: message.body,
-          deliverAt: message.deliverAt,
-        },
-        { producerGroup },
-      );
+      const result = await this.engine.sendHalf(toPublishMessage(message), { producerGroup });
       return { txId: result.txId, id: result.messageId, duplicate: result.duplicate };
     },
     commit: async (txId) => {
@@ -137,6 +122,18 @@ export class EmbeddedTransport implements Transport {
     this.engineInstance = null;
     if (engine && this.ownsEngine) await engine.close();
   }
+}
+
+function toPublishMessage(message: TransportMessage): PublishMessage {
+  return {
+    messageId: message.id,
+    topic: message.topic,
+    key: message.key,
+    tags: message.tags,
+    headers: message.headers,
+    body: message.body,
+    deliverAt: message.deliverAt,
+  };
 }
 
 function toInbound(delivery: Delivery): InboundMessage {

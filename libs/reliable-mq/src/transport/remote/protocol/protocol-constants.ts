@@ -88,6 +88,10 @@ export const ProtocolErrorCode = {
   SLOW_READER: 'SLOW_READER',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   UNKNOWN_SUBSCRIPTION: 'UNKNOWN_SUBSCRIPTION',
+  /** The answer would not fit in one frame; ask for less (a smaller `limit`). */
+  RESPONSE_TOO_LARGE: 'RESPONSE_TOO_LARGE',
+  /** Another connection subscribed with this connection's member id: the client reconnected elsewhere. */
+  SUPERSEDED: 'SUPERSEDED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];

@@ -1,0 +1,207 @@
+import type { BrokerEngine, DeadLetterQuery, DeadLetterStatus, HalfMessageQuery, HalfMessageState, PublishMessage } from '@reliable-mq/engine';
+import { randomUUID } from 'node:crypto';
+import { ClientOp, type WireConfirm } from '@reliable-mq/nestjs/transport/remote/protocol';
+import type { ConnectionCheckers } from './connection-checkers';
+import type { ConnectionSubscriptions } from './connection-subscriptions';
+import { Args } from './request-args';
+
+/** What a call may use of the connection it came on. */
+export interface OperationContext {
+  engine: BrokerEngine;
+  subscriptions: ConnectionSubscriptions;
+  checkers: ConnectionCheckers;
+  /** Makes this connection the one that drives the member, closing another that still claims it. */
+  claimMember(group: string, memberId: string): Promise<void>;
+  releaseMember(group: string, memberId: string): void;
+}
+
+export type Operation = (ctx: OperationContext, args: Args) => unknown;
+
+/** Upper bounds of the wire shapes; the engine applies its own, usually tighter, limits to the values. */
+const MAX_BATCH_ITEMS = 10_000;
+const MAX_IDS = 10_000;
+const MAX_HEADERS = 256;
+const MAX_TAGS = 64;
+const MAX_NAME = 256;
+const MAX_TEXT = 16 * 1024;
+
+const DLQ_STATUSES: ReadonlyArray<DeadLetterStatus | 'any'> = ['dead', 'resent', 'discarded', 'any'];
+const HALF_STATES: ReadonlyArray<HalfMessageState | 'any'> = ['unresolved', 'committed', 'rolled_back', 'discarded', 'any'];
+
+function readMessage(args: Args): PublishMessage {
+  const tags = args.optionalStringArray('tags', MAX_TAGS, MAX_NAME);
+  const headers = args.optionalStringMap('headers', MAX_HEADERS);
+  const key = args.optionalString('key', MAX_TEXT);
+  const deliverAt = args.optionalNumber('deliverAt', 0);
+  return {
+    messageId: args.string('id', MAX_NAME),
+    topic: args.string('topic', MAX_NAME),
+    body: args.bytes('body'),
+    ...(key !== undefined ? { key } : {}),
+    ...(tags !== undefined ? { tags } : {}),
+    ...(headers !== undefined ? { headers } : {}),
+    ...(deliverAt !== undefined ? { deliverAt } : {}),
+  };
+}
+
+function readDeadLetterQuery(args: Args): DeadLetterQuery {
+  const query: DeadLetterQuery = {
+    group: args.optionalString('group', MAX_NAME),
+    topic: args.optionalString('topic', MAX_NAME),
+    key: args.optionalString('key', MAX_TEXT),
+    messageId: args.optionalString('messageId', MAX_NAME),
+    reasonContains: args.optionalString('reasonContains', MAX_TEXT),
+    from: args.optionalNumber('from', 0),
+    to: args.optionalNumber('to', 0),
+    status: args.optionalOneOf('status', DLQ_STATUSES),
+    limit: args.optionalInteger('limit', 0, 10_000),
+    offset: args.optionalInteger('offset', 0, Number.MAX_SAFE_INTEGER),
+  };
+  return Object.fromEntries(Object.entries(query).filter(([, value]) => value !== undefined)) as DeadLetterQuery;
+}
+
+function readHalfQuery(args: Args): HalfMessageQuery {
+  const query: HalfMessageQuery = {
+    state: args.optionalOneOf('state', HALF_STATES),
+    producerGroup: args.optionalString('producerGroup', MAX_NAME),
+    topic: args.optionalString('topic', MAX_NAME),
+    id: args.optionalString('id', MAX_NAME),
+    limit: args.optionalInteger('limit', 0, 10_000),
+    offset: args.optionalInteger('offset', 0, Number.MAX_SAFE_INTEGER),
+  };
+  return Object.fromEntries(Object.entries(query).filter(([, value]) => value !== undefined)) as HalfMessageQuery;
+}
+
+/**
+ * Every call a client may make after `hello`, by name. Each reads its arguments (a shape error is fatal), calls the
+ * engine, and returns what goes into the response. Engine errors travel back as non-fatal error frames.
+ */
+export const OPERATIONS: Readonly<Record<string, Operation>> = {
+  [ClientOp.PING]: () => ({ now: Date.now() }),
+
+  [ClientOp.TOPIC_ENSURE]: ({ engine }, args) => {
+    const topic = args.string('topic', MAX_NAME);
+    const queueCount = args.optionalInteger('queueCount', 1, 1_000_000);
+    return engine.getTopic(topic) ?? engine.createTopic(topic, queueCount === undefined ? {} : { queueCount });
+  },
+
+  [ClientOp.TOPIC_LIST]: ({ engine }) => engine.listTopics(),
+
+  [ClientOp.PUBLISH]: async ({ engine }, args) => {
+    const messages = args.objects('messages', MAX_BATCH_ITEMS).map(readMessage);
+    // Called before any await, so batches of one connection are stored in the order they arrived.
+    const results = await engine.publish(messages);
+    const confirms: WireConfirm[] = results.map((result) => ({
+      id: result.messageId,
+      duplicate: result.duplicate,
+      queueId: result.queueId,
+      offset: result.queueOffset,
+      ...(result.deliverAt !== undefined ? { deliverAt: result.deliverAt } : {}),
+    }));
+    return { confirms };
+  },
+
+  [ClientOp.SUBSCRIBE]: async (ctx, args) => {
+    const sub = args.integer('sub', 1, Number.MAX_SAFE_INTEGER);
+    const group = args.string('group', MAX_NAME);
+    const memberId = args.optionalString('memberId', 128) ?? randomUUID();
+    const spec = {
+      group,
+      topic: args.string('topic', MAX_NAME),
+      tags: args.optionalString('tags', MAX_TEXT),
+      mode: args.oneOf('mode', ['concurrent', 'orderly'] as const),
+      prefetch: args.integer('prefetch', 1, 10_000),
+      maxReconsumeTimes: args.integer('maxReconsumeTimes', 0, 1000),
+      delayLevels: args.optionalString('delayLevels', MAX_TEXT),
+      startFrom: args.optionalOneOf('startFrom', ['latest', 'earliest'] as const),
+      memberId,
+    };
+    await ctx.claimMember(group, memberId);
+    try {
+      await ctx.subscriptions.subscribe(sub, spec);
+    } catch (error) {
+      const drivesMember = ctx.subscriptions.members().some((m) => m.group === group && m.memberId === memberId);
+      if (!drivesMember) ctx.releaseMember(group, memberId);
+      throw error;
+    }
+    return { sub, memberId };
+  },
+
+  [ClientOp.UNSUBSCRIBE]: async (ctx, args) => {
+    const left = await ctx.subscriptions.unsubscribe(args.integer('sub', 1, Number.MAX_SAFE_INTEGER));
+    if (left) ctx.releaseMember(left.group, left.memberId);
+    return {};
+  },
+
+  [ClientOp.ACK]: ({ subscriptions }, args) => {
+    subscriptions.ack(args.integer('tag', 1, Number.MAX_SAFE_INTEGER));
+    return {};
+  },
+
+  [ClientOp.NACK]: ({ subscriptions }, args) => {
+    const retryDelayMs = args.optionalNumber('retryDelayMs', 0);
+    subscriptions.nack(args.integer('tag', 1, Number.MAX_SAFE_INTEGER), {
+      name: args.optionalString('name', MAX_NAME) ?? 'Error',
+      message: args.string('message', MAX_TEXT),
+      nonRetryable: args.optionalBoolean('nonRetryable'),
+      ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
+    });
+    return {};
+  },
+
+  [ClientOp.DLQ_LIST]: ({ engine }, args) => engine.listDeadLetters(readDeadLetterQuery(args)),
+
+  [ClientOp.DLQ_GET]: ({ engine }, args) => engine.getDeadLetter(args.integer('id', 0, Number.MAX_SAFE_INTEGER)) ?? null,
+
+  [ClientOp.DLQ_RESEND]: ({ engine }, args) => {
+    const edit = args.optionalObject('edit');
+    const body = edit?.optionalBytes('body');
+    const headers = edit?.optionalStringMap('headers', MAX_HEADERS);
+    return engine.resendDeadLetters(args.integerArray('ids', MAX_IDS), {
+      ...(body !== undefined ? { body } : {}),
+      ...(headers !== undefined ? { headers } : {}),
+    });
+  },
+
+  [ClientOp.DLQ_DISCARD]: ({ engine }, args) =>
+    engine.discardDeadLetters(args.integerArray('ids', MAX_IDS), args.string('reason', MAX_TEXT)),
+
+  [ClientOp.STATS]: ({ engine }) => engine.stats(),
+
+  [ClientOp.TX_SEND]: async ({ engine }, args) => {
+    const message = readMessage(args.object('message'));
+    const result = await engine.sendHalf(message, { producerGroup: args.string('producerGroup', MAX_NAME) });
+    return { txId: result.txId, id: result.messageId, duplicate: result.duplicate };
+  },
+
+  [ClientOp.TX_COMMIT]: ({ engine }, args) => engine.commitHalf(args.string('txId', MAX_NAME)),
+
+  [ClientOp.TX_ROLLBACK]: ({ engine }, args) =>
+    engine.rollbackHalf(args.string('txId', MAX_NAME), args.optionalString('reason', MAX_TEXT)),
+
+  [ClientOp.TX_CHECKER_REGISTER]: ({ checkers }, args) => {
+    const checker = args.integer('checker', 1, Number.MAX_SAFE_INTEGER);
+    checkers.register(checker, args.string('producerGroup', MAX_NAME));
+    return { checker };
+  },
+
+  [ClientOp.TX_CHECKER_UNREGISTER]: ({ checkers }, args) => ({
+    removed: checkers.unregister(args.integer('checker', 1, Number.MAX_SAFE_INTEGER)),
+  }),
+
+  [ClientOp.TX_LIST]: ({ engine }, args) => engine.listHalfMessages(readHalfQuery(args)),
+
+  [ClientOp.TX_COMMIT_DISCARDED]: ({ engine }, args) => engine.commitDiscardedHalves(args.stringArray('txIds', MAX_IDS, MAX_NAME)),
+
+  [ClientOp.TX_DISCARD_DISCARDED]: ({ engine }, args) =>
+    engine.discardDiscardedHalves(args.stringArray('txIds', MAX_IDS, MAX_NAME), args.string('reason', MAX_TEXT)),
+};
+
+/** Calls that start new work; refused while the server drains for shutdown. Acks, pings and answers still flow. */
+export const REFUSED_WHILE_DRAINING: ReadonlySet<string> = new Set([
+  ClientOp.PUBLISH,
+  ClientOp.SUBSCRIBE,
+  ClientOp.TX_SEND,
+  ClientOp.TX_CHECKER_REGISTER,
+  ClientOp.TOPIC_ENSURE,
+]);

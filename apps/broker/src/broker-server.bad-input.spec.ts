@@ -1,0 +1,404 @@
+import { encode } from '@msgpack/msgpack';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ClientOp,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  FrameType,
+  PROTOCOL_VERSION,
+  ProtocolErrorCode,
+  ServerEvent,
+  type ErrorFrame,
+  type EventFrame,
+} from '@reliable-mq/nestjs/transport/remote/protocol';
+import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
+import { RawBrokerClient } from '../../../test/support/raw-broker-client';
+import { brokerConfig, type BrokerConfig } from './broker-config';
+import { silentBrokerLogger } from './broker-logger';
+import { BrokerServer } from './broker-server';
+
+const TOKEN = 'bad-input-token-42';
+const TOPIC = 'bad.input';
+const roots: string[] = [];
+const servers: BrokerServer[] = [];
+
+async function startServer(overrides: Partial<BrokerConfig> = {}): Promise<BrokerServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'rmq-broker-bad-'));
+  roots.push(dataDir);
+  const server = await BrokerServer.start(
+    brokerConfig({ dataDir, port: 0, token: TOKEN, topics: [{ name: TOPIC, queueCount: 2 }], engine: { minFreeDiskBytes: 0 }, ...overrides }),
+    { logger: silentBrokerLogger },
+  );
+  servers.push(server);
+  return server;
+}
+
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.shutdown(2_000)));
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
+/** Raw payload bytes behind a valid length prefix. */
+function framed(payload: Buffer): Buffer {
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(payload.length, 0);
+  return Buffer.concat([header, payload]);
+}
+
+const packed = (value: unknown): Buffer => Buffer.from(encode(value));
+
+/** A good client publishes and consumes: the broker is up and its state intact. */
+async function assertHealthy(server: BrokerServer): Promise<void> {
+  const transport = new RemoteTransport({ kind: 'remote', url: server.url, token: TOKEN, connectTimeoutMs: 5_000 });
+  await transport.connect();
+  try {
+    const topic = `ok-${randomUUID().slice(0, 8)}`;
+    await transport.ensureTopic(topic);
+    const got: string[] = [];
+    const sub = await transport.subscribe(
+      { group: `g-${randomUUID().slice(0, 8)}`, topic, mode: 'concurrent', prefetch: 8, maxReconsumeTimes: 1, startFrom: 'earliest' },
+      async (message) => {
+        got.push(message.id);
+      },
+    );
+    const id = randomUUID();
+    const [confirm] = await transport.publish([{ id, topic, headers: {}, body: Buffer.from('x') }]);
+    expect(confirm).toEqual({ id, duplicate: false });
+    for (let waited = 0; !got.includes(id) && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(got).toEqual([id]);
+    await sub.close(1_000);
+  } finally {
+    await transport.close();
+  }
+}
+
+describe('broker server: malformed and hostile frames get an error frame and a closed connection', () => {
+  let server: BrokerServer;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+
+  const frameCases: Array<{ name: string; bytes: () => Buffer; code: string; afterHello?: boolean }> = [
+    { name: 'a payload that is not MessagePack', bytes: () => framed(Buffer.from([0xc1, 0xc1])), code: ProtocolErrorCode.BAD_FRAME },
+    { name: 'a payload that is not a map', bytes: () => framed(packed([1, 2, 3])), code: ProtocolErrorCode.BAD_FRAME },
+    { name: 'a payload with trailing bytes', bytes: () => framed(Buffer.concat([packed({ t: 1, id: 1, op: 'ping' }), Buffer.from([0])])), code: ProtocolErrorCode.BAD_FRAME },
+    { name: 'an empty frame', bytes: () => Buffer.alloc(4), code: ProtocolErrorCode.BAD_FRAME },
+    { name: 'an unknown frame type', bytes: () => framed(packed({ t: 9, id: 1 })), code: ProtocolErrorCode.BAD_FRAME },
+    { name: 'a request without an op', bytes: () => framed(packed({ t: 1, id: 1 })), code: ProtocolErrorCode.BAD_FRAME },
+    { name: 'a negative request id', bytes: () => framed(packed({ t: 1, id: -5, op: 'ping' })), code: ProtocolErrorCode.BAD_FRAME },
+    { name: 'a __proto__ key', bytes: () => framed(Buffer.concat([Buffer.from([0x81, 0xa9]), Buffer.from('__proto__'), Buffer.from([0x01])])), code: ProtocolErrorCode.BAD_FRAME },
+    { name: 'an EVENT frame from a client', bytes: () => encodeFrame({ t: FrameType.EVENT, op: 'deliver', a: {} }), code: ProtocolErrorCode.BAD_FRAME, afterHello: true },
+    { name: 'a call before hello', bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 1, op: 'publish', a: {} }), code: ProtocolErrorCode.HANDSHAKE_REQUIRED },
+    { name: 'an unknown call', bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'drop.everything', a: {} }), code: ProtocolErrorCode.UNKNOWN_OP, afterHello: true },
+    { name: 'a call named after an object builtin', bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'constructor', a: {} }), code: ProtocolErrorCode.UNKNOWN_OP, afterHello: true },
+    { name: 'a second hello', bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'hello', a: { protocol: 1, token: TOKEN } }), code: ProtocolErrorCode.BAD_REQUEST, afterHello: true },
+  ];
+
+  for (const testCase of frameCases) {
+    it(`${testCase.name} → ${testCase.code}`, async () => {
+      const client = testCase.afterHello ? await RawBrokerClient.open(server.address.port, TOKEN) : await RawBrokerClient.connect(server.address.port);
+      client.writeBytes(testCase.bytes());
+      const error = await client.expectFatal();
+      expect(error.e.code).toBe(testCase.code);
+      expect(error.e.fatal).toBe(true);
+    });
+  }
+
+  it(`an oversized frame is refused from its length prefix alone (default limit ${DEFAULT_MAX_FRAME_BYTES} bytes)`, async () => {
+    const client = await RawBrokerClient.open(server.address.port, TOKEN);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(DEFAULT_MAX_FRAME_BYTES + 1, 0);
+    client.writeBytes(header);
+    const error = await client.expectFatal();
+    expect(error.e.code).toBe(ProtocolErrorCode.FRAME_TOO_LARGE);
+    expect(error.id).toBe(0);
+  });
+
+  it('a frame of exactly the limit is read (and refused only for what it says)', async () => {
+    const client = await RawBrokerClient.open(server.address.port, TOKEN);
+    const base = packed({ t: 1, id: 7, op: 'ping', a: { pad: '' } });
+    const padded = packed({ t: 1, id: 7, op: 'ping', a: { pad: 'x'.repeat(DEFAULT_MAX_FRAME_BYTES - base.length - 4) } });
+    expect(padded.length).toBeLessThanOrEqual(DEFAULT_MAX_FRAME_BYTES);
+    client.writeBytes(framed(padded));
+    const answer = await client.waitFor((frame) => frame.t !== FrameType.EVENT && 'id' in frame && frame.id === 7);
+    expect(answer.t).toBe(FrameType.RESPONSE);
+    client.destroy();
+  });
+
+  describe('hello', () => {
+    const helloCases: Array<{ name: string; args: unknown; code: string }> = [
+      { name: 'a wrong token', args: { protocol: PROTOCOL_VERSION, token: 'not-the-token' }, code: ProtocolErrorCode.UNAUTHORIZED },
+      { name: 'no token', args: { protocol: PROTOCOL_VERSION }, code: ProtocolErrorCode.UNAUTHORIZED },
+      { name: 'a token of the wrong type', args: { protocol: PROTOCOL_VERSION, token: 12345 }, code: ProtocolErrorCode.BAD_REQUEST },
+      { name: 'another protocol version', args: { protocol: PROTOCOL_VERSION + 1, token: TOKEN }, code: ProtocolErrorCode.UNSUPPORTED_VERSION },
+      { name: 'a protocol version of the wrong type', args: { protocol: '1', token: TOKEN }, code: ProtocolErrorCode.BAD_REQUEST },
+      { name: 'arguments that are not a map', args: [PROTOCOL_VERSION, TOKEN], code: ProtocolErrorCode.BAD_REQUEST },
+    ];
+    for (const testCase of helloCases) {
+      it(`with ${testCase.name} → ${testCase.code}`, async () => {
+        const client = await RawBrokerClient.connect(server.address.port);
+        client.request(ClientOp.HELLO, testCase.args);
+        const error = await client.expectFatal();
+        expect(error.e.code).toBe(testCase.code);
+      });
+    }
+
+    it('tells the client the limits it must respect', async () => {
+      const client = await RawBrokerClient.connect(server.address.port);
+      const answer = await client.call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: TOKEN });
+      expect(answer).toMatchObject({
+        t: FrameType.RESPONSE,
+        r: { protocol: PROTOCOL_VERSION, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, server: 'reliable-mq-broker' },
+      });
+      client.destroy();
+    });
+  });
+
+  describe('wrong argument types on every call', () => {
+    const wrongArgs: Record<string, unknown[]> = {
+      [ClientOp.PING]: [[1, 2], 'x'],
+      [ClientOp.TOPIC_ENSURE]: [{ topic: 5 }, { topic: 'a', queueCount: 'many' }],
+      [ClientOp.TOPIC_LIST]: ['all'],
+      [ClientOp.PUBLISH]: [
+        { messages: 'x' },
+        { messages: [{ id: 1, topic: TOPIC, body: Buffer.from('x') }] },
+        { messages: [{ id: 'a', topic: TOPIC, body: 'not binary' }] },
+        { messages: [{ id: 'a', topic: TOPIC, body: Buffer.from('x'), headers: { h: 1 } }] },
+        { messages: [{ id: 'a', topic: TOPIC, body: Buffer.from('x'), tags: 'one' }] },
+        { messages: [{ id: 'a', topic: TOPIC, body: Buffer.from('x'), deliverAt: 'soon' }] },
+      ],
+      [ClientOp.SUBSCRIBE]: [
+        { sub: '1', group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: 1 },
+        { sub: 1, group: 'g', topic: TOPIC, mode: 'sideways', prefetch: 1, maxReconsumeTimes: 1 },
+        { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 0, maxReconsumeTimes: 1 },
+        { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: -1 },
+      ],
+      [ClientOp.UNSUBSCRIBE]: [{ sub: -1 }, {}],
+      [ClientOp.ACK]: [{ tag: 'a' }, {}],
+      [ClientOp.NACK]: [{ tag: 1, message: 5 }, { tag: 1, message: 'x', nonRetryable: 'yes' }, { tag: 1, message: 'x', retryDelayMs: -3 }],
+      [ClientOp.DLQ_LIST]: [{ limit: '10' }, { status: 'gone' }, { group: ['g'] }],
+      [ClientOp.DLQ_GET]: [{ id: '1' }, {}],
+      [ClientOp.DLQ_RESEND]: [{ ids: '1' }, { ids: [1], edit: { body: 'text' } }, { ids: [1.5] }],
+      [ClientOp.DLQ_DISCARD]: [{ ids: [1], reason: 1 }, { ids: [1] }],
+      [ClientOp.STATS]: [[1]],
+      [ClientOp.TX_SEND]: [{ message: 'x', producerGroup: 'p' }, { message: { id: 'a', topic: TOPIC, body: Buffer.from('x') } }],
+      [ClientOp.TX_COMMIT]: [{ txId: 1 }],
+      [ClientOp.TX_ROLLBACK]: [{ txId: 'x', reason: 5 }],
+      [ClientOp.TX_CHECKER_REGISTER]: [{ checker: '1', producerGroup: 'p' }, { checker: 1 }],
+      [ClientOp.TX_CHECKER_UNREGISTER]: [{}],
+      [ClientOp.TX_LIST]: [{ state: 'maybe' }, { limit: -1 }],
+      [ClientOp.TX_COMMIT_DISCARDED]: [{ txIds: [1] }],
+      [ClientOp.TX_DISCARD_DISCARDED]: [{ txIds: ['a'] }],
+    };
+
+    it('covers every call of the protocol', () => {
+      const calls = Object.values(ClientOp).filter((op) => op !== ClientOp.HELLO);
+      expect(Object.keys(wrongArgs).sort()).toEqual([...calls].sort());
+    });
+
+    for (const [op, cases] of Object.entries(wrongArgs)) {
+      cases.forEach((args, index) => {
+        it(`${op} #${index + 1} → BAD_REQUEST`, async () => {
+          const client = await RawBrokerClient.open(server.address.port, TOKEN);
+          const id = client.request(op, args);
+          const error = await client.expectFatal();
+          expect(error.e.code).toBe(ProtocolErrorCode.BAD_REQUEST);
+          expect(error.id).toBe(id);
+        });
+      });
+    }
+  });
+
+  describe('refusals by the engine are answers, not connection errors', () => {
+    it('publishing to an unknown topic fails that call only', async () => {
+      const client = await RawBrokerClient.open(server.address.port, TOKEN);
+      const answer = (await client.call(ClientOp.PUBLISH, { messages: [{ id: 'm-1', topic: 'no.such.topic', body: Buffer.from('x') }] })) as ErrorFrame;
+      expect(answer.t).toBe(FrameType.ERROR);
+      expect(answer.e).toMatchObject({ code: 'UNKNOWN_TOPIC', name: 'UnknownTopicError' });
+      expect(answer.e.fatal).toBeUndefined();
+      expect((await client.call(ClientOp.PING, {})).t).toBe(FrameType.RESPONSE);
+      client.destroy();
+    });
+
+    it('an invalid group name, an unknown transaction and an unknown subscription fail their calls only', async () => {
+      const client = await RawBrokerClient.open(server.address.port, TOKEN);
+      const badGroup = (await client.call(ClientOp.SUBSCRIBE, {
+        sub: 1,
+        group: 'spaces are not allowed',
+        topic: TOPIC,
+        mode: 'concurrent',
+        prefetch: 1,
+        maxReconsumeTimes: 1,
+      })) as ErrorFrame;
+      expect(badGroup.e.code).toBe('INVALID_NAME');
+      const unknownTx = (await client.call(ClientOp.TX_COMMIT, { txId: 'nope' })) as ErrorFrame;
+      expect(unknownTx.e.code).toBe('TRANSACTION_NOT_FOUND');
+      const unknownSub = (await client.call(ClientOp.UNSUBSCRIBE, { sub: 99 })) as ErrorFrame;
+      expect(unknownSub.e.code).toBe(ProtocolErrorCode.UNKNOWN_SUBSCRIPTION);
+      expect((await client.call(ClientOp.PING, {})).t).toBe(FrameType.RESPONSE);
+      client.destroy();
+    });
+
+    it('acks of unknown deliveries are ignored', async () => {
+      const client = await RawBrokerClient.open(server.address.port, TOKEN);
+      client.request(ClientOp.ACK, { tag: 12345 }, 0);
+      client.request(ClientOp.NACK, { tag: 12346, message: 'late' }, 0);
+      expect((await client.call(ClientOp.PING, {})).t).toBe(FrameType.RESPONSE);
+      client.destroy();
+    });
+  });
+
+  describe('closed connections', () => {
+    it('a client that vanishes mid-frame leaves the broker serving', async () => {
+      const client = await RawBrokerClient.open(server.address.port, TOKEN);
+      const whole = encodeFrame({ t: FrameType.REQUEST, id: 9, op: 'publish', a: { messages: [{ id: 'x', topic: TOPIC, body: Buffer.alloc(1000) }] } });
+      client.writeBytes(whole.subarray(0, 500));
+      client.destroy();
+      await client.closedPromise;
+      await assertHealthy(server);
+    });
+
+    it('a consumer that vanishes with unacked deliveries loses nothing: they go to the next member', async () => {
+      const group = `vanish-${randomUUID().slice(0, 8)}`;
+      const topic = `vanish-${randomUUID().slice(0, 8)}`;
+      const client = await RawBrokerClient.open(server.address.port, TOKEN);
+      expect((await client.call(ClientOp.TOPIC_ENSURE, { topic, queueCount: 1 })).t).toBe(FrameType.RESPONSE);
+      const ids = Array.from({ length: 5 }, () => randomUUID());
+      await client.call(ClientOp.PUBLISH, { messages: ids.map((id) => ({ id, topic, body: Buffer.from(id) })) });
+      await client.call(ClientOp.SUBSCRIBE, { sub: 1, group, topic, mode: 'concurrent', prefetch: 10, maxReconsumeTimes: 3, startFrom: 'earliest', memberId: 'm-1' });
+      await client.waitFor((frame) => frame.t === FrameType.EVENT && (frame as EventFrame).op === ServerEvent.DELIVER);
+      client.destroy(); // Nothing acked.
+      await client.closedPromise;
+
+      const transport = new RemoteTransport({ kind: 'remote', url: server.url, token: TOKEN });
+      await transport.connect();
+      const got = new Set<string>();
+      const sub = await transport.subscribe({ group, topic, mode: 'concurrent', prefetch: 10, maxReconsumeTimes: 3, startFrom: 'earliest' }, async (message) => {
+        got.add(message.id);
+      });
+      for (let waited = 0; got.size < ids.length && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect([...got].sort()).toEqual([...ids].sort());
+      await sub.close(1_000);
+      await transport.close();
+    });
+  });
+
+  it('is healthy after all of the above', async () => {
+    await assertHealthy(server);
+  });
+});
+
+describe('broker server: limits and timeouts', () => {
+  it('refuses connections beyond the per-client and total limits with TOO_MANY_CONNECTIONS', async () => {
+    const server = await startServer({ maxConnections: 3, maxConnectionsPerClient: 2 });
+    const port = server.address.port;
+    const held = [await RawBrokerClient.open(port, TOKEN), await RawBrokerClient.open(port, TOKEN)];
+    const third = await RawBrokerClient.connect(port);
+    const perClient = await third.expectFatal();
+    expect(perClient.e.code).toBe(ProtocolErrorCode.TOO_MANY_CONNECTIONS);
+    expect(perClient.e.message).toContain('127.0.0.1');
+    // Another loopback address is another client; it still counts toward the total.
+    const other = await connectFrom('127.0.0.2', port);
+    expect((await other.call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: TOKEN })).t).toBe(FrameType.RESPONSE);
+    const overTotal = await connectFrom('127.0.0.3', port);
+    const total = await overTotal.expectFatal();
+    expect(total.e.code).toBe(ProtocolErrorCode.TOO_MANY_CONNECTIONS);
+    expect(total.e.message).toContain('limit of 3');
+    for (const client of [...held, other]) client.destroy();
+    await Promise.all([...held, other].map((client) => client.closedPromise));
+    // Slots come back once connections close.
+    for (let waited = 0; server.connectionCount > 0 && waited < 3_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    const again = await RawBrokerClient.open(port, TOKEN);
+    again.destroy();
+  });
+
+  it('closes a connection that never says hello', async () => {
+    const server = await startServer({ handshakeTimeoutMs: 300 });
+    const client = await RawBrokerClient.connect(server.address.port);
+    const error = await client.expectFatal(3_000);
+    expect(error.e.code).toBe(ProtocolErrorCode.HANDSHAKE_TIMEOUT);
+  });
+
+  it('closes a connection that goes silent (idle or half-open)', async () => {
+    const server = await startServer({ heartbeatMs: 100, idleTimeoutMs: 400 });
+    const client = await RawBrokerClient.open(server.address.port, TOKEN);
+    const error = await client.expectFatal(3_000);
+    expect(error.e.code).toBe(ProtocolErrorCode.IDLE_TIMEOUT);
+  });
+
+  it('closes a connection that drips a frame too slowly, even though bytes keep coming', async () => {
+    const server = await startServer({ heartbeatMs: 100, idleTimeoutMs: 10_000, frameTimeoutMs: 400 });
+    const client = await RawBrokerClient.open(server.address.port, TOKEN);
+    const whole = encodeFrame({ t: FrameType.REQUEST, id: 5, op: 'ping', a: { pad: 'x'.repeat(200) } });
+    let sent = 0;
+    const drip = setInterval(() => {
+      if (sent < whole.length - 1) client.writeBytes(whole.subarray(sent, ++sent));
+    }, 50);
+    try {
+      const error = await client.expectFatal(3_000);
+      expect(error.e.code).toBe(ProtocolErrorCode.FRAME_TIMEOUT);
+    } finally {
+      clearInterval(drip);
+    }
+  });
+
+  it('cuts off a client that does not read, and hands its deliveries to others', async () => {
+    const server = await startServer({ maxWriteBufferBytes: 8 * 1024 * 1024, heartbeatMs: 200, idleTimeoutMs: 1_500 });
+    const topic = `slow-${randomUUID().slice(0, 8)}`;
+    const group = `slow-${randomUUID().slice(0, 8)}`;
+    const client = await RawBrokerClient.open(server.address.port, TOKEN);
+    await client.call(ClientOp.TOPIC_ENSURE, { topic, queueCount: 1 });
+    // 24 MiB of deliveries: more than the kernel's socket buffers on loopback hold, so the broker's own queue grows.
+    const ids = Array.from({ length: 48 }, () => randomUUID());
+    for (let at = 0; at < ids.length; at += 8) {
+      const answer = await client.call(ClientOp.PUBLISH, {
+        messages: ids.slice(at, at + 8).map((id) => ({ id, topic, body: Buffer.alloc(512 * 1024, 7) })),
+      });
+      expect(answer.t).toBe(FrameType.RESPONSE);
+    }
+    client.socket.pause(); // Stops reading; it still pings, so only its reading is at fault.
+    const pinger = setInterval(() => client.request(ClientOp.PING, {}), 100);
+    client.request(ClientOp.SUBSCRIBE, { sub: 1, group, topic, mode: 'concurrent', prefetch: 48, maxReconsumeTimes: 3, startFrom: 'earliest', memberId: 'slow' });
+    for (let waited = 0; server.connectionCount > 0 && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    clearInterval(pinger);
+    expect(server.connectionCount).toBe(0);
+    client.destroy();
+
+    const transport = new RemoteTransport({ kind: 'remote', url: server.url, token: TOKEN });
+    await transport.connect();
+    const got = new Set<string>();
+    const sub = await transport.subscribe({ group, topic, mode: 'concurrent', prefetch: 48, maxReconsumeTimes: 3, startFrom: 'earliest' }, async (message) => {
+      got.add(message.id);
+    });
+    for (let waited = 0; got.size < ids.length && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(got.size).toBe(ids.length);
+    await sub.close(1_000);
+    await transport.close();
+  });
+
+  it('refuses to start without a token unless explicitly allowed on loopback', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'rmq-broker-notoken-'));
+    roots.push(dataDir);
+    await expect(BrokerServer.start(brokerConfig({ dataDir, port: 0 }), { logger: silentBrokerLogger })).rejects.toThrow(/token/i);
+    await expect(
+      BrokerServer.start(brokerConfig({ dataDir, port: 0, host: '0.0.0.0', allowNoToken: true }), { logger: silentBrokerLogger }),
+    ).rejects.toThrow(/loopback/);
+    const warnings: string[] = [];
+    const open = await BrokerServer.start(brokerConfig({ dataDir, port: 0, allowNoToken: true }), {
+      logger: { ...silentBrokerLogger, warn: (message) => warnings.push(message) },
+    });
+    servers.push(open);
+    expect(warnings.join('\n')).toMatch(/WITHOUT a token/);
+    const client = await RawBrokerClient.open(open.address.port);
+    expect((await client.call(ClientOp.PING, {})).t).toBe(FrameType.RESPONSE);
+    client.destroy();
+  });
+});
+
+function connectFrom(localAddress: string, port: number): Promise<RawBrokerClient> {
+  return RawBrokerClient.connect(port, '127.0.0.1', localAddress);
+}

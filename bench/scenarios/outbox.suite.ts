@@ -1,0 +1,84 @@
+import { ReliablePublisher, type Transport } from '@reliable-mq/nestjs';
+import { BenchOrder, openPostgresDatabase, openSqliteDatabase, orderRow, type BenchDatabase } from '../lib/databases';
+import { closedLoop } from '../lib/loops';
+import { nowMs } from '../lib/samples';
+import { freshDir, orderPayload } from '../lib/temp';
+import type { BenchContext, Measurement, Sample, Suite } from '../lib/types';
+
+/** The publisher's outbox path never touches the transport; `send()` is not used here. */
+const NO_TRANSPORT = { kind: 'none' } as unknown as Transport;
+
+/**
+ * Scenario 5: one business transaction (insert an order) at a time, without and with the outbox write. "With" is
+ * the documented path: `publisher.transaction(manager => { insert; publisher.publish(…, { manager }) })`. "Without"
+ * is what the same service would do with no messaging: `dataSource.transaction(manager => insert)`. The relay does
+ * not run, so the figure is the cost of the write itself.
+ */
+export function outboxSuite(ctx: BenchContext): Suite {
+  const duration = ctx.size({ full: 4000, quick: 700, smoke: 150 });
+  const maxCount = ctx.size({ full: 200_000, quick: 50_000, smoke: 300 });
+  const databases = new Map<string, { db: BenchDatabase; publisher: ReliablePublisher }>();
+  let dir: { dir: string; remove(): void } | undefined;
+  let sequence = 0;
+
+  const open = async (kind: 'sqlite' | 'postgres'): Promise<{ db: BenchDatabase; publisher: ReliablePublisher }> => {
+    let entry = databases.get(kind);
+    if (!entry) {
+      dir ??= freshDir(ctx, 'outbox');
+      const db = kind === 'sqlite' ? await openSqliteDatabase(dir.dir) : await openPostgresDatabase(`rmq_bench_${ctx.runId}_outbox`);
+      const publisher = new ReliablePublisher({ dataSource: db.dataSource, transport: NO_TRANSPORT, producerGroup: 'bench-orders' });
+      entry = { db, publisher };
+      databases.set(kind, entry);
+    }
+    return entry;
+  };
+
+  const run = (kind: 'sqlite' | 'postgres', withOutbox: boolean) => async (): Promise<Sample> => {
+    const { db, publisher } = await open(kind);
+    const one = async (): Promise<void> => {
+      const id = `${ctx.runId}-${sequence++}`;
+      if (!withOutbox) {
+        await db.dataSource.transaction(async (manager) => {
+          await manager.insert(BenchOrder, orderRow(id));
+        });
+        return;
+      }
+      await publisher.transaction(async (manager) => {
+        await manager.insert(BenchOrder, orderRow(id));
+        await publisher.publish({ topic: 'order.created', key: id, payload: orderPayload(id, nowMs()) }, { manager });
+      });
+    };
+    await closedLoop({ workers: 1, durationMs: 150, maxCount: 100, op: one, recordLatency: false });
+    return closedLoop({ workers: 1, durationMs: duration, maxCount, op: one });
+  };
+
+  const measurement = (kind: 'sqlite' | 'postgres', withOutbox: boolean): Measurement => ({
+    name: `outbox.${kind}.${withOutbox ? 'with' : 'without'}`,
+    group: 5,
+    title: `Business transaction on ${kind === 'sqlite' ? 'SQLite (WAL, FULL)' : 'PostgreSQL'}, ${withOutbox ? 'with' : 'without'} the outbox write`,
+    ...(withOutbox ? { baseline: `outbox.${kind}.without` } : {}),
+    ...(kind === 'postgres' ? { requires: ['postgres'] as const } : {}),
+    latencyOf: 'one business transaction, commit included',
+    run: run(kind, withOutbox),
+  });
+
+  return {
+    id: 'outbox',
+    title: 'Scenario 5: outbox overhead on the business transaction',
+    rounds: ctx.size({ full: 3, quick: 1, smoke: 1 }),
+    measurements: [
+      measurement('sqlite', false),
+      measurement('sqlite', true),
+      measurement('postgres', false),
+      measurement('postgres', true),
+    ],
+    teardown: async () => {
+      for (const { db, publisher } of databases.values()) {
+        publisher.close();
+        await db.dispose();
+      }
+      databases.clear();
+      dir?.remove();
+    },
+  };
+}

@@ -1,0 +1,149 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CONSOLE_OPTIONS, CONSOLE_STORE } from '../console.constants';
+import type { ResolvedConsoleOptions } from '../console-options.resolver';
+import type { ConsoleStore } from '../store/console-store';
+
+export type AuditOutcome = 'ok' | 'partial' | 'failed' | 'refused' | 'cancelled';
+
+export interface AuditEntry {
+  id: number;
+  /** Epoch ms. */
+  at: number;
+  /** Username or `token:<name>`; `anonymous` for refused logins. */
+  actor: string;
+  role: string;
+  /** What was done, e.g. `dead-letters.retry`, `outbox.discard`, `auth.login`. */
+  action: string;
+  /** What it was done to, e.g. `dead-letter 12`, `outbox orders: 3 rows`, a filter. */
+  target: string;
+  /** How many messages or rows it touched. */
+  count: number;
+  /** Why, as the operator wrote it. */
+  reason: string | null;
+  outcome: AuditOutcome;
+  /** Anything else worth keeping: ids, the edit, the filter, counts. */
+  details: Record<string, unknown> | null;
+}
+
+export type NewAuditEntry = Omit<AuditEntry, 'id' | 'at' | 'details' | 'reason'> & {
+  reason?: string | null;
+  details?: Record<string, unknown> | null;
+};
+
+export interface AuditQuery {
+  actor?: string;
+  /** Exact action, or a prefix ending in `.`, e.g. `dead-letters.`. */
+  action?: string;
+  /** Substring of the target. */
+  target?: string;
+  from?: number;
+  to?: number;
+  limit: number;
+  offset: number;
+}
+
+/** Details are kept to this size; a larger value is cut and marked, so one action cannot bloat the log. */
+const MAX_DETAILS_CHARS = 32 * 1024;
+
+interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  role: string;
+  action: string;
+  target: string;
+  count: number;
+  reason: string | null;
+  outcome: AuditOutcome;
+  details: string | null;
+}
+
+/** Who did what, when, to how many messages, and why. Append-only except for retention. */
+@Injectable()
+export class AuditLog {
+  private readonly insertStmt;
+
+  constructor(
+    @Inject(CONSOLE_STORE) private readonly store: ConsoleStore,
+    @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
+  ) {
+    this.insertStmt = store.db.prepare(
+      `INSERT INTO audit (at, actor, role, action, target, count, reason, outcome, details)
+       VALUES (@at, @actor, @role, @action, @target, @count, @reason, @outcome, @details)`,
+    );
+  }
+
+  record(entry: NewAuditEntry): AuditEntry {
+    let details = entry.details ? JSON.stringify(entry.details) : null;
+    if (details !== null && details.length > MAX_DETAILS_CHARS) {
+      details = JSON.stringify({ truncated: true, head: details.slice(0, MAX_DETAILS_CHARS) });
+    }
+    const at = this.options.now();
+    const row = {
+      at,
+      actor: entry.actor,
+      role: entry.role,
+      action: entry.action,
+      target: entry.target.slice(0, 1000),
+      count: entry.count,
+      reason: entry.reason ?? null,
+      outcome: entry.outcome,
+      details,
+    };
+    const id = Number(this.insertStmt.run(row).lastInsertRowid);
+    return toEntry({ id, ...row });
+  }
+
+  query(query: AuditQuery): { total: number; items: AuditEntry[] } {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.actor !== undefined) {
+      where.push('actor = ?');
+      params.push(query.actor);
+    }
+    if (query.action !== undefined) {
+      if (query.action.endsWith('.')) {
+        where.push('substr(action, 1, ?) = ?');
+        params.push(query.action.length, query.action);
+      } else {
+        where.push('action = ?');
+        params.push(query.action);
+      }
+    }
+    if (query.target !== undefined) {
+      where.push('instr(target, ?) > 0');
+      params.push(query.target);
+    }
+    if (query.from !== undefined) {
+      where.push('at >= ?');
+      params.push(query.from);
+    }
+    if (query.to !== undefined) {
+      where.push('at < ?');
+      params.push(query.to);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.store.db.prepare(`SELECT COUNT(*) AS n FROM audit ${clause}`).get(...params) as { n: number }).n;
+    const rows = this.store.db
+      .prepare(`SELECT * FROM audit ${clause} ORDER BY id DESC LIMIT ? OFFSET ?`)
+      .all(...params, query.limit, query.offset) as AuditRow[];
+    return { total, items: rows.map(toEntry) };
+  }
+
+  /** Entries whose target names this exact thing, newest first, for a detail view's history. */
+  forTarget(target: string, limit = 50): AuditEntry[] {
+    const rows = this.store.db
+      .prepare('SELECT * FROM audit WHERE target = ? ORDER BY id DESC LIMIT ?')
+      .all(target, limit) as AuditRow[];
+    return rows.map(toEntry);
+  }
+
+  prune(): number {
+    return this.store.db.prepare('DELETE FROM audit WHERE at < ?').run(this.options.now() - this.options.auditRetentionMs)
+      .changes;
+  }
+}
+
+function toEntry(row: AuditRow): AuditEntry {
+  return { ...row, details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>) };
+}

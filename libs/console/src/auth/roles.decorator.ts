@@ -1,0 +1,26 @@
+import { SetMetadata, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { PAGE_METADATA, PUBLIC_METADATA, ROLES_METADATA } from '../console.constants';
+import type { ConsoleRole } from '../console-options.interface';
+import type { ConsolePrincipal, ConsoleRequest } from '../http/console-request';
+
+/** The least role a route needs; `viewer` when absent. Roles are ordered: viewer < operator < admin. */
+export const RequireRole = (role: ConsoleRole): MethodDecorator & ClassDecorator => SetMetadata(ROLES_METADATA, role);
+
+/** Routes anyone may call: the login page and form, and the static assets (which hold no data). */
+export const PublicRoute = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_METADATA, true);
+
+/** HTML routes: without a session they redirect to the login page instead of answering 401 JSON. */
+export const HtmlPage = (): MethodDecorator & ClassDecorator => SetMetadata(PAGE_METADATA, true);
+
+export const ROLE_RANK: Record<ConsoleRole, number> = { viewer: 0, operator: 1, admin: 2 };
+
+export function hasRole(principal: ConsolePrincipal, needed: ConsoleRole): boolean {
+  return ROLE_RANK[principal.role] >= ROLE_RANK[needed];
+}
+
+/** The caller, as the auth guard established it. */
+export const Principal = createParamDecorator((_data: unknown, context: ExecutionContext): ConsolePrincipal => {
+  const principal = context.switchToHttp().getRequest<ConsoleRequest>().consolePrincipal;
+  if (!principal) throw new Error('Principal read on a route without the console auth guard.');
+  return principal;
+});

@@ -1,0 +1,82 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { emptyToUndefined, toEpochMs, toInteger } from '../http/query-values';
+
+const NAME = /^[^\u0000-\u001f]{1,255}$/;
+
+/** Which dead letters: every field narrows; all are optional. Used as a query and inside bulk bodies. */
+export class DeadLetterFilterDto {
+  @ApiPropertyOptional({ description: 'Consumer group that gave up on the message.' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(NAME, { message: 'group must be 1-255 printable characters' })
+  group?: string;
+
+  @ApiPropertyOptional({ description: 'Business topic the message was published to.' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(NAME, { message: 'topic must be 1-255 printable characters' })
+  topic?: string;
+
+  @ApiPropertyOptional({ description: 'Business key, exactly (e.g. an order id).' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MaxLength(512)
+  key?: string;
+
+  @ApiPropertyOptional({ description: "The message id, or the original message's id." })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  messageId?: string;
+
+  @ApiPropertyOptional({ description: 'Text contained in the recorded error.' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  error?: string;
+
+  @ApiPropertyOptional({ description: 'Dead at or after: epoch ms or ISO 8601.', type: String })
+  @Transform(toEpochMs)
+  @IsOptional()
+  @IsInt({ message: 'from must be epoch milliseconds or an ISO 8601 date-time' })
+  @Min(0)
+  from?: number;
+
+  @ApiPropertyOptional({ description: 'Dead before: epoch ms or ISO 8601.', type: String })
+  @Transform(toEpochMs)
+  @IsOptional()
+  @IsInt({ message: 'to must be epoch milliseconds or an ISO 8601 date-time' })
+  @Min(0)
+  to?: number;
+
+  @ApiPropertyOptional({ enum: ['dead', 'resent', 'discarded', 'any'], default: 'dead' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(['dead', 'resent', 'discarded', 'any'])
+  status?: 'dead' | 'resent' | 'discarded' | 'any';
+}
+
+export class ListDeadLettersQuery extends DeadLetterFilterDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @Transform(toInteger)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+
+  @ApiPropertyOptional({ minimum: 0, default: 0 })
+  @Transform(toInteger)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  offset?: number;
+}

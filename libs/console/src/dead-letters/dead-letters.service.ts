@@ -1,0 +1,329 @@
+import {
+  BadRequestException,
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
+import type { DeadLetter, DeadLetterQuery, ResendEdit } from '@reliable-mq/engine';
+import type { MqConsumerOptions } from '@reliable-mq/nestjs';
+import { parseAndValidate } from '@reliable-mq/nestjs/consuming/payload-validator';
+import { AuditLog } from '../audit/audit-log.service';
+import { CONSOLE_OPTIONS } from '../console.constants';
+import type { ResolvedConsoleOptions } from '../console-options.resolver';
+import { brokerCall } from '../http/broker-errors';
+import type { ConsolePrincipal } from '../http/console-request';
+import { RetryJobService, type RetryJobView } from '../jobs/retry-job.service';
+import { ConsoleSettingsService } from '../settings/console-settings.service';
+import { ConsumerCatalog, validationOf } from '../sources/consumer-catalog.service';
+import type { BulkRetryDto, RetryDeadLetterDto } from './dead-letter-actions.dto';
+import type { DeadLetterFilterDto } from './dead-letter-filter.dto';
+import { payloadView, summaryOf, type DeadLetterDetail, type DeadLetterSummary } from './dead-letter.view';
+
+/** Engine page size used while collecting the letters of a "retry all matching". */
+const COLLECT_PAGE = 1000;
+const MAX_HEADERS = 64;
+const MAX_HEADERS_BYTES = 64 * 1024;
+
+export const DEDUP_CONFIRMATION_CODE = 'DEDUP_WINDOW_CONFIRMATION_REQUIRED';
+
+/** Dead letters as operators see and repair them, on any transport. */
+@Injectable()
+export class DeadLettersService {
+  constructor(
+    @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
+    private readonly catalog: ConsumerCatalog,
+    private readonly audit: AuditLog,
+    private readonly jobs: RetryJobService,
+    private readonly settings: ConsoleSettingsService,
+  ) {}
+
+  private get deadLetters() {
+    return this.options.broker.transport.deadLetters;
+  }
+
+  async list(filter: DeadLetterFilterDto, limit: number, offset: number): Promise<{ total: number; items: DeadLetterSummary[] }> {
+    const page = await brokerCall(() => this.deadLetters.list(toQuery(filter, limit, offset)));
+    const now = this.options.now();
+    return { total: page.total, items: page.items.map((letter) => this.summary(letter, now)) };
+  }
+
+  async detail(id: number): Promise<DeadLetterDetail> {
+    const letter = await this.require(id);
+    const now = this.options.now();
+    const consumer = this.catalog.find(letter.group, letter.topic);
+    const related = await brokerCall(() =>
+      this.deadLetters.list({ messageId: letter.originalMessageId, group: letter.group, status: 'any', limit: 100 }),
+    );
+    const history = related.items
+      .filter((other) => other.originalMessageId === letter.originalMessageId)
+      .sort((a, b) => a.deadAt - b.deadAt || a.id - b.id)
+      .map((other) => this.summary(other, now, true));
+    if (!history.some((entry) => entry.id === letter.id)) history.push(this.summary(letter, now, true));
+    return {
+      ...this.summary(letter, now, true),
+      dlqTopic: letter.dlqTopic,
+      tags: letter.tags,
+      headers: letter.headers,
+      payload: payloadView(letter.body),
+      validation: validationOf(consumer),
+      handler: consumer?.handler ?? null,
+      history,
+    };
+  }
+
+  /** Resends one letter, as it was or edited; refuses edits the handler's DTO or schema would refuse. */
+  async retryOne(id: number, request: RetryDeadLetterDto, principal: ConsolePrincipal): Promise<{ resent: number[]; edited: boolean }> {
+    const letter = await this.require(id);
+    if (letter.status !== 'dead') {
+      throw new ConflictException(`Dead letter ${id} was already ${letter.status}; only dead ones can be retried.`);
+    }
+    const summary = this.summary(letter, this.options.now());
+    if (summary.olderThanDedupWindow && request.confirmDedupWindow !== true) {
+      throw dedupConfirmationNeeded(1, [summary]);
+    }
+    const edit: ResendEdit = {};
+    let editedPayload: unknown;
+    if (request.payload !== undefined) {
+      const body = JSON.stringify(request.payload);
+      await this.validateEdit(letter, body);
+      edit.body = body;
+      editedPayload = request.payload;
+    }
+    if (request.headers !== undefined) edit.headers = checkHeaders(request.headers);
+    const edited = edit.body !== undefined || edit.headers !== undefined;
+    const details: Record<string, unknown> = {
+      group: letter.group,
+      topic: letter.topic,
+      key: letter.key,
+      messageId: letter.originalMessageId,
+      dedupWindowConfirmed: summary.olderThanDedupWindow,
+    };
+    if (edit.body !== undefined) {
+      details.payloadBefore = payloadView(letter.body).text.slice(0, 8 * 1024);
+      details.payloadAfter = JSON.stringify(editedPayload, null, 2).slice(0, 8 * 1024);
+    }
+    if (edit.headers !== undefined) details.headersAfter = edit.headers;
+    let resent: number[];
+    try {
+      resent = await brokerCall(() => this.deadLetters.resend([id], edited ? edit : undefined));
+    } catch (error) {
+      this.audit.record({
+        actor: principal.name,
+        role: principal.role,
+        action: edited ? 'dead-letters.edit-retry' : 'dead-letters.retry',
+        target: `dead-letter ${id}`,
+        count: 0,
+        reason: request.reason ?? null,
+        outcome: 'failed',
+        details: { ...details, error: (error as Error).message },
+      });
+      throw error;
+    }
+    this.audit.record({
+      actor: principal.name,
+      role: principal.role,
+      action: edited ? 'dead-letters.edit-retry' : 'dead-letters.retry',
+      target: `dead-letter ${id}`,
+      count: resent.length,
+      reason: request.reason ?? null,
+      outcome: 'ok',
+      details,
+    });
+    return { resent, edited };
+  }
+
+  /** Starts a rate-limited bulk retry of a selection or of everything matching a filter now. */
+  async retryMany(request: BulkRetryDto, principal: ConsolePrincipal): Promise<RetryJobView> {
+    if ((request.ids === undefined) === (request.filter === undefined)) {
+      throw new BadRequestException('Give either ids (a selection) or filter (all matching), not both and not neither.');
+    }
+    const rate = request.ratePerSec ?? this.settings.get().defaultRetryRatePerSec;
+    if (rate > this.options.retry.maxRatePerSec) {
+      throw new BadRequestException(`ratePerSec must be at most ${this.options.retry.maxRatePerSec}; got ${rate}.`);
+    }
+    const now = this.options.now();
+    let letters: DeadLetter[];
+    let scope: string;
+    const details: Record<string, unknown> = {};
+    if (request.ids !== undefined) {
+      letters = await this.requireAll(request.ids);
+      scope = letters.length === 1 ? `dead-letter ${letters[0]!.id}` : `dead-letters: ${letters.length} selected`;
+    } else {
+      letters = await this.collect(request.filter!, now);
+      scope = `dead-letters matching ${describeFilter(request.filter!)}`;
+      details.filter = request.filter;
+    }
+    const dead = letters.filter((letter) => letter.status === 'dead');
+    if (dead.length === 0) throw new ConflictException('None of these messages is dead any more; nothing to retry.');
+    const old = dead.map((letter) => this.summary(letter, now)).filter((summary) => summary.olderThanDedupWindow);
+    if (old.length > 0 && request.confirmDedupWindow !== true) throw dedupConfirmationNeeded(old.length, old);
+    details.olderThanDedupWindow = old.length;
+    details.notDead = letters.length - dead.length;
+    return this.jobs.start({
+      ids: dead.map((letter) => letter.id),
+      ratePerSec: rate,
+      scope,
+      reason: request.reason ?? null,
+      principal,
+      details,
+    });
+  }
+
+  async discard(ids: number[], reason: string, principal: ConsolePrincipal): Promise<{ discarded: number[] }> {
+    const unique = [...new Set(ids)];
+    const letters = await this.requireAll(unique);
+    const notDead = letters.filter((letter) => letter.status !== 'dead');
+    if (notDead.length > 0) {
+      throw new ConflictException(
+        `Only dead letters can be discarded; ${notDead.map((letter) => `${letter.id} is ${letter.status}`).join(', ')}.`,
+      );
+    }
+    const target = unique.length === 1 ? `dead-letter ${unique[0]}` : `dead-letters: ${unique.length} selected`;
+    const discarded = await brokerCall(() => this.deadLetters.discard(unique, reason.trim()));
+    this.audit.record({
+      actor: principal.name,
+      role: principal.role,
+      action: 'dead-letters.discard',
+      target,
+      count: discarded.length,
+      reason: reason.trim(),
+      outcome: 'ok',
+      details: {
+        ids: unique,
+        letters: letters.slice(0, 100).map((letter) => ({
+          id: letter.id,
+          group: letter.group,
+          topic: letter.topic,
+          key: letter.key,
+          messageId: letter.originalMessageId,
+        })),
+      },
+    });
+    return { discarded };
+  }
+
+  private summary(letter: DeadLetter, now: number, fullReason = false): DeadLetterSummary {
+    return summaryOf(letter, now, this.catalog.dedupWindowOf(letter.group), fullReason);
+  }
+
+  private async require(id: number): Promise<DeadLetter> {
+    const letter = await brokerCall(() => this.deadLetters.get(id));
+    if (!letter) throw new NotFoundException(`There is no dead letter ${id}.`);
+    return letter;
+  }
+
+  private async requireAll(ids: readonly number[]): Promise<DeadLetter[]> {
+    const letters = await Promise.all(ids.map((id) => brokerCall(() => this.deadLetters.get(id))));
+    const missing = ids.filter((_, index) => letters[index] === undefined);
+    if (missing.length > 0) {
+      throw new NotFoundException(`There is no dead letter ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}.`);
+    }
+    return letters as DeadLetter[];
+  }
+
+  /** Every dead letter matching the filter now, up to `maxMessages`; a wider filter is refused. */
+  private async collect(filter: DeadLetterFilterDto, now: number): Promise<DeadLetter[]> {
+    const max = this.options.retry.maxMessages;
+    // Pinning `to` keeps letters that die meanwhile out of the snapshot, so paging does not shift under it.
+    const pinned: DeadLetterFilterDto = { ...filter, status: 'dead', to: Math.min(filter.to ?? now + 1, now + 1) };
+    const first = await brokerCall(() => this.deadLetters.list(toQuery(pinned, COLLECT_PAGE, 0)));
+    if (first.total > max) {
+      throw new UnprocessableEntityException(
+        `The filter matches ${first.total} dead letters; one bulk retry takes at most ${max}. Narrow the filter (group, topic, time range).`,
+      );
+    }
+    const letters = [...first.items];
+    const seen = new Set(letters.map((letter) => letter.id));
+    for (let offset = COLLECT_PAGE; offset < first.total && offset < max + COLLECT_PAGE; offset += COLLECT_PAGE) {
+      const page = await brokerCall(() => this.deadLetters.list(toQuery(pinned, COLLECT_PAGE, offset)));
+      for (const letter of page.items) {
+        if (!seen.has(letter.id)) {
+          seen.add(letter.id);
+          letters.push(letter);
+        }
+      }
+      if (page.items.length === 0) break;
+    }
+    return letters;
+  }
+
+  private async validateEdit(letter: DeadLetter, body: string): Promise<void> {
+    if (Buffer.byteLength(body, 'utf8') > this.options.bodyLimitBytes) {
+      throw new BadRequestException(`The edited payload is larger than ${this.options.bodyLimitBytes} bytes.`);
+    }
+    const consumer = this.catalog.find(letter.group, letter.topic);
+    if (!consumer?.dto && !consumer?.schema) return;
+    try {
+      await parseAndValidate(Buffer.from(body, 'utf8'), { dto: consumer.dto, schema: consumer.schema } as MqConsumerOptions);
+    } catch (error) {
+      throw new UnprocessableEntityException({
+        statusCode: 422,
+        error: 'Unprocessable Entity',
+        code: 'EDIT_INVALID',
+        validation: validationOf(consumer),
+        message: `The edited payload would be refused by ${consumer.handler ?? `the ${letter.group} handler`}: ${(error as Error).message}`,
+      });
+    }
+  }
+}
+
+export function toQuery(filter: DeadLetterFilterDto, limit: number, offset: number): DeadLetterQuery {
+  const query: DeadLetterQuery = { status: filter.status ?? 'dead', limit, offset };
+  if (filter.group !== undefined) query.group = filter.group;
+  if (filter.topic !== undefined) query.topic = filter.topic;
+  if (filter.key !== undefined) query.key = filter.key;
+  if (filter.messageId !== undefined) query.messageId = filter.messageId;
+  if (filter.error !== undefined) query.reasonContains = filter.error;
+  if (filter.from !== undefined) query.from = filter.from;
+  if (filter.to !== undefined) query.to = filter.to;
+  return query;
+}
+
+function describeFilter(filter: DeadLetterFilterDto): string {
+  const parts = Object.entries(filter)
+    .filter(([name, value]) => value !== undefined && name !== 'status')
+    .map(([name, value]) => `${name}=${name === 'from' || name === 'to' ? new Date(value as number).toISOString() : String(value)}`);
+  return parts.length === 0 ? '(everything)' : parts.join(', ');
+}
+
+function dedupConfirmationNeeded(count: number, examples: DeadLetterSummary[]): ConflictException {
+  const first = examples[0]!;
+  return new ConflictException({
+    statusCode: 409,
+    error: 'Conflict',
+    code: DEDUP_CONFIRMATION_CODE,
+    count,
+    message:
+      `${count === 1 ? 'This message is' : `${count} messages are`} older than the dedup window of ` +
+      `${first.group} (${formatDuration(first.dedupWindowMs ?? 0)}): its dedup record may be gone, so the handler will run ` +
+      'again even if it already did its work once. Send confirmDedupWindow: true to retry anyway.',
+    examples: examples.slice(0, 10).map((entry) => ({ id: entry.id, group: entry.group, ageMs: entry.ageMs, dedupWindowMs: entry.dedupWindowMs })),
+  });
+}
+
+export function formatDuration(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
+  for (const [unit, size] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  for (const [unit, size] of units) if (ms >= size) return `${(ms / size).toFixed(1)}${unit}`;
+  return `${ms}ms`;
+}
+
+function checkHeaders(headers: Record<string, unknown>): Record<string, string> {
+  const entries = Object.entries(headers);
+  if (entries.length > MAX_HEADERS) throw new BadRequestException(`At most ${MAX_HEADERS} headers.`);
+  for (const [name, value] of entries) {
+    if (typeof value !== 'string') throw new BadRequestException(`Header "${name}" must be a string.`);
+    if (name.length === 0 || name.length > 256) throw new BadRequestException('Header names are 1-256 characters.');
+  }
+  if (Buffer.byteLength(JSON.stringify(headers), 'utf8') > MAX_HEADERS_BYTES) {
+    throw new BadRequestException(`Headers are limited to ${MAX_HEADERS_BYTES} bytes.`);
+  }
+  return headers as Record<string, string>;
+}

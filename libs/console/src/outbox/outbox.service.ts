@@ -1,0 +1,204 @@
+import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import type { OutboxMessage } from '@reliable-mq/nestjs';
+import { AuditLog } from '../audit/audit-log.service';
+import { CONSOLE_OPTIONS } from '../console.constants';
+import type { ResolvedConsoleOptions } from '../console-options.resolver';
+import type { ConsolePrincipal } from '../http/console-request';
+import { ConsoleSettingsService } from '../settings/console-settings.service';
+import { OutboxConsoleStore, type OutboxCounts, type OutboxProblem, type OutboxTopicCounts } from './outbox-console.store';
+
+export interface OutboxRowView {
+  seq: number;
+  id: string;
+  producerGroup: string;
+  topic: string;
+  key: string | null;
+  status: string;
+  attempts: number;
+  createdAt: number;
+  nextAttemptAt: number;
+  deliverAt: number | null;
+  /** A relay holds it until this time; requeue and discard wait for the lease to end. */
+  leasedUntil: number | null;
+  lastError: string | null;
+  headers: Record<string, string>;
+  tags: string[];
+  /** The payload's JSON text, pretty-printed when it parses. */
+  payload: string;
+  ageMs: number;
+}
+
+export interface OutboxServiceSummary {
+  name: string;
+  database: string;
+  counts: OutboxCounts | null;
+  byTopic: OutboxTopicCounts[];
+  /** Set when the database could not be read; the other services are still shown. */
+  error: string | null;
+}
+
+@Injectable()
+export class OutboxService {
+  private readonly stores = new Map<string, OutboxConsoleStore>();
+
+  constructor(
+    @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
+    private readonly settings: ConsoleSettingsService,
+    private readonly audit: AuditLog,
+  ) {}
+
+  serviceNames(): string[] {
+    return this.options.services.map((service) => service.name);
+  }
+
+  async summaries(): Promise<{ stuckAfterMs: number; services: OutboxServiceSummary[] }> {
+    const stuckAfterMs = this.settings.get().stuckAfterMs;
+    const stuckBefore = this.options.now() - stuckAfterMs;
+    const services = await Promise.all(
+      this.options.services.map(async (service): Promise<OutboxServiceSummary> => {
+        const database = String(service.dataSource.options.type);
+        try {
+          const store = this.store(service.name);
+          const [counts, byTopic] = await Promise.all([store.counts(stuckBefore), store.countsByTopic(stuckBefore)]);
+          return { name: service.name, database, counts, byTopic, error: null };
+        } catch (error) {
+          return { name: service.name, database, counts: null, byTopic: [], error: (error as Error).message };
+        }
+      }),
+    );
+    return { stuckAfterMs, services };
+  }
+
+  async rows(
+    service: string,
+    state: OutboxProblem,
+    filter: { topic?: string; key?: string },
+    limit: number,
+    offset: number,
+  ): Promise<{ service: string; state: OutboxProblem; stuckAfterMs: number; total: number; items: OutboxRowView[] }> {
+    const stuckAfterMs = this.settings.get().stuckAfterMs;
+    const now = this.options.now();
+    const page = await this.store(service).rows({ state, ...filter, stuckBefore: now - stuckAfterMs, limit, offset });
+    return { service, state, stuckAfterMs, total: page.total, items: page.items.map((row) => view(row, now)) };
+  }
+
+  async row(service: string, id: string): Promise<OutboxRowView> {
+    const [row] = await this.store(service).byIds([id]);
+    if (!row) throw new NotFoundException(`Service ${service} has no outbox row ${id}.`);
+    return view(row, this.options.now());
+  }
+
+  async requeue(service: string, ids: string[], reason: string | undefined, principal: ConsolePrincipal): Promise<{ requeued: number }> {
+    const unique = [...new Set(ids)];
+    const rows = await this.eligible(service, unique, 'requeued');
+    const requeued = await this.store(service).requeue(unique, this.options.now());
+    this.audit.record({
+      actor: principal.name,
+      role: principal.role,
+      action: 'outbox.requeue',
+      target: unique.length === 1 ? `outbox ${service} ${unique[0]}` : `outbox ${service}: ${unique.length} rows`,
+      count: requeued,
+      reason: reason ?? null,
+      outcome: requeued === unique.length ? 'ok' : 'partial',
+      details: { service, rows: rows.map((row) => ({ id: row.id, topic: row.topic, key: row.key, status: row.status, attempts: row.attempts, lastError: row.lastError })) },
+    });
+    return { requeued };
+  }
+
+  async discard(service: string, ids: string[], reason: string, principal: ConsolePrincipal): Promise<{ discarded: number }> {
+    const unique = [...new Set(ids)];
+    const rows = await this.eligible(service, unique, 'discarded');
+    const discarded = await this.store(service).discard(unique, this.options.now());
+    this.audit.record({
+      actor: principal.name,
+      role: principal.role,
+      action: 'outbox.discard',
+      target: unique.length === 1 ? `outbox ${service} ${unique[0]}` : `outbox ${service}: ${unique.length} rows`,
+      count: discarded,
+      reason: reason.trim(),
+      outcome: discarded === unique.length ? 'ok' : 'partial',
+      // The rows are deleted: what they held stays here.
+      details: {
+        service,
+        rows: rows.map((row) => ({
+          id: row.id,
+          topic: row.topic,
+          key: row.key,
+          status: row.status,
+          attempts: row.attempts,
+          createdAt: row.createdAt,
+          headers: row.headers,
+          payload: row.payload.slice(0, 4096),
+          lastError: row.lastError,
+        })),
+      },
+    });
+    return { discarded };
+  }
+
+  /** All rows exist, are pending or dead, and no relay holds them; otherwise nothing is changed. */
+  private async eligible(service: string, ids: string[], verb: string): Promise<OutboxMessage[]> {
+    const rows = await this.store(service).byIds(ids);
+    const found = new Set(rows.map((row) => row.id));
+    const missing = ids.filter((id) => !found.has(id));
+    if (missing.length > 0) throw new NotFoundException(`Service ${service} has no outbox row ${missing.slice(0, 10).join(', ')}.`);
+    const now = this.options.now();
+    const refused = rows.filter(
+      (row) => row.status === 'sent' || (row.leaseUntil !== null && row.leaseUntil >= now && row.status === 'pending'),
+    );
+    if (refused.length > 0) {
+      throw new ConflictException(
+        `Only pending rows no relay is sending, and dead rows, can be ${verb}: ` +
+          refused.map((row) => `${row.id} is ${row.status === 'sent' ? 'sent' : 'being sent'}`).join(', ') +
+          '. Nothing was changed.',
+      );
+    }
+    return rows;
+  }
+
+  private store(service: string): OutboxConsoleStore {
+    const config = this.options.services.find((candidate) => candidate.name === service);
+    if (!config) throw new NotFoundException(`There is no service database "${service}"; known: ${this.serviceNames().join(', ') || 'none'}.`);
+    let store = this.stores.get(service);
+    if (!store) {
+      store = new OutboxConsoleStore(config.dataSource);
+      this.stores.set(service, store);
+    }
+    return store;
+  }
+}
+
+function view(row: OutboxMessage, now: number): OutboxRowView {
+  let payload = row.payload;
+  try {
+    payload = JSON.stringify(JSON.parse(row.payload), null, 2);
+  } catch {
+    // Not JSON: shown as stored.
+  }
+  return {
+    seq: row.seq,
+    id: row.id,
+    producerGroup: row.producerGroup,
+    topic: row.topic,
+    key: row.key,
+    status: row.status,
+    attempts: row.attempts,
+    createdAt: row.createdAt,
+    nextAttemptAt: row.nextAttemptAt,
+    deliverAt: row.deliverAt,
+    leasedUntil: row.leaseUntil !== null && row.leaseUntil >= now ? row.leaseUntil : null,
+    lastError: row.lastError,
+    headers: safeJson<Record<string, string>>(row.headers, {}),
+    tags: row.tags === null ? [] : safeJson<string[]>(row.tags, []),
+    payload,
+    ageMs: Math.max(0, now - row.createdAt),
+  };
+}
+
+function safeJson<T>(text: string, fallback: T): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}

@@ -1,0 +1,148 @@
+import { Inject, Injectable, NotFoundException, NotImplementedException } from '@nestjs/common';
+import type { HalfMessage } from '@reliable-mq/engine';
+import type { TransactionalOperations } from '@reliable-mq/nestjs';
+import { AuditLog } from '../audit/audit-log.service';
+import { CONSOLE_OPTIONS } from '../console.constants';
+import type { ResolvedConsoleOptions } from '../console-options.resolver';
+import { payloadView, type PayloadView } from '../dead-letters/dead-letter.view';
+import { brokerCall } from '../http/broker-errors';
+import type { ConsolePrincipal } from '../http/console-request';
+
+export interface HalfMessageView {
+  txId: string;
+  messageId: string;
+  producerGroup: string;
+  topic: string;
+  key: string | null;
+  tags: string[];
+  headers: Record<string, string>;
+  payload: PayloadView;
+  state: string;
+  sentAt: number;
+  checkCount: number;
+  nextCheckAt: number;
+  reason: string | null;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+}
+
+export type HalfState = 'unresolved' | 'discarded';
+
+@Injectable()
+export class TransactionsService {
+  constructor(
+    @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
+    private readonly audit: AuditLog,
+  ) {}
+
+  get supported(): boolean {
+    return this.options.broker.transport.transactions !== undefined;
+  }
+
+  async counts(): Promise<{ supported: boolean; unresolved: number; discarded: number }> {
+    const tx = this.options.broker.transport.transactions;
+    if (!tx) return { supported: false, unresolved: 0, discarded: 0 };
+    const [unresolved, discarded] = await Promise.all([
+      brokerCall(() => tx.listUnresolved({ limit: 1 })),
+      brokerCall(() => tx.listDiscarded({ limit: 1 })),
+    ]);
+    return { supported: true, unresolved: unresolved.total, discarded: discarded.total };
+  }
+
+  async list(
+    state: HalfState,
+    filter: { producerGroup?: string; topic?: string; id?: string },
+    limit: number,
+    offset: number,
+  ): Promise<{ supported: boolean; state: HalfState; total: number; items: HalfMessageView[] }> {
+    const tx = this.options.broker.transport.transactions;
+    if (!tx) return { supported: false, state, total: 0, items: [] };
+    const query = { ...definedOnly(filter), limit, offset };
+    const page = await brokerCall(() => (state === 'unresolved' ? tx.listUnresolved(query) : tx.listDiscarded(query)));
+    return { supported: true, state, total: page.total, items: page.items.map(view) };
+  }
+
+  async commit(txIds: string[], reason: string | undefined, principal: ConsolePrincipal): Promise<{ committed: string[] }> {
+    const tx = this.require();
+    const unique = [...new Set(txIds)];
+    const halves = await this.requireDiscarded(tx, unique);
+    const committed = await brokerCall(() => tx.commitDiscarded(unique));
+    this.audit.record({
+      actor: principal.name,
+      role: principal.role,
+      action: 'transactions.commit',
+      target: unique.length === 1 ? `half-message ${unique[0]}` : `half-messages: ${unique.length} selected`,
+      count: committed.length,
+      reason: reason ?? null,
+      outcome: 'ok',
+      details: { halves: halves.map(brief) },
+    });
+    return { committed };
+  }
+
+  async discard(txIds: string[], reason: string, principal: ConsolePrincipal): Promise<{ discarded: string[] }> {
+    const tx = this.require();
+    const unique = [...new Set(txIds)];
+    const halves = await this.requireDiscarded(tx, unique);
+    const discarded = await brokerCall(() => tx.discardDiscarded(unique, reason.trim()));
+    this.audit.record({
+      actor: principal.name,
+      role: principal.role,
+      action: 'transactions.discard',
+      target: unique.length === 1 ? `half-message ${unique[0]}` : `half-messages: ${unique.length} selected`,
+      count: discarded.length,
+      reason: reason.trim(),
+      outcome: 'ok',
+      details: { halves: halves.map(brief) },
+    });
+    return { discarded };
+  }
+
+  private require(): TransactionalOperations {
+    const tx = this.options.broker.transport.transactions;
+    if (!tx) throw new NotImplementedException('This broker has no transactional (half) messages.');
+    return tx;
+  }
+
+  /** Only discarded half messages are settled by hand; unresolved ones are still being checked back. */
+  private async requireDiscarded(tx: TransactionalOperations, txIds: string[]): Promise<HalfMessage[]> {
+    const found = await Promise.all(
+      txIds.map(async (txId) => (await brokerCall(() => tx.listDiscarded({ id: txId, limit: 10 }))).items.find((half) => half.txId === txId)),
+    );
+    const missing = txIds.filter((_, index) => found[index] === undefined);
+    if (missing.length > 0) {
+      throw new NotFoundException(
+        `No discarded half message has transaction id ${missing.slice(0, 10).join(', ')}; only discarded ones can be settled by hand.`,
+      );
+    }
+    return found as HalfMessage[];
+  }
+}
+
+function view(half: HalfMessage): HalfMessageView {
+  return {
+    txId: half.txId,
+    messageId: half.messageId,
+    producerGroup: half.producerGroup,
+    topic: half.topic,
+    key: half.key,
+    tags: half.tags,
+    headers: half.headers,
+    payload: payloadView(half.body),
+    state: half.state,
+    sentAt: half.sentAt,
+    checkCount: half.checkCount,
+    nextCheckAt: half.nextCheckAt,
+    reason: half.reason,
+    resolvedAt: half.resolvedAt,
+    resolvedBy: half.resolvedBy,
+  };
+}
+
+function brief(half: HalfMessage): Record<string, unknown> {
+  return { txId: half.txId, messageId: half.messageId, producerGroup: half.producerGroup, topic: half.topic, key: half.key };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}

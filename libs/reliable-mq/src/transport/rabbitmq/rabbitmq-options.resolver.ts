@@ -1,0 +1,145 @@
+import { DEFAULT_DELAY_LEVELS, parseDelayLevels, parseDuration, validateName } from '@reliable-mq/engine';
+import { ConfigurationError } from '../../errors/configuration.error';
+import { SLOT_COUNT } from './rabbitmq-names';
+import type { RabbitMqTransportOptions } from './rabbitmq-transport-options';
+
+export interface ResolvedRabbitMqOptions {
+  url: string;
+  /** The URL with its password replaced, for messages and logs. */
+  safeUrl: string;
+  topics: Map<string, number>;
+  orderlyQueueCount: number;
+  prefix: string;
+  unroutable: 'park' | 'reject';
+  delayLevels: string;
+  orderlyRetryPauseMs: number;
+  heartbeatSeconds: number;
+  connectTimeoutMs: number;
+  reconnectInitialMs: number;
+  reconnectMaxMs: number;
+  publishTimeoutMs: number;
+  broadcastQueueExpiresMs: number;
+  auditMaxLength: number;
+  scanLimit: number;
+  deadLetterGroups: string[];
+  transactionTimeoutMs: number;
+  checkIntervalMs: number;
+  transactionCheckMax: number;
+  connectionName: string | undefined;
+}
+
+const fix = (problem: string): never => {
+  throw new ConfigurationError(`ReliableMqModule: transport (rabbitmq): ${problem}`);
+};
+
+function duration(name: string, value: number | string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  let ms: number;
+  try {
+    ms = parseDuration(value, name);
+  } catch (error) {
+    return fix((error as Error).message);
+  }
+  if (ms < min) fix(`${name} must be at least ${min} ms; got ${JSON.stringify(value)}.`);
+  return ms;
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fix(`${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(value)}.`);
+  }
+  return value as number;
+}
+
+/** `amqp://guest:secret@host` → `amqp://guest:***@host`, so that URLs can be printed. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+}
+
+/**
+ * Checks the RabbitMQ transport options and fills in defaults. Every problem is one sentence that says what to
+ * change; `env` supplies RABBITMQ_URL when `url` is absent.
+ */
+export function resolveRabbitMqOptions(
+  options: RabbitMqTransportOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedRabbitMqOptions {
+  const url = options.url ?? env.RABBITMQ_URL;
+  if (typeof url !== 'string' || url.trim() === '') {
+    fix('set `url` (e.g. "amqp://guest:guest@127.0.0.1:5672") or the RABBITMQ_URL environment variable.');
+  }
+  if (!/^amqps?:\/\/[^/]/i.test(url!.trim())) {
+    fix(`url must start with amqp:// or amqps://, e.g. "amqp://guest:guest@127.0.0.1:5672"; got ${JSON.stringify(redactUrl(url!))}.`);
+  }
+  const prefix = options.prefix ?? 'rmq';
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9._-]{1,32}$/.test(prefix) || prefix.startsWith('amq.')) {
+    fix(`prefix must be 1–32 letters, digits, ".", "_" or "-" and must not start with "amq."; got ${JSON.stringify(prefix)}.`);
+  }
+  const orderlyQueueCount = integer('orderlyQueueCount', options.orderlyQueueCount, 4, 1, SLOT_COUNT);
+  const topics = new Map<string, number>();
+  if (options.topics !== undefined && !Array.isArray(options.topics)) {
+    fix('topics must be an array of names or { name, queueCount } objects.');
+  }
+  for (const entry of options.topics ?? []) {
+    const name = typeof entry === 'string' ? entry : entry?.name;
+    try {
+      validateName('topic', name);
+    } catch (error) {
+      fix(`topics: ${(error as Error).message}`);
+    }
+    const count = typeof entry === 'string' ? undefined : entry.queueCount;
+    topics.set(name!, integer(`queueCount of topic "${name}"`, count, orderlyQueueCount, 1, SLOT_COUNT));
+  }
+  const unroutable = options.unroutable ?? 'park';
+  if (unroutable !== 'park' && unroutable !== 'reject') {
+    fix(`unroutable must be "park" or "reject"; got ${JSON.stringify(unroutable)}.`);
+  }
+  const delayLevels = options.delayLevels ?? DEFAULT_DELAY_LEVELS;
+  try {
+    parseDelayLevels(delayLevels);
+  } catch (error) {
+    fix(`delayLevels: ${(error as Error).message}`);
+  }
+  const reconnect = options.reconnect ?? {};
+  const reconnectInitialMs = duration('reconnect.initialDelayMs', reconnect.initialDelayMs, 250, 1);
+  const reconnectMaxMs = duration('reconnect.maxDelayMs', reconnect.maxDelayMs, 10_000, 1);
+  if (reconnectMaxMs < reconnectInitialMs) fix('reconnect.maxDelayMs must not be below reconnect.initialDelayMs.');
+  const deadLetters = options.deadLetters ?? {};
+  const deadLetterGroups = deadLetters.groups ?? [];
+  if (!Array.isArray(deadLetterGroups)) fix('deadLetters.groups must be an array of group names.');
+  for (const group of deadLetterGroups) {
+    try {
+      validateName('group', group);
+    } catch (error) {
+      fix(`deadLetters.groups: ${(error as Error).message}`);
+    }
+  }
+  const transactions = options.transactions ?? {};
+  if (options.connectionName !== undefined && typeof options.connectionName !== 'string') {
+    fix('connectionName must be a string.');
+  }
+  return {
+    url: url!.trim(),
+    safeUrl: redactUrl(url!.trim()),
+    topics,
+    orderlyQueueCount,
+    prefix,
+    unroutable,
+    delayLevels,
+    orderlyRetryPauseMs: duration('orderlyRetryPauseMs', options.orderlyRetryPauseMs, 1000),
+    heartbeatSeconds: integer('heartbeatSeconds', options.heartbeatSeconds, 5, 0, 600),
+    connectTimeoutMs: duration('connectTimeoutMs', options.connectTimeoutMs, 15_000),
+    reconnectInitialMs,
+    reconnectMaxMs,
+    publishTimeoutMs: duration('publishTimeoutMs', options.publishTimeoutMs, 30_000, 1),
+    broadcastQueueExpiresMs: duration('broadcastQueueExpiresMs', options.broadcastQueueExpiresMs, 30 * 60_000, 1000),
+    auditMaxLength: integer('deadLetters.auditMaxLength', deadLetters.auditMaxLength, 10_000, 1, 10_000_000),
+    scanLimit: integer('deadLetters.scanLimit', deadLetters.scanLimit, 10_000, 1, 1_000_000),
+    deadLetterGroups: [...deadLetterGroups],
+    transactionTimeoutMs: duration('transactions.transactionTimeoutMs', transactions.transactionTimeoutMs, 6000),
+    checkIntervalMs: duration('transactions.checkIntervalMs', transactions.checkIntervalMs, 30_000, 1),
+    transactionCheckMax: integer('transactions.transactionCheckMax', transactions.transactionCheckMax, 15, 1, 1000),
+    connectionName: options.connectionName,
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * `transport: { kind: 'rabbitmq', ... }`: ReliableMQ on a RabbitMQ server or cluster (3.10 or later), with quorum
+ * queues. See docs/rabbitmq.md for the topology these options shape.
+ */
+export interface RabbitMqTransportOptions {
+  kind: 'rabbitmq';
+  /** `amqp://user:password@host:5672/vhost`. Default: the `RABBITMQ_URL` environment variable. */
+  url?: string;
+  /**
+   * Topics declared at startup (an exchange each). `queueCount` is how many ordered queues an `orderly` group of
+   * this topic gets (1–64, default `orderlyQueueCount`). Topics used by `subscribe` are declared on demand too.
+   */
+  topics?: Array<string | { name: string; queueCount?: number }>;
+  /** Ordered queues per (orderly group, topic) when the topic does not say. Default 4. */
+  orderlyQueueCount?: number;
+  /** Start of every exchange and queue name this transport declares. Letters, digits, `.`, `_`, `-`. Default `rmq`. */
+  prefix?: string;
+  /**
+   * A message that no group's queue takes (nobody subscribed to its topic yet): `park` (default) keeps it in the
+   * topic's `unrouted` queue, from where a group that starts with `startFrom: 'earliest'` takes it; `reject`
+   * fails the publish (returned by the broker), so the outbox relay keeps the row and retries.
+   */
+  unroutable?: 'park' | 'reject';
+  /** Retry delays for subscriptions that do not list their own. Default RocketMQ's 18 levels (`1s 5s … 2h`). */
+  delayLevels?: string;
+  /** Pause before an orderly subscription retries the message holding its queue. Default 1 s. */
+  orderlyRetryPauseMs?: number | string;
+  /** AMQP heartbeat: a silent connection is declared dead after about twice this. Default 5 s. */
+  heartbeatSeconds?: number;
+  /** How long `connect()` keeps trying before the application start fails. Default 15 s. */
+  connectTimeoutMs?: number | string;
+  /** Backoff between reconnection attempts: doubles from `initialDelayMs` up to `maxDelayMs`, with jitter. */
+  reconnect?: { initialDelayMs?: number | string; maxDelayMs?: number | string };
+  /** A publish whose confirm has not arrived after this long fails (the relay retries it). Default 30 s. */
+  publishTimeoutMs?: number | string;
+  /** How long a broadcasting member's queue outlives its member after a crash. Default 30 min. */
+  broadcastQueueExpiresMs?: number | string;
+  deadLetters?: {
+    /** Resent and discarded letters kept for audit per group (oldest dropped first). Default 10,000. */
+    auditMaxLength?: number;
+    /** Most letters one DLQ operation reads from a group's queue. Default 10,000. */
+    scanLimit?: number;
+    /** Groups that `list()` / `get()` without a `group` look at, besides the groups this instance subscribes. */
+    groups?: string[];
+  };
+  /**
+   * Transactional messages kept in the producer's database (the `rmq_half_message` table), since RabbitMQ has no
+   * half messages. Needs the module's `dataSource`. Timings as on the embedded engine.
+   */
+  transactions?: {
+    /** An unresolved half message is first checked back this long after it was sent. Default 6 s. */
+    transactionTimeoutMs?: number | string;
+    /** Then every this long. Default 30 s. */
+    checkIntervalMs?: number | string;
+    /** Checks before it moves to the discarded list. Default 15. */
+    transactionCheckMax?: number;
+  };
+  /** Shown as the connection name in the RabbitMQ management UI and `rabbitmqctl list_connections`. */
+  connectionName?: string;
+}

@@ -1,0 +1,219 @@
+import { InvalidArgumentError, uuidv7, validateName } from '@reliable-mq/engine';
+import { hostname } from 'node:os';
+import type { DataSource } from 'typeorm';
+import { TransportError } from '../../errors/transport.error';
+import { OutboxTransactionalOperations } from '../../transactions/outbox-transactional-operations';
+import type {
+  InboundHandler,
+  SubscriptionSpec,
+  TransactionalOperations,
+  Transport,
+  TransportConfirm,
+  TransportMessage,
+  TransportSubscription,
+} from '../transport.interface';
+import { ConfirmPublisher, type AmqpPublish } from './confirm-publisher';
+import { RabbitMqConnection, type RabbitMqLogger } from './rabbitmq-connection';
+import { RabbitMqDeadLetters } from './rabbitmq-dead-letters';
+import { encodeMessage } from './rabbitmq-message.codec';
+import { RabbitMqNames, slotOf } from './rabbitmq-names';
+import { resolveRabbitMqOptions, type ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
+import { RabbitMqSubscription } from './rabbitmq-subscription';
+import { RabbitMqTopology } from './rabbitmq-topology';
+import type { RabbitMqTransportOptions } from './rabbitmq-transport-options';
+import { RetryRouter } from './retry-router';
+import { replayUnrouted } from './unrouted-replay';
+
+export interface RabbitMqTransportInit {
+  logger?: RabbitMqLogger;
+  /**
+   * The producer's database. With it, transactional messages work: their half records and checkbacks live in
+   * `rmq_half_message` and a commit goes out through the outbox. Without it `transactions` is absent, and
+   * `sendInTransaction` refuses with an error pointing to the outbox.
+   */
+  dataSource?: DataSource;
+  /** Environment for RABBITMQ_URL. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
+const consoleLogger: RabbitMqLogger = {
+  log: () => undefined,
+  warn: (message) => console.warn(`[ReliableMqRabbitMq] ${message}`),
+  error: (message) => console.error(`[ReliableMqRabbitMq] ${message}`),
+};
+
+/**
+ * The transport on RabbitMQ (3.10 or later) with quorum queues, so that the same `@MqConsumer` handlers and
+ * `ReliablePublisher` calls run on a RabbitMQ cluster. How it keeps the transport contract:
+ *
+ * - publish: a confirm channel, persistent and mandatory messages; it resolves once every message is confirmed and
+ *   fails on a nack, a return, a closed channel or a timeout. Topics are checked before anything is sent, so a
+ *   batch naming an unknown topic sends nothing. RabbitMQ keeps no message ids: a re-sent batch is delivered again,
+ *   and the consumers' dedup absorbs it (`idempotentPublish` is not claimed).
+ * - consume: manual acks after the handler resolves; failures go to TTL retry queues of the failing group only,
+ *   then to its DLQ; `orderly` subscriptions read hashed single-active-consumer queues one message at a time.
+ * - close: stops every subscription and then the connection; publish rejects afterwards.
+ *
+ * See docs/rabbitmq.md for the topology and what each choice costs.
+ */
+export class RabbitMqTransport implements Transport {
+  readonly kind = 'rabbitmq';
+  readonly options: ResolvedRabbitMqOptions;
+  readonly names: RabbitMqNames;
+  readonly deadLetters: RabbitMqDeadLetters;
+  readonly transactions?: TransactionalOperations;
+  private readonly connection: RabbitMqConnection;
+  private readonly topology: RabbitMqTopology;
+  private readonly publisher: ConfirmPublisher;
+  private readonly router: RetryRouter;
+  private readonly logger: RabbitMqLogger;
+  private readonly subscriptions = new Set<RabbitMqSubscription>();
+  private readonly groups = new Set<string>();
+  /** Topics this instance declared or was asked about; declared again after a reconnection. */
+  private readonly topics = new Set<string>();
+  private readonly outboxTransactions: OutboxTransactionalOperations | undefined;
+  /** Member id for broadcasting queues of subscriptions that do not pass a consumerId. */
+  private readonly defaultMemberId = `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
+  private closed = false;
+  private connected = false;
+
+  constructor(options: RabbitMqTransportOptions, init: RabbitMqTransportInit = {}) {
+    this.options = resolveRabbitMqOptions(options, init.env);
+    this.logger = init.logger ?? consoleLogger;
+    this.names = new RabbitMqNames(this.options.prefix);
+    this.connection = new RabbitMqConnection(this.options, this.logger);
+    this.topology = new RabbitMqTopology(this.connection, this.names, this.options);
+    this.publisher = new ConfirmPublisher(this.connection, this.options.publishTimeoutMs);
+    this.router = new RetryRouter(this.publisher, this.topology, this.names);
+    for (const group of this.options.deadLetterGroups) this.groups.add(group);
+    this.deadLetters = new RabbitMqDeadLetters({
+      connection: this.connection,
+      topology: this.topology,
+      publisher: this.publisher,
+      names: this.names,
+      scanLimit: this.options.scanLimit,
+      knownGroups: () => this.groups,
+      rememberGroup: (group) => this.groups.add(group),
+    });
+    if (init.dataSource) {
+      this.outboxTransactions = new OutboxTransactionalOperations({
+        dataSource: init.dataSource,
+        transactionTimeoutMs: this.options.transactionTimeoutMs,
+        checkIntervalMs: this.options.checkIntervalMs,
+        transactionCheckMax: this.options.transactionCheckMax,
+        admitTopic: (topic) => this.topology.requireTopics([topic]),
+        onCommitted: () => this.onHalfCommitted?.(),
+        warn: (message) => this.logger.warn(message),
+        error: (message) => this.logger.error(message),
+      });
+      this.transactions = this.outboxTransactions;
+    }
+  }
+
+  /** Called after a transactional message is committed into the outbox; the module points it at the relay. */
+  onHalfCommitted: (() => void) | undefined;
+
+  get isConnected(): boolean {
+    return this.connection.isUp;
+  }
+
+  /** Every exchange and queue this instance declared (for operators, and for tests that clean up). */
+  declaredTopology(): { exchanges: string[]; queues: string[] } {
+    return { exchanges: [...this.topology.declared.exchanges], queues: [...this.topology.declared.queues] };
+  }
+
+  async connect(): Promise<void> {
+    if (this.connected) return;
+    if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
+    await this.connection.connect();
+    this.connected = true;
+    // Registered first, so that after a reconnection topics exist before subscriptions bind to them.
+    this.connection.onUp(async () => {
+      for (const topic of this.topics) await this.topology.ensureTopic(topic);
+    });
+    for (const topic of this.options.topics.keys()) await this.ensureTopic(topic);
+  }
+
+  async ensureTopic(topic: string): Promise<void> {
+    validateName('topic', topic);
+    this.ensureOpen();
+    this.topics.add(topic);
+    await this.topology.ensureTopic(topic);
+  }
+
+  async publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]> {
+    this.ensureOpen();
+    if (!Array.isArray(batch)) throw new InvalidArgumentError('publish() takes an array of messages.');
+    if (batch.length === 0) return [];
+    const topics = new Set(batch.map((message) => message.topic));
+    // Checked before anything is sent: a batch naming an unknown topic delivers nothing.
+    await this.topology.requireTopics(topics);
+    const now = Date.now();
+    const items: AmqpPublish[] = batch.map((message) => {
+      const encoded = encodeMessage(message, now);
+      return { exchange: this.names.topicExchange(message.topic), routingKey: slotOf(message.key), ...encoded };
+    });
+    try {
+      await this.publisher.publish(items);
+    } catch (error) {
+      // The exchange may have been deleted under us: ask the broker again next time.
+      for (const topic of topics) this.topology.forgetTopic(topic);
+      throw error;
+    }
+    return batch.map((message) => ({ id: message.id, duplicate: false }));
+  }
+
+  async subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription> {
+    this.ensureOpen();
+    validateName('group', spec.group);
+    validateName('topic', spec.topic);
+    if (typeof handler !== 'function') throw new InvalidArgumentError('subscribe() needs a handler function.');
+    if (spec.mode !== 'concurrent' && spec.mode !== 'orderly') {
+      throw new InvalidArgumentError(`mode must be "concurrent" or "orderly"; got ${JSON.stringify(spec.mode)}.`);
+    }
+    if (!Number.isInteger(spec.prefetch) || spec.prefetch < 1 || spec.prefetch > 65_535) {
+      throw new InvalidArgumentError(`prefetch must be an integer from 1 to 65535; got ${JSON.stringify(spec.prefetch)}.`);
+    }
+    if (!Number.isInteger(spec.maxReconsumeTimes) || spec.maxReconsumeTimes < 0) {
+      throw new InvalidArgumentError(`maxReconsumeTimes must be a non-negative integer; got ${JSON.stringify(spec.maxReconsumeTimes)}.`);
+    }
+    this.groups.add(spec.group);
+    this.topics.add(spec.topic);
+    const subscription = new RabbitMqSubscription(spec, handler, {
+      connection: this.connection,
+      topology: this.topology,
+      router: this.router,
+      logger: this.logger,
+      defaultLevels: this.options.delayLevels,
+      orderlyRetryPauseMs: this.options.orderlyRetryPauseMs,
+      memberId: spec.consumerId ?? this.defaultMemberId,
+      onClosed: (closed) => this.subscriptions.delete(closed),
+      replayUnrouted: async (topic) => {
+        if (this.options.unroutable === 'park') await replayUnrouted(this.connection, this.publisher, this.names, topic, this.logger);
+      },
+    });
+    this.subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (error) {
+      await subscription.close(0).catch(() => undefined);
+      throw error;
+    }
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.subscriptions].map((subscription) => subscription.close(2000)));
+    await this.outboxTransactions?.close();
+    await this.publisher.close();
+    await this.topology.close();
+    await this.connection.close();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
+    if (!this.connected) throw new TransportError('Call connect() on the RabbitMQ transport first.');
+  }
+}

@@ -1,0 +1,237 @@
+import { connect, type Socket } from 'node:net';
+import { TransportError } from '../../errors/transport.error';
+import {
+  ClientOp,
+  encodeFrame,
+  FrameDecoder,
+  FrameType,
+  MAX_FRAME_BYTES_CEILING,
+  PROTOCOL_VERSION,
+  ServerEvent,
+  toWireError,
+  type Frame,
+  type HelloResult,
+} from './protocol';
+import { fromWireError } from './remote-error';
+
+export interface ClientConnectionOptions {
+  host: string;
+  port: number;
+  token: string | undefined;
+  clientName: string | undefined;
+  /** Bound on TCP connect plus hello. */
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Server events (deliveries, subscription ends). */
+  onEvent(connection: BrokerClientConnection, op: string, args: unknown): void;
+  /** Server calls (checkbacks); the result is the response. */
+  onRequest(connection: BrokerClientConnection, op: string, args: unknown): Promise<unknown>;
+  /** Called once when the connection is gone, with why. */
+  onClose(connection: BrokerClientConnection, reason: Error): void;
+}
+
+interface Waiting {
+  op: string;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One TCP connection to the broker: hello, pipelined calls matched by id, heartbeats, and server events and calls
+ * handed to the transport. It never reconnects; the transport opens a new one.
+ */
+export class BrokerClientConnection {
+  private readonly decoder = new FrameDecoder(MAX_FRAME_BYTES_CEILING);
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 1;
+  private closedReason: Error | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private lastReceivedAt = Date.now();
+  private goingAway = false;
+  hello!: HelloResult;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly options: ClientConnectionOptions,
+  ) {}
+
+  /** Connects and says hello. A refused hello (token, version) rejects with BrokerRefusedError. */
+  static open(options: ClientConnectionOptions): Promise<BrokerClientConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: options.host, port: options.port, noDelay: true });
+      const connection = new BrokerClientConnection(socket, options);
+      let settled = false;
+      const timer = setTimeout(() => {
+        connection.destroy(new TransportError(`No answer from the broker at ${options.host}:${options.port} within ${options.connectTimeoutMs} ms.`));
+      }, options.connectTimeoutMs);
+      const settle = (error: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve(connection);
+      };
+      connection.whenClosed = (reason) => settle(reason);
+      socket.on('data', (chunk: Buffer) => connection.onData(chunk));
+      socket.on('error', (error) => connection.destroy(new TransportError(`Broker connection error: ${error.message}`, { cause: error })));
+      socket.on('close', () => connection.destroy(new TransportError('The broker closed the connection.')));
+      socket.once('connect', () => {
+        socket.setKeepAlive(true, 10_000);
+        connection
+          .call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: options.token, client: options.clientName }, options.connectTimeoutMs)
+          .then((result) => {
+            connection.hello = result as HelloResult;
+            connection.startHeartbeat();
+            connection.whenClosed = (reason) => options.onClose(connection, reason);
+            settle(null);
+          })
+          .catch((error: unknown) => {
+            connection.destroy(error as Error);
+            settle(error as Error);
+          });
+      });
+    });
+  }
+
+  /** Where close news goes; swapped from the opener to the transport once the hello succeeded. */
+  private whenClosed: (reason: Error) => void = () => undefined;
+
+  get isOpen(): boolean {
+    return this.closedReason === null && !this.goingAway;
+  }
+
+  get isClosed(): boolean {
+    return this.closedReason !== null;
+  }
+
+  /** Sends a call and waits for its answer. Broker errors come back as the engine's classes or BrokerRefusedError. */
+  call(op: string, args: unknown, timeoutMs = this.options.requestTimeoutMs): Promise<unknown> {
+    if (this.closedReason) return Promise.reject(new TransportError(`Not connected to the broker: ${this.closedReason.message}`));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new TransportError(`The broker did not answer "${op}" within ${timeoutMs} ms; it may or may not have done it.`));
+      }, timeoutMs);
+      this.waiting.set(id, { op, resolve, reject, timer });
+      if (!this.write({ t: FrameType.REQUEST, id, op, a: args })) {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        reject(new TransportError(`Not connected to the broker: ${this.closedReason?.message ?? 'closed'}`));
+      }
+    });
+  }
+
+  /** A call nobody waits for (ack, nack). Dropped when the connection is gone: the broker hands the message out again. */
+  notify(op: string, args: unknown): void {
+    if (this.closedReason) return;
+    this.write({ t: FrameType.REQUEST, id: 0, op, a: args });
+  }
+
+  /** Ends the connection politely; calls still waiting fail. */
+  close(): void {
+    if (this.closedReason) return;
+    this.socket.end();
+    this.destroy(new TransportError('The connection to the broker was closed.'));
+  }
+
+  destroy(reason: Error): void {
+    if (this.closedReason) return;
+    this.closedReason = reason;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const [id, waiting] of this.waiting) {
+      clearTimeout(waiting.timer);
+      this.waiting.delete(id);
+      waiting.reject(
+        new TransportError(`The connection to the broker was lost before it answered "${waiting.op}"; it may or may not have done it. ${reason.message}`, {
+          cause: reason,
+        }),
+      );
+    }
+    // A polite end first, so an error frame written just before still goes out; then the socket is freed.
+    if (!this.socket.destroyed) {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 1_000).unref();
+    }
+    this.whenClosed(reason);
+  }
+
+  private startHeartbeat(): void {
+    const { heartbeatMs, idleTimeoutMs } = this.hello;
+    const every = Math.max(50, Math.min(heartbeatMs, Math.floor(idleTimeoutMs / 3)));
+    // Silence this long means the broker or the path to it is gone, even if TCP has not noticed (half-open).
+    const silentLimit = Math.max(idleTimeoutMs, every * 3);
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastReceivedAt > silentLimit) {
+        this.destroy(new TransportError(`Nothing heard from the broker for ${silentLimit} ms.`));
+        return;
+      }
+      this.call(ClientOp.PING, {}, silentLimit).catch(() => undefined);
+    }, every);
+    this.heartbeatTimer.unref();
+  }
+
+  private write(frame: Frame): boolean {
+    if (this.socket.destroyed || !this.socket.writable) return false;
+    this.socket.write(encodeFrame(frame));
+    return true;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closedReason) return;
+    this.lastReceivedAt = Date.now();
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (error) {
+      const wire = toWireError(error, true);
+      this.write({ t: FrameType.ERROR, id: 0, e: wire });
+      this.destroy(new TransportError(`The broker sent an invalid frame: ${wire.message}`));
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closedReason) return;
+      this.onFrame(frame);
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.t) {
+      case FrameType.RESPONSE:
+      case FrameType.ERROR: {
+        if (frame.t === FrameType.ERROR && frame.id === 0) {
+          this.destroy(fromWireError(frame.e, 'connection'));
+          return;
+        }
+        const waiting = this.waiting.get(frame.id);
+        if (!waiting) return; // Answered after its timeout.
+        this.waiting.delete(frame.id);
+        clearTimeout(waiting.timer);
+        if (frame.t === FrameType.RESPONSE) waiting.resolve(frame.r);
+        else waiting.reject(fromWireError(frame.e, waiting.op));
+        if (frame.t === FrameType.ERROR && frame.e.fatal) this.destroy(fromWireError(frame.e, waiting.op));
+        return;
+      }
+      case FrameType.EVENT:
+        if (frame.op === ServerEvent.GOAWAY) {
+          // Calls in flight still get their answers; new ones wait for the next connection.
+          this.goingAway = true;
+        }
+        this.options.onEvent(this, frame.op, frame.a);
+        return;
+      case FrameType.REQUEST: {
+        const id = frame.id;
+        this.options.onRequest(this, frame.op, frame.a).then(
+          (result) => {
+            if (id !== 0) this.write({ t: FrameType.RESPONSE, id, r: result ?? null });
+          },
+          (error: unknown) => {
+            if (id !== 0) this.write({ t: FrameType.ERROR, id, e: toWireError(error) });
+          },
+        );
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,381 @@
+import { uuidv7, type EngineStats, type TopicInfo } from '@reliable-mq/engine';
+import { hostname } from 'node:os';
+import { TransportError } from '../../errors/transport.error';
+import { BrokerRefusedError } from '../../errors/broker-refused.error';
+import type {
+  DeadLetterOperations,
+  InboundHandler,
+  SubscriptionSpec,
+  TransactionalOperations,
+  Transport,
+  TransportConfirm,
+  TransportMessage,
+  TransportSubscription,
+} from '../transport.interface';
+import { BrokerClientConnection } from './broker-client-connection';
+import { ClientOp, ProtocolErrorCode, ServerEvent, ServerOp, type PublishResult, type WireConfirm } from './protocol';
+import { RemoteSubscription } from './remote-subscription';
+import { resolveRemoteTransportOptions, type RemoteTransportOptions, type ResolvedRemoteTransportOptions } from './remote-transport-options';
+import { createRemoteTransactions, type CheckerRegistration } from './remote-transactions';
+import { readDelivery, toDeadLetter, toDeadLetterPage, toWireMessage, wireOverhead } from './wire-conversions';
+
+export interface RemoteTransportHooks {
+  /** Failures with no caller to tell (a resubscribe refused after a reconnect). */
+  onError?: (error: Error) => void;
+  /** Connection news: lost, reconnected. */
+  onWarning?: (message: string) => void;
+  onLog?: (message: string) => void;
+}
+
+/** Refusals that a reconnect with the same settings cannot cure. */
+const PERMANENT_REFUSALS = new Set<string>([ProtocolErrorCode.UNAUTHORIZED, ProtocolErrorCode.UNSUPPORTED_VERSION]);
+
+/**
+ * Transport to the standalone broker (apps/broker) over its protocol (docs/broker-protocol.md). Confirms are the
+ * broker engine's: `publish` resolves after the batch is durable there.
+ *
+ * - A lost connection fails every call in flight at once, so the relay retries those batches; the broker knows
+ *   message ids, so a batch it had stored is confirmed as a duplicate rather than stored twice.
+ * - It reconnects with exponential backoff and jitter, declares its topics, registers its checkers and subscribes
+ *   every open subscription again, under the same member ids.
+ * - Checkback requests from the broker go to the checker registered for the producer group (`@TransactionChecker`).
+ */
+export class RemoteTransport implements Transport {
+  readonly kind = 'remote';
+  private readonly options: ResolvedRemoteTransportOptions;
+  private connection: BrokerClientConnection | null = null;
+  private state: 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed' = 'idle';
+  private readonly subscriptions = new Map<number, RemoteSubscription>();
+  private readonly checkers = new Map<number, CheckerRegistration>();
+  private nextSubscriptionId = 1;
+  private nextCheckerId = 1;
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private connectedWaiters: Array<{ resolve: (connection: BrokerClientConnection) => void; reject: (error: Error) => void }> = [];
+  private lastConnectError: Error | null = null;
+  private readonly instanceId = uuidv7().slice(-12);
+  readonly transactions: TransactionalOperations;
+
+  constructor(
+    options: RemoteTransportOptions,
+    private readonly hooks: RemoteTransportHooks = {},
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.options = resolveRemoteTransportOptions(options, (problem) => {
+      throw new TransportError(problem);
+    }, env);
+    this.transactions = createRemoteTransactions({
+      call: (op, args) => this.call(op, args),
+      checkers: this.checkers,
+      nextCheckerId: () => this.nextCheckerId++,
+      currentConnection: () => (this.state === 'connected' ? this.connection : null),
+    });
+  }
+
+  /** Read through a getter so checks after an await are not narrowed away. */
+  private get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Where this transport connects, for logs. */
+  get url(): string {
+    return this.options.url;
+  }
+
+  get isConnected(): boolean {
+    return this.state === 'connected' && this.connection !== null && this.connection.isOpen;
+  }
+
+  /**
+   * Connects, retrying with backoff for up to `connectTimeoutMs`. A refused token or protocol version fails at once:
+   * no retry can fix it.
+   */
+  async connect(): Promise<void> {
+    if (this.state === 'closed') throw new TransportError('This transport is closed.');
+    if (this.state === 'connected') return;
+    const deadline = Date.now() + this.options.connectTimeoutMs;
+    if (this.state === 'idle') {
+      this.state = 'connecting';
+      void this.attempt();
+    }
+    await this.waitConnected(Math.max(0, deadline - Date.now()));
+  }
+
+  async ensureTopic(topic: string): Promise<void> {
+    await this.call(ClientOp.TOPIC_ENSURE, { topic });
+  }
+
+  async listTopics(): Promise<TopicInfo[]> {
+    return (await this.call(ClientOp.TOPIC_LIST, {})) as TopicInfo[];
+  }
+
+  /** The broker engine's statistics (topics, groups, lag, DLQ counts, transactions), for the console. */
+  async stats(): Promise<EngineStats> {
+    return (await this.call(ClientOp.STATS, {})) as EngineStats;
+  }
+
+  async publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]> {
+    const connection = this.openConnection();
+    if (batch.length === 0) return [];
+    // Batches larger than a frame or the broker's batch limit go out as several pipelined calls.
+    const chunks: TransportMessage[][] = [];
+    const frameBudget = connection.hello.maxFrameBytes - 1024;
+    let current: TransportMessage[] = [];
+    let size = 0;
+    for (const message of batch) {
+      const bytes = message.body.length + wireOverhead(message);
+      if (current.length > 0 && (size + bytes > frameBudget || current.length >= connection.hello.maxBatchSize)) {
+        chunks.push(current);
+        current = [];
+        size = 0;
+      }
+      current.push(message);
+      size += bytes;
+    }
+    chunks.push(current);
+    const results = await Promise.all(
+      chunks.map((chunk) => connection.call(ClientOp.PUBLISH, { messages: chunk.map(toWireMessage) }) as Promise<PublishResult>),
+    );
+    const confirms: TransportConfirm[] = [];
+    chunks.forEach((chunk, index) => {
+      const wire: WireConfirm[] | undefined = results[index]?.confirms;
+      if (!Array.isArray(wire) || wire.length !== chunk.length || wire.some((confirm, at) => confirm?.id !== chunk[at]!.id)) {
+        throw new TransportError('The broker answered a publish with confirms that do not match the batch; re-send it.');
+      }
+      for (const confirm of wire) confirms.push({ id: confirm.id, duplicate: confirm.duplicate === true });
+    });
+    return confirms;
+  }
+
+  async subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription> {
+    if (this.state === 'closed') throw new TransportError('Cannot subscribe: this transport is closed.');
+    const id = this.nextSubscriptionId++;
+    const memberId = spec.consumerId ?? `${hostname()}:${process.pid}:${this.instanceId}:${id}`;
+    const subscription = new RemoteSubscription(id, spec, memberId, handler, (closed) => this.subscriptions.delete(closed.id));
+    this.subscriptions.set(id, subscription);
+    try {
+      const connection = await this.waitConnected(this.options.connectTimeoutMs);
+      await connection.call(ClientOp.SUBSCRIBE, subscription.wireArgs);
+      subscription.attachedTo = connection;
+      subscription.established = true;
+    } catch (error) {
+      this.subscriptions.delete(id);
+      subscription.abandon();
+      throw error;
+    }
+    return subscription;
+  }
+
+  readonly deadLetters: DeadLetterOperations = {
+    list: async (query) => toDeadLetterPage(await this.call(ClientOp.DLQ_LIST, query)),
+    get: async (id) => {
+      const letter = await this.call(ClientOp.DLQ_GET, { id });
+      return letter === null || letter === undefined ? undefined : toDeadLetter(letter);
+    },
+    resend: async (ids, edit) => {
+      const wireEdit =
+        edit === undefined
+          ? undefined
+          : {
+              ...(edit.body !== undefined ? { body: typeof edit.body === 'string' ? Buffer.from(edit.body, 'utf8') : edit.body } : {}),
+              ...(edit.headers !== undefined ? { headers: edit.headers } : {}),
+            };
+      return (await this.call(ClientOp.DLQ_RESEND, { ids: [...ids], ...(wireEdit ? { edit: wireEdit } : {}) })) as number[];
+    },
+    discard: async (ids, reason) => (await this.call(ClientOp.DLQ_DISCARD, { ids: [...ids], reason })) as number[],
+  };
+
+  /** Stops reconnecting, drops subscriptions still open, and closes the connection. Calls in flight fail. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    for (const subscription of this.subscriptions.values()) subscription.abandon();
+    this.subscriptions.clear();
+    this.checkers.clear();
+    const connection = this.connection;
+    this.connection = null;
+    connection?.close();
+    const closed = new TransportError('The transport was closed.');
+    for (const waiter of this.connectedWaiters.splice(0)) waiter.reject(closed);
+  }
+
+  // ------------------------------------------------------------ connection
+
+  private async call(op: string, args: unknown): Promise<unknown> {
+    return this.openConnection().call(op, args);
+  }
+
+  /** The connection new calls may use, or a TransportError saying why there is none (the caller retries). */
+  private openConnection(): BrokerClientConnection {
+    if (this.state === 'closed') throw new TransportError('This transport is closed.');
+    const connection = this.connection;
+    if (this.state !== 'connected' || !connection || !connection.isOpen) {
+      throw new TransportError(
+        `Not connected to the broker at ${this.options.url}${this.lastConnectError ? ` (${this.lastConnectError.message})` : ''}; reconnecting.`,
+      );
+    }
+    return connection;
+  }
+
+  private waitConnected(timeoutMs: number): Promise<BrokerClientConnection> {
+    if (this.state === 'closed') return Promise.reject(new TransportError('This transport is closed.'));
+    if (this.state === 'connected' && this.connection?.isOpen) return Promise.resolve(this.connection);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (connection: BrokerClientConnection) => {
+          clearTimeout(timer);
+          resolve(connection);
+        },
+        reject: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.connectedWaiters = this.connectedWaiters.filter((other) => other !== waiter);
+        reject(
+          new TransportError(
+            `Could not connect to the broker at ${this.options.url} within ${timeoutMs} ms${this.lastConnectError ? `: ${this.lastConnectError.message}` : ''}. Is it running (npm run start:broker), and is BROKER_URL right?`,
+          ),
+        );
+      }, timeoutMs);
+      this.connectedWaiters.push(waiter);
+    });
+  }
+
+  private async attempt(): Promise<void> {
+    this.reconnectTimer = null;
+    if (this.state === 'closed') return;
+    let connection: BrokerClientConnection;
+    try {
+      connection = await BrokerClientConnection.open({
+        host: this.options.host,
+        port: this.options.port,
+        token: this.options.token,
+        clientName: this.options.clientName ?? `${hostname()}:${process.pid}`,
+        connectTimeoutMs: Math.min(10_000, Math.max(1_000, this.options.requestTimeoutMs)),
+        requestTimeoutMs: this.options.requestTimeoutMs,
+        onEvent: (from, op, args) => this.onEvent(from, op, args),
+        onRequest: (from, op, args) => this.onRequest(from, op, args),
+        onClose: (from, reason) => this.onConnectionClosed(from, reason),
+      });
+    } catch (error) {
+      this.lastConnectError = error as Error;
+      if (error instanceof BrokerRefusedError && PERMANENT_REFUSALS.has(error.brokerCode)) {
+        this.hooks.onError?.(error);
+        if (this.state === 'connecting') {
+          // Startup: fail connect() now rather than after its timeout.
+          for (const waiter of this.connectedWaiters.splice(0)) waiter.reject(error);
+          this.state = 'idle';
+          return;
+        }
+      }
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.closed) {
+      connection.close();
+      return;
+    }
+    try {
+      await this.restore(connection);
+    } catch (error) {
+      this.lastConnectError = error as Error;
+      this.hooks.onWarning?.(`Setting up the broker connection failed: ${(error as Error).message}; reconnecting.`);
+      connection.close();
+      return;
+    }
+    if (connection.isClosed || this.closed) return;
+    const wasReconnect = this.state === 'disconnected';
+    this.connection = connection;
+    this.state = 'connected';
+    this.reconnectAttempt = 0;
+    this.lastConnectError = null;
+    if (wasReconnect) this.hooks.onWarning?.(`Reconnected to the broker at ${this.options.url}.`);
+    for (const waiter of this.connectedWaiters.splice(0)) waiter.resolve(connection);
+  }
+
+  /** Declares topics, registers checkers and subscribes again, on a fresh connection, before it takes new calls. */
+  private async restore(connection: BrokerClientConnection): Promise<void> {
+    for (const topic of this.options.topics) {
+      await connection.call(ClientOp.TOPIC_ENSURE, { topic: topic.name, ...(topic.queueCount !== undefined ? { queueCount: topic.queueCount } : {}) });
+    }
+    for (const [id, registration] of this.checkers) {
+      await connection.call(ClientOp.TX_CHECKER_REGISTER, { checker: id, producerGroup: registration.producerGroup });
+    }
+    for (const subscription of [...this.subscriptions.values()]) {
+      // Until its first subscribe has answered, subscribe() owns it.
+      if (subscription.isClosing || !subscription.established || subscription.attachedTo === connection) continue;
+      try {
+        await connection.call(ClientOp.SUBSCRIBE, subscription.wireArgs);
+        subscription.attachedTo = connection;
+      } catch (error) {
+        if (connection.isClosed) throw error;
+        this.hooks.onError?.(
+          new TransportError(
+            `Resubscribing ${subscription.wireArgs.group}/${subscription.wireArgs.topic} after a reconnect failed: ${(error as Error).message}`,
+            { cause: error },
+          ),
+        );
+      }
+    }
+  }
+
+  private onConnectionClosed(connection: BrokerClientConnection, reason: Error): void {
+    if (this.connection !== connection && this.connection !== null) return;
+    this.connection = null;
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.attachedTo === connection) subscription.attachedTo = null;
+    }
+    if (this.state === 'closed') return;
+    this.lastConnectError = reason;
+    if (this.state === 'connected') {
+      this.hooks.onWarning?.(`Lost the broker connection (${reason.message}); reconnecting.`);
+      this.state = 'disconnected';
+    }
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.state === 'closed' || this.reconnectTimer) return;
+    if (this.state === 'connected') this.state = 'disconnected';
+    const base = Math.min(this.options.reconnectMaxDelayMs, this.options.reconnectDelayMs * 2 ** Math.min(this.reconnectAttempt, 20));
+    this.reconnectAttempt++;
+    // Jitter keeps many clients of one restarted broker from reconnecting in lockstep.
+    const delay = Math.round(base * (0.5 + Math.random() / 2));
+    this.reconnectTimer = setTimeout(() => void this.attempt(), delay);
+  }
+
+  private onEvent(connection: BrokerClientConnection, op: string, args: unknown): void {
+    if (op === ServerEvent.DELIVER) {
+      const delivery = readDelivery(args);
+      if (!delivery) {
+        connection.destroy(new TransportError('The broker sent a delivery that is not shaped as the protocol says.'));
+        return;
+      }
+      const subscription = this.subscriptions.get(delivery.sub);
+      if (!subscription || subscription.isClosing) return;
+      subscription.run(connection, delivery, delivery.message);
+      return;
+    }
+    if (op === ServerEvent.SUBSCRIPTION_CLOSED) {
+      const sub = (args as { sub?: unknown })?.sub;
+      const subscription = typeof sub === 'number' ? this.subscriptions.get(sub) : undefined;
+      if (subscription?.attachedTo === connection) subscription.attachedTo = null;
+      return;
+    }
+    if (op === ServerEvent.GOAWAY) {
+      this.hooks.onWarning?.(`The broker at ${this.options.url} is shutting down; reconnecting when it is back.`);
+    }
+  }
+
+  private async onRequest(_connection: BrokerClientConnection, op: string, args: unknown): Promise<unknown> {
+    if (op === ServerOp.TX_CHECK) return this.transactionsCheck(args);
+    throw new BrokerRefusedError(ProtocolErrorCode.UNKNOWN_OP, `This client does not answer "${op}".`);
+  }
+
+  private transactionsCheck(args: unknown): Promise<{ outcome: string }> {
+    return (this.transactions as ReturnType<typeof createRemoteTransactions>).answerCheck(args);
+  }
+}
