@@ -27,6 +27,8 @@ export default defineConfig({
       { find: /^@reliable-mq\/nestjs$/, replacement: fromRoot('./libs/reliable-mq/src/index.ts') },
       { find: /^@reliable-mq\/nestjs\/(.*)$/, replacement: fromRoot('./libs/reliable-mq/src/$1') },
       { find: /^@reliable-mq\/migrations$/, replacement: fromRoot('./migrations/index.ts') },
+      { find: /^@reliable-mq\/console$/, replacement: fromRoot('./libs/console/src/index.ts') },
+      { find: /^@reliable-mq\/console\/(.*)$/, replacement: fromRoot('./libs/console/src/$1') },
     ],
   },
   test: {

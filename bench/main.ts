@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
-import { describeMachine } from './lib/machine';
+import { describeMachine, pressureNow } from './lib/machine';
 import { writeReport } from './lib/report';
 import { errorText, runSuites } from './lib/runner';
 import { probeServices } from './lib/services';
@@ -18,6 +18,8 @@ import { endToEndSuite } from './scenarios/end-to-end.suite';
 import { outboxSuite } from './scenarios/outbox.suite';
 import { publishSuite } from './scenarios/publish.suite';
 import { relayDrainSuite } from './scenarios/relay-drain.suite';
+import { remoteSuite } from './scenarios/remote.suite';
+import { rabbitMqTransportSuite } from './scenarios/rabbitmq-transport.suite';
 
 const SUITES: readonly SuiteFactory[] = [
   publishSuite,
@@ -26,6 +28,8 @@ const SUITES: readonly SuiteFactory[] = [
   relayDrainSuite,
   commitToHandlerSuite,
   dedupSuite,
+  remoteSuite,
+  rabbitMqTransportSuite,
 ];
 
 interface Args {
@@ -77,11 +81,13 @@ async function main(): Promise<void> {
     };
     const machine = describeMachine(tmpRoot, await serviceVersions(services));
     progress(
-      `ReliableMQ benchmarks, ${args.mode} mode: ${machine.cores} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, load ${machine.loadAverageAtStart.join(' ')}`,
+      `ReliableMQ benchmarks, ${args.mode} mode: ${machine.cores} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, load ${machine.loadAverageAtStart.join(' ')}${machine.pressureAtStart ? `, stall ${machine.pressureAtStart}` : ''}`,
     );
     const scenarios = await runSuites(ctx, SUITES, { only: args.only, progress });
     if (scenarios.length === 0) throw new Error(`No scenario matches --only=${args.only.join(',')}.`);
     machine.loadAverageAtEnd = os.loadavg().map((value) => Math.round(value * 100) / 100);
+    const pressure = pressureNow();
+    if (pressure) machine.pressureAtEnd = pressure;
     const results: BenchResults = {
       machine,
       runAt: new Date(started).toISOString(),

@@ -15,7 +15,11 @@ export { MIGRATIONS_TABLE, type MigrationClass };
 
 const BY_DIALECT = {
   sqlite: [CreateOutboxSqlite1700000000001, CreateInboxSqlite1700000000002, CreateHalfMessagesSqlite1700000000003],
-  postgres: [CreateOutboxPostgres1700000000001, CreateInboxPostgres1700000000002, CreateHalfMessagesPostgres1700000000003],
+  postgres: [
+    CreateOutboxPostgres1700000000001,
+    CreateInboxPostgres1700000000002,
+    CreateHalfMessagesPostgres1700000000003,
+  ],
   mysql: [CreateOutboxMysql1700000000001, CreateInboxMysql1700000000002, CreateHalfMessagesMysql1700000000003],
 } as const satisfies Record<string, readonly MigrationClass[]>;
 

@@ -2,18 +2,23 @@
 import 'reflect-metadata';
 import { relative } from 'node:path';
 import { PortInUseError, startSample, type Sample } from './sample';
+import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
 import { SAMPLE_ENV_HELP, readSampleConfig } from './sample-config';
+import { SAMPLE_CONSOLE_ENV_HELP, demoPassword, readSampleConsoleConfig } from './sample-console';
 
 async function main(): Promise<void> {
   const config = readSampleConfig(process.env);
-  if (!config.ok) {
+  const consoleConfig = readSampleConsoleConfig(process.env);
+  if (!config.ok || !consoleConfig.ok) {
     console.error(
       [
         'The sample cannot start:',
-        ...config.errors.map((error) => `  - ${error}`),
+        ...[...(config.ok ? [] : config.errors), ...(consoleConfig.ok ? [] : consoleConfig.errors)].map(
+          (error) => `  - ${error}`,
+        ),
         '',
         'Settings:',
-        ...SAMPLE_ENV_HELP.map((line) => `  ${line}`),
+        ...[...SAMPLE_ENV_HELP, ...SAMPLE_CONSOLE_ENV_HELP].map((line) => `  ${line}`),
       ].join('\n'),
     );
     process.exit(2);
@@ -21,10 +26,16 @@ async function main(): Promise<void> {
   const { options } = config;
   let sample: Sample;
   try {
-    sample = await startSample(options);
+    const password = demoPassword(options.dataDir, consoleConfig.password);
+    sample = await startSample({ ...options, console: { port: consoleConfig.port, password } });
   } catch (error) {
     if (error instanceof PortInUseError) {
-      const variable = error.service === 'order service' ? 'ORDER_PORT' : 'PAYMENT_PORT';
+      const variable =
+        error.service === 'order service'
+          ? 'ORDER_PORT'
+          : error.service === 'console'
+            ? 'CONSOLE_PORT'
+            : 'PAYMENT_PORT';
       console.error(`${error.message} Stop what listens there, or choose another port: ${variable}=<port> npm start`);
       process.exit(1);
     }
@@ -35,15 +46,18 @@ async function main(): Promise<void> {
   console.log(
     [
       '',
-      `ReliableMQ sample is running on the embedded broker (data in ${shownDir.startsWith('..') ? options.dataDir : `./${shownDir}`}).`,
+      sample.broker === 'rabbitmq'
+        ? `ReliableMQ sample is running on RabbitMQ (${redactUrl(options.rabbitmq!.url!)}) with ${options.postgres ? `PostgreSQL (${redactUrl(options.postgres.url)})` : 'SQLite'}.`
+        : `ReliableMQ sample is running on the embedded broker (data in ${shownDir.startsWith('..') ? options.dataDir : `./${shownDir}`}).`,
       `  order service    ${sample.orderUrl}    POST /orders, GET /orders/:id`,
       `  payment service  ${sample.paymentUrl}    GET /payments?orderId=, GET /ops/dead-letters`,
+      `  console          ${sample.console!.url}    log in as ${sample.console!.username} / ${sample.console!.password}`,
       '',
       'Place an order:',
       `  curl -s -X POST ${sample.orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
       `then look at it with: curl -s ${sample.orderUrl}/orders/<id>`,
       '',
-      'More: docs/sample.md (test cards, the DLQ), `npm run demo` in another terminal. Ctrl+C stops.',
+      'More: docs/sample.md (test cards, the DLQ), docs/console.md (the console), `npm run demo` in another terminal. Ctrl+C stops.',
       '',
     ].join('\n'),
   );

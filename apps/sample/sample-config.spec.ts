@@ -63,6 +63,24 @@ describe('readSampleConfig', () => {
     expect(readSampleConfig(env)).toEqual({ ok: false, errors: [error] });
   });
 
+  it('runs on RabbitMQ and PostgreSQL when RABBITMQ_URL and DATABASE_URL are set', () => {
+    const env = { RABBITMQ_URL: 'amqp://guest:guest@rabbit:5672', DATABASE_URL: 'postgres://postgres@db:5432/sample' };
+    expect(readSampleConfig(env, '/srv/app')).toMatchObject({
+      ok: true,
+      options: {
+        rabbitmq: { url: 'amqp://guest:guest@rabbit:5672' },
+        postgres: { url: 'postgres://postgres@db:5432/sample' },
+      },
+    });
+    expect(readSampleConfig({ RABBITMQ_URL: 'rabbit:5672', DATABASE_URL: 'mysql://db' })).toEqual({
+      ok: false,
+      errors: [
+        'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://).',
+        'DATABASE_URL must be a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/sample.',
+      ],
+    });
+  });
+
   it('refuses delays the broker cannot parse, and reports every problem at once', () => {
     const config = readSampleConfig({ ORDER_PORT: 'x', PAYMENT_RETRY_DELAYS: 'soon' });
     expect(config.ok).toBe(false);

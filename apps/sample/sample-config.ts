@@ -12,6 +12,8 @@ export const SAMPLE_ENV_HELP = [
   'HOST                   interface to listen on (default 127.0.0.1)',
   'DATA_DIR               databases and broker data (default ./data)',
   `PAYMENT_RETRY_DELAYS   retry delays of the payment consumer (default "${DEFAULT_RETRY_DELAYS}")`,
+  'RABBITMQ_URL           run on RabbitMQ (amqp://user:password@host:5672) instead of the embedded broker',
+  "DATABASE_URL           keep both services' data in PostgreSQL (postgres://user@host:5432/db) instead of SQLite",
 ];
 
 export type SampleConfig = { ok: true; options: SampleOptions } | { ok: false; errors: string[] };
@@ -44,6 +46,25 @@ export function readSampleConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
   } catch (error) {
     errors.push(`PAYMENT_RETRY_DELAYS: ${(error as Error).message}`);
   }
+  const rabbitmqUrl = env.RABBITMQ_URL?.trim() || undefined;
+  if (rabbitmqUrl !== undefined && !/^amqps?:\/\/[^/]/i.test(rabbitmqUrl)) {
+    errors.push('RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://).');
+  }
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[^/]/i.test(databaseUrl)) {
+    errors.push('DATABASE_URL must be a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/sample.');
+  }
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, options: { orderPort, paymentPort, host, dataDir, retryDelays } };
+  return {
+    ok: true,
+    options: {
+      orderPort,
+      paymentPort,
+      host,
+      dataDir,
+      retryDelays,
+      ...(rabbitmqUrl ? { rabbitmq: { url: rabbitmqUrl } } : {}),
+      ...(databaseUrl ? { postgres: { url: databaseUrl } } : {}),
+    },
+  };
 }

@@ -44,7 +44,7 @@ export async function openSqliteDatabase(dir: string): Promise<BenchDatabase> {
     synchronize: true,
     enableWAL: true,
     prepareDatabase: (db: { pragma(source: string): unknown }) => {
-      db.pragma(`synchronous = ${process.env.BENCH_APP_SYNC ?? 'FULL'}`);
+      db.pragma('synchronous = FULL');
     },
     logging: false,
   });

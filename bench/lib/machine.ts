@@ -43,6 +43,24 @@ function blockDeviceTraits(device: string): string {
   return parts.join(', ');
 }
 
+/**
+ * Pressure stall information (Linux): the share of the last 60 s in which some task waited for CPU or for I/O.
+ * Other work on the machine shows here; figures taken under pressure are noisier and lower.
+ */
+export function pressureNow(): string | undefined {
+  const read = (kind: string): string | undefined => {
+    try {
+      const line = readFileSync(`/proc/pressure/${kind}`, 'utf8').split('\n')[0] ?? '';
+      const avg60 = /avg60=([0-9.]+)/.exec(line)?.[1];
+      return avg60 === undefined ? undefined : `${kind} ${avg60}%`;
+    } catch {
+      return undefined;
+    }
+  };
+  const parts = [read('cpu'), read('io')].filter(Boolean);
+  return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
 /** Cores, memory, Node version and the disk that holds `dataDir`, for the committed results. */
 export function describeMachine(dataDir: string, services: Record<string, string>): MachineInfo {
   const cpus = os.cpus();
@@ -76,6 +94,7 @@ export function describeMachine(dataDir: string, services: Record<string, string
     os: osText,
     disk,
     loadAverageAtStart: os.loadavg().map((value) => Math.round(value * 100) / 100),
+    ...(pressureNow() ? { pressureAtStart: pressureNow() } : {}),
     services,
   };
 }

@@ -13,6 +13,8 @@ const SPEC_TITLES: Record<number, string> = {
   6: 'Relay drain',
   7: 'Commit to handler',
   8: 'Dedup cost',
+  9: 'Remote publish (broker over TCP)',
+  10: 'Remote end to end (broker over TCP)',
 };
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -48,6 +50,9 @@ export function renderMarkdown(results: BenchResults): string {
     `- OS: ${m.os}`,
     `- Disk (benchmark data): ${m.disk}`,
     `- Load average at start: ${m.loadAverageAtStart.join(', ')}${m.loadAverageAtEnd ? `; at end: ${m.loadAverageAtEnd.join(', ')}` : ''}`,
+    ...(m.pressureAtStart
+      ? [`- Stalled share of the last minute (PSI, CPU and I/O): at start ${m.pressureAtStart}${m.pressureAtEnd ? `; at end ${m.pressureAtEnd}` : ''}`]
+      : []),
     ...Object.entries(m.services).map(([name, version]) => `- ${name}: ${version}`),
     '',
     '## Targets',

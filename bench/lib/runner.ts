@@ -7,8 +7,9 @@ export interface RunnerOptions {
   progress: (line: string) => void;
 }
 
+/** `--only` entries match whole dot-separated segments: `engine.publish` keeps `engine.publish.sync.c1`, not `engine.publisher`. */
 const selected = (name: string, only: readonly string[]): boolean =>
-  only.length === 0 || only.some((prefix) => name === prefix || name.startsWith(prefix.endsWith('.') ? prefix : `${prefix}.`) || name.startsWith(prefix));
+  only.length === 0 || only.some((prefix) => name === prefix || name.startsWith(prefix.endsWith('.') ? prefix : `${prefix}.`));
 
 export const formatRate = (rate: number | null): string =>
   rate === null ? '–' : rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toFixed(1);
@@ -22,6 +23,7 @@ interface Accumulator {
   count: number;
   durationMs: number;
   extra: Record<string, number>;
+  extraRounds: Record<string, number>;
   error?: string;
   skipped?: string;
 }
@@ -48,7 +50,7 @@ export async function runSuites(
     const acc = new Map<string, Accumulator>(
       measurements.map((measurement) => [
         measurement.name,
-        { measurement, latencies: new LatencySamples(), rates: [], count: 0, durationMs: 0, extra: {} },
+        { measurement, latencies: new LatencySamples(), rates: [], count: 0, durationMs: 0, extra: {}, extraRounds: {} },
       ]),
     );
     for (const entry of acc.values()) {
@@ -94,7 +96,10 @@ export async function runSuites(
           entry.count += sample.count;
           entry.durationMs += sample.elapsedMs;
           entry.latencies.addAll(sample.latencies);
-          for (const [key, value] of Object.entries(sample.extra ?? {})) entry.extra[key] = (entry.extra[key] ?? 0) + value;
+          for (const [key, value] of Object.entries(sample.extra ?? {})) {
+            entry.extra[key] = (entry.extra[key] ?? 0) + value;
+            entry.extraRounds[key] = (entry.extraRounds[key] ?? 0) + 1;
+          }
           const [p50, p99] = sample.latencies.percentiles([50, 99]);
           options.progress(
             `${' '.repeat(label.indexOf(']') + 2)}${formatRate(rate)} msg/s, p50 ${formatMs(p50 ?? null)} ms, p99 ${formatMs(p99 ?? null)} ms (${sample.count} in ${(sample.elapsedMs / 1000).toFixed(1)} s)`,
@@ -132,10 +137,20 @@ function toResult(entry: Accumulator): ScenarioResult {
     rounds: entry.rates.length,
     roundRates: entry.rates.map((rate) => Math.round(rate * 10) / 10),
     latencyOf: m.latencyOf,
-    ...(Object.keys(entry.extra).length > 0 ? { extra: entry.extra } : {}),
+    ...(Object.keys(entry.extra).length > 0 ? { extra: extraFigures(entry) } : {}),
     ...(entry.skipped ? { skipped: entry.skipped } : {}),
     ...(entry.error ? { error: entry.error } : {}),
   };
+}
+
+/** Counts add up over rounds; figures named `…Ms` (times) are averaged over the rounds that reported them. */
+function extraFigures(entry: Accumulator): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(entry.extra).map(([key, sum]) => {
+      const value = key.endsWith('Ms') ? sum / (entry.extraRounds[key] ?? 1) : sum;
+      return [key, Math.round(value * 100) / 100];
+    }),
+  );
 }
 
 function withRatios(results: ScenarioResult[]): ScenarioResult[] {

@@ -94,6 +94,9 @@ export interface MachineInfo {
   disk: string;
   loadAverageAtStart: number[];
   loadAverageAtEnd?: number[];
+  /** Share of the last minute some task stalled on CPU or I/O (Linux PSI), at start and end. */
+  pressureAtStart?: string;
+  pressureAtEnd?: string;
   services: Record<string, string>;
 }
 

@@ -23,7 +23,12 @@ afterAll(async () => {
 });
 
 async function remoteFixture(): Promise<TransportFixture> {
-  const transport = new RemoteTransport({ kind: 'remote', url: broker.url, token: TEST_BROKER_TOKEN, connectTimeoutMs: 10_000 });
+  const transport = new RemoteTransport({
+    kind: 'remote',
+    url: broker.url,
+    token: TEST_BROKER_TOKEN,
+    connectTimeoutMs: 10_000,
+  });
   await transport.connect();
   return {
     transport,

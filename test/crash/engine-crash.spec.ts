@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LineChild } from '../support/child-lines';
+import { LineChild, type ChildEnd } from '../support/child-lines';
 import {
   createDataRoot,
   inspectEngine,
@@ -43,11 +43,7 @@ const INSPECT_LIMIT_MS = 20_000;
 const AUDIT_GROUP = 'crash-audit';
 const FINAL_READ_GROUP = 'crash-final-read';
 
-interface ChildResult {
-  lines: ChildLine[];
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
+interface ChildResult extends Omit<ChildEnd<ChildLine>, 'overran'> {
   /** Set when the parent had to stop a child that overran its limit. */
   overran: string | null;
 }
@@ -64,24 +60,17 @@ async function runChild(dataDir: string, run: number, killAfterMs: number | null
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const child = new LineChild<ChildLine>(`run ${run}`, spawned, children);
-  let overran: string | null = null;
+  const limitMs = killAfterMs === null ? DRAIN_LIMIT_MS : STARTUP_LIMIT_MS;
   let killTimer: NodeJS.Timeout | undefined;
-  const limit = killAfterMs === null ? DRAIN_LIMIT_MS : STARTUP_LIMIT_MS;
-  const guard = setTimeout(() => {
-    overran = `run ${run} overran its ${limit} ms limit`;
-    child.kill();
-  }, limit);
-  child.onLine((line) => {
-    if (line.kind === 'producing' && killAfterMs !== null) {
-      clearTimeout(guard);
-      killTimer = setTimeout(() => child.kill(), killAfterMs);
-    }
-  });
   try {
-    const { code, signal } = await child.closed;
-    return { lines: child.lines, code, signal, stderr: child.stderr, overran };
+    const end = await child.endWithin(limitMs, (line, limit) => {
+      if (line.kind === 'producing' && killAfterMs !== null) {
+        limit.cancel();
+        killTimer = setTimeout(() => child.kill(), killAfterMs);
+      }
+    });
+    return { ...end, overran: end.overran ? `run ${run} overran its ${limitMs} ms limit` : null };
   } finally {
-    clearTimeout(guard);
     clearTimeout(killTimer);
   }
 }

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { DATABASE_FILE, type HalfMessage } from '@reliable-mq/engine';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LineChild } from '../support/child-lines';
+import { LineChild, type ChildEnd } from '../support/child-lines';
 import {
   createDataRoot,
   inspectEngine,
@@ -45,13 +45,7 @@ const CHILD_LIMIT_MS = 30_000;
 const AUDIT_LIMIT_MS = 20_000;
 const AUDIT_GROUP = 'tx-crash-audit';
 
-interface ChildResult {
-  lines: ChildLine[];
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-  overran: boolean;
-}
+type ChildResult = ChildEnd<ChildLine>;
 
 const children = new Set<LineChild<{ kind: string }>>();
 
@@ -67,20 +61,9 @@ async function runChild(
     spawnTs(CHILD, args, { stdio: ['ignore', 'pipe', 'pipe'] }),
     children,
   );
-  let overran = false;
-  const guard = setTimeout(() => {
-    overran = true;
-    child.kill();
-  }, CHILD_LIMIT_MS);
-  child.onLine((line) => {
+  return child.endWithin(CHILD_LIMIT_MS, (line) => {
     if (line.kind === 'kill-point') child.kill();
   });
-  try {
-    const { code, signal } = await child.closed;
-    return { lines: child.lines, code, signal, stderr: child.stderr, overran };
-  } finally {
-    clearTimeout(guard);
-  }
 }
 
 function describeChild(run: number, result: ChildResult): string {

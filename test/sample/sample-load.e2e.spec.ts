@@ -1,8 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import {
   CARDS,
+  SAMPLE_MODES,
   bootSample,
+  bootSampleIn,
   deadLetterOrderIds,
+  describeSampleMode,
   duplicatesSuppressed,
   eventually,
   gateway,
@@ -96,55 +99,56 @@ afterEach(async () => {
   for (const sample of running.splice(0)) await sample.stop();
 });
 
-describe('the sample under a stream of mixed orders', () => {
-  it('settles 200 orders as their cards say, charges each once, and suppresses 20 forced duplicates', async () => {
-    const sample = await bootSample();
-    running.push(sample);
-    const customerId = 'load';
-    const placed = await placeMany(sample, customerId, 0, 200);
-    expect(placed.size).toBe(200);
-    await waitSettled(sample, customerId, placed);
-    await expectFinalStates(sample, customerId, placed);
+for (const mode of SAMPLE_MODES)
+  describeSampleMode(mode, 'the sample under a stream of mixed orders', () => {
+    it('settles 200 orders as their cards say, charges each once, and suppresses 20 forced duplicates', async () => {
+      const sample = await bootSampleIn(mode);
+      running.push(sample);
+      const customerId = 'load';
+      const placed = await placeMany(sample, customerId, 0, 200);
+      expect(placed.size).toBe(200);
+      await waitSettled(sample, customerId, placed);
+      await expectFinalStates(sample, customerId, placed);
 
-    // order.created published again for 20 paid orders: the payment service's dedup must swallow every one.
-    const paid = [...placed]
-      .filter(([, kind]) => kind === 'ok' || kind === 'failsTwice')
-      .map(([id]) => id)
-      .slice(0, 20);
-    const duplicatesBefore = await duplicatesSuppressed(sample);
-    const chargesBefore = gateway(sample).chargeCount;
-    const callsBefore = paid.map((id) => gateway(sample).callsFor(id));
-    for (const id of paid)
-      expect((await request('POST', `${sample.orderUrl}/orders/${id}/republish`)).status).toBe(202);
-    await eventually(
-      async () => (await duplicatesSuppressed(sample)) - duplicatesBefore >= 20,
-      async () => `${(await duplicatesSuppressed(sample)) - duplicatesBefore} duplicates suppressed`,
-    );
-    // Let anything that slipped past dedup show itself before counting.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await duplicatesSuppressed(sample)) - duplicatesBefore).toBe(20);
-    expect(gateway(sample).chargeCount).toBe(chargesBefore);
-    expect(paid.map((id) => gateway(sample).callsFor(id))).toEqual(callsBefore);
-    await expectFinalStates(sample, customerId, placed);
+      // order.created published again for 20 paid orders: the payment service's dedup must swallow every one.
+      const paid = [...placed]
+        .filter(([, kind]) => kind === 'ok' || kind === 'failsTwice')
+        .map(([id]) => id)
+        .slice(0, 20);
+      const duplicatesBefore = await duplicatesSuppressed(sample);
+      const chargesBefore = gateway(sample).chargeCount;
+      const callsBefore = paid.map((id) => gateway(sample).callsFor(id));
+      for (const id of paid)
+        expect((await request('POST', `${sample.orderUrl}/orders/${id}/republish`)).status).toBe(202);
+      await eventually(
+        async () => (await duplicatesSuppressed(sample)) - duplicatesBefore >= 20,
+        async () => `${(await duplicatesSuppressed(sample)) - duplicatesBefore} duplicates suppressed`,
+      );
+      // Let anything that slipped past dedup show itself before counting.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await duplicatesSuppressed(sample)) - duplicatesBefore).toBe(20);
+      expect(gateway(sample).chargeCount).toBe(chargesBefore);
+      expect(paid.map((id) => gateway(sample).callsFor(id))).toEqual(callsBefore);
+      await expectFinalStates(sample, customerId, placed);
+    });
+
+    it('loses no order when the sample is closed mid-run and booted again on the same data', async () => {
+      const first = await bootSampleIn(mode);
+      running.push(first);
+      const customerId = 'restart';
+      const before = await placeMany(first, customerId, 0, 100);
+      // Closed while payments, retries and results are still in flight: the last orders that fail twice are placed
+      // moments before, and their retries alone take 70 ms.
+      const atClose = await ordersOf(first, customerId);
+      expect([...atClose.values()].filter((status) => status === 'PENDING').length).toBeGreaterThan(10);
+      await first.stop({ keepData: true });
+
+      const second = await bootSample(first.dataDir, first.options);
+      running.push(second);
+      const after = await placeMany(second, customerId, 100, 100);
+      const placed = new Map([...before, ...after]);
+      expect(placed.size).toBe(200);
+      await waitSettled(second, customerId, placed);
+      await expectFinalStates(second, customerId, placed);
+    });
   });
-
-  it('loses no order when the sample is closed mid-run and booted again on the same data', async () => {
-    const first = await bootSample();
-    running.push(first);
-    const customerId = 'restart';
-    const before = await placeMany(first, customerId, 0, 100);
-    // Closed while payments, retries and results are still in flight: the last orders that fail twice are placed
-    // moments before, and their retries alone take 70 ms.
-    const atClose = await ordersOf(first, customerId);
-    expect([...atClose.values()].filter((status) => status === 'PENDING').length).toBeGreaterThan(10);
-    await first.stop({ keepData: true });
-
-    const second = await bootSample(first.dataDir);
-    running.push(second);
-    const after = await placeMany(second, customerId, 100, 100);
-    const placed = new Map([...before, ...after]);
-    expect(placed.size).toBe(200);
-    await waitSettled(second, customerId, placed);
-    await expectFinalStates(second, customerId, placed);
-  });
-});

@@ -81,17 +81,34 @@ describe('npm start', () => {
 
   it('starts both services on the ports given, prints the URLs and a curl example, serves orders, and stops on SIGINT', async () => {
     const cwd = tempDir();
-    const [orderPort, paymentPort] = [await freePort(), await freePort()];
+    const [orderPort, paymentPort, consolePort] = [await freePort(), await freePort(), await freePort()];
     // No DATA_DIR: the data must land in ./data of the working directory.
     const sample = run(
       'start.mjs',
-      { ORDER_PORT: String(orderPort), PAYMENT_PORT: String(paymentPort), PAYMENT_RETRY_DELAYS: '50ms 100ms' },
+      {
+        ORDER_PORT: String(orderPort),
+        PAYMENT_PORT: String(paymentPort),
+        CONSOLE_PORT: String(consolePort),
+        PAYMENT_RETRY_DELAYS: '50ms 100ms',
+      },
       cwd,
     );
     await waitForOutput(sample, 'Ctrl+C stops');
     const orderUrl = `http://127.0.0.1:${orderPort}`;
     expect(sample.output()).toContain(`order service    ${orderUrl}`);
     expect(sample.output()).toContain(`payment service  http://127.0.0.1:${paymentPort}`);
+    // The console, with the demo login it prints (generated once per data directory).
+    const consoleLine = new RegExp(
+      `console {10}(http://127\\.0\\.0\\.1:${consolePort}/console) {4}log in as demo / (\\S+)`,
+    ).exec(sample.output());
+    expect(consoleLine, sample.output()).not.toBeNull();
+    expect((await request('GET', `${consoleLine![1]}/api/overview`)).status).toBe(401);
+    const consoleLogin = await request('POST', `${consoleLine![1]}/api/auth/login`, {
+      username: 'demo',
+      password: consoleLine![2],
+    });
+    expect(consoleLogin.status).toBe(200);
+    expect(readFileSync(join(cwd, 'data', 'console', 'demo-password'), 'utf8').trim()).toBe(consoleLine![2]);
     expect(sample.output()).toContain(
       `curl -s -X POST ${orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
     );
@@ -116,11 +133,23 @@ describe('npm start', () => {
     const clash = run('start.mjs', {
       ORDER_PORT: String(orderPort),
       PAYMENT_PORT: String(await freePort()),
+      CONSOLE_PORT: String(await freePort()),
       DATA_DIR: join(tempDir(), 'data'),
     });
     expect((await clash.exited).code).toBe(1);
     expect(clash.errors()).toContain(
       `Port ${orderPort} (order service) is already in use. Stop what listens there, or choose another port: ORDER_PORT=<port> npm start`,
+    );
+
+    const consoleClash = run('start.mjs', {
+      ORDER_PORT: String(await freePort()),
+      PAYMENT_PORT: String(await freePort()),
+      CONSOLE_PORT: String(consolePort),
+      DATA_DIR: join(tempDir(), 'data'),
+    });
+    expect((await consoleClash.exited).code).toBe(1);
+    expect(consoleClash.errors()).toContain(
+      `Port ${consolePort} (console) is already in use. Stop what listens there, or choose another port: CONSOLE_PORT=<port> npm start`,
     );
 
     sample.child.kill('SIGINT');
@@ -132,6 +161,7 @@ describe('npm start', () => {
     const sample = run('start.mjs', {
       ORDER_PORT: 'http',
       PAYMENT_PORT: '70000',
+      CONSOLE_PORT: 'console',
       PAYMENT_RETRY_DELAYS: 'soon',
       DATA_DIR: join(tempDir(), 'data'),
     });
@@ -141,6 +171,9 @@ describe('npm start', () => {
     );
     expect(sample.errors()).toContain(
       'PAYMENT_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "70000".',
+    );
+    expect(sample.errors()).toContain(
+      'CONSOLE_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "console".',
     );
     expect(sample.errors()).toContain('PAYMENT_RETRY_DELAYS:');
     expect(sample.errors()).toContain('DATA_DIR');
@@ -178,6 +211,7 @@ describe('npm run demo', () => {
     const env = {
       ORDER_PORT: String(orderPort),
       PAYMENT_PORT: String(paymentPort),
+      CONSOLE_PORT: String(await freePort()),
       DATA_DIR: join(tempDir(), 'data'),
       PAYMENT_RETRY_DELAYS: '50ms 100ms',
     };

@@ -30,6 +30,16 @@ export function writeLineSync(line: object): void {
   }
 }
 
+/** How a child ended, with everything it reported. */
+export interface ChildEnd<Line> {
+  lines: Line[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  /** The parent SIGKILLed the child because it was still running at its limit. */
+  overran: boolean;
+}
+
 /**
  * Parent side: one child process, its JSON lines as they arrive, and its end. Stopped only through its own handle
  * (its PID).
@@ -80,6 +90,26 @@ export class LineChild<Line extends { kind: string }> {
   /** Calls `listener` with every line read from now on, as soon as it is read. */
   onLine(listener: (line: Line) => void): void {
     this.listeners.push(listener);
+  }
+
+  /**
+   * Resolves once the child has ended and its output is read. A child still running `limitMs` from now is SIGKILLed
+   * and reported as overran. `onLine` sees every line read from now on, and may lift that limit with `limit.cancel()`.
+   */
+  async endWithin(limitMs: number, onLine?: (line: Line, limit: { cancel(): void }) => void): Promise<ChildEnd<Line>> {
+    let overran = false;
+    const guard = setTimeout(() => {
+      overran = true;
+      this.kill();
+    }, limitMs);
+    const limit = { cancel: () => clearTimeout(guard) };
+    if (onLine) this.onLine((line) => onLine(line, limit));
+    try {
+      const { code, signal } = await this.closed;
+      return { lines: this.lines, code, signal, stderr: this.stderr, overran };
+    } finally {
+      clearTimeout(guard);
+    }
   }
 
   /** Resolves the first line of `kind`, or null when the child ends or the time runs out first. */

@@ -29,13 +29,26 @@ export async function deleteRabbitMqObjects(
   }
 }
 
-/** Names of the queues whose name starts with `prefix`, read with `rabbitmqctl` (tests check their cleanup with it). */
-export async function listQueuesWithPrefix(prefix: string): Promise<string[]> {
+/**
+ * Queues and exchanges whose name starts with `prefix`, read with `rabbitmqctl`: for removing what a test that
+ * failed half-way declared without recording it.
+ */
+export async function listRabbitMqObjectsWithPrefix(
+  prefix: string,
+): Promise<{ queues: string[]; exchanges: string[] }> {
   const { execFile } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    execFile('rabbitmqctl', ['list_queues', '-q', '--no-table-headers', 'name'], { timeout: 30_000 }, (error, stdout) => {
-      if (error) reject(error);
-      else resolve(stdout.split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix)));
+  const list = (what: 'list_queues' | 'list_exchanges'): Promise<string[]> =>
+    new Promise((resolve, reject) => {
+      execFile('rabbitmqctl', [what, '-q', '--no-table-headers', 'name'], { timeout: 30_000 }, (error, stdout) => {
+        if (error) reject(error);
+        else
+          resolve(
+            stdout
+              .split('\n')
+              .map((line) => line.trim())
+              .filter((name) => name.startsWith(prefix)),
+          );
+      });
     });
-  });
+  return { queues: await list('list_queues'), exchanges: await list('list_exchanges') };
 }

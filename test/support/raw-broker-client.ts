@@ -72,7 +72,10 @@ export class RawBrokerClient {
   /** Sends a call and returns its response or error frame. */
   async call(op: string, args?: unknown, timeoutMs = 5_000): Promise<Frame> {
     const id = this.request(op, args);
-    return this.waitFor((frame) => (frame.t === FrameType.RESPONSE || frame.t === FrameType.ERROR) && frame.id === id, timeoutMs);
+    return this.waitFor(
+      (frame) => (frame.t === FrameType.RESPONSE || frame.t === FrameType.ERROR) && frame.id === id,
+      timeoutMs,
+    );
   }
 
   /** The first frame received (now or later) that matches. */
@@ -81,7 +84,8 @@ export class RawBrokerClient {
     for (;;) {
       const found = this.frames.find(match);
       if (found) return found;
-      if (this.closed) throw new Error(`closed before the expected frame; got ${JSON.stringify(this.frames.map((f) => f.t))}`);
+      if (this.closed)
+        throw new Error(`closed before the expected frame; got ${JSON.stringify(this.frames.map((f) => f.t))}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
@@ -96,9 +100,9 @@ export class RawBrokerClient {
 
   /** The connection-level or request error frame the broker sent before closing, and the close itself. */
   async expectFatal(timeoutMs = 5_000): Promise<ErrorFrame> {
-    const frame = (await this.waitFor((candidate) => candidate.t === FrameType.ERROR, timeoutMs).catch(() => undefined)) as
-      | ErrorFrame
-      | undefined;
+    const frame = (await this.waitFor((candidate) => candidate.t === FrameType.ERROR, timeoutMs).catch(
+      () => undefined,
+    )) as ErrorFrame | undefined;
     await Promise.race([this.closedPromise, new Promise((resolve) => setTimeout(resolve, timeoutMs))]);
     if (!frame) throw new Error(`no error frame; frames: ${JSON.stringify(this.frames)}`);
     if (!this.closed) throw new Error(`the broker sent ${frame.e.code} but did not close the connection`);

@@ -1,78 +1,66 @@
-import * as net from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy on 127.0.0.1 that a test owns: it forwards to `target` until `cut()`, which closes every open
- * connection and refuses new ones (they are accepted and dropped at once) until `restore()`. It lets a test make a
- * shared server unreachable for its own clients without touching the server.
+ * A TCP proxy in front of a server, for tests of broken paths. `freeze()` stops forwarding on the connections open
+ * now without closing them (a half-open path, as after a network partition); new connections work again.
  */
 export class TcpProxy {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  private isCut = false;
-  /** Connections accepted while the proxy was open. */
-  connections = 0;
-  port = 0;
+  private readonly pairs = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
 
-  constructor(private readonly target: { host: string; port: number }) {}
+  private constructor(private readonly server: Server) {}
 
-  async start(): Promise<number> {
-    this.server = net.createServer((client) => this.accept(client));
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(0, '127.0.0.1', () => resolve());
+  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+    const server = createServer();
+    const proxy = new TcpProxy(server);
+    server.on('connection', (client) => {
+      const upstream = connect({ port: targetPort, host: targetHost });
+      const pair = { client, upstream, frozen: false };
+      proxy.pairs.add(pair);
+      client.on('data', (chunk) => {
+        if (!pair.frozen) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk) => {
+        if (!pair.frozen) client.write(chunk);
+      });
+      const end = (): void => {
+        if (pair.frozen) return; // A frozen path carries no news either, closes included.
+        proxy.pairs.delete(pair);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('close', end);
+      upstream.on('close', end);
+      client.on('error', () => undefined);
+      upstream.on('error', () => undefined);
     });
-    this.port = (this.server.address() as net.AddressInfo).port;
-    return this.port;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
   }
 
-  /** The URL of `url`, pointed at this proxy. */
-  urlFor(url: string): string {
-    const parsed = new URL(url);
-    parsed.hostname = '127.0.0.1';
-    parsed.port = String(this.port);
-    return parsed.toString().replace(/\/$/, '');
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
   }
 
-  get cutNow(): boolean {
-    return this.isCut;
+  get url(): string {
+    return `reliable-mq://127.0.0.1:${this.port}`;
   }
 
-  /** Drops every connection now and every new one until restore(). */
-  cut(): void {
-    this.isCut = true;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-  }
-
-  restore(): void {
-    this.isCut = false;
-  }
-
-  async stop(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  private accept(client: net.Socket): void {
-    if (this.isCut) {
-      client.destroy();
-      return;
+  /** Silences every connection open now, in both directions, without closing it. */
+  freeze(): number {
+    let count = 0;
+    for (const pair of this.pairs) {
+      if (!pair.frozen) count++;
+      pair.frozen = true;
     }
-    this.connections++;
-    const upstream = net.connect(this.target);
-    this.sockets.add(client);
-    this.sockets.add(upstream);
-    const close = (): void => {
-      client.destroy();
-      upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-    upstream.on('close', close);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    return count;
+  }
+
+  async close(): Promise<void> {
+    for (const pair of this.pairs) {
+      pair.client.destroy();
+      pair.upstream.destroy();
+    }
+    this.pairs.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

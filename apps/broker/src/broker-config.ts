@@ -139,7 +139,9 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
   const allowNoToken = allowRaw === 'true';
   if (token === null) {
     if (!allowNoToken) {
-      errors.push('BROKER_TOKEN is not set. Set it to a long random secret that clients also get (BROKER_TOKEN / transport.token).');
+      errors.push(
+        'BROKER_TOKEN is not set. Set it to a long random secret that clients also get (BROKER_TOKEN / transport.token).',
+      );
     } else if (!isLoopbackHost(host)) {
       errors.push(
         `BROKER_ALLOW_NO_TOKEN=true is only allowed on a loopback host; BROKER_HOST is ${host}. Set BROKER_TOKEN, or bind to 127.0.0.1.`,
@@ -149,10 +151,14 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
     errors.push('BROKER_TOKEN must be 8 to 1024 characters long.');
   }
   const flushRaw = text('BROKER_FLUSH') ?? 'sync';
-  if (flushRaw !== 'sync' && flushRaw !== 'async') errors.push(`BROKER_FLUSH must be "sync" or "async"; got ${JSON.stringify(flushRaw)}.`);
+  if (flushRaw !== 'sync' && flushRaw !== 'async')
+    errors.push(`BROKER_FLUSH must be "sync" or "async"; got ${JSON.stringify(flushRaw)}.`);
 
   const topics: BrokerConfig['topics'] = [];
-  for (const entry of (text('BROKER_TOPICS') ?? '').split(',').map((item) => item.trim()).filter(Boolean)) {
+  for (const entry of (text('BROKER_TOPICS') ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)) {
     const [name, count] = entry.split(':');
     if (count !== undefined && !/^[0-9]+$/.test(count)) {
       errors.push(`BROKER_TOPICS entry ${JSON.stringify(entry)} must be name or name:queueCount.`);
@@ -183,7 +189,9 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
   const heartbeatMs = integer('BROKER_HEARTBEAT_MS', BROKER_DEFAULTS.heartbeatMs, 100, 600_000);
   const idleTimeoutMs = integer('BROKER_IDLE_TIMEOUT_MS', BROKER_DEFAULTS.idleTimeoutMs, 300, 3_600_000);
   if (idleTimeoutMs < heartbeatMs * 2) {
-    errors.push(`BROKER_IDLE_TIMEOUT_MS (${idleTimeoutMs}) must be at least twice BROKER_HEARTBEAT_MS (${heartbeatMs}).`);
+    errors.push(
+      `BROKER_IDLE_TIMEOUT_MS (${idleTimeoutMs}) must be at least twice BROKER_HEARTBEAT_MS (${heartbeatMs}).`,
+    );
   }
   const config: BrokerConfig = {
     host,
@@ -200,7 +208,12 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
     handshakeTimeoutMs: BROKER_DEFAULTS.handshakeTimeoutMs,
     frameTimeoutMs: BROKER_DEFAULTS.frameTimeoutMs,
     maxConnections: integer('BROKER_MAX_CONNECTIONS', BROKER_DEFAULTS.maxConnections, 1, 100_000),
-    maxConnectionsPerClient: integer('BROKER_MAX_CONNECTIONS_PER_CLIENT', BROKER_DEFAULTS.maxConnectionsPerClient, 1, 100_000),
+    maxConnectionsPerClient: integer(
+      'BROKER_MAX_CONNECTIONS_PER_CLIENT',
+      BROKER_DEFAULTS.maxConnectionsPerClient,
+      1,
+      100_000,
+    ),
     maxInflightRequests: BROKER_DEFAULTS.maxInflightRequests,
     maxWriteBufferBytes: BROKER_DEFAULTS.maxWriteBufferBytes,
     checkTimeoutMs: BROKER_DEFAULTS.checkTimeoutMs,

@@ -60,10 +60,14 @@ export class BrokerConnection {
   private memberBeatAt = 0;
   private inflight = 0;
   private paused = false;
+  private corked = false;
   private stalledSince: number | null = null;
   private stalledQueued = 0;
   private nextOutgoingId = 1;
-  private readonly outgoing = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly outgoing = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }
+  >();
   private lingerTimer: NodeJS.Timeout | null = null;
   private cleanupPromise: Promise<void> | null = null;
   private clientName = '';
@@ -134,9 +138,21 @@ export class BrokerConnection {
     const { config } = this.host;
     if (this.state === 'open') this.checkSlowReader(now);
     if (this.state === 'handshake' && now - this.acceptedAt > config.handshakeTimeoutMs) {
-      this.fail(new ProtocolError(ProtocolErrorCode.HANDSHAKE_TIMEOUT, `No hello within ${config.handshakeTimeoutMs} ms.`, true));
+      this.fail(
+        new ProtocolError(
+          ProtocolErrorCode.HANDSHAKE_TIMEOUT,
+          `No hello within ${config.handshakeTimeoutMs} ms.`,
+          true,
+        ),
+      );
     } else if (this.frameStartedAt !== null && now - this.frameStartedAt > config.frameTimeoutMs) {
-      this.fail(new ProtocolError(ProtocolErrorCode.FRAME_TIMEOUT, `A frame did not arrive whole within ${config.frameTimeoutMs} ms.`, true));
+      this.fail(
+        new ProtocolError(
+          ProtocolErrorCode.FRAME_TIMEOUT,
+          `A frame did not arrive whole within ${config.frameTimeoutMs} ms.`,
+          true,
+        ),
+      );
     } else if (this.state === 'open' && !this.paused && now - this.lastReceivedAt > config.idleTimeoutMs) {
       this.fail(
         new ProtocolError(
@@ -159,7 +175,8 @@ export class BrokerConnection {
    */
   async drain(drainMs: number): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return this.closed;
-    if (this.state === 'open') this.send({ t: FrameType.EVENT, op: ServerEvent.GOAWAY, a: { reason: 'shutting down' } });
+    if (this.state === 'open')
+      this.send({ t: FrameType.EVENT, op: ServerEvent.GOAWAY, a: { reason: 'shutting down' } });
     const deadline = Date.now() + drainMs;
     await this.subscriptions.closeAll(Math.max(0, drainMs));
     for (let round = 0; this.inflight > 0 && Date.now() < deadline && round < 10_000; round++) {
@@ -200,7 +217,11 @@ export class BrokerConnection {
       this.fail(error instanceof FrameError ? error : new FrameError(ProtocolErrorCode.BAD_FRAME, String(error)));
       return;
     }
-    this.frameStartedAt = this.decoder.inFrame ? (frames.length > 0 || this.frameStartedAt === null ? now : this.frameStartedAt) : null;
+    this.frameStartedAt = this.decoder.inFrame
+      ? frames.length > 0 || this.frameStartedAt === null
+        ? now
+        : this.frameStartedAt
+      : null;
     for (const frame of frames) {
       if (this.ended) return;
       this.onFrame(frame);
@@ -246,7 +267,14 @@ export class BrokerConnection {
   private onRequest(frame: RequestFrame): void {
     if (this.state === 'handshake') {
       if (frame.op !== ClientOp.HELLO) {
-        this.fail(new ProtocolError(ProtocolErrorCode.HANDSHAKE_REQUIRED, `The first call must be "hello"; got ${JSON.stringify(frame.op)}.`, true), frame.id);
+        this.fail(
+          new ProtocolError(
+            ProtocolErrorCode.HANDSHAKE_REQUIRED,
+            `The first call must be "hello"; got ${JSON.stringify(frame.op)}.`,
+            true,
+          ),
+          frame.id,
+        );
         return;
       }
       this.hello(frame);
@@ -257,7 +285,9 @@ export class BrokerConnection {
       this.fail(
         new ProtocolError(
           frame.op === ClientOp.HELLO ? ProtocolErrorCode.BAD_REQUEST : ProtocolErrorCode.UNKNOWN_OP,
-          frame.op === ClientOp.HELLO ? 'hello was already done on this connection.' : `Unknown call ${JSON.stringify(frame.op)} (protocol ${PROTOCOL_VERSION}).`,
+          frame.op === ClientOp.HELLO
+            ? 'hello was already done on this connection.'
+            : `Unknown call ${JSON.stringify(frame.op)} (protocol ${PROTOCOL_VERSION}).`,
           true,
         ),
         frame.id,
@@ -266,7 +296,15 @@ export class BrokerConnection {
     }
     if (this.host.draining && REFUSED_WHILE_DRAINING.has(frame.op)) {
       if (frame.id !== 0) {
-        this.sendError(frame.id, toWireError(new ProtocolError(ProtocolErrorCode.SHUTTING_DOWN, 'The broker is shutting down; retry on another connection.')));
+        this.sendError(
+          frame.id,
+          toWireError(
+            new ProtocolError(
+              ProtocolErrorCode.SHUTTING_DOWN,
+              'The broker is shutting down; retry on another connection.',
+            ),
+          ),
+        );
       }
       return;
     }
@@ -314,7 +352,11 @@ export class BrokerConnection {
     }
     if (protocol !== PROTOCOL_VERSION) {
       this.fail(
-        new ProtocolError(ProtocolErrorCode.UNSUPPORTED_VERSION, `This broker speaks protocol ${PROTOCOL_VERSION}; the client asked for ${protocol}.`, true),
+        new ProtocolError(
+          ProtocolErrorCode.UNSUPPORTED_VERSION,
+          `This broker speaks protocol ${PROTOCOL_VERSION}; the client asked for ${protocol}.`,
+          true,
+        ),
         frame.id,
       );
       return;
@@ -350,7 +392,9 @@ export class BrokerConnection {
       this.fail(error, requestId);
       return;
     }
-    const known = error instanceof ProtocolError || (error instanceof Error && typeof (error as { code?: unknown }).code === 'string');
+    const known =
+      error instanceof ProtocolError ||
+      (error instanceof Error && typeof (error as { code?: unknown }).code === 'string');
     if (!known) {
       this.logger.error(
         `Call on connection ${this.describe()} failed unexpectedly: ${(error as Error)?.message ?? String(error)}`,
@@ -398,12 +442,27 @@ export class BrokerConnection {
       this.cutSlowReader();
       return false;
     }
-    this.socket.write(encoded);
+    this.writeCorked(encoded);
     return true;
   }
 
+  /** Frames written in one tick leave in one segment: answers to pipelined calls go out together. */
+  private writeCorked(bytes: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(bytes);
+  }
+
   private cutSlowReader(): void {
-    this.logger.warn(`Connection ${this.describe()} closed: it does not read (${this.socket.writableLength} bytes queued).`);
+    this.logger.warn(
+      `Connection ${this.describe()} closed: it does not read (${this.socket.writableLength} bytes queued).`,
+    );
     this.state = 'closing';
     this.socket.destroy();
     void this.cleanup();

@@ -1,4 +1,11 @@
-import type { BrokerEngine, DeadLetterQuery, DeadLetterStatus, HalfMessageQuery, HalfMessageState, PublishMessage } from '@reliable-mq/engine';
+import type {
+  BrokerEngine,
+  DeadLetterQuery,
+  DeadLetterStatus,
+  HalfMessageQuery,
+  HalfMessageState,
+  PublishMessage,
+} from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { ClientOp, type WireConfirm } from '@reliable-mq/nestjs/transport/remote/protocol';
 import type { ConnectionCheckers } from './connection-checkers';
@@ -26,7 +33,13 @@ const MAX_NAME = 256;
 const MAX_TEXT = 16 * 1024;
 
 const DLQ_STATUSES: ReadonlyArray<DeadLetterStatus | 'any'> = ['dead', 'resent', 'discarded', 'any'];
-const HALF_STATES: ReadonlyArray<HalfMessageState | 'any'> = ['unresolved', 'committed', 'rolled_back', 'discarded', 'any'];
+const HALF_STATES: ReadonlyArray<HalfMessageState | 'any'> = [
+  'unresolved',
+  'committed',
+  'rolled_back',
+  'discarded',
+  'any',
+];
 
 function readMessage(args: Args): PublishMessage {
   const tags = args.optionalStringArray('tags', MAX_TAGS, MAX_NAME);
@@ -151,7 +164,8 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 
   [ClientOp.DLQ_LIST]: ({ engine }, args) => engine.listDeadLetters(readDeadLetterQuery(args)),
 
-  [ClientOp.DLQ_GET]: ({ engine }, args) => engine.getDeadLetter(args.integer('id', 0, Number.MAX_SAFE_INTEGER)) ?? null,
+  [ClientOp.DLQ_GET]: ({ engine }, args) =>
+    engine.getDeadLetter(args.integer('id', 0, Number.MAX_SAFE_INTEGER)) ?? null,
 
   [ClientOp.DLQ_RESEND]: ({ engine }, args) => {
     const edit = args.optionalObject('edit');
@@ -191,7 +205,8 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 
   [ClientOp.TX_LIST]: ({ engine }, args) => engine.listHalfMessages(readHalfQuery(args)),
 
-  [ClientOp.TX_COMMIT_DISCARDED]: ({ engine }, args) => engine.commitDiscardedHalves(args.stringArray('txIds', MAX_IDS, MAX_NAME)),
+  [ClientOp.TX_COMMIT_DISCARDED]: ({ engine }, args) =>
+    engine.commitDiscardedHalves(args.stringArray('txIds', MAX_IDS, MAX_NAME)),
 
   [ClientOp.TX_DISCARD_DISCARDED]: ({ engine }, args) =>
     engine.discardDiscardedHalves(args.stringArray('txIds', MAX_IDS, MAX_NAME), args.string('reason', MAX_TEXT)),

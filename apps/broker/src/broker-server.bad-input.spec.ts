@@ -30,7 +30,14 @@ async function startServer(overrides: Partial<BrokerConfig> = {}): Promise<Broke
   const dataDir = mkdtempSync(join(tmpdir(), 'rmq-broker-bad-'));
   roots.push(dataDir);
   const server = await BrokerServer.start(
-    brokerConfig({ dataDir, port: 0, token: TOKEN, topics: [{ name: TOPIC, queueCount: 2 }], engine: { minFreeDiskBytes: 0 }, ...overrides }),
+    brokerConfig({
+      dataDir,
+      port: 0,
+      token: TOKEN,
+      topics: [{ name: TOPIC, queueCount: 2 }],
+      engine: { minFreeDiskBytes: 0 },
+      ...overrides,
+    }),
     { logger: silentBrokerLogger },
   );
   servers.push(server);
@@ -60,7 +67,14 @@ async function assertHealthy(server: BrokerServer): Promise<void> {
     await transport.ensureTopic(topic);
     const got: string[] = [];
     const sub = await transport.subscribe(
-      { group: `g-${randomUUID().slice(0, 8)}`, topic, mode: 'concurrent', prefetch: 8, maxReconsumeTimes: 1, startFrom: 'earliest' },
+      {
+        group: `g-${randomUUID().slice(0, 8)}`,
+        topic,
+        mode: 'concurrent',
+        prefetch: 8,
+        maxReconsumeTimes: 1,
+        startFrom: 'earliest',
+      },
       async (message) => {
         got.push(message.id);
       },
@@ -68,7 +82,8 @@ async function assertHealthy(server: BrokerServer): Promise<void> {
     const id = randomUUID();
     const [confirm] = await transport.publish([{ id, topic, headers: {}, body: Buffer.from('x') }]);
     expect(confirm).toEqual({ id, duplicate: false });
-    for (let waited = 0; !got.includes(id) && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let waited = 0; !got.includes(id) && waited < 5_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     expect(got).toEqual([id]);
     await sub.close(1_000);
   } finally {
@@ -83,24 +98,70 @@ describe('broker server: malformed and hostile frames get an error frame and a c
   });
 
   const frameCases: Array<{ name: string; bytes: () => Buffer; code: string; afterHello?: boolean }> = [
-    { name: 'a payload that is not MessagePack', bytes: () => framed(Buffer.from([0xc1, 0xc1])), code: ProtocolErrorCode.BAD_FRAME },
+    {
+      name: 'a payload that is not MessagePack',
+      bytes: () => framed(Buffer.from([0xc1, 0xc1])),
+      code: ProtocolErrorCode.BAD_FRAME,
+    },
     { name: 'a payload that is not a map', bytes: () => framed(packed([1, 2, 3])), code: ProtocolErrorCode.BAD_FRAME },
-    { name: 'a payload with trailing bytes', bytes: () => framed(Buffer.concat([packed({ t: 1, id: 1, op: 'ping' }), Buffer.from([0])])), code: ProtocolErrorCode.BAD_FRAME },
+    {
+      name: 'a payload with trailing bytes',
+      bytes: () => framed(Buffer.concat([packed({ t: 1, id: 1, op: 'ping' }), Buffer.from([0])])),
+      code: ProtocolErrorCode.BAD_FRAME,
+    },
     { name: 'an empty frame', bytes: () => Buffer.alloc(4), code: ProtocolErrorCode.BAD_FRAME },
     { name: 'an unknown frame type', bytes: () => framed(packed({ t: 9, id: 1 })), code: ProtocolErrorCode.BAD_FRAME },
-    { name: 'a request without an op', bytes: () => framed(packed({ t: 1, id: 1 })), code: ProtocolErrorCode.BAD_FRAME },
-    { name: 'a negative request id', bytes: () => framed(packed({ t: 1, id: -5, op: 'ping' })), code: ProtocolErrorCode.BAD_FRAME },
-    { name: 'a __proto__ key', bytes: () => framed(Buffer.concat([Buffer.from([0x81, 0xa9]), Buffer.from('__proto__'), Buffer.from([0x01])])), code: ProtocolErrorCode.BAD_FRAME },
-    { name: 'an EVENT frame from a client', bytes: () => encodeFrame({ t: FrameType.EVENT, op: 'deliver', a: {} }), code: ProtocolErrorCode.BAD_FRAME, afterHello: true },
-    { name: 'a call before hello', bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 1, op: 'publish', a: {} }), code: ProtocolErrorCode.HANDSHAKE_REQUIRED },
-    { name: 'an unknown call', bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'drop.everything', a: {} }), code: ProtocolErrorCode.UNKNOWN_OP, afterHello: true },
-    { name: 'a call named after an object builtin', bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'constructor', a: {} }), code: ProtocolErrorCode.UNKNOWN_OP, afterHello: true },
-    { name: 'a second hello', bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'hello', a: { protocol: 1, token: TOKEN } }), code: ProtocolErrorCode.BAD_REQUEST, afterHello: true },
+    {
+      name: 'a request without an op',
+      bytes: () => framed(packed({ t: 1, id: 1 })),
+      code: ProtocolErrorCode.BAD_FRAME,
+    },
+    {
+      name: 'a negative request id',
+      bytes: () => framed(packed({ t: 1, id: -5, op: 'ping' })),
+      code: ProtocolErrorCode.BAD_FRAME,
+    },
+    {
+      name: 'a __proto__ key',
+      bytes: () => framed(Buffer.concat([Buffer.from([0x81, 0xa9]), Buffer.from('__proto__'), Buffer.from([0x01])])),
+      code: ProtocolErrorCode.BAD_FRAME,
+    },
+    {
+      name: 'an EVENT frame from a client',
+      bytes: () => encodeFrame({ t: FrameType.EVENT, op: 'deliver', a: {} }),
+      code: ProtocolErrorCode.BAD_FRAME,
+      afterHello: true,
+    },
+    {
+      name: 'a call before hello',
+      bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 1, op: 'publish', a: {} }),
+      code: ProtocolErrorCode.HANDSHAKE_REQUIRED,
+    },
+    {
+      name: 'an unknown call',
+      bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'drop.everything', a: {} }),
+      code: ProtocolErrorCode.UNKNOWN_OP,
+      afterHello: true,
+    },
+    {
+      name: 'a call named after an object builtin',
+      bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'constructor', a: {} }),
+      code: ProtocolErrorCode.UNKNOWN_OP,
+      afterHello: true,
+    },
+    {
+      name: 'a second hello',
+      bytes: () => encodeFrame({ t: FrameType.REQUEST, id: 3, op: 'hello', a: { protocol: 1, token: TOKEN } }),
+      code: ProtocolErrorCode.BAD_REQUEST,
+      afterHello: true,
+    },
   ];
 
   for (const testCase of frameCases) {
     it(`${testCase.name} → ${testCase.code}`, async () => {
-      const client = testCase.afterHello ? await RawBrokerClient.open(server.address.port, TOKEN) : await RawBrokerClient.connect(server.address.port);
+      const client = testCase.afterHello
+        ? await RawBrokerClient.open(server.address.port, TOKEN)
+        : await RawBrokerClient.connect(server.address.port);
       client.writeBytes(testCase.bytes());
       const error = await client.expectFatal();
       expect(error.e.code).toBe(testCase.code);
@@ -121,7 +182,12 @@ describe('broker server: malformed and hostile frames get an error frame and a c
   it('a frame of exactly the limit is read (and refused only for what it says)', async () => {
     const client = await RawBrokerClient.open(server.address.port, TOKEN);
     const base = packed({ t: 1, id: 7, op: 'ping', a: { pad: '' } });
-    const padded = packed({ t: 1, id: 7, op: 'ping', a: { pad: 'x'.repeat(DEFAULT_MAX_FRAME_BYTES - base.length - 4) } });
+    const padded = packed({
+      t: 1,
+      id: 7,
+      op: 'ping',
+      a: { pad: 'x'.repeat(DEFAULT_MAX_FRAME_BYTES - base.length - 4) },
+    });
     expect(padded.length).toBeLessThanOrEqual(DEFAULT_MAX_FRAME_BYTES);
     client.writeBytes(framed(padded));
     const answer = await client.waitFor((frame) => frame.t !== FrameType.EVENT && 'id' in frame && frame.id === 7);
@@ -131,11 +197,27 @@ describe('broker server: malformed and hostile frames get an error frame and a c
 
   describe('hello', () => {
     const helloCases: Array<{ name: string; args: unknown; code: string }> = [
-      { name: 'a wrong token', args: { protocol: PROTOCOL_VERSION, token: 'not-the-token' }, code: ProtocolErrorCode.UNAUTHORIZED },
+      {
+        name: 'a wrong token',
+        args: { protocol: PROTOCOL_VERSION, token: 'not-the-token' },
+        code: ProtocolErrorCode.UNAUTHORIZED,
+      },
       { name: 'no token', args: { protocol: PROTOCOL_VERSION }, code: ProtocolErrorCode.UNAUTHORIZED },
-      { name: 'a token of the wrong type', args: { protocol: PROTOCOL_VERSION, token: 12345 }, code: ProtocolErrorCode.BAD_REQUEST },
-      { name: 'another protocol version', args: { protocol: PROTOCOL_VERSION + 1, token: TOKEN }, code: ProtocolErrorCode.UNSUPPORTED_VERSION },
-      { name: 'a protocol version of the wrong type', args: { protocol: '1', token: TOKEN }, code: ProtocolErrorCode.BAD_REQUEST },
+      {
+        name: 'a token of the wrong type',
+        args: { protocol: PROTOCOL_VERSION, token: 12345 },
+        code: ProtocolErrorCode.BAD_REQUEST,
+      },
+      {
+        name: 'another protocol version',
+        args: { protocol: PROTOCOL_VERSION + 1, token: TOKEN },
+        code: ProtocolErrorCode.UNSUPPORTED_VERSION,
+      },
+      {
+        name: 'a protocol version of the wrong type',
+        args: { protocol: '1', token: TOKEN },
+        code: ProtocolErrorCode.BAD_REQUEST,
+      },
       { name: 'arguments that are not a map', args: [PROTOCOL_VERSION, TOKEN], code: ProtocolErrorCode.BAD_REQUEST },
     ];
     for (const testCase of helloCases) {
@@ -179,13 +261,20 @@ describe('broker server: malformed and hostile frames get an error frame and a c
       ],
       [ClientOp.UNSUBSCRIBE]: [{ sub: -1 }, {}],
       [ClientOp.ACK]: [{ tag: 'a' }, {}],
-      [ClientOp.NACK]: [{ tag: 1, message: 5 }, { tag: 1, message: 'x', nonRetryable: 'yes' }, { tag: 1, message: 'x', retryDelayMs: -3 }],
+      [ClientOp.NACK]: [
+        { tag: 1, message: 5 },
+        { tag: 1, message: 'x', nonRetryable: 'yes' },
+        { tag: 1, message: 'x', retryDelayMs: -3 },
+      ],
       [ClientOp.DLQ_LIST]: [{ limit: '10' }, { status: 'gone' }, { group: ['g'] }],
       [ClientOp.DLQ_GET]: [{ id: '1' }, {}],
       [ClientOp.DLQ_RESEND]: [{ ids: '1' }, { ids: [1], edit: { body: 'text' } }, { ids: [1.5] }],
       [ClientOp.DLQ_DISCARD]: [{ ids: [1], reason: 1 }, { ids: [1] }],
       [ClientOp.STATS]: [[1]],
-      [ClientOp.TX_SEND]: [{ message: 'x', producerGroup: 'p' }, { message: { id: 'a', topic: TOPIC, body: Buffer.from('x') } }],
+      [ClientOp.TX_SEND]: [
+        { message: 'x', producerGroup: 'p' },
+        { message: { id: 'a', topic: TOPIC, body: Buffer.from('x') } },
+      ],
       [ClientOp.TX_COMMIT]: [{ txId: 1 }],
       [ClientOp.TX_ROLLBACK]: [{ txId: 'x', reason: 5 }],
       [ClientOp.TX_CHECKER_REGISTER]: [{ checker: '1', producerGroup: 'p' }, { checker: 1 }],
@@ -216,7 +305,9 @@ describe('broker server: malformed and hostile frames get an error frame and a c
   describe('refusals by the engine are answers, not connection errors', () => {
     it('publishing to an unknown topic fails that call only', async () => {
       const client = await RawBrokerClient.open(server.address.port, TOKEN);
-      const answer = (await client.call(ClientOp.PUBLISH, { messages: [{ id: 'm-1', topic: 'no.such.topic', body: Buffer.from('x') }] })) as ErrorFrame;
+      const answer = (await client.call(ClientOp.PUBLISH, {
+        messages: [{ id: 'm-1', topic: 'no.such.topic', body: Buffer.from('x') }],
+      })) as ErrorFrame;
       expect(answer.t).toBe(FrameType.ERROR);
       expect(answer.e).toMatchObject({ code: 'UNKNOWN_TOPIC', name: 'UnknownTopicError' });
       expect(answer.e.fatal).toBeUndefined();
@@ -255,7 +346,12 @@ describe('broker server: malformed and hostile frames get an error frame and a c
   describe('closed connections', () => {
     it('a client that vanishes mid-frame leaves the broker serving', async () => {
       const client = await RawBrokerClient.open(server.address.port, TOKEN);
-      const whole = encodeFrame({ t: FrameType.REQUEST, id: 9, op: 'publish', a: { messages: [{ id: 'x', topic: TOPIC, body: Buffer.alloc(1000) }] } });
+      const whole = encodeFrame({
+        t: FrameType.REQUEST,
+        id: 9,
+        op: 'publish',
+        a: { messages: [{ id: 'x', topic: TOPIC, body: Buffer.alloc(1000) }] },
+      });
       client.writeBytes(whole.subarray(0, 500));
       client.destroy();
       await client.closedPromise;
@@ -269,7 +365,16 @@ describe('broker server: malformed and hostile frames get an error frame and a c
       expect((await client.call(ClientOp.TOPIC_ENSURE, { topic, queueCount: 1 })).t).toBe(FrameType.RESPONSE);
       const ids = Array.from({ length: 5 }, () => randomUUID());
       await client.call(ClientOp.PUBLISH, { messages: ids.map((id) => ({ id, topic, body: Buffer.from(id) })) });
-      await client.call(ClientOp.SUBSCRIBE, { sub: 1, group, topic, mode: 'concurrent', prefetch: 10, maxReconsumeTimes: 3, startFrom: 'earliest', memberId: 'm-1' });
+      await client.call(ClientOp.SUBSCRIBE, {
+        sub: 1,
+        group,
+        topic,
+        mode: 'concurrent',
+        prefetch: 10,
+        maxReconsumeTimes: 3,
+        startFrom: 'earliest',
+        memberId: 'm-1',
+      });
       await client.waitFor((frame) => frame.t === FrameType.EVENT && (frame as EventFrame).op === ServerEvent.DELIVER);
       client.destroy(); // Nothing acked.
       await client.closedPromise;
@@ -277,10 +382,14 @@ describe('broker server: malformed and hostile frames get an error frame and a c
       const transport = new RemoteTransport({ kind: 'remote', url: server.url, token: TOKEN });
       await transport.connect();
       const got = new Set<string>();
-      const sub = await transport.subscribe({ group, topic, mode: 'concurrent', prefetch: 10, maxReconsumeTimes: 3, startFrom: 'earliest' }, async (message) => {
-        got.add(message.id);
-      });
-      for (let waited = 0; got.size < ids.length && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      const sub = await transport.subscribe(
+        { group, topic, mode: 'concurrent', prefetch: 10, maxReconsumeTimes: 3, startFrom: 'earliest' },
+        async (message) => {
+          got.add(message.id);
+        },
+      );
+      for (let waited = 0; got.size < ids.length && waited < 10_000; waited += 20)
+        await new Promise((resolve) => setTimeout(resolve, 20));
       expect([...got].sort()).toEqual([...ids].sort());
       await sub.close(1_000);
       await transport.close();
@@ -311,7 +420,8 @@ describe('broker server: limits and timeouts', () => {
     for (const client of [...held, other]) client.destroy();
     await Promise.all([...held, other].map((client) => client.closedPromise));
     // Slots come back once connections close.
-    for (let waited = 0; server.connectionCount > 0 && waited < 3_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let waited = 0; server.connectionCount > 0 && waited < 3_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const again = await RawBrokerClient.open(port, TOKEN);
     again.destroy();
   });
@@ -362,8 +472,18 @@ describe('broker server: limits and timeouts', () => {
     }
     client.socket.pause(); // Stops reading; it still pings, so only its reading is at fault.
     const pinger = setInterval(() => client.request(ClientOp.PING, {}), 100);
-    client.request(ClientOp.SUBSCRIBE, { sub: 1, group, topic, mode: 'concurrent', prefetch: 48, maxReconsumeTimes: 3, startFrom: 'earliest', memberId: 'slow' });
-    for (let waited = 0; server.connectionCount > 0 && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    client.request(ClientOp.SUBSCRIBE, {
+      sub: 1,
+      group,
+      topic,
+      mode: 'concurrent',
+      prefetch: 48,
+      maxReconsumeTimes: 3,
+      startFrom: 'earliest',
+      memberId: 'slow',
+    });
+    for (let waited = 0; server.connectionCount > 0 && waited < 10_000; waited += 50)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     clearInterval(pinger);
     expect(server.connectionCount).toBe(0);
     client.destroy();
@@ -371,10 +491,14 @@ describe('broker server: limits and timeouts', () => {
     const transport = new RemoteTransport({ kind: 'remote', url: server.url, token: TOKEN });
     await transport.connect();
     const got = new Set<string>();
-    const sub = await transport.subscribe({ group, topic, mode: 'concurrent', prefetch: 48, maxReconsumeTimes: 3, startFrom: 'earliest' }, async (message) => {
-      got.add(message.id);
-    });
-    for (let waited = 0; got.size < ids.length && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    const sub = await transport.subscribe(
+      { group, topic, mode: 'concurrent', prefetch: 48, maxReconsumeTimes: 3, startFrom: 'earliest' },
+      async (message) => {
+        got.add(message.id);
+      },
+    );
+    for (let waited = 0; got.size < ids.length && waited < 10_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     expect(got.size).toBe(ids.length);
     await sub.close(1_000);
     await transport.close();
@@ -383,9 +507,13 @@ describe('broker server: limits and timeouts', () => {
   it('refuses to start without a token unless explicitly allowed on loopback', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'rmq-broker-notoken-'));
     roots.push(dataDir);
-    await expect(BrokerServer.start(brokerConfig({ dataDir, port: 0 }), { logger: silentBrokerLogger })).rejects.toThrow(/token/i);
     await expect(
-      BrokerServer.start(brokerConfig({ dataDir, port: 0, host: '0.0.0.0', allowNoToken: true }), { logger: silentBrokerLogger }),
+      BrokerServer.start(brokerConfig({ dataDir, port: 0 }), { logger: silentBrokerLogger }),
+    ).rejects.toThrow(/token/i);
+    await expect(
+      BrokerServer.start(brokerConfig({ dataDir, port: 0, host: '0.0.0.0', allowNoToken: true }), {
+        logger: silentBrokerLogger,
+      }),
     ).rejects.toThrow(/loopback/);
     const warnings: string[] = [];
     const open = await BrokerServer.start(brokerConfig({ dataDir, port: 0, allowNoToken: true }), {

@@ -6,6 +6,7 @@ import { isLoopbackHost, type BrokerConfig } from './broker-config';
 import { BrokerConnection, type ConnectionHost } from './broker-connection';
 import { brokerLogger, type BrokerLogger } from './broker-logger';
 import { HealthEndpoint, type HealthReport } from './health-endpoint';
+import { throttledLogger } from './throttled-logger';
 
 const DEFAULT_ENGINE_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_ENGINE_MAX_BATCH = 1_000;
@@ -40,9 +41,12 @@ export class BrokerServer implements ConnectionHost {
   private readonly startedAt = Date.now();
   private state: 'ready' | 'draining' | 'closed' = 'ready';
   private nextConnectionId = 1;
+  private listenAddress = { host: '', port: 0 };
   private shutdownPromise: Promise<void> | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private health: HealthEndpoint | null = null;
+  /** What connections log about themselves (mostly refusals), limited so a flood of bad clients cannot flood the log. */
+  private readonly connectionLogger: BrokerLogger;
   readonly version: string;
   readonly maxBodyBytes: number;
   readonly maxBatchSize: number;
@@ -55,6 +59,7 @@ export class BrokerServer implements ConnectionHost {
     version: string,
   ) {
     this.version = version;
+    this.connectionLogger = throttledLogger(logger);
     this.tokenDigest = config.token === null ? null : digest(config.token);
     this.maxBodyBytes = engine.options.maxBodyBytes;
     this.maxBatchSize = engine.options.maxBatchSize;
@@ -66,7 +71,9 @@ export class BrokerServer implements ConnectionHost {
     if (config.token === null) {
       if (!config.allowNoToken) throw new BrokerStartError('No token is configured: set BROKER_TOKEN.');
       if (!isLoopbackHost(config.host)) {
-        throw new BrokerStartError(`Running without a token is only allowed on a loopback host, not ${config.host}. Set BROKER_TOKEN.`);
+        throw new BrokerStartError(
+          `Running without a token is only allowed on a loopback host, not ${config.host}. Set BROKER_TOKEN.`,
+        );
       }
     }
     const overhead = Math.min(FRAME_OVERHEAD_BYTES, Math.floor(config.maxFrameBytes / 2));
@@ -75,14 +82,18 @@ export class BrokerServer implements ConnectionHost {
       dataDir: config.dataDir,
       flush: config.flush,
       // A delivery must fit in one frame.
-      maxBodyBytes: Math.min(config.engine.maxBodyBytes ?? DEFAULT_ENGINE_MAX_BODY_BYTES, config.maxFrameBytes - overhead),
+      maxBodyBytes: Math.min(
+        config.engine.maxBodyBytes ?? DEFAULT_ENGINE_MAX_BODY_BYTES,
+        config.maxFrameBytes - overhead,
+      ),
       maxBatchSize: config.engine.maxBatchSize ?? DEFAULT_ENGINE_MAX_BATCH,
       onError: (error) => logger.error(`Engine: ${error.message}`, error.stack),
       onWarning: (message) => logger.warn(`Engine: ${message}`),
     });
     let server: BrokerServer | undefined;
     try {
-      for (const topic of config.topics) engine.createTopic(topic.name, topic.queueCount === undefined ? {} : { queueCount: topic.queueCount });
+      for (const topic of config.topics)
+        engine.createTopic(topic.name, topic.queueCount === undefined ? {} : { queueCount: topic.queueCount });
       const tcp = createServer({ noDelay: true });
       server = new BrokerServer(config, engine, tcp, logger, options.version ?? '0.1.0');
       const ready = server;
@@ -95,10 +106,18 @@ export class BrokerServer implements ConnectionHost {
           resolve();
         });
       });
+      const bound = tcp.address() as AddressInfo;
+      server.listenAddress = { host: bound.address, port: bound.port };
       if (config.healthPort !== null) {
         server.health = await HealthEndpoint.start(config.host, config.healthPort, () => ready.healthReport());
       }
-      const sweepEvery = Math.max(20, Math.min(1_000, Math.floor(Math.min(config.idleTimeoutMs, config.handshakeTimeoutMs, config.frameTimeoutMs) / 4)));
+      const sweepEvery = Math.max(
+        20,
+        Math.min(
+          1_000,
+          Math.floor(Math.min(config.idleTimeoutMs, config.handshakeTimeoutMs, config.frameTimeoutMs) / 4),
+        ),
+      );
       server.sweepTimer = setInterval(() => ready.sweep(), sweepEvery);
       server.sweepTimer.unref();
     } catch (error) {
@@ -115,9 +134,9 @@ export class BrokerServer implements ConnectionHost {
     return server;
   }
 
+  /** Where it listens (still answered after the listener closed for shutdown). */
   get address(): { host: string; port: number } {
-    const info = this.tcp.address() as AddressInfo;
-    return { host: info.address, port: info.port };
+    return this.listenAddress;
   }
 
   get healthAddress(): { host: string; port: number } | null {
@@ -144,6 +163,7 @@ export class BrokerServer implements ConnectionHost {
       version: this.version,
       connections: this.connections.size,
       uptimeMs: Date.now() - this.startedAt,
+      memory: { rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
     };
   }
 
@@ -158,9 +178,15 @@ export class BrokerServer implements ConnectionHost {
     const owner = this.members.get(key);
     if (owner && owner !== connection) {
       // The same consumer instance came back on a new connection before its old one timed out (a half-open peer).
-      this.logger.warn(`Member ${memberId} of group ${group} reconnected as ${connection.describe()}; closing ${owner.describe()}.`);
+      this.logger.warn(
+        `Member ${memberId} of group ${group} reconnected as ${connection.describe()}; closing ${owner.describe()}.`,
+      );
       owner.fail(
-        new ProtocolError(ProtocolErrorCode.SUPERSEDED, `Member ${memberId} of group ${group} subscribed on another connection.`, true),
+        new ProtocolError(
+          ProtocolErrorCode.SUPERSEDED,
+          `Member ${memberId} of group ${group} subscribed on another connection.`,
+          true,
+        ),
       );
       await owner.closed;
     }
@@ -211,12 +237,15 @@ export class BrokerServer implements ConnectionHost {
       socket.destroy();
       return;
     }
-    const connection = new BrokerConnection(this.nextConnectionId++, socket, this, this.logger);
+    const connection = new BrokerConnection(this.nextConnectionId++, socket, this, this.connectionLogger);
     const address = connection.remoteAddress;
     this.connections.add(connection);
     this.perClient.set(address, (this.perClient.get(address) ?? 0) + 1);
     if (this.connections.size > this.config.maxConnections) {
-      connection.refuse(ProtocolErrorCode.TOO_MANY_CONNECTIONS, `The broker holds its limit of ${this.config.maxConnections} connections.`);
+      connection.refuse(
+        ProtocolErrorCode.TOO_MANY_CONNECTIONS,
+        `The broker holds its limit of ${this.config.maxConnections} connections.`,
+      );
     } else if ((this.perClient.get(address) ?? 0) > this.config.maxConnectionsPerClient) {
       connection.refuse(
         ProtocolErrorCode.TOO_MANY_CONNECTIONS,

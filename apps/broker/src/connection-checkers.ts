@@ -36,7 +36,11 @@ export class ConnectionCheckers {
 
   register(id: number, producerGroup: string): void {
     if (this.registered.has(id)) {
-      throw new ProtocolError(ProtocolErrorCode.BAD_REQUEST, `Checker id ${id} is already in use on this connection.`, true);
+      throw new ProtocolError(
+        ProtocolErrorCode.BAD_REQUEST,
+        `Checker id ${id} is already in use on this connection.`,
+        true,
+      );
     }
     const unregister = this.engine.registerTransactionChecker(producerGroup, (half) => this.ask(id, half));
     this.registered.set(id, unregister);

@@ -66,7 +66,8 @@ export class ConnectionSubscriptions {
   /** (group, memberId) pairs this connection drives. */
   members(): Array<{ group: string; memberId: string }> {
     const seen = new Map<string, { group: string; memberId: string }>();
-    for (const sub of this.active.values()) seen.set(`${sub.group}\u0000${sub.memberId}`, { group: sub.group, memberId: sub.memberId });
+    for (const sub of this.active.values())
+      seen.set(`${sub.group}\u0000${sub.memberId}`, { group: sub.group, memberId: sub.memberId });
     return [...seen.values()];
   }
 
@@ -76,7 +77,11 @@ export class ConnectionSubscriptions {
 
   async subscribe(id: number, args: SubscribeArgs & { memberId: string }): Promise<void> {
     if (this.has(id)) {
-      throw new ProtocolError(ProtocolErrorCode.BAD_REQUEST, `Subscription id ${id} is already in use on this connection.`, true);
+      throw new ProtocolError(
+        ProtocolErrorCode.BAD_REQUEST,
+        `Subscription id ${id} is already in use on this connection.`,
+        true,
+      );
     }
     const opening = this.engine.subscribe({
       group: args.group,
@@ -118,7 +123,9 @@ export class ConnectionSubscriptions {
     // Let the engine's completion callbacks of acks just received run before the member leaves.
     await new Promise<void>((resolve) => setImmediate(resolve));
     await sub.engine.close(0);
-    const stillDriven = [...this.active.values()].some((other) => other.group === sub.group && other.memberId === sub.memberId);
+    const stillDriven = [...this.active.values()].some(
+      (other) => other.group === sub.group && other.memberId === sub.memberId,
+    );
     return stillDriven ? undefined : { group: sub.group, memberId: sub.memberId };
   }
 

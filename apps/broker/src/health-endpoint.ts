@@ -8,6 +8,7 @@ export interface HealthReport {
   version: string;
   connections: number;
   uptimeMs: number;
+  memory: { rssBytes: number; heapUsedBytes: number };
 }
 
 /**

@@ -8,7 +8,10 @@ import { BrokerServer, BrokerStartError } from './broker-server';
 
 function packageVersion(): string {
   try {
-    return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+    return (
+      (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string })
+        .version ?? '0.0.0'
+    );
   } catch {
     return '0.0.0';
   }
@@ -19,9 +22,13 @@ async function main(): Promise<void> {
   const read = readBrokerConfig(process.env);
   if (!read.ok) {
     console.error(
-      ['The broker cannot start:', ...read.errors.map((error) => `  - ${error}`), '', 'Settings:', ...BROKER_ENV_HELP.map((line) => `  ${line}`)].join(
-        '\n',
-      ),
+      [
+        'The broker cannot start:',
+        ...read.errors.map((error) => `  - ${error}`),
+        '',
+        'Settings:',
+        ...BROKER_ENV_HELP.map((line) => `  ${line}`),
+      ].join('\n'),
     );
     process.exit(2);
   }
@@ -35,7 +42,9 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     if ((error as NodeJS.ErrnoException)?.code === 'EADDRINUSE') {
-      console.error(`The broker cannot start: ${config.host}:${config.port} is already in use. Choose another BROKER_PORT / BROKER_HEALTH_PORT.`);
+      console.error(
+        `The broker cannot start: ${config.host}:${config.port} is already in use. Choose another BROKER_PORT / BROKER_HEALTH_PORT.`,
+      );
       process.exit(1);
     }
     throw error;
@@ -47,7 +56,9 @@ async function main(): Promise<void> {
   );
   // A line for tools and tests that start the broker and need its address (BROKER_PORT=0 picks a free port).
   if (process.env.BROKER_READY_LINE === 'true') {
-    process.stdout.write(`BROKER_READY ${JSON.stringify({ url: server.url, port: server.address.port, healthPort: health?.port ?? null })}\n`);
+    process.stdout.write(
+      `BROKER_READY ${JSON.stringify({ url: server.url, port: server.address.port, healthPort: health?.port ?? null })}\n`,
+    );
   }
 
   let stopping = false;

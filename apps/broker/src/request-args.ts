@@ -23,7 +23,8 @@ export class Args {
 
   string(field: string, maxLength = 1024): string {
     const value = this.value[field];
-    if (typeof value !== 'string' || value.length > maxLength) this.fail(field, `a string of at most ${maxLength} characters`);
+    if (typeof value !== 'string' || value.length > maxLength)
+      this.fail(field, `a string of at most ${maxLength} characters`);
     return value;
   }
 
@@ -79,18 +80,28 @@ export class Args {
 
   stringArray(field: string, maxItems: number, maxLength = 1024): string[] {
     const value = this.value[field];
-    if (!Array.isArray(value) || value.length > maxItems || value.some((item) => typeof item !== 'string' || item.length > maxLength))
+    if (
+      !Array.isArray(value) ||
+      value.length > maxItems ||
+      value.some((item) => typeof item !== 'string' || item.length > maxLength)
+    )
       this.fail(field, `an array of at most ${maxItems} strings`);
     return value as string[];
   }
 
   optionalStringArray(field: string, maxItems: number, maxLength = 1024): string[] | undefined {
-    return this.value[field] === undefined || this.value[field] === null ? undefined : this.stringArray(field, maxItems, maxLength);
+    return this.value[field] === undefined || this.value[field] === null
+      ? undefined
+      : this.stringArray(field, maxItems, maxLength);
   }
 
   integerArray(field: string, maxItems: number): number[] {
     const value = this.value[field];
-    if (!Array.isArray(value) || value.length > maxItems || value.some((item) => typeof item !== 'number' || !Number.isSafeInteger(item)))
+    if (
+      !Array.isArray(value) ||
+      value.length > maxItems ||
+      value.some((item) => typeof item !== 'number' || !Number.isSafeInteger(item))
+    )
       this.fail(field, `an array of at most ${maxItems} integers`);
     return value as number[];
   }
@@ -142,7 +153,8 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value instanceof Uint8Array) return `${value.byteLength} bytes of binary`;
   if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (typeof value === 'string') return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'string')
+    return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
   if (typeof value === 'object') return 'a map';
   return `${typeof value} ${String(value)}`;
 }

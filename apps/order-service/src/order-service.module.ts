@@ -16,7 +16,11 @@ import { PaymentResultsConsumer } from './payment-results/payment-results.consum
 @Module({})
 export class OrderServiceModule {
   static forRoot(options: OrderServiceOptions): DynamicModule {
-    const database = OrderDatabaseModule.forRoot(options.databaseFile);
+    const database = OrderDatabaseModule.forRoot({
+      file: options.databaseFile,
+      url: options.databaseUrl,
+      schema: options.databaseSchema ?? 'order_service',
+    });
     return {
       module: OrderServiceModule,
       imports: [

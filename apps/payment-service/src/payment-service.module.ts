@@ -19,7 +19,11 @@ import { PaymentsController } from './payments/payments.controller';
 @Module({})
 export class PaymentServiceModule {
   static forRoot(options: PaymentServiceOptions): DynamicModule {
-    const database = PaymentDatabaseModule.forRoot(options.databaseFile);
+    const database = PaymentDatabaseModule.forRoot({
+      file: options.databaseFile,
+      url: options.databaseUrl,
+      schema: options.databaseSchema ?? 'payment_service',
+    });
     return {
       module: PaymentServiceModule,
       imports: [

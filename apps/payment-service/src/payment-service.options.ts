@@ -1,11 +1,24 @@
 import type { LoggerService, LogLevel } from '@nestjs/common';
-import type { EmbeddedTransportOptions, RelayOptions } from '@reliable-mq/nestjs';
+import type {
+  EmbeddedTransportOptions,
+  RabbitMqTransportOptions,
+  RelayOptions,
+  RemoteTransportOptions,
+} from '@reliable-mq/nestjs';
 
 export interface PaymentServiceOptions {
-  /** The service's SQLite file, e.g. `data/payments.sqlite`. */
+  /** The service's SQLite file, e.g. `data/payments.sqlite`; not used when `databaseUrl` is set. */
   databaseFile: string;
-  /** The broker. The sample passes `{ kind: 'embedded', sharedEngine }`; the service's topics are added to it. */
-  transport: EmbeddedTransportOptions;
+  /** A PostgreSQL URL (`postgres://user@host:5432/db`): the service keeps its tables there instead of in SQLite. */
+  databaseUrl?: string;
+  /** PostgreSQL schema of the service's tables, created when missing. Default `payment_service`. */
+  databaseSchema?: string;
+  /**
+   * The broker. The sample passes `{ kind: 'embedded', sharedEngine }`, `{ kind: 'rabbitmq', url }`, or
+   * `{ kind: 'remote', url, token }` when each service runs in its own process (apps/sample/processes.ts); the
+   * service's topics are added to it.
+   */
+  transport: EmbeddedTransportOptions | RabbitMqTransportOptions | RemoteTransportOptions;
   relay?: RelayOptions;
   /** Retry delays of `order.created`, e.g. `1s 5s 10s`. Default: the broker's levels (1s 5s 10s 30s 1m …). */
   retryDelays?: string;

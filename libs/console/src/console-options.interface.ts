@@ -33,7 +33,10 @@ export interface ConsoleAuthOptions {
   idleTimeout?: number | string;
   /** `auto` (default): the cookie is `Secure` when the request came over HTTPS (`req.secure`). */
   secureCookies?: boolean | 'auto';
-  /** Failed logins allowed per client address and per username within `window`. Default 10 per 5 min. */
+  /**
+   * Failed logins allowed per username within `window` (default 5 per 5 min); a client address may fail four times
+   * as often. Past either, logins are answered 429 until the window has passed.
+   */
   loginRateLimit?: { maxFailures?: number; window?: number | string };
 }
 
@@ -43,7 +46,11 @@ export interface ConsoleAuthOptions {
  * them (the embedded engine's `stats()`, later the remote broker's).
  */
 export interface ConsoleBrokerSource {
-  transport: { readonly kind: string; readonly deadLetters: DeadLetterOperations; readonly transactions?: TransactionalOperations };
+  transport: {
+    readonly kind: string;
+    readonly deadLetters: DeadLetterOperations;
+    readonly transactions?: TransactionalOperations;
+  };
   stats?: () => EngineStats | Promise<EngineStats>;
   /** Shown in the page header, e.g. `embedded (data/broker)`. Default: the transport's kind. */
   label?: string;

@@ -116,7 +116,9 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
     if (tokenNames.has(token.name)) fix(`auth.tokens: name "${token.name}" appears twice.`);
     tokenNames.add(token.name);
     if (typeof token.tokenHash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(token.tokenHash)) {
-      fix(`auth.tokens "${token.name}": tokenHash must be "sha256:<64 hex digits>"; run \`npm run console -- new-token\`.`);
+      fix(
+        `auth.tokens "${token.name}": tokenHash must be "sha256:<64 hex digits>"; run \`npm run console -- new-token\`.`,
+      );
     }
     checkRole(`auth.tokens "${token.name}"`, token.role);
   }
@@ -141,7 +143,13 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
 
   const retry = options.bulkRetry ?? {};
   const maxRatePerSec = integer('bulkRetry.maxRatePerSec', retry.maxRatePerSec, 500, 1, 100_000);
-  const defaultRatePerSec = integer('bulkRetry.defaultRatePerSec', retry.defaultRatePerSec, Math.min(20, maxRatePerSec), 1, 100_000);
+  const defaultRatePerSec = integer(
+    'bulkRetry.defaultRatePerSec',
+    retry.defaultRatePerSec,
+    Math.min(20, maxRatePerSec),
+    1,
+    100_000,
+  );
   if (defaultRatePerSec > maxRatePerSec) {
     fix(`bulkRetry.defaultRatePerSec (${defaultRatePerSec}) is above bulkRetry.maxRatePerSec (${maxRatePerSec}).`);
   }
@@ -168,7 +176,7 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
     sessionTtlMs: duration('auth.sessionTtl', auth.sessionTtl, 8 * 3_600_000, 1_000),
     idleTimeoutMs: duration('auth.idleTimeout', auth.idleTimeout, 3_600_000, 1_000),
     secureCookies,
-    loginMaxFailures: integer('auth.loginRateLimit.maxFailures', auth.loginRateLimit?.maxFailures, 10, 1, 10_000),
+    loginMaxFailures: integer('auth.loginRateLimit.maxFailures', auth.loginRateLimit?.maxFailures, 5, 1, 10_000),
     loginWindowMs: duration('auth.loginRateLimit.window', auth.loginRateLimit?.window, 5 * 60_000, 1_000),
     storeFile: options.storeFile,
     consumers: options.consumers ?? [],
@@ -198,7 +206,11 @@ function checkRole(what: string, role: unknown): asserts role is ConsoleRole {
 /** The mount path as Nest's router wants it: no leading or trailing slash. */
 export function normaliseMountPath(path: string | undefined): string {
   const value = path ?? DEFAULT_MOUNT_PATH;
-  if (typeof value !== 'string' || !/^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/.test(value)) {
+  if (
+    typeof value !== 'string' ||
+    !/^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/.test(value) ||
+    value.split('/').some((segment) => segment === '.' || segment === '..')
+  ) {
     fix(`path must be a URL path such as "/console" or "/ops/console"; got ${JSON.stringify(path)}.`);
   }
   return value.replace(/^\/+|\/+$/g, '');

@@ -42,7 +42,6 @@ const providers: Provider[] = [
         const remote = new RemoteTransport(options.transport, {
           onError: (error) => logger.error(error.message, error.stack),
           onWarning: (message) => logger.warn(message),
-          onLog: (message) => logger.log(message),
         });
         await remote.connect();
         logger.log(`Connected to the broker at ${remote.url}`);

@@ -1,14 +1,14 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { OrderDatabaseCloser, openOrderDatabase } from './order-database';
+import { OrderDatabaseCloser, openOrderDatabase, type OrderDatabaseLocation } from './order-database';
 
 /** Provides the order service's DataSource to the service and to ReliableMqModule.forRootAsync. */
 @Module({})
 export class OrderDatabaseModule {
-  static forRoot(databaseFile: string): DynamicModule {
+  static forRoot(location: OrderDatabaseLocation): DynamicModule {
     return {
       module: OrderDatabaseModule,
-      providers: [{ provide: DataSource, useFactory: () => openOrderDatabase(databaseFile) }, OrderDatabaseCloser],
+      providers: [{ provide: DataSource, useFactory: () => openOrderDatabase(location) }, OrderDatabaseCloser],
       exports: [DataSource],
     };
   }

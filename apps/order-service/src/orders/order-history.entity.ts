@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { epochMs } from '../database/epoch-ms.transformer';
 import type { OrderStatus } from './order-status';
 
 /** One line per status change of an order, with what caused it. */
@@ -17,6 +18,6 @@ export class OrderHistoryEntity {
   note!: string;
 
   /** Epoch ms. */
-  @Column({ type: 'integer' })
+  @Column({ type: 'bigint', transformer: epochMs })
   at!: number;
 }

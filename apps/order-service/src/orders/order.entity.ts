@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { epochMs } from '../database/epoch-ms.transformer';
 import type { OrderStatus } from './order-status';
 
 @Entity({ name: 'orders' })
@@ -24,10 +25,10 @@ export class OrderEntity {
   status!: OrderStatus;
 
   /** Epoch ms. */
-  @Column({ name: 'created_at', type: 'integer' })
+  @Column({ name: 'created_at', type: 'bigint', transformer: epochMs })
   createdAt!: number;
 
   /** Epoch ms. */
-  @Column({ name: 'updated_at', type: 'integer' })
+  @Column({ name: 'updated_at', type: 'bigint', transformer: epochMs })
   updatedAt!: number;
 }

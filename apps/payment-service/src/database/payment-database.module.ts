@@ -1,16 +1,16 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { PaymentDatabaseCloser, openPaymentDatabase } from './payment-database';
+import { PaymentDatabaseCloser, openPaymentDatabase, type PaymentDatabaseLocation } from './payment-database';
 import { TransactionEndWatcher } from './transaction-end-watcher';
 
 /** Provides the payment service's DataSource to the service and to ReliableMqModule.forRootAsync. */
 @Module({})
 export class PaymentDatabaseModule {
-  static forRoot(databaseFile: string): DynamicModule {
+  static forRoot(location: PaymentDatabaseLocation): DynamicModule {
     return {
       module: PaymentDatabaseModule,
       providers: [
-        { provide: DataSource, useFactory: () => openPaymentDatabase(databaseFile) },
+        { provide: DataSource, useFactory: () => openPaymentDatabase(location) },
         PaymentDatabaseCloser,
         TransactionEndWatcher,
       ],

@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { epochMs } from '../database/epoch-ms.transformer';
 
 /** `SUCCEEDED`: charged. `REFUSED`: not charged, refused by a business rule (the amount limit). */
 export type PaymentStatus = 'SUCCEEDED' | 'REFUSED';
@@ -37,6 +38,6 @@ export class PaymentEntity {
   messageId!: string;
 
   /** Epoch ms. */
-  @Column({ name: 'created_at', type: 'integer' })
+  @Column({ name: 'created_at', type: 'bigint', transformer: epochMs })
   createdAt!: number;
 }

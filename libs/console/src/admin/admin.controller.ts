@@ -1,4 +1,16 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Put } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Patch,
+  Post,
+  Put,
+} from '@nestjs/common';
 import { ApiConflictResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditLog } from '../audit/audit-log.service';
 import { Principal, RequireRole } from '../auth/roles.decorator';
@@ -91,10 +103,19 @@ export class AdminController {
   }
 
   private record(principal: ConsolePrincipal, action: string, target: string, details: Record<string, unknown>): void {
-    this.audit.record({ actor: principal.name, role: principal.role, action, target, count: 1, outcome: 'ok', details });
+    this.audit.record({
+      actor: principal.name,
+      role: principal.role,
+      action,
+      target,
+      count: 1,
+      outcome: 'ok',
+      details,
+    });
   }
 }
 
 function checkUsername(username: string): void {
-  if (!USERNAME.test(username)) throw new BadRequestException('username must be 1-64 letters, digits, ".", "_" or "-".');
+  if (!USERNAME.test(username))
+    throw new BadRequestException('username must be 1-64 letters, digits, ".", "_" or "-".');
 }

@@ -123,7 +123,8 @@ export class AuditLog {
       params.push(query.to);
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.store.db.prepare(`SELECT COUNT(*) AS n FROM audit ${clause}`).get(...params) as { n: number }).n;
+    const total = (this.store.db.prepare(`SELECT COUNT(*) AS n FROM audit ${clause}`).get(...params) as { n: number })
+      .n;
     const rows = this.store.db
       .prepare(`SELECT * FROM audit ${clause} ORDER BY id DESC LIMIT ? OFFSET ?`)
       .all(...params, query.limit, query.offset) as AuditRow[];
@@ -139,8 +140,9 @@ export class AuditLog {
   }
 
   prune(): number {
-    return this.store.db.prepare('DELETE FROM audit WHERE at < ?').run(this.options.now() - this.options.auditRetentionMs)
-      .changes;
+    return this.store.db
+      .prepare('DELETE FROM audit WHERE at < ?')
+      .run(this.options.now() - this.options.auditRetentionMs).changes;
   }
 }
 

@@ -2,7 +2,12 @@ import { HttpException, HttpStatus, Inject, Injectable, UnauthorizedException } 
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_MOUNT_PATH, CONSOLE_OPTIONS, SESSION_COOKIE } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
-import { clientAddress, type ConsolePrincipal, type ConsoleRequest, type ConsoleResponse } from '../http/console-request';
+import {
+  clientAddress,
+  type ConsolePrincipal,
+  type ConsoleRequest,
+  type ConsoleResponse,
+} from '../http/console-request';
 import { mountBase } from '../http/mount-path';
 import { LoginThrottle } from './login-throttle.service';
 import { SessionService } from './session.service';

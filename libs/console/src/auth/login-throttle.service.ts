@@ -4,9 +4,10 @@ import type { ResolvedConsoleOptions } from '../console-options.resolver';
 
 /** Keys tracked at once; beyond this the least recently failed are forgotten, so a flood cannot exhaust memory. */
 const MAX_KEYS = 10_000;
+const ADDRESS_FACTOR = 4;
 
 /**
- * Counts failed logins per client address and per username in a sliding window. Once either reaches the limit,
+ * Counts failed logins per client address and per username in a sliding window. Once either reaches its limit,
  * logins for it are refused (429) until the oldest failure leaves the window, even with the right password.
  */
 @Injectable()
@@ -21,7 +22,7 @@ export class LoginThrottle {
     let wait = 0;
     for (const key of keys) {
       const times = this.recent(key, now);
-      if (times.length >= this.options.loginMaxFailures) {
+      if (times.length >= this.limitOf(key)) {
         wait = Math.max(wait, times[0]! + this.options.loginWindowMs - now);
       }
     }
@@ -37,6 +38,14 @@ export class LoginThrottle {
       this.failures.set(key, times);
     }
     while (this.failures.size > MAX_KEYS) this.failures.delete(this.failures.keys().next().value!);
+  }
+
+  /**
+   * The limit per username is `loginRateLimit.maxFailures`; an address gets four times as many, since several
+   * people may share one (an office NAT) while a guesser trying many names from one address is still stopped.
+   */
+  limitOf(key: string): number {
+    return key.startsWith('ip:') ? this.options.loginMaxFailures * ADDRESS_FACTOR : this.options.loginMaxFailures;
   }
 
   /** A successful login clears the username's count, not the address's. */

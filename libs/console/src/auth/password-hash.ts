@@ -20,7 +20,9 @@ function derive(password: string, salt: Buffer, logN: number, r: number, p: numb
   const N = 2 ** logN;
   const options: ScryptOptions = { N, r, p, maxmem: 128 * N * r * 2 + 1024 * 1024 };
   return new Promise((resolve, reject) =>
-    scrypt(password.normalize('NFC'), salt, KEY_LENGTH, options, (error, key) => (error ? reject(error) : resolve(key))),
+    scrypt(password.normalize('NFC'), salt, KEY_LENGTH, options, (error, key) =>
+      error ? reject(error) : resolve(key),
+    ),
   );
 }
 
@@ -30,7 +32,8 @@ export async function hashConsolePassword(password: string, options: { cost?: nu
     throw new Error('A console password needs at least 8 characters.');
   }
   const logN = options.cost ?? DEFAULT_LOG_N;
-  if (!Number.isInteger(logN) || logN < 10 || logN > MAX_LOG_N) throw new Error(`cost must be from 10 to ${MAX_LOG_N}.`);
+  if (!Number.isInteger(logN) || logN < 10 || logN > MAX_LOG_N)
+    throw new Error(`cost must be from 10 to ${MAX_LOG_N}.`);
   const salt = randomBytes(16);
   const key = await derive(password, salt, logN, 8, 1);
   return [PREFIX, logN, 8, 1, salt.toString('base64'), key.toString('base64')].join('$');
@@ -50,4 +53,9 @@ export async function verifyConsolePassword(password: string, hash: string): Pro
   const expectedKey = Buffer.from(expected!, 'base64');
   const key = await derive(password, Buffer.from(salt!, 'base64'), Number(logN), Number(r), Number(p));
   return key.length === expectedKey.length && timingSafeEqual(key, expectedKey);
+}
+
+/** log2 N of a hash made here; undefined for anything else. */
+export function costOf(hash: string | undefined): number | undefined {
+  return isPasswordHash(hash) ? Number(HASH_PATTERN.exec(hash)![1]) : undefined;
 }

@@ -1,5 +1,5 @@
 import { SetMetadata, createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { PAGE_METADATA, PUBLIC_METADATA, ROLES_METADATA } from '../console.constants';
+import { PUBLIC_METADATA, ROLES_METADATA } from '../console.constants';
 import type { ConsoleRole } from '../console-options.interface';
 import type { ConsolePrincipal, ConsoleRequest } from '../http/console-request';
 
@@ -8,9 +8,6 @@ export const RequireRole = (role: ConsoleRole): MethodDecorator & ClassDecorator
 
 /** Routes anyone may call: the login page and form, and the static assets (which hold no data). */
 export const PublicRoute = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_METADATA, true);
-
-/** HTML routes: without a session they redirect to the login page instead of answering 401 JSON. */
-export const HtmlPage = (): MethodDecorator & ClassDecorator => SetMetadata(PAGE_METADATA, true);
 
 export const ROLE_RANK: Record<ConsoleRole, number> = { viewer: 0, operator: 1, admin: 2 };
 

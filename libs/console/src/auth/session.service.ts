@@ -43,8 +43,8 @@ export class SessionService {
     const expiresAt = now + this.options.sessionTtlMs;
     this.store.db
       .prepare(
-        `INSERT INTO sessions (id_hash, username, role, csrf_token, created_at, expires_at, last_seen_at)
-         VALUES (?, ?, '', ?, ?, ?, ?)`,
+        `INSERT INTO sessions (id_hash, username, csrf_token, created_at, expires_at, last_seen_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
       )
       .run(hashId(id), username, csrfToken, now, expiresAt, now);
     return { id, username, csrfToken, expiresAt };
@@ -52,8 +52,7 @@ export class SessionService {
 
   resolve(id: string): ConsoleSession | null {
     const row = this.store.db.prepare('SELECT * FROM sessions WHERE id_hash = ?').get(hashId(id)) as
-      | SessionRow
-      | undefined;
+      SessionRow | undefined;
     if (!row) return null;
     const now = this.options.now();
     if (row.expires_at <= now || row.last_seen_at + this.options.idleTimeoutMs <= now) {

@@ -5,7 +5,7 @@ import type { ConsoleRole } from '../console-options.interface';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsolePrincipal } from '../http/console-request';
 import type { ConsoleStore } from '../store/console-store';
-import { hashConsolePassword, verifyConsolePassword } from './password-hash';
+import { costOf, hashConsolePassword, verifyConsolePassword } from './password-hash';
 
 export interface ConsoleUserView {
   username: string;
@@ -40,7 +40,10 @@ export class UserDirectory {
   async authenticate(username: string, password: string): Promise<ConsolePrincipal | null> {
     const hash = this.passwordHashOf(username);
     if (hash === undefined) {
-      this.decoyHash ??= hashConsolePassword('decoy-password-never-used');
+      // Same cost as the configured hashes, so both paths take the same time.
+      this.decoyHash ??= hashConsolePassword('decoy-password-never-used', {
+        cost: costOf(this.options.users[0]?.passwordHash),
+      });
       await verifyConsolePassword(password, await this.decoyHash);
       return null;
     }
@@ -77,7 +80,12 @@ export class UserDirectory {
     const names = new Set(configured.map((user) => user.username));
     const stored = (this.store.db.prepare('SELECT * FROM users ORDER BY username').all() as StoredUser[])
       .filter((user) => !names.has(user.username))
-      .map((user): ConsoleUserView => ({ username: user.username, role: user.role, source: 'console', createdAt: user.created_at }));
+      .map((user): ConsoleUserView => ({
+        username: user.username,
+        role: user.role,
+        source: 'console',
+        createdAt: user.created_at,
+      }));
     return [...configured, ...stored];
   }
 

@@ -30,13 +30,16 @@ export class RetryDeadLetterDto {
   @Allow()
   payload?: unknown;
 
-  @ApiPropertyOptional({ description: 'Replacement headers (string values); the x-rmq-* headers are set by the broker.' })
+  @ApiPropertyOptional({
+    description: 'Replacement headers (string values); the x-rmq-* headers are set by the broker.',
+  })
   @IsOptional()
   @IsObject()
   headers?: Record<string, string>;
 
   @ApiPropertyOptional({
-    description: "Required as true when the message is older than its group's dedup window: the handler will run again.",
+    description:
+      "Required as true when the message is older than its group's dedup window: the handler will run again.",
   })
   @IsOptional()
   @IsBoolean()

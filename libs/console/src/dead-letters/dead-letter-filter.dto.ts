@@ -3,7 +3,8 @@ import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { emptyToUndefined, toEpochMs, toInteger } from '../http/query-values';
 
-const NAME = /^[^\u0000-\u001f]{1,255}$/;
+/** 1-255 characters and no control characters (`\p{Cc}`), which no broker puts in a group or topic name. */
+const NAME = /^\P{Cc}{1,255}$/u;
 
 /** Which dead letters: every field narrows; all are optional. Used as a query and inside bulk bodies. */
 export class DeadLetterFilterDto {

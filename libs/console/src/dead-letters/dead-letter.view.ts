@@ -58,7 +58,12 @@ export function payloadView(body: Buffer): PayloadView {
   }
 }
 
-export function summaryOf(letter: DeadLetter, now: number, dedupWindowMs: number | null, fullReason = false): DeadLetterSummary {
+export function summaryOf(
+  letter: DeadLetter,
+  now: number,
+  dedupWindowMs: number | null,
+  fullReason = false,
+): DeadLetterSummary {
   const ageMs = Math.max(0, now - letter.bornAt);
   return {
     id: letter.id,

@@ -11,7 +11,12 @@ import { Principal, RequireRole } from '../auth/roles.decorator';
 import { ConsoleApi, ParseIdPipe } from '../http/console-api.decorators';
 import type { ConsolePrincipal } from '../http/console-request';
 import type { RetryJobView } from '../jobs/retry-job.service';
-import { BulkRetryDto, DiscardDeadLetterDto, DiscardDeadLettersDto, RetryDeadLetterDto } from './dead-letter-actions.dto';
+import {
+  BulkRetryDto,
+  DiscardDeadLetterDto,
+  DiscardDeadLettersDto,
+  RetryDeadLetterDto,
+} from './dead-letter-actions.dto';
 import { ListDeadLettersQuery } from './dead-letter-filter.dto';
 import type { DeadLetterDetail, DeadLetterSummary } from './dead-letter.view';
 import { DeadLettersService } from './dead-letters.service';
@@ -61,7 +66,8 @@ export class DeadLettersController {
   @RequireRole('operator')
   @ApiOperation({
     summary: 'Retry a selection, or everything matching a filter, at a rate limit.',
-    description: 'Starts a bulk retry job; follow it with GET api/jobs/{id} and stop it with POST api/jobs/{id}/cancel.',
+    description:
+      'Starts a bulk retry job; follow it with GET api/jobs/{id} and stop it with POST api/jobs/{id}/cancel.',
   })
   @ApiAcceptedResponse({ description: 'The job, running.' })
   retryMany(@Body() body: BulkRetryDto, @Principal() principal: ConsolePrincipal): Promise<RetryJobView> {

@@ -43,7 +43,11 @@ export class DeadLettersService {
     return this.options.broker.transport.deadLetters;
   }
 
-  async list(filter: DeadLetterFilterDto, limit: number, offset: number): Promise<{ total: number; items: DeadLetterSummary[] }> {
+  async list(
+    filter: DeadLetterFilterDto,
+    limit: number,
+    offset: number,
+  ): Promise<{ total: number; items: DeadLetterSummary[] }> {
     const page = await brokerCall(() => this.deadLetters.list(toQuery(filter, limit, offset)));
     const now = this.options.now();
     return { total: page.total, items: page.items.map((letter) => this.summary(letter, now)) };
@@ -74,7 +78,11 @@ export class DeadLettersService {
   }
 
   /** Resends one letter, as it was or edited; refuses edits the handler's DTO or schema would refuse. */
-  async retryOne(id: number, request: RetryDeadLetterDto, principal: ConsolePrincipal): Promise<{ resent: number[]; edited: boolean }> {
+  async retryOne(
+    id: number,
+    request: RetryDeadLetterDto,
+    principal: ConsolePrincipal,
+  ): Promise<{ resent: number[]; edited: boolean }> {
     const letter = await this.require(id);
     if (letter.status !== 'dead') {
       throw new ConflictException(`Dead letter ${id} was already ${letter.status}; only dead ones can be retried.`);
@@ -137,7 +145,9 @@ export class DeadLettersService {
   /** Starts a rate-limited bulk retry of a selection or of everything matching a filter now. */
   async retryMany(request: BulkRetryDto, principal: ConsolePrincipal): Promise<RetryJobView> {
     if ((request.ids === undefined) === (request.filter === undefined)) {
-      throw new BadRequestException('Give either ids (a selection) or filter (all matching), not both and not neither.');
+      throw new BadRequestException(
+        'Give either ids (a selection) or filter (all matching), not both and not neither.',
+      );
     }
     const rate = request.ratePerSec ?? this.settings.get().defaultRetryRatePerSec;
     if (rate > this.options.retry.maxRatePerSec) {
@@ -218,7 +228,9 @@ export class DeadLettersService {
     const letters = await Promise.all(ids.map((id) => brokerCall(() => this.deadLetters.get(id))));
     const missing = ids.filter((_, index) => letters[index] === undefined);
     if (missing.length > 0) {
-      throw new NotFoundException(`There is no dead letter ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}.`);
+      throw new NotFoundException(
+        `There is no dead letter ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}.`,
+      );
     }
     return letters as DeadLetter[];
   }
@@ -256,7 +268,14 @@ export class DeadLettersService {
     const consumer = this.catalog.find(letter.group, letter.topic);
     if (!consumer?.dto && !consumer?.schema) return;
     try {
-      await parseAndValidate(Buffer.from(body, 'utf8'), { dto: consumer.dto, schema: consumer.schema } as MqConsumerOptions);
+      // A DTO describes an object; an array would pass class-validator unchecked, so it is refused here.
+      if (consumer.dto && Array.isArray(JSON.parse(body))) {
+        throw new Error(`Payload failed validation against ${consumer.dto.name}: expected an object, got an array.`);
+      }
+      await parseAndValidate(Buffer.from(body, 'utf8'), {
+        dto: consumer.dto,
+        schema: consumer.schema,
+      } as MqConsumerOptions);
     } catch (error) {
       throw new UnprocessableEntityException({
         statusCode: 422,
@@ -284,7 +303,10 @@ export function toQuery(filter: DeadLetterFilterDto, limit: number, offset: numb
 function describeFilter(filter: DeadLetterFilterDto): string {
   const parts = Object.entries(filter)
     .filter(([name, value]) => value !== undefined && name !== 'status')
-    .map(([name, value]) => `${name}=${name === 'from' || name === 'to' ? new Date(value as number).toISOString() : String(value)}`);
+    .map(
+      ([name, value]) =>
+        `${name}=${name === 'from' || name === 'to' ? new Date(value as number).toISOString() : String(value)}`,
+    );
   return parts.length === 0 ? '(everything)' : parts.join(', ');
 }
 
@@ -299,7 +321,9 @@ function dedupConfirmationNeeded(count: number, examples: DeadLetterSummary[]): 
       `${count === 1 ? 'This message is' : `${count} messages are`} older than the dedup window of ` +
       `${first.group} (${formatDuration(first.dedupWindowMs ?? 0)}): its dedup record may be gone, so the handler will run ` +
       'again even if it already did its work once. Send confirmDedupWindow: true to retry anyway.',
-    examples: examples.slice(0, 10).map((entry) => ({ id: entry.id, group: entry.group, ageMs: entry.ageMs, dedupWindowMs: entry.dedupWindowMs })),
+    examples: examples
+      .slice(0, 10)
+      .map((entry) => ({ id: entry.id, group: entry.group, ageMs: entry.ageMs, dedupWindowMs: entry.dedupWindowMs })),
   });
 }
 

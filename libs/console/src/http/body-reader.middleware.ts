@@ -91,7 +91,8 @@ function readLimited(request: ConsoleRequest, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     };
     const onEnd = (): void => finish();
-    const onError = (error: Error): void => finish(new BadRequestException(`The request body could not be read: ${error.message}`));
+    const onError = (error: Error): void =>
+      finish(new BadRequestException(`The request body could not be read: ${error.message}`));
     request.on('data', onData);
     request.on('end', onEnd);
     request.on('error', onError);

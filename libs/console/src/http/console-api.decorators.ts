@@ -5,9 +5,16 @@ import {
   UsePipes,
   ValidationPipe,
   applyDecorators,
+  type ArgumentMetadata,
   type PipeTransform,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiCookieAuth, ApiForbiddenResponse, ApiSecurity, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiCookieAuth,
+  ApiForbiddenResponse,
+  ApiSecurity,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import { ConsoleAuthGuard } from '../auth/console-auth.guard';
 import { CSRF_HEADER, SESSION_COOKIE } from '../console.constants';
 
@@ -19,7 +26,7 @@ export function ConsoleApi(): ClassDecorator {
   return applyDecorators(
     UseGuards(ConsoleAuthGuard),
     UsePipes(
-      new ValidationPipe({
+      new ConsoleValidationPipe({
         whitelist: true,
         forbidNonWhitelisted: true,
         transform: true,
@@ -35,12 +42,26 @@ export function ConsoleApi(): ClassDecorator {
   );
 }
 
+/**
+ * Validates bodies and queries only. Path parameters are left to their own pipes: the ValidationPipe would turn
+ * `01`, `1e3` or `0x10` into numbers before those pipes could refuse them.
+ */
+class ConsoleValidationPipe extends ValidationPipe {
+  override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'param') return Promise.resolve(value);
+    return super.transform(value, metadata) as Promise<unknown>;
+  }
+}
+
 /** A positive integer id in a path; anything else (including numbers past 2^53) is a 400. */
 @Injectable()
 export class ParseIdPipe implements PipeTransform<string, number> {
   transform(value: string): number {
-    if (typeof value !== 'string' || !/^[1-9]\d{0,14}$/.test(value)) {
-      throw new BadRequestException(`Expected a positive integer id; got ${JSON.stringify(String(value).slice(0, 40))}.`);
+    // Up to 2^53 - 1: transports number dead letters differently (the RabbitMQ one uses large ids).
+    if (typeof value !== 'string' || !/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) {
+      throw new BadRequestException(
+        `Expected a positive integer id; got ${JSON.stringify(String(value).slice(0, 40))}.`,
+      );
     }
     return Number(value);
   }

@@ -27,6 +27,7 @@ export class SecurityHeadersMiddleware implements NestMiddleware {
     response.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
     // Pages and API answers hold message contents: keep them out of shared and back-forward caches.
     response.setHeader('Cache-Control', 'no-store');
+    response.removeHeader('X-Powered-By');
     next();
   }
 }

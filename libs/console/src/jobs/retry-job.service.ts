@@ -113,7 +113,8 @@ export class RetryJobService implements OnModuleDestroy {
 
   get(id: string): RetryJobView {
     const job = this.jobs.get(id);
-    if (!job) throw new NotFoundException(`There is no bulk retry ${id}; jobs are kept in memory until the console restarts.`);
+    if (!job)
+      throw new NotFoundException(`There is no bulk retry ${id}; jobs are kept in memory until the console restarts.`);
     return view(job);
   }
 
@@ -188,7 +189,8 @@ export class RetryJobService implements OnModuleDestroy {
       target: job.scope,
       count: job.resent,
       reason: job.reason,
-      outcome: job.state === 'done' ? (job.failed > 0 ? 'partial' : 'ok') : job.state === 'cancelled' ? 'cancelled' : 'failed',
+      outcome:
+        job.state === 'done' ? (job.failed > 0 ? 'partial' : 'ok') : job.state === 'cancelled' ? 'cancelled' : 'failed',
       details: {
         job: job.id,
         total: job.total,

@@ -31,7 +31,8 @@ export class OpenApiController {
     // SwaggerModule reads the application's container and config; a module has no application object, so it is
     // given the same two things from the module's own container.
     const container = (this.moduleRef as unknown as { container?: { applicationConfig?: unknown } }).container;
-    if (!container) throw new InternalServerErrorException('The Nest container is not reachable to build the OpenAPI document.');
+    if (!container)
+      throw new InternalServerErrorException('The Nest container is not reachable to build the OpenAPI document.');
     const app = {
       container,
       config: container.applicationConfig,

@@ -101,7 +101,9 @@ export class OutboxConsoleStore {
 
   async byIds(ids: readonly string[]): Promise<OutboxMessage[]> {
     if (ids.length === 0) return [];
-    const result = await this.run(`SELECT * FROM ${this.dialect.table} WHERE id IN (${this.list(1, ids.length)})`, [...ids]);
+    const result = await this.run(`SELECT * FROM ${this.dialect.table} WHERE id IN (${this.list(1, ids.length)})`, [
+      ...ids,
+    ]);
     return result.rows.map(outboxRowFromRaw);
   }
 
@@ -111,8 +113,8 @@ export class OutboxConsoleStore {
     const result = await this.run(
       `UPDATE ${this.dialect.table}
        SET status = 'pending', attempts = 0, next_attempt_at = ${p(1)}, lease_owner = NULL, lease_until = NULL
-       WHERE id IN (${this.list(3, ids.length)}) AND status IN ('pending', 'dead')
-         AND (lease_until IS NULL OR lease_until < ${p(2)})`,
+       WHERE status IN ('pending', 'dead') AND (lease_until IS NULL OR lease_until < ${p(2)})
+         AND id IN (${this.list(3, ids.length)})`,
       [now, now, ...ids],
     );
     return result.affected;
@@ -123,8 +125,8 @@ export class OutboxConsoleStore {
     const p = this.dialect.param;
     const result = await this.run(
       `DELETE FROM ${this.dialect.table}
-       WHERE id IN (${this.list(2, ids.length)}) AND status IN ('pending', 'dead')
-         AND (lease_until IS NULL OR lease_until < ${p(1)})`,
+       WHERE status IN ('pending', 'dead') AND (lease_until IS NULL OR lease_until < ${p(1)})
+         AND id IN (${this.list(2, ids.length)})`,
       [now, ...ids],
     );
     return result.affected;
@@ -151,6 +153,7 @@ export class OutboxConsoleStore {
     return { where: clauses.join(' AND '), params };
   }
 
+  /** Placeholders `first`..`first+count-1`. With `?` placeholders order is position, so callers number them in the order they appear. */
   private list(first: number, count: number): string {
     return Array.from({ length: count }, (_, index) => this.dialect.param(first + index)).join(', ');
   }

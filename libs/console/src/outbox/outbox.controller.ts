@@ -22,20 +22,31 @@ export class OutboxController {
   @ApiOperation({ summary: "One service's stuck or dead rows, oldest first." })
   @ApiNotFoundResponse({ description: 'Unknown service.' })
   rows(@Param('service') service: string, @Query() query: ListOutboxRowsQuery) {
-    return this.outbox.rows(service, query.state ?? 'stuck', { topic: query.topic, key: query.key }, query.limit ?? 50, query.offset ?? 0);
+    return this.outbox.rows(
+      service,
+      query.state ?? 'stuck',
+      { topic: query.topic, key: query.key },
+      query.limit ?? 50,
+      query.offset ?? 0,
+    );
   }
 
   @Get(':service/rows/:id')
   @ApiOperation({ summary: 'One outbox row by message id.' })
   @ApiNotFoundResponse()
-  row(@Param('service') service: string, @Param('id', new ParseUUIDPipe({ version: undefined })) id: string): Promise<OutboxRowView> {
+  row(
+    @Param('service') service: string,
+    @Param('id', new ParseUUIDPipe({ version: undefined })) id: string,
+  ): Promise<OutboxRowView> {
     return this.outbox.row(service, id);
   }
 
   @Post(':service/requeue')
   @HttpCode(200)
   @RequireRole('operator')
-  @ApiOperation({ summary: 'Make rows pending again with attempts reset, due now; the relay sends them on its next round.' })
+  @ApiOperation({
+    summary: 'Make rows pending again with attempts reset, due now; the relay sends them on its next round.',
+  })
   @ApiConflictResponse({ description: 'A row is sent or being sent; nothing was changed.' })
   requeue(
     @Param('service') service: string,
@@ -48,7 +59,9 @@ export class OutboxController {
   @Post(':service/discard')
   @HttpCode(200)
   @RequireRole('operator')
-  @ApiOperation({ summary: 'Delete rows so they are never sent, with a required reason; the audit log keeps their content.' })
+  @ApiOperation({
+    summary: 'Delete rows so they are never sent, with a required reason; the audit log keeps their content.',
+  })
   @ApiConflictResponse({ description: 'A row is sent or being sent; nothing was changed.' })
   discard(
     @Param('service') service: string,

@@ -5,7 +5,12 @@ import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsolePrincipal } from '../http/console-request';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
-import { OutboxConsoleStore, type OutboxCounts, type OutboxProblem, type OutboxTopicCounts } from './outbox-console.store';
+import {
+  OutboxConsoleStore,
+  type OutboxCounts,
+  type OutboxProblem,
+  type OutboxTopicCounts,
+} from './outbox-console.store';
 
 export interface OutboxRowView {
   seq: number;
@@ -88,7 +93,12 @@ export class OutboxService {
     return view(row, this.options.now());
   }
 
-  async requeue(service: string, ids: string[], reason: string | undefined, principal: ConsolePrincipal): Promise<{ requeued: number }> {
+  async requeue(
+    service: string,
+    ids: string[],
+    reason: string | undefined,
+    principal: ConsolePrincipal,
+  ): Promise<{ requeued: number }> {
     const unique = [...new Set(ids)];
     const rows = await this.eligible(service, unique, 'requeued');
     const requeued = await this.store(service).requeue(unique, this.options.now());
@@ -100,12 +110,27 @@ export class OutboxService {
       count: requeued,
       reason: reason ?? null,
       outcome: requeued === unique.length ? 'ok' : 'partial',
-      details: { service, rows: rows.map((row) => ({ id: row.id, topic: row.topic, key: row.key, status: row.status, attempts: row.attempts, lastError: row.lastError })) },
+      details: {
+        service,
+        rows: rows.map((row) => ({
+          id: row.id,
+          topic: row.topic,
+          key: row.key,
+          status: row.status,
+          attempts: row.attempts,
+          lastError: row.lastError,
+        })),
+      },
     });
     return { requeued };
   }
 
-  async discard(service: string, ids: string[], reason: string, principal: ConsolePrincipal): Promise<{ discarded: number }> {
+  async discard(
+    service: string,
+    ids: string[],
+    reason: string,
+    principal: ConsolePrincipal,
+  ): Promise<{ discarded: number }> {
     const unique = [...new Set(ids)];
     const rows = await this.eligible(service, unique, 'discarded');
     const discarded = await this.store(service).discard(unique, this.options.now());
@@ -141,7 +166,8 @@ export class OutboxService {
     const rows = await this.store(service).byIds(ids);
     const found = new Set(rows.map((row) => row.id));
     const missing = ids.filter((id) => !found.has(id));
-    if (missing.length > 0) throw new NotFoundException(`Service ${service} has no outbox row ${missing.slice(0, 10).join(', ')}.`);
+    if (missing.length > 0)
+      throw new NotFoundException(`Service ${service} has no outbox row ${missing.slice(0, 10).join(', ')}.`);
     const now = this.options.now();
     const refused = rows.filter(
       (row) => row.status === 'sent' || (row.leaseUntil !== null && row.leaseUntil >= now && row.status === 'pending'),
@@ -158,7 +184,10 @@ export class OutboxService {
 
   private store(service: string): OutboxConsoleStore {
     const config = this.options.services.find((candidate) => candidate.name === service);
-    if (!config) throw new NotFoundException(`There is no service database "${service}"; known: ${this.serviceNames().join(', ') || 'none'}.`);
+    if (!config)
+      throw new NotFoundException(
+        `There is no service database "${service}"; known: ${this.serviceNames().join(', ') || 'none'}.`,
+      );
     let store = this.stores.get(service);
     if (!store) {
       store = new OutboxConsoleStore(config.dataSource);

@@ -68,14 +68,21 @@ export class MetricsSampler implements OnApplicationBootstrap, OnModuleDestroy {
     const rows: Array<[string, number]> = [];
     for (const group of view.groups) {
       const name = `${group.group}|${group.topic}`;
-      rows.push([`lag:${name}`, group.lag], [`consume:${name}`, group.deliveryRatePerSec], [`dlq:${name}`, group.dlqCount]);
+      rows.push(
+        [`lag:${name}`, group.lag],
+        [`consume:${name}`, group.deliveryRatePerSec],
+        [`dlq:${name}`, group.dlqCount],
+      );
     }
     for (const topic of view.topics) {
       if (topic.publishRatePerSec !== null) rows.push([`publish:${topic.topic}`, topic.publishRatePerSec]);
     }
     for (const service of view.outbox.services) {
       if (!service.counts) continue;
-      rows.push([`outbox-stuck:${service.name}`, service.counts.stuck], [`outbox-dead:${service.name}`, service.counts.dead]);
+      rows.push(
+        [`outbox-stuck:${service.name}`, service.counts.stuck],
+        [`outbox-dead:${service.name}`, service.counts.dead],
+      );
     }
     if (view.transactions.supported) {
       rows.push(['halves:unresolved', view.transactions.unresolved], ['halves:discarded', view.transactions.discarded]);
@@ -126,7 +133,9 @@ export class MetricsSampler implements OnApplicationBootstrap, OnModuleDestroy {
     db.prepare('DELETE FROM samples WHERE at < ?').run(this.options.now() - sampling.retentionMs);
     const count = (db.prepare('SELECT COUNT(*) AS n FROM samples').get() as { n: number }).n;
     if (count > sampling.maxRows) {
-      db.prepare('DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples ORDER BY at LIMIT ?)').run(count - sampling.maxRows);
+      db.prepare('DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples ORDER BY at LIMIT ?)').run(
+        count - sampling.maxRows,
+      );
     }
   }
 

@@ -8,7 +8,12 @@ import { ConsumerCatalog, type ConsumerView } from '../sources/consumer-catalog.
 import { MetricsSampler, type Series, type SeriesKind } from './metrics-sampler.service';
 import { OverviewService, type OverviewView } from './overview.service';
 
-export const CHART_RANGES = { '15m': 15 * 60_000, '1h': 3_600_000, '6h': 6 * 3_600_000, '24h': 24 * 3_600_000 } as const;
+export const CHART_RANGES = {
+  '15m': 15 * 60_000,
+  '1h': 3_600_000,
+  '6h': 6 * 3_600_000,
+  '24h': 24 * 3_600_000,
+} as const;
 export type ChartRange = keyof typeof CHART_RANGES;
 export const SERIES_KINDS: SeriesKind[] = ['lag', 'consume', 'publish', 'dlq', 'outbox-stuck', 'outbox-dead', 'halves'];
 

@@ -94,7 +94,10 @@ export class OverviewService {
     for (const entry of stats?.topics ?? []) {
       if (entry.topic.startsWith('%')) continue;
       const overview = topic(entry.topic);
-      overview.storedMessages = entry.queues.reduce((sum, queue) => sum + Math.max(0, queue.maxOffset - queue.minOffset), 0);
+      overview.storedMessages = entry.queues.reduce(
+        (sum, queue) => sum + Math.max(0, queue.maxOffset - queue.minOffset),
+        0,
+      );
       overview.publishRatePerSec = round(entry.publishRatePerSec);
     }
     for (const service of outbox.services) {

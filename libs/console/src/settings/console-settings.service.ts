@@ -24,7 +24,10 @@ export class ConsoleSettingsService {
   ) {}
 
   get(): ConsoleSettings {
-    const rows = this.store.db.prepare('SELECT name, value FROM settings').all() as Array<{ name: string; value: string }>;
+    const rows = this.store.db.prepare('SELECT name, value FROM settings').all() as Array<{
+      name: string;
+      value: string;
+    }>;
     const stored = new Map(rows.map((row) => [row.name, Number(row.value)]));
     const pick = (name: keyof ConsoleSettings, fallback: number): number => {
       const value = stored.get(name);

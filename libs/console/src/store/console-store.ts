@@ -26,7 +26,6 @@ CREATE INDEX IF NOT EXISTS idx_samples_at ON samples (at);
 CREATE TABLE IF NOT EXISTS sessions (
   id_hash TEXT PRIMARY KEY,
   username TEXT NOT NULL,
-  role TEXT NOT NULL,
   csrf_token TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
@@ -59,8 +58,7 @@ export class ConsoleStore {
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
       const row = this.db.prepare("SELECT value FROM console_meta WHERE name = 'schema_version'").get() as
-        | { value: string }
-        | undefined;
+        { value: string } | undefined;
       if (row && Number(row.value) > SCHEMA_VERSION) {
         throw new ConfigurationError(
           `The console store ${file} has schema version ${row.value}, newer than this console (${SCHEMA_VERSION}). ` +

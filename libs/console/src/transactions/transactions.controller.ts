@@ -30,7 +30,10 @@ export class TransactionsController {
   @RequireRole('operator')
   @ApiOperation({ summary: 'Commit discarded half messages by hand: consumers get them. All or none.' })
   @ApiNotFoundResponse({ description: 'A transaction id is not a discarded half message.' })
-  commit(@Body() body: CommitHalfMessagesDto, @Principal() principal: ConsolePrincipal): Promise<{ committed: string[] }> {
+  commit(
+    @Body() body: CommitHalfMessagesDto,
+    @Principal() principal: ConsolePrincipal,
+  ): Promise<{ committed: string[] }> {
     return this.transactions.commit(body.txIds, body.reason, principal);
   }
 
@@ -39,7 +42,10 @@ export class TransactionsController {
   @RequireRole('operator')
   @ApiOperation({ summary: 'Never deliver discarded half messages, with a required reason. All or none.' })
   @ApiNotFoundResponse({ description: 'A transaction id is not a discarded half message.' })
-  discard(@Body() body: DiscardHalfMessagesDto, @Principal() principal: ConsolePrincipal): Promise<{ discarded: string[] }> {
+  discard(
+    @Body() body: DiscardHalfMessagesDto,
+    @Principal() principal: ConsolePrincipal,
+  ): Promise<{ discarded: string[] }> {
     return this.transactions.discard(body.txIds, body.reason, principal);
   }
 }

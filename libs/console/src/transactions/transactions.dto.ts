@@ -64,7 +64,10 @@ export class ListHalfMessagesQuery {
 }
 
 export class CommitHalfMessagesDto {
-  @ApiProperty({ type: [String], description: `Transaction ids of discarded half messages, at most ${MAX_TX_SELECTION}.` })
+  @ApiProperty({
+    type: [String],
+    description: `Transaction ids of discarded half messages, at most ${MAX_TX_SELECTION}.`,
+  })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_TX_SELECTION)

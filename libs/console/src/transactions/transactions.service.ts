@@ -62,7 +62,11 @@ export class TransactionsService {
     return { supported: true, state, total: page.total, items: page.items.map(view) };
   }
 
-  async commit(txIds: string[], reason: string | undefined, principal: ConsolePrincipal): Promise<{ committed: string[] }> {
+  async commit(
+    txIds: string[],
+    reason: string | undefined,
+    principal: ConsolePrincipal,
+  ): Promise<{ committed: string[] }> {
     const tx = this.require();
     const unique = [...new Set(txIds)];
     const halves = await this.requireDiscarded(tx, unique);
@@ -107,7 +111,9 @@ export class TransactionsService {
   /** Only discarded half messages are settled by hand; unresolved ones are still being checked back. */
   private async requireDiscarded(tx: TransactionalOperations, txIds: string[]): Promise<HalfMessage[]> {
     const found = await Promise.all(
-      txIds.map(async (txId) => (await brokerCall(() => tx.listDiscarded({ id: txId, limit: 10 }))).items.find((half) => half.txId === txId)),
+      txIds.map(async (txId) =>
+        (await brokerCall(() => tx.listDiscarded({ id: txId, limit: 10 }))).items.find((half) => half.txId === txId),
+      ),
     );
     const missing = txIds.filter((_, index) => found[index] === undefined);
     if (missing.length > 0) {
@@ -140,7 +146,13 @@ function view(half: HalfMessage): HalfMessageView {
 }
 
 function brief(half: HalfMessage): Record<string, unknown> {
-  return { txId: half.txId, messageId: half.messageId, producerGroup: half.producerGroup, topic: half.topic, key: half.key };
+  return {
+    txId: half.txId,
+    messageId: half.messageId,
+    producerGroup: half.producerGroup,
+    topic: half.topic,
+    key: half.key,
+  };
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

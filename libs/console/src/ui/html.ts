@@ -51,7 +51,10 @@ export function href(base: string, path: string, query: Record<string, unknown> 
 
 export function formatTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '';
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 export function formatAge(ms: number): string {

@@ -22,86 +22,90 @@ const NAV: Array<[path: string, label: string, role: 'viewer' | 'admin']> = [
 export function layout(context: PageContext, current: string, title: string, content: SafeHtml): string {
   const { base, principal } = context;
   return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="csrf-token" content="${principal.csrfToken ?? ''}">
-<meta name="console-base" content="${base}">
-<title>${title} · ReliableMQ console</title>
-<link rel="stylesheet" href="${base}/assets/console.css">
-<script src="${base}/assets/console.js" defer></script>
-</head>
-<body>
-<a class="skip" href="#main">Skip to content</a>
-<header class="top">
-  <a class="brand" href="${href(base, '')}">ReliableMQ console</a>
-  <span class="broker" title="Broker">${context.brokerLabel}</span>
-  <nav aria-label="Sections"><ul>
-    ${NAV.filter(([, , role]) => hasRole(principal, role)).map(
-      ([path, label]) =>
-        html`<li><a href="${href(base, path)}"${current === path ? html` aria-current="page"` : ''}>${label}</a></li>`,
-    )}
-  </ul></nav>
-  <form class="who" data-endpoint="api/auth/logout" data-after="login">
-    <span>${principal.name} <span class="role">${principal.role}</span></span>
-    <button type="submit">Log out</button>
-  </form>
-</header>
-<main id="main" tabindex="-1">
-<h1>${title}</h1>
-<p class="result" data-result role="status" aria-live="polite"></p>
-${content}
-</main>
-</body>
-</html>
-`.value;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="csrf-token" content="${principal.csrfToken ?? ''}" />
+        <meta name="console-base" content="${base}" />
+        <title>${title} · ReliableMQ console</title>
+        <link rel="stylesheet" href="${base}/assets/console.css" />
+        <script src="${base}/assets/console.js" defer></script>
+      </head>
+      <body>
+        <a class="skip" href="#main">Skip to content</a>
+        <header class="top">
+          <a class="brand" href="${href(base, '')}">ReliableMQ console</a>
+          <span class="broker" title="Broker">${context.brokerLabel}</span>
+          <nav aria-label="Sections">
+            <ul>
+              ${NAV.filter(([, , role]) => hasRole(principal, role)).map(
+                ([path, label]) =>
+                  html`<li>
+                    <a href="${href(base, path)}" ${current === path ? html` aria-current="page"` : ''}>${label}</a>
+                  </li>`,
+              )}
+            </ul>
+          </nav>
+          <form class="who" data-endpoint="api/auth/logout" data-after="login">
+            <span>${principal.name} <span class="role">${principal.role}</span></span>
+            <button type="submit">Log out</button>
+          </form>
+        </header>
+        <main id="main" tabindex="-1">
+          <h1>${title}</h1>
+          <p class="result" data-result role="status" aria-live="polite"></p>
+          ${content}
+        </main>
+      </body>
+    </html> `.value;
 }
 
 /** The login page: a plain form that works without script. */
 export function loginPage(base: string, next: string, error: string | null): string {
   return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Log in · ReliableMQ console</title>
-<link rel="stylesheet" href="${base}/assets/console.css">
-</head>
-<body class="login">
-<main id="main">
-<h1>ReliableMQ console</h1>
-<form method="post" action="${base}/login" class="login-form">
-  ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
-  <input type="hidden" name="next" value="${next}">
-  <label>Username <input name="username" autocomplete="username" required autofocus maxlength="64"></label>
-  <label>Password <input name="password" type="password" autocomplete="current-password" required maxlength="1024"></label>
-  <button type="submit">Log in</button>
-</form>
-</main>
-</body>
-</html>
-`.value;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>Log in · ReliableMQ console</title>
+        <link rel="stylesheet" href="${base}/assets/console.css" />
+      </head>
+      <body class="login">
+        <main id="main">
+          <h1>ReliableMQ console</h1>
+          <form method="post" action="${base}/login" class="login-form">
+            ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+            <input type="hidden" name="next" value="${next}" />
+            <label>Username <input name="username" autocomplete="username" required autofocus maxlength="64" /></label>
+            <label
+              >Password
+              <input name="password" type="password" autocomplete="current-password" required maxlength="1024"
+            /></label>
+            <button type="submit">Log in</button>
+          </form>
+        </main>
+      </body>
+    </html> `.value;
 }
 
 /** A page for 403, 404 and errors, with the message escaped like everything else. */
 export function messagePage(base: string, title: string, message: string): string {
   return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>${title} · ReliableMQ console</title>
-<link rel="stylesheet" href="${base}/assets/console.css">
-</head>
-<body>
-<main id="main">
-<h1>${title}</h1>
-<p>${message}</p>
-<p><a href="${href(base, '')}">Back to the overview</a></p>
-</main>
-</body>
-</html>
-`.value;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <title>${title} · ReliableMQ console</title>
+        <link rel="stylesheet" href="${base}/assets/console.css" />
+      </head>
+      <body>
+        <main id="main">
+          <h1>${title}</h1>
+          <p>${message}</p>
+          <p><a href="${href(base, '')}">Back to the overview</a></p>
+        </main>
+      </body>
+    </html> `.value;
 }
 
 /** Pagination links that keep the filters of the current URL. */

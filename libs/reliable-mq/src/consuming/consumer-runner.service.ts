@@ -53,6 +53,7 @@ export class ConsumerRunner {
           delayLevels: options.delayLevels ?? defaults.delayLevels,
           startFrom: options.startFrom ?? defaults.startFrom,
           consumerId: this.consumerId,
+          groupMode: options.groupMode,
         },
         (message) => this.handle(handler, message),
       );

@@ -13,6 +13,8 @@ export interface MqConsumerOptions<TPayload = unknown> {
   tags?: string;
   /** Default `concurrent`. `orderly`: one message per queue at a time, in order; a failure holds the queue. */
   mode?: ConsumeMode;
+  /** Default `clustering`: one instance of the group handles each message. `broadcasting`: every instance does. */
+  groupMode?: 'clustering' | 'broadcasting';
   /** Business id the effect is deduplicated on, e.g. `(p) => p.orderId`. Default: the message id. */
   dedupKey?(payload: TPayload, ctx: Omit<MessageContext, 'dedupKey' | 'manager'>): string;
   /** Failed attempts before the DLQ. Default from module options (16). */

@@ -31,6 +31,11 @@ export function MqConsumer<TPayload = unknown>(options: MqConsumerOptions<TPaylo
       where,
       `mode must be "concurrent" or "orderly", got ${JSON.stringify(options.mode)}.`,
     );
+    check(
+      options.groupMode === undefined || options.groupMode === 'clustering' || options.groupMode === 'broadcasting',
+      where,
+      `groupMode must be "clustering" or "broadcasting", got ${JSON.stringify(options.groupMode)}.`,
+    );
     check(options.dedupKey === undefined || typeof options.dedupKey === 'function', where, 'dedupKey must be a function (payload, ctx) => string.');
     check(
       options.prefetch === undefined || (Number.isInteger(options.prefetch) && options.prefetch >= 1 && options.prefetch <= 10_000),

@@ -49,6 +49,7 @@ export class SqliteOutboxStore implements OutboxStore {
         statement.all(request.owner, request.leaseUntil, request.now, request.now, request.limit) as Array<
           Record<string, unknown>
         >,
+      { fsync: false },
     );
     // RETURNING gives rows in an unspecified order.
     return rows.map(outboxRowFromRaw).sort((a, b) => a.seq - b.seq);
@@ -59,6 +60,7 @@ export class SqliteOutboxStore implements OutboxStore {
       `UPDATE ${this.table} SET status = 'sent', sent_at = ?, lease_until = NULL
        WHERE seq IN (SELECT value FROM json_each(?)) AND lease_owner = ? AND status = 'pending'`,
       (statement) => statement.run(now, JSON.stringify(seqs), owner).changes,
+      { fsync: false },
     );
   }
 
@@ -101,12 +103,18 @@ export class SqliteOutboxStore implements OutboxStore {
     );
   }
 
-  /** Runs `use` once the shared connection is outside any transaction, in the same synchronous step as the check. */
-  private async run<T>(sql: string, use: (statement: Statement) => T): Promise<T> {
+  /**
+   * Runs `use` once the shared connection is outside any transaction, in the same synchronous step as the check.
+   * `fsync: false` is for the relay's own bookkeeping (leases, sent marks), see `withoutFsync`.
+   */
+  private async run<T>(sql: string, use: (statement: Statement) => T, options: { fsync?: boolean } = {}): Promise<T> {
     const deadline = Date.now() + this.idleWaitMs;
     for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
       const db = this.connection();
-      if (!db.inTransaction) return use(this.prepare(db, sql));
+      if (!db.inTransaction) {
+        const statement = this.prepare(db, sql);
+        return options.fsync === false ? this.withoutFsync(db, () => use(statement)) : use(statement);
+      }
       if (Date.now() >= deadline) {
         throw new Error(
           `The SQLite connection stayed inside an application transaction for more than ${this.idleWaitMs} ms; ` +
@@ -114,6 +122,25 @@ export class SqliteOutboxStore implements OutboxStore {
         );
       }
       await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  /**
+   * A lease or a sent mark needs no fsync of its own: if a power loss takes the last of them away, the rows only
+   * become due again and are sent again, and the broker stores each message id once. In WAL mode such a commit still
+   * goes to the log in order, and the application's next fsync'd commit makes it durable together with everything
+   * before it; nothing can be reordered or corrupted. So with WAL and synchronous FULL or EXTRA, the statement runs at
+   * NORMAL and the level is put back at once. This step is synchronous: nothing else runs on the connection between.
+   * (In rollback-journal mode NORMAL is not corruption-safe, so the level is left alone there.)
+   */
+  private withoutFsync<T>(db: Database, work: () => T): T {
+    const level = this.prepare(db, 'PRAGMA synchronous').pluck().get() as number;
+    if (level <= 1 || this.prepare(db, 'PRAGMA journal_mode').pluck().get() !== 'wal') return work();
+    this.prepare(db, 'PRAGMA synchronous = NORMAL').run();
+    try {
+      return work();
+    } finally {
+      this.prepare(db, `PRAGMA synchronous = ${level}`).run();
     }
   }
 

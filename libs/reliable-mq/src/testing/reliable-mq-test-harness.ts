@@ -7,6 +7,7 @@ import { ConsumerRunner } from '../consuming/consumer-runner.service';
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
 import type { EmbeddedTransportOptions } from '../reliable-mq-options.interface';
 import { EmbeddedTransport } from '../transport/embedded.transport';
+import { RabbitMqTransport } from '../transport/rabbitmq/rabbitmq.transport';
 import type { Transport } from '../transport/transport.interface';
 
 export interface TemporaryEmbeddedTransport {
@@ -68,6 +69,9 @@ export async function waitForIdle(app: INestApplicationContext, options: IdleOpt
         retry: stats.groups.reduce((sum, group) => sum + group.retryPending, 0),
         scheduled: stats.scheduledPending,
       };
+    } else if (transport instanceof RabbitMqTransport) {
+      // Ready messages in the work and retry queues; unacked ones are handlers running, counted below.
+      broker = { ...broker, lag: await transport.queuedMessages() };
     }
     const idle = pending === 0 && runner.inFlight === 0 && Object.values(broker).every((value) => value === 0);
     outstanding = `outbox pending ${pending}, handlers running ${runner.inFlight}, lag ${broker.lag}, in flight ${broker.inFlight}, retries ${broker.retry}, delayed ${broker.scheduled}`;

@@ -26,7 +26,7 @@ export interface HalfMessageRow {
 }
 
 export interface HalfListQuery {
-  state: HalfMessageState;
+  state: HalfMessageState | 'any';
   producerGroup?: string;
   topic?: string;
   /** Transaction id or message id. */
@@ -140,12 +140,18 @@ export class HalfMessageStore {
   }
 
   async get(txId: string, runner?: QueryRunner): Promise<HalfMessageRow | undefined> {
-    const rows = await this.select(`SELECT * FROM ${this.table} WHERE tx_id = ${this.dialect.param(1)}`, [txId], runner);
+    const rows = await this.select(
+      `SELECT * FROM ${this.table} WHERE tx_id = ${this.dialect.param(1)}`,
+      [txId],
+      runner,
+    );
     return rows[0];
   }
 
   async getByMessageId(messageId: string): Promise<HalfMessageRow | undefined> {
-    const rows = await this.select(`SELECT * FROM ${this.table} WHERE message_id = ${this.dialect.param(1)}`, [messageId]);
+    const rows = await this.select(`SELECT * FROM ${this.table} WHERE message_id = ${this.dialect.param(1)}`, [
+      messageId,
+    ]);
     return rows[0];
   }
 
@@ -192,8 +198,12 @@ export class HalfMessageStore {
 
   async list(query: HalfListQuery): Promise<HalfMessagePage> {
     const p = this.dialect.param;
-    const where = ['state = ' + p(1)];
-    const params: unknown[] = [query.state];
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.state !== 'any') {
+      params.push(query.state);
+      where.push(`state = ${p(params.length)}`);
+    }
     if (query.producerGroup !== undefined) {
       params.push(query.producerGroup);
       where.push(`producer_group = ${p(params.length)}`);
@@ -206,8 +216,13 @@ export class HalfMessageStore {
       params.push(query.id, query.id);
       where.push(`(tx_id = ${p(params.length - 1)} OR message_id = ${p(params.length)})`);
     }
-    const clause = where.join(' AND ');
-    const [count] = (await this.select(`SELECT COUNT(*) AS n FROM ${this.table} WHERE ${clause}`, params, undefined, true)) as unknown as Array<{
+    const clause = where.length === 0 ? '1 = 1' : where.join(' AND ');
+    const [count] = (await this.select(
+      `SELECT COUNT(*) AS n FROM ${this.table} WHERE ${clause}`,
+      params,
+      undefined,
+      true,
+    )) as unknown as Array<{
       n: unknown;
     }>;
     params.push(query.limit, query.offset);
@@ -223,8 +238,7 @@ export class HalfMessageStore {
    * the outbox and the `db` dedup store share.
    */
   async inTransaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
-    const run = (): Promise<T> =>
-      this.dataSource.transaction(async (manager) => work(manager.queryRunner!));
+    const run = (): Promise<T> => this.dataSource.transaction(async (manager) => work(manager.queryRunner!));
     const lock = singleConnectionLockFor(this.dataSource);
     return lock ? lock.run(run) : run();
   }
@@ -238,7 +252,12 @@ export class HalfMessageStore {
     return this.query(sql, params, runner, (result) => result.affected ?? 0);
   }
 
-  private async query<T>(sql: string, params: unknown[], given: QueryRunner | undefined, pick: (result: StructuredResult) => T): Promise<T> {
+  private async query<T>(
+    sql: string,
+    params: unknown[],
+    given: QueryRunner | undefined,
+    pick: (result: StructuredResult) => T,
+  ): Promise<T> {
     if (given) return pick((await given.query(sql, params, true)) as StructuredResult);
     const run = async (): Promise<T> => {
       const runner = this.dataSource.createQueryRunner();

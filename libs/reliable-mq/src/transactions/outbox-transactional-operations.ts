@@ -5,6 +5,7 @@ import {
   uuidv7,
   validateName,
   type HalfMessagePage,
+  type HalfMessageQuery,
   type HalfMessageState,
   type HalfResolvedBy,
 } from '@reliable-mq/engine';
@@ -104,14 +105,24 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
   }
 
   async rollback(txId: string, reason?: string): Promise<void> {
-    if (reason !== undefined && typeof reason !== 'string') throw new InvalidArgumentError('A rollback reason must be a string.');
-    await this.resolve(checkTxId(txId), 'rolled_back', 'producer', reason ?? 'rolled back by the producer', 'rollback', true);
+    if (reason !== undefined && typeof reason !== 'string')
+      throw new InvalidArgumentError('A rollback reason must be a string.');
+    await this.resolve(
+      checkTxId(txId),
+      'rolled_back',
+      'producer',
+      reason ?? 'rolled back by the producer',
+      'rollback',
+      true,
+    );
   }
 
   async registerChecker(producerGroup: string, checker: TransactionCheckHandler): Promise<() => Promise<void>> {
     const group = validateName('group', producerGroup);
     if (typeof checker !== 'function') {
-      throw new InvalidArgumentError(`registerChecker("${group}") needs a function (half) => Promise<"commit" | "rollback" | "unknown">.`);
+      throw new InvalidArgumentError(
+        `registerChecker("${group}") needs a function (half) => Promise<"commit" | "rollback" | "unknown">.`,
+      );
     }
     this.checkers.set(group, [...(this.checkers.get(group) ?? []), checker]);
     this.start();
@@ -130,6 +141,11 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
     return this.store.list({ ...checkQuery(query), state: 'discarded' });
   }
 
+  /** Half messages in any state (`state` defaults to `any`), newest first; for operators and tests. */
+  list(query: HalfMessageQuery = {}): Promise<HalfMessagePage> {
+    return this.store.list({ ...checkQuery(query), state: query.state ?? 'any' });
+  }
+
   /** One half message in any state, or undefined; for operators and tests. */
   async get(txId: string): Promise<ReturnType<typeof toHalfMessage> | undefined> {
     const row = await this.store.get(checkTxId(txId));
@@ -139,7 +155,8 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
   async commitDiscarded(txIds: readonly string[]): Promise<string[]> {
     const ids = checkIds(txIds);
     await this.store.inTransaction(async (runner) => {
-      for (const txId of ids) await this.transition(txId, ['discarded'], 'committed', 'operator', null, 'commit a discarded', false, runner);
+      for (const txId of ids)
+        await this.transition(txId, ['discarded'], 'committed', 'operator', null, 'commit a discarded', false, runner);
     });
     this.options.onCommitted?.();
     return [...ids];
@@ -151,7 +168,17 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
     }
     const ids = checkIds(txIds);
     await this.store.inTransaction(async (runner) => {
-      for (const txId of ids) await this.transition(txId, ['discarded'], 'rolled_back', 'operator', reason, 'discard a discarded', false, runner);
+      for (const txId of ids)
+        await this.transition(
+          txId,
+          ['discarded'],
+          'rolled_back',
+          'operator',
+          reason,
+          'discard a discarded',
+          false,
+          runner,
+        );
     });
     return [...ids];
   }
@@ -165,7 +192,8 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
   }
 
   private ensureOpen(): void {
-    if (this.stopped) throw new InvalidArgumentError('The transport is closed; transactional messages are no longer accepted.');
+    if (this.stopped)
+      throw new InvalidArgumentError('The transport is closed; transactional messages are no longer accepted.');
   }
 
   private async resolve(
@@ -216,7 +244,10 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
   }
 
   private get pollMs(): number {
-    return Math.max(20, Math.min(1000, Math.floor(Math.min(this.options.transactionTimeoutMs, this.options.checkIntervalMs) / 2)));
+    return Math.max(
+      20,
+      Math.min(1000, Math.floor(Math.min(this.options.transactionTimeoutMs, this.options.checkIntervalMs) / 2)),
+    );
   }
 
   private schedule(): void {
@@ -262,7 +293,10 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
             `(check ${row.checkCount} of ${this.options.transactionCheckMax}). Start an instance of that producer group with a checker, or commit or roll it back by hand.`,
         );
       }
-      void this.apply(row, { outcome: 'unknown', note: `no checker is registered for producer group "${row.producerGroup}"` });
+      void this.apply(row, {
+        outcome: 'unknown',
+        note: `no checker is registered for producer group "${row.producerGroup}"`,
+      });
       return;
     }
     this.checking.add(row.txId);
@@ -270,7 +304,10 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
     const timer = setTimeout(() => {
       settled = true;
       this.checking.delete(row.txId);
-      void this.apply(row, { outcome: 'unknown', note: `the checker did not answer within ${this.options.checkIntervalMs} ms` });
+      void this.apply(row, {
+        outcome: 'unknown',
+        note: `the checker did not answer within ${this.options.checkIntervalMs} ms`,
+      });
     }, this.options.checkIntervalMs);
     timer.unref();
     void this.ask(checker, row).then((answer) => {
@@ -323,7 +360,8 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
         );
         return;
       }
-      if (!this.stopped) this.options.error(`Applying a checkback answer to half message ${row.txId} failed: ${describeError(error)}`);
+      if (!this.stopped)
+        this.options.error(`Applying a checkback answer to half message ${row.txId} failed: ${describeError(error)}`);
     }
   }
 }
@@ -344,13 +382,20 @@ function checkIds(txIds: readonly string[]): readonly string[] {
   return txIds;
 }
 
-function checkQuery(query: HalfMessageListQuery): { producerGroup?: string; topic?: string; id?: string; limit: number; offset: number } {
+function checkQuery(query: HalfMessageListQuery): {
+  producerGroup?: string;
+  topic?: string;
+  id?: string;
+  limit: number;
+  offset: number;
+} {
   const limit = query.limit ?? 100;
   const offset = query.offset ?? 0;
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
     throw new InvalidArgumentError(`limit must be an integer from 1 to 1000; got ${limit}.`);
   }
-  if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer; got ${offset}.`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new InvalidArgumentError(`offset must be a non-negative integer; got ${offset}.`);
   return { producerGroup: query.producerGroup, topic: query.topic, id: query.id, limit, offset };
 }
 

@@ -79,6 +79,7 @@ export class EmbeddedTransport implements Transport {
       prefetch: spec.prefetch,
       startFrom: spec.startFrom,
       memberId: spec.consumerId,
+      groupMode: spec.groupMode,
       retry: { maxReconsumeTimes: spec.maxReconsumeTimes, delayLevels: spec.delayLevels },
       handler: (delivery) => handler(toInbound(delivery)),
     });

@@ -62,6 +62,11 @@ export interface SubscriptionSpec {
    * group that consumes several topics is one member of the group, not one per topic.
    */
   consumerId?: string;
+  /**
+   * `clustering` (default): each message goes to one member of the group. `broadcasting`: every member (every
+   * `consumerId`) gets every message.
+   */
+  groupMode?: 'clustering' | 'broadcasting';
 }
 
 /**

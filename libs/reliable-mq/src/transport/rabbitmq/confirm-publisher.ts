@@ -1,5 +1,6 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { TransportError } from '../../errors/transport.error';
+import { bounded } from './bounded';
 import type { RabbitMqConnection } from './rabbitmq-connection';
 
 export interface AmqpPublish {
@@ -28,7 +29,10 @@ export class ConfirmPublisher {
   /** Returned messages of the current channel, by their publish token, with the broker's reason. */
   private returned = new Map<string, string>();
   /** Publishes waiting for their confirm, by publish token. */
-  private readonly pending = new Map<string, { resolve: () => void; reject: (error: Error) => void; item: AmqpPublish }>();
+  private readonly pending = new Map<
+    string,
+    { resolve: () => void; reject: (error: Error) => void; item: AmqpPublish }
+  >();
   private closed = false;
 
   constructor(
@@ -44,7 +48,15 @@ export class ConfirmPublisher {
       const token = `p${++this.nextToken}`;
       confirms.push(this.publishOne(channel, item, token));
       // Honour TCP backpressure: a large batch waits for the socket instead of buffering without bound.
-      if (!channel.publish(item.exchange, item.routingKey, item.content, { ...item.options, correlationId: token }, this.callbackFor(token))) {
+      if (
+        !channel.publish(
+          item.exchange,
+          item.routingKey,
+          item.content,
+          { ...item.options, correlationId: token },
+          this.callbackFor(token),
+        )
+      ) {
         await new Promise<void>((resolve) => {
           const done = (): void => {
             channel.off('drain', done);
@@ -65,14 +77,18 @@ export class ConfirmPublisher {
     this.closed = true;
     const channel = this.channel;
     this.channel = null;
-    if (channel) await channel.close().catch(() => undefined);
+    if (channel) await bounded(channel.close(), 2000);
   }
 
   private publishOne(_channel: ConfirmChannel, item: AmqpPublish, token: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (!this.pending.delete(token)) return;
-        reject(new TransportError(`RabbitMQ did not confirm message ${String(item.options.messageId)} within ${this.timeoutMs} ms.`));
+        reject(
+          new TransportError(
+            `RabbitMQ did not confirm message ${String(item.options.messageId)} within ${this.timeoutMs} ms.`,
+          ),
+        );
       }, this.timeoutMs);
       this.pending.set(token, {
         item,
@@ -98,9 +114,12 @@ export class ConfirmPublisher {
       const target = `exchange "${entry.item.exchange}" with routing key "${entry.item.routingKey}"`;
       if (error) {
         entry.reject(
-          new TransportError(`RabbitMQ did not confirm message ${String(entry.item.options.messageId)} to ${target}: ${(error as Error)?.message ?? String(error)}.`, {
-            cause: error,
-          }),
+          new TransportError(
+            `RabbitMQ did not confirm message ${String(entry.item.options.messageId)} to ${target}: ${(error as Error)?.message ?? String(error)}.`,
+            {
+              cause: error,
+            },
+          ),
         );
       } else if (returnedReason !== undefined) {
         entry.reject(

@@ -1,5 +1,6 @@
 import { connect, type ChannelModel } from 'amqplib';
 import { TransportError } from '../../errors/transport.error';
+import { bounded } from './bounded';
 import type { ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
 
 /** What the transport logs through; Nest's Logger fits. */
@@ -54,7 +55,8 @@ export class RabbitMqConnection {
   /** The open connection, or a TransportError saying it is down (callers retry; the relay backs off). */
   current(): ChannelModel {
     if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
-    if (!this.model) throw new TransportError(`RabbitMQ at ${this.options.safeUrl} is not reachable right now; reconnecting.`);
+    if (!this.model)
+      throw new TransportError(`RabbitMQ at ${this.options.safeUrl} is not reachable right now; reconnecting.`);
     return this.model;
   }
 
@@ -120,14 +122,17 @@ export class RabbitMqConnection {
     clearTimeout(this.reconnectTimer);
     const model = this.model;
     this.model = null;
-    if (model) await model.close().catch(() => undefined);
+    if (model) await bounded(model.close(), 3000);
   }
 
   private async open(): Promise<ChannelModel> {
     const url = new URL(this.options.url);
     if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
     const clientProperties = this.options.connectionName ? { connection_name: this.options.connectionName } : {};
-    return connect(url.toString(), { timeout: Math.min(10_000, Math.max(1000, this.options.connectTimeoutMs)), clientProperties });
+    return connect(url.toString(), {
+      timeout: Math.min(10_000, Math.max(1000, this.options.connectTimeoutMs)),
+      clientProperties,
+    });
   }
 
   private adopt(model: ChannelModel): void {
@@ -139,7 +144,9 @@ export class RabbitMqConnection {
     // Without an 'error' listener a connection error would be thrown as an uncaught exception.
     model.on('error', (error: Error) => this.logger.warn(`RabbitMQ connection error: ${error.message}`));
     model.on('close', (error?: Error) => this.lost(model, error ?? new Error('connection closed')));
-    model.on('blocked', (reason: string) => this.logger.warn(`RabbitMQ blocks publishing on this connection: ${reason}`));
+    model.on('blocked', (reason: string) =>
+      this.logger.warn(`RabbitMQ blocks publishing on this connection: ${reason}`),
+    );
     model.on('unblocked', () => this.logger.log('RabbitMQ unblocked publishing on this connection'));
     const waiters = this.waiters;
     this.waiters = [];
@@ -163,7 +170,10 @@ export class RabbitMqConnection {
 
   private scheduleReconnect(): void {
     if (this.closed) return;
-    const base = Math.min(this.options.reconnectMaxMs, this.options.reconnectInitialMs * 2 ** Math.min(this.failures, 20));
+    const base = Math.min(
+      this.options.reconnectMaxMs,
+      this.options.reconnectInitialMs * 2 ** Math.min(this.failures, 20),
+    );
     const delay = Math.round(base / 2 + (Math.random() * base) / 2);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.reconnect(), delay);

@@ -31,6 +31,8 @@ import type { RabbitMqNames } from './rabbitmq-names';
 import type { RabbitMqTopology } from './rabbitmq-topology';
 
 const MAX_PAGE = 1000;
+/** How long a DLQ operation waits for RabbitMQ to come back before it fails. */
+const OPERATION_WAIT_MS = 5000;
 const MAX_BATCH = 1000;
 const STATUSES: ReadonlyArray<DeadLetterStatus | 'any'> = ['dead', 'resent', 'discarded', 'any'];
 
@@ -84,7 +86,8 @@ export class RabbitMqDeadLetters implements DeadLetterOperations {
     const groups = query.group !== undefined ? [query.group] : [...new Set(this.deps.knownGroups())];
     const letters: DeadLetter[] = [];
     for (const group of groups) {
-      if (status === 'dead' || status === 'any') letters.push(...(await this.read(this.deps.names.deadLetterQueue(group), group)));
+      if (status === 'dead' || status === 'any')
+        letters.push(...(await this.read(this.deps.names.deadLetterQueue(group), group)));
       if (status !== 'dead') letters.push(...(await this.read(this.deps.names.auditQueue(group), group)));
     }
     const matching = letters.filter((letter) => matches(letter, query, status));
@@ -106,14 +109,23 @@ export class RabbitMqDeadLetters implements DeadLetterOperations {
     checkIds(ids);
     const body = edit.body === undefined ? undefined : Buffer.from(edit.body as Uint8Array | string);
     if (edit.headers !== undefined) {
-      if (typeof edit.headers !== 'object' || edit.headers === null || Object.values(edit.headers).some((v) => typeof v !== 'string')) {
+      if (
+        typeof edit.headers !== 'object' ||
+        edit.headers === null ||
+        Object.values(edit.headers).some((v) => typeof v !== 'string')
+      ) {
         throw new InvalidArgumentError('Edited headers must be an object of string values.');
       }
     }
     return this.settle(ids, async (held) => {
       const { letter, message } = held;
-      const returnQueue = headerText(message.properties.headers?.[H.returnQueue]) ?? headerText(message.properties.headers?.['x-first-death-queue']);
-      if (!returnQueue) throw new InvalidArgumentError(`Dead letter ${letter.id} does not say which queue it came from; it cannot be resent.`);
+      const returnQueue =
+        headerText(message.properties.headers?.[H.returnQueue]) ??
+        headerText(message.properties.headers?.['x-first-death-queue']);
+      if (!returnQueue)
+        throw new InvalidArgumentError(
+          `Dead letter ${letter.id} does not say which queue it came from; it cannot be resent.`,
+        );
       const headers: Record<string, string> = {
         ...privateHeaders(message),
         ...(edit.headers ?? letter.headers),
@@ -178,14 +190,17 @@ export class RabbitMqDeadLetters implements DeadLetterOperations {
       [H.deadAt]: String(held.letter.deadAt),
     });
     await this.deps.topology.ensureDeadLetterQueues(held.letter.group);
-    await this.deps.publisher.publish([{ exchange: '', routingKey: this.deps.names.auditQueue(held.letter.group), ...copy }]);
+    await this.deps.publisher.publish([
+      { exchange: '', routingKey: this.deps.names.auditQueue(held.letter.group), ...copy },
+    ]);
   }
 
   /** Reads a queue's letters without taking them. */
   private async read(queue: string, group: string): Promise<DeadLetter[]> {
     const channel = await this.openChannel();
     try {
-      const status: DeadLetterStatus | undefined = queue === this.deps.names.deadLetterQueue(group) ? 'dead' : undefined;
+      const status: DeadLetterStatus | undefined =
+        queue === this.deps.names.deadLetterQueue(group) ? 'dead' : undefined;
       return (await this.drain(channel, queue)).map((message) => toLetter(message, group, status));
     } finally {
       await channel.close().catch(() => undefined);
@@ -193,7 +208,9 @@ export class RabbitMqDeadLetters implements DeadLetterOperations {
   }
 
   private async openChannel(): Promise<Channel> {
-    const channel = await this.deps.connection.current().createChannel();
+    // An operator's request waits a little for a reconnection rather than failing at once.
+    const model = await this.deps.connection.whenUp(OPERATION_WAIT_MS);
+    const channel = await model.createChannel();
     channel.on('error', () => undefined);
     return channel;
   }
@@ -228,7 +245,12 @@ function matches(letter: DeadLetter, query: DeadLetterQuery, status: DeadLetterS
   if (query.group !== undefined && letter.group !== query.group) return false;
   if (query.topic !== undefined && letter.topic !== query.topic) return false;
   if (query.key !== undefined && letter.key !== query.key) return false;
-  if (query.messageId !== undefined && letter.messageId !== query.messageId && letter.originalMessageId !== query.messageId) return false;
+  if (
+    query.messageId !== undefined &&
+    letter.messageId !== query.messageId &&
+    letter.originalMessageId !== query.messageId
+  )
+    return false;
   if (query.reasonContains !== undefined && !letter.reason.includes(query.reasonContains)) return false;
   if (query.from !== undefined && letter.deadAt < query.from) return false;
   if (query.to !== undefined && letter.deadAt >= query.to) return false;
@@ -279,7 +301,7 @@ function toLetter(message: GetMessage, group: string, forced: DeadLetterStatus |
         (brokerReason === 'delivery_limit'
           ? 'it was delivered more than x-delivery-limit times without an ack (its consumers were lost before acking).'
           : 'see the x-death header.');
-  const status = forced ?? ((headerText(headers[H.status]) as DeadLetterStatus | undefined) ?? 'dead');
+  const status = forced ?? (headerText(headers[H.status]) as DeadLetterStatus | undefined) ?? 'dead';
   const statusAt = headerNumber(headers, H.statusAt);
   const visible = visibleHeaders(message);
   return {

@@ -139,7 +139,9 @@ export function decodeMessage(message: Message, extraAttempts = 0): InboundMessa
     headers: visibleHeaders(message),
     body: message.content,
     attempt: reconsumeTimesOf(message) + deliveryCountOf(message) + extraAttempts,
-    bornAt: headerNumber(headers, H.bornAt) ?? (message.properties.timestamp ? Number(message.properties.timestamp) * 1000 : 0),
+    bornAt:
+      headerNumber(headers, H.bornAt) ??
+      (message.properties.timestamp ? Number(message.properties.timestamp) * 1000 : 0),
   };
 }
 
@@ -147,7 +149,11 @@ export function decodeMessage(message: Message, extraAttempts = 0): InboundMessa
  * A copy of a received message with changed headers, keeping its id, body and the transport's own headers. Used
  * for retry, DLQ, resend and audit copies.
  */
-export function copyOf(message: Message, headers: Record<string, string>, body: Buffer = message.content): OutgoingAmqp {
+export function copyOf(
+  message: Message,
+  headers: Record<string, string>,
+  body: Buffer = message.content,
+): OutgoingAmqp {
   const kept: Record<string, string> = {};
   for (const [name, value] of Object.entries(allHeaders(message))) if (!BROKER.test(name)) kept[name] = value;
   return {

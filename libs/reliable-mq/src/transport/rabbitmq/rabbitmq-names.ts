@@ -17,7 +17,7 @@ export function slotOf(key: string | null | undefined): string {
 const MAX_NAME_BYTES = 255;
 
 /** Keeps a name within 255 bytes: a long one is cut and ends with a hash of the whole, so it stays unique. */
-function bounded(name: string): string {
+function withinLimit(name: string): string {
   if (Buffer.byteLength(name, 'utf8') <= MAX_NAME_BYTES) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 16);
   let cut = name.slice(0, 200);
@@ -34,27 +34,27 @@ export class RabbitMqNames {
 
   /** The topic's exchange (type `topic`); routing key = slot. */
   topicExchange(topic: string): string {
-    return bounded(`${this.prefix}.topic:${topic}`);
+    return withinLimit(`${this.prefix}.topic:${topic}`);
   }
 
   /** Alternate exchange (fanout) and queue that keep the topic's messages no group queue took. */
   unrouted(topic: string): string {
-    return bounded(`${this.prefix}.unrouted:${topic}`);
+    return withinLimit(`${this.prefix}.unrouted:${topic}`);
   }
 
   /** A clustering group's one queue for a topic (concurrent mode). */
   groupQueue(group: string, topic: string): string {
-    return bounded(`${this.prefix}.q:${group}:${topic}`);
+    return withinLimit(`${this.prefix}.q:${group}:${topic}`);
   }
 
   /** Ordered queue `index` of `count` of an orderly group. The count is part of the name: changing it makes new queues. */
   orderlyQueue(group: string, topic: string, index: number, count: number): string {
-    return bounded(`${this.prefix}.q:${group}:${topic}:${index}of${count}`);
+    return withinLimit(`${this.prefix}.q:${group}:${topic}:${index}of${count}`);
   }
 
   /** A broadcasting member's own queue. */
   memberQueue(group: string, topic: string, memberId: string): string {
-    return bounded(`${this.prefix}.q:${group}:${topic}:member:${memberId}`);
+    return withinLimit(`${this.prefix}.q:${group}:${topic}:member:${memberId}`);
   }
 
   /** Headers exchange in front of every retry queue. */
@@ -64,15 +64,15 @@ export class RabbitMqNames {
 
   /** A group's delay queue for one delay; expired messages go back to the queue named by their routing key. */
   retryQueue(group: string, delayMs: number): string {
-    return bounded(`${this.prefix}.retry:${group}:${delayMs}ms`);
+    return withinLimit(`${this.prefix}.retry:${group}:${delayMs}ms`);
   }
 
   deadLetterQueue(group: string): string {
-    return bounded(`${this.prefix}.dlq:${group}`);
+    return withinLimit(`${this.prefix}.dlq:${group}`);
   }
 
   /** Resent and discarded letters of a group, kept for audit. */
   auditQueue(group: string): string {
-    return bounded(`${this.prefix}.dlq-audit:${group}`);
+    return withinLimit(`${this.prefix}.dlq-audit:${group}`);
   }
 }

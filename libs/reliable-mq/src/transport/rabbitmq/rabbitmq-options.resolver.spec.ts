@@ -8,7 +8,10 @@ const URL = 'amqp://guest:guest@127.0.0.1:5672';
 
 describe('RabbitMQ transport options', () => {
   it('fills in defaults and takes RABBITMQ_URL when there is no url', () => {
-    const resolved = resolveRabbitMqOptions({ kind: 'rabbitmq', topics: ['a', { name: 'b', queueCount: 8 }] }, { RABBITMQ_URL: URL });
+    const resolved = resolveRabbitMqOptions(
+      { kind: 'rabbitmq', topics: ['a', { name: 'b', queueCount: 8 }] },
+      { RABBITMQ_URL: URL },
+    );
     expect(resolved).toMatchObject({
       url: URL,
       safeUrl: 'amqp://guest:***@127.0.0.1:5672',
@@ -39,7 +42,10 @@ describe('RabbitMQ transport options', () => {
       [{ url: URL, topics: ['bad topic'] }, /topics: .*bad topic/],
       [{ url: URL, delayLevels: '1s soon' }, /delayLevels: /],
       [{ url: URL, connectTimeoutMs: 'later' }, /connectTimeoutMs must be milliseconds or a duration/],
-      [{ url: URL, reconnect: { initialDelayMs: 5000, maxDelayMs: 100 } }, /reconnect.maxDelayMs must not be below reconnect.initialDelayMs/],
+      [
+        { url: URL, reconnect: { initialDelayMs: 5000, maxDelayMs: 100 } },
+        /reconnect.maxDelayMs must not be below reconnect.initialDelayMs/,
+      ],
       [{ url: URL, deadLetters: { groups: ['ok', 'not ok'] } }, /deadLetters.groups: /],
     ];
     for (const [options, problem] of cases) {
@@ -68,9 +74,9 @@ describe('RabbitMQ transport options', () => {
   });
 
   it('is what the module checks for transport.kind "rabbitmq"', () => {
-    expect(() => resolveReliableMqOptions({ producerGroup: 'svc', transport: { kind: 'rabbitmq', url: URL, prefix: '' } })).toThrow(
-      /transport \(rabbitmq\): prefix must be/,
-    );
+    expect(() =>
+      resolveReliableMqOptions({ producerGroup: 'svc', transport: { kind: 'rabbitmq', url: URL, prefix: '' } }),
+    ).toThrow(/transport \(rabbitmq\): prefix must be/);
     const resolved = resolveReliableMqOptions({ producerGroup: 'svc', transport: { kind: 'rabbitmq', url: URL } });
     expect(resolved.transport).toEqual({ kind: 'rabbitmq', url: URL });
     expect(() => resolveReliableMqOptions({ producerGroup: 'svc', transport: { kind: 'kafka' } as never })).toThrow(

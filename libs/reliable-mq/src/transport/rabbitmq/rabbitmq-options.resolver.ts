@@ -70,11 +70,15 @@ export function resolveRabbitMqOptions(
     fix('set `url` (e.g. "amqp://guest:guest@127.0.0.1:5672") or the RABBITMQ_URL environment variable.');
   }
   if (!/^amqps?:\/\/[^/]/i.test(url!.trim())) {
-    fix(`url must start with amqp:// or amqps://, e.g. "amqp://guest:guest@127.0.0.1:5672"; got ${JSON.stringify(redactUrl(url!))}.`);
+    fix(
+      `url must start with amqp:// or amqps://, e.g. "amqp://guest:guest@127.0.0.1:5672"; got ${JSON.stringify(redactUrl(url!))}.`,
+    );
   }
   const prefix = options.prefix ?? 'rmq';
   if (typeof prefix !== 'string' || !/^[A-Za-z0-9._-]{1,32}$/.test(prefix) || prefix.startsWith('amq.')) {
-    fix(`prefix must be 1–32 letters, digits, ".", "_" or "-" and must not start with "amq."; got ${JSON.stringify(prefix)}.`);
+    fix(
+      `prefix must be 1–32 letters, digits, ".", "_" or "-" and must not start with "amq."; got ${JSON.stringify(prefix)}.`,
+    );
   }
   const orderlyQueueCount = integer('orderlyQueueCount', options.orderlyQueueCount, 4, 1, SLOT_COUNT);
   const topics = new Map<string, number>();

@@ -6,6 +6,7 @@ import type { InboundHandler, SubscriptionSpec, TransportSubscription } from '..
 import type { RabbitMqConnection, RabbitMqLogger } from './rabbitmq-connection';
 import { H, decodeMessage, headerNumber, tagsOf } from './rabbitmq-message.codec';
 import type { RabbitMqTopology, WorkQueues } from './rabbitmq-topology';
+import { bounded } from './bounded';
 import type { RetryContext, RetryRouter } from './retry-router';
 
 export interface SubscriptionDeps {
@@ -27,6 +28,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const SETTLE_ATTEMPTS = 3;
 /** Pause before restoring a subscription whose channel failed while the connection stayed up. */
 const RESTORE_PAUSE_MS = 1000;
+/** Bound on each step of closing on a connection that may be dead. */
+const CLOSE_STEP_MS = 2000;
 
 /**
  * One subscription's consumers: a channel, a consumer per work queue, manual acks.
@@ -61,7 +64,7 @@ export class RabbitMqSubscription implements TransportSubscription {
     private readonly deps: SubscriptionDeps,
   ) {
     this.tagFilter = compileTagFilter(spec.tags);
-    this.groupMode = (spec as SubscriptionSpec & { groupMode?: 'clustering' | 'broadcasting' }).groupMode ?? 'clustering';
+    this.groupMode = spec.groupMode ?? 'clustering';
   }
 
   /** Declares the queues and starts consuming; later reconnections repeat this by themselves. */
@@ -81,18 +84,22 @@ export class RabbitMqSubscription implements TransportSubscription {
     this.unsubscribeUp?.();
     const channel = this.channel;
     if (channel) {
-      for (const tag of this.consumerTags) await channel.cancel(tag).catch(() => undefined);
+      for (const tag of this.consumerTags) await bounded(channel.cancel(tag), CLOSE_STEP_MS);
     }
     if (this.inflight.size > 0) {
       await Promise.race([Promise.allSettled([...this.inflight]), sleep(timeoutMs)]);
     }
-    if (channel) await channel.close().catch(() => undefined);
+    if (channel) await bounded(channel.close(), CLOSE_STEP_MS);
     this.channel = null;
     if (this.work?.memberQueue && this.deps.connection.isUp) {
       for (const queue of this.work.queues) {
-        await this.deps.topology.deleteQueue(queue).catch((error: unknown) =>
-          this.deps.logger.warn(`Could not delete broadcasting queue ${queue}: ${(error as Error).message}; it expires by itself.`),
-        );
+        await this.deps.topology
+          .deleteQueue(queue)
+          .catch((error: unknown) =>
+            this.deps.logger.warn(
+              `Could not delete broadcasting queue ${queue}: ${(error as Error).message}; it expires by itself.`,
+            ),
+          );
       }
     }
     this.deps.onClosed(this);
@@ -138,6 +145,18 @@ export class RabbitMqSubscription implements TransportSubscription {
       if (!this.closing && connection.isUp) this.scheduleRestore();
     });
     this.channel = channel;
+    try {
+      await this.consumeOn(channel, work);
+    } catch (error) {
+      // Half set up: drop this channel (its deliveries go back to the queue) and let the caller retry.
+      if (this.channel === channel) this.channel = null;
+      await bounded(channel.close(), CLOSE_STEP_MS);
+      throw error;
+    }
+    if (this.closing) await bounded(channel.close(), CLOSE_STEP_MS);
+  }
+
+  private async consumeOn(channel: ConfirmChannel, work: WorkQueues): Promise<void> {
     const orderly = this.spec.mode === 'orderly' && this.groupMode === 'clustering';
     await channel.prefetch(orderly ? 1 : this.spec.prefetch, false);
     const tags: string[] = [];
@@ -164,7 +183,6 @@ export class RabbitMqSubscription implements TransportSubscription {
     }
     this.work = work;
     this.consumerTags = tags;
-    if (this.closing) await channel.close().catch(() => undefined);
   }
 
   private track(task: Promise<void>): void {
@@ -172,7 +190,12 @@ export class RabbitMqSubscription implements TransportSubscription {
     void task.finally(() => this.inflight.delete(task));
   }
 
-  private async onMessage(channel: ConfirmChannel, context: RetryContext, message: ConsumeMessage, orderly: boolean): Promise<void> {
+  private async onMessage(
+    channel: ConfirmChannel,
+    context: RetryContext,
+    message: ConsumeMessage,
+    orderly: boolean,
+  ): Promise<void> {
     try {
       const deliverAt = headerNumber(message.properties.headers, H.deliverAt);
       if (deliverAt !== undefined && deliverAt > Date.now() + 2) {
@@ -187,7 +210,9 @@ export class RabbitMqSubscription implements TransportSubscription {
       if (orderly) await this.handleInPlace(channel, context, message);
       else await this.handleOnce(channel, context, message);
     } catch (error) {
-      this.deps.logger.error(`Unexpected failure handling a message from ${context.queue}: ${(error as Error).message}`);
+      this.deps.logger.error(
+        `Unexpected failure handling a message from ${context.queue}: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -213,7 +238,9 @@ export class RabbitMqSubscription implements TransportSubscription {
       } catch (error) {
         if (isNonRetryable(error) || inbound.attempt >= this.spec.maxReconsumeTimes) {
           const reason = describeError(error);
-          await this.settle(channel, message, () => this.deps.router.deadLetter(context, message, inbound.attempt, reason));
+          await this.settle(channel, message, () =>
+            this.deps.router.deadLetter(context, message, inbound.attempt, reason),
+          );
           return;
         }
         await sleep(requestedRetryDelay(error) ?? this.deps.orderlyRetryPauseMs);

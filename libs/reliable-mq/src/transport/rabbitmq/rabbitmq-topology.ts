@@ -2,6 +2,7 @@ import { UnknownTopicError } from '@reliable-mq/engine';
 import type { Channel, Options } from 'amqplib';
 import { TopologyMismatchError } from '../../errors/topology-mismatch.error';
 import { TransportError } from '../../errors/transport.error';
+import { bounded } from './bounded';
 import type { RabbitMqConnection } from './rabbitmq-connection';
 import { SLOT_COUNT, type RabbitMqNames } from './rabbitmq-names';
 import type { ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
@@ -86,7 +87,9 @@ export class RabbitMqTopology {
       return true;
     } catch (error) {
       if (/NOT[-_]FOUND|\b404\b/.test(String((error as Error).message))) return false;
-      throw new TransportError(`Cannot check topic "${topic}" on RabbitMQ: ${(error as Error).message}`, { cause: error });
+      throw new TransportError(`Cannot check topic "${topic}" on RabbitMQ: ${(error as Error).message}`, {
+        cause: error,
+      });
     } finally {
       await probe.close().catch(() => undefined);
     }
@@ -196,7 +199,7 @@ export class RabbitMqTopology {
   async close(): Promise<void> {
     const channel = this.channel;
     this.channel = null;
-    if (channel) await channel.close().catch(() => undefined);
+    if (channel) await bounded(channel.close(), 2000);
   }
 
   /** 3.x quorum queues have no delivery limit unless asked; 4.x applies 20 by default, which reads would use up. */
@@ -223,11 +226,21 @@ export class RabbitMqTopology {
     this.markDone(key);
   }
 
-  private async assertExchange(channel: Channel, name: string, type: string, args: Options.AssertExchange['arguments'] = {}): Promise<void> {
+  private async assertExchange(
+    channel: Channel,
+    name: string,
+    type: string,
+    args: Options.AssertExchange['arguments'] = {},
+  ): Promise<void> {
     await channel.assertExchange(name, type, { durable: true, autoDelete: false, arguments: args });
   }
 
-  private async assertQueue(channel: Channel, name: string, args: Record<string, unknown>, what?: string): Promise<void> {
+  private async assertQueue(
+    channel: Channel,
+    name: string,
+    args: Record<string, unknown>,
+    what?: string,
+  ): Promise<void> {
     try {
       await channel.assertQueue(name, { durable: true, exclusive: false, autoDelete: false, arguments: args });
     } catch (error) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { deleteRabbitMqObjects } from '../../../../../test/support/rabbitmq-admin';
+import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, uniqueName } from '../../../../../test/support/services';
 import { transportContract, transportContractCases, type TransportFixture } from '../../testing/transport.contract';
 import type { InboundHandler, SubscriptionSpec, Transport, TransportMessage } from '../transport.interface';
@@ -30,6 +31,8 @@ export async function rabbitMqFixture(): Promise<TransportFixture> {
 }
 
 describeWithService('rabbitmq', 'RabbitMQ transport', () => {
+  holdSharedRabbitMq();
+
   transportContract('rabbitmq', rabbitMqFixture);
 
   /** Wraps a working transport and breaks one promise of the contract. */
@@ -48,7 +51,11 @@ describeWithService('rabbitmq', 'RabbitMQ transport', () => {
     return { ...fixture, transport };
   }
 
-  const breakages: Array<{ name: string; caughtBy: string; breakage: (fixture: TransportFixture) => TransportFixture }> = [
+  const breakages: Array<{
+    name: string;
+    caughtBy: string;
+    breakage: (fixture: TransportFixture) => TransportFixture;
+  }> = [
     {
       name: 'acks before the handler finishes and swallows failures',
       caughtBy: 'the message is acked only after the handler resolves',
@@ -65,7 +72,8 @@ describeWithService('rabbitmq', 'RabbitMQ transport', () => {
       caughtBy: 'a subscriber receives body',
       breakage: (fixture) =>
         broken(fixture, {
-          publish: async (batch: readonly TransportMessage[]) => batch.map((message) => ({ id: message.id, duplicate: false })),
+          publish: async (batch: readonly TransportMessage[]) =>
+            batch.map((message) => ({ id: message.id, duplicate: false })),
         }),
     },
     {
@@ -74,8 +82,12 @@ describeWithService('rabbitmq', 'RabbitMQ transport', () => {
       breakage: (fixture) =>
         broken(fixture, {
           subscribe: (spec: SubscriptionSpec, handler: InboundHandler) =>
-            fixture.transport.subscribe({ ...spec, mode: 'concurrent' }, (message) =>
-              new Promise((resolve, reject) => setTimeout(() => handler(message).then(resolve, reject), Math.random() * 30)),
+            fixture.transport.subscribe(
+              { ...spec, mode: 'concurrent' },
+              (message) =>
+                new Promise((resolve, reject) =>
+                  setTimeout(() => handler(message).then(resolve, reject), Math.random() * 30),
+                ),
             ),
         }),
     },

@@ -122,6 +122,34 @@ export class RabbitMqTransport implements Transport {
     return { exchanges: [...this.topology.declared.exchanges], queues: [...this.topology.declared.queues] };
   }
 
+  /**
+   * Messages waiting in the queues this instance consumes and in the retry queues it declared (ready, not yet
+   * delivered). For tests and health checks; one passive declare per queue.
+   */
+  async queuedMessages(): Promise<number> {
+    const queues = new Set<string>(this.topology.declared.queues);
+    for (const name of [...queues]) {
+      // DLQs, audit and parked messages wait for an operator, not for this instance.
+      if (name.startsWith(`${this.options.prefix}.dlq`) || name.startsWith(`${this.options.prefix}.unrouted:`))
+        queues.delete(name);
+    }
+    let total = 0;
+    const channel = await this.connection.current().createChannel();
+    channel.on('error', () => undefined);
+    try {
+      for (const queue of queues) {
+        try {
+          total += (await channel.checkQueue(queue)).messageCount;
+        } catch {
+          return total; // A missing queue closes the channel; it holds nothing anyway.
+        }
+      }
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+    return total;
+  }
+
   async connect(): Promise<void> {
     if (this.connected) return;
     if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
@@ -172,10 +200,14 @@ export class RabbitMqTransport implements Transport {
       throw new InvalidArgumentError(`mode must be "concurrent" or "orderly"; got ${JSON.stringify(spec.mode)}.`);
     }
     if (!Number.isInteger(spec.prefetch) || spec.prefetch < 1 || spec.prefetch > 65_535) {
-      throw new InvalidArgumentError(`prefetch must be an integer from 1 to 65535; got ${JSON.stringify(spec.prefetch)}.`);
+      throw new InvalidArgumentError(
+        `prefetch must be an integer from 1 to 65535; got ${JSON.stringify(spec.prefetch)}.`,
+      );
     }
     if (!Number.isInteger(spec.maxReconsumeTimes) || spec.maxReconsumeTimes < 0) {
-      throw new InvalidArgumentError(`maxReconsumeTimes must be a non-negative integer; got ${JSON.stringify(spec.maxReconsumeTimes)}.`);
+      throw new InvalidArgumentError(
+        `maxReconsumeTimes must be a non-negative integer; got ${JSON.stringify(spec.maxReconsumeTimes)}.`,
+      );
     }
     this.groups.add(spec.group);
     this.topics.add(spec.topic);
@@ -189,7 +221,8 @@ export class RabbitMqTransport implements Transport {
       memberId: spec.consumerId ?? this.defaultMemberId,
       onClosed: (closed) => this.subscriptions.delete(closed),
       replayUnrouted: async (topic) => {
-        if (this.options.unroutable === 'park') await replayUnrouted(this.connection, this.publisher, this.names, topic, this.logger);
+        if (this.options.unroutable === 'park')
+          await replayUnrouted(this.connection, this.publisher, this.names, topic, this.logger);
       },
     });
     this.subscriptions.add(subscription);

@@ -70,7 +70,14 @@ export class RetryRouter {
   }
 
   /** Sends a copy with `attempts` failures recorded to wait `delayMs`, then come back to the same work queue. */
-  async retry(context: RetryContext, message: Message, attempts: number, error: unknown, delayMs: number, exact: boolean): Promise<void> {
+  async retry(
+    context: RetryContext,
+    message: Message,
+    attempts: number,
+    error: unknown,
+    delayMs: number,
+    exact: boolean,
+  ): Promise<void> {
     const headers: Record<string, string> = {
       [HEADER_RECONSUME_TIMES]: String(attempts),
       [HEADER_LAST_ERROR]: describeError(error),
@@ -101,7 +108,13 @@ export class RetryRouter {
     await this.publisher.publish([{ exchange: '', routingKey: this.names.deadLetterQueue(context.group), ...copy }]);
   }
 
-  private async delay(context: RetryContext, message: Message, headers: Record<string, string>, delayMs: number, exact: boolean): Promise<void> {
+  private async delay(
+    context: RetryContext,
+    message: Message,
+    headers: Record<string, string>,
+    delayMs: number,
+    exact: boolean,
+  ): Promise<void> {
     const wait = Math.max(1, Math.round(delayMs));
     const step = exact ? wait : deferStep(wait);
     const queue = await this.topology.ensureRetryQueue(context.group, step);

@@ -30,13 +30,16 @@ export async function replayUnrouted(
       const message = await channel.get(queue, { noAck: false });
       if (message === false) break;
       const copy = copyOf(message, {});
-      await publisher.publish([{ exchange: names.topicExchange(topic), routingKey: message.fields.routingKey, ...copy }]);
+      await publisher.publish([
+        { exchange: names.topicExchange(topic), routingKey: message.fields.routingKey, ...copy },
+      ]);
       channel.ack(message);
       moved++;
     }
   } finally {
     await channel.close().catch(() => undefined);
   }
-  if (moved > 0) logger.log(`Delivered ${moved} message(s) of topic "${topic}" that were published before any group subscribed.`);
+  if (moved > 0)
+    logger.log(`Delivered ${moved} message(s) of topic "${topic}" that were published before any group subscribed.`);
   return moved;
 }

@@ -1,12 +1,15 @@
 import { connect, type Socket } from 'node:net';
+import { BrokerRefusedError } from '../../errors/broker-refused.error';
 import { TransportError } from '../../errors/transport.error';
 import {
   ClientOp,
   encodeFrame,
+  FRAME_HEADER_BYTES,
   FrameDecoder,
   FrameType,
   MAX_FRAME_BYTES_CEILING,
   PROTOCOL_VERSION,
+  ProtocolErrorCode,
   ServerEvent,
   toWireError,
   type Frame,
@@ -49,6 +52,7 @@ export class BrokerClientConnection {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastReceivedAt = Date.now();
   private goingAway = false;
+  private corked = false;
   hello!: HelloResult;
 
   private constructor(
@@ -63,7 +67,11 @@ export class BrokerClientConnection {
       const connection = new BrokerClientConnection(socket, options);
       let settled = false;
       const timer = setTimeout(() => {
-        connection.destroy(new TransportError(`No answer from the broker at ${options.host}:${options.port} within ${options.connectTimeoutMs} ms.`));
+        connection.destroy(
+          new TransportError(
+            `No answer from the broker at ${options.host}:${options.port} within ${options.connectTimeoutMs} ms.`,
+          ),
+        );
       }, options.connectTimeoutMs);
       const settle = (error: Error | null): void => {
         if (settled) return;
@@ -74,12 +82,18 @@ export class BrokerClientConnection {
       };
       connection.whenClosed = (reason) => settle(reason);
       socket.on('data', (chunk: Buffer) => connection.onData(chunk));
-      socket.on('error', (error) => connection.destroy(new TransportError(`Broker connection error: ${error.message}`, { cause: error })));
+      socket.on('error', (error) =>
+        connection.destroy(new TransportError(`Broker connection error: ${error.message}`, { cause: error })),
+      );
       socket.on('close', () => connection.destroy(new TransportError('The broker closed the connection.')));
       socket.once('connect', () => {
         socket.setKeepAlive(true, 10_000);
         connection
-          .call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: options.token, client: options.clientName }, options.connectTimeoutMs)
+          .call(
+            ClientOp.HELLO,
+            { protocol: PROTOCOL_VERSION, token: options.token, client: options.clientName },
+            options.connectTimeoutMs,
+          )
           .then((result) => {
             connection.hello = result as HelloResult;
             connection.startHeartbeat();
@@ -107,15 +121,30 @@ export class BrokerClientConnection {
 
   /** Sends a call and waits for its answer. Broker errors come back as the engine's classes or BrokerRefusedError. */
   call(op: string, args: unknown, timeoutMs = this.options.requestTimeoutMs): Promise<unknown> {
-    if (this.closedReason) return Promise.reject(new TransportError(`Not connected to the broker: ${this.closedReason.message}`));
+    if (this.closedReason)
+      return Promise.reject(new TransportError(`Not connected to the broker: ${this.closedReason.message}`));
     const id = this.nextId++;
+    const encoded = encodeFrame({ t: FrameType.REQUEST, id, op, a: args });
+    // The broker would close the connection on an oversized frame, failing every other call on it: refuse it here.
+    if (this.hello && encoded.length - FRAME_HEADER_BYTES > this.hello.maxFrameBytes) {
+      return Promise.reject(
+        new BrokerRefusedError(
+          ProtocolErrorCode.FRAME_TOO_LARGE,
+          `"${op}" would be a ${encoded.length - FRAME_HEADER_BYTES}-byte frame; the broker accepts at most ${this.hello.maxFrameBytes}. Nothing was sent.`,
+        ),
+      );
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new TransportError(`The broker did not answer "${op}" within ${timeoutMs} ms; it may or may not have done it.`));
+        reject(
+          new TransportError(
+            `The broker did not answer "${op}" within ${timeoutMs} ms; it may or may not have done it.`,
+          ),
+        );
       }, timeoutMs);
       this.waiting.set(id, { op, resolve, reject, timer });
-      if (!this.write({ t: FrameType.REQUEST, id, op, a: args })) {
+      if (!this.writeBytes(encoded)) {
         clearTimeout(timer);
         this.waiting.delete(id);
         reject(new TransportError(`Not connected to the broker: ${this.closedReason?.message ?? 'closed'}`));
@@ -144,9 +173,12 @@ export class BrokerClientConnection {
       clearTimeout(waiting.timer);
       this.waiting.delete(id);
       waiting.reject(
-        new TransportError(`The connection to the broker was lost before it answered "${waiting.op}"; it may or may not have done it. ${reason.message}`, {
-          cause: reason,
-        }),
+        new TransportError(
+          `The connection to the broker was lost before it answered "${waiting.op}"; it may or may not have done it. ${reason.message}`,
+          {
+            cause: reason,
+          },
+        ),
       );
     }
     // A polite end first, so an error frame written just before still goes out; then the socket is freed.
@@ -160,8 +192,9 @@ export class BrokerClientConnection {
   private startHeartbeat(): void {
     const { heartbeatMs, idleTimeoutMs } = this.hello;
     const every = Math.max(50, Math.min(heartbeatMs, Math.floor(idleTimeoutMs / 3)));
-    // Silence this long means the broker or the path to it is gone, even if TCP has not noticed (half-open).
-    const silentLimit = Math.max(idleTimeoutMs, every * 3);
+    // Three pings without any answer mean the broker or the path to it is gone, even if TCP has not noticed
+    // (half-open). The broker still holds the old connection then; the resubscribe takes its members over.
+    const silentLimit = Math.max(every * 2, Math.min(idleTimeoutMs, heartbeatMs * 3));
     this.heartbeatTimer = setInterval(() => {
       if (Date.now() - this.lastReceivedAt > silentLimit) {
         this.destroy(new TransportError(`Nothing heard from the broker for ${silentLimit} ms.`));
@@ -173,8 +206,21 @@ export class BrokerClientConnection {
   }
 
   private write(frame: Frame): boolean {
+    return this.writeBytes(encodeFrame(frame));
+  }
+
+  private writeBytes(bytes: Buffer): boolean {
     if (this.socket.destroyed || !this.socket.writable) return false;
-    this.socket.write(encodeFrame(frame));
+    // Calls made in one tick (pipelined publishes, a burst of acks) leave in one segment.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(bytes);
     return true;
   }
 

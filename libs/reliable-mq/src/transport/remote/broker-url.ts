@@ -17,13 +17,17 @@ export function parseBrokerUrl(raw: string): BrokerAddress | { problem: string }
     return { problem: `${JSON.stringify(raw)} is not a URL; use reliable-mq://host:${DEFAULT_BROKER_PORT}.` };
   }
   if (url.protocol !== BROKER_URL_SCHEME) {
-    return { problem: `the URL must start with reliable-mq://, e.g. reliable-mq://127.0.0.1:${DEFAULT_BROKER_PORT}; got ${url.protocol}//.` };
+    return {
+      problem: `the URL must start with reliable-mq://, e.g. reliable-mq://127.0.0.1:${DEFAULT_BROKER_PORT}; got ${url.protocol}//.`,
+    };
   }
   if (url.username !== '' || url.password !== '') {
     return { problem: 'put the token in `token` (or BROKER_TOKEN), not in the URL, where logs would show it.' };
   }
   if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') {
-    return { problem: `the URL takes only a host and a port, e.g. reliable-mq://broker.internal:${DEFAULT_BROKER_PORT}.` };
+    return {
+      problem: `the URL takes only a host and a port, e.g. reliable-mq://broker.internal:${DEFAULT_BROKER_PORT}.`,
+    };
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (host === '') return { problem: 'the URL has no host.' };

@@ -37,14 +37,19 @@ const ENGINE_ERRORS: Record<string, abstract new (...args: never[]) => Error> = 
  * broker's; the stack is this process's.
  */
 export function fromWireError(wire: WireError, call: string): Error {
-  const engineClass = wire.name !== undefined && Object.hasOwn(ENGINE_ERRORS, wire.name) ? ENGINE_ERRORS[wire.name] : undefined;
+  const engineClass =
+    wire.name !== undefined && Object.hasOwn(ENGINE_ERRORS, wire.name) ? ENGINE_ERRORS[wire.name] : undefined;
   if (engineClass) {
     const error = Object.create(engineClass.prototype as object) as Error & Record<string, unknown>;
     const local = new Error(wire.message);
     Object.defineProperties(error, {
       message: { value: wire.message, writable: true, configurable: true },
       name: { value: wire.name, writable: true, configurable: true },
-      stack: { value: `${wire.name}: ${wire.message}\n${local.stack?.split('\n').slice(1).join('\n') ?? ''}`, writable: true, configurable: true },
+      stack: {
+        value: `${wire.name}: ${wire.message}\n${local.stack?.split('\n').slice(1).join('\n') ?? ''}`,
+        writable: true,
+        configurable: true,
+      },
     });
     for (const [field, value] of Object.entries(wire.details ?? {})) {
       if (field !== '__proto__' && field !== 'constructor') error[field] = value;

@@ -95,12 +95,20 @@ export class RemoteSubscription implements TransportSubscription {
 }
 
 /** The handler's failure as the broker records it: the same name, message and flags the embedded engine reads. */
-function describeFailure(error: unknown): { name: string; message: string; nonRetryable?: boolean; retryDelayMs?: number } {
+function describeFailure(error: unknown): {
+  name: string;
+  message: string;
+  nonRetryable?: boolean;
+  retryDelayMs?: number;
+} {
   const name = error instanceof Error ? error.name.slice(0, 200) : 'Error';
   const message = (error instanceof Error ? error.message : String(error)).slice(0, MAX_REASON_CHARS);
-  const flags = typeof error === 'object' && error !== null ? (error as { nonRetryable?: unknown; retryDelayMs?: unknown }) : {};
+  const flags =
+    typeof error === 'object' && error !== null ? (error as { nonRetryable?: unknown; retryDelayMs?: unknown }) : {};
   const retryDelayMs =
-    typeof flags.retryDelayMs === 'number' && Number.isFinite(flags.retryDelayMs) && flags.retryDelayMs >= 0 ? flags.retryDelayMs : undefined;
+    typeof flags.retryDelayMs === 'number' && Number.isFinite(flags.retryDelayMs) && flags.retryDelayMs >= 0
+      ? flags.retryDelayMs
+      : undefined;
   return {
     name,
     message,

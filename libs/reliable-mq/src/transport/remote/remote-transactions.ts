@@ -28,7 +28,10 @@ const OUTCOMES: readonly TransactionOutcome[] = ['commit', 'rollback', 'unknown'
 export function createRemoteTransactions(deps: RemoteTransactionsDeps): RemoteTransactionalOperations {
   return {
     sendHalf: async (message, producerGroup) => {
-      const result = (await deps.call(ClientOp.TX_SEND, { message: toWireMessage(message), producerGroup })) as HalfSendConfirm;
+      const result = (await deps.call(ClientOp.TX_SEND, {
+        message: toWireMessage(message),
+        producerGroup,
+      })) as HalfSendConfirm;
       return { txId: result.txId, id: result.id, duplicate: result.duplicate === true };
     },
     commit: async (txId) => {
@@ -59,9 +62,12 @@ export function createRemoteTransactions(deps: RemoteTransactionsDeps): RemoteTr
         await current?.call(ClientOp.TX_CHECKER_UNREGISTER, { checker: id }).catch(() => undefined);
       };
     },
-    listUnresolved: async (query = {}) => toHalfPage(await deps.call(ClientOp.TX_LIST, { ...query, state: 'unresolved' })) as HalfMessagePage,
-    listDiscarded: async (query = {}) => toHalfPage(await deps.call(ClientOp.TX_LIST, { ...query, state: 'discarded' })),
-    commitDiscarded: async (txIds) => (await deps.call(ClientOp.TX_COMMIT_DISCARDED, { txIds: [...txIds] })) as string[],
+    listUnresolved: async (query = {}) =>
+      toHalfPage(await deps.call(ClientOp.TX_LIST, { ...query, state: 'unresolved' })) as HalfMessagePage,
+    listDiscarded: async (query = {}) =>
+      toHalfPage(await deps.call(ClientOp.TX_LIST, { ...query, state: 'discarded' })),
+    commitDiscarded: async (txIds) =>
+      (await deps.call(ClientOp.TX_COMMIT_DISCARDED, { txIds: [...txIds] })) as string[],
     discardDiscarded: async (txIds, reason) =>
       (await deps.call(ClientOp.TX_DISCARD_DISCARDED, { txIds: [...txIds], reason })) as string[],
     answerCheck: async (args) => {

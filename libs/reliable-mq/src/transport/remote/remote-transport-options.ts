@@ -46,11 +46,14 @@ export function resolveRemoteTransportOptions(
 ): ResolvedRemoteTransportOptions {
   const url = options.url ?? env.BROKER_URL;
   if (typeof url !== 'string' || url.trim() === '') {
-    return fix('transport { kind: "remote" } needs `url` (e.g. "reliable-mq://127.0.0.1:7420") or the BROKER_URL environment variable.');
+    return fix(
+      'transport { kind: "remote" } needs `url` (e.g. "reliable-mq://127.0.0.1:7420") or the BROKER_URL environment variable.',
+    );
   }
   const address = parseBrokerUrl(url.trim());
   if ('problem' in address) return fix(`transport.url: ${address.problem}`);
-  const token = options.token ?? (env.BROKER_TOKEN !== undefined && env.BROKER_TOKEN !== '' ? env.BROKER_TOKEN : undefined);
+  const token =
+    options.token ?? (env.BROKER_TOKEN !== undefined && env.BROKER_TOKEN !== '' ? env.BROKER_TOKEN : undefined);
   if (token !== undefined && (typeof token !== 'string' || token.length === 0 || token.length > 4096)) {
     fix('transport.token must be the broker token, a string of 1 to 4096 characters.');
   }
@@ -66,7 +69,8 @@ export function resolveRemoteTransportOptions(
     return parsed;
   };
   const topics: ResolvedRemoteTransportOptions['topics'] = [];
-  if (options.topics !== undefined && !Array.isArray(options.topics)) fix('transport.topics must be an array of topic names.');
+  if (options.topics !== undefined && !Array.isArray(options.topics))
+    fix('transport.topics must be an array of topic names.');
   for (const topic of options.topics ?? []) {
     if (typeof topic === 'string') topics.push({ name: topic });
     else if (typeof topic === 'object' && topic !== null && typeof topic.name === 'string') topics.push({ ...topic });
@@ -77,7 +81,8 @@ export function resolveRemoteTransportOptions(
   }
   const reconnectDelayMs = duration('reconnectDelayMs', options.reconnectDelayMs, 100, 1);
   const reconnectMaxDelayMs = duration('reconnectMaxDelayMs', options.reconnectMaxDelayMs, 5_000, 1);
-  if (reconnectMaxDelayMs < reconnectDelayMs) fix('transport.reconnectMaxDelayMs must not be below transport.reconnectDelayMs.');
+  if (reconnectMaxDelayMs < reconnectDelayMs)
+    fix('transport.reconnectMaxDelayMs must not be below transport.reconnectDelayMs.');
   return {
     host: address.host,
     port: address.port,

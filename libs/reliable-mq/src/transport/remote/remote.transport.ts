@@ -1,4 +1,4 @@
-import { uuidv7, type EngineStats, type TopicInfo } from '@reliable-mq/engine';
+import { MessageTooLargeError, uuidv7, type EngineStats, type TopicInfo } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import { TransportError } from '../../errors/transport.error';
 import { BrokerRefusedError } from '../../errors/broker-refused.error';
@@ -15,16 +15,19 @@ import type {
 import { BrokerClientConnection } from './broker-client-connection';
 import { ClientOp, ProtocolErrorCode, ServerEvent, ServerOp, type PublishResult, type WireConfirm } from './protocol';
 import { RemoteSubscription } from './remote-subscription';
-import { resolveRemoteTransportOptions, type RemoteTransportOptions, type ResolvedRemoteTransportOptions } from './remote-transport-options';
+import {
+  resolveRemoteTransportOptions,
+  type RemoteTransportOptions,
+  type ResolvedRemoteTransportOptions,
+} from './remote-transport-options';
 import { createRemoteTransactions, type CheckerRegistration } from './remote-transactions';
 import { readDelivery, toDeadLetter, toDeadLetterPage, toWireMessage, wireOverhead } from './wire-conversions';
 
 export interface RemoteTransportHooks {
   /** Failures with no caller to tell (a resubscribe refused after a reconnect). */
   onError?: (error: Error) => void;
-  /** Connection news: lost, reconnected. */
+  /** Connection news: lost, reconnected, the broker going away. */
   onWarning?: (message: string) => void;
-  onLog?: (message: string) => void;
 }
 
 /** Refusals that a reconnect with the same settings cannot cure. */
@@ -51,7 +54,10 @@ export class RemoteTransport implements Transport {
   private nextCheckerId = 1;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private connectedWaiters: Array<{ resolve: (connection: BrokerClientConnection) => void; reject: (error: Error) => void }> = [];
+  private connectedWaiters: Array<{
+    resolve: (connection: BrokerClientConnection) => void;
+    reject: (error: Error) => void;
+  }> = [];
   private lastConnectError: Error | null = null;
   private readonly instanceId = uuidv7().slice(-12);
   readonly transactions: TransactionalOperations;
@@ -61,9 +67,13 @@ export class RemoteTransport implements Transport {
     private readonly hooks: RemoteTransportHooks = {},
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.options = resolveRemoteTransportOptions(options, (problem) => {
-      throw new TransportError(problem);
-    }, env);
+    this.options = resolveRemoteTransportOptions(
+      options,
+      (problem) => {
+        throw new TransportError(problem);
+      },
+      env,
+    );
     this.transactions = createRemoteTransactions({
       call: (op, args) => this.call(op, args),
       checkers: this.checkers,
@@ -72,9 +82,13 @@ export class RemoteTransport implements Transport {
     });
   }
 
-  /** Read through a getter so checks after an await are not narrowed away. */
+  /** Read through getters so checks after an await are not narrowed away. */
   private get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  private get idle(): boolean {
+    return this.state === 'idle';
   }
 
   /** Where this transport connects, for logs. */
@@ -98,7 +112,17 @@ export class RemoteTransport implements Transport {
       this.state = 'connecting';
       void this.attempt();
     }
-    await this.waitConnected(Math.max(0, deadline - Date.now()));
+    try {
+      await this.waitConnected(Math.max(0, deadline - Date.now()));
+    } catch (error) {
+      // Startup failed: stop trying in the background, so nothing keeps the process alive or reconnects later.
+      if (this.state === 'connecting') {
+        this.state = 'idle';
+        if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+        this.reconnectTimer = null;
+      }
+      throw error;
+    }
   }
 
   async ensureTopic(topic: string): Promise<void> {
@@ -117,6 +141,11 @@ export class RemoteTransport implements Transport {
   async publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]> {
     const connection = this.openConnection();
     if (batch.length === 0) return [];
+    // Refused here as the engine would refuse it, rather than as an oversized frame.
+    const tooLarge = batch.findIndex((message) => message.body.length > connection.hello.maxBodyBytes);
+    if (tooLarge !== -1) {
+      throw new MessageTooLargeError(batch[tooLarge]!.body.length, connection.hello.maxBodyBytes, tooLarge);
+    }
     // Batches larger than a frame or the broker's batch limit go out as several pipelined calls.
     const chunks: TransportMessage[][] = [];
     const frameBudget = connection.hello.maxFrameBytes - 1024;
@@ -134,13 +163,21 @@ export class RemoteTransport implements Transport {
     }
     chunks.push(current);
     const results = await Promise.all(
-      chunks.map((chunk) => connection.call(ClientOp.PUBLISH, { messages: chunk.map(toWireMessage) }) as Promise<PublishResult>),
+      chunks.map(
+        (chunk) => connection.call(ClientOp.PUBLISH, { messages: chunk.map(toWireMessage) }) as Promise<PublishResult>,
+      ),
     );
     const confirms: TransportConfirm[] = [];
     chunks.forEach((chunk, index) => {
       const wire: WireConfirm[] | undefined = results[index]?.confirms;
-      if (!Array.isArray(wire) || wire.length !== chunk.length || wire.some((confirm, at) => confirm?.id !== chunk[at]!.id)) {
-        throw new TransportError('The broker answered a publish with confirms that do not match the batch; re-send it.');
+      if (
+        !Array.isArray(wire) ||
+        wire.length !== chunk.length ||
+        wire.some((confirm, at) => confirm?.id !== chunk[at]!.id)
+      ) {
+        throw new TransportError(
+          'The broker answered a publish with confirms that do not match the batch; re-send it.',
+        );
       }
       for (const confirm of wire) confirms.push({ id: confirm.id, duplicate: confirm.duplicate === true });
     });
@@ -151,7 +188,9 @@ export class RemoteTransport implements Transport {
     if (this.state === 'closed') throw new TransportError('Cannot subscribe: this transport is closed.');
     const id = this.nextSubscriptionId++;
     const memberId = spec.consumerId ?? `${hostname()}:${process.pid}:${this.instanceId}:${id}`;
-    const subscription = new RemoteSubscription(id, spec, memberId, handler, (closed) => this.subscriptions.delete(closed.id));
+    const subscription = new RemoteSubscription(id, spec, memberId, handler, (closed) =>
+      this.subscriptions.delete(closed.id),
+    );
     this.subscriptions.set(id, subscription);
     try {
       const connection = await this.waitConnected(this.options.connectTimeoutMs);
@@ -177,10 +216,15 @@ export class RemoteTransport implements Transport {
         edit === undefined
           ? undefined
           : {
-              ...(edit.body !== undefined ? { body: typeof edit.body === 'string' ? Buffer.from(edit.body, 'utf8') : edit.body } : {}),
+              ...(edit.body !== undefined
+                ? { body: typeof edit.body === 'string' ? Buffer.from(edit.body, 'utf8') : edit.body }
+                : {}),
               ...(edit.headers !== undefined ? { headers: edit.headers } : {}),
             };
-      return (await this.call(ClientOp.DLQ_RESEND, { ids: [...ids], ...(wireEdit ? { edit: wireEdit } : {}) })) as number[];
+      return (await this.call(ClientOp.DLQ_RESEND, {
+        ids: [...ids],
+        ...(wireEdit ? { edit: wireEdit } : {}),
+      })) as number[];
     },
     discard: async (ids, reason) => (await this.call(ClientOp.DLQ_DISCARD, { ids: [...ids], reason })) as number[],
   };
@@ -262,6 +306,7 @@ export class RemoteTransport implements Transport {
       });
     } catch (error) {
       this.lastConnectError = error as Error;
+      if (this.idle) return;
       if (error instanceof BrokerRefusedError && PERMANENT_REFUSALS.has(error.brokerCode)) {
         this.hooks.onError?.(error);
         if (this.state === 'connecting') {
@@ -274,7 +319,7 @@ export class RemoteTransport implements Transport {
       this.scheduleReconnect();
       return;
     }
-    if (this.closed) {
+    if (this.closed || this.state === 'idle') {
       connection.close();
       return;
     }
@@ -286,7 +331,10 @@ export class RemoteTransport implements Transport {
       connection.close();
       return;
     }
-    if (connection.isClosed || this.closed) return;
+    if (connection.isClosed || this.closed || this.idle) {
+      connection.close();
+      return;
+    }
     const wasReconnect = this.state === 'disconnected';
     this.connection = connection;
     this.state = 'connected';
@@ -299,7 +347,10 @@ export class RemoteTransport implements Transport {
   /** Declares topics, registers checkers and subscribes again, on a fresh connection, before it takes new calls. */
   private async restore(connection: BrokerClientConnection): Promise<void> {
     for (const topic of this.options.topics) {
-      await connection.call(ClientOp.TOPIC_ENSURE, { topic: topic.name, ...(topic.queueCount !== undefined ? { queueCount: topic.queueCount } : {}) });
+      await connection.call(ClientOp.TOPIC_ENSURE, {
+        topic: topic.name,
+        ...(topic.queueCount !== undefined ? { queueCount: topic.queueCount } : {}),
+      });
     }
     for (const [id, registration] of this.checkers) {
       await connection.call(ClientOp.TX_CHECKER_REGISTER, { checker: id, producerGroup: registration.producerGroup });
@@ -338,9 +389,12 @@ export class RemoteTransport implements Transport {
   }
 
   private scheduleReconnect(): void {
-    if (this.state === 'closed' || this.reconnectTimer) return;
+    if (this.state === 'closed' || this.state === 'idle' || this.reconnectTimer) return;
     if (this.state === 'connected') this.state = 'disconnected';
-    const base = Math.min(this.options.reconnectMaxDelayMs, this.options.reconnectDelayMs * 2 ** Math.min(this.reconnectAttempt, 20));
+    const base = Math.min(
+      this.options.reconnectMaxDelayMs,
+      this.options.reconnectDelayMs * 2 ** Math.min(this.reconnectAttempt, 20),
+    );
     this.reconnectAttempt++;
     // Jitter keeps many clients of one restarted broker from reconnecting in lockstep.
     const delay = Math.round(base * (0.5 + Math.random() / 2));

@@ -31,7 +31,10 @@ export function wireOverhead(message: TransportMessage): number {
 }
 
 const isStringRecord = (value: unknown): value is Record<string, string> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((item) => typeof item === 'string');
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.values(value).every((item) => typeof item === 'string');
 
 /** Reads a `deliver` event; null when it is not shaped as the protocol says. */
 export function readDelivery(args: unknown): (WireDelivery & { message: InboundMessage }) | null {

@@ -94,7 +94,9 @@ export class FrameDecoder {
       }
     } catch (error) {
       this.failed =
-        error instanceof FrameError ? error : new FrameError(ProtocolErrorCode.BAD_FRAME, `Undecodable frame: ${String(error)}`);
+        error instanceof FrameError
+          ? error
+          : new FrameError(ProtocolErrorCode.BAD_FRAME, `Undecodable frame: ${String(error)}`);
       throw this.failed;
     }
     return frames;

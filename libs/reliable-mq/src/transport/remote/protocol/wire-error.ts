@@ -36,5 +36,9 @@ export function toWireError(error: unknown, fatal = false): WireError {
       ...(Object.keys(details).length > 0 ? { details } : {}),
     };
   }
-  return { code: ProtocolErrorCode.INTERNAL, message: String(error).slice(0, MAX_MESSAGE_CHARS), ...(fatal ? { fatal: true as const } : {}) };
+  return {
+    code: ProtocolErrorCode.INTERNAL,
+    message: String(error).slice(0, MAX_MESSAGE_CHARS),
+    ...(fatal ? { fatal: true as const } : {}),
+  };
 }

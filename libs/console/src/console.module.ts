@@ -1,0 +1,117 @@
+import {
+  Inject,
+  Module,
+  type MiddlewareConsumer,
+  type NestModule,
+  type OnApplicationShutdown,
+  type Provider,
+} from '@nestjs/common';
+import { AdminController } from './admin/admin.controller';
+import { AuditController } from './audit/audit.controller';
+import { AuditLog } from './audit/audit-log.service';
+import { AuthController } from './auth/auth.controller';
+import { AuthService } from './auth/auth.service';
+import { ConsoleAuthGuard } from './auth/console-auth.guard';
+import { LoginThrottle } from './auth/login-throttle.service';
+import { SessionService } from './auth/session.service';
+import { UserDirectory } from './auth/user-directory.service';
+import { CONSOLE_MODULE_CLASS, CONSOLE_OPTIONS, CONSOLE_STORE } from './console.constants';
+import { CONSOLE_MODULE_OPTIONS, ReliableMqConsoleConfigurableModule } from './console.module-definition';
+import type { ReliableMqConsoleOptions } from './console-options.interface';
+import { resolveConsoleOptions, type ResolvedConsoleOptions } from './console-options.resolver';
+import { DeadLettersController } from './dead-letters/dead-letters.controller';
+import { DeadLettersService } from './dead-letters/dead-letters.service';
+import { BodyReaderMiddleware } from './http/body-reader.middleware';
+import { SecurityHeadersMiddleware } from './http/security-headers.middleware';
+import { JobsController } from './jobs/jobs.controller';
+import { RetryJobService } from './jobs/retry-job.service';
+import { OpenApiController } from './openapi/openapi.controller';
+import { OutboxController } from './outbox/outbox.controller';
+import { OutboxService } from './outbox/outbox.service';
+import { MetricsSampler } from './overview/metrics-sampler.service';
+import { OverviewController } from './overview/overview.controller';
+import { OverviewService } from './overview/overview.service';
+import { ConsoleSettingsService } from './settings/console-settings.service';
+import { ConsumerCatalog } from './sources/consumer-catalog.service';
+import { ConsoleStore } from './store/console-store';
+import { TransactionsController } from './transactions/transactions.controller';
+import { TransactionsService } from './transactions/transactions.service';
+import { ConsoleAssets } from './ui/console-assets';
+import { PageExceptionFilter } from './ui/page-exception.filter';
+import { PagesController } from './ui/pages.controller';
+
+const controllers = [
+  AuthController,
+  OverviewController,
+  DeadLettersController,
+  JobsController,
+  OutboxController,
+  TransactionsController,
+  AuditController,
+  AdminController,
+  OpenApiController,
+  PagesController,
+];
+
+const providers: Provider[] = [
+  {
+    provide: CONSOLE_OPTIONS,
+    useFactory: (raw: ReliableMqConsoleOptions) => resolveConsoleOptions(raw),
+    inject: [CONSOLE_MODULE_OPTIONS],
+  },
+  {
+    provide: CONSOLE_STORE,
+    useFactory: (options: ResolvedConsoleOptions) => new ConsoleStore(options.storeFile),
+    inject: [CONSOLE_OPTIONS],
+  },
+  // A factory, because the class is not defined yet while this list is built.
+  { provide: CONSOLE_MODULE_CLASS, useFactory: () => ReliableMqConsoleModule },
+  AuditLog,
+  ConsoleSettingsService,
+  UserDirectory,
+  SessionService,
+  LoginThrottle,
+  AuthService,
+  ConsoleAuthGuard,
+  ConsumerCatalog,
+  RetryJobService,
+  DeadLettersService,
+  OutboxService,
+  TransactionsService,
+  OverviewService,
+  MetricsSampler,
+  ConsoleAssets,
+  PageExceptionFilter,
+];
+
+/**
+ * The compensation console, mountable in any Nest (Express) application:
+ *
+ *     ReliableMqConsoleModule.forRoot({
+ *       path: '/console',
+ *       broker: { transport, stats: () => engine.stats() },
+ *       services: [{ name: 'orders', dataSource }],
+ *       auth: { users: [{ username: 'alice', passwordHash, role: 'operator' }] },
+ *       storeFile: 'data/console.sqlite',
+ *     })
+ *
+ * Pages at `<path>`, the JSON API at `<path>/api` (OpenAPI at `<path>/api/openapi.json`). Everything it adds is
+ * scoped to its own routes: guards, pipes, body limit and security headers never touch the host's other routes.
+ */
+@Module({ controllers, providers: [...providers] })
+export class ReliableMqConsoleModule
+  extends ReliableMqConsoleConfigurableModule
+  implements NestModule, OnApplicationShutdown
+{
+  constructor(@Inject(CONSOLE_STORE) private readonly store: ConsoleStore) {
+    super();
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(SecurityHeadersMiddleware, BodyReaderMiddleware).forRoutes(...controllers);
+  }
+
+  onApplicationShutdown(): void {
+    this.store.close();
+  }
+}

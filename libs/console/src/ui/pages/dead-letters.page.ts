@@ -1,0 +1,350 @@
+import type { AuditEntry } from '../../audit/audit-log.service';
+import { hasRole } from '../../auth/roles.decorator';
+import type { DeadLetterFilterDto } from '../../dead-letters/dead-letter-filter.dto';
+import type { DeadLetterDetail, DeadLetterSummary } from '../../dead-letters/dead-letter.view';
+import type { RetryJobView } from '../../jobs/retry-job.service';
+import type { ConsumerView } from '../../sources/consumer-catalog.service';
+import { formatAge, formatTime, formatWindow, href, html, type SafeHtml } from '../html';
+import { pager, type PageContext } from '../layout';
+import { auditTable } from './audit.page';
+
+export interface DeadLetterListModel {
+  filter: DeadLetterFilterDto;
+  /** The query as given, to keep in links. */
+  query: Record<string, string>;
+  limit: number;
+  offset: number;
+  total: number;
+  items: DeadLetterSummary[];
+  consumers: ConsumerView[];
+  defaultRate: number;
+  maxRate: number;
+  maxBulk: number;
+  error: string | null;
+  /** Bulk retries of the last hour and those still running. */
+  jobs: RetryJobView[];
+}
+
+const STATUSES = ['dead', 'resent', 'discarded', 'any'];
+
+export function deadLetterListPage(context: PageContext, model: DeadLetterListModel): SafeHtml {
+  const { base } = context;
+  const operator = hasRole(context.principal, 'operator');
+  const q = model.query;
+  const groups = [...new Set(model.consumers.map((consumer) => consumer.group))].sort();
+  const topics = [...new Set(model.consumers.map((consumer) => consumer.topic))].sort();
+  const status = model.filter.status ?? 'dead';
+  const bulkFilter = { ...model.filter };
+  delete bulkFilter.status;
+  return html` <form class="filters" method="get" action="${base}/dead-letters" aria-label="Filter dead letters">
+      <label>Group <input name="group" value="${q.group ?? ''}" list="known-groups" maxlength="255" /></label>
+      <label>Topic <input name="topic" value="${q.topic ?? ''}" list="known-topics" maxlength="255" /></label>
+      <label>Business key <input name="key" value="${q.key ?? ''}" maxlength="512" /></label>
+      <label>Message id <input name="messageId" value="${q.messageId ?? ''}" maxlength="128" /></label>
+      <label>Error contains <input name="error" value="${q.error ?? ''}" maxlength="500" /></label>
+      <label>Dead from <input name="from" type="datetime-local" step="1" value="${q.from ?? ''}" /></label>
+      <label>Dead before <input name="to" type="datetime-local" step="1" value="${q.to ?? ''}" /></label>
+      <label
+        >Status
+        <select name="status">
+          ${STATUSES.map(
+            (value) => html`<option value="${value}" ${value === status ? html` selected` : ''}>${value}</option>`,
+          )}
+        </select></label
+      >
+      <label
+        >Per page
+        <select name="limit">
+          ${[25, 50, 100, 200].map(
+            (value) => html`<option value="${value}" ${value === model.limit ? html` selected` : ''}>${value}</option>`,
+          )}
+        </select></label
+      >
+      <button type="submit">Filter</button>
+      <a href="${href(base, 'dead-letters')}">Clear</a>
+      <datalist id="known-groups">${groups.map((group) => html`<option value="${group}"></option>`)}</datalist>
+      <datalist id="known-topics">${topics.map((topic) => html`<option value="${topic}"></option>`)}</datalist>
+    </form>
+    ${model.error ? html`<p class="error" role="alert">${model.error}</p>` : ''}
+    ${jobsSection(base, model.jobs, operator)}
+    ${
+      operator && status === 'dead' && model.total > 0
+        ? html`<section class="actions" aria-label="Actions on dead letters">
+            <form
+              data-endpoint="api/dead-letters/retry"
+              data-selection="dead-letters"
+              data-ids="ids"
+              data-id-type="number"
+              data-reload
+            >
+              <fieldset>
+                <legend>Retry selected</legend>
+                <label
+                  >Rate
+                  <input name="ratePerSec" type="number" min="1" max="${model.maxRate}" value="${model.defaultRate}" />
+                  msg/s</label
+                >
+                <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
+                <button type="submit">Retry selected</button>
+              </fieldset>
+            </form>
+            <form
+              data-endpoint="api/dead-letters/retry"
+              data-confirm="Retry all ${model.total} dead letters matching this filter, at the rate given?"
+              data-reload
+            >
+              <input type="hidden" name="filter" data-json value="${JSON.stringify(bulkFilter)}" />
+              <fieldset>
+                <legend>Retry all ${model.total} matching</legend>
+                ${model.total > model.maxBulk ? html`<p class="warn">More than ${model.maxBulk} match: narrow the filter first.</p>` : ''}
+                <label
+                  >Rate
+                  <input name="ratePerSec" type="number" min="1" max="${model.maxRate}" value="${model.defaultRate}" />
+                  msg/s</label
+                >
+                <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
+                <button type="submit" ${model.total > model.maxBulk ? html` disabled` : ''}>Retry all matching</button>
+              </fieldset>
+            </form>
+            <form
+              data-endpoint="api/dead-letters/discard"
+              data-selection="dead-letters"
+              data-ids="ids"
+              data-id-type="number"
+              data-confirm="Discard the selected dead letters? They will never be delivered."
+              data-reload
+            >
+              <fieldset>
+                <legend>Discard selected</legend>
+                <label>Reason <input name="reason" required maxlength="500" placeholder="required" /></label>
+                <button type="submit" class="danger">Discard selected</button>
+              </fieldset>
+            </form>
+          </section>`
+        : ''
+    }
+    ${
+      model.items.length === 0
+        ? html`<p class="empty">No dead letters match.</p>`
+        : html`<table class="sortable" id="dead-letters">
+            <thead>
+              <tr>
+                ${operator && status === 'dead' ? html`<th><input type="checkbox" data-select-all="dead-letters" aria-label="Select all on this page" /></th>` : ''}
+                <th data-sort="number">Id</th>
+                <th data-sort="text">Group</th>
+                <th data-sort="text">Topic</th>
+                <th data-sort="text">Key</th>
+                <th data-sort="text">Last error</th>
+                <th data-sort="number">Attempts</th>
+                <th data-sort="number">Dead at</th>
+                <th data-sort="number">Age</th>
+                <th data-sort="text">Status</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${model.items.map(
+                (letter) =>
+                  html`<tr>
+                    ${operator && status === 'dead' ? html`<td><input type="checkbox" name="select" value="${letter.id}" aria-label="Select dead letter ${letter.id}" /></td>` : ''}
+                    <td data-value="${letter.id}">
+                      <a href="${href(base, `dead-letters/${letter.id}`)}">${letter.id}</a>
+                    </td>
+                    <td>${letter.group}</td>
+                    <td>${letter.topic}</td>
+                    <td class="mono">${letter.key ?? ''}</td>
+                    <td class="reason">${letter.reason}</td>
+                    <td data-value="${letter.reconsumeTimes}">${letter.reconsumeTimes}</td>
+                    <td data-value="${letter.deadAt}">${formatTime(letter.deadAt)}</td>
+                    <td data-value="${letter.ageMs}">
+                      ${formatAge(letter.ageMs)}${letter.olderThanDedupWindow ? html` <span class="badge warn" title="Older than the dedup window (${formatWindow(letter.dedupWindowMs)}): a retry runs the handler again">past dedup window</span>` : ''}
+                    </td>
+                    <td>${letter.status}${letter.statusReason ? html`: ${letter.statusReason}` : ''}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+    }
+    ${pager(base, 'dead-letters', q, model.total, model.limit, model.offset)}`;
+}
+
+export function deadLetterDetailPage(context: PageContext, letter: DeadLetterDetail, audit: AuditEntry[]): SafeHtml {
+  const { base } = context;
+  const operator = hasRole(context.principal, 'operator');
+  return html` <p>
+      <a href="${href(base, 'dead-letters', { group: letter.group })}">← Dead letters of ${letter.group}</a>
+    </p>
+    ${
+      letter.olderThanDedupWindow
+        ? html`<p class="warn" role="alert">
+            <strong>Older than the dedup window.</strong> This message is ${formatAge(letter.ageMs)} old; the dedup
+            window of ${letter.group} is ${formatWindow(letter.dedupWindowMs)}. Its dedup record may be gone, so a retry
+            runs the handler again even if it already did its work once. Retrying asks you to confirm.
+          </p>`
+        : ''
+    }
+    <dl class="facts">
+      <dt>Status</dt>
+      <dd>
+        ${letter.status}${letter.statusReason ? html` — ${letter.statusReason}` : ''}${letter.statusAt ? html` (${formatTime(letter.statusAt)})` : ''}
+      </dd>
+      <dt>Group</dt>
+      <dd>${letter.group}</dd>
+      <dt>Topic</dt>
+      <dd>${letter.topic}</dd>
+      <dt>Business key</dt>
+      <dd class="mono">${letter.key ?? '(none)'}</dd>
+      <dt>Message id</dt>
+      <dd class="mono">
+        ${letter.originalMessageId}${letter.messageId !== letter.originalMessageId ? html` (this copy ${letter.messageId})` : ''}
+      </dd>
+      <dt>Tags</dt>
+      <dd>${letter.tags.join(', ') || '(none)'}</dd>
+      <dt>Published</dt>
+      <dd>${formatTime(letter.bornAt)} (${formatAge(letter.ageMs)} ago)</dd>
+      <dt>Dead-lettered</dt>
+      <dd>
+        ${formatTime(letter.deadAt)} after ${letter.reconsumeTimes} failed
+        ${letter.reconsumeTimes === 1 ? 'retry' : 'retries'}
+      </dd>
+      <dt>Handler</dt>
+      <dd>
+        ${letter.handler ?? 'unknown to this console'}; edits validated against
+        ${letter.validation === 'none' ? 'nothing (JSON only)' : letter.validation.replace(/^dto:/, '')}
+      </dd>
+      <dt>Dedup window</dt>
+      <dd>${formatWindow(letter.dedupWindowMs)}</dd>
+    </dl>
+
+    <h2>Last error</h2>
+    <pre class="error-text">${letter.reason}</pre>
+
+    <h2>Payload <small>${letter.payload.encoding}, ${letter.payload.bytes} bytes</small></h2>
+    <pre class="payload">${letter.payload.text}</pre>
+
+    <h2>Headers</h2>
+    ${
+      Object.keys(letter.headers).length === 0
+        ? html`<p class="empty">No headers.</p>`
+        : html`<table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Value</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${Object.entries(letter.headers).map(
+                ([name, value]) =>
+                  html`<tr>
+                    <td class="mono">${name}</td>
+                    <td class="mono">${value}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+    }
+
+    <h2>Attempt history</h2>
+    <table>
+      <thead>
+        <tr>
+          <th>Dead letter</th>
+          <th>Dead at</th>
+          <th>Failed retries</th>
+          <th>Error</th>
+          <th>Then</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${letter.history.map(
+          (entry) => html`<tr${entry.id === letter.id ? html` aria-current="true"` : ''}>
+    <td><a href="${href(base, `dead-letters/${entry.id}`)}">${entry.id}</a></td>
+    <td>${formatTime(entry.deadAt)}</td><td>${entry.reconsumeTimes}</td><td class="reason">${entry.reason}</td>
+    <td>${entry.status}${entry.statusReason ? html`: ${entry.statusReason}` : ''}${entry.statusAt ? html` (${formatTime(entry.statusAt)})` : ''}</td>
+  </tr>`,
+        )}
+      </tbody>
+    </table>
+
+    ${
+      operator && letter.status === 'dead'
+        ? html`<section class="actions" aria-label="Actions on this dead letter">
+            <form data-endpoint="api/dead-letters/${letter.id}/retry" data-reload>
+              <fieldset>
+                <legend>Retry as it was</legend>
+                <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
+                <button type="submit">Retry</button>
+              </fieldset>
+            </form>
+            ${
+              letter.payload.encoding === 'json'
+                ? html`<form data-endpoint="api/dead-letters/${letter.id}/retry" data-reload>
+                    <fieldset>
+                      <legend>Edit and retry</legend>
+                      <label for="edit-payload"
+                        >Payload
+                        (JSON)${letter.validation === 'none' ? '' : html`, validated against ${letter.validation.replace(/^dto:/, '')} before it is sent`}</label
+                      >
+                      <textarea
+                        id="edit-payload"
+                        name="payload"
+                        data-json
+                        rows="${Math.min(30, letter.payload.text.split('\n').length + 2)}"
+                        spellcheck="false"
+                      >
+${letter.payload.text}</textarea>
+                      <label
+                        >Reason
+                        <input name="reason" maxlength="500" placeholder="e.g. card corrected by customer service"
+                      /></label>
+                      <button type="submit">Edit and retry</button>
+                    </fieldset>
+                  </form>`
+                : html`<p class="note">The payload is not JSON; it can be retried as it was, not edited here.</p>`
+            }
+            <form
+              data-endpoint="api/dead-letters/${letter.id}/discard"
+              data-confirm="Discard this message? It will never be delivered."
+              data-reload
+            >
+              <fieldset>
+                <legend>Discard</legend>
+                <label>Reason <input name="reason" required maxlength="500" placeholder="required" /></label>
+                <button type="submit" class="danger">Discard</button>
+              </fieldset>
+            </form>
+          </section>`
+        : ''
+    }
+
+    <h2>Audit</h2>
+    ${auditTable(base, audit)}`;
+}
+
+/** Bulk retries with progress; the script refreshes running ones and offers cancel. */
+export function jobsSection(base: string, jobs: RetryJobView[], operator: boolean): SafeHtml {
+  return html`<section class="jobs" aria-label="Bulk retries" data-jobs>
+    ${jobs.map(
+      (job) =>
+        html`<div class="job" data-job-id="${job.id}" data-job-state="${job.state}">
+          <p>
+            <strong>Bulk retry</strong> of ${job.scope} by ${job.createdBy} at ${job.ratePerSec} msg/s:
+            <span data-job-text
+              >${job.state}, ${job.resent} resent, ${job.skipped} skipped, ${job.failed} failed of ${job.total}</span
+            >
+          </p>
+          <progress max="${job.total}" value="${job.total - job.remaining}" data-job-progress>
+            ${job.total - job.remaining} of ${job.total}
+          </progress>
+          ${job.lastError ? html`<p class="error">${job.lastError}</p>` : ''}
+          ${
+            operator && job.state === 'running'
+              ? html`<form class="inline" data-endpoint="api/jobs/${job.id}/cancel" data-reload>
+                  <button type="submit">Cancel</button>
+                </form>`
+              : ''
+          }
+        </div>`,
+    )}
+  </section>`;
+}

@@ -1,0 +1,125 @@
+import { hasRole } from '../../auth/roles.decorator';
+import type { HalfMessageView, HalfState } from '../../transactions/transactions.service';
+import { formatAge, formatTime, href, html, type SafeHtml } from '../html';
+import { pager, type PageContext } from '../layout';
+
+export interface TransactionsPageModel {
+  supported: boolean;
+  state: HalfState;
+  query: Record<string, string>;
+  total: number;
+  items: HalfMessageView[];
+  counts: { unresolved: number; discarded: number };
+  limit: number;
+  offset: number;
+  error: string | null;
+}
+
+export function transactionsPage(context: PageContext, model: TransactionsPageModel): SafeHtml {
+  const { base } = context;
+  if (!model.supported) return html`<p class="empty">This broker has no transactional (half) messages.</p>`;
+  const operator = hasRole(context.principal, 'operator');
+  const settle = operator && model.state === 'discarded' && model.total > 0;
+  return html` <p class="note">
+      Unresolved half messages wait for their producer's commit or rollback, or for a checkback answer; the broker keeps
+      asking. Discarded ones ran out of checks: commit them (consumers get them) or discard them (never delivered).
+    </p>
+    <nav class="tabs" aria-label="State">
+      <a
+        href="${href(base, 'transactions', { state: 'unresolved' })}"
+        ${model.state === 'unresolved' ? html` aria-current="page"` : ''}
+        >Unresolved (${model.counts.unresolved})</a
+      >
+      <a
+        href="${href(base, 'transactions', { state: 'discarded' })}"
+        ${model.state === 'discarded' ? html` aria-current="page"` : ''}
+        >Discarded (${model.counts.discarded})</a
+      >
+    </nav>
+    <form class="filters" method="get" action="${base}/transactions" aria-label="Filter half messages">
+      <input type="hidden" name="state" value="${model.state}" />
+      <label
+        >Producer group <input name="producerGroup" value="${model.query.producerGroup ?? ''}" maxlength="255"
+      /></label>
+      <label>Topic <input name="topic" value="${model.query.topic ?? ''}" maxlength="255" /></label>
+      <label>Transaction or message id <input name="id" value="${model.query.id ?? ''}" maxlength="128" /></label>
+      <button type="submit">Filter</button>
+    </form>
+    ${model.error ? html`<p class="error" role="alert">${model.error}</p>` : ''}
+    ${
+      settle
+        ? html`<section class="actions" aria-label="Actions on discarded half messages">
+            <form
+              data-endpoint="api/transactions/commit"
+              data-selection="half-messages"
+              data-ids="txIds"
+              data-confirm="Commit the selected half messages? Consumers will receive them."
+              data-reload
+            >
+              <fieldset>
+                <legend>Commit selected</legend>
+                <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
+                <button type="submit">Commit</button>
+              </fieldset>
+            </form>
+            <form
+              data-endpoint="api/transactions/discard"
+              data-selection="half-messages"
+              data-ids="txIds"
+              data-confirm="Discard the selected half messages? They will never be delivered."
+              data-reload
+            >
+              <fieldset>
+                <legend>Discard selected</legend>
+                <label>Reason <input name="reason" required maxlength="500" placeholder="required" /></label>
+                <button type="submit" class="danger">Discard</button>
+              </fieldset>
+            </form>
+          </section>`
+        : ''
+    }
+    ${
+      model.items.length === 0
+        ? html`<p class="empty">No ${model.state} half messages.</p>`
+        : html`<table class="sortable" id="half-messages">
+            <thead>
+              <tr>
+                ${settle ? html`<th><input type="checkbox" data-select-all="half-messages" aria-label="Select all on this page" /></th>` : ''}
+                <th data-sort="text">Transaction</th>
+                <th data-sort="text">Producer group</th>
+                <th data-sort="text">Topic</th>
+                <th data-sort="text">Key</th>
+                <th data-sort="number">Sent</th>
+                <th data-sort="number">Checks</th>
+                <th data-sort="text">${model.state === 'unresolved' ? 'Next check' : 'Reason'}</th>
+                <th>Payload</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${model.items.map(
+                (half) =>
+                  html`<tr>
+                    ${settle ? html`<td><input type="checkbox" name="select" value="${half.txId}" aria-label="Select ${half.txId}" /></td>` : ''}
+                    <td class="mono">${half.txId}<br /><small>message ${half.messageId}</small></td>
+                    <td>${half.producerGroup}</td>
+                    <td>${half.topic}</td>
+                    <td class="mono">${half.key ?? ''}</td>
+                    <td data-value="${half.sentAt}">
+                      ${formatTime(half.sentAt)} (${formatAge(context.now - half.sentAt)} ago)
+                    </td>
+                    <td data-value="${half.checkCount}">${half.checkCount}</td>
+                    <td>${model.state === 'unresolved' ? formatTime(half.nextCheckAt) : (half.reason ?? '')}</td>
+                    <td>
+                      <details>
+                        <summary>show</summary>
+                        <pre class="payload">${half.payload.text}</pre>
+                        <p>Headers: <span class="mono">${JSON.stringify(half.headers)}</span></p>
+                      </details>
+                    </td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+    }
+    ${pager(base, 'transactions', { ...model.query, state: model.state }, model.total, model.limit, model.offset)}`;
+}
