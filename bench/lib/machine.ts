@@ -37,7 +37,7 @@ function blockDeviceTraits(device: string): string {
   const model = read('device/model');
   const parts = [
     model,
-    rotational === undefined ? undefined : rotational === '1' ? 'rotational' : 'non-rotational',
+    rotational === undefined ? undefined : `kernel flag ${rotational === '1' ? 'rotational' : 'non-rotational'}`,
     cache ? `write cache: ${cache}` : undefined,
   ].filter(Boolean);
   return parts.join(', ');

@@ -15,6 +15,7 @@ const SPEC_TITLES: Record<number, string> = {
   8: 'Dedup cost',
   9: 'Remote publish (broker over TCP)',
   10: 'Remote end to end (broker over TCP)',
+  11: 'RabbitMQ transport end to end',
 };
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');

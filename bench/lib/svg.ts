@@ -1,8 +1,21 @@
 import { formatMs, formatRate } from './runner';
 import type { ScenarioResult } from './types';
 
-/** One colour per scenario number of the specification (1–8). */
-const GROUP_COLOURS = ['#888888', '#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7'];
+/** One colour per scenario number (index 0 unused). */
+const GROUP_COLOURS = [
+  '#888888',
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+  '#1b9e77',
+];
 
 const escape = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -40,7 +40,7 @@ export async function serviceVersions(available: Readonly<Record<ServiceName, bo
     try {
       const connection = await withTimeout(connect(RABBITMQ_URL), 5000);
       const props = connection.connection.serverProperties as Record<string, unknown>;
-      out.RabbitMQ = `${String(props.version ?? 'unknown')} (Erlang/OTP ${String(props.platform ?? '?')}), same machine`;
+      out.RabbitMQ = `${String(props.version ?? 'unknown')} (${String(props.platform ?? 'platform unknown')}), same machine`;
       await connection.close();
     } catch (error) {
       out.RabbitMQ = `reachable, version unknown (${(error as Error).message})`;

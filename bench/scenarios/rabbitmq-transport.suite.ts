@@ -111,7 +111,9 @@ async function transportRig(ctx: BenchContext, round: number, load: string): Pro
   }
   return {
     publish: async (seq, sentAt) => {
-      await producer.publish([{ id: randomUUID(), topic: 'bench', key: `order-${seq}`, headers: {}, body: timedBody(sentAt) }]);
+      await producer.publish([
+        { id: randomUUID(), topic: 'bench', key: `order-${seq}`, headers: {}, body: timedBody(sentAt) },
+      ]);
     },
     handled: () => handled,
     lastHandledAt: () => last,

@@ -457,7 +457,7 @@ describe('broker server: limits and timeouts', () => {
   });
 
   it('cuts off a client that does not read, and hands its deliveries to others', async () => {
-    const server = await startServer({ maxWriteBufferBytes: 8 * 1024 * 1024, heartbeatMs: 200, idleTimeoutMs: 1_500 });
+    const server = await startServer({ maxWriteBufferBytes: 4 * 1024 * 1024, heartbeatMs: 200, idleTimeoutMs: 1_500 });
     const topic = `slow-${randomUUID().slice(0, 8)}`;
     const group = `slow-${randomUUID().slice(0, 8)}`;
     const client = await RawBrokerClient.open(server.address.port, TOKEN);
@@ -492,7 +492,7 @@ describe('broker server: limits and timeouts', () => {
     await transport.connect();
     const got = new Set<string>();
     const sub = await transport.subscribe(
-      { group, topic, mode: 'concurrent', prefetch: 48, maxReconsumeTimes: 3, startFrom: 'earliest' },
+      { group, topic, mode: 'concurrent', prefetch: 8, maxReconsumeTimes: 3, startFrom: 'earliest' },
       async (message) => {
         got.add(message.id);
       },

@@ -23,6 +23,8 @@ export interface StandaloneConsoleConfig {
   storeFile: string;
   dedupWindows: Record<string, number | null>;
   secureCookies: boolean | 'auto';
+  /** Express `trust proxy` value; undefined trusts no proxy. */
+  trustProxy?: string;
 }
 
 export const CONSOLE_ENV_HELP = [
@@ -37,6 +39,7 @@ export const CONSOLE_ENV_HELP = [
   "CONSOLE_STORE         the console's own SQLite file (default ./data/console.sqlite)",
   'CONSOLE_DEDUP_WINDOWS dedup window per group: group=7d, group=none (comma-separated)',
   'CONSOLE_SECURE_COOKIES true, false or auto (default auto: Secure over HTTPS)',
+  'CONSOLE_TRUST_PROXY   behind a TLS-terminating proxy: its address, e.g. loopback or 10.0.0.5 (default: none)',
 ];
 
 export type ConfigResult = { ok: true; config: StandaloneConsoleConfig } | { ok: false; errors: string[] };
@@ -127,6 +130,7 @@ export function readConsoleConfig(env: NodeJS.ProcessEnv, cwd: string = process.
       storeFile: resolve(cwd, env.CONSOLE_STORE?.trim() || 'data/console.sqlite'),
       dedupWindows,
       secureCookies: secure === 'auto' ? 'auto' : secure === 'true',
+      ...(env.CONSOLE_TRUST_PROXY?.trim() ? { trustProxy: env.CONSOLE_TRUST_PROXY.trim() } : {}),
     },
   };
 }

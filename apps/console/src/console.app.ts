@@ -14,6 +14,11 @@ export interface ConsoleAppOptions {
   host?: string;
   /** Let Nest close the app on SIGINT/SIGTERM. Default true; the sample closes its apps itself. */
   shutdownHooks?: boolean;
+  /**
+   * Express's `trust proxy`, for a console behind a TLS-terminating proxy: then `Secure` cookies and the client
+   * address of the login throttle come from the proxy's headers. Default: trust no proxy.
+   */
+  trustProxy?: boolean | string;
   logger?: LoggerService | LogLevel[] | false;
 }
 
@@ -29,7 +34,7 @@ class ConsoleAppModule {
 
 /**
  * The console as an application of its own. The console reads request bodies itself (with its own limit), so the
- * app's body parser is off; behind a TLS-terminating proxy, trust it so that cookies get the `Secure` flag.
+ * app's body parser is off. Behind a TLS-terminating proxy, set `trustProxy` so that cookies get the `Secure` flag.
  */
 export async function createConsoleApp(options: ConsoleAppOptions): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ConsoleAppModule.forRoot(options), {
@@ -39,7 +44,8 @@ export async function createConsoleApp(options: ConsoleAppOptions): Promise<INes
   });
   try {
     app.disable('x-powered-by');
-    app.set('trust proxy', 'loopback');
+    // Trusting forwarded headers from anyone would let a client pick its own address and dodge the login throttle.
+    if (options.trustProxy !== undefined) app.set('trust proxy', options.trustProxy);
     if (options.shutdownHooks ?? true) app.enableShutdownHooks();
     await app.listen(options.port, options.host ?? '127.0.0.1');
   } catch (error) {

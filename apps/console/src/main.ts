@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     path: config.path,
     port: config.port,
     host: config.host,
+    trustProxy: config.trustProxy,
     shutdownHooks: false,
   });
   console.log(

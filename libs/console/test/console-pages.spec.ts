@@ -1,9 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Controller, Get, Module, Post, Req } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, Post, Req } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { DeadLetter, DeadLetterPage, DeadLetterQuery } from '@reliable-mq/engine';
-import type { DeadLetterOperations } from '@reliable-mq/nestjs';
+import {
+  MqConsumer,
+  RELIABLE_MQ_TRANSPORT,
+  ReliableMqModule,
+  type DeadLetterOperations,
+  type Transport,
+} from '@reliable-mq/nestjs';
+import { IsString } from 'class-validator';
 import { MetricsSampler, ReliableMqConsoleModule, hashConsolePassword } from '@reliable-mq/console';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -91,7 +98,7 @@ describe('pages and overview', () => {
       expect(page.status, path).toBe(200);
       expect(page.headers.get('content-type'), path).toContain('text/html');
       expect(page.text, path).toContain(`<h1>${title}</h1>`);
-      expect(page.text, path).toMatch(/<meta name="csrf-token" content="[A-Za-z0-9_-]{43}">/);
+      expect(page.text, path).toMatch(/<meta name="csrf-token" content="[A-Za-z0-9_-]{43}"\s*\/?>/);
       expect(page.text, path).toContain('<script src="/console/assets/console.js" defer></script>');
       expect(page.text, path).not.toContain('data-endpoint="api/dead-letters/retry"');
       expect(page.text, path).not.toContain('>Admin</a>');
@@ -413,7 +420,7 @@ describe('mounting in a host application', () => {
       const page = await fetch(`${origin}/api/ops/console/dead-letters`, { headers: { cookie } });
       expect(page.status).toBe(200);
       const text = await page.text();
-      expect(text).toContain('<meta name="console-base" content="/api/ops/console">');
+      expect(text).toMatch(/<meta name="console-base" content="\/api\/ops\/console"\s*\/?>/);
       expect(text).toContain('href="/api/ops/console/assets/console.css"');
       const redirect = await fetch(`${origin}/api/ops/console/audit`, { redirect: 'manual' });
       expect(redirect.headers.get('location')).toBe('/api/ops/console/login?next=%2Fapi%2Fops%2Fconsole%2Faudit');
@@ -424,6 +431,72 @@ describe('mounting in a host application', () => {
         body: JSON.stringify({ username: 'x'.repeat(2 * 1024 * 1024), password: 'y' }),
       });
       expect(big.status).toBe(413);
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("discovers the host app's handlers with their DTOs, and its dedup window, when mounted next to ReliableMqModule", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rmq-console-discover-'));
+    class ShipmentDto {
+      @IsString()
+      shipmentId!: string;
+    }
+    @Injectable()
+    class ShipmentConsumer {
+      @MqConsumer({ topic: 'shipments', group: 'shipping', dto: ShipmentDto })
+      async ship(): Promise<void> {}
+    }
+    const hash = await hashConsolePassword(PASSWORD, { cost: 10 });
+    @Module({
+      imports: [
+        ReliableMqModule.forRoot({
+          producerGroup: 'shipping',
+          dedup: { store: 'memory' },
+          transport: {
+            kind: 'embedded',
+            dataDir: join(dir, 'broker'),
+            flush: 'async',
+            topics: ['shipments'],
+            engine: { minFreeDiskBytes: 0 },
+          },
+        }),
+        ReliableMqConsoleModule.forRootAsync({
+          inject: [RELIABLE_MQ_TRANSPORT],
+          useFactory: (transport: Transport) => ({
+            broker: { transport },
+            auth: { users: [{ username: 'admin', passwordHash: hash, role: 'admin' as const }] },
+            storeFile: join(dir, 'console.sqlite'),
+            sampling: false as const,
+          }),
+        }),
+      ],
+      providers: [ShipmentConsumer],
+    })
+    class ShippingModule {}
+    const app = await NestFactory.create<NestExpressApplication>(ShippingModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/console`;
+    try {
+      const login = await fetch(`${base}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+      });
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const consumers = (await (await fetch(`${base}/api/consumers`, { headers: { cookie } })).json()) as {
+        items: unknown[];
+      };
+      expect(consumers.items).toEqual([
+        {
+          group: 'shipping',
+          topic: 'shipments',
+          handler: 'ShipmentConsumer.ship',
+          validation: 'dto:ShipmentDto',
+          dedupWindowMs: 7 * 24 * 3_600_000,
+        },
+      ]);
     } finally {
       await app.close();
       rmSync(dir, { recursive: true, force: true });

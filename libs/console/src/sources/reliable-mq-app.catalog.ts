@@ -52,8 +52,8 @@ export function dedupWindowOf(dedup: DedupOptions | undefined): number | null | 
   if (!dedup) return undefined;
   if (dedup.store === 'db') return null;
   if (dedup.store === 'redis') return resolveDedupDuration(dedup.doneTtlMs, DEFAULT_DONE_TTL_MS, 'doneTtlMs');
-  // The memory store forgets on restart, and its window is the same option with the same default.
-  return resolveDedupDuration((dedup as { doneTtlMs?: number | string }).doneTtlMs, DEFAULT_DONE_TTL_MS, 'doneTtlMs');
+  // The memory store keeps done records for the default window (and forgets them all on restart).
+  return DEFAULT_DONE_TTL_MS;
 }
 
 /** Joins catalogs of several applications; the first one to declare a (group, topic) wins. */

@@ -14,7 +14,7 @@ describe('html', () => {
   it('nests templates without escaping them twice, joins arrays and drops null, undefined and false', () => {
     const inner = html`<b>${'<i>'}</b>`;
     expect(html`<p>${inner}${[html`<br />`, '<x>']}${null}${undefined}${false}${0}</p>`.value).toBe(
-      '<p><b>&lt;i&gt;</b><br>&lt;x&gt;0</p>',
+      '<p><b>&lt;i&gt;</b><br />&lt;x&gt;0</p>',
     );
   });
 

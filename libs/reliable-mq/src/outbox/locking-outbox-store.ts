@@ -40,6 +40,11 @@ export class LockingOutboxStore implements OutboxStore {
            SELECT 1 FROM ${t} p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))
        ORDER BY o.seq LIMIT ${p(3)} ${lockClause}`;
     return this.inTransaction(async (runner) => {
+      // Planner statistics usually say that pending rows are rare (the table is mostly sent rows), and they stay so
+      // while an outage piles up a backlog. PostgreSQL then fetches every pending row and sorts them all for each
+      // batch, so a drain slows down as the backlog grows (measured: 185 ms a round at 50,000 rows, against 0.5 ms).
+      // Without a sort it must walk (status, seq) in order and stop after the batch, which is right for any backlog.
+      if (postgres) await runner.query('SET LOCAL enable_sort = off');
       const result = (await runner.query(select, [request.now, request.now, request.limit], true)) as StructuredResult;
       const rows = (result.records ?? []).map((raw) => outboxRowFromRaw(raw as Record<string, unknown>));
       if (rows.length === 0) return rows;
@@ -59,8 +64,10 @@ export class LockingOutboxStore implements OutboxStore {
   markSent(owner: string, seqs: readonly number[], now: number): Promise<number> {
     const { table: t, param: p } = this.dialect;
     return this.execute(
+      // "Not sent and not dead" is "pending" (the status CHECK allows nothing else), written so that no planner can
+      // pick the status index over the primary key: with a large backlog that index finds every pending row.
       `UPDATE ${t} SET status = 'sent', sent_at = ${p(1)}, lease_until = NULL
-       WHERE ${this.seqIn(2)} AND lease_owner = ${p(3)} AND status = 'pending'`,
+       WHERE ${this.seqIn(2)} AND lease_owner = ${p(3)} AND status <> 'sent' AND status <> 'dead'`,
       [now, [...seqs], owner],
     );
   }

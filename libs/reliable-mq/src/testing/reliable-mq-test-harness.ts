@@ -45,8 +45,9 @@ export interface IdleOptions {
 
 /**
  * Resolves once every message is handled: no outbox row pending, and on the embedded
- * transport no lag, nothing in flight, no retry or delayed message waiting. Rejects with
- * what is still outstanding after `timeoutMs`.
+ * transport no lag, nothing in flight, no retry or delayed message waiting (on RabbitMQ: no
+ * message ready in the work and retry queues). Rejects with what is still outstanding after
+ * `timeoutMs`.
  */
 export async function waitForIdle(app: INestApplicationContext, options: IdleOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 10_000;

@@ -47,16 +47,22 @@ export class ConfirmPublisher {
     for (const item of items) {
       const token = `p${++this.nextToken}`;
       confirms.push(this.publishOne(channel, item, token));
-      // Honour TCP backpressure: a large batch waits for the socket instead of buffering without bound.
-      if (
-        !channel.publish(
+      let writable: boolean;
+      try {
+        writable = channel.publish(
           item.exchange,
           item.routingKey,
           item.content,
           { ...item.options, correlationId: token },
           this.callbackFor(token),
-        )
-      ) {
+        );
+      } catch (error) {
+        // The channel closed under us: this message was not sent; the ones before it fail with the channel.
+        this.fail(token, error);
+        break;
+      }
+      // Honour TCP backpressure: a large batch waits for the socket instead of buffering without bound.
+      if (!writable) {
         await new Promise<void>((resolve) => {
           const done = (): void => {
             channel.off('drain', done);
@@ -78,6 +84,20 @@ export class ConfirmPublisher {
     const channel = this.channel;
     this.channel = null;
     if (channel) await bounded(channel.close(), 2000);
+  }
+
+  private fail(token: string, error: unknown): void {
+    const entry = this.pending.get(token);
+    if (!entry) return;
+    this.pending.delete(token);
+    entry.reject(
+      new TransportError(
+        `Could not publish message ${String(entry.item.options.messageId)}: ${(error as Error)?.message ?? String(error)}`,
+        {
+          cause: error,
+        },
+      ),
+    );
   }
 
   private publishOne(_channel: ConfirmChannel, item: AmqpPublish, token: string): Promise<void> {
