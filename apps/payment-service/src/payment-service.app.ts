@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { setUpHttp } from './http-setup';
+import { setUpHttp } from '../../shared/src/http-setup';
 import { PaymentServiceModule } from './payment-service.module';
 import type { PaymentServiceAppOptions } from './payment-service.options';
 
