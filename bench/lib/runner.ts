@@ -58,6 +58,7 @@ export async function runSuites(
       if (missing.length > 0) entry.skipped = `${missing.join(', ')} not reachable`;
     }
     options.progress(`── ${suite.title}`);
+    const suiteStarted = performance.now();
     let setupError: string | undefined;
     try {
       await suite.setup?.();
@@ -114,6 +115,7 @@ export async function runSuites(
       }
     }
     for (const entry of acc.values()) results.push(toResult(entry));
+    options.progress(`   (${suite.id}: ${((performance.now() - suiteStarted) / 1000).toFixed(1)} s)`);
   }
   return withRatios(results);
 }

@@ -135,7 +135,7 @@ function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', dura
 }
 
 export function commitToHandlerSuite(ctx: BenchContext): Suite {
-  const duration = ctx.size({ full: 10_000, quick: 2500, smoke: 300 });
+  const duration = ctx.size({ full: 10_000, quick: 2000, smoke: 300 });
   const measurement = (kind: 'sqlite' | 'postgres'): Measurement => ({
     name: `commit-to-handler.${kind}.rate1000`,
     group: 7,

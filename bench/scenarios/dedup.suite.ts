@@ -26,8 +26,8 @@ type StoreKind = 'none' | 'memory' | 'redis' | 'db.sqlite' | 'db.postgres';
  * The difference to `none` is what dedup costs per message; the latency is one `execute` call.
  */
 export function dedupSuite(ctx: BenchContext): Suite {
-  const messages = ctx.size({ full: 20_000, quick: 4_000, smoke: 200 });
-  const warmUp = ctx.size({ full: 1000, quick: 500, smoke: 50 });
+  const messages = ctx.size({ full: 20_000, quick: 2_500, smoke: 200 });
+  const warmUp = ctx.size({ full: 1000, quick: 300, smoke: 50 });
   const capMs = ctx.size({ full: 30_000, quick: 4_000, smoke: 3_000 });
   const dir = { current: undefined as { dir: string; remove(): void } | undefined };
   const databases = new Map<string, BenchDatabase>();

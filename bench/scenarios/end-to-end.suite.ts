@@ -182,10 +182,10 @@ async function withRig(open: () => Promise<Rig>, load: Load): Promise<Sample> {
 export function endToEndSuite(ctx: BenchContext): Suite {
   const maxLoad: Load = {
     kind: 'max',
-    durationMs: ctx.size({ full: 5000, quick: 1200, smoke: 200 }),
+    durationMs: ctx.size({ full: 5000, quick: 1000, smoke: 200 }),
     maxCount: ctx.size({ full: 2_000_000, quick: 500_000, smoke: 500 }),
   };
-  const rateLoad: Load = { kind: 'rate', durationMs: ctx.size({ full: 6000, quick: 1500, smoke: 250 }) };
+  const rateLoad: Load = { kind: 'rate', durationMs: ctx.size({ full: 6000, quick: 1200, smoke: 250 }) };
   const e2e = 'publish call to handler (end to end)';
   const fixed = `scheduled send to handler, at ${FIXED_RATE.toLocaleString('en-US')} msg/s offered`;
   const measurements: Measurement[] = [

@@ -33,7 +33,7 @@ function outboxValues(id: string): Array<string | number> {
  * not run, so the figure is the cost of the write itself.
  */
 export function outboxSuite(ctx: BenchContext): Suite {
-  const duration = ctx.size({ full: 4000, quick: 700, smoke: 150 });
+  const duration = ctx.size({ full: 4000, quick: 500, smoke: 150 });
   const maxCount = ctx.size({ full: 200_000, quick: 50_000, smoke: 300 });
   const databases = new Map<string, { db: BenchDatabase; publisher: ReliablePublisher }>();
   let dir: { dir: string; remove(): void } | undefined;

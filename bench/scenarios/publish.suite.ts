@@ -110,7 +110,7 @@ function enginePublishRun(ctx: BenchContext, flush: FlushMode, workers: number, 
 }
 
 export function publishSuite(ctx: BenchContext): Suite {
-  const duration = ctx.size({ full: 4000, quick: 700, smoke: 150 });
+  const duration = ctx.size({ full: 4000, quick: 500, smoke: 150 });
   const maxRows = ctx.size({ full: 5_000_000, quick: 1_000_000, smoke: 2_000 });
   const maxCalls = ctx.size({ full: 2_000_000, quick: 400_000, smoke: 1_000 });
   const limit = (name: string, synchronous: Synchronous, rowsPerTx: number, title: string): Measurement => ({

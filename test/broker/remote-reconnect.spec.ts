@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TransportError } from '@reliable-mq/nestjs';
 import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
-import type { TransportMessage } from '@reliable-mq/nestjs/transport/transport.interface';
+import type {
+  InboundMessage,
+  SubscriptionSpec,
+  TransportMessage,
+} from '@reliable-mq/nestjs/transport/transport.interface';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { TcpProxy } from '../support/tcp-proxy';
 import { waitUntil } from '../support/wait-until';
@@ -57,28 +61,41 @@ const message = (body = 'x', extra: Partial<TransportMessage> = {}): TransportMe
   ...extra,
 });
 
+/** A broker on a fresh data directory, and a transport connected to it. */
+async function connectedBroker(
+  env?: Record<string, string>,
+): Promise<{ dir: string; broker: BrokerProcess; port: number; transport: RemoteTransport }> {
+  const dir = dataDir();
+  const broker = await startBroker(dir, undefined, env);
+  const transport = transportFor(broker.url);
+  await transport.connect();
+  return { dir, broker, port: broker.port, transport };
+}
+
+/** A concurrent subscription to `events` from the earliest offset; `onMessage` sees each delivery. */
+async function subscribeFromEarliest(
+  transport: RemoteTransport,
+  spec: Pick<SubscriptionSpec, 'group' | 'prefetch' | 'maxReconsumeTimes'> & Partial<SubscriptionSpec>,
+  onMessage: (inbound: InboundMessage) => void,
+): Promise<void> {
+  await transport.subscribe({ topic: 'events', mode: 'concurrent', startFrom: 'earliest', ...spec }, async (inbound) => {
+    onMessage(inbound);
+  });
+}
+
+/** The bodies a member `instance-1` of `group` receives, in order. */
+async function collectBodies(transport: RemoteTransport, group: string): Promise<string[]> {
+  const got: string[] = [];
+  await subscribeFromEarliest(transport, { group, prefetch: 8, maxReconsumeTimes: 3, consumerId: 'instance-1' }, (inbound) => {
+    got.push(inbound.body.toString());
+  });
+  return got;
+}
+
 describe('remote transport: reconnection', () => {
   it('reconnects after the broker is SIGKILLed and restarted, and its subscription resumes', async () => {
-    const dir = dataDir();
-    let broker = await startBroker(dir);
-    const port = broker.port;
-    const transport = transportFor(broker.url);
-    await transport.connect();
-    const got: string[] = [];
-    await transport.subscribe(
-      {
-        group: 'resume',
-        topic: 'events',
-        mode: 'concurrent',
-        prefetch: 8,
-        maxReconsumeTimes: 3,
-        startFrom: 'earliest',
-        consumerId: 'instance-1',
-      },
-      async (inbound) => {
-        got.push(inbound.body.toString());
-      },
-    );
+    const { dir, broker, port, transport } = await connectedBroker();
+    const got = await collectBodies(transport, 'resume');
     await transport.publish([message('before')]);
     await waitUntil(() => got.includes('before'), 'the first delivery');
 
@@ -86,7 +103,7 @@ describe('remote transport: reconnection', () => {
     await waitUntil(() => !transport.isConnected, 'the transport to notice');
     await expect(transport.publish([message('while down')])).rejects.toBeInstanceOf(TransportError);
 
-    broker = await startBroker(dir, port);
+    await startBroker(dir, port);
     await waitUntil(() => transport.isConnected, 'the reconnect', 15_000);
     await transport.publish([message('after')]);
     await waitUntil(() => got.includes('after'), 'a delivery after the restart');
@@ -98,11 +115,7 @@ describe('remote transport: reconnection', () => {
   });
 
   it('fails publishes in flight when the broker dies; re-sending them after the restart stores each message once', async () => {
-    const dir = dataDir();
-    let broker = await startBroker(dir);
-    const port = broker.port;
-    const transport = transportFor(broker.url);
-    await transport.connect();
+    const { dir, broker, port, transport } = await connectedBroker();
 
     // Publishers that never pause, so that publishes are in flight whenever the broker dies.
     const sent: TransportMessage[] = [];
@@ -132,23 +145,17 @@ describe('remote transport: reconnection', () => {
     expect(confirmed.size + failed.length).toBe(sent.length);
     expect(lostInFlight.length).toBeGreaterThan(0);
 
-    broker = await startBroker(dir, port);
+    await startBroker(dir, port);
     await waitUntil(() => transport.isConnected, 'the reconnect', 15_000);
     // What the relay does: send the unconfirmed ones again. Some may have been stored before the kill.
     const resent = await transport.publish(failed);
     expect(resent.map((confirm) => confirm.id)).toEqual(failed.map((one) => one.id));
 
     const seen = new Map<string, number>();
-    await transport.subscribe(
-      {
-        group: `check-${randomUUID().slice(0, 6)}`,
-        topic: 'events',
-        mode: 'concurrent',
-        prefetch: 64,
-        maxReconsumeTimes: 1,
-        startFrom: 'earliest',
-      },
-      async (inbound) => {
+    await subscribeFromEarliest(
+      transport,
+      { group: `check-${randomUUID().slice(0, 6)}`, prefetch: 64, maxReconsumeTimes: 1 },
+      (inbound) => {
         seen.set(inbound.id, (seen.get(inbound.id) ?? 0) + 1);
       },
     );
@@ -159,7 +166,6 @@ describe('remote transport: reconnection', () => {
   });
 
   it('registers its checker again after a restart, and the checkback reaches it', async () => {
-    const dir = dataDir();
     const env = {
       BROKER_ENGINE_OPTIONS: JSON.stringify({
         minFreeDiskBytes: 0,
@@ -168,33 +174,20 @@ describe('remote transport: reconnection', () => {
         maintenanceIntervalMs: 20,
       }),
     };
-    let broker = await startBroker(dir, undefined, env);
-    const port = broker.port;
-    const transport = transportFor(broker.url);
-    await transport.connect();
+    const { dir, broker, port, transport } = await connectedBroker(env);
     const asked: string[] = [];
     await transport.transactions.registerChecker('orders-producer', async (half) => {
       asked.push(half.messageId);
       return 'commit';
     });
     await broker.kill();
-    broker = await startBroker(dir, port, env);
+    await startBroker(dir, port, env);
     await waitUntil(() => transport.isConnected, 'the reconnect', 15_000);
 
     const got: string[] = [];
-    await transport.subscribe(
-      {
-        group: 'tx-consumer',
-        topic: 'events',
-        mode: 'concurrent',
-        prefetch: 4,
-        maxReconsumeTimes: 1,
-        startFrom: 'earliest',
-      },
-      async (inbound) => {
-        got.push(inbound.id);
-      },
-    );
+    await subscribeFromEarliest(transport, { group: 'tx-consumer', prefetch: 4, maxReconsumeTimes: 1 }, (inbound) => {
+      got.push(inbound.id);
+    });
     const half = message('half');
     await transport.transactions.sendHalf(half, 'orders-producer'); // Never committed by the producer.
     await waitUntil(() => got.includes(half.id), 'the committed half message', 10_000);
@@ -210,21 +203,7 @@ describe('remote transport: reconnection', () => {
     cleanups.push(() => proxy.close());
     const transport = transportFor(proxy.url);
     await transport.connect();
-    const got: string[] = [];
-    await transport.subscribe(
-      {
-        group: 'half-open',
-        topic: 'events',
-        mode: 'concurrent',
-        prefetch: 8,
-        maxReconsumeTimes: 3,
-        startFrom: 'earliest',
-        consumerId: 'instance-1',
-      },
-      async (inbound) => {
-        got.push(inbound.body.toString());
-      },
-    );
+    const got = await collectBodies(transport, 'half-open');
     await transport.publish([message('one')]);
     await waitUntil(() => got.includes('one'), 'the first delivery');
 
@@ -242,11 +221,7 @@ describe('remote transport: reconnection', () => {
 
 describe('remote transport: graceful broker shutdown', () => {
   it('SIGTERM lets confirms in flight go out; everything confirmed is there after the restart', async () => {
-    const dir = dataDir();
-    let broker = await startBroker(dir);
-    const port = broker.port;
-    const transport = transportFor(broker.url);
-    await transport.connect();
+    const { dir, broker, port, transport } = await connectedBroker();
     const confirmed = new Set<string>();
     let stop = false;
     const producer = (async () => {
@@ -263,7 +238,7 @@ describe('remote transport: graceful broker shutdown', () => {
     await waitUntil(() => confirmed.size >= 100, 'some confirms');
     const exit = await broker.stop();
     expect(exit.code).toBe(0);
-    broker = await startBroker(dir, port);
+    await startBroker(dir, port);
     await waitUntil(() => transport.isConnected, 'the reconnect', 15_000);
     const before = confirmed.size;
     await waitUntil(() => confirmed.size > before + 10, 'publishing to resume');
@@ -271,16 +246,10 @@ describe('remote transport: graceful broker shutdown', () => {
     await producer;
 
     const seen = new Set<string>();
-    await transport.subscribe(
-      {
-        group: `after-${randomUUID().slice(0, 6)}`,
-        topic: 'events',
-        mode: 'concurrent',
-        prefetch: 128,
-        maxReconsumeTimes: 1,
-        startFrom: 'earliest',
-      },
-      async (inbound) => {
+    await subscribeFromEarliest(
+      transport,
+      { group: `after-${randomUUID().slice(0, 6)}`, prefetch: 128, maxReconsumeTimes: 1 },
+      (inbound) => {
         seen.add(inbound.id);
       },
     );

@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { ReliableMqModule } from '@reliable-mq/nestjs';
-import { DataSource } from 'typeorm';
+import { databaseAndReliableMq } from '../../shared/src/service-module';
+import { serviceDatabaseLocation } from '../../shared/src/service-options';
 import { OrderDatabaseModule } from './database/order-database.module';
 import { SqliteWriteLock } from './database/sqlite-write-lock';
 import { ORDER_SERVICE_GROUP, ORDER_SERVICE_TOPICS } from './messages';
@@ -16,31 +16,17 @@ import { PaymentResultsConsumer } from './payment-results/payment-results.consum
 @Module({})
 export class OrderServiceModule {
   static forRoot(options: OrderServiceOptions): DynamicModule {
-    const database = OrderDatabaseModule.forRoot({
-      file: options.databaseFile,
-      url: options.databaseUrl,
-      schema: options.databaseSchema ?? 'order_service',
-    });
+    const database = OrderDatabaseModule.forRoot(serviceDatabaseLocation(options, 'order_service'));
     return {
       module: OrderServiceModule,
-      imports: [
-        database,
-        ReliableMqModule.forRootAsync({
-          imports: [database],
-          inject: [DataSource],
-          useFactory: (dataSource: DataSource) => ({
-            producerGroup: ORDER_SERVICE_GROUP,
-            dataSource,
-            runMigrations: true,
-            // Payment results are deduped on the order id in memory, and the order's status makes applying one
-            // twice harmless after a restart. The `db` store is not used here: its inbox transactions would
-            // overlap with this service's own transactions on SQLite's single connection (see SqliteWriteLock).
-            dedup: { store: 'memory' },
-            transport: { ...options.transport, topics: [...(options.transport.topics ?? []), ...ORDER_SERVICE_TOPICS] },
-            relay: options.relay,
-          }),
-        }),
-      ],
+      imports: databaseAndReliableMq(database, options, {
+        producerGroup: ORDER_SERVICE_GROUP,
+        topics: ORDER_SERVICE_TOPICS,
+        // Payment results are deduped on the order id in memory, and the order's status makes applying one
+        // twice harmless after a restart. The `db` store is not used here: its inbox transactions would
+        // overlap with this service's own transactions on SQLite's single connection (see SqliteWriteLock).
+        dedup: { store: 'memory' },
+      }),
       controllers: [OrdersController],
       providers: [SqliteWriteLock, OrdersService, PaymentResultsConsumer],
     };

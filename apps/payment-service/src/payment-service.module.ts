@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { ReliableMqModule } from '@reliable-mq/nestjs';
-import { DataSource } from 'typeorm';
+import { databaseAndReliableMq } from '../../shared/src/service-module';
+import { serviceDatabaseLocation } from '../../shared/src/service-options';
 import { PaymentDatabaseModule } from './database/payment-database.module';
 import { FakePaymentGateway } from './gateway/fake-payment-gateway';
 import { PAYMENT_SERVICE_GROUP, PAYMENT_SERVICE_TOPICS } from './messages';
@@ -19,32 +19,15 @@ import { PaymentsController } from './payments/payments.controller';
 @Module({})
 export class PaymentServiceModule {
   static forRoot(options: PaymentServiceOptions): DynamicModule {
-    const database = PaymentDatabaseModule.forRoot({
-      file: options.databaseFile,
-      url: options.databaseUrl,
-      schema: options.databaseSchema ?? 'payment_service',
-    });
+    const database = PaymentDatabaseModule.forRoot(serviceDatabaseLocation(options, 'payment_service'));
     return {
       module: PaymentServiceModule,
-      imports: [
-        database,
-        ReliableMqModule.forRootAsync({
-          imports: [database],
-          inject: [DataSource],
-          useFactory: (dataSource: DataSource) => ({
-            producerGroup: PAYMENT_SERVICE_GROUP,
-            dataSource,
-            runMigrations: true,
-            dedup: { store: 'db' },
-            transport: {
-              ...options.transport,
-              topics: [...(options.transport.topics ?? []), ...PAYMENT_SERVICE_TOPICS],
-            },
-            relay: options.relay,
-            consumers: { delayLevels: options.retryDelays, maxReconsumeTimes: options.maxRetries },
-          }),
-        }),
-      ],
+      imports: databaseAndReliableMq(database, options, {
+        producerGroup: PAYMENT_SERVICE_GROUP,
+        topics: PAYMENT_SERVICE_TOPICS,
+        dedup: { store: 'db' },
+        consumers: { delayLevels: options.retryDelays, maxReconsumeTimes: options.maxRetries },
+      }),
       controllers: [PaymentsController, DeadLettersController, StatsController],
       providers: [FakePaymentGateway, PaymentConfirmations, PaymentSucceededChecker, ChargeOrderConsumer],
     };

@@ -1,39 +1,12 @@
-import type { LoggerService, LogLevel } from '@nestjs/common';
-import type {
-  EmbeddedTransportOptions,
-  RabbitMqTransportOptions,
-  RelayOptions,
-  RemoteTransportOptions,
-} from '@reliable-mq/nestjs';
+import type { ServiceHostOptions } from '../../shared/src/service-app';
+import type { ServiceBaseOptions } from '../../shared/src/service-options';
 
-export interface PaymentServiceOptions {
-  /** The service's SQLite file, e.g. `data/payments.sqlite`; not used when `databaseUrl` is set. */
-  databaseFile: string;
-  /** A PostgreSQL URL (`postgres://user@host:5432/db`): the service keeps its tables there instead of in SQLite. */
-  databaseUrl?: string;
-  /** PostgreSQL schema of the service's tables, created when missing. Default `payment_service`. */
-  databaseSchema?: string;
-  /**
-   * The broker. The sample passes `{ kind: 'embedded', sharedEngine }`, `{ kind: 'rabbitmq', url }`, or
-   * `{ kind: 'remote', url, token }` when each service runs in its own process (apps/sample/processes.ts); the
-   * service's topics are added to it.
-   */
-  transport: EmbeddedTransportOptions | RabbitMqTransportOptions | RemoteTransportOptions;
-  relay?: RelayOptions;
+/** The payment service's database (default schema `payment_service`, SQLite file e.g. `data/payments.sqlite`), broker and relay. */
+export interface PaymentServiceOptions extends ServiceBaseOptions {
   /** Retry delays of `order.created`, e.g. `1s 5s 10s`. Default: the broker's levels (1s 5s 10s 30s 1m …). */
   retryDelays?: string;
   /** Failed deliveries before the DLQ. Default 16. */
   maxRetries?: number;
 }
 
-export interface PaymentServiceAppOptions extends PaymentServiceOptions {
-  /** 0 picks a free port; read it back from the server. */
-  port: number;
-  /** Default 127.0.0.1. */
-  host?: string;
-  /** Largest accepted JSON body. Default 16 KiB. */
-  bodyLimit?: string;
-  /** Let Nest close the app on SIGINT/SIGTERM. Default true; the sample turns it off and closes both apps itself. */
-  shutdownHooks?: boolean;
-  logger?: LoggerService | LogLevel[] | false;
-}
+export interface PaymentServiceAppOptions extends PaymentServiceOptions, ServiceHostOptions {}

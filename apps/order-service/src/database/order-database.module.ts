@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { OrderDatabaseCloser, openOrderDatabase, type OrderDatabaseLocation } from './order-database';
+import { ServiceDatabaseCloser } from '../../../shared/src/service-database';
+import { openOrderDatabase, type OrderDatabaseLocation } from './order-database';
 
 /** Provides the order service's DataSource to the service and to ReliableMqModule.forRootAsync. */
 @Module({})
@@ -8,7 +9,7 @@ export class OrderDatabaseModule {
   static forRoot(location: OrderDatabaseLocation): DynamicModule {
     return {
       module: OrderDatabaseModule,
-      providers: [{ provide: DataSource, useFactory: () => openOrderDatabase(location) }, OrderDatabaseCloser],
+      providers: [{ provide: DataSource, useFactory: () => openOrderDatabase(location) }, ServiceDatabaseCloser],
       exports: [DataSource],
     };
   }

@@ -1,5 +1,5 @@
-import { Type } from 'class-transformer';
-import { IsInt, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsPageLimit } from '../../../shared/src/page-limit.decorator';
 
 /** Query of `GET /orders`: newest first. */
 export class ListOrdersQuery {
@@ -9,10 +9,6 @@ export class ListOrdersQuery {
   @MaxLength(64)
   customerId?: string;
 
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
+  @IsPageLimit()
   limit?: number;
 }

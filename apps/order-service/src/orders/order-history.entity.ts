@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import { epochMs } from '../database/epoch-ms.transformer';
+import { epochMs } from '../../../shared/src/epoch-ms.transformer';
 import type { OrderStatus } from './order-status';
 
 /** One line per status change of an order, with what caused it. */

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { epochMs } from '../database/epoch-ms.transformer';
+import { epochMs } from '../../../shared/src/epoch-ms.transformer';
 import type { OrderStatus } from './order-status';
 
 @Entity({ name: 'orders' })

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { PaymentDatabaseCloser, openPaymentDatabase, type PaymentDatabaseLocation } from './payment-database';
+import { ServiceDatabaseCloser } from '../../../shared/src/service-database';
+import { openPaymentDatabase, type PaymentDatabaseLocation } from './payment-database';
 import { TransactionEndWatcher } from './transaction-end-watcher';
 
 /** Provides the payment service's DataSource to the service and to ReliableMqModule.forRootAsync. */
@@ -11,7 +12,7 @@ export class PaymentDatabaseModule {
       module: PaymentDatabaseModule,
       providers: [
         { provide: DataSource, useFactory: () => openPaymentDatabase(location) },
-        PaymentDatabaseCloser,
+        ServiceDatabaseCloser,
         TransactionEndWatcher,
       ],
       exports: [DataSource, TransactionEndWatcher],

@@ -1,15 +1,11 @@
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
+import { IsOptional, IsUUID } from 'class-validator';
+import { IsPageLimit } from '../../../shared/src/page-limit.decorator';
 
 export class ListDeadLettersQuery {
   @IsOptional()
   @IsUUID()
   orderId?: string;
 
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
+  @IsPageLimit()
   limit?: number;
 }

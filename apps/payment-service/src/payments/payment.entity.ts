@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { epochMs } from '../database/epoch-ms.transformer';
+import { epochMs } from '../../../shared/src/epoch-ms.transformer';
 
 /** `SUCCEEDED`: charged. `REFUSED`: not charged, refused by a business rule (the amount limit). */
 export type PaymentStatus = 'SUCCEEDED' | 'REFUSED';

@@ -1,82 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, expect, it } from 'vitest';
-import { deleteRabbitMqObjects } from '../../../../../test/support/rabbitmq-admin';
+import { expect, it } from 'vitest';
 import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, serviceEndpoint, uniqueName } from '../../../../../test/support/services';
 import { CuttableTcpProxy } from '../../../../../test/support/cuttable-tcp-proxy';
 import { TransportError } from '../../errors/transport.error';
-import type { InboundMessage, SubscriptionSpec, TransportMessage } from '../transport.interface';
+import type { InboundMessage } from '../transport.interface';
 import { RabbitMqTransport } from './rabbitmq.transport';
-import type { RabbitMqTransportOptions } from './rabbitmq-transport-options';
+import { message, rabbitMqTransportsClosedAfterEach, sleep, spec, until, type Logged } from '../../../test/rabbitmq-transports';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-interface Logged {
-  logs: string[];
-  warnings: string[];
-  errors: string[];
-}
-
-const open: RabbitMqTransport[] = [];
-const leftovers: Array<{ queues: string[]; exchanges: string[] }> = [];
-
-afterEach(async () => {
-  for (const transport of open.splice(0)) {
-    await transport.close();
-    leftovers.push(transport.declaredTopology());
-  }
-  const all = leftovers.splice(0);
-  await deleteRabbitMqObjects({
-    queues: all.flatMap((set) => set.queues),
-    exchanges: all.flatMap((set) => set.exchanges),
-  });
-});
-
-/** A connected transport; `prefix` shares names between transports of one test. */
-async function transport(
-  prefix: string,
-  options: Partial<RabbitMqTransportOptions> = {},
-  logged: Logged = { logs: [], warnings: [], errors: [] },
-): Promise<RabbitMqTransport> {
-  const created = new RabbitMqTransport(
-    { kind: 'rabbitmq', url: RABBITMQ_URL, prefix, connectTimeoutMs: 2000, ...options },
-    {
-      logger: {
-        log: (message) => logged.logs.push(message),
-        warn: (message) => logged.warnings.push(message),
-        error: (message) => logged.errors.push(message),
-      },
-    },
-  );
-  await created.connect();
-  open.push(created);
-  return created;
-}
-
-function spec(topic: string, group: string, extra: Partial<SubscriptionSpec> = {}): SubscriptionSpec {
-  return {
-    group,
-    topic,
-    mode: 'concurrent',
-    prefetch: 8,
-    maxReconsumeTimes: 3,
-    delayLevels: '50ms',
-    startFrom: 'latest',
-    ...extra,
-  };
-}
-
-function message(topic: string, body: string, extra: Partial<TransportMessage> = {}): TransportMessage {
-  return { id: randomUUID(), topic, headers: {}, body: Buffer.from(body), ...extra };
-}
+const transport = rabbitMqTransportsClosedAfterEach();
 
 describeWithService('rabbitmq', 'RabbitMQ transport connection', () => {
   holdSharedRabbitMq();
