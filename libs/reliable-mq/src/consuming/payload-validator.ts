@@ -23,7 +23,7 @@ export async function parseAndValidate(body: Buffer, options: MqConsumerOptions)
     throw new NonRetryableError(`Payload is not valid JSON: ${(error as Error).message}`);
   }
   if (options.dto) {
-    if (typeof payload !== 'object' || payload === null) {
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
       throw new NonRetryableError(`Payload failed validation against ${options.dto.name}: expected an object.`);
     }
     const instance = plainToInstance(options.dto as new () => object, payload);
