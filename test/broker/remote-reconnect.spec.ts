@@ -78,17 +78,24 @@ async function subscribeFromEarliest(
   spec: Pick<SubscriptionSpec, 'group' | 'prefetch' | 'maxReconsumeTimes'> & Partial<SubscriptionSpec>,
   onMessage: (inbound: InboundMessage) => void,
 ): Promise<void> {
-  await transport.subscribe({ topic: 'events', mode: 'concurrent', startFrom: 'earliest', ...spec }, async (inbound) => {
-    onMessage(inbound);
-  });
+  await transport.subscribe(
+    { topic: 'events', mode: 'concurrent', startFrom: 'earliest', ...spec },
+    async (inbound) => {
+      onMessage(inbound);
+    },
+  );
 }
 
 /** The bodies a member `instance-1` of `group` receives, in order. */
 async function collectBodies(transport: RemoteTransport, group: string): Promise<string[]> {
   const got: string[] = [];
-  await subscribeFromEarliest(transport, { group, prefetch: 8, maxReconsumeTimes: 3, consumerId: 'instance-1' }, (inbound) => {
-    got.push(inbound.body.toString());
-  });
+  await subscribeFromEarliest(
+    transport,
+    { group, prefetch: 8, maxReconsumeTimes: 3, consumerId: 'instance-1' },
+    (inbound) => {
+      got.push(inbound.body.toString());
+    },
+  );
   return got;
 }
 

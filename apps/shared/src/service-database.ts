@@ -29,7 +29,10 @@ export interface ServiceDatabaseSpec {
  * The DataSource is built here rather than through @nestjs/typeorm, whose data-source name registry is
  * process-wide: two applications in one process would both register the "default" name.
  */
-export async function openServiceDatabase(location: ServiceDatabaseLocation, spec: ServiceDatabaseSpec): Promise<DataSource> {
+export async function openServiceDatabase(
+  location: ServiceDatabaseLocation,
+  spec: ServiceDatabaseSpec,
+): Promise<DataSource> {
   const entities = [...spec.entities, ...reliableMqEntities];
   let dataSource: DataSource;
   if (location.url) {

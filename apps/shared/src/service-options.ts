@@ -26,7 +26,10 @@ export interface ServiceBaseOptions {
 }
 
 /** The transport with the service's own topics added to those already configured. */
-export function withServiceTopics(transport: ServiceTransportOptions, topics: readonly string[]): ServiceTransportOptions {
+export function withServiceTopics(
+  transport: ServiceTransportOptions,
+  topics: readonly string[],
+): ServiceTransportOptions {
   return { ...transport, topics: [...(transport.topics ?? []), ...topics] };
 }
 

@@ -274,7 +274,14 @@ export class BrokerEngine {
     if (deliverAt !== null) {
       this.store.insertScheduled(message, queueId, deliverAt, now);
       this.earliestScheduled = Math.min(this.earliestScheduled, deliverAt);
-      return { messageId: message.messageId, topic: message.topic, queueId, queueOffset: -1, deliverAt, duplicate: false };
+      return {
+        messageId: message.messageId,
+        topic: message.topic,
+        queueId,
+        queueOffset: -1,
+        deliverAt,
+        duplicate: false,
+      };
     }
     const queueOffset = this.heads.reserve(message.topic, queueId);
     this.store.insertMessage(message, queueId, queueOffset, now);
@@ -356,7 +363,8 @@ export class BrokerEngine {
           const stats = statfsSync(this.options.dataDir);
           return stats.bavail * stats.bsize;
         })();
-    this.diskError = free < this.options.minFreeDiskBytes ? new InsufficientDiskSpaceError(free, this.options.minFreeDiskBytes) : null;
+    this.diskError =
+      free < this.options.minFreeDiskBytes ? new InsufficientDiskSpaceError(free, this.options.minFreeDiskBytes) : null;
     return this.diskError;
   }
 
@@ -563,7 +571,8 @@ export class BrokerEngine {
   }
 
   private resolveSubscription(options: SubscribeOptions) {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('subscribe() needs an options object.');
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidArgumentError('subscribe() needs an options object.');
     const group = validateName('group', options.group);
     const topic = validateName('topic', options.topic);
     if (typeof options.handler !== 'function') {
@@ -575,7 +584,9 @@ export class BrokerEngine {
     }
     const groupMode = options.groupMode ?? 'clustering';
     if (groupMode !== 'clustering' && groupMode !== 'broadcasting') {
-      throw new InvalidArgumentError(`groupMode must be "clustering" or "broadcasting"; got ${JSON.stringify(groupMode)}.`);
+      throw new InvalidArgumentError(
+        `groupMode must be "clustering" or "broadcasting"; got ${JSON.stringify(groupMode)}.`,
+      );
     }
     const startFrom = options.startFrom ?? 'latest';
     if (startFrom !== 'latest' && startFrom !== 'earliest') {
@@ -587,11 +598,15 @@ export class BrokerEngine {
     }
     const maxReconsumeTimes = options.retry?.maxReconsumeTimes ?? 16;
     if (!Number.isInteger(maxReconsumeTimes) || maxReconsumeTimes < 0 || maxReconsumeTimes > 1000) {
-      throw new InvalidArgumentError(`maxReconsumeTimes must be an integer from 0 to 1000; got ${JSON.stringify(maxReconsumeTimes)}.`);
+      throw new InvalidArgumentError(
+        `maxReconsumeTimes must be an integer from 0 to 1000; got ${JSON.stringify(maxReconsumeTimes)}.`,
+      );
     }
     const pause = options.retry?.orderlyRetryPauseMs ?? 1000;
     if (!Number.isInteger(pause) || pause < 0) {
-      throw new InvalidArgumentError(`orderlyRetryPauseMs must be a non-negative integer; got ${JSON.stringify(pause)}.`);
+      throw new InvalidArgumentError(
+        `orderlyRetryPauseMs must be a non-negative integer; got ${JSON.stringify(pause)}.`,
+      );
     }
     const memberId = options.memberId ?? uuidv7();
     if (typeof memberId !== 'string' || memberId.length === 0 || memberId.length > 128) {
@@ -652,9 +667,16 @@ export class BrokerEngine {
   async resendDeadLetters(ids: readonly number[], edit: ResendEdit = {}): Promise<number[]> {
     this.ensureOpen('resend dead letters');
     const letters = this.requireDead(ids);
-    const editedBody = edit.body === undefined ? undefined : prepareBatch([{ topic: 'edit', body: edit.body }], this.options, 0)[0]!.message.body;
+    const editedBody =
+      edit.body === undefined
+        ? undefined
+        : prepareBatch([{ topic: 'edit', body: edit.body }], this.options, 0)[0]!.message.body;
     if (edit.headers !== undefined) {
-      if (typeof edit.headers !== 'object' || edit.headers === null || Object.values(edit.headers).some((v) => typeof v !== 'string')) {
+      if (
+        typeof edit.headers !== 'object' ||
+        edit.headers === null ||
+        Object.values(edit.headers).some((v) => typeof v !== 'string')
+      ) {
         throw new InvalidArgumentError('Edited headers must be an object of string values.');
       }
     }
@@ -663,7 +685,8 @@ export class BrokerEngine {
       () => {
         const now = this.now();
         for (const letter of letters) {
-          if (!this.deadLetters.setStatus(letter.id, 'resent', null, now)) throw new DeadLetterNotFoundError(letter.id, 'dead');
+          if (!this.deadLetters.setStatus(letter.id, 'resent', null, now))
+            throw new DeadLetterNotFoundError(letter.id, 'dead');
           this.writeRetryCopy(
             letter.group,
             {
@@ -703,7 +726,8 @@ export class BrokerEngine {
       () => {
         const now = this.now();
         for (const letter of letters) {
-          if (!this.deadLetters.setStatus(letter.id, 'discarded', reason, now)) throw new DeadLetterNotFoundError(letter.id, 'dead');
+          if (!this.deadLetters.setStatus(letter.id, 'discarded', reason, now))
+            throw new DeadLetterNotFoundError(letter.id, 'dead');
         }
         return letters.map((letter) => letter.id);
       },
@@ -787,7 +811,9 @@ export class BrokerEngine {
 
   private admitHalfTopic(topic: string): void {
     if (isSystemTopic(topic)) {
-      throw new InvalidArgumentError(`Topic "${topic}" is reserved for the engine; send to the business topic instead.`);
+      throw new InvalidArgumentError(
+        `Topic "${topic}" is reserved for the engine; send to the business topic instead.`,
+      );
     }
     if (!this.topics.get(topic)) {
       if (!this.options.autoCreateTopics) throw new UnknownTopicError(topic);
@@ -825,7 +851,9 @@ export class BrokerEngine {
     if (fromTopic === toTopic) throw new InvalidArgumentError('redistributeBacklog needs two different topics.');
     let runtime = this.groups.get(group);
     if (runtime?.mode === 'broadcasting') {
-      throw new InvalidArgumentError(`Group "${group}" is broadcasting; backlogs are moved for clustering groups only.`);
+      throw new InvalidArgumentError(
+        `Group "${group}" is broadcasting; backlogs are moved for clustering groups only.`,
+      );
     }
     if (!runtime) {
       runtime = new ConsumerGroup(group, 'clustering', this.groupContext);

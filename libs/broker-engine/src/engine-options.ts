@@ -45,7 +45,9 @@ function nonNegativeInt(name: string, value: unknown, fallback: number): number 
 }
 
 /** Applies defaults and rejects bad options with a sentence that says what to change. */
-export function resolveEngineOptions(options: EngineOptions & { freeDiskBytes?: (dir: string) => number }): ResolvedEngineOptions {
+export function resolveEngineOptions(
+  options: EngineOptions & { freeDiskBytes?: (dir: string) => number },
+): ResolvedEngineOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('BrokerEngine.open needs an options object such as { dataDir: "./data/broker" }.');
   }

@@ -28,6 +28,7 @@ export function isNonRetryable(error: unknown): boolean {
 
 /** Handlers may ask for a specific delay before the retry by setting `retryDelayMs` on the error. */
 export function requestedRetryDelay(error: unknown): number | undefined {
-  const value = typeof error === 'object' && error !== null ? (error as { retryDelayMs?: unknown }).retryDelayMs : undefined;
+  const value =
+    typeof error === 'object' && error !== null ? (error as { retryDelayMs?: unknown }).retryDelayMs : undefined;
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }

@@ -43,7 +43,8 @@ export function until(predicate: () => boolean, timeoutMs = 5000, what = 'condit
   return new Promise((resolve, reject) => {
     const check = (): void => {
       if (predicate()) return resolve();
-      if (Date.now() - started > timeoutMs) return reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
+      if (Date.now() - started > timeoutMs)
+        return reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
       setTimeout(check, 5);
     };
     check();

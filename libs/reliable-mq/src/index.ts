@@ -15,7 +15,11 @@ export type {
 export { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT, RELIABLE_MQ_DEDUP_STORE } from './constants';
 
 // --- producing
-export { ReliablePublisher, type PublishOptions, type TransactionOptions } from './producing/reliable-publisher.service';
+export {
+  ReliablePublisher,
+  type PublishOptions,
+  type TransactionOptions,
+} from './producing/reliable-publisher.service';
 export type { OutgoingMessage } from './producing/outgoing-message.interface';
 
 // --- consuming
@@ -35,7 +39,12 @@ export { DbDedupStore } from './dedup/db-dedup.store';
 export { ConsumerRunner, type HandlerCounters } from './consuming/consumer-runner.service';
 export { OutboxRelayService } from './outbox/outbox-relay.service';
 export { OutboxRelay } from './outbox/outbox-relay';
-export { OutboxMessageEntity, OUTBOX_TABLE, type OutboxMessage, type OutboxStatus } from './outbox/outbox-message.entity';
+export {
+  OutboxMessageEntity,
+  OUTBOX_TABLE,
+  type OutboxMessage,
+  type OutboxStatus,
+} from './outbox/outbox-message.entity';
 export { InboxMessage, INBOX_TABLE } from './dedup/inbox-message.entity';
 export { reliableMqEntities } from './reliable-mq.entities';
 

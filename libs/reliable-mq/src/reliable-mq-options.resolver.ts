@@ -44,7 +44,9 @@ function duration(name: string, value: unknown): void {
 /** Checks module options at startup; every failure is one sentence saying what to change. */
 export function resolveReliableMqOptions(options: ReliableMqModuleOptions): ResolvedReliableMqOptions {
   if (typeof options !== 'object' || options === null) {
-    fix('forRoot() needs an options object such as { producerGroup: "order-service", transport: { kind: "embedded", dataDir: "./data/broker" } }.');
+    fix(
+      'forRoot() needs an options object such as { producerGroup: "order-service", transport: { kind: "embedded", dataDir: "./data/broker" } }.',
+    );
   }
   const transport = options.transport;
   if (typeof transport !== 'object' || transport === null) {
@@ -57,7 +59,9 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
     resolveRemoteTransportOptions(transport, fix);
   } else {
     if (transport.kind !== 'embedded') {
-      fix(`transport.kind ${JSON.stringify((transport as { kind?: unknown }).kind)} is not available; use "embedded", "remote" or "rabbitmq".`);
+      fix(
+        `transport.kind ${JSON.stringify((transport as { kind?: unknown }).kind)} is not available; use "embedded", "remote" or "rabbitmq".`,
+      );
     }
     if (!transport.sharedEngine && (typeof transport.dataDir !== 'string' || transport.dataDir.trim() === '')) {
       fix('transport.dataDir must be the directory for the embedded broker data, e.g. "./data/broker".');
@@ -74,7 +78,8 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
   const relay = options.relay ?? {};
   integer('relay.batchSize', relay.batchSize, 1, 1000);
   integer('relay.maxAttempts', relay.maxAttempts, 1, 1000);
-  for (const name of ['leaseMs', 'backoffBaseMs', 'backoffMaxMs', 'retentionMs'] as const) duration(`relay.${name}`, relay[name]);
+  for (const name of ['leaseMs', 'backoffBaseMs', 'backoffMaxMs', 'retentionMs'] as const)
+    duration(`relay.${name}`, relay[name]);
   const relayEnabled = relay.enabled ?? true;
   if (relayEnabled && !options.dataSource) {
     // Without a database there is no outbox to relay; publish() would also refuse.
@@ -84,10 +89,13 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
     fix(`dedup.store must be "redis", "db" or "memory"; got ${JSON.stringify((dedup as { store?: unknown })?.store)}.`);
   }
   if (dedup.store === 'db' && !options.dataSource) {
-    fix('dedup { store: "db" } keeps its inbox in your database: pass `dataSource` too, or use { store: "redis", url }.');
+    fix(
+      'dedup { store: "db" } keeps its inbox in your database: pass `dataSource` too, or use { store: "redis", url }.',
+    );
   }
   if (dedup.store === 'redis') {
-    if (!dedup.url && !dedup.client) fix('dedup { store: "redis" } needs `url` (e.g. "redis://127.0.0.1:6379") or an ioredis `client`.');
+    if (!dedup.url && !dedup.client)
+      fix('dedup { store: "redis" } needs `url` (e.g. "redis://127.0.0.1:6379") or an ioredis `client`.');
     duration('dedup.processingTtlMs', dedup.processingTtlMs);
     duration('dedup.doneTtlMs', dedup.doneTtlMs);
     dedup = { ...dedup };

@@ -67,7 +67,11 @@ const cleanups = cleanupAfterEach();
 
 async function sqliteDataSource(): Promise<DataSource> {
   const dir = mkdtempSync(join(tmpdir(), 'rmq-module-db-'));
-  const dataSource = new DataSource({ type: 'better-sqlite3', database: join(dir, 'app.sqlite'), entities: reliableMqEntities });
+  const dataSource = new DataSource({
+    type: 'better-sqlite3',
+    database: join(dir, 'app.sqlite'),
+    entities: reliableMqEntities,
+  });
   await dataSource.initialize();
   await dataSource.query('CREATE TABLE orders (id TEXT PRIMARY KEY, amount INTEGER NOT NULL)');
   await dataSource.query('CREATE TABLE charges (order_id TEXT NOT NULL, amount INTEGER NOT NULL)');
@@ -122,7 +126,14 @@ describe('ReliableMqModule end to end on the embedded broker and SQLite', () => 
     const [{ payload, ctx }] = h.handler.seen as [Seen];
     expect(payload).toBeInstanceOf(PaymentDto);
     expect(payload).toMatchObject({ orderId: 'o-1', amount: 100 });
-    expect(ctx).toMatchObject({ id, topic: 'order.created', group: 'payment-service', key: 'o-1', attempt: 0, dedupKey: 'o-1' });
+    expect(ctx).toMatchObject({
+      id,
+      topic: 'order.created',
+      group: 'payment-service',
+      key: 'o-1',
+      attempt: 0,
+      dedupKey: 'o-1',
+    });
     expect(await h.dataSource.query('SELECT * FROM charges')).toEqual([{ order_id: 'o-1', amount: 100 }]);
   });
 
@@ -130,7 +141,10 @@ describe('ReliableMqModule end to end on the embedded broker and SQLite', () => 
     const h = await start();
     await expect(
       h.publisher.transaction(async (manager) => {
-        await h.publisher.publish({ topic: 'order.created', key: 'o-2', payload: { orderId: 'o-2', amount: 5 } }, { manager });
+        await h.publisher.publish(
+          { topic: 'order.created', key: 'o-2', payload: { orderId: 'o-2', amount: 5 } },
+          { manager },
+        );
         throw new Error('business rule failed');
       }),
     ).rejects.toThrow('business rule failed');
@@ -154,7 +168,10 @@ describe('ReliableMqModule end to end on the embedded broker and SQLite', () => 
     const h = await start();
     await placeOrder(h, 'o-5', 13);
     await h.publisher.transaction((manager) =>
-      h.publisher.publish({ topic: 'order.created', key: 'o-6', payload: { orderId: 'o-6', amount: 'lots' } }, { manager }),
+      h.publisher.publish(
+        { topic: 'order.created', key: 'o-6', payload: { orderId: 'o-6', amount: 'lots' } },
+        { manager },
+      ),
     );
     await waitForIdle(h.app);
     const transport = h.app.get<Transport>(RELIABLE_MQ_TRANSPORT);
@@ -201,7 +218,13 @@ describe('ReliableMqModule end to end on the embedded broker and SQLite', () => 
     const calls: string[] = [];
     @Injectable()
     class OrderStatus {
-      @MqConsumer({ topic: 'payment.succeeded', group: 'order-status', startFrom: 'earliest', delayLevels: '10ms', prefetch: 4 })
+      @MqConsumer({
+        topic: 'payment.succeeded',
+        group: 'order-status',
+        startFrom: 'earliest',
+        delayLevels: '10ms',
+        prefetch: 4,
+      })
       async paid(payload: { orderId: string }, ctx: MessageContext): Promise<void> {
         calls.push(`paid:${payload.orderId}:${ctx.attempt}`);
       }
@@ -316,9 +339,18 @@ describe('ReliableMqModule refuses what cannot work, at startup', () => {
     [{ producerGroup: 'svc' }, /set `transport`/],
     [{ producerGroup: 'svc', transport: { kind: 'kafka' } }, /transport.kind "kafka" is not available/],
     [{ producerGroup: 'svc', transport: { kind: 'embedded' } }, /transport.dataDir/],
-    [{ producerGroup: 'svc', transport: { kind: 'embedded', dataDir: '/tmp/x' }, dedup: { store: 'db' } }, /pass `dataSource`/],
-    [{ producerGroup: 'svc', transport: { kind: 'embedded', dataDir: '/tmp/x' }, dedup: { store: 'redis' } }, /needs `url`/],
-    [{ producerGroup: 'svc', transport: { kind: 'embedded', dataDir: '/tmp/x' }, relay: { batchSize: 0 } }, /relay.batchSize/],
+    [
+      { producerGroup: 'svc', transport: { kind: 'embedded', dataDir: '/tmp/x' }, dedup: { store: 'db' } },
+      /pass `dataSource`/,
+    ],
+    [
+      { producerGroup: 'svc', transport: { kind: 'embedded', dataDir: '/tmp/x' }, dedup: { store: 'redis' } },
+      /needs `url`/,
+    ],
+    [
+      { producerGroup: 'svc', transport: { kind: 'embedded', dataDir: '/tmp/x' }, relay: { batchSize: 0 } },
+      /relay.batchSize/,
+    ],
   ])('options %j', async (options, message) => {
     const error = await compile(options);
     expect(error).toBeInstanceOf(ConfigurationError);

@@ -1,6 +1,11 @@
 import { expect } from 'vitest';
 import { transportContractCases, type TransportFixture } from '../src/testing/transport.contract';
-import type { InboundHandler, SubscriptionSpec, Transport, TransportMessage } from '../src/transport/transport.interface';
+import type {
+  InboundHandler,
+  SubscriptionSpec,
+  Transport,
+  TransportMessage,
+} from '../src/transport/transport.interface';
 
 /*
  * Deliberately broken transports, for the specs that prove the transport contract can fail. Each wraps a working
@@ -58,8 +63,12 @@ export const reordersOrderlyDeliveries =
   (fixture) =>
     brokenTransport(fixture, kind, {
       subscribe: (spec: SubscriptionSpec, handler: InboundHandler) =>
-        fixture.transport.subscribe({ ...spec, mode: 'concurrent' }, (message) =>
-          new Promise((resolve, reject) => setTimeout(() => handler(message).then(resolve, reject), Math.random() * 30)),
+        fixture.transport.subscribe(
+          { ...spec, mode: 'concurrent' },
+          (message) =>
+            new Promise((resolve, reject) =>
+              setTimeout(() => handler(message).then(resolve, reject), Math.random() * 30),
+            ),
         ),
     });
 

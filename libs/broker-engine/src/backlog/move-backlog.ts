@@ -36,7 +36,8 @@ export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: num
   try {
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     while (queues.some((queue) => queue.inflightCount() > 0)) {
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for in-flight messages of "${fromTopic}" to finish.`);
+      if (Date.now() > deadline)
+        throw new Error(`Timed out waiting for in-flight messages of "${fromTopic}" to finish.`);
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     }
     for (const queue of queues) {

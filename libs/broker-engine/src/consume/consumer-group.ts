@@ -111,7 +111,8 @@ export class ConsumerGroup {
     if (committed === undefined) {
       pin = true;
       const head = this.ctx.queueHeads.peek(topic, queueId);
-      const policy = topic === this.retryTopic || stored.size > 0 ? 'earliest' : (this.startFrom.get(topic) ?? 'latest');
+      const policy =
+        topic === this.retryTopic || stored.size > 0 ? 'earliest' : (this.startFrom.get(topic) ?? 'latest');
       committed = policy === 'latest' ? head : (this.ctx.store.minOffset(topic, queueId) ?? head);
     }
     queue = new QueueRuntime(topic, queueId, offsetOwner, committed);

@@ -72,11 +72,20 @@ function prepareOne(raw: unknown, index: number, limits: PrepareLimits, now: num
     fail(index, `key must be a string of at most ${MAX_KEY_LENGTH} characters`);
   }
   const tagList = input.tags === undefined ? [] : typeof input.tags === 'string' ? [input.tags] : input.tags;
-  if (!Array.isArray(tagList) || tagList.some((tag) => typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_LENGTH || tag.includes('||'))) {
-    fail(index, `tags must be a string or an array of non-empty strings of at most ${MAX_TAG_LENGTH} characters without "||"`);
+  if (
+    !Array.isArray(tagList) ||
+    tagList.some(
+      (tag) => typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_LENGTH || tag.includes('||'),
+    )
+  ) {
+    fail(
+      index,
+      `tags must be a string or an array of non-empty strings of at most ${MAX_TAG_LENGTH} characters without "||"`,
+    );
   }
   const headers = input.headers ?? {};
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) fail(index, 'headers must be an object of strings');
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers))
+    fail(index, 'headers must be an object of strings');
   for (const [name, value] of Object.entries(headers)) {
     if (typeof value !== 'string') fail(index, `header "${name}" must be a string, got ${typeof value}`);
   }

@@ -56,7 +56,9 @@ export function collectStats(sources: StatsSources): Omit<EngineStats, 'transact
         committedOffsets[queue.queueId] = Math.min(committedOffsets[queue.queueId] ?? queue.committed, queue.committed);
         if (queue.offsetOwner === '') committedOffsets[queue.queueId] = queue.committed;
       }
-      inFlight += [...queue.inflight.values()].filter((entry) => queue.topic === topic || retryOrigin(entry.row.headers) === topic).length;
+      inFlight += [...queue.inflight.values()].filter(
+        (entry) => queue.topic === topic || retryOrigin(entry.row.headers) === topic,
+      ).length;
     }
     const info = sources.topics.find((candidate) => candidate.name === topic);
     let lag = 0;

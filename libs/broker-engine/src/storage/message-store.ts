@@ -66,12 +66,12 @@ export class MessageStore {
     this.loadOffsetsStmt = db.prepare(
       'SELECT queue_id, committed FROM offsets WHERE group_name = ? AND member_id = ? AND topic = ?',
     );
-    this.dueScheduledStmt = db.prepare('SELECT * FROM scheduled WHERE deliver_at <= ? ORDER BY deliver_at, seq LIMIT ?');
+    this.dueScheduledStmt = db.prepare(
+      'SELECT * FROM scheduled WHERE deliver_at <= ? ORDER BY deliver_at, seq LIMIT ?',
+    );
     this.deleteScheduledStmt = db.prepare('DELETE FROM scheduled WHERE seq = ?');
     this.nextDueStmt = db.prepare('SELECT MIN(deliver_at) AS due FROM scheduled');
-    this.minOffsetStmt = db.prepare(
-      'SELECT MIN(queue_offset) AS min FROM messages WHERE topic = ? AND queue_id = ?',
-    );
+    this.minOffsetStmt = db.prepare('SELECT MIN(queue_offset) AS min FROM messages WHERE topic = ? AND queue_id = ?');
     this.loadAckedStmt = db.prepare(
       `SELECT queue_offset FROM acked_offsets
        WHERE group_name = ? AND member_id = ? AND topic = ? AND queue_id = ? AND queue_offset >= ? ORDER BY queue_offset`,
@@ -105,9 +105,7 @@ export class MessageStore {
   }
 
   findById(messageId: string): StoredPosition | undefined {
-    return (this.findMessageStmt.get(messageId) ?? this.findScheduledStmt.get(messageId)) as
-      | StoredPosition
-      | undefined;
+    return (this.findMessageStmt.get(messageId) ?? this.findScheduledStmt.get(messageId)) as StoredPosition | undefined;
   }
 
   readQueue(topic: string, queueId: number, fromOffset: number, limit: number): MessageRow[] {

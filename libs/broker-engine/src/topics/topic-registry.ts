@@ -42,7 +42,12 @@ export class TopicRegistry {
   }
 
   static validateQueueCount(queueCount: unknown): number {
-    if (typeof queueCount !== 'number' || !Number.isInteger(queueCount) || queueCount < 1 || queueCount > MAX_QUEUES_PER_TOPIC) {
+    if (
+      typeof queueCount !== 'number' ||
+      !Number.isInteger(queueCount) ||
+      queueCount < 1 ||
+      queueCount > MAX_QUEUES_PER_TOPIC
+    ) {
       throw new InvalidArgumentError(
         `queueCount must be an integer from 1 to ${MAX_QUEUES_PER_TOPIC}; got ${JSON.stringify(queueCount)}.`,
       );
@@ -58,7 +63,6 @@ export class TopicRegistry {
     this.topics.set(name, { name, queueCount, createdAt: now });
     return true;
   }
-
 
   resize(name: string, queueCount: number): void {
     this.resizeStmt.run(queueCount, name);

@@ -123,7 +123,11 @@ export class ConsumerRunner {
     }
   }
 
-  private dedupKeyOf(handler: DiscoveredHandler, payload: unknown, ctx: Omit<MessageContext, 'dedupKey' | 'manager'>): string {
+  private dedupKeyOf(
+    handler: DiscoveredHandler,
+    payload: unknown,
+    ctx: Omit<MessageContext, 'dedupKey' | 'manager'>,
+  ): string {
     if (!handler.options.dedupKey) return ctx.id;
     let key: unknown;
     try {

@@ -13,7 +13,9 @@ function decorate(options: unknown): void {
 
 describe('@MqConsumer checks its arguments when applied', () => {
   it('accepts a valid declaration', () => {
-    expect(() => decorate({ topic: 'order.created', group: 'payment-service', mode: 'orderly', prefetch: 4 })).not.toThrow();
+    expect(() =>
+      decorate({ topic: 'order.created', group: 'payment-service', mode: 'orderly', prefetch: 4 }),
+    ).not.toThrow();
   });
 
   it.each([

@@ -16,7 +16,11 @@ function check(condition: boolean, where: string, problem: string): void {
 export function MqConsumer<TPayload = unknown>(options: MqConsumerOptions<TPayload>): MethodDecorator {
   return (target, propertyKey, descriptor) => {
     const where = `${(target as { constructor: { name: string } }).constructor.name}.${String(propertyKey)}`;
-    check(typeof options === 'object' && options !== null, where, 'pass an options object with at least { topic, group }.');
+    check(
+      typeof options === 'object' && options !== null,
+      where,
+      'pass an options object with at least { topic, group }.',
+    );
     for (const field of ['topic', 'group'] as const) {
       check(options[field] !== undefined, where, `"${field}" is required.`);
       try {
@@ -36,21 +40,32 @@ export function MqConsumer<TPayload = unknown>(options: MqConsumerOptions<TPaylo
       where,
       `groupMode must be "clustering" or "broadcasting", got ${JSON.stringify(options.groupMode)}.`,
     );
-    check(options.dedupKey === undefined || typeof options.dedupKey === 'function', where, 'dedupKey must be a function (payload, ctx) => string.');
     check(
-      options.prefetch === undefined || (Number.isInteger(options.prefetch) && options.prefetch >= 1 && options.prefetch <= 10_000),
+      options.dedupKey === undefined || typeof options.dedupKey === 'function',
+      where,
+      'dedupKey must be a function (payload, ctx) => string.',
+    );
+    check(
+      options.prefetch === undefined ||
+        (Number.isInteger(options.prefetch) && options.prefetch >= 1 && options.prefetch <= 10_000),
       where,
       `prefetch must be an integer from 1 to 10000, got ${JSON.stringify(options.prefetch)}.`,
     );
     check(
       options.maxReconsumeTimes === undefined ||
-        (Number.isInteger(options.maxReconsumeTimes) && options.maxReconsumeTimes >= 0 && options.maxReconsumeTimes <= 1000),
+        (Number.isInteger(options.maxReconsumeTimes) &&
+          options.maxReconsumeTimes >= 0 &&
+          options.maxReconsumeTimes <= 1000),
       where,
       `maxReconsumeTimes must be an integer from 0 to 1000, got ${JSON.stringify(options.maxReconsumeTimes)}.`,
     );
     check(!(options.dto && options.schema), where, 'give either dto or schema, not both.');
     check(options.dto === undefined || typeof options.dto === 'function', where, 'dto must be a class.');
-    check(options.schema === undefined || typeof options.schema?.parse === 'function', where, 'schema must have a parse(input) method.');
+    check(
+      options.schema === undefined || typeof options.schema?.parse === 'function',
+      where,
+      'schema must have a parse(input) method.',
+    );
     SetMetadata(MQ_CONSUMER_METADATA, options)(target, propertyKey, descriptor);
   };
 }

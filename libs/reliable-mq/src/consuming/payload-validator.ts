@@ -29,7 +29,9 @@ export async function parseAndValidate(body: Buffer, options: MqConsumerOptions)
     const instance = plainToInstance(options.dto as new () => object, payload);
     const errors = await validate(instance, { forbidUnknownValues: false });
     if (errors.length > 0) {
-      throw new NonRetryableError(`Payload failed validation against ${options.dto.name}: ${flatten(errors).join('; ')}`);
+      throw new NonRetryableError(
+        `Payload failed validation against ${options.dto.name}: ${flatten(errors).join('; ')}`,
+      );
     }
     return instance;
   }

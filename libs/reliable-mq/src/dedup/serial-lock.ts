@@ -28,7 +28,16 @@ export class SerialLock {
   }
 }
 
-const SINGLE_CONNECTION_TYPES = new Set(['better-sqlite3', 'sqlite', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native', 'sqljs']);
+const SINGLE_CONNECTION_TYPES = new Set([
+  'better-sqlite3',
+  'sqlite',
+  'capacitor',
+  'cordova',
+  'expo',
+  'nativescript',
+  'react-native',
+  'sqljs',
+]);
 
 // Keyed by the DataSource itself: code sharing one DataSource must share its lock, and
 // nothing else is shared (a WeakMap keeps no DataSource alive).

@@ -45,11 +45,19 @@ describe('transactions on one SQLite connection', () => {
 
   async function setup(): Promise<{ dataSource: DataSource; publisher: ReliablePublisher; dedup: DbDedupStore }> {
     const dir = mkdtempSync(join(tmpdir(), 'rmq-lock-'));
-    const dataSource = new DataSource({ type: 'better-sqlite3', database: join(dir, 'db.sqlite'), entities: reliableMqEntities });
+    const dataSource = new DataSource({
+      type: 'better-sqlite3',
+      database: join(dir, 'db.sqlite'),
+      entities: reliableMqEntities,
+    });
     await dataSource.initialize();
     await runReliableMqMigrations(dataSource);
     await dataSource.query('CREATE TABLE orders (id TEXT PRIMARY KEY)');
-    const transport = new EmbeddedTransport({ kind: 'embedded', dataDir: join(dir, 'broker'), engine: { minFreeDiskBytes: 0 } });
+    const transport = new EmbeddedTransport({
+      kind: 'embedded',
+      dataDir: join(dir, 'broker'),
+      engine: { minFreeDiskBytes: 0 },
+    });
     const publisher = new ReliablePublisher({ dataSource, transport, producerGroup: 'orders' });
     cleanups.push(async () => {
       publisher.close();

@@ -8,6 +8,8 @@ export class DedupUnavailableError extends ReliableMqError {
     readonly store: string,
     cause: unknown,
   ) {
-    super(`The ${store} dedup store is unreachable (${cause instanceof Error ? cause.message : String(cause)}); the handler was not run and the message will be retried.`);
+    super(
+      `The ${store} dedup store is unreachable (${cause instanceof Error ? cause.message : String(cause)}); the handler was not run and the message will be retried.`,
+    );
   }
 }

@@ -57,7 +57,11 @@ const TYPE: Record<TestDatabaseKind, ReliableMqDatabaseType> = {
   mariadb: 'mariadb',
 };
 const EXPECTED: Record<TestDatabaseKind, string[]> = {
-  sqlite: ['CreateOutboxSqlite1700000000001', 'CreateInboxSqlite1700000000002', 'CreateHalfMessagesSqlite1700000000003'],
+  sqlite: [
+    'CreateOutboxSqlite1700000000001',
+    'CreateInboxSqlite1700000000002',
+    'CreateHalfMessagesSqlite1700000000003',
+  ],
   postgres: [
     'CreateOutboxPostgres1700000000001',
     'CreateInboxPostgres1700000000002',

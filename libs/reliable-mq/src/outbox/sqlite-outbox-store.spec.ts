@@ -53,30 +53,35 @@ describe('SqliteOutboxStore bookkeeping and the connection it shares', () => {
     ['wal', 'EXTRA', 3],
     ['wal', 'NORMAL', 1],
     ['delete', 'FULL', 2],
-  ] as const)('claims and marks sent with journal %s, synchronous %s, and leaves the level at %i', async (journal, level, expected) => {
-    const dataSource = await database(journal, level);
-    await writeRows(dataSource, 5);
-    const store = new SqliteOutboxStore(dataSource);
-    const now = Date.now();
-    const rows = await store.claim({ owner: 'relay-1', now, leaseUntil: now + 30_000, limit: 10 });
-    expect(rows.map((row) => row.key)).toEqual(['order-0', 'order-1', 'order-2', 'order-3', 'order-4']);
-    expect(raw(dataSource).pragma('synchronous', { simple: true })).toBe(expected);
-    expect(
-      await store.markSent(
-        'relay-1',
-        rows.map((row) => row.seq),
-        now,
-      ),
-    ).toBe(5);
-    expect(raw(dataSource).pragma('synchronous', { simple: true })).toBe(expected);
-    expect(await store.countPending()).toBe(0);
-  });
+  ] as const)(
+    'claims and marks sent with journal %s, synchronous %s, and leaves the level at %i',
+    async (journal, level, expected) => {
+      const dataSource = await database(journal, level);
+      await writeRows(dataSource, 5);
+      const store = new SqliteOutboxStore(dataSource);
+      const now = Date.now();
+      const rows = await store.claim({ owner: 'relay-1', now, leaseUntil: now + 30_000, limit: 10 });
+      expect(rows.map((row) => row.key)).toEqual(['order-0', 'order-1', 'order-2', 'order-3', 'order-4']);
+      expect(raw(dataSource).pragma('synchronous', { simple: true })).toBe(expected);
+      expect(
+        await store.markSent(
+          'relay-1',
+          rows.map((row) => row.seq),
+          now,
+        ),
+      ).toBe(5);
+      expect(raw(dataSource).pragma('synchronous', { simple: true })).toBe(expected);
+      expect(await store.countPending()).toBe(0);
+    },
+  );
 
   it('puts the level back when the statement fails', async () => {
     const dataSource = await database('wal', 'FULL');
     await writeRows(dataSource, 1);
     const store = new SqliteOutboxStore(dataSource);
-    await dataSource.query(`CREATE TRIGGER "spec_refuse" BEFORE UPDATE ON "rmq_outbox" BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+    await dataSource.query(
+      `CREATE TRIGGER "spec_refuse" BEFORE UPDATE ON "rmq_outbox" BEGIN SELECT RAISE(ABORT, 'refused'); END`,
+    );
     const now = Date.now();
     await expect(store.claim({ owner: 'relay-1', now, leaseUntil: now + 1000, limit: 10 })).rejects.toThrow('refused');
     expect(raw(dataSource).pragma('synchronous', { simple: true })).toBe(2);

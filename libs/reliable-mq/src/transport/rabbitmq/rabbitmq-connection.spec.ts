@@ -6,7 +6,14 @@ import { CuttableTcpProxy } from '../../../../../test/support/cuttable-tcp-proxy
 import { TransportError } from '../../errors/transport.error';
 import type { InboundMessage } from '../transport.interface';
 import { RabbitMqTransport } from './rabbitmq.transport';
-import { message, rabbitMqTransportsClosedAfterEach, sleep, spec, until, type Logged } from '../../../test/rabbitmq-transports';
+import {
+  message,
+  rabbitMqTransportsClosedAfterEach,
+  sleep,
+  spec,
+  until,
+  type Logged,
+} from '../../../test/rabbitmq-transports';
 
 const transport = rabbitMqTransportsClosedAfterEach();
 
