@@ -100,20 +100,22 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
 
   {
     const text = 'Relay drain on SQLite ≥ 20,000 msg/s and ≥ 40% of raw `FULL` 100-row rate';
-    const gap = missing('relay.drain.sqlite', 'limit.full.tx100');
+    // The limit measured next to the drain when there is one: minutes apart, the disk of a shared machine can differ.
+    const limit = rate('relay.limit.full.tx100') !== null ? 'relay.limit.full.tx100' : 'limit.full.tx100';
+    const gap = missing('relay.drain.sqlite', limit);
     if (gap) targets.push({ id: 'e', text, measured: gap, pass: null });
     else {
       const drain = rate('relay.drain.sqlite')!;
-      const ratio = drain / rate('limit.full.tx100')!;
+      const ratio = drain / rate(limit)!;
       const floor = rate('relay.floor.sqlite');
       targets.push({
         id: 'e',
         text,
         measured:
-          `${formatRate(drain)} msg/s; ${formatRate(drain)} / ${formatRate(rate('limit.full.tx100'))} = ${pct(ratio)}` +
+          `${formatRate(drain)} msg/s; / ${formatRate(rate(limit))} (\`${limit}\`) = ${pct(ratio)}` +
           (floor === null
             ? ''
-            : ` (the relay's SQL alone, \`relay.floor.sqlite\`: ${formatRate(floor)} msg/s = ${pct(floor / rate('limit.full.tx100')!)} of the limit)`),
+            : `; the relay's SQL alone (\`relay.floor.sqlite\`) reaches ${formatRate(floor)} msg/s = ${pct(floor / rate(limit)!)} of that limit`),
         pass: drain >= 20_000 && ratio >= 0.4,
       });
     }

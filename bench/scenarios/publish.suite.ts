@@ -17,7 +17,7 @@ const QUEUES = 4;
  * values are made before the clock starts, and only the transactions are timed, so the figure is SQLite's and the
  * disk's alone.
  */
-function limitRun(ctx: BenchContext, synchronous: Synchronous, rowsPerTx: number, durationMs: number, maxRows: number) {
+export function limitRun(ctx: BenchContext, synchronous: Synchronous, rowsPerTx: number, durationMs: number, maxRows: number) {
   return async (): Promise<Sample> => {
     const tmp = freshDir(ctx, `limit-${synchronous}-${rowsPerTx}`);
     const path = join(tmp.dir, 'limit.sqlite');

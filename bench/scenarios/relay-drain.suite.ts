@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { openPostgresDatabase, openSqliteDatabase, type BenchDatabase } from '../lib/databases';
 import { LatencySamples, nowMs } from '../lib/samples';
 import { freshDir, orderPayload } from '../lib/temp';
+import { limitRun } from './publish.suite';
 import type { BenchContext, Measurement, Sample, Suite } from '../lib/types';
 
 const TOPIC = 'order.created';
@@ -169,7 +170,7 @@ export function relayDrainSuite(ctx: BenchContext): Suite {
     name: `relay.drain.${kind}`,
     group: 6,
     title: `Relay drain of a ${rows.toLocaleString('en-US')}-row outbox backlog on ${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'} into the engine (sync)`,
-    baseline: 'limit.full.tx100',
+    baseline: 'relay.limit.full.tx100',
     ...(kind === 'postgres' ? { requires: ['postgres'] as const } : {}),
     latencyOf: 'one relay round of up to 100 rows (claim, send, mark sent)',
     run: drainRun(ctx, kind, rows),
@@ -179,12 +180,19 @@ export function relayDrainSuite(ctx: BenchContext): Suite {
     title: 'Scenario 6: relay drain of an outbox backlog',
     rounds: ctx.size({ full: 2, quick: 1, smoke: 1 }),
     measurements: [
+      {
+        name: 'relay.limit.full.tx100',
+        group: 6,
+        title: 'Raw SQLite, synchronous=FULL, 100-row transactions, measured again next to the drain (its baseline)',
+        latencyOf: 'one 100-row transaction (commit included)',
+        run: limitRun(ctx, 'FULL', 100, ctx.size({ full: 3000, quick: 500, smoke: 150 }), 5_000_000),
+      },
       measurement('sqlite'),
       {
         name: 'relay.floor.sqlite',
         group: 6,
         title: `The relay's SQL alone on raw SQLite handles (claim, engine insert, sent mark) for the same ${rows.toLocaleString('en-US')}-row backlog`,
-        baseline: 'limit.full.tx100',
+        baseline: 'relay.limit.full.tx100',
         latencyOf: 'the three statements of one round of 100 rows',
         run: floorRun(ctx, rows),
       },
