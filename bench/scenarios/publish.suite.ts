@@ -86,8 +86,8 @@ function enginePublishRun(ctx: BenchContext, flush: FlushMode, workers: number, 
       // Warm-up: the JIT and SQLite's page cache, outside the measured window.
       await closedLoop({
         workers,
-        durationMs: 200,
-        maxCount: 200,
+        durationMs: 300,
+        maxCount: 5000,
         op: async (seq) => {
           await engine.publish(messages(-1 - seq));
         },

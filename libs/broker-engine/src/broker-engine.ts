@@ -251,15 +251,16 @@ export class BrokerEngine {
       }
     }
     const results = await this.committer.submit(
-      () => prepared.map(({ message, deliverAt }) => this.store1(message, deliverAt, now)),
+      () => prepared.map(({ message, deliverAt, generatedId }) => this.store1(message, deliverAt, now, !generatedId)),
       { publish: true },
     );
     for (const result of results) if (!result.duplicate) this.publishMeter(result.topic).mark(now);
     return results;
   }
 
-  private store1(message: NewMessage, deliverAt: number | null, now: number): PublishResult {
-    const existing = this.store.findById(message.messageId);
+  /** `checkDuplicate: false` only for ids the engine generated in this call, which nothing can hold yet. */
+  private store1(message: NewMessage, deliverAt: number | null, now: number, checkDuplicate = true): PublishResult {
+    const existing = checkDuplicate ? this.store.findById(message.messageId) : undefined;
     if (existing) {
       return {
         messageId: message.messageId,

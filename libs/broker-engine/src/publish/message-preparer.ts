@@ -9,6 +9,8 @@ export interface PreparedMessage {
   message: NewMessage;
   /** null when the message is visible at once. */
   deliverAt: number | null;
+  /** The engine made the id up here, so no stored message can hold it yet: no duplicate lookup is needed. */
+  generatedId: boolean;
 }
 
 export interface PrepareLimits {
@@ -117,5 +119,6 @@ function prepareOne(raw: unknown, index: number, limits: PrepareLimits, now: num
       expireAt: ttlMs === undefined ? null : now + ttlMs,
     },
     deliverAt,
+    generatedId: input.messageId === undefined,
   };
 }
