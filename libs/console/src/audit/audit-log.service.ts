@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CONSOLE_OPTIONS, CONSOLE_STORE } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsoleStore } from '../store/console-store';
+import type { AuditSortColumn } from './audit-query.dto';
 
 export type AuditOutcome = 'ok' | 'partial' | 'failed' | 'refused' | 'cancelled';
 
@@ -40,7 +41,20 @@ export interface AuditQuery {
   to?: number;
   limit: number;
   offset: number;
+  /** Default newest first. */
+  order?: { column: AuditSortColumn; dir: 'asc' | 'desc' };
 }
+
+/** The SQL column behind each sortable column; only these names reach the statement. `id` breaks ties. */
+const ORDER_COLUMNS: Record<AuditSortColumn, string> = {
+  at: 'id',
+  actor: 'actor',
+  action: 'action',
+  target: 'target',
+  count: 'count',
+  reason: 'reason',
+  outcome: 'outcome',
+};
 
 /** Details are kept to this size; a larger value is cut and marked, so one action cannot bloat the log. */
 const MAX_DETAILS_CHARS = 32 * 1024;
@@ -126,7 +140,7 @@ export class AuditLog {
     const total = (this.store.db.prepare(`SELECT COUNT(*) AS n FROM audit ${clause}`).get(...params) as { n: number })
       .n;
     const rows = this.store.db
-      .prepare(`SELECT * FROM audit ${clause} ORDER BY id DESC LIMIT ? OFFSET ?`)
+      .prepare(`SELECT * FROM audit ${clause} ORDER BY ${orderBy(query.order)} LIMIT ? OFFSET ?`)
       .all(...params, query.limit, query.offset) as AuditRow[];
     return { total, items: rows.map(toEntry) };
   }
@@ -144,6 +158,16 @@ export class AuditLog {
       .prepare('DELETE FROM audit WHERE at < ?')
       .run(this.options.now() - this.options.auditRetentionMs).changes;
   }
+}
+
+function orderBy(order: AuditQuery['order']): string {
+  if (!order) return 'id DESC';
+  if (!Object.hasOwn(ORDER_COLUMNS, order.column)) throw new Error(`Unknown audit sort column ${order.column}.`);
+  const dir = order.dir === 'desc' ? 'DESC' : 'ASC';
+  const column = ORDER_COLUMNS[order.column];
+  // Text compares without case, as the other tables do; NULL reasons come last either way.
+  const expression = column === 'id' || column === 'count' ? column : `${column} COLLATE NOCASE`;
+  return `${column} IS NULL, ${expression} ${dir}, id ${dir}`;
 }
 
 function toEntry(row: AuditRow): AuditEntry {

@@ -1,7 +1,15 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { emptyToUndefined, toEpochMs, toInteger } from '../http/query-values';
+import { SORT_DIRECTIONS, sortSpec, unknownSortMessage, type SortDirection } from '../http/sort';
+
+export const AUDIT_SORT = sortSpec(
+  ['at', 'actor', 'action', 'target', 'count', 'reason', 'outcome'] as const,
+  { column: 'at', dir: 'desc' },
+  ['at', 'count'],
+);
+export type AuditSortColumn = (typeof AUDIT_SORT.columns)[number];
 
 export class AuditQueryDto {
   @ApiPropertyOptional({ description: 'Username, or token:<name>.' })
@@ -54,4 +62,16 @@ export class AuditQueryDto {
   @Min(0)
   @Max(10_000_000)
   offset?: number;
+
+  @ApiPropertyOptional({ enum: AUDIT_SORT.columns, default: 'at' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(AUDIT_SORT.columns, { message: ({ value }) => unknownSortMessage(AUDIT_SORT, 'sort', value) })
+  sort?: AuditSortColumn;
+
+  @ApiPropertyOptional({ enum: SORT_DIRECTIONS, description: 'Default: desc for at and count, asc otherwise.' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(SORT_DIRECTIONS, { message: 'dir must be asc or desc' })
+  dir?: SortDirection;
 }

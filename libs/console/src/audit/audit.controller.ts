@@ -2,7 +2,8 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ConsoleApi } from '../http/console-api.decorators';
 import { AuditLog, type AuditEntry } from './audit-log.service';
-import { AuditQueryDto } from './audit-query.dto';
+import { parseSort } from '../http/sort';
+import { AUDIT_SORT, AuditQueryDto } from './audit-query.dto';
 
 @ApiTags('audit')
 @ConsoleApi()
@@ -11,9 +12,11 @@ export class AuditController {
   constructor(private readonly audit: AuditLog) {}
 
   @Get()
-  @ApiOperation({ summary: 'Every action, newest first: who, when, what, how many and why.' })
+  @ApiOperation({
+    summary: 'Every action, newest first unless sort/dir say otherwise: who, when, what, how many and why.',
+  })
   list(@Query() query: AuditQueryDto): { total: number; items: AuditEntry[] } {
-    const { limit = 100, offset = 0, ...filter } = query;
-    return this.audit.query({ ...filter, limit, offset });
+    const { limit = 100, offset = 0, sort, dir, ...filter } = query;
+    return this.audit.query({ ...filter, limit, offset, order: parseSort(AUDIT_SORT, { sort, dir }) });
   }
 }

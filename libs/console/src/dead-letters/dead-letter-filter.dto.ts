@@ -2,6 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { emptyToUndefined, toEpochMs, toInteger } from '../http/query-values';
+import { SORT_DIRECTIONS, sortSpec, unknownSortMessage, type SortDirection } from '../http/sort';
 
 /** 1-255 characters and no control characters (`\p{Cc}`), which no broker puts in a group or topic name. */
 const NAME = /^\P{Cc}{1,255}$/u;
@@ -64,7 +65,28 @@ export class DeadLetterFilterDto {
   status?: 'dead' | 'resent' | 'discarded' | 'any';
 }
 
+export const DEAD_LETTER_SORT = sortSpec(
+  ['id', 'group', 'topic', 'key', 'error', 'attempts', 'deadAt', 'age', 'status'] as const,
+  { column: 'deadAt', dir: 'desc' },
+  ['id', 'attempts', 'deadAt', 'age'],
+);
+export type DeadLetterSortColumn = (typeof DEAD_LETTER_SORT.columns)[number];
+
 export class ListDeadLettersQuery extends DeadLetterFilterDto {
+  @ApiPropertyOptional({ enum: DEAD_LETTER_SORT.columns, default: 'deadAt' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(DEAD_LETTER_SORT.columns, {
+    message: ({ value }) => unknownSortMessage(DEAD_LETTER_SORT, 'sort', value),
+  })
+  sort?: DeadLetterSortColumn;
+
+  @ApiPropertyOptional({ enum: SORT_DIRECTIONS, description: 'Default: desc for deadAt, id, attempts and age.' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(SORT_DIRECTIONS, { message: 'dir must be asc or desc' })
+  dir?: SortDirection;
+
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
   @Transform(toInteger)
   @IsOptional()

@@ -17,9 +17,10 @@ import {
   DiscardDeadLettersDto,
   RetryDeadLetterDto,
 } from './dead-letter-actions.dto';
-import { ListDeadLettersQuery } from './dead-letter-filter.dto';
+import { parseSort } from '../http/sort';
+import { DEAD_LETTER_SORT, ListDeadLettersQuery } from './dead-letter-filter.dto';
 import type { DeadLetterDetail, DeadLetterSummary } from './dead-letter.view';
-import { DeadLettersService } from './dead-letters.service';
+import { DeadLettersService, MAX_SORTED_DEAD_LETTERS } from './dead-letters.service';
 
 @ApiTags('dead letters')
 @ConsoleApi()
@@ -28,10 +29,13 @@ export class DeadLettersController {
   constructor(private readonly deadLetters: DeadLettersService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Dead letters matching a filter, newest first, one page.' })
+  @ApiOperation({
+    summary: 'Dead letters matching a filter, one page; newest first unless sort/dir say otherwise.',
+    description: `Sorting by another column than deadAt covers at most ${MAX_SORTED_DEAD_LETTERS} matches (422 beyond).`,
+  })
   list(@Query() query: ListDeadLettersQuery): Promise<{ total: number; items: DeadLetterSummary[] }> {
-    const { limit = 50, offset = 0, ...filter } = query;
-    return this.deadLetters.list(filter, limit, offset);
+    const { limit = 50, offset = 0, sort, dir, ...filter } = query;
+    return this.deadLetters.list(filter, limit, offset, parseSort(DEAD_LETTER_SORT, { sort, dir }));
   }
 
   @Get(':id')

@@ -18,11 +18,17 @@ import { RetryJobService, type RetryJobView } from '../jobs/retry-job.service';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
 import { ConsumerCatalog, validationOf } from '../sources/consumer-catalog.service';
 import type { BulkRetryDto, RetryDeadLetterDto } from './dead-letter-actions.dto';
-import type { DeadLetterFilterDto } from './dead-letter-filter.dto';
+import { isDefaultSort, sortRows, type SortOrder } from '../http/sort';
+import { DEAD_LETTER_SORT, type DeadLetterFilterDto, type DeadLetterSortColumn } from './dead-letter-filter.dto';
 import { payloadView, summaryOf, type DeadLetterDetail, type DeadLetterSummary } from './dead-letter.view';
 
 /** Engine page size used while collecting the letters of a "retry all matching". */
 const COLLECT_PAGE = 1000;
+/**
+ * Brokers list dead letters newest first only; another order is applied here, over every match, so it holds across
+ * pages. Up to this many matches; a wider filter is asked to narrow down.
+ */
+export const MAX_SORTED_DEAD_LETTERS = 10_000;
 const MAX_HEADERS = 64;
 const MAX_HEADERS_BYTES = 64 * 1024;
 
@@ -47,10 +53,32 @@ export class DeadLettersService {
     filter: DeadLetterFilterDto,
     limit: number,
     offset: number,
+    order: SortOrder<DeadLetterSortColumn> = DEAD_LETTER_SORT.default,
   ): Promise<{ total: number; items: DeadLetterSummary[] }> {
-    const page = await brokerCall(() => this.deadLetters.list(toQuery(filter, limit, offset)));
     const now = this.options.now();
-    return { total: page.total, items: page.items.map((letter) => this.summary(letter, now)) };
+    if (isDefaultSort(DEAD_LETTER_SORT, order)) {
+      const page = await brokerCall(() => this.deadLetters.list(toQuery(filter, limit, offset)));
+      return { total: page.total, items: page.items.map((letter) => this.summary(letter, now)) };
+    }
+    const first = await brokerCall(() => this.deadLetters.list(toQuery(filter, COLLECT_PAGE, 0)));
+    if (first.total > MAX_SORTED_DEAD_LETTERS) {
+      throw new UnprocessableEntityException(
+        `Sorting by ${order.column} works on at most ${MAX_SORTED_DEAD_LETTERS} dead letters and ${first.total} match. ` +
+          'Narrow the filter (group, topic, time range), or sort by deadAt.',
+      );
+    }
+    const letters = [...first.items];
+    for (let at = COLLECT_PAGE; at < first.total; at += COLLECT_PAGE) {
+      const page = await brokerCall(() => this.deadLetters.list(toQuery(filter, COLLECT_PAGE, at)));
+      if (page.items.length === 0) break;
+      letters.push(...page.items);
+    }
+    const unique = [...new Map(letters.map((letter) => [letter.id, letter])).values()];
+    const sorted = sortRows(unique, order, (letter, column) => deadLetterSortValue(letter, column, now));
+    return {
+      total: first.total,
+      items: sorted.slice(offset, offset + limit).map((letter) => this.summary(letter, now)),
+    };
   }
 
   async detail(id: number): Promise<DeadLetterDetail> {
@@ -285,6 +313,29 @@ export class DeadLettersService {
         message: `The edited payload would be refused by ${consumer.handler ?? `the ${letter.group} handler`}: ${(error as Error).message}`,
       });
     }
+  }
+}
+
+function deadLetterSortValue(letter: DeadLetter, column: DeadLetterSortColumn, now: number): string | number | null {
+  switch (column) {
+    case 'id':
+      return letter.id;
+    case 'group':
+      return letter.group;
+    case 'topic':
+      return letter.topic;
+    case 'key':
+      return letter.key;
+    case 'error':
+      return letter.reason;
+    case 'attempts':
+      return letter.reconsumeTimes;
+    case 'deadAt':
+      return letter.deadAt;
+    case 'age':
+      return now - letter.bornAt;
+    case 'status':
+      return letter.status;
   }
 }
 

@@ -6,6 +6,20 @@ import type { DataSource } from 'typeorm';
 
 export type OutboxProblem = 'stuck' | 'dead';
 
+/** Sortable columns of the row list and the SQL column each one orders by; `seq` breaks ties. */
+const ORDER_COLUMNS = {
+  seq: 'seq',
+  id: 'id',
+  topic: 'topic',
+  key: 'msg_key',
+  attempts: 'attempts',
+  createdAt: 'created_at',
+  nextAttemptAt: 'next_attempt_at',
+  error: 'last_error',
+} as const;
+
+export type OutboxOrderColumn = keyof typeof ORDER_COLUMNS;
+
 export interface OutboxRowQuery {
   state: OutboxProblem;
   topic?: string;
@@ -14,6 +28,8 @@ export interface OutboxRowQuery {
   stuckBefore: number;
   limit: number;
   offset: number;
+  /** Default `seq` ascending: oldest first. */
+  order?: { column: OutboxOrderColumn; dir: 'asc' | 'desc' };
 }
 
 export interface OutboxCounts {
@@ -58,7 +74,7 @@ export class OutboxConsoleStore {
     const total = Number((await this.run(`SELECT COUNT(*) AS n FROM ${t} WHERE ${where}`, params)).rows[0]?.n ?? 0);
     const next = params.length;
     const page = await this.run(
-      `SELECT * FROM ${t} WHERE ${where} ORDER BY seq LIMIT ${p(next + 1)} OFFSET ${p(next + 2)}`,
+      `SELECT * FROM ${t} WHERE ${where} ORDER BY ${this.orderBy(query.order)} LIMIT ${p(next + 1)} OFFSET ${p(next + 2)}`,
       [...params, query.limit, query.offset],
     );
     return { total, items: page.rows.map(outboxRowFromRaw) };
@@ -151,6 +167,18 @@ export class OutboxConsoleStore {
       clauses.push(`msg_key = ${p(params.length)}`);
     }
     return { where: clauses.join(' AND '), params };
+  }
+
+  /**
+   * Only names from ORDER_COLUMNS reach the SQL, never the caller's text. NULLs sort last either way, the same on
+   * every database (PostgreSQL would put them first when descending).
+   */
+  private orderBy(order: OutboxRowQuery['order']): string {
+    if (!order || order.column === 'seq') return `seq ${order?.dir === 'desc' ? 'DESC' : 'ASC'}`;
+    if (!Object.hasOwn(ORDER_COLUMNS, order.column)) throw new Error(`Unknown outbox sort column ${order.column}.`);
+    const column = ORDER_COLUMNS[order.column];
+    const dir = order.dir === 'desc' ? 'DESC' : 'ASC';
+    return `CASE WHEN ${column} IS NULL THEN 1 ELSE 0 END, ${column} ${dir}, seq ${dir}`;
   }
 
   /** Placeholders `first`..`first+count-1`. With `?` placeholders order is position, so callers number them in the order they appear. */

@@ -3,7 +3,8 @@ import { ApiConflictResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from 
 import { Principal, RequireRole } from '../auth/roles.decorator';
 import { ConsoleApi } from '../http/console-api.decorators';
 import type { ConsolePrincipal } from '../http/console-request';
-import { DiscardOutboxRowsDto, ListOutboxRowsQuery, RequeueOutboxRowsDto } from './outbox.dto';
+import { parseSort } from '../http/sort';
+import { DiscardOutboxRowsDto, ListOutboxRowsQuery, OUTBOX_ROW_SORT, RequeueOutboxRowsDto } from './outbox.dto';
 import { OutboxService, type OutboxRowView, type OutboxServiceSummary } from './outbox.service';
 
 @ApiTags('outbox')
@@ -19,7 +20,7 @@ export class OutboxController {
   }
 
   @Get(':service/rows')
-  @ApiOperation({ summary: "One service's stuck or dead rows, oldest first." })
+  @ApiOperation({ summary: "One service's stuck or dead rows, oldest first unless sort/dir say otherwise." })
   @ApiNotFoundResponse({ description: 'Unknown service.' })
   rows(@Param('service') service: string, @Query() query: ListOutboxRowsQuery) {
     return this.outbox.rows(
@@ -28,6 +29,7 @@ export class OutboxController {
       { topic: query.topic, key: query.key },
       query.limit ?? 50,
       query.offset ?? 0,
+      parseSort(OUTBOX_ROW_SORT, { sort: query.sort, dir: query.dir }),
     );
   }
 

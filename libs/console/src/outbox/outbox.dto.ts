@@ -16,8 +16,16 @@ import {
   Min,
 } from 'class-validator';
 import { emptyToUndefined, toInteger } from '../http/query-values';
+import { SORT_DIRECTIONS, sortSpec, unknownSortMessage, type SortDirection } from '../http/sort';
 
 export const MAX_OUTBOX_SELECTION = 500;
+
+export const OUTBOX_ROW_SORT = sortSpec(
+  ['seq', 'id', 'topic', 'key', 'attempts', 'createdAt', 'nextAttemptAt', 'error'] as const,
+  { column: 'seq', dir: 'asc' },
+  ['attempts'],
+);
+export type OutboxRowSortColumn = (typeof OUTBOX_ROW_SORT.columns)[number];
 
 export class ListOutboxRowsQuery {
   @ApiPropertyOptional({ enum: ['stuck', 'dead'], default: 'stuck' })
@@ -55,6 +63,18 @@ export class ListOutboxRowsQuery {
   @Min(0)
   @Max(10_000_000)
   offset?: number;
+
+  @ApiPropertyOptional({ enum: OUTBOX_ROW_SORT.columns, default: 'seq' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(OUTBOX_ROW_SORT.columns, { message: ({ value }) => unknownSortMessage(OUTBOX_ROW_SORT, 'sort', value) })
+  sort?: OutboxRowSortColumn;
+
+  @ApiPropertyOptional({ enum: SORT_DIRECTIONS, description: 'Default: asc, desc for attempts.' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(SORT_DIRECTIONS, { message: 'dir must be asc or desc' })
+  dir?: SortDirection;
 }
 
 export class RequeueOutboxRowsDto {

@@ -9,6 +9,7 @@ import {
   OutboxConsoleStore,
   type OutboxCounts,
   type OutboxProblem,
+  type OutboxRowQuery,
   type OutboxTopicCounts,
 } from './outbox-console.store';
 
@@ -80,10 +81,18 @@ export class OutboxService {
     filter: { topic?: string; key?: string },
     limit: number,
     offset: number,
+    order?: OutboxRowQuery['order'],
   ): Promise<{ service: string; state: OutboxProblem; stuckAfterMs: number; total: number; items: OutboxRowView[] }> {
     const stuckAfterMs = this.settings.get().stuckAfterMs;
     const now = this.options.now();
-    const page = await this.store(service).rows({ state, ...filter, stuckBefore: now - stuckAfterMs, limit, offset });
+    const page = await this.store(service).rows({
+      state,
+      ...filter,
+      stuckBefore: now - stuckAfterMs,
+      limit,
+      offset,
+      order,
+    });
     return { service, state, stuckAfterMs, total: page.total, items: page.items.map((row) => view(row, now)) };
   }
 

@@ -3,7 +3,13 @@ import { ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Principal, RequireRole } from '../auth/roles.decorator';
 import { ConsoleApi } from '../http/console-api.decorators';
 import type { ConsolePrincipal } from '../http/console-request';
-import { CommitHalfMessagesDto, DiscardHalfMessagesDto, ListHalfMessagesQuery } from './transactions.dto';
+import { parseSort } from '../http/sort';
+import {
+  CommitHalfMessagesDto,
+  DiscardHalfMessagesDto,
+  HALF_MESSAGE_SORT,
+  ListHalfMessagesQuery,
+} from './transactions.dto';
 import { TransactionsService } from './transactions.service';
 
 @ApiTags('transactions')
@@ -22,6 +28,7 @@ export class TransactionsController {
       { producerGroup: query.producerGroup, topic: query.topic, id: query.id },
       query.limit ?? 50,
       query.offset ?? 0,
+      parseSort(HALF_MESSAGE_SORT, { sort: query.sort, dir: query.dir }),
     );
   }
 

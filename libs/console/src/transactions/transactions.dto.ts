@@ -15,8 +15,16 @@ import {
   Min,
 } from 'class-validator';
 import { emptyToUndefined, toInteger } from '../http/query-values';
+import { SORT_DIRECTIONS, sortSpec, unknownSortMessage, type SortDirection } from '../http/sort';
 
 export const MAX_TX_SELECTION = 500;
+
+export const HALF_MESSAGE_SORT = sortSpec(
+  ['txId', 'producerGroup', 'topic', 'key', 'sentAt', 'checks', 'nextCheckAt', 'reason'] as const,
+  { column: 'sentAt', dir: 'asc' },
+  ['checks'],
+);
+export type HalfMessageSortColumn = (typeof HALF_MESSAGE_SORT.columns)[number];
 
 export class ListHalfMessagesQuery {
   @ApiPropertyOptional({ enum: ['unresolved', 'discarded'], default: 'discarded' })
@@ -61,6 +69,18 @@ export class ListHalfMessagesQuery {
   @Min(0)
   @Max(10_000_000)
   offset?: number;
+
+  @ApiPropertyOptional({ enum: HALF_MESSAGE_SORT.columns, default: 'sentAt' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(HALF_MESSAGE_SORT.columns, { message: ({ value }) => unknownSortMessage(HALF_MESSAGE_SORT, 'sort', value) })
+  sort?: HalfMessageSortColumn;
+
+  @ApiPropertyOptional({ enum: SORT_DIRECTIONS, description: 'Default: asc, desc for checks.' })
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(SORT_DIRECTIONS, { message: 'dir must be asc or desc' })
+  dir?: SortDirection;
 }
 
 export class CommitHalfMessagesDto {

@@ -1,4 +1,10 @@
-import { Inject, Injectable, NotFoundException, NotImplementedException } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  NotFoundException,
+  NotImplementedException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
 import type { HalfMessage } from '@reliable-mq/engine';
 import type { TransactionalOperations } from '@reliable-mq/nestjs';
 import { AuditLog } from '../audit/audit-log.service';
@@ -7,6 +13,8 @@ import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import { payloadView, type PayloadView } from '../dead-letters/dead-letter.view';
 import { brokerCall } from '../http/broker-errors';
 import type { ConsolePrincipal } from '../http/console-request';
+import { isDefaultSort, sortRows, type SortOrder } from '../http/sort';
+import { HALF_MESSAGE_SORT, type HalfMessageSortColumn } from './transactions.dto';
 
 export interface HalfMessageView {
   txId: string;
@@ -27,6 +35,10 @@ export interface HalfMessageView {
 }
 
 export type HalfState = 'unresolved' | 'discarded';
+
+/** Brokers list half messages oldest first only; another order is applied here over at most this many matches. */
+export const MAX_SORTED_HALF_MESSAGES = 10_000;
+const COLLECT_PAGE = 1000;
 
 @Injectable()
 export class TransactionsService {
@@ -54,12 +66,34 @@ export class TransactionsService {
     filter: { producerGroup?: string; topic?: string; id?: string },
     limit: number,
     offset: number,
+    order: SortOrder<HalfMessageSortColumn> = HALF_MESSAGE_SORT.default,
   ): Promise<{ supported: boolean; state: HalfState; total: number; items: HalfMessageView[] }> {
     const tx = this.options.broker.transport.transactions;
     if (!tx) return { supported: false, state, total: 0, items: [] };
-    const query = { ...definedOnly(filter), limit, offset };
-    const page = await brokerCall(() => (state === 'unresolved' ? tx.listUnresolved(query) : tx.listDiscarded(query)));
-    return { supported: true, state, total: page.total, items: page.items.map(view) };
+    const listPage = (pageLimit: number, pageOffset: number) => {
+      const query = { ...definedOnly(filter), limit: pageLimit, offset: pageOffset };
+      return brokerCall(() => (state === 'unresolved' ? tx.listUnresolved(query) : tx.listDiscarded(query)));
+    };
+    if (isDefaultSort(HALF_MESSAGE_SORT, order)) {
+      const page = await listPage(limit, offset);
+      return { supported: true, state, total: page.total, items: page.items.map(view) };
+    }
+    const first = await listPage(COLLECT_PAGE, 0);
+    if (first.total > MAX_SORTED_HALF_MESSAGES) {
+      throw new UnprocessableEntityException(
+        `Sorting by ${order.column} works on at most ${MAX_SORTED_HALF_MESSAGES} half messages and ${first.total} match. ` +
+          'Narrow the filter (producer group, topic), or sort by sentAt.',
+      );
+    }
+    const halves = [...first.items];
+    for (let at = COLLECT_PAGE; at < first.total; at += COLLECT_PAGE) {
+      const page = await listPage(COLLECT_PAGE, at);
+      if (page.items.length === 0) break;
+      halves.push(...page.items);
+    }
+    const unique = [...new Map(halves.map((half) => [half.txId, half])).values()];
+    const sorted = sortRows(unique, order, halfSortValue);
+    return { supported: true, state, total: first.total, items: sorted.slice(offset, offset + limit).map(view) };
   }
 
   async commit(
@@ -122,6 +156,27 @@ export class TransactionsService {
       );
     }
     return found as HalfMessage[];
+  }
+}
+
+function halfSortValue(half: HalfMessage, column: HalfMessageSortColumn): string | number | null {
+  switch (column) {
+    case 'txId':
+      return half.txId;
+    case 'producerGroup':
+      return half.producerGroup;
+    case 'topic':
+      return half.topic;
+    case 'key':
+      return half.key;
+    case 'sentAt':
+      return half.sentAt;
+    case 'checks':
+      return half.checkCount;
+    case 'nextCheckAt':
+      return half.nextCheckAt;
+    case 'reason':
+      return half.reason;
   }
 }
 
