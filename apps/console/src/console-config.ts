@@ -1,5 +1,7 @@
-import { parseDuration } from '@reliable-mq/engine';
+import { parseDuration, validateName } from '@reliable-mq/engine';
 import type { ConsoleTokenConfig, ConsoleUserConfig } from '@reliable-mq/console';
+import { parseBrokerUrl } from '@reliable-mq/nestjs/transport/remote/broker-url';
+import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -11,12 +13,20 @@ export interface ServiceDatabaseConfig {
   location: string;
 }
 
+/**
+ * Where the console finds the broker: exactly one of an embedded broker's data directory, a standalone broker over
+ * the remote transport, or RabbitMQ.
+ */
+export type ConsoleBrokerConfig =
+  | { kind: 'embedded'; dataDir: string }
+  | { kind: 'remote'; url: string; token: string | undefined; connectTimeoutMs: number }
+  | { kind: 'rabbitmq'; url: string; prefix: string; groups: string[]; connectTimeoutMs: number };
+
 export interface StandaloneConsoleConfig {
   port: number;
   host: string;
   path: string;
-  /** The embedded broker's data directory. */
-  brokerDataDir: string;
+  broker: ConsoleBrokerConfig;
   services: ServiceDatabaseConfig[];
   users: ConsoleUserConfig[];
   tokens: ConsoleTokenConfig[];
@@ -31,8 +41,14 @@ export const CONSOLE_ENV_HELP = [
   'CONSOLE_PORT          port (default 3003)',
   'HOST                  interface to listen on (default 127.0.0.1)',
   'CONSOLE_PATH          mount path (default /console)',
-  'BROKER_DATA_DIR       the embedded broker data directory to operate (default ./data/broker)',
-  'BROKER_URL            a standalone broker (needs the remote transport; not in this build)',
+  'Broker: exactly one of BROKER_DATA_DIR, BROKER_URL or RABBITMQ_URL (default: BROKER_DATA_DIR=./data/broker)',
+  'BROKER_DATA_DIR       an embedded broker data directory, opened by this process (no other process may hold it)',
+  'BROKER_URL            a standalone broker: reliable-mq://host:7420 (npm run start:broker)',
+  "BROKER_TOKEN          the standalone broker's token (needed unless the broker runs without one)",
+  'RABBITMQ_URL          RabbitMQ, for its DLQs: amqp://user:password@host:5672',
+  'RABBITMQ_DLQ_GROUPS   with RABBITMQ_URL: the consumer groups whose DLQs to show (comma-separated, required)',
+  'RABBITMQ_PREFIX       with RABBITMQ_URL: the prefix the services use for exchanges and queues (default rmq)',
+  'BROKER_CONNECT_TIMEOUT how long to try reaching BROKER_URL or RABBITMQ_URL at start (default 10s)',
   'SERVICE_DATABASES     outboxes to show: name=sqlite:path, name=postgres://..., name=mysql://... (comma-separated)',
   'CONSOLE_USERS_FILE    JSON array of { username, passwordHash, role } (required unless CONSOLE_TOKENS_FILE)',
   'CONSOLE_TOKENS_FILE   JSON array of { name, tokenHash, role } for scripts',
@@ -54,12 +70,7 @@ export function readConsoleConfig(env: NodeJS.ProcessEnv, cwd: string = process.
       `CONSOLE_PORT must be a port number from 1 to 65535 (or 0 for any free port); got ${JSON.stringify(env.CONSOLE_PORT)}.`,
     );
   }
-  if (env.BROKER_URL?.trim()) {
-    errors.push(
-      'BROKER_URL: this build operates an embedded broker data directory only (BROKER_DATA_DIR); the remote broker ' +
-        'transport plugs in through the same Transport interface once it is available.',
-    );
-  }
+  const broker = readBrokerSource(env, cwd, errors);
   const services: ServiceDatabaseConfig[] = [];
   for (const entry of (env.SERVICE_DATABASES ?? '')
     .split(',')
@@ -123,7 +134,7 @@ export function readConsoleConfig(env: NodeJS.ProcessEnv, cwd: string = process.
       port,
       host: env.HOST?.trim() || '127.0.0.1',
       path: env.CONSOLE_PATH?.trim() || '/console',
-      brokerDataDir: resolve(cwd, env.BROKER_DATA_DIR?.trim() || 'data/broker'),
+      broker: broker!,
       services,
       users,
       tokens,
@@ -133,6 +144,93 @@ export function readConsoleConfig(env: NodeJS.ProcessEnv, cwd: string = process.
       ...(env.CONSOLE_TRUST_PROXY?.trim() ? { trustProxy: env.CONSOLE_TRUST_PROXY.trim() } : {}),
     },
   };
+}
+
+const BROKER_SOURCES = ['BROKER_DATA_DIR', 'BROKER_URL', 'RABBITMQ_URL'] as const;
+
+/** The one broker source the settings name; problems go to `errors`, and then the result is undefined. */
+function readBrokerSource(env: NodeJS.ProcessEnv, cwd: string, errors: string[]): ConsoleBrokerConfig | undefined {
+  const given = BROKER_SOURCES.filter((name) => env[name]?.trim());
+  if (given.length > 1) {
+    errors.push(
+      `${given.join(' and ')} are ${given.length === 2 ? 'both' : 'all'} set; the console operates one broker: set only one of BROKER_DATA_DIR ` +
+        '(an embedded broker directory), BROKER_URL (a standalone broker) or RABBITMQ_URL (RabbitMQ).',
+    );
+    return undefined;
+  }
+  const source = given[0] ?? 'BROKER_DATA_DIR';
+  const value = env[source]?.trim() ?? '';
+  const strays: string[] = [];
+  if (source !== 'BROKER_URL' && env.BROKER_TOKEN?.trim()) strays.push('BROKER_TOKEN');
+  if (source !== 'RABBITMQ_URL') {
+    for (const name of ['RABBITMQ_DLQ_GROUPS', 'RABBITMQ_PREFIX']) if (env[name]?.trim()) strays.push(name);
+  }
+  if (source === 'BROKER_DATA_DIR' && env.BROKER_CONNECT_TIMEOUT?.trim()) strays.push('BROKER_CONNECT_TIMEOUT');
+  const appliesTo: Record<string, string> = {
+    BROKER_TOKEN: 'BROKER_URL',
+    RABBITMQ_DLQ_GROUPS: 'RABBITMQ_URL',
+    RABBITMQ_PREFIX: 'RABBITMQ_URL',
+    BROKER_CONNECT_TIMEOUT: 'BROKER_URL or RABBITMQ_URL',
+  };
+  const chosen = source === 'BROKER_DATA_DIR' ? 'an embedded broker directory (BROKER_DATA_DIR)' : source;
+  for (const name of strays) {
+    errors.push(`${name} applies only with ${appliesTo[name]}, but the console is set to ${chosen}; remove it.`);
+  }
+  if (source === 'BROKER_DATA_DIR') return { kind: 'embedded', dataDir: resolve(cwd, value || 'data/broker') };
+
+  let connectTimeoutMs = 10_000;
+  const timeout = env.BROKER_CONNECT_TIMEOUT?.trim();
+  if (timeout) {
+    try {
+      connectTimeoutMs = parseDuration(timeout, 'BROKER_CONNECT_TIMEOUT');
+      if (connectTimeoutMs < 100 || connectTimeoutMs > 600_000) {
+        errors.push(`BROKER_CONNECT_TIMEOUT must be from 100ms to 10m; got ${JSON.stringify(timeout)}.`);
+      }
+    } catch (error) {
+      errors.push((error as Error).message);
+    }
+  }
+  if (source === 'BROKER_URL') {
+    const address = parseBrokerUrl(value);
+    if ('problem' in address) errors.push(`BROKER_URL: ${address.problem}`);
+    const token = env.BROKER_TOKEN?.trim() || undefined;
+    if (token !== undefined && token.length > 4096) errors.push('BROKER_TOKEN must be at most 4096 characters.');
+    return { kind: 'remote', url: value, token, connectTimeoutMs };
+  }
+
+  if (!/^amqps?:\/\/[^/]/i.test(value)) {
+    errors.push(
+      `RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://); got ${JSON.stringify(redactUrl(value))}.`,
+    );
+  }
+  const prefix = env.RABBITMQ_PREFIX?.trim() || 'rmq';
+  if (!/^[A-Za-z0-9._-]{1,32}$/.test(prefix) || prefix.startsWith('amq.')) {
+    errors.push(
+      `RABBITMQ_PREFIX must be 1-32 letters, digits, ".", "_" or "-", not starting with "amq."; got ${JSON.stringify(prefix)}.`,
+    );
+  }
+  const groups = [
+    ...new Set(
+      (env.RABBITMQ_DLQ_GROUPS ?? '')
+        .split(',')
+        .map((group) => group.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (groups.length === 0) {
+    errors.push(
+      'RABBITMQ_DLQ_GROUPS is required with RABBITMQ_URL: RabbitMQ cannot list queues over AMQP, so name the ' +
+        'consumer groups whose DLQs to show, e.g. RABBITMQ_DLQ_GROUPS=payment-service,order-service.',
+    );
+  }
+  for (const group of groups) {
+    try {
+      validateName('group', group);
+    } catch (error) {
+      errors.push(`RABBITMQ_DLQ_GROUPS: ${(error as Error).message}`);
+    }
+  }
+  return { kind: 'rabbitmq', url: value, prefix, groups, connectTimeoutMs };
 }
 
 function readJsonList<T>(file: string | undefined, name: string, cwd: string, errors: string[]): T[] {

@@ -1,11 +1,11 @@
-// `npm run console`: the compensation console on its own, over an embedded broker data directory and service
-// databases (see docs/console.md). `npm run console -- hash-password` and `-- new-token` make credentials.
+// `npm run console`: the compensation console on its own, over one broker (an embedded data directory, a standalone
+// broker, or RabbitMQ's DLQs) and service databases (see docs/console.md). `npm run console -- hash-password` and
+// `-- new-token` make credentials.
 import 'reflect-metadata';
-import { BrokerEngine } from '@reliable-mq/engine';
-import { EmbeddedTransport } from '@reliable-mq/nestjs';
 import { hashConsolePassword, hashConsoleToken, newConsoleToken } from '@reliable-mq/console';
-import { Logger } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { ConsoleBrokerError, openConsoleBroker, type OpenConsoleBroker } from './console-broker';
 import { consoleUrlOf, createConsoleApp } from './console.app';
 import { CONSOLE_ENV_HELP, readConsoleConfig } from './console-config';
 import { readSecret } from './read-secret';
@@ -47,16 +47,14 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const config = result.config;
-  const logger = new Logger('BrokerEngine');
-  // Opening the directory makes this process the broker for it: run it only while no other process has it open.
-  const engine = BrokerEngine.open({
-    dataDir: config.brokerDataDir,
-    flush: 'sync',
-    onError: (error) => logger.error(error.message, error.stack),
-    onWarning: (message) => logger.warn(message),
-  });
-  const transport = new EmbeddedTransport({ kind: 'embedded', sharedEngine: engine });
-  await transport.connect();
+  let broker: OpenConsoleBroker;
+  try {
+    broker = await openConsoleBroker(config.broker);
+  } catch (error) {
+    if (!(error instanceof ConsoleBrokerError)) throw error;
+    console.error(`The console cannot start: ${error.message}`);
+    process.exit(1);
+  }
   const dataSources = config.services.map((service) => ({
     name: service.name,
     dataSource:
@@ -64,25 +62,51 @@ async function main(): Promise<void> {
         ? new DataSource({ type: 'better-sqlite3', database: service.location })
         : new DataSource({ type: service.type, url: service.location }),
   }));
-  for (const { dataSource } of dataSources) await dataSource.initialize();
-
-  const app = await createConsoleApp({
-    console: {
-      broker: { transport, stats: () => engine.stats(), label: `embedded (${config.brokerDataDir})` },
-      services: dataSources,
-      auth: { users: config.users, tokens: config.tokens, secureCookies: config.secureCookies },
-      storeFile: config.storeFile,
-      dedupWindows: config.dedupWindows,
-    },
-    path: config.path,
-    port: config.port,
-    host: config.host,
-    trustProxy: config.trustProxy,
-    shutdownHooks: false,
-  });
-  console.log(
-    `ReliableMQ console: ${consoleUrlOf(app, config.host, config.path)} (broker data in ${config.brokerDataDir})`,
-  );
+  const closeSources = async (): Promise<void> => {
+    for (const { dataSource } of dataSources) if (dataSource.isInitialized) await dataSource.destroy();
+    await broker.close();
+  };
+  let app: INestApplication;
+  try {
+    for (const { name, dataSource } of dataSources) {
+      try {
+        await dataSource.initialize();
+      } catch (error) {
+        throw new ConsoleBrokerError(`SERVICE_DATABASES: cannot open ${name}: ${(error as Error).message}`);
+      }
+    }
+    app = await createConsoleApp({
+      console: {
+        broker: broker.source,
+        services: dataSources,
+        auth: { users: config.users, tokens: config.tokens, secureCookies: config.secureCookies },
+        storeFile: config.storeFile,
+        dedupWindows: config.dedupWindows,
+      },
+      path: config.path,
+      port: config.port,
+      host: config.host,
+      trustProxy: config.trustProxy,
+      shutdownHooks: false,
+    });
+  } catch (error) {
+    await closeSources().catch(() => undefined);
+    if (error instanceof ConsoleBrokerError) {
+      console.error(`The console cannot start: ${error.message}`);
+      process.exit(1);
+    }
+    if ((error as NodeJS.ErrnoException)?.code === 'EADDRINUSE') {
+      console.error(
+        `The console cannot start: port ${config.port} on ${config.host} is already in use. Choose another CONSOLE_PORT.`,
+      );
+      process.exit(1);
+    }
+    throw error;
+  }
+  const url = consoleUrlOf(app, config.host, config.path);
+  console.log(`ReliableMQ console: ${url} (${broker.description})`);
+  // A line for the process that started this one (npm start) and needs the address (CONSOLE_PORT=0 picks a free port).
+  if (process.env.CONSOLE_READY_LINE === 'true') process.stdout.write(`CONSOLE_READY ${JSON.stringify({ url })}\n`);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -91,9 +115,7 @@ async function main(): Promise<void> {
     console.log(`\n${signal}: stopping...`);
     (async () => {
       await app.close();
-      for (const { dataSource } of dataSources) await dataSource.destroy();
-      await transport.close();
-      await engine.close();
+      await closeSources();
     })().then(
       () => process.exit(0),
       (error: unknown) => {
