@@ -3,7 +3,16 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', 'data/**', '**/*.d.ts'],
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'bench/results/**',
+      'data/**',
+      '**/*.d.ts',
+      // The console's built front end (npm run build:console-ui).
+      'libs/console/ui/dist/**',
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,

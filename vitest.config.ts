@@ -45,6 +45,7 @@ export default defineConfig({
     // The reference machine has 2 cores; the default file parallelism already follows the core count.
     setupFiles: ['./test/support/setup.ts'],
     // Probes PostgreSQL, MariaDB, Redis and RabbitMQ once per run; see test/support/services.ts.
-    globalSetup: ['./test/support/services-global-setup.ts'],
+    // The console's front end is built by `npm install` (prepare); this builds it once if that did not happen.
+    globalSetup: ['./test/support/services-global-setup.ts', './libs/console/test/console-ui.global-setup.ts'],
   },
 });

@@ -71,3 +71,18 @@ export function formatAge(ms: number): string {
 export function formatWindow(ms: number | null): string {
   return ms === null ? 'never expires' : formatAge(ms);
 }
+
+/**
+ * Data for the page's script as `<script type="application/json">`. Browsers end such an element at the first
+ * `</script`, whatever the JSON around it; `<`, `>` and `&` are therefore written as `\u003c`, `\u003e` and
+ * `\u0026` (still the same JSON), so no content can close the element or open another.
+ */
+export function jsonIsland(id: string, value: unknown): SafeHtml {
+  const json = (JSON.stringify(value) ?? 'null')
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+  return new SafeHtml(`<script type="application/json" id="${escapeHtml(id)}">${json}</script>`);
+}

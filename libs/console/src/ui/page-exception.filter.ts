@@ -2,6 +2,7 @@ import { Catch, HttpException, Inject, Logger, type ArgumentsHost, type Exceptio
 import { CONSOLE_MOUNT_PATH } from '../console.constants';
 import type { ConsoleRequest, ConsoleResponse } from '../http/console-request';
 import { mountBase } from '../http/mount-path';
+import { ConsoleAssets } from './console-assets';
 import { messagePage } from './layout';
 
 const TITLES: Record<number, string> = {
@@ -20,7 +21,10 @@ const TITLES: Record<number, string> = {
 export class PageExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('ReliableMqConsole');
 
-  constructor(@Inject(CONSOLE_MOUNT_PATH) private readonly mount: string) {}
+  constructor(
+    @Inject(CONSOLE_MOUNT_PATH) private readonly mount: string,
+    private readonly assets: ConsoleAssets,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -41,7 +45,8 @@ export class PageExceptionFilter implements ExceptionFilter {
         : 'Something went wrong on the server; the details are in its log.';
     response.status(status);
     response.setHeader('Content-Type', 'text/html; charset=utf-8');
-    response.end(messagePage(base, TITLES[status] ?? (status >= 500 ? 'Server error' : 'Error'), message));
+    const title = TITLES[status] ?? (status >= 500 ? 'Server error' : 'Error');
+    response.end(messagePage(base, this.assets.bundle, title, message));
   }
 }
 

@@ -11,32 +11,33 @@ import {
   Query,
   Req,
   Res,
+  UnprocessableEntityException,
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { AuditLog } from '../audit/audit-log.service';
-import { AuditQueryDto } from '../audit/audit-query.dto';
+import { AUDIT_SORT, AuditQueryDto } from '../audit/audit-query.dto';
 import { AuthService } from '../auth/auth.service';
 import { ConsoleAuthGuard } from '../auth/console-auth.guard';
 import { Principal, PublicRoute, RequireRole } from '../auth/roles.decorator';
 import { UserDirectory } from '../auth/user-directory.service';
 import { CONSOLE_MOUNT_PATH, CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
-import { ListDeadLettersQuery } from '../dead-letters/dead-letter-filter.dto';
+import { DEAD_LETTER_SORT, ListDeadLettersQuery } from '../dead-letters/dead-letter-filter.dto';
 import { DeadLettersService } from '../dead-letters/dead-letters.service';
 import { ParseIdPipe } from '../http/console-api.decorators';
 import type { ConsolePrincipal, ConsoleRequest, ConsoleResponse } from '../http/console-request';
 import { mountBase } from '../http/mount-path';
 import { RetryJobService } from '../jobs/retry-job.service';
-import { ListOutboxRowsQuery } from '../outbox/outbox.dto';
+import { ListOutboxRowsQuery, OUTBOX_ROW_SORT } from '../outbox/outbox.dto';
 import { OutboxService } from '../outbox/outbox.service';
 import { MetricsSampler } from '../overview/metrics-sampler.service';
 import { CHART_RANGES, SERIES_KINDS, type ChartRange } from '../overview/overview.controller';
 import { OverviewService } from '../overview/overview.service';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
 import { ConsumerCatalog } from '../sources/consumer-catalog.service';
-import { ListHalfMessagesQuery } from '../transactions/transactions.dto';
+import { HALF_MESSAGE_SORT, ListHalfMessagesQuery } from '../transactions/transactions.dto';
 import { TransactionsService } from '../transactions/transactions.service';
 import { ConsoleAssets } from './console-assets';
 import { layout, loginPage, type PageContext } from './layout';
@@ -45,9 +46,11 @@ import { parsePageQuery } from './page-query';
 import { adminPage } from './pages/admin.page';
 import { auditPage } from './pages/audit.page';
 import { deadLetterDetailPage, deadLetterListPage } from './pages/dead-letters.page';
-import { outboxPage } from './pages/outbox.page';
+import { OUTBOX_SERVICE_SORT, outboxPage } from './pages/outbox.page';
 import { overviewPage } from './pages/overview.page';
 import { transactionsPage } from './pages/transactions.page';
+import { sortableTable } from './sortable-table';
+import { sortParams } from '../http/sort';
 
 const HTML = 'text/html; charset=utf-8';
 /** Finished bulk retries stay on the dead-letters page this long. */
@@ -82,7 +85,8 @@ export class PagesController {
     const asset = this.assets.get(file);
     if (!asset) throw new NotFoundException(`There is no asset ${file}.`);
     response.setHeader('Content-Type', asset.type);
-    response.setHeader('Cache-Control', 'no-cache');
+    // Names carry a hash of the content: a new build gets new names, so a copy never needs checking again.
+    response.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
     response.setHeader('ETag', asset.etag);
     response.end(asset.body);
   }
@@ -92,7 +96,7 @@ export class PagesController {
   @Header('Content-Type', HTML)
   loginForm(@Req() request: ConsoleRequest, @Query('next') next: unknown): string {
     const base = this.base(request);
-    return loginPage(base, safeNext(base, next), null);
+    return loginPage(base, this.assets.bundle, safeNext(base, next), null);
   }
 
   @Post('login')
@@ -114,7 +118,7 @@ export class PagesController {
       const message = error instanceof HttpException ? error.message : 'Logging in failed.';
       response.status(status);
       response.setHeader('Content-Type', HTML);
-      response.end(loginPage(base, next, message));
+      response.end(loginPage(base, this.assets.bundle, next, message));
       return;
     }
     response.redirect(303, next);
@@ -125,10 +129,11 @@ export class PagesController {
   async overviewPage(
     @Req() request: ConsoleRequest,
     @Principal() principal: ConsolePrincipal,
-    @Query('range') rangeParam: unknown,
+    @Query() query: Record<string, unknown>,
   ): Promise<string> {
+    const rangeParam = query.range;
     const range: ChartRange =
-      typeof rangeParam === 'string' && rangeParam in CHART_RANGES ? (rangeParam as ChartRange) : '1h';
+      typeof rangeParam === 'string' && Object.hasOwn(CHART_RANGES, rangeParam) ? (rangeParam as ChartRange) : '1h';
     const view = await this.overview.overview();
     const context = this.context(request, principal);
     const series = this.sampler.recent(SERIES_KINDS, CHART_RANGES[range]);
@@ -136,7 +141,7 @@ export class PagesController {
       context,
       '',
       'Overview',
-      overviewPage(context, view, series, range, CHART_RANGES[range], Object.keys(CHART_RANGES)),
+      overviewPage(context, view, series, range, CHART_RANGES[range], Object.keys(CHART_RANGES), query),
     );
   }
 
@@ -147,10 +152,27 @@ export class PagesController {
     @Principal() principal: ConsolePrincipal,
     @Query() query: Record<string, unknown>,
   ): Promise<string> {
-    const parsed = parsePageQuery(ListDeadLettersQuery, query);
-    const { limit = 50, offset = 0, ...filter } = parsed.value;
-    const page = parsed.error ? { total: 0, items: [] } : await this.deadLetters.list(filter, limit, offset);
     const context = this.context(request, principal);
+    // An unknown sort column is a 400 naming the allowed ones, before anything else is read.
+    const table = sortableTable({
+      id: 'dead-letters',
+      spec: DEAD_LETTER_SORT,
+      base: context.base,
+      path: 'dead-letters',
+      query,
+    });
+    const parsed = parsePageQuery(ListDeadLettersQuery, query);
+    const { limit = 50, offset = 0, sort: _sort, dir: _dir, ...filter } = parsed.value;
+    let error = parsed.error;
+    let page: Awaited<ReturnType<DeadLettersService['list']>> = { total: 0, items: [] };
+    if (!error) {
+      try {
+        page = await this.deadLetters.list(filter, limit, offset, table.order);
+      } catch (failure) {
+        if (!(failure instanceof UnprocessableEntityException)) throw failure;
+        error = failure.message;
+      }
+    }
     const settings = this.settings.get();
     const jobs = this.jobs
       .list()
@@ -170,8 +192,9 @@ export class PagesController {
         defaultRate: settings.defaultRetryRatePerSec,
         maxRate: this.options.retry.maxRatePerSec,
         maxBulk: this.options.retry.maxMessages,
-        error: parsed.error,
+        error,
         jobs,
+        table,
       }),
     );
   }
@@ -182,11 +205,13 @@ export class PagesController {
     @Req() request: ConsoleRequest,
     @Principal() principal: ConsolePrincipal,
     @Param('id', ParseIdPipe) id: number,
+    @Query('back') back: unknown,
   ): Promise<string> {
     const letter = await this.deadLetters.detail(id);
     const audit = this.audit.forTarget(`dead-letter ${id}`);
     const context = this.context(request, principal);
-    return layout(context, 'dead-letters', `Dead letter ${id}`, deadLetterDetailPage(context, letter, audit));
+    const list = safeListUrl(context.base, 'dead-letters', back);
+    return layout(context, 'dead-letters', `Dead letter ${id}`, deadLetterDetailPage(context, letter, audit, list));
   }
 
   @Get('outbox')
@@ -196,9 +221,21 @@ export class PagesController {
     @Principal() principal: ConsolePrincipal,
     @Query() query: Record<string, unknown>,
   ): Promise<string> {
+    const base = this.base(request);
+    const rowTable = sortableTable({ id: 'outbox-rows', spec: OUTBOX_ROW_SORT, base, path: 'outbox', query });
+    const serviceTable = sortableTable({
+      id: 'outbox-services',
+      spec: OUTBOX_SERVICE_SORT,
+      base,
+      path: 'outbox',
+      query,
+      params: SERVICE_SORT_PARAMS,
+    });
     const service = typeof query.service === 'string' && query.service !== '' ? query.service : null;
     const rest = { ...query };
     delete rest.service;
+    delete rest[SERVICE_SORT_PARAMS.sort];
+    delete rest[SERVICE_SORT_PARAMS.dir];
     const parsed = parsePageQuery(ListOutboxRowsQuery, rest);
     const summaries = await this.outbox.summaries();
     const known = service !== null && summaries.services.some((entry) => entry.name === service);
@@ -216,6 +253,7 @@ export class PagesController {
           { topic: parsed.value.topic, key: parsed.value.key },
           limit,
           offset,
+          rowTable.order,
         );
       } catch (failure) {
         error = (failure as Error).message;
@@ -236,6 +274,8 @@ export class PagesController {
         limit,
         offset,
         error,
+        rowTable,
+        serviceTable,
       }),
     );
   }
@@ -247,19 +287,37 @@ export class PagesController {
     @Principal() principal: ConsolePrincipal,
     @Query() query: Record<string, unknown>,
   ): Promise<string> {
+    const table = sortableTable({
+      id: 'half-messages',
+      spec: HALF_MESSAGE_SORT,
+      base: this.base(request),
+      path: 'transactions',
+      query,
+    });
     const parsed = parsePageQuery(ListHalfMessagesQuery, query);
     const state = parsed.value.state ?? 'discarded';
     const limit = parsed.value.limit ?? 50;
     const offset = parsed.value.offset ?? 0;
     const counts = await this.transactions.counts();
-    const page = parsed.error
-      ? { supported: counts.supported, total: 0, items: [] }
-      : await this.transactions.list(
+    let error = parsed.error;
+    let page: { total: number; items: Awaited<ReturnType<TransactionsService['list']>>['items'] } = {
+      total: 0,
+      items: [],
+    };
+    if (!error) {
+      try {
+        page = await this.transactions.list(
           state,
           { producerGroup: parsed.value.producerGroup, topic: parsed.value.topic, id: parsed.value.id },
           limit,
           offset,
+          table.order,
         );
+      } catch (failure) {
+        if (!(failure instanceof UnprocessableEntityException)) throw failure;
+        error = failure.message;
+      }
+    }
     const context = this.context(request, principal);
     return layout(
       context,
@@ -274,7 +332,8 @@ export class PagesController {
         counts,
         limit,
         offset,
-        error: parsed.error,
+        error,
+        table,
       }),
     );
   }
@@ -286,29 +345,45 @@ export class PagesController {
     @Principal() principal: ConsolePrincipal,
     @Query() query: Record<string, unknown>,
   ): string {
-    const parsed = parsePageQuery(AuditQueryDto, query);
-    const { limit = 100, offset = 0, ...filter } = parsed.value;
-    const page = parsed.error ? { total: 0, items: [] } : this.audit.query({ ...filter, limit, offset });
     const context = this.context(request, principal);
-    return layout(context, 'audit', 'Audit log', auditPage(context, parsed.raw, page, limit, offset, parsed.error));
+    const table = sortableTable({ id: 'audit', spec: AUDIT_SORT, base: context.base, path: 'audit', query });
+    const parsed = parsePageQuery(AuditQueryDto, query);
+    const { limit = 100, offset = 0, sort: _sort, dir: _dir, ...filter } = parsed.value;
+    const page = parsed.error
+      ? { total: 0, items: [] }
+      : this.audit.query({ ...filter, limit, offset, order: table.order });
+    return layout(
+      context,
+      'audit',
+      'Audit log',
+      auditPage(context, parsed.raw, page, limit, offset, parsed.error, table),
+    );
   }
 
   @Get('admin')
   @RequireRole('admin')
   @Header('Content-Type', HTML)
-  adminPage(@Req() request: ConsoleRequest, @Principal() principal: ConsolePrincipal): string {
+  adminPage(
+    @Req() request: ConsoleRequest,
+    @Principal() principal: ConsolePrincipal,
+    @Query() query: Record<string, unknown>,
+  ): string {
     const context = this.context(request, principal);
     return layout(
       context,
       'admin',
       'Admin',
-      adminPage(context, {
-        users: this.users.list(),
-        settings: this.settings.get(),
-        maxRate: this.options.retry.maxRatePerSec,
-        consumers: this.catalog.list(),
-        jobs: this.jobs.list(),
-      }),
+      adminPage(
+        context,
+        {
+          users: this.users.list(),
+          settings: this.settings.get(),
+          maxRate: this.options.retry.maxRatePerSec,
+          consumers: this.catalog.list(),
+          jobs: this.jobs.list(),
+        },
+        query,
+      ),
     );
   }
 
@@ -323,8 +398,25 @@ export class PagesController {
       principal,
       brokerLabel: broker.label ?? broker.transport.kind,
       now: this.options.now(),
+      bundle: this.assets.bundle,
     };
   }
+}
+
+const SERVICE_SORT_PARAMS = sortParams('service');
+
+/**
+ * A list URL to return to after a detail page: a path of this console's list (with its query), never another
+ * page, another site or something to run. Anything else gives null, and the page links the plain list.
+ */
+export function safeListUrl(base: string, list: string, value: unknown): string | null {
+  if (typeof value !== 'string' || value.length > 2000) return null;
+  const path = `${base}/${list}`;
+  if (value !== path && !value.startsWith(`${path}?`)) return null;
+  if (value.includes('//') || value.includes('\\') || [...value].some((char) => char < ' ' || char === '\x7f')) {
+    return null;
+  }
+  return value;
 }
 
 /** Where to go after logging in: only a path under the console, never another site. */

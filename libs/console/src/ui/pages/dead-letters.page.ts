@@ -1,11 +1,12 @@
 import type { AuditEntry } from '../../audit/audit-log.service';
 import { hasRole } from '../../auth/roles.decorator';
-import type { DeadLetterFilterDto } from '../../dead-letters/dead-letter-filter.dto';
+import type { DeadLetterFilterDto, DeadLetterSortColumn } from '../../dead-letters/dead-letter-filter.dto';
 import type { DeadLetterDetail, DeadLetterSummary } from '../../dead-letters/dead-letter.view';
 import type { RetryJobView } from '../../jobs/retry-job.service';
 import type { ConsumerView } from '../../sources/consumer-catalog.service';
-import { formatAge, formatTime, formatWindow, href, html, type SafeHtml } from '../html';
+import { formatAge, formatTime, formatWindow, href, html, jsonIsland, type SafeHtml } from '../html';
 import { pager, type PageContext } from '../layout';
+import { scrollBox, sortFields, sortHeader, type SortableTable } from '../sortable-table';
 import { auditTable } from './audit.page';
 
 export interface DeadLetterListModel {
@@ -23,6 +24,7 @@ export interface DeadLetterListModel {
   error: string | null;
   /** Bulk retries of the last hour and those still running. */
   jobs: RetryJobView[];
+  table: SortableTable<DeadLetterSortColumn>;
 }
 
 const STATUSES = ['dead', 'resent', 'discarded', 'any'];
@@ -36,7 +38,18 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
   const status = model.filter.status ?? 'dead';
   const bulkFilter = { ...model.filter };
   delete bulkFilter.status;
-  return html` <form class="filters" method="get" action="${base}/dead-letters" aria-label="Filter dead letters">
+  const table = model.table;
+  const selectable = operator && status === 'dead';
+  // Where a detail page and its actions come back to: this list, with its filters, sort and page.
+  const listUrl = href(base, 'dead-letters', model.query);
+  return html` <form
+      class="filters"
+      method="get"
+      action="${base}/dead-letters"
+      aria-label="Filter dead letters"
+      data-testid="filters"
+    >
+      ${sortFields(table)}
       <label>Group <input name="group" value="${q.group ?? ''}" list="known-groups" maxlength="255" /></label>
       <label>Topic <input name="topic" value="${q.topic ?? ''}" list="known-topics" maxlength="255" /></label>
       <label>Business key <input name="key" value="${q.key ?? ''}" maxlength="512" /></label>
@@ -60,8 +73,8 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
           )}
         </select></label
       >
-      <button type="submit">Filter</button>
-      <a href="${href(base, 'dead-letters')}">Clear</a>
+      <button type="submit" data-testid="filter-submit">Filter</button>
+      <a href="${href(base, 'dead-letters')}" data-testid="filter-clear">Clear</a>
       <datalist id="known-groups">${groups.map((group) => html`<option value="${group}"></option>`)}</datalist>
       <datalist id="known-topics">${topics.map((topic) => html`<option value="${topic}"></option>`)}</datalist>
     </form>
@@ -76,6 +89,7 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
               data-ids="ids"
               data-id-type="number"
               data-reload
+              data-testid="retry-selected-form"
             >
               <fieldset>
                 <legend>Retry selected</legend>
@@ -91,7 +105,10 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
             <form
               data-endpoint="api/dead-letters/retry"
               data-confirm="Retry all ${model.total} dead letters matching this filter, at the rate given?"
+              data-confirm-title="Retry all matching"
+              data-confirm-label="Retry all ${model.total}"
               data-reload
+              data-testid="retry-all-form"
             >
               <input type="hidden" name="filter" data-json value="${JSON.stringify(bulkFilter)}" />
               <fieldset>
@@ -112,7 +129,11 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
               data-ids="ids"
               data-id-type="number"
               data-confirm="Discard the selected dead letters? They will never be delivered."
+              data-confirm-title="Discard selected"
+              data-confirm-label="Discard"
+              data-danger
               data-reload
+              data-testid="discard-selected-form"
             >
               <fieldset>
                 <legend>Discard selected</legend>
@@ -126,52 +147,72 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
     ${
       model.items.length === 0
         ? html`<p class="empty">No dead letters match.</p>`
-        : html`<table class="sortable" id="dead-letters">
-            <thead>
-              <tr>
-                ${operator && status === 'dead' ? html`<th><input type="checkbox" data-select-all="dead-letters" aria-label="Select all on this page" /></th>` : ''}
-                <th data-sort="number">Id</th>
-                <th data-sort="text">Group</th>
-                <th data-sort="text">Topic</th>
-                <th data-sort="text">Key</th>
-                <th data-sort="text">Last error</th>
-                <th data-sort="number">Attempts</th>
-                <th data-sort="number">Dead at</th>
-                <th data-sort="number">Age</th>
-                <th data-sort="text">Status</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${model.items.map(
-                (letter) =>
-                  html`<tr>
-                    ${operator && status === 'dead' ? html`<td><input type="checkbox" name="select" value="${letter.id}" aria-label="Select dead letter ${letter.id}" /></td>` : ''}
-                    <td data-value="${letter.id}">
-                      <a href="${href(base, `dead-letters/${letter.id}`)}">${letter.id}</a>
-                    </td>
-                    <td>${letter.group}</td>
-                    <td>${letter.topic}</td>
-                    <td class="mono">${letter.key ?? ''}</td>
-                    <td class="reason">${letter.reason}</td>
-                    <td data-value="${letter.reconsumeTimes}">${letter.reconsumeTimes}</td>
-                    <td data-value="${letter.deadAt}">${formatTime(letter.deadAt)}</td>
-                    <td data-value="${letter.ageMs}">
-                      ${formatAge(letter.ageMs)}${letter.olderThanDedupWindow ? html` <span class="badge warn" title="Older than the dedup window (${formatWindow(letter.dedupWindowMs)}): a retry runs the handler again">past dedup window</span>` : ''}
-                    </td>
-                    <td>${letter.status}${letter.statusReason ? html`: ${letter.statusReason}` : ''}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
+        : scrollBox(
+            'Dead letters',
+            html`<table id="dead-letters" data-testid="dead-letters-table">
+              <thead>
+                <tr>
+                  ${selectable ? html`<th scope="col"><input type="checkbox" data-select-all="dead-letters" data-testid="select-all" aria-label="Select all on this page" /></th>` : ''}
+                  ${sortHeader(table, 'id', 'Id')} ${sortHeader(table, 'group', 'Group')}
+                  ${sortHeader(table, 'topic', 'Topic')} ${sortHeader(table, 'key', 'Key')}
+                  ${sortHeader(table, 'error', 'Last error')} ${sortHeader(table, 'attempts', 'Attempts')}
+                  ${sortHeader(table, 'deadAt', 'Dead at')} ${sortHeader(table, 'age', 'Age')}
+                  ${sortHeader(table, 'status', 'Status')}
+                </tr>
+              </thead>
+              <tbody>
+                ${model.items.map(
+                  (letter) =>
+                    html`<tr data-testid="dead-letter-row" data-id="${letter.id}">
+                      ${selectable ? html`<td><input type="checkbox" name="select" value="${letter.id}" aria-label="Select dead letter ${letter.id}" data-testid="select-row" /></td>` : ''}
+                      <td>
+                        <a
+                          href="${href(base, `dead-letters/${letter.id}`, { back: listUrl })}"
+                          data-testid="dead-letter-link"
+                          >${letter.id}</a
+                        >
+                      </td>
+                      <td>${letter.group}</td>
+                      <td>${letter.topic}</td>
+                      <td class="mono">${letter.key ?? ''}</td>
+                      <td class="reason">${letter.reason}</td>
+                      <td>${letter.reconsumeTimes}</td>
+                      <td>${formatTime(letter.deadAt)}</td>
+                      <td>
+                        ${formatAge(letter.ageMs)}${letter.olderThanDedupWindow ? html` <span class="badge warn" title="Older than the dedup window (${formatWindow(letter.dedupWindowMs)}): a retry runs the handler again">past dedup window</span>` : ''}
+                      </td>
+                      <td>${letter.status}${letter.statusReason ? html`: ${letter.statusReason}` : ''}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`,
+          )
     }
     ${pager(base, 'dead-letters', q, model.total, model.limit, model.offset)}`;
 }
 
-export function deadLetterDetailPage(context: PageContext, letter: DeadLetterDetail, audit: AuditEntry[]): SafeHtml {
+/**
+ * @param back the list URL the operator came from (filters, sort and page), already checked to be a console list
+ *   URL; after an action the page returns there. Without it, the list of the letter's group.
+ */
+export function deadLetterDetailPage(
+  context: PageContext,
+  letter: DeadLetterDetail,
+  audit: AuditEntry[],
+  back: string | null,
+): SafeHtml {
   const { base } = context;
   const operator = hasRole(context.principal, 'operator');
+  // After an action: back to the list as it was, or this page again to show the new status.
+  const after = back ? html`data-after-url="${back}"` : html`data-reload`;
   return html` <p>
-      <a href="${href(base, 'dead-letters', { group: letter.group })}">← Dead letters of ${letter.group}</a>
+      ${
+        back
+          ? html`<a href="${back}" data-testid="back-to-list">← Back to the dead letters</a>`
+          : html`<a href="${href(base, 'dead-letters', { group: letter.group })}" data-testid="back-to-list"
+              >← Dead letters of ${letter.group}</a
+            >`
+      }
     </p>
     ${
       letter.olderThanDedupWindow
@@ -269,7 +310,7 @@ export function deadLetterDetailPage(context: PageContext, letter: DeadLetterDet
     ${
       operator && letter.status === 'dead'
         ? html`<section class="actions" aria-label="Actions on this dead letter">
-            <form data-endpoint="api/dead-letters/${letter.id}/retry" data-reload>
+            <form data-endpoint="api/dead-letters/${letter.id}/retry" ${after} data-testid="retry-form">
               <fieldset>
                 <legend>Retry as it was</legend>
                 <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
@@ -278,7 +319,7 @@ export function deadLetterDetailPage(context: PageContext, letter: DeadLetterDet
             </form>
             ${
               letter.payload.encoding === 'json'
-                ? html`<form data-endpoint="api/dead-letters/${letter.id}/retry" data-reload>
+                ? html`<form data-endpoint="api/dead-letters/${letter.id}/retry" ${after} data-testid="edit-retry-form">
                     <fieldset>
                       <legend>Edit and retry</legend>
                       <label for="edit-payload"
@@ -289,6 +330,7 @@ export function deadLetterDetailPage(context: PageContext, letter: DeadLetterDet
                         id="edit-payload"
                         name="payload"
                         data-json
+                        data-testid="payload-editor"
                         rows="${Math.min(30, letter.payload.text.split('\n').length + 2)}"
                         spellcheck="false"
                       >
@@ -305,7 +347,11 @@ ${letter.payload.text}</textarea>
             <form
               data-endpoint="api/dead-letters/${letter.id}/discard"
               data-confirm="Discard this message? It will never be delivered."
-              data-reload
+              data-confirm-title="Discard dead letter ${letter.id}"
+              data-confirm-label="Discard"
+              data-danger
+              ${after}
+              data-testid="discard-form"
             >
               <fieldset>
                 <legend>Discard</legend>
@@ -321,26 +367,41 @@ ${letter.payload.text}</textarea>
     ${auditTable(base, audit)}`;
 }
 
-/** Bulk retries with progress; the script refreshes running ones and offers cancel. */
+/**
+ * Bulk retries with progress. The front end follows running ones through the JSON API (their starting state is in
+ * the `jobs-data` island) and gives operators a Cancel button; the markup here is the state at render time.
+ */
 export function jobsSection(base: string, jobs: RetryJobView[], operator: boolean): SafeHtml {
-  return html`<section class="jobs" aria-label="Bulk retries" data-jobs>
+  return html`<section class="jobs" aria-label="Bulk retries" data-jobs data-testid="jobs">
+    ${jobs.length > 0 ? jsonIsland('jobs-data', jobs) : ''}
     ${jobs.map(
       (job) =>
-        html`<div class="job" data-job-id="${job.id}" data-job-state="${job.state}">
+        html`<div
+          class="job"
+          data-job-id="${job.id}"
+          data-job-state="${job.state}"
+          data-can-cancel="${operator ? 'true' : 'false'}"
+          data-testid="job"
+        >
           <p>
             <strong>Bulk retry</strong> of ${job.scope} by ${job.createdBy} at ${job.ratePerSec} msg/s:
-            <span data-job-text
+            <span data-job-text data-testid="job-text"
               >${job.state}, ${job.resent} resent, ${job.skipped} skipped, ${job.failed} failed of ${job.total}</span
             >
           </p>
-          <progress max="${job.total}" value="${job.total - job.remaining}" data-job-progress>
+          <progress
+            max="${job.total}"
+            value="${job.total - job.remaining}"
+            data-job-progress
+            data-testid="job-progress"
+          >
             ${job.total - job.remaining} of ${job.total}
           </progress>
           ${job.lastError ? html`<p class="error">${job.lastError}</p>` : ''}
           ${
             operator && job.state === 'running'
               ? html`<form class="inline" data-endpoint="api/jobs/${job.id}/cancel" data-reload>
-                  <button type="submit">Cancel</button>
+                  <button type="submit" data-testid="job-cancel">Cancel</button>
                 </form>`
               : ''
           }

@@ -1,7 +1,18 @@
 import { hasRole } from '../../auth/roles.decorator';
+import type { OutboxRowSortColumn } from '../../outbox/outbox.dto';
 import type { OutboxRowView, OutboxServiceSummary } from '../../outbox/outbox.service';
+import { sortSpec } from '../../http/sort';
 import { formatAge, formatTime, href, html, type SafeHtml } from '../html';
 import { pager, type PageContext } from '../layout';
+import { scrollBox, sortFields, sortHeader, sortedRows, type SortableTable } from '../sortable-table';
+
+/** The services table sorts in the page (there are few services), by `serviceSort`/`serviceDir`. */
+export const OUTBOX_SERVICE_SORT = sortSpec(
+  ['name', 'database', 'pending', 'stuck', 'dead', 'oldestPending'] as const,
+  { column: 'name', dir: 'asc' },
+  ['pending', 'stuck', 'dead'],
+);
+export type OutboxServiceSortColumn = (typeof OUTBOX_SERVICE_SORT.columns)[number];
 
 export interface OutboxPageModel {
   services: OutboxServiceSummary[];
@@ -13,11 +24,15 @@ export interface OutboxPageModel {
   limit: number;
   offset: number;
   error: string | null;
+  rowTable: SortableTable<OutboxRowSortColumn>;
+  serviceTable: SortableTable<OutboxServiceSortColumn>;
 }
 
 export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHtml {
   const { base } = context;
   const operator = hasRole(context.principal, 'operator');
+  const services = model.serviceTable;
+  const rows = model.rowTable;
   if (model.services.length === 0) {
     return html`<p class="empty">
       No service databases are configured; the console shows outboxes of the services given in its
@@ -29,20 +44,19 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
       rows ran out of attempts and keep their last error. Requeue makes rows pending again with their attempts reset;
       discard deletes them, keeping their content in the audit log.
     </p>
-    <table>
-      <thead>
-        <tr>
-          <th>Service</th>
-          <th>Database</th>
-          <th>Pending</th>
-          <th>Stuck</th>
-          <th>Dead</th>
-          <th>Oldest pending</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${model.services.map(
-          (service) => html`<tr${service.name === model.service ? html` aria-current="true"` : ''}>
+    ${scrollBox(
+      'Service databases',
+      html`<table data-testid="outbox-services-table">
+        <thead>
+          <tr>
+            ${sortHeader(services, 'name', 'Service')} ${sortHeader(services, 'database', 'Database')}
+            ${sortHeader(services, 'pending', 'Pending')} ${sortHeader(services, 'stuck', 'Stuck')}
+            ${sortHeader(services, 'dead', 'Dead')} ${sortHeader(services, 'oldestPending', 'Oldest pending')}
+          </tr>
+        </thead>
+        <tbody>
+          ${sortedRows(services, model.services, serviceSortValue).map(
+            (service) => html`<tr${service.name === model.service ? html` aria-current="true"` : ''}>
     <td><a href="${href(base, 'outbox', { service: service.name })}">${service.name}</a></td>
     <td>${service.database}</td>
     ${
@@ -58,10 +72,10 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
         : html`<td colspan="4" class="error">${service.error}</td>`
     }
   </tr>`,
-        )}
-      </tbody>
-    </table>
-
+          )}
+        </tbody>
+      </table>`,
+    )}
     ${
       model.service === null
         ? ''
@@ -78,12 +92,19 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
                 >Dead</a
               >
             </nav>
-            <form class="filters" method="get" action="${base}/outbox" aria-label="Filter outbox rows">
+            <form
+              class="filters"
+              method="get"
+              action="${base}/outbox"
+              aria-label="Filter outbox rows"
+              data-testid="filters"
+            >
               <input type="hidden" name="service" value="${model.service}" />
               <input type="hidden" name="state" value="${model.state}" />
+              ${sortFields(rows)} ${sortFields(services)}
               <label>Topic <input name="topic" value="${model.query.topic ?? ''}" maxlength="255" /></label>
               <label>Business key <input name="key" value="${model.query.key ?? ''}" maxlength="255" /></label>
-              <button type="submit">Filter</button>
+              <button type="submit" data-testid="filter-submit">Filter</button>
             </form>
             ${model.error ? html`<p class="error" role="alert">${model.error}</p>` : ''}
             ${
@@ -94,6 +115,7 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
                       data-selection="outbox-rows"
                       data-ids="ids"
                       data-reload
+                      data-testid="requeue-form"
                     >
                       <fieldset>
                         <legend>Requeue selected</legend>
@@ -106,7 +128,11 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
                       data-selection="outbox-rows"
                       data-ids="ids"
                       data-confirm="Discard the selected outbox rows? They will never be sent."
+                      data-confirm-title="Discard outbox rows"
+                      data-confirm-label="Discard"
+                      data-danger
                       data-reload
+                      data-testid="discard-selected-form"
                     >
                       <fieldset>
                         <legend>Discard selected</legend>
@@ -120,37 +146,32 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
             ${
               !model.rows || model.rows.items.length === 0
                 ? html`<p class="empty">No ${model.state} rows.</p>`
-                : html`<table class="sortable" id="outbox-rows">
+                : html`${scrollBox(
+                    'Outbox rows',
+                    html`<table id="outbox-rows" data-testid="outbox-rows-table">
                       <thead>
                         <tr>
-                          ${operator ? html`<th><input type="checkbox" data-select-all="outbox-rows" aria-label="Select all on this page" /></th>` : ''}
-                          <th data-sort="number">Seq</th>
-                          <th data-sort="text">Message id</th>
-                          <th data-sort="text">Topic</th>
-                          <th data-sort="text">Key</th>
-                          <th data-sort="number">Attempts</th>
-                          <th data-sort="number">Created</th>
-                          <th data-sort="number">Next attempt</th>
-                          <th data-sort="text">Last error</th>
-                          <th>Payload</th>
+                          ${operator ? html`<th scope="col"><input type="checkbox" data-select-all="outbox-rows" data-testid="select-all" aria-label="Select all on this page" /></th>` : ''}
+                          ${sortHeader(rows, 'seq', 'Seq')} ${sortHeader(rows, 'id', 'Message id')}
+                          ${sortHeader(rows, 'topic', 'Topic')} ${sortHeader(rows, 'key', 'Key')}
+                          ${sortHeader(rows, 'attempts', 'Attempts')} ${sortHeader(rows, 'createdAt', 'Created')}
+                          ${sortHeader(rows, 'nextAttemptAt', 'Next attempt')}
+                          ${sortHeader(rows, 'error', 'Last error')}
+                          <th scope="col">Payload</th>
                         </tr>
                       </thead>
                       <tbody>
                         ${model.rows.items.map(
                           (row) =>
-                            html`<tr>
-                              ${operator ? html`<td><input type="checkbox" name="select" value="${row.id}" aria-label="Select row ${row.id}" ${row.leasedUntil ? html` disabled title="A relay is sending it"` : ''} /></td>` : ''}
-                              <td data-value="${row.seq}">${row.seq}</td>
+                            html`<tr data-testid="outbox-row" data-id="${row.id}">
+                              ${operator ? html`<td><input type="checkbox" name="select" value="${row.id}" aria-label="Select row ${row.id}" data-testid="select-row" ${row.leasedUntil ? html` disabled title="A relay is sending it"` : ''} /></td>` : ''}
+                              <td>${row.seq}</td>
                               <td class="mono">${row.id}</td>
                               <td>${row.topic}</td>
                               <td class="mono">${row.key ?? ''}</td>
-                              <td data-value="${row.attempts}">${row.attempts}</td>
-                              <td data-value="${row.createdAt}">
-                                ${formatTime(row.createdAt)} (${formatAge(row.ageMs)} ago)
-                              </td>
-                              <td data-value="${row.nextAttemptAt}">
-                                ${row.status === 'dead' ? '–' : formatTime(row.nextAttemptAt)}
-                              </td>
+                              <td>${row.attempts}</td>
+                              <td>${formatTime(row.createdAt)} (${formatAge(row.ageMs)} ago)</td>
+                              <td>${row.status === 'dead' ? '–' : formatTime(row.nextAttemptAt)}</td>
                               <td class="reason">${row.lastError ?? ''}</td>
                               <td>
                                 <details>
@@ -162,8 +183,26 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
                             </tr>`,
                         )}
                       </tbody>
-                    </table>
-                    ${pager(base, 'outbox', { ...model.query, service: model.service, state: model.state }, model.rows.total, model.limit, model.offset)}`
+                    </table>`,
+                  )}
+                  ${pager(base, 'outbox', { ...rows.query, service: model.service, state: model.state }, model.rows.total, model.limit, model.offset)}`
             }`
     }`;
+}
+
+function serviceSortValue(service: OutboxServiceSummary, column: OutboxServiceSortColumn): string | number | null {
+  switch (column) {
+    case 'name':
+      return service.name;
+    case 'database':
+      return service.database;
+    case 'pending':
+      return service.counts?.pending ?? null;
+    case 'stuck':
+      return service.counts?.stuck ?? null;
+    case 'dead':
+      return service.counts?.dead ?? null;
+    case 'oldestPending':
+      return service.counts?.oldestPendingAt ?? null;
+  }
 }

@@ -1,8 +1,27 @@
+import { sortParams, sortSpec } from '../../http/sort';
 import type { Series } from '../../overview/metrics-sampler.service';
 import type { OverviewView } from '../../overview/overview.service';
 import { lineChart } from '../charts';
 import { formatAge, formatTime, formatWindow, href, html, type SafeHtml } from '../html';
 import type { PageContext } from '../layout';
+import { scrollBox, sortHeader, sortableTable, sortedRows } from '../sortable-table';
+
+/** The consumer groups table: `sort`/`dir`. */
+export const GROUP_SORT = sortSpec(
+  ['group', 'topic', 'lag', 'inFlight', 'retrying', 'dlq', 'consumeRate', 'dedupWindow'] as const,
+  { column: 'group', dir: 'asc' },
+  ['lag', 'inFlight', 'retrying', 'dlq', 'consumeRate'],
+);
+/** The topics table: `topicSort`/`topicDir`. */
+export const TOPIC_SORT = sortSpec(
+  ['topic', 'stored', 'publishRate', 'outboxStuck', 'outboxDead', 'halvesUnresolved', 'halvesDiscarded'] as const,
+  { column: 'topic', dir: 'asc' },
+  ['stored', 'publishRate', 'outboxStuck', 'outboxDead', 'halvesUnresolved', 'halvesDiscarded'],
+);
+export const TOPIC_SORT_PARAMS = sortParams('topic');
+
+type GroupRow = OverviewView['groups'][number];
+type TopicRow = OverviewView['topics'][number];
 
 export function overviewPage(
   context: PageContext,
@@ -11,8 +30,11 @@ export function overviewPage(
   range: string,
   rangeMs: number,
   ranges: readonly string[],
+  query: Record<string, unknown>,
 ): SafeHtml {
   const { base } = context;
+  const groups = sortableTable({ id: 'groups', spec: GROUP_SORT, base, path: '', query });
+  const topics = sortableTable({ id: 'topics', spec: TOPIC_SORT, base, path: '', query, params: TOPIC_SORT_PARAMS });
   const of = (kind: string): Series[] => series.filter((entry) => entry.kind === kind);
   const from = context.now - rangeMs;
   const problems =
@@ -60,39 +82,37 @@ export function overviewPage(
       ${
         view.groups.length === 0
           ? html`<p class="empty">No consumer group statistics.</p>`
-          : html`<table class="sortable">
-              <thead>
-                <tr>
-                  <th data-sort="text">Group</th>
-                  <th data-sort="text">Topic</th>
-                  <th data-sort="number">Backlog (lag)</th>
-                  <th data-sort="number">In flight</th>
-                  <th data-sort="number">Retrying</th>
-                  <th data-sort="number">DLQ</th>
-                  <th data-sort="number">Consumed/s</th>
-                  <th data-sort="number">Dedup window</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${view.groups.map(
-                  (group) =>
-                    html`<tr>
-                      <td>${group.group}</td>
-                      <td>${group.topic}</td>
-                      <td data-value="${group.lag}">${group.lag}</td>
-                      <td data-value="${group.inFlight}">${group.inFlight}</td>
-                      <td data-value="${group.retryPending}">${group.retryPending}</td>
-                      <td data-value="${group.dlqCount}">
-                        ${group.dlqCount > 0 ? html`<a href="${href(base, 'dead-letters', { group: group.group, topic: group.topic })}">${group.dlqCount}</a>` : '0'}
-                      </td>
-                      <td data-value="${group.deliveryRatePerSec}">${group.deliveryRatePerSec}</td>
-                      <td data-value="${group.dedupWindowMs ?? Number.MAX_SAFE_INTEGER}">
-                        ${formatWindow(group.dedupWindowMs)}
-                      </td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
+          : scrollBox(
+              'Consumer groups',
+              html`<table data-testid="groups-table">
+                <thead>
+                  <tr>
+                    ${sortHeader(groups, 'group', 'Group')} ${sortHeader(groups, 'topic', 'Topic')}
+                    ${sortHeader(groups, 'lag', 'Backlog (lag)')} ${sortHeader(groups, 'inFlight', 'In flight')}
+                    ${sortHeader(groups, 'retrying', 'Retrying')} ${sortHeader(groups, 'dlq', 'DLQ')}
+                    ${sortHeader(groups, 'consumeRate', 'Consumed/s')}
+                    ${sortHeader(groups, 'dedupWindow', 'Dedup window')}
+                  </tr>
+                </thead>
+                <tbody>
+                  ${sortedRows(groups, view.groups, groupSortValue).map(
+                    (group) =>
+                      html`<tr>
+                        <td>${group.group}</td>
+                        <td>${group.topic}</td>
+                        <td>${group.lag}</td>
+                        <td>${group.inFlight}</td>
+                        <td>${group.retryPending}</td>
+                        <td>
+                          ${group.dlqCount > 0 ? html`<a href="${href(base, 'dead-letters', { group: group.group, topic: group.topic })}">${group.dlqCount}</a>` : '0'}
+                        </td>
+                        <td>${group.deliveryRatePerSec}</td>
+                        <td>${formatWindow(group.dedupWindowMs)}</td>
+                      </tr>`,
+                  )}
+                </tbody>
+              </table>`,
+            )
       }
     </section>
 
@@ -101,33 +121,35 @@ export function overviewPage(
       ${
         view.topics.length === 0
           ? html`<p class="empty">No topics.</p>`
-          : html`<table class="sortable">
-              <thead>
-                <tr>
-                  <th data-sort="text">Topic</th>
-                  <th data-sort="number">Stored</th>
-                  <th data-sort="number">Published/s</th>
-                  <th data-sort="number">Outbox stuck</th>
-                  <th data-sort="number">Outbox dead</th>
-                  <th data-sort="number">Half msgs unresolved</th>
-                  <th data-sort="number">Half msgs discarded</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${view.topics.map(
-                  (topic) =>
-                    html`<tr>
-                      <td>${topic.topic}</td>
-                      <td data-value="${topic.storedMessages ?? -1}">${topic.storedMessages ?? '–'}</td>
-                      <td data-value="${topic.publishRatePerSec ?? -1}">${topic.publishRatePerSec ?? '–'}</td>
-                      <td data-value="${topic.outboxStuck}">${topic.outboxStuck}</td>
-                      <td data-value="${topic.outboxDead}">${topic.outboxDead}</td>
-                      <td data-value="${topic.unresolvedHalves}">${topic.unresolvedHalves}</td>
-                      <td data-value="${topic.discardedHalves}">${topic.discardedHalves}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
+          : scrollBox(
+              'Topics',
+              html`<table data-testid="topics-table">
+                <thead>
+                  <tr>
+                    ${sortHeader(topics, 'topic', 'Topic')} ${sortHeader(topics, 'stored', 'Stored')}
+                    ${sortHeader(topics, 'publishRate', 'Published/s')}
+                    ${sortHeader(topics, 'outboxStuck', 'Outbox stuck')}
+                    ${sortHeader(topics, 'outboxDead', 'Outbox dead')}
+                    ${sortHeader(topics, 'halvesUnresolved', 'Half msgs unresolved')}
+                    ${sortHeader(topics, 'halvesDiscarded', 'Half msgs discarded')}
+                  </tr>
+                </thead>
+                <tbody>
+                  ${sortedRows(topics, view.topics, topicSortValue).map(
+                    (topic) =>
+                      html`<tr>
+                        <td>${topic.topic}</td>
+                        <td>${topic.storedMessages ?? '–'}</td>
+                        <td>${topic.publishRatePerSec ?? '–'}</td>
+                        <td>${topic.outboxStuck}</td>
+                        <td>${topic.outboxDead}</td>
+                        <td>${topic.unresolvedHalves}</td>
+                        <td>${topic.discardedHalves}</td>
+                      </tr>`,
+                  )}
+                </tbody>
+              </table>`,
+            )
       }
       ${
         view.outbox.services.some((service) => service.counts && service.counts.oldestPendingAt !== null)
@@ -147,7 +169,9 @@ export function overviewPage(
       <nav class="ranges" aria-label="Time range">
         ${ranges.map(
           (name) =>
-            html`<a href="${href(base, '', { range: name })}" ${name === range ? html` aria-current="true"` : ''}
+            html`<a
+              href="${href(base, '', { ...groups.query, range: name })}"
+              ${name === range ? html` aria-current="true"` : ''}
               >${name}</a
             >`,
         )}
@@ -161,4 +185,45 @@ export function overviewPage(
         ${lineChart('Half messages', of('halves'), from, context.now, 'messages')}
       </div>
     </section>`;
+}
+
+function groupSortValue(group: GroupRow, column: (typeof GROUP_SORT.columns)[number]): string | number | null {
+  switch (column) {
+    case 'group':
+      return group.group;
+    case 'topic':
+      return group.topic;
+    case 'lag':
+      return group.lag;
+    case 'inFlight':
+      return group.inFlight;
+    case 'retrying':
+      return group.retryPending;
+    case 'dlq':
+      return group.dlqCount;
+    case 'consumeRate':
+      return group.deliveryRatePerSec;
+    case 'dedupWindow':
+      // "Never expires" is the longest window.
+      return group.dedupWindowMs ?? Number.MAX_SAFE_INTEGER;
+  }
+}
+
+function topicSortValue(topic: TopicRow, column: (typeof TOPIC_SORT.columns)[number]): string | number | null {
+  switch (column) {
+    case 'topic':
+      return topic.topic;
+    case 'stored':
+      return topic.storedMessages;
+    case 'publishRate':
+      return topic.publishRatePerSec;
+    case 'outboxStuck':
+      return topic.outboxStuck;
+    case 'outboxDead':
+      return topic.outboxDead;
+    case 'halvesUnresolved':
+      return topic.unresolvedHalves;
+    case 'halvesDiscarded':
+      return topic.discardedHalves;
+  }
 }

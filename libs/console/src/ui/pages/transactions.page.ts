@@ -1,7 +1,9 @@
 import { hasRole } from '../../auth/roles.decorator';
+import type { HalfMessageSortColumn } from '../../transactions/transactions.dto';
 import type { HalfMessageView, HalfState } from '../../transactions/transactions.service';
 import { formatAge, formatTime, href, html, type SafeHtml } from '../html';
 import { pager, type PageContext } from '../layout';
+import { scrollBox, sortFields, sortHeader, type SortableTable } from '../sortable-table';
 
 export interface TransactionsPageModel {
   supported: boolean;
@@ -13,6 +15,7 @@ export interface TransactionsPageModel {
   limit: number;
   offset: number;
   error: string | null;
+  table: SortableTable<HalfMessageSortColumn>;
 }
 
 export function transactionsPage(context: PageContext, model: TransactionsPageModel): SafeHtml {
@@ -20,6 +23,7 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
   if (!model.supported) return html`<p class="empty">This broker has no transactional (half) messages.</p>`;
   const operator = hasRole(context.principal, 'operator');
   const settle = operator && model.state === 'discarded' && model.total > 0;
+  const table = model.table;
   return html` <p class="note">
       Unresolved half messages wait for their producer's commit or rollback, or for a checkback answer; the broker keeps
       asking. Discarded ones ran out of checks: commit them (consumers get them) or discard them (never delivered).
@@ -36,14 +40,21 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
         >Discarded (${model.counts.discarded})</a
       >
     </nav>
-    <form class="filters" method="get" action="${base}/transactions" aria-label="Filter half messages">
+    <form
+      class="filters"
+      method="get"
+      action="${base}/transactions"
+      aria-label="Filter half messages"
+      data-testid="filters"
+    >
       <input type="hidden" name="state" value="${model.state}" />
+      ${sortFields(table)}
       <label
         >Producer group <input name="producerGroup" value="${model.query.producerGroup ?? ''}" maxlength="255"
       /></label>
       <label>Topic <input name="topic" value="${model.query.topic ?? ''}" maxlength="255" /></label>
       <label>Transaction or message id <input name="id" value="${model.query.id ?? ''}" maxlength="128" /></label>
-      <button type="submit">Filter</button>
+      <button type="submit" data-testid="filter-submit">Filter</button>
     </form>
     ${model.error ? html`<p class="error" role="alert">${model.error}</p>` : ''}
     ${
@@ -54,7 +65,10 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
               data-selection="half-messages"
               data-ids="txIds"
               data-confirm="Commit the selected half messages? Consumers will receive them."
+              data-confirm-title="Commit half messages"
+              data-confirm-label="Commit"
               data-reload
+              data-testid="commit-form"
             >
               <fieldset>
                 <legend>Commit selected</legend>
@@ -67,7 +81,11 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
               data-selection="half-messages"
               data-ids="txIds"
               data-confirm="Discard the selected half messages? They will never be delivered."
+              data-confirm-title="Discard half messages"
+              data-confirm-label="Discard"
+              data-danger
               data-reload
+              data-testid="discard-selected-form"
             >
               <fieldset>
                 <legend>Discard selected</legend>
@@ -81,45 +99,43 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
     ${
       model.items.length === 0
         ? html`<p class="empty">No ${model.state} half messages.</p>`
-        : html`<table class="sortable" id="half-messages">
-            <thead>
-              <tr>
-                ${settle ? html`<th><input type="checkbox" data-select-all="half-messages" aria-label="Select all on this page" /></th>` : ''}
-                <th data-sort="text">Transaction</th>
-                <th data-sort="text">Producer group</th>
-                <th data-sort="text">Topic</th>
-                <th data-sort="text">Key</th>
-                <th data-sort="number">Sent</th>
-                <th data-sort="number">Checks</th>
-                <th data-sort="text">${model.state === 'unresolved' ? 'Next check' : 'Reason'}</th>
-                <th>Payload</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${model.items.map(
-                (half) =>
-                  html`<tr>
-                    ${settle ? html`<td><input type="checkbox" name="select" value="${half.txId}" aria-label="Select ${half.txId}" /></td>` : ''}
-                    <td class="mono">${half.txId}<br /><small>message ${half.messageId}</small></td>
-                    <td>${half.producerGroup}</td>
-                    <td>${half.topic}</td>
-                    <td class="mono">${half.key ?? ''}</td>
-                    <td data-value="${half.sentAt}">
-                      ${formatTime(half.sentAt)} (${formatAge(context.now - half.sentAt)} ago)
-                    </td>
-                    <td data-value="${half.checkCount}">${half.checkCount}</td>
-                    <td>${model.state === 'unresolved' ? formatTime(half.nextCheckAt) : (half.reason ?? '')}</td>
-                    <td>
-                      <details>
-                        <summary>show</summary>
-                        <pre class="payload">${half.payload.text}</pre>
-                        <p>Headers: <span class="mono">${JSON.stringify(half.headers)}</span></p>
-                      </details>
-                    </td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
+        : scrollBox(
+            'Half messages',
+            html`<table id="half-messages" data-testid="half-messages-table">
+              <thead>
+                <tr>
+                  ${settle ? html`<th scope="col"><input type="checkbox" data-select-all="half-messages" data-testid="select-all" aria-label="Select all on this page" /></th>` : ''}
+                  ${sortHeader(table, 'txId', 'Transaction')} ${sortHeader(table, 'producerGroup', 'Producer group')}
+                  ${sortHeader(table, 'topic', 'Topic')} ${sortHeader(table, 'key', 'Key')}
+                  ${sortHeader(table, 'sentAt', 'Sent')} ${sortHeader(table, 'checks', 'Checks')}
+                  ${model.state === 'unresolved' ? sortHeader(table, 'nextCheckAt', 'Next check') : sortHeader(table, 'reason', 'Reason')}
+                  <th scope="col">Payload</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${model.items.map(
+                  (half) =>
+                    html`<tr data-testid="half-message-row" data-id="${half.txId}">
+                      ${settle ? html`<td><input type="checkbox" name="select" value="${half.txId}" aria-label="Select ${half.txId}" data-testid="select-row" /></td>` : ''}
+                      <td class="mono">${half.txId}<br /><small>message ${half.messageId}</small></td>
+                      <td>${half.producerGroup}</td>
+                      <td>${half.topic}</td>
+                      <td class="mono">${half.key ?? ''}</td>
+                      <td>${formatTime(half.sentAt)} (${formatAge(context.now - half.sentAt)} ago)</td>
+                      <td>${half.checkCount}</td>
+                      <td>${model.state === 'unresolved' ? formatTime(half.nextCheckAt) : (half.reason ?? '')}</td>
+                      <td>
+                        <details>
+                          <summary>show</summary>
+                          <pre class="payload">${half.payload.text}</pre>
+                          <p>Headers: <span class="mono">${JSON.stringify(half.headers)}</span></p>
+                        </details>
+                      </td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`,
+          )
     }
-    ${pager(base, 'transactions', { ...model.query, state: model.state }, model.total, model.limit, model.offset)}`;
+    ${pager(base, 'transactions', { ...table.query, state: model.state }, model.total, model.limit, model.offset)}`;
 }
