@@ -45,13 +45,19 @@ class RecordingStore implements OutboxStore {
 
   async markSent(owner: string, seqs: readonly number[], now: number): Promise<number> {
     const changed = await this.inner.markSent(owner, seqs, now);
-    this.release(seqs);
+    this.letGo(seqs);
     return changed;
   }
 
   async markFailed(mark: FailureMark): Promise<number> {
     const changed = await this.inner.markFailed(mark);
-    this.release(mark.seqs);
+    this.letGo(mark.seqs);
+    return changed;
+  }
+
+  async release(owner: string, seqs: readonly number[]): Promise<number> {
+    const changed = await this.inner.release(owner, seqs);
+    this.letGo(seqs);
     return changed;
   }
 
@@ -65,7 +71,7 @@ class RecordingStore implements OutboxStore {
     return this.inner.countPending();
   }
 
-  private release(seqs: readonly number[]): void {
+  private letGo(seqs: readonly number[]): void {
     const now = performance.now();
     for (const seq of seqs) {
       const claim = this.open.get(seq);

@@ -47,6 +47,32 @@ export interface OutboxRelayMetrics {
 
 type RoundOutcome = 'empty' | 'sent' | 'failed';
 
+interface Outgoing {
+  row: OutboxMessage;
+  message: TransportMessage;
+}
+
+interface WaveResult {
+  sent: OutboxMessage[];
+  /** Rows not confirmed, grouped by the error that stopped them. */
+  failures: Array<{ rows: OutboxMessage[]; error: unknown }>;
+}
+
+/** Splits claimed rows (in seq order) into waves: the n-th row of each key goes to wave n; keyless rows to wave 0. */
+function toWaves(entries: readonly Outgoing[]): Outgoing[][] {
+  const waves: Outgoing[][] = [];
+  const rowsSeen = new Map<string, number>();
+  for (const entry of entries) {
+    let index = 0;
+    if (entry.row.key !== null) {
+      index = rowsSeen.get(entry.row.key) ?? 0;
+      rowsSeen.set(entry.row.key, index + 1);
+    }
+    (waves[index] ??= []).push(entry);
+  }
+  return waves;
+}
+
 /** Rows after which single sends of a failed batch stop: two failures in a row look like the broker, not a row. */
 const ISOLATION_FAILURE_LIMIT = 2;
 const CLEANUP_CHUNK = 1000;
@@ -61,8 +87,8 @@ const CLEANUP_CHUNK = 1000;
  * - A row is leased to this relay while it is being sent, and marked sent only while the lease is still its own,
  *   after the broker confirmed it. A relay that loses its lease may send a row again; the broker recognises the
  *   id, so the consumer sees it once.
- * - Per-key order: a row is never claimed while an earlier row with the same key is unsent, and it is claimed only
- *   after the earlier row's confirm was recorded.
+ * - Per-key order: a row is claimed only together with every earlier unsent row of its key, and is sent only after
+ *   the previous row of its key was confirmed (see `round`). A hot key thus moves a batch of rows per claim, not one.
  */
 export class OutboxRelay {
   readonly options: ResolvedRelayOptions;
@@ -265,65 +291,103 @@ export class OutboxRelay {
     this.counters.claimed += rows.length;
     if (rows.length === 0) return 'empty';
 
-    const sendable: Array<{ row: OutboxMessage; message: TransportMessage }> = [];
+    const sendable: Outgoing[] = [];
     const unreadable: OutboxMessage[] = [];
+    const untried: OutboxMessage[] = [];
+    // Keys with an unreadable row in this claim: their later rows must wait behind it.
+    const broken = new Set<string>();
     for (const row of rows) {
+      if (row.key !== null && broken.has(row.key)) {
+        untried.push(row);
+        continue;
+      }
       try {
         sendable.push({ row, message: outboxRowToTransportMessage(row) });
       } catch {
         unreadable.push(row);
+        if (row.key !== null) broken.add(row.key);
       }
     }
+
+    // A claim may hold several rows of one key, oldest first. They go out in waves: wave n carries the n-th row of
+    // each key, and starts only once wave n − 1 is confirmed, so a row never reaches the broker before the previous
+    // row of its key was confirmed, and each publish holds at most one row per key. Rows without a key all ride in
+    // the first wave. After a wave with a failure no further wave is sent: the rows left are given back untried.
+    const confirmed: OutboxMessage[] = [];
+    const failures: Array<{ rows: OutboxMessage[]; error: unknown }> = [];
+    let failed = unreadable.length > 0;
+    let halted = false;
+    for (const wave of toWaves(sendable)) {
+      const ready: Outgoing[] = [];
+      for (const entry of wave) {
+        if (halted || this.stopping) untried.push(entry.row);
+        else ready.push(entry);
+      }
+      if (ready.length === 0) continue;
+      const result = await this.sendWave(ready);
+      confirmed.push(...result.sent);
+      failures.push(...result.failures);
+      if (result.failures.length > 0) {
+        failed = true;
+        halted = true;
+      }
+    }
+
+    if (confirmed.length > 0) await this.recordSent(confirmed);
     if (unreadable.length > 0) {
       // Only a hand-edited row can get here; it must not hold back the healthy rows claimed with it.
       await this.recordFailure(unreadable, new Error("The row's headers or tags column is not valid JSON."));
     }
-    if (sendable.length === 0) return 'failed';
-
-    try {
-      await this.transport.publish(sendable.map((entry) => entry.message));
-    } catch (error) {
-      return this.isolateFailure(sendable, error);
-    }
-    await this.recordSent(sendable.map((entry) => entry.row));
-    return unreadable.length > 0 ? 'failed' : 'sent';
+    for (const failure of failures) await this.recordFailure(failure.rows, failure.error);
+    if (untried.length > 0) await this.releaseUntried(untried);
+    return failed ? 'failed' : 'sent';
   }
 
   /**
-   * The whole batch counts as unconfirmed. Before recording that, its rows are tried one by one: otherwise one
-   * row the broker always refuses would fail, and eventually kill, every healthy row claimed with it. Re-sending
-   * rows the broker may already hold is safe, as it recognises their ids. A batch always holds at most one row per
-   * key, so these single sends keep per-key order.
+   * Publishes one wave (at most one row per key). When the broker refuses the wave as a whole, its rows are tried one
+   * by one before anything is recorded: otherwise one row the broker always refuses would fail, and eventually kill,
+   * every healthy row claimed with it. Re-sending rows the broker may already hold is safe, as it recognises their
+   * ids. After two failures in a row the rest of the wave is not tried: that looks like the broker, not a row.
    */
-  private async isolateFailure(
-    batch: Array<{ row: OutboxMessage; message: TransportMessage }>,
-    batchError: unknown,
-  ): Promise<RoundOutcome> {
-    if (batch.length === 1) {
-      await this.recordFailure([batch[0]!.row], batchError);
-      return 'failed';
-    }
-    const sent: OutboxMessage[] = [];
-    const failed: Array<{ row: OutboxMessage; error: unknown }> = [];
-    let failuresInARow = 0;
-    let index = 0;
-    for (; index < batch.length && failuresInARow < ISOLATION_FAILURE_LIMIT && !this.stopping; index += 1) {
-      const { row, message } = batch[index]!;
-      try {
-        await this.transport.publish([message]);
-        sent.push(row);
-        failuresInARow = 0;
-      } catch (error) {
-        failed.push({ row, error });
-        failuresInARow += 1;
+  private async sendWave(wave: readonly Outgoing[]): Promise<WaveResult> {
+    try {
+      await this.transport.publish(wave.map((entry) => entry.message));
+      return { sent: wave.map((entry) => entry.row), failures: [] };
+    } catch (waveError) {
+      if (wave.length === 1) return { sent: [], failures: [{ rows: [wave[0]!.row], error: waveError }] };
+      const sent: OutboxMessage[] = [];
+      const failures: Array<{ rows: OutboxMessage[]; error: unknown }> = [];
+      let failuresInARow = 0;
+      let index = 0;
+      for (; index < wave.length && failuresInARow < ISOLATION_FAILURE_LIMIT && !this.stopping; index += 1) {
+        const { row, message } = wave[index]!;
+        try {
+          await this.transport.publish([message]);
+          sent.push(row);
+          failuresInARow = 0;
+        } catch (error) {
+          failures.push({ rows: [row], error });
+          failuresInARow += 1;
+        }
       }
+      const rest = wave.slice(index).map((entry) => entry.row);
+      if (rest.length > 0) failures.push({ rows: rest, error: waveError });
+      return { sent, failures };
     }
-    const untried = batch.slice(index).map((entry) => entry.row);
-    if (sent.length > 0) await this.recordSent(sent);
-    for (const { row, error } of failed) await this.recordFailure([row], error);
-    if (untried.length > 0) await this.recordFailure(untried, batchError);
-    // Every row went through one by one: the batch failure was passing, and the drain goes on.
-    return failed.length === 0 && untried.length === 0 ? 'sent' : 'failed';
+  }
+
+  /** Rows held back behind a failed row of their key, or by a stop: leased but never tried, so no attempt counts. */
+  private async releaseUntried(rows: readonly OutboxMessage[]): Promise<void> {
+    try {
+      await this.store().release(
+        this.instanceId,
+        rows.map((row) => row.seq),
+      );
+    } catch (error) {
+      this.logger.warn(
+        `Could not give back ${rows.length} untried outbox lease(s); they expire on their own: ${errorText(error)}`,
+      );
+    }
   }
 
   private async recordSent(rows: readonly OutboxMessage[]): Promise<void> {

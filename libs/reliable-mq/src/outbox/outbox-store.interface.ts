@@ -23,9 +23,10 @@ export interface FailureMark {
  * The relay's statements against the outbox table, one implementation per kind of database.
  *
  * Contract:
- * - `claim` leases due pending rows to `owner` so that no other owner claims them until the lease ends, and never
- *   returns a row while an earlier row (lower seq) with the same key is unsent (pending or dead). Rows come back
- *   in seq order.
+ * - `claim` leases due pending rows to `owner` so that no other owner claims them until the lease ends. A row comes
+ *   back only together with every earlier (lower seq) unsent row of its key: the rows of one key in a claim are the
+ *   oldest unsent rows of that key, consecutive, and a key with an unsent row that cannot be claimed now (dead,
+ *   backing off, or leased) has none of its later rows claimed. Rows come back in seq order.
  * - `markSent` and `markFailed` change only rows still leased to `owner` (fencing): a relay whose lease ran out and
  *   was taken over changes nothing. They resolve the number of rows changed.
  * - Statements see committed data only: an outbox row is never claimed before the transaction that wrote it commits.
@@ -34,6 +35,11 @@ export interface OutboxStore {
   claim(request: ClaimRequest): Promise<OutboxMessage[]>;
   markSent(owner: string, seqs: readonly number[], now: number): Promise<number>;
   markFailed(mark: FailureMark): Promise<number>;
+  /**
+   * Gives back rows of `owner` that were claimed but not tried (an earlier row of their key failed first), without
+   * counting an attempt; they become claimable at once, behind that earlier row. Resolves the number released.
+   */
+  release(owner: string, seqs: readonly number[]): Promise<number>;
   /** Clears the leases `owner` still holds on pending rows, so another relay can take them at once. */
   releaseLeases(owner: string): Promise<number>;
   /** Deletes up to `limit` rows sent before `cutoff`. */

@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
+import { singleConnectionLockFor, type SerialLock } from '../dedup/serial-lock';
 import type { OutboxMessage } from './outbox-message.entity';
 import { outboxDialect } from './outbox-dialect';
 import { outboxRowFromRaw } from './outbox-row.codec';
@@ -25,6 +26,7 @@ export class SqliteOutboxStore implements OutboxStore {
   private readonly idleWaitMs: number;
   private readonly statements = new Map<string, Statement>();
   private statementsOf: Database | undefined;
+  private readonly lock: SerialLock | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -32,23 +34,32 @@ export class SqliteOutboxStore implements OutboxStore {
   ) {
     this.table = outboxDialect(dataSource).table;
     this.idleWaitMs = options.idleWaitMs ?? 30_000;
+    this.lock = singleConnectionLockFor(dataSource);
   }
 
   async claim(request: ClaimRequest): Promise<OutboxMessage[]> {
     const t = this.table;
+    // A row is held back only by an earlier unsent row of its key that cannot be claimed now (dead, backing off, or
+    // leased). An earlier row that can be claimed has a lower seq, so the ORDER BY … LIMIT takes it whenever it takes
+    // the later one: the rows of a key come back as the consecutive run of its oldest unsent rows. The subquery is
+    // evaluated before any lease is written, and the statement runs alone (SQLite has one writer).
     const rows = await this.run(
-      `UPDATE ${t} SET lease_owner = ?, lease_until = ?
+      `UPDATE ${t} SET lease_owner = @owner, lease_until = @leaseUntil
        WHERE seq IN (
          SELECT o.seq FROM ${t} AS o
-         WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until < ?)
+         WHERE o.status = 'pending' AND o.next_attempt_at <= @now AND (o.lease_until IS NULL OR o.lease_until < @now)
            AND (o.msg_key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM ${t} AS p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))
-         ORDER BY o.seq LIMIT ?)
+             SELECT 1 FROM ${t} AS p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'
+               AND (p.status = 'dead' OR p.next_attempt_at > @now OR p.lease_until >= @now)))
+         ORDER BY o.seq LIMIT @limit)
        RETURNING *`,
       (statement) =>
-        statement.all(request.owner, request.leaseUntil, request.now, request.now, request.limit) as Array<
-          Record<string, unknown>
-        >,
+        statement.all({
+          owner: request.owner,
+          leaseUntil: request.leaseUntil,
+          now: request.now,
+          limit: request.limit,
+        }) as Array<Record<string, unknown>>,
       { fsync: false },
     );
     // RETURNING gives rows in an unspecified order.
@@ -82,6 +93,15 @@ export class SqliteOutboxStore implements OutboxStore {
     );
   }
 
+  release(owner: string, seqs: readonly number[]): Promise<number> {
+    return this.run(
+      `UPDATE ${this.table} SET lease_owner = NULL, lease_until = NULL
+       WHERE seq IN (SELECT value FROM json_each(?)) AND lease_owner = ? AND status = 'pending'`,
+      (statement) => statement.run(JSON.stringify(seqs), owner).changes,
+      { fsync: false },
+    );
+  }
+
   releaseLeases(owner: string): Promise<number> {
     return this.run(
       `UPDATE ${this.table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND status = 'pending'`,
@@ -106,15 +126,25 @@ export class SqliteOutboxStore implements OutboxStore {
   /**
    * Runs `use` once the shared connection is outside any transaction, in the same synchronous step as the check.
    * `fsync: false` is for the relay's own bookkeeping (leases, sent marks), see `withoutFsync`.
+   *
+   * Each try takes its turn on the DataSource's transaction lock, the one the publisher's and the DB dedup store's
+   * transactions queue on. Waiting only for a moment between transactions would starve the relay under load: each
+   * queued transaction starts in the microtask right after the previous one commits, before any timer of ours runs,
+   * so at a steady rate of commits the connection is never seen idle and the outbox only grows. A transaction that
+   * does not go through the lock (a plain `dataSource.transaction`) is waited for outside the lock, so that it can
+   * still take the lock itself if it needs to.
    */
   private async run<T>(sql: string, use: (statement: Statement) => T, options: { fsync?: boolean } = {}): Promise<T> {
     const deadline = Date.now() + this.idleWaitMs;
-    for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+    const attempt = (): { value: T } | undefined => {
       const db = this.connection();
-      if (!db.inTransaction) {
-        const statement = this.prepare(db, sql);
-        return options.fsync === false ? this.withoutFsync(db, () => use(statement)) : use(statement);
-      }
+      if (db.inTransaction) return undefined;
+      const statement = this.prepare(db, sql);
+      return { value: options.fsync === false ? this.withoutFsync(db, () => use(statement)) : use(statement) };
+    };
+    for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+      const done = this.lock ? await this.lock.run(async () => attempt()) : attempt();
+      if (done) return done.value;
       if (Date.now() >= deadline) {
         throw new Error(
           `The SQLite connection stayed inside an application transaction for more than ${this.idleWaitMs} ms; ` +
