@@ -1,4 +1,5 @@
-// `npm start`: the order and payment services on the embedded broker, data under ./data (see docs/sample.md).
+// `npm run start:embedded`: the order and payment services and the console in one process, on the embedded broker
+// (or RabbitMQ and PostgreSQL), data under ./data (see docs/sample.md). `npm start` runs them as separate processes.
 import 'reflect-metadata';
 import { relative } from 'node:path';
 import { PortInUseError, startSample, type Sample } from './sample';
@@ -36,7 +37,9 @@ async function main(): Promise<void> {
           : error.service === 'console'
             ? 'CONSOLE_PORT'
             : 'PAYMENT_PORT';
-      console.error(`${error.message} Stop what listens there, or choose another port: ${variable}=<port> npm start`);
+      console.error(
+        `${error.message} Stop what listens there, or choose another port: ${variable}=<port> npm run start:embedded`,
+      );
       process.exit(1);
     }
     throw error;
@@ -57,7 +60,8 @@ async function main(): Promise<void> {
       `  curl -s -X POST ${sample.orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
       `then look at it with: curl -s ${sample.orderUrl}/orders/<id>`,
       '',
-      'More: docs/sample.md (test cards, the DLQ), docs/console.md (the console), `npm run demo` in another terminal. Ctrl+C stops.',
+      'More: docs/sample.md (test cards, the DLQ), docs/console.md (the console), `npm run demo` in another terminal.',
+      '`npm start` runs the same as separate processes against the broker process. Ctrl+C stops.',
       '',
     ].join('\n'),
   );

@@ -1,67 +1,105 @@
-// `npm run start:processes`: the order and payment services as separate processes against the standalone broker
-// process (docs/sample.md). Settings: ORDER_PORT, PAYMENT_PORT, HOST, DATA_DIR, BROKER_PORT (default 7420),
-// BROKER_TOKEN (default: a random one for this run).
-import { resolve } from 'node:path';
-import { startSampleProcesses, type SampleProcesses } from './sample-processes';
-
-function port(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^[0-9]+$/.test(raw) || Number(raw) > 65_535) {
-    console.error(`${name} must be a port number from 0 to 65535; got ${JSON.stringify(raw)}.`);
-    process.exit(2);
-  }
-  return Number(raw);
-}
+// `npm start`: the sample as separate processes: the standalone broker, the order service, the payment service and
+// the compensation console, the services and the console connected to the broker process (docs/sample.md). The
+// single-process sample on the embedded broker is `npm run start:embedded` (main.ts).
+import { hashConsolePassword } from '@reliable-mq/console';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { PROCESSES_ENV_HELP, readProcessesConfig } from './processes-config';
+import { DEMO_USERNAME, demoPassword } from './sample-console';
+import { SampleStartError, startSampleProcesses, type SampleProcesses } from './sample-processes';
 
 async function main(): Promise<void> {
-  const dataDir = resolve(process.env.DATA_DIR?.trim() || 'data');
-  let sample: SampleProcesses;
+  const read = readProcessesConfig(process.env);
+  if (!read.ok) {
+    console.error(
+      [
+        'The sample cannot start:',
+        ...read.errors.map((error) => `  - ${error}`),
+        '',
+        'Settings:',
+        ...PROCESSES_ENV_HELP.map((line) => `  ${line}`),
+      ].join('\n'),
+    );
+    process.exit(2);
+  }
+  const { config } = read;
+
+  // The console's demo login: the same password as the single-process mode keeps in this data directory.
+  const password = demoPassword(config.dataDir, config.demoPassword);
+  const usersFile = join(config.dataDir, 'console', 'users.json');
+  mkdirSync(join(config.dataDir, 'console'), { recursive: true });
+  writeFileSync(
+    usersFile,
+    JSON.stringify([{ username: DEMO_USERNAME, passwordHash: await hashConsolePassword(password), role: 'admin' }]),
+    { mode: 0o600 },
+  );
+
+  let stopping = false;
+  let sample: SampleProcesses | undefined;
+  const stop = (reason: string, code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${reason}: stopping the console, the services, then the broker...`);
+    (sample ? sample.close() : Promise.resolve()).then(
+      () => {
+        console.log('Stopped.');
+        process.exit(code);
+      },
+      () => process.exit(1),
+    );
+  };
+  // The parts run in process groups of their own: a Ctrl+C reaches only this process, which stops them in order.
+  process.on('SIGINT', () => stop('SIGINT', 0));
+  process.on('SIGTERM', () => stop('SIGTERM', 0));
+  process.on('SIGHUP', () => stop('SIGHUP', 0));
+
   try {
     sample = await startSampleProcesses({
-      dataDir,
-      host: process.env.HOST?.trim() || '127.0.0.1',
-      orderPort: port('ORDER_PORT', 3001),
-      paymentPort: port('PAYMENT_PORT', 3002),
-      brokerPort: port('BROKER_PORT', 7420),
-      brokerToken: process.env.BROKER_TOKEN || undefined,
+      dataDir: config.dataDir,
+      host: config.host,
+      orderPort: config.orderPort,
+      paymentPort: config.paymentPort,
+      brokerPort: config.brokerPort,
+      brokerToken: config.brokerToken,
+      retryDelays: config.retryDelays,
+      console: { port: config.consolePort, usersFile },
     });
   } catch (error) {
-    console.error(`The sample could not start: ${(error as Error).message}`);
+    if (error instanceof SampleStartError) {
+      console.error(`The sample could not start: ${error.message}`);
+    } else {
+      console.error('The sample could not start:', error);
+    }
     process.exit(1);
   }
+  if (stopping) return;
+
+  const shownDir = relative(process.cwd(), config.dataDir) || '.';
+  const pids = sample.pids;
   console.log(
     [
       '',
-      `ReliableMQ sample is running as three processes (data in ${dataDir}).`,
-      `  broker           ${sample.brokerUrl}${sample.healthUrl ? `    health ${sample.healthUrl}/health, /ready` : ''}    pid ${sample.pids.broker}`,
-      `  order service    ${sample.orderUrl}    POST /orders, GET /orders/:id    pid ${sample.pids.order}`,
-      `  payment service  ${sample.paymentUrl}    GET /payments?orderId=, GET /ops/dead-letters    pid ${sample.pids.payment}`,
+      `ReliableMQ sample is running as four processes against the broker process (data in ${shownDir.startsWith('..') ? config.dataDir : `./${shownDir}`}).`,
+      `  broker           ${sample.brokerUrl}${sample.healthUrl ? `    health ${sample.healthUrl}/health, /ready` : ''}    pid ${pids.broker}`,
+      `  order service    ${sample.orderUrl}    POST /orders, GET /orders/:id    pid ${pids.order}`,
+      `  payment service  ${sample.paymentUrl}    GET /payments?orderId=, GET /ops/dead-letters    pid ${pids.payment}`,
+      `  console          ${sample.consoleUrl}    log in as ${DEMO_USERNAME} / ${password}    pid ${pids.console}`,
       '',
       'Place an order:',
       `  curl -s -X POST ${sample.orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
       `then look at it with: curl -s ${sample.orderUrl}/orders/<id>`,
       '',
-      'Try: kill -9 the broker pid, start it again with npm run start:broker (same BROKER_TOKEN and data), and watch',
-      'the services reconnect. Ctrl+C stops all three.',
+      'More: docs/sample.md, docs/console.md, `npm run demo` in another terminal; `npm run start:embedded` runs it all in one process.',
+      'Ctrl+C stops all four; should one of them exit on its own, the others stop too.',
       '',
     ].join('\n'),
   );
-
-  let stopping = false;
-  const stop = (signal: string, code = 0, signalled = false): void => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: stopping the services, then the broker...`);
-    sample.close({ signalled }).then(
-      () => process.exit(code),
-      () => process.exit(1),
-    );
-  };
-  // Ctrl+C reaches the children too (one process group): they stop on their own, and this waits for them.
-  process.on('SIGINT', () => stop('SIGINT', 0, true));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  void sample.childExited.then(({ name, code, signal }) => stop(`${name} exited (${code ?? signal})`, 1));
+  void sample.childExited.then(({ name, code, signal }) =>
+    stop(`The ${name} exited (${code ?? signal}) on its own`, 1),
+  );
 }
 
-void main();
+main().catch((error: unknown) => {
+  console.error('The sample failed to start:', error);
+  process.exit(1);
+});

@@ -3,7 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** The three processes of the sample when each service runs on its own against the standalone broker. */
+/** The standalone console as a fourth process (apps/console), connected to the broker process. */
+export interface SampleProcessesConsoleOptions {
+  /** 0 picks a free port. */
+  port: number;
+  /** CONSOLE_USERS_FILE of the console: the demo login. */
+  usersFile: string;
+}
+
+/**
+ * The processes of the sample when each part runs on its own against the standalone broker: the broker, the order
+ * service, the payment service and, when `console` is given, the compensation console.
+ */
 export interface SampleProcessesOptions {
   dataDir: string;
   host?: string;
@@ -13,7 +24,10 @@ export interface SampleProcessesOptions {
   brokerPort: number;
   /** Default: a random token for this run, handed to the services. */
   brokerToken?: string;
-  /** Extra environment for every child (e.g. BROKER_ENGINE_OPTIONS, PAYMENT_RETRY_DELAYS). */
+  /** Retry delays of the payment consumer (PAYMENT_RETRY_DELAYS); the payment service's default when absent. */
+  retryDelays?: string;
+  console?: SampleProcessesConsoleOptions;
+  /** Extra environment for every child (e.g. BROKER_ENGINE_OPTIONS). */
   env?: Record<string, string>;
   /** Where children's output goes, line by line with a prefix. Default: this process's stdout. */
   output?: (line: string) => void;
@@ -25,12 +39,15 @@ export interface SampleProcesses {
   healthUrl: string | null;
   orderUrl: string;
   paymentUrl: string;
-  pids: { broker: number; order: number; payment: number };
+  /** `http://host:port/console`, when the console was started. */
+  consoleUrl: string | null;
+  pids: { broker: number; order: number; payment: number; console?: number };
   /**
-   * SIGTERM to the services, then to the broker, each waited for (SIGKILL after a bound). With `signalled`, the
-   * children already got the signal (Ctrl+C reaches the whole process group): only wait for them.
+   * SIGTERM to the console, then the services, then the broker, each waited for (SIGKILL after a bound). The
+   * children run in process groups of their own, so a Ctrl+C in the terminal reaches only this process, which stops
+   * them in that order.
    */
-  close(options?: { signalled?: boolean }): Promise<void>;
+  close(): Promise<void>;
   /** Settles when any child exits on its own (not through close). */
   readonly childExited: Promise<{ name: string; code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -38,18 +55,55 @@ export interface SampleProcesses {
 const ROOT = resolve(__dirname, '..', '..');
 const TS_PROJECT = join(ROOT, 'tsconfig.json');
 
-interface Child {
-  name: string;
-  process: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+/** One part of the sample: its name in the output, and the setting that moves its port. */
+interface Part {
+  name: 'broker' | 'payment' | 'order' | 'console';
+  /** As in a sentence: `order service`. */
+  label: string;
+  portVariable: string;
+  port: number;
 }
 
-function startChild(name: string, entry: string, env: Record<string, string>, output: (line: string) => void): Child {
+interface Child extends Part {
+  process: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The child's last lines of output, for the message when it fails to start. */
+  recent: string[];
+}
+
+/** A part of the sample did not start; the message says which and, when it can, what to change. */
+export class SampleStartError extends Error {
+  constructor(
+    message: string,
+    readonly part: string,
+    /** The setting to change when the part's port was taken. */
+    readonly portVariable?: string,
+  ) {
+    super(message);
+    this.name = 'SampleStartError';
+  }
+}
+
+/** Children still running, stopped with the parent should it exit without closing them (an uncaught error). */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function startChild(part: Part, entry: string, env: Record<string, string>, output: (line: string) => void): Child {
   const child = spawn(process.execPath, ['-r', require.resolve('@swc-node/register'), join(ROOT, entry)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own: a Ctrl+C in the terminal reaches only the parent, which stops the parts in order.
+    detached: true,
     env: { ...process.env, ...env, SWC_NODE_PROJECT: TS_PROJECT, TS_NODE_PROJECT: TS_PROJECT },
   });
+  running.add(child);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const orphan of running) orphan.kill('SIGTERM');
+    });
+  }
+  const recent: string[] = [];
   const forward = (stream: NodeJS.ReadableStream): void => {
     let pending = '';
     stream.setEncoding('utf8');
@@ -57,24 +111,33 @@ function startChild(name: string, entry: string, env: Record<string, string>, ou
       pending += chunk;
       let end: number;
       while ((end = pending.indexOf('\n')) !== -1) {
-        output(`[${name}] ${pending.slice(0, end)}`);
+        const line = pending.slice(0, end);
         pending = pending.slice(end + 1);
+        recent.push(line);
+        if (recent.length > 40) recent.shift();
+        if (!/^(BROKER|SERVICE|CONSOLE)_READY /.test(line)) output(`[${part.name}] ${line}`);
       }
     });
   };
   forward(child.stdout!);
   forward(child.stderr!);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-    child.once('close', (code, signal) => done({ code, signal })),
+    child.once('close', (code, signal) => {
+      running.delete(child);
+      done({ code, signal });
+    }),
   );
-  return { name, process: child, exited };
+  return { ...part, process: child, exited, recent };
 }
 
 /** Resolves with the JSON of the first `<marker> {...}` line the child prints. */
 function readyLine<T>(child: Child, marker: string, timeoutMs: number): Promise<T> {
   return new Promise((resolveReady, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${child.name} did not start within ${timeoutMs} ms.`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new SampleStartError(`The ${child.label} did not start within ${timeoutMs / 1000} s.`, child.name)),
+      timeoutMs,
+    );
     child.process.stdout!.on('data', (chunk: Buffer | string) => {
       seen += chunk.toString();
       const match = new RegExp(`${marker} (\\{.*\\})`).exec(seen);
@@ -85,23 +148,49 @@ function readyLine<T>(child: Child, marker: string, timeoutMs: number): Promise<
     });
     void child.exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`${child.name} exited (${code ?? signal}) before it was ready.`));
+      reject(startFailure(child, code ?? signal));
     });
   });
 }
 
-async function stopChild(child: Child, timeoutMs: number, signalled = false): Promise<void> {
+/** Why a child ended before it was ready: a port in use names the setting to change; anything else shows its output. */
+function startFailure(child: Child, ended: number | string | null): SampleStartError {
+  const output = child.recent.join('\n');
+  if (/EADDRINUSE|already in use/.test(output)) {
+    const which =
+      child.name === 'broker' && child.port !== 0
+        ? `${child.port} or ${child.port + 1} (broker, health)`
+        : `${child.port} (${child.label})`;
+    return new SampleStartError(
+      `Port ${which} is already in use. Stop what listens there, or choose another port: ` +
+        `${child.portVariable}=<port> npm start`,
+      child.name,
+      child.portVariable,
+    );
+  }
+  const tail = child.recent
+    .filter((line) => line.trim() !== '')
+    .slice(-12)
+    .map((line) => `    ${line}`);
+  return new SampleStartError(
+    `The ${child.label} exited (${ended}) before it was ready${tail.length > 0 ? `; its last output:\n${tail.join('\n')}` : '.'}`,
+    child.name,
+  );
+}
+
+async function stopChild(child: Child, timeoutMs: number): Promise<void> {
   if (child.process.exitCode !== null || child.process.signalCode !== null) return;
-  if (!signalled) child.process.kill('SIGTERM');
+  child.process.kill('SIGTERM');
   const timer = setTimeout(() => child.process.kill('SIGKILL'), timeoutMs);
   await child.exited;
   clearTimeout(timer);
 }
 
 /**
- * Starts the broker (apps/broker), then the payment and order services (each `src/main.ts`) as separate processes,
- * the services connected to the broker with the remote transport. Data: `<dataDir>/broker`, `orders.sqlite`,
- * `payments.sqlite` (the same layout as the single-process sample).
+ * Starts the broker (apps/broker), then the payment and order services (each `src/main.ts`), then the console
+ * (apps/console) when asked, as separate processes: the services connected to the broker with the remote transport,
+ * the console with BROKER_URL and the services' SQLite files. Data: `<dataDir>/broker`, `orders.sqlite`,
+ * `payments.sqlite`, `console/` (the same layout as the single-process sample).
  */
 export async function startSampleProcesses(options: SampleProcessesOptions): Promise<SampleProcesses> {
   const host = options.host ?? '127.0.0.1';
@@ -109,18 +198,24 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
   const timeout = options.startTimeoutMs ?? 60_000;
   const token = options.brokerToken ?? randomBytes(18).toString('base64url');
   mkdirSync(options.dataDir, { recursive: true });
+  const ordersFile = join(options.dataDir, 'orders.sqlite');
+  const paymentsFile = join(options.dataDir, 'payments.sqlite');
   const started: Child[] = [];
-  const stopAll = async (signalled = false): Promise<void> => {
-    for (const child of [...started].reverse()) await stopChild(child, 20_000, signalled);
+  const stopAll = async (): Promise<void> => {
+    // Console first (it reads the others), then the services (they drain), then the broker.
+    const byStage = (names: string[]): Child[] => started.filter((child) => names.includes(child.name));
+    for (const stage of [['console'], ['order', 'payment'], ['broker']])
+      await Promise.all(byStage(stage).map((child) => stopChild(child, 20_000)));
   };
   try {
+    const healthPort = options.brokerPort === 0 ? 0 : options.brokerPort + 1;
     const broker = startChild(
-      'broker',
+      { name: 'broker', label: 'broker', portVariable: 'BROKER_PORT', port: options.brokerPort },
       'apps/broker/src/main.ts',
       {
         BROKER_HOST: host === '0.0.0.0' || host === '::' ? host : '127.0.0.1',
         BROKER_PORT: String(options.brokerPort),
-        BROKER_HEALTH_PORT: options.brokerPort === 0 ? '0' : String(options.brokerPort + 1),
+        BROKER_HEALTH_PORT: String(healthPort),
         BROKER_DATA_DIR: join(options.dataDir, 'broker'),
         BROKER_TOKEN: token,
         BROKER_READY_LINE: 'true',
@@ -142,20 +237,21 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
       ...options.env,
     };
     const payment = startChild(
-      'payment',
+      { name: 'payment', label: 'payment service', portVariable: 'PAYMENT_PORT', port: options.paymentPort },
       'apps/payment-service/src/main.ts',
       {
         ...serviceEnv,
         PAYMENT_PORT: String(options.paymentPort),
-        DATABASE_FILE: join(options.dataDir, 'payments.sqlite'),
+        DATABASE_FILE: paymentsFile,
+        ...(options.retryDelays ? { PAYMENT_RETRY_DELAYS: options.retryDelays } : {}),
       },
       output,
     );
     started.push(payment);
     const order = startChild(
-      'order',
+      { name: 'order', label: 'order service', portVariable: 'ORDER_PORT', port: options.orderPort },
       'apps/order-service/src/main.ts',
-      { ...serviceEnv, ORDER_PORT: String(options.orderPort), DATABASE_FILE: join(options.dataDir, 'orders.sqlite') },
+      { ...serviceEnv, ORDER_PORT: String(options.orderPort), DATABASE_FILE: ordersFile },
       output,
     );
     started.push(order);
@@ -163,21 +259,62 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
       readyLine<{ url: string }>(payment, 'SERVICE_READY', timeout),
       readyLine<{ url: string }>(order, 'SERVICE_READY', timeout),
     ]);
+
+    let consoleChild: Child | undefined;
+    let consoleUrl: string | null = null;
+    if (options.console) {
+      // Started once the services have created their tables, which it reads.
+      consoleChild = startChild(
+        { name: 'console', label: 'console', portVariable: 'CONSOLE_PORT', port: options.console.port },
+        'apps/console/src/main.ts',
+        {
+          CONSOLE_PORT: String(options.console.port),
+          HOST: host,
+          CONSOLE_PATH: '/console',
+          // Its broker is the broker process; settings of other broker sources in this environment do not apply.
+          BROKER_URL: brokerReady.url,
+          BROKER_TOKEN: token,
+          BROKER_DATA_DIR: '',
+          RABBITMQ_URL: '',
+          RABBITMQ_DLQ_GROUPS: '',
+          RABBITMQ_PREFIX: '',
+          BROKER_CONNECT_TIMEOUT: '',
+          SERVICE_DATABASES: `orders=sqlite:${ordersFile},payments=sqlite:${paymentsFile}`,
+          CONSOLE_USERS_FILE: options.console.usersFile,
+          CONSOLE_TOKENS_FILE: '',
+          CONSOLE_STORE: join(options.dataDir, 'console', 'console.sqlite'),
+          // The payment service dedups with the `db` store, whose records never expire.
+          CONSOLE_DEDUP_WINDOWS: 'payment-service=none',
+          CONSOLE_READY_LINE: 'true',
+          ...options.env,
+        },
+        output,
+      );
+      started.push(consoleChild);
+      consoleUrl = (await readyLine<{ url: string }>(consoleChild, 'CONSOLE_READY', timeout)).url;
+    }
+
     let closing = false;
     let closed: Promise<void> | undefined;
     const childExited = Promise.race(
-      started.map((child) => child.exited.then((result) => ({ name: child.name, ...result }))),
+      started.map((child) => child.exited.then((result) => ({ name: child.label, ...result }))),
     ).then((result) => (closing ? new Promise<never>(() => undefined) : result));
     return {
       brokerUrl: brokerReady.url,
       healthUrl: brokerReady.healthPort === null ? null : `http://127.0.0.1:${brokerReady.healthPort}`,
       orderUrl: orderReady.url,
       paymentUrl: paymentReady.url,
-      pids: { broker: broker.process.pid!, order: order.process.pid!, payment: payment.process.pid! },
+      consoleUrl,
+      pids: {
+        broker: broker.process.pid!,
+        order: order.process.pid!,
+        payment: payment.process.pid!,
+        ...(consoleChild ? { console: consoleChild.process.pid! } : {}),
+      },
       childExited,
-      close: (closeOptions) => {
+      close: () => {
         closing = true;
-        closed ??= stopAll(closeOptions?.signalled ?? false);
+        closed ??= stopAll();
         return closed;
       },
     };

@@ -69,22 +69,187 @@ async function waitForOutput(process: Run, text: string, timeoutMs = 60_000): Pr
   }
 }
 
+/** The two ways to run the sample with one command. */
+const MODES = [
+  { name: 'npm start (separate processes against the broker process)', script: 'start.mjs', command: 'npm start' },
+  { name: 'npm run start:embedded (one process)', script: 'start-embedded.mjs', command: 'npm run start:embedded' },
+] as const;
+
+async function logInToConsole(
+  output: string,
+  consolePort: number,
+): Promise<{ url: string; cookie: string; csrf: string; password: string }> {
+  const consoleLine = new RegExp(
+    `console {10}(http://127\\.0\\.0\\.1:${consolePort}/console) {4}log in as demo / (\\S+)`,
+  ).exec(output);
+  expect(consoleLine, output).not.toBeNull();
+  const url = consoleLine![1]!;
+  expect((await request('GET', `${url}/api/overview`)).status).toBe(401);
+  const login = await fetch(`${url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'demo', password: consoleLine![2] }),
+  });
+  expect(login.status).toBe(200);
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  return { url, cookie: login.headers.get('set-cookie')!.split(';')[0]!, csrf: csrfToken, password: consoleLine![2]! };
+}
+
+async function waitForStatus(orderUrl: string, id: string, status: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await request<{ status: string }>('GET', `${orderUrl}/orders/${id}`)).body.status !== status) {
+    expect(Date.now(), `order ${id} never became ${status}`).toBeLessThan(deadline);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 describe('npm start', () => {
-  it('is wired in package.json', () => {
+  it('is wired in package.json: npm start runs the processes, start:embedded the single process', () => {
     const scripts = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
     expect(scripts).toMatchObject({
       start: 'node scripts/start.mjs',
+      'start:processes': 'node scripts/start.mjs',
+      'start:embedded': 'node scripts/start-embedded.mjs',
       demo: 'node scripts/demo.mjs',
       dlq: 'node scripts/dlq.mjs',
     });
+    expect(readFileSync(join(REPO_ROOT, 'scripts', 'start.mjs'), 'utf8')).toContain(
+      "runTs('apps/sample/processes.ts')",
+    );
+    expect(readFileSync(join(REPO_ROOT, 'scripts', 'start-embedded.mjs'), 'utf8')).toContain(
+      "runTs('apps/sample/main.ts')",
+    );
   });
 
-  it('starts both services on the ports given, prints the URLs and a curl example, serves orders, and stops on SIGINT', async () => {
+  it('runs the broker, both services and the console as four processes; an order gets PAID; the console fixes a declined one', async () => {
     const cwd = tempDir();
     const [orderPort, paymentPort, consolePort] = [await freePort(), await freePort(), await freePort()];
-    // No DATA_DIR: the data must land in ./data of the working directory.
+    // No DATA_DIR: the data must land in ./data of the working directory. BROKER_PORT=0: any free port.
     const sample = run(
       'start.mjs',
+      {
+        ORDER_PORT: String(orderPort),
+        PAYMENT_PORT: String(paymentPort),
+        CONSOLE_PORT: String(consolePort),
+        BROKER_PORT: '0',
+        PAYMENT_RETRY_DELAYS: '50ms 100ms',
+      },
+      cwd,
+    );
+    await waitForOutput(sample, 'Ctrl+C stops');
+    const output = sample.output();
+    const orderUrl = `http://127.0.0.1:${orderPort}`;
+    expect(output).toContain(
+      'ReliableMQ sample is running as four processes against the broker process (data in ./data).',
+    );
+    const brokerLine =
+      /broker {11}(reliable-mq:\/\/127\.0\.0\.1:\d+) {4}health (http:\/\/127\.0\.0\.1:\d+)\/health, \/ready {4}pid (\d+)/.exec(
+        output,
+      );
+    expect(brokerLine, output).not.toBeNull();
+    expect((await fetch(`${brokerLine![2]}/ready`)).status).toBe(200);
+    const pids = [...output.matchAll(/ {4}pid (\d+)/g)].map((match) => Number(match[1]));
+    expect(new Set(pids).size).toBe(4);
+    expect(pids).not.toContain(sample.child.pid);
+    expect(output).toMatch(new RegExp(`order service {4}${orderUrl} .* pid \\d+`));
+    expect(output).toMatch(new RegExp(`payment service  http://127\\.0\\.0\\.1:${paymentPort} .* pid \\d+`));
+    expect(output).toContain(
+      `curl -s -X POST ${orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
+    );
+    const consoleSession = await logInToConsole(output, consolePort);
+    expect(readFileSync(join(cwd, 'data', 'console', 'demo-password'), 'utf8').trim()).toBe(consoleSession.password);
+
+    const placed = await request<{ id: string; status: string }>(
+      'POST',
+      `${orderUrl}/orders`,
+      '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}',
+    );
+    expect(placed.status).toBe(201);
+    await waitForStatus(orderUrl, placed.body.id, 'PAID');
+    for (const file of ['orders.sqlite', 'payments.sqlite', 'broker', 'console'])
+      expect(existsSync(join(cwd, 'data', file))).toBe(true);
+
+    // The standalone console works on the broker process: a declined order's letter, fixed and retried there.
+    const auth = { cookie: consoleSession.cookie, 'x-csrf-token': consoleSession.csrf };
+    const declined = await request<{ id: string }>('POST', `${orderUrl}/orders`, {
+      customerId: 'c-2',
+      amount: 12.5,
+      card: '4000000000000002',
+    });
+    let letter: { id: number; payload: { json: Record<string, unknown> } } | undefined;
+    const deadline = Date.now() + 30_000;
+    while (!letter) {
+      expect(Date.now(), 'the declined order never reached the DLQ').toBeLessThan(deadline);
+      const page = await request<{ items: Array<{ id: number }> }>(
+        'GET',
+        `${consoleSession.url}/api/dead-letters?group=payment-service&key=${declined.body.id}`,
+        undefined,
+        auth,
+      );
+      if (page.body.items[0]) {
+        letter = (
+          await request<{ id: number; payload: { json: Record<string, unknown> } }>(
+            'GET',
+            `${consoleSession.url}/api/dead-letters/${page.body.items[0].id}`,
+            undefined,
+            auth,
+          )
+        ).body;
+      } else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const retried = await request(
+      'POST',
+      `${consoleSession.url}/api/dead-letters/${letter.id}/retry`,
+      { payload: { ...letter.payload.json, card: '4242424242424242' }, reason: 'new card' },
+      auth,
+    );
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    await waitForStatus(orderUrl, declined.body.id, 'PAID');
+    const overview = await request<{ broker: { statsAvailable: boolean }; transactions: { supported: boolean } }>(
+      'GET',
+      `${consoleSession.url}/api/overview`,
+      undefined,
+      auth,
+    );
+    expect(overview.body.broker.statsAvailable).toBe(true);
+    expect(overview.body.transactions.supported).toBe(true);
+
+    // A second run on the same ports is refused with a sentence that names the setting to change.
+    const clash = run('start.mjs', {
+      ORDER_PORT: String(orderPort),
+      PAYMENT_PORT: String(await freePort()),
+      CONSOLE_PORT: String(await freePort()),
+      BROKER_PORT: '0',
+      DATA_DIR: join(tempDir(), 'data'),
+    });
+    expect((await clash.exited).code).toBe(1);
+    expect(clash.errors()).toContain(
+      `The sample could not start: Port ${orderPort} (order service) is already in use. Stop what listens there, or choose another port: ORDER_PORT=<port> npm start`,
+    );
+    const brokerPort = Number(new URL(brokerLine![1]!).port);
+    const brokerClash = run('start.mjs', {
+      ORDER_PORT: String(await freePort()),
+      PAYMENT_PORT: String(await freePort()),
+      CONSOLE_PORT: String(await freePort()),
+      BROKER_PORT: String(brokerPort),
+      DATA_DIR: join(tempDir(), 'data'),
+    });
+    expect((await brokerClash.exited).code).toBe(1);
+    expect(brokerClash.errors()).toContain(`(broker, health) is already in use.`);
+    expect(brokerClash.errors()).toContain('BROKER_PORT=<port> npm start');
+
+    sample.child.kill('SIGINT');
+    expect(await sample.exited).toEqual({ code: 0, signal: null });
+    expect(sample.output()).toContain('Stopped.');
+    // Every part stopped with it.
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+  }, 180_000);
+
+  it('npm run start:embedded starts both services and the console in one process, prints the URLs, serves orders, and stops on SIGINT', async () => {
+    const cwd = tempDir();
+    const [orderPort, paymentPort, consolePort] = [await freePort(), await freePort(), await freePort()];
+    const sample = run(
+      'start-embedded.mjs',
       {
         ORDER_PORT: String(orderPort),
         PAYMENT_PORT: String(paymentPort),
@@ -95,25 +260,15 @@ describe('npm start', () => {
     );
     await waitForOutput(sample, 'Ctrl+C stops');
     const orderUrl = `http://127.0.0.1:${orderPort}`;
+    expect(sample.output()).toContain('ReliableMQ sample is running on the embedded broker (data in ./data).');
     expect(sample.output()).toContain(`order service    ${orderUrl}`);
     expect(sample.output()).toContain(`payment service  http://127.0.0.1:${paymentPort}`);
-    // The console, with the demo login it prints (generated once per data directory).
-    const consoleLine = new RegExp(
-      `console {10}(http://127\\.0\\.0\\.1:${consolePort}/console) {4}log in as demo / (\\S+)`,
-    ).exec(sample.output());
-    expect(consoleLine, sample.output()).not.toBeNull();
-    expect((await request('GET', `${consoleLine![1]}/api/overview`)).status).toBe(401);
-    const consoleLogin = await request('POST', `${consoleLine![1]}/api/auth/login`, {
-      username: 'demo',
-      password: consoleLine![2],
-    });
-    expect(consoleLogin.status).toBe(200);
-    expect(readFileSync(join(cwd, 'data', 'console', 'demo-password'), 'utf8').trim()).toBe(consoleLine![2]);
+    const consoleSession = await logInToConsole(sample.output(), consolePort);
+    expect(readFileSync(join(cwd, 'data', 'console', 'demo-password'), 'utf8').trim()).toBe(consoleSession.password);
     expect(sample.output()).toContain(
       `curl -s -X POST ${orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
     );
 
-    // The curl example, as a user would paste it.
     const placed = await request<{ id: string; status: string }>(
       'POST',
       `${orderUrl}/orders`,
@@ -121,16 +276,11 @@ describe('npm start', () => {
     );
     expect(placed.status).toBe(201);
     expect(placed.body.status).toBe('PENDING');
-    const deadline = Date.now() + 20_000;
-    while ((await request<{ status: string }>('GET', `${orderUrl}/orders/${placed.body.id}`)).body.status !== 'PAID') {
-      expect(Date.now()).toBeLessThan(deadline);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitForStatus(orderUrl, placed.body.id, 'PAID');
     for (const file of ['orders.sqlite', 'payments.sqlite', 'broker'])
       expect(existsSync(join(cwd, 'data', file))).toBe(true);
 
-    // A second process on the same ports is refused with a sentence that names the setting to change.
-    const clash = run('start.mjs', {
+    const clash = run('start-embedded.mjs', {
       ORDER_PORT: String(orderPort),
       PAYMENT_PORT: String(await freePort()),
       CONSOLE_PORT: String(await freePort()),
@@ -138,10 +288,10 @@ describe('npm start', () => {
     });
     expect((await clash.exited).code).toBe(1);
     expect(clash.errors()).toContain(
-      `Port ${orderPort} (order service) is already in use. Stop what listens there, or choose another port: ORDER_PORT=<port> npm start`,
+      `Port ${orderPort} (order service) is already in use. Stop what listens there, or choose another port: ORDER_PORT=<port> npm run start:embedded`,
     );
 
-    const consoleClash = run('start.mjs', {
+    const consoleClash = run('start-embedded.mjs', {
       ORDER_PORT: String(await freePort()),
       PAYMENT_PORT: String(await freePort()),
       CONSOLE_PORT: String(consolePort),
@@ -149,34 +299,49 @@ describe('npm start', () => {
     });
     expect((await consoleClash.exited).code).toBe(1);
     expect(consoleClash.errors()).toContain(
-      `Port ${consolePort} (console) is already in use. Stop what listens there, or choose another port: CONSOLE_PORT=<port> npm start`,
+      `Port ${consolePort} (console) is already in use. Stop what listens there, or choose another port: CONSOLE_PORT=<port> npm run start:embedded`,
     );
 
     sample.child.kill('SIGINT');
     expect(await sample.exited).toEqual({ code: 0, signal: null });
     expect(sample.output()).toContain('Stopped.');
-  });
+  }, 120_000);
 
-  it('refuses bad settings with one sentence each, and lists the settings', async () => {
+  for (const mode of MODES) {
+    it(`${mode.command} refuses bad settings with one sentence each, and lists the settings`, async () => {
+      const sample = run(mode.script, {
+        ORDER_PORT: 'http',
+        PAYMENT_PORT: '70000',
+        CONSOLE_PORT: 'console',
+        PAYMENT_RETRY_DELAYS: 'soon',
+        DATA_DIR: join(tempDir(), 'data'),
+      });
+      expect((await sample.exited).code).toBe(2);
+      expect(sample.errors()).toContain(
+        'ORDER_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "http".',
+      );
+      expect(sample.errors()).toContain(
+        'PAYMENT_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "70000".',
+      );
+      expect(sample.errors()).toContain(
+        'CONSOLE_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "console".',
+      );
+      expect(sample.errors()).toContain('PAYMENT_RETRY_DELAYS:');
+      expect(sample.errors()).toContain('DATA_DIR');
+    });
+  }
+
+  it('npm start points RabbitMQ and PostgreSQL to the single-process mode, and refuses a port taken twice', async () => {
     const sample = run('start.mjs', {
-      ORDER_PORT: 'http',
-      PAYMENT_PORT: '70000',
-      CONSOLE_PORT: 'console',
-      PAYMENT_RETRY_DELAYS: 'soon',
+      RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672',
+      BROKER_PORT: '3003',
       DATA_DIR: join(tempDir(), 'data'),
     });
     expect((await sample.exited).code).toBe(2);
     expect(sample.errors()).toContain(
-      'ORDER_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "http".',
+      'RABBITMQ_URL: npm start runs the sample against the broker process with SQLite; to run it on RabbitMQ, use the single-process mode: RABBITMQ_URL=... npm run start:embedded.',
     );
-    expect(sample.errors()).toContain(
-      'PAYMENT_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "70000".',
-    );
-    expect(sample.errors()).toContain(
-      'CONSOLE_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "console".',
-    );
-    expect(sample.errors()).toContain('PAYMENT_RETRY_DELAYS:');
-    expect(sample.errors()).toContain('DATA_DIR');
+    expect(sample.errors()).toContain('CONSOLE_PORT and BROKER_PORT are both 3003');
   });
 });
 
@@ -205,53 +370,56 @@ describe('npm run demo', () => {
     expect(output).toContain('npm run dlq -- resend <id> --card 4242424242424242');
   });
 
-  it('uses the sample that is already running', async () => {
-    const orderPort = await freePort();
-    const paymentPort = await freePort();
-    const env = {
-      ORDER_PORT: String(orderPort),
-      PAYMENT_PORT: String(paymentPort),
-      CONSOLE_PORT: String(await freePort()),
-      DATA_DIR: join(tempDir(), 'data'),
-      PAYMENT_RETRY_DELAYS: '50ms 100ms',
-    };
-    const sample = run('start.mjs', env);
-    await waitForOutput(sample, 'Ctrl+C stops');
-    const demo = run('demo.mjs', { ...env, DEMO_ORDERS: '10', DEMO_RATE: '50', DEMO_DUPLICATES: '2' });
-    const { code } = await demo.exited;
-    expect(code, `${demo.output()}\n${demo.errors()}`).toBe(0);
-    expect(demo.output()).toContain(
-      `Using the sample on http://127.0.0.1:${orderPort} and http://127.0.0.1:${paymentPort}.`,
-    );
-    expect(demo.output()).toContain(
-      'placed 10/10 | paid 8 | failed 1 | in DLQ 1 | pending 0 | duplicates suppressed 2/2',
-    );
+  for (const mode of MODES) {
+    it(`uses the sample that is already running (${mode.command}), and npm run dlq compensates its declined order`, async () => {
+      const orderPort = await freePort();
+      const paymentPort = await freePort();
+      const env = {
+        ORDER_PORT: String(orderPort),
+        PAYMENT_PORT: String(paymentPort),
+        CONSOLE_PORT: String(await freePort()),
+        BROKER_PORT: '0',
+        DATA_DIR: join(tempDir(), 'data'),
+        PAYMENT_RETRY_DELAYS: '50ms 100ms',
+      };
+      const sample = run(mode.script, env);
+      await waitForOutput(sample, 'Ctrl+C stops');
+      const demo = run('demo.mjs', { ...env, DEMO_ORDERS: '10', DEMO_RATE: '50', DEMO_DUPLICATES: '2' });
+      const { code } = await demo.exited;
+      expect(code, `${demo.output()}\n${demo.errors()}`).toBe(0);
+      expect(demo.output()).toContain(
+        `Using the sample on http://127.0.0.1:${orderPort} and http://127.0.0.1:${paymentPort}.`,
+      );
+      expect(demo.output()).toContain(
+        'placed 10/10 | paid 8 | failed 1 | in DLQ 1 | pending 0 | duplicates suppressed 2/2',
+      );
 
-    // The declined order's dead letter, compensated with the dlq script.
-    const dlq = run('dlq.mjs', { PAYMENT_PORT: String(paymentPort) });
-    expect((await dlq.exited).code).toBe(0);
-    const listed = /#(\d+)\s+order ([0-9a-f-]{36})\s+card 4000000000000002/.exec(dlq.output());
-    expect(listed, dlq.output()).not.toBeNull();
-    const resend = spawn(
-      process.execPath,
-      [join(REPO_ROOT, 'scripts', 'dlq.mjs'), 'resend', listed![1]!, '--card', '4242424242424242'],
-      {
-        env: { ...process.env, PAYMENT_PORT: String(paymentPort) },
-        stdio: 'pipe',
-      },
-    );
-    children.push(resend);
-    expect(await new Promise((resolve) => resend.once('exit', resolve))).toBe(0);
-    const deadline = Date.now() + 20_000;
-    while (
-      (await request<{ status: string }>('GET', `http://127.0.0.1:${orderPort}/orders/${listed![2]}`)).body.status !==
-      'PAID'
-    ) {
-      expect(Date.now()).toBeLessThan(deadline);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+      // The declined order's dead letter, compensated with the dlq script.
+      const dlq = run('dlq.mjs', { PAYMENT_PORT: String(paymentPort) });
+      expect((await dlq.exited).code).toBe(0);
+      const listed = /#(\d+)\s+order ([0-9a-f-]{36})\s+card 4000000000000002/.exec(dlq.output());
+      expect(listed, dlq.output()).not.toBeNull();
+      const resend = spawn(
+        process.execPath,
+        [join(REPO_ROOT, 'scripts', 'dlq.mjs'), 'resend', listed![1]!, '--card', '4242424242424242'],
+        {
+          env: { ...process.env, PAYMENT_PORT: String(paymentPort) },
+          stdio: 'pipe',
+        },
+      );
+      children.push(resend);
+      expect(await new Promise((resolve) => resend.once('exit', resolve))).toBe(0);
+      const deadline = Date.now() + 20_000;
+      while (
+        (await request<{ status: string }>('GET', `http://127.0.0.1:${orderPort}/orders/${listed![2]}`)).body.status !==
+        'PAID'
+      ) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
 
-    sample.child.kill('SIGTERM');
-    expect(await sample.exited).toEqual({ code: 0, signal: null });
-  });
+      sample.child.kill('SIGTERM');
+      expect(await sample.exited).toEqual({ code: 0, signal: null });
+    }, 180_000);
+  }
 });

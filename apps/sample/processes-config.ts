@@ -1,0 +1,96 @@
+import { readSampleConfig } from './sample-config';
+import { DEFAULT_CONSOLE_PORT, readSampleConsoleConfig } from './sample-console';
+
+export const DEFAULT_BROKER_PORT = 7420;
+
+/** The settings of `npm start` (the sample as separate processes), printed with configuration errors. */
+export const PROCESSES_ENV_HELP = [
+  'ORDER_PORT             order service port (default 3001)',
+  'PAYMENT_PORT           payment service port (default 3002)',
+  `CONSOLE_PORT           compensation console port (default ${DEFAULT_CONSOLE_PORT})`,
+  `BROKER_PORT            broker port (default ${DEFAULT_BROKER_PORT}; its health endpoint listens on the next one)`,
+  'BROKER_TOKEN           the broker token the services and the console use (default: a random one per run)',
+  'HOST                   interface to listen on (default 127.0.0.1)',
+  'DATA_DIR               databases, broker and console data (default ./data)',
+  'PAYMENT_RETRY_DELAYS   retry delays of the payment consumer (default "1s 5s 10s 30s 1m 2m 5m 10m 30m 1h")',
+  'CONSOLE_DEMO_PASSWORD  password of the demo login (default: generated once per data directory)',
+  'RABBITMQ_URL / DATABASE_URL: the single-process mode only (npm run start:embedded)',
+];
+
+export interface ProcessesConfig {
+  dataDir: string;
+  host: string;
+  orderPort: number;
+  paymentPort: number;
+  consolePort: number;
+  brokerPort: number;
+  brokerToken: string | undefined;
+  retryDelays: string;
+  /** CONSOLE_DEMO_PASSWORD, or undefined for the one kept in the data directory. */
+  demoPassword: string | undefined;
+}
+
+export type ProcessesConfigResult = { ok: true; config: ProcessesConfig } | { ok: false; errors: string[] };
+
+/** Reads the settings of `npm start`; every problem is one sentence. */
+export function readProcessesConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): ProcessesConfigResult {
+  const sample = readSampleConfig(env, cwd);
+  const consoleConfig = readSampleConsoleConfig(env);
+  const errors = [...(sample.ok ? [] : sample.errors), ...(consoleConfig.ok ? [] : consoleConfig.errors)];
+  // These choose the single-process sample's broker and database; the process mode runs on the broker process.
+  for (const name of ['RABBITMQ_URL', 'DATABASE_URL'] as const) {
+    if (env[name]?.trim()) {
+      errors.push(
+        `${name}: npm start runs the sample against the broker process with SQLite; to run it on ` +
+          `${name === 'RABBITMQ_URL' ? 'RabbitMQ' : 'PostgreSQL'}, use the single-process mode: ${name}=... npm run start:embedded.`,
+      );
+    }
+  }
+  const brokerText = env.BROKER_PORT?.trim() || String(DEFAULT_BROKER_PORT);
+  const brokerPort = Number(brokerText);
+  if (!/^[0-9]+$/.test(brokerText) || brokerPort > 65_534) {
+    errors.push(
+      `BROKER_PORT must be a port number from 1 to 65534 (its health endpoint takes the next one), or 0 for any free port; got ${JSON.stringify(env.BROKER_PORT)}.`,
+    );
+  }
+  const brokerToken = env.BROKER_TOKEN?.trim() || undefined;
+  if (brokerToken !== undefined && (brokerToken.length < 8 || brokerToken.length > 1024)) {
+    errors.push('BROKER_TOKEN must be 8 to 1024 characters (or unset: a random token is made for the run).');
+  }
+  if (!sample.ok || !consoleConfig.ok || !/^[0-9]+$/.test(brokerText) || brokerPort > 65_534) {
+    return { ok: false, errors };
+  }
+
+  const ports: Array<[string, number]> = [
+    ['ORDER_PORT', sample.options.orderPort],
+    ['PAYMENT_PORT', sample.options.paymentPort],
+    ['CONSOLE_PORT', consoleConfig.port],
+    ['BROKER_PORT', brokerPort],
+    ['the broker health port (BROKER_PORT + 1)', brokerPort === 0 ? 0 : brokerPort + 1],
+  ];
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = i + 1; j < ports.length; j++) {
+      const [a, portA] = ports[i]!;
+      const [b, portB] = ports[j]!;
+      // ORDER_PORT against PAYMENT_PORT is already checked by the sample's own settings.
+      if (portA !== 0 && portA === portB && !(a === 'ORDER_PORT' && b === 'PAYMENT_PORT')) {
+        errors.push(`${a} and ${b} are both ${portA}; each part of the sample needs its own port.`);
+      }
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    config: {
+      dataDir: sample.options.dataDir,
+      host: sample.options.host ?? '127.0.0.1',
+      orderPort: sample.options.orderPort,
+      paymentPort: sample.options.paymentPort,
+      consolePort: consoleConfig.port,
+      brokerPort,
+      brokerToken,
+      retryDelays: sample.options.retryDelays!,
+      demoPassword: consoleConfig.password,
+    },
+  };
+}
