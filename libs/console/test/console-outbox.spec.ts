@@ -179,8 +179,33 @@ function outboxSuite(kind: TestDatabaseKind): void {
     });
   });
 
+  it('sorts rows in the database by a whitelisted column, across pages, with missing values last', async () => {
+    const list = async (query: string) =>
+      (
+        await kit.call<{ total: number; items: RowView[] }>('GET', `/api/outbox/orders/rows?state=dead&${query}`, {
+          session: operator,
+        })
+      ).body.items.map((row) => row.id);
+    expect(await list('sort=createdAt&dir=desc')).toEqual([ids.otherTopic, ids.dead2, ids.dead]);
+    expect([
+      ...(await list('sort=createdAt&dir=desc&limit=2')),
+      ...(await list('sort=createdAt&dir=desc&limit=2&offset=2')),
+    ]).toEqual([ids.otherTopic, ids.dead2, ids.dead]);
+    // Keys: k-dead, then the two rows without one, in seq order, whichever the direction.
+    expect(await list('sort=key&dir=asc')).toEqual([ids.dead, ids.dead2, ids.otherTopic]);
+    expect(await list('sort=key&dir=desc')).toEqual([ids.dead, ids.otherTopic, ids.dead2]);
+    expect(await list('sort=attempts')).toHaveLength(3);
+    const refused = await kit.call<{ message: string[] }>('GET', '/api/outbox/orders/rows?sort=msg_key', {
+      session: operator,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.message.join(' ')).toContain(
+      'sort must be one of: seq, id, topic, key, attempts, createdAt, nextAttemptAt, error',
+    );
+  });
+
   it('refuses malformed queries (400), unknown services and rows (404)', async () => {
-    for (const query of ['state=sent', 'state=bogus', 'limit=0', 'limit=x', 'offset=-3', 'nope=1']) {
+    for (const query of ['state=sent', 'state=bogus', 'limit=0', 'limit=x', 'offset=-3', 'nope=1', 'dir=up']) {
       expect((await kit.call('GET', `/api/outbox/orders/rows?${query}`, { session: operator })).status, query).toBe(
         400,
       );

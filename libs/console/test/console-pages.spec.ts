@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PASSWORD, startConsoleKit, type ConsoleKit, type Session } from './console-test-kit';
+import { PASSWORD, bundleFiles, startConsoleKit, type ConsoleKit, type Session } from './console-test-kit';
 
 const SCRIPT = '<script>alert("x")</script>';
 const IMG = '<img src=x onerror=alert(1)>';
@@ -99,7 +99,12 @@ describe('pages and overview', () => {
       expect(page.headers.get('content-type'), path).toContain('text/html');
       expect(page.text, path).toContain(`<h1>${title}</h1>`);
       expect(page.text, path).toMatch(/<meta name="csrf-token" content="[A-Za-z0-9_-]{43}"\s*\/?>/);
-      expect(page.text, path).toContain('<script src="/console/assets/console.js" defer></script>');
+      // The built bundle, linked by the hashed names of its manifest.
+      expect(page.text, path).toContain(
+        `<script type="module" src="/console/assets/${bundleFiles().script}"></script>`,
+      );
+      expect(page.text, path).toContain(`<link rel="stylesheet" href="/console/assets/${bundleFiles().style}" />`);
+      expect(page.text, path).toContain('data-testid="skip-link"');
       expect(page.text, path).not.toContain('data-endpoint="api/dead-letters/retry"');
       expect(page.text, path).not.toContain('>Admin</a>');
     }
@@ -120,12 +125,14 @@ describe('pages and overview', () => {
     expect(page.text).toContain('1–3 of 3');
     const small = await kit.call('GET', '/dead-letters?error=paged&limit=2', { session: viewer });
     expect(small.status).toBe(200);
-    expect(small.text).toContain('href="/console/dead-letters?error=paged&amp;limit=2&amp;offset=2">Older →</a>');
+    expect(small.text).toContain(
+      'href="/console/dead-letters?error=paged&amp;limit=2&amp;offset=2" rel="next">Next →</a>',
+    );
     const bad = await kit.call('GET', '/dead-letters?from=yesterday', { session: viewer });
     expect(bad.status).toBe(200);
     expect(bad.text).toContain('from must be epoch milliseconds or an ISO 8601 date-time');
     const paged = await kit.call('GET', '/dead-letters?error=paged&limit=25&offset=0', { session: viewer });
-    expect(paged.text).not.toContain('Older →');
+    expect(paged.text).not.toContain('Next →');
   });
 
   it('builds the overview from engine statistics, outbox counts and half messages', async () => {
@@ -421,7 +428,10 @@ describe('mounting in a host application', () => {
       expect(page.status).toBe(200);
       const text = await page.text();
       expect(text).toMatch(/<meta name="console-base" content="\/api\/ops\/console"\s*\/?>/);
-      expect(text).toContain('href="/api/ops/console/assets/console.css"');
+      expect(text).toContain(`href="/api/ops/console/assets/${bundleFiles().style}"`);
+      expect(text).toContain(`src="/api/ops/console/assets/${bundleFiles().script}"`);
+      const script = await fetch(`${origin}/api/ops/console/assets/${bundleFiles().script}`);
+      expect(script.status).toBe(200);
       const redirect = await fetch(`${origin}/api/ops/console/audit`, { redirect: 'manual' });
       expect(redirect.headers.get('location')).toBe('/api/ops/console/login?next=%2Fapi%2Fops%2Fconsole%2Faudit');
       // The host parsed a body above the console's limit: the declared length still gets a 413.

@@ -6,7 +6,7 @@ import { BrokerEngine, type Delivery, type EngineOptions } from '@reliable-mq/en
 import { runReliableMqMigrations } from '@reliable-mq/migrations';
 import { EmbeddedTransport } from '@reliable-mq/nestjs';
 import { IsIn, IsString, Matches } from 'class-validator';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -313,4 +313,14 @@ export async function insertOutboxRow(
       row.lastError ?? null,
     ],
   );
+}
+
+/** The built front end's entry files, as the console links them (`<mount>/assets/<name>`). */
+export function bundleFiles(): { script: string; style: string } {
+  const manifest = JSON.parse(readFileSync(join(__dirname, '../ui/dist/.vite/manifest.json'), 'utf8')) as Record<
+    string,
+    { file: string; css?: string[] }
+  >;
+  const entry = manifest['src/main.tsx']!;
+  return { script: entry.file.replace(/^assets\//, ''), style: entry.css![0]!.replace(/^assets\//, '') };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, href, html } from './html';
+import { escapeHtml, href, html, jsonIsland } from './html';
 
 describe('html', () => {
   it('escapes every interpolated value, including in attributes', () => {
@@ -23,5 +23,25 @@ describe('html', () => {
       '/console/dead-letters?key=a%26b+c&offset=0',
     );
     expect(href('/console', '')).toBe('/console');
+  });
+});
+
+describe('JSON islands', () => {
+  it('cannot be closed or turned into markup by their content, and parse back to the same value', () => {
+    const value = {
+      scope: '</script><script>alert(1)</script>',
+      upper: '</SCRIPT >',
+      comment: '<!-- <script>',
+      amp: 'a && b',
+      separators: 'a\u2028b\u2029c',
+    };
+    const island = jsonIsland('jobs-data', value).value;
+    const body = island.slice(island.indexOf('>') + 1, island.lastIndexOf('</script>'));
+    expect(island.startsWith('<script type="application/json" id="jobs-data">')).toBe(true);
+    expect(island.endsWith('</script>')).toBe(true);
+    expect(body).not.toMatch(/[<>&\u2028\u2029]/);
+    expect(island.toLowerCase().split('</script').length).toBe(2);
+    expect(JSON.parse(body)).toEqual(value);
+    expect(jsonIsland('x"><b', null).value).toBe('<script type="application/json" id="x&quot;&gt;&lt;b">null</script>');
   });
 });

@@ -1,6 +1,7 @@
 import { api, messagesOf, type ApiProblem } from '../api';
 import { askConfirm } from '../components/dialog-host';
-import { SERVER_ERRORS_EVENT, checkJson } from '../components/json-editor';
+import { SERVER_ERRORS_EVENT } from '../components/json-editor';
+import { checkJson } from '../json-check';
 import { showResult } from '../components/result-message';
 import { selectedValues } from '../components/selection-count';
 import { page } from '../page';
