@@ -1,6 +1,6 @@
 import { Inject, Injectable, Module, type DynamicModule, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { MqConsumer, ReliableMqModule, ReliablePublisher } from '@reliable-mq/nestjs';
+import { MqConsumer, OutboxRelayService, ReliableMqModule, ReliablePublisher } from '@reliable-mq/nestjs';
 import { BenchOrder, openPostgresDatabase, openSqliteDatabase, orderRow, type BenchDatabase } from '../lib/databases';
 import { openLoop, waitUntil } from '../lib/loops';
 import { deleteRedisKeys } from '../lib/redis-keys';
@@ -61,7 +61,10 @@ function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', dura
     let db: BenchDatabase | undefined;
     let app: INestApplicationContext | undefined;
     try {
-      db = kind === 'sqlite' ? await openSqliteDatabase(dir.dir) : await openPostgresDatabase(`rmq_bench_${ctx.runId}_c2h_${round}`);
+      db =
+        kind === 'sqlite'
+          ? await openSqliteDatabase(dir.dir)
+          : await openPostgresDatabase(`rmq_bench_${ctx.runId}_c2h_${round}`);
       const arrivals = new Arrivals();
       app = await NestFactory.createApplicationContext(
         CommitToHandlerAppModule.with({ db, dataDir: `${dir.dir}/broker`, keyPrefix, arrivals }),
@@ -91,6 +94,8 @@ function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', dura
       arrivals.at.clear();
       committedAt.clear();
       transactions = new LatencySamples();
+      const relay = app.get(OutboxRelayService);
+      const before = relay.metrics();
       const load = await openLoop({
         ratePerSec: RATE,
         durationMs,
@@ -98,6 +103,9 @@ function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', dura
         send: (seq, at) => place(`${ctx.runId}-${round}-${seq}`, at),
       });
       const drained = await waitUntil(() => arrivals.at.size >= load.sent, 60_000);
+      const after = relay.metrics();
+      const relayRounds = (after?.rounds ?? 0) - (before?.rounds ?? 0);
+      const relaySent = (after?.sent ?? 0) - (before?.sent ?? 0);
       const latencies = new LatencySamples();
       let first = Number.POSITIVE_INFINITY;
       let last = 0;
@@ -116,12 +124,16 @@ function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', dura
         elapsedMs: load.elapsedMs,
         latencies,
         errors,
-        firstError: load.firstError ?? (drained ? undefined : `${arrivals.at.size} of ${load.sent} orders reached the handler`),
+        firstError:
+          load.firstError ?? (drained ? undefined : `${arrivals.at.size} of ${load.sent} orders reached the handler`),
         extra: {
           skipped: load.skipped,
           // Whether the business database itself kept up: scheduled send to commit of the order's transaction.
           businessTxP50Ms: transactions.percentile(50) ?? 0,
           businessTxP99Ms: transactions.percentile(99) ?? 0,
+          // How the relay batched: rounds run (empty ones included) and rows it sent while the load ran.
+          relayRounds,
+          relaySent,
           ...(early > 0 ? { handledBeforeCommitReturned: early } : {}),
         },
       };

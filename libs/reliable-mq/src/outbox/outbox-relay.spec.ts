@@ -6,10 +6,13 @@ import type { OutgoingMessage } from '../producing/outgoing-message.interface';
 import type { RelayOptions } from '../reliable-mq-options.interface';
 import type { TransportMessage } from '../transport/transport.interface';
 import { createOutboxStore } from './create-outbox-store';
+import { outboxDialect } from './outbox-dialect';
 import { OutboxRelay } from './outbox-relay';
 import { FakeTransport, MemoryLogger, TestDatabase, gate, waitFor, type TestDatabaseKind } from './outbox-test-kit';
 
 const URLS = { postgres: POSTGRES_URL, mariadb: MARIADB_URL };
+
+const outboxTable = (db: TestDatabase): string => outboxDialect(db.dataSource).table;
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -325,6 +328,91 @@ function relaySuite(kind: TestDatabaseKind): void {
     expect(transport.calls.length).toBe(calls);
   });
 
+  it("moves a hot key's backlog in one claim, one row of the key per publish, in order", async () => {
+    const messages: OutgoingMessage[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      messages.push({ topic: 'orders', key: 'hot', headers: { n: String(i) }, payload: { i } });
+      if (i % 4 === 0) messages.push({ topic: 'orders', key: `cold-${i}`, payload: { i } });
+    }
+    const ids = await publishInTransactions(messages, 50);
+    const relay = makeRelay({ batchSize: 100 });
+    await relay.flush();
+
+    const rows = await db.rows();
+    expect(rows.every((row) => row.status === 'sent' && row.attempts === 0)).toBe(true);
+    // One claim took the whole backlog (the second round found nothing), where one row per key per claim needs 40.
+    expect(relay.metrics()).toMatchObject({ rounds: 2, claimed: 50, sent: 50 });
+    // 40 waves: the n-th hot row goes out once the (n − 1)-th was confirmed; the cold rows ride in the first.
+    expect(transport.calls).toHaveLength(40);
+    expect(transport.calls[0]!.messages.map((message) => message.key)).toEqual([
+      'hot',
+      ...messages.filter((message) => message.key !== 'hot').map((message) => message.key),
+    ]);
+    for (const call of transport.calls) {
+      const keys = call.messages.map((message) => message.key);
+      expect(new Set(keys).size).toBe(keys.length);
+    }
+    const hotIds = ids.filter((_, index) => messages[index]!.key === 'hot');
+    expect(
+      transport.recorder
+        .confirmed()
+        .filter((message) => message.key === 'hot')
+        .map((message) => message.id),
+    ).toEqual(hotIds);
+  });
+
+  it("stops a key's later rows in the round when one of them fails, without counting them an attempt", async () => {
+    let refuse = true;
+    transport.behaviour = (batch) => {
+      if (refuse && batch.some((message) => message.headers.n === '2')) throw new Error('nack for row 2');
+    };
+    const ids = await publisher.transaction((manager) =>
+      publisher.publish(
+        [
+          ...Array.from({ length: 6 }, (_, n) => ({ topic: 't', key: 'k', headers: { n: String(n) }, payload: n })),
+          { topic: 't', payload: 'keyless' },
+        ],
+        { manager },
+      ),
+    );
+    const relay = makeRelay({ backoffBaseMs: 20, backoffMaxMs: 40, instanceId: 'wave-relay' });
+    await relay.flush();
+
+    let rows = await db.rows();
+    const byN = (n: number) => rows.find((row) => row.id === ids[n])!;
+    expect(byN(0).status).toBe('sent');
+    expect(byN(1).status).toBe('sent');
+    expect(byN(6).status).toBe('sent');
+    expect(byN(2)).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      leaseOwner: null,
+      lastError: 'Error: nack for row 2',
+    });
+    for (const n of [3, 4, 5]) {
+      expect(byN(n)).toMatchObject({ status: 'pending', attempts: 0, leaseOwner: null, leaseUntil: null });
+    }
+    const sentIds = new Set(transport.calls.flatMap((call) => call.ids));
+    expect([3, 4, 5].some((n) => sentIds.has(ids[n]!))).toBe(false);
+    expect(relay.metrics()).toMatchObject({ sent: 3, failed: 1 });
+
+    // Released rows wait behind the failed one, and follow it once it goes through.
+    const store = createOutboxStore(db.dataSource);
+    const now = Date.now();
+    expect(await store.claim({ owner: 'someone-else', now, leaseUntil: now + 1_000, limit: 10 })).toEqual([]);
+    refuse = false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await relay.flush();
+    rows = await db.rows();
+    expect(rows.every((row) => row.status === 'sent')).toBe(true);
+    expect(
+      transport.recorder
+        .confirmed()
+        .filter((message) => message.key === 'k')
+        .map((message) => message.id),
+    ).toEqual(ids.slice(0, 6));
+  });
+
   it('drains a backlog (throughput figure)', async () => {
     const total = kind === 'sqlite' ? 5_000 : 3_000;
     const messages = Array.from({ length: total }, (_, i) => ({
@@ -349,6 +437,40 @@ function relaySuite(kind: TestDatabaseKind): void {
 
 describe('OutboxRelay on SQLite', () => {
   relaySuite('sqlite');
+
+  it('takes its turn between queued transactions instead of waiting for the connection to fall idle', async () => {
+    const db = await TestDatabase.create('sqlite', URLS, uniqueName('rmq_relay'));
+    const transport = new FakeTransport();
+    const relay = new OutboxRelay({ dataSource: db.dataSource, transport, logger: new MemoryLogger() });
+    const publisher = new ReliablePublisher({ dataSource: db.dataSource, transport, producerGroup: 'svc' });
+    try {
+      await publisher.transaction((manager) => publisher.publish({ topic: 't', payload: 0 }, { manager }));
+      // Transactions that wait on something outside the database, one right after the other: between two of them
+      // the connection is never idle when a timer runs, so a relay that only waited for idleness would wait for all.
+      let lastCommit = 0;
+      const transactions = (async () => {
+        for (let i = 0; i < 40; i += 1) {
+          await publisher.transaction(async (manager) => {
+            await publisher.publish({ topic: 't', payload: i + 1 }, { manager });
+            await new Promise((resolve) => setTimeout(resolve, 3));
+          });
+          lastCommit = performance.now();
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const round = relay.flush();
+      await transactions;
+      await round;
+      expect(transport.calls.length).toBeGreaterThan(0);
+      expect(transport.calls[0]!.startedAt).toBeLessThan(lastCommit);
+      await relay.flush();
+      expect(await relay.pendingCount()).toBe(0);
+    } finally {
+      await relay.stop();
+      publisher.close();
+      await db.dispose();
+    }
+  });
 
   it('does not read the shared connection while the application is inside a transaction', async () => {
     const db = await TestDatabase.create('sqlite', URLS, uniqueName('rmq_relay'));
@@ -376,5 +498,51 @@ describe('OutboxRelay on SQLite', () => {
     }
   });
 });
+
+function lockingClaimSuite(kind: 'postgres' | 'mariadb'): void {
+  it('does not claim a row while another relay is claiming the previous row of its key', async () => {
+    const db = await TestDatabase.create(kind, URLS, uniqueName('rmq_claim'));
+    const publisher = new ReliablePublisher({
+      dataSource: db.dataSource,
+      transport: new FakeTransport(),
+      producerGroup: 'svc',
+    });
+    const other = await db.open();
+    const runner = other.createQueryRunner();
+    try {
+      const ids = await publisher.transaction((manager) =>
+        publisher.publish(
+          [
+            { topic: 't', key: 'k', payload: 0 },
+            { topic: 't', key: 'k', payload: 1 },
+            { topic: 't', key: 'j', payload: 2 },
+          ],
+          { manager },
+        ),
+      );
+      // Another relay's claim in progress: it holds the first row of `k` locked and has not written its lease yet.
+      await runner.connect();
+      await runner.startTransaction('READ COMMITTED');
+      await runner.query(`SELECT seq FROM ${outboxTable(db)} WHERE id = ${db.param(1)} FOR UPDATE`, [ids[0]]);
+      const store = createOutboxStore(db.dataSource);
+      const now = Date.now();
+      const claimed = await store.claim({ owner: 'relay-b', now, leaseUntil: now + 60_000, limit: 10 });
+      expect(claimed.map((row) => row.id)).toEqual([ids[2]]);
+      await runner.commitTransaction();
+      const later = await store.claim({ owner: 'relay-b', now, leaseUntil: now + 60_000, limit: 10 });
+      expect(later.map((row) => row.id)).toEqual([ids[0], ids[1]]);
+      expect(await store.release('relay-b', [later[1]!.seq])).toBe(1);
+      expect((await db.rows())[1]).toMatchObject({ leaseOwner: null, leaseUntil: null, attempts: 0 });
+    } finally {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      await runner.release();
+      publisher.close();
+      await db.dispose();
+    }
+  });
+}
+
 describeWithService('postgres', 'OutboxRelay on PostgreSQL', () => relaySuite('postgres'));
 describeWithService('mariadb', 'OutboxRelay on MariaDB', () => relaySuite('mariadb'));
+describeWithService('postgres', 'Outbox claims on PostgreSQL', () => lockingClaimSuite('postgres'));
+describeWithService('mariadb', 'Outbox claims on MariaDB', () => lockingClaimSuite('mariadb'));
