@@ -11,7 +11,7 @@ export function auditTable(base: string, entries: AuditEntry[], table?: Sortable
     table ? sortHeader(table, column, label) : html`<th scope="col">${label}</th>`;
   return scrollBox(
     'Audit entries',
-    html`<table class="audit" data-testid="audit-table">
+    html`<table class="audit${table ? '' : ' wrap'}" data-testid="audit-table">
       <thead>
         <tr>
           ${header('at', 'When')} ${header('actor', 'Who')} ${header('action', 'What')} ${header('target', 'Target')}

@@ -266,11 +266,11 @@ export function deadLetterDetailPage(
     ${
       Object.keys(letter.headers).length === 0
         ? html`<p class="empty">No headers.</p>`
-        : html`<table>
+        : html`<table class="wrap" data-testid="headers-table">
             <thead>
               <tr>
-                <th>Name</th>
-                <th>Value</th>
+                <th scope="col">Name</th>
+                <th scope="col">Value</th>
               </tr>
             </thead>
             <tbody>
@@ -286,14 +286,14 @@ export function deadLetterDetailPage(
     }
 
     <h2>Attempt history</h2>
-    <table>
+    <table class="wrap" data-testid="history-table">
       <thead>
         <tr>
-          <th>Dead letter</th>
-          <th>Dead at</th>
-          <th>Failed retries</th>
-          <th>Error</th>
-          <th>Then</th>
+          <th scope="col">Dead letter</th>
+          <th scope="col">Dead at</th>
+          <th scope="col">Failed retries</th>
+          <th scope="col">Error</th>
+          <th scope="col">Then</th>
         </tr>
       </thead>
       <tbody>
