@@ -61,11 +61,11 @@ async function tabTo(page: Page, what: string, wanted: (focus: Focused) => boole
   throw new Error(`${what} was not reached with ${MAX_TABS} ${key} presses; focus went through: ${seen.join(' → ')}`);
 }
 
-/** The texts of one column of the dead-letters table, found by its header's text. */
+/** The texts of one column of the dead-letters table, found by its header's text; empty without the table. */
 async function column(page: Page, header: string): Promise<string[]> {
   return (await page.evaluate(`(() => {
-    const table = [...document.querySelectorAll('table')].find((t) => t.tHead && t.tBodies.length > 0);
-    if (!table) return [];
+    const table = document.querySelector('table[data-testid="dead-letters-table"], table#dead-letters');
+    if (!table || !table.tHead || table.tBodies.length === 0) return [];
     const index = [...table.tHead.rows[0].cells].findIndex((th) => th.textContent.trim().startsWith(${JSON.stringify(header)}));
     if (index < 0) return [];
     return [...table.tBodies[0].rows].map((row) => (row.cells[index] ? row.cells[index].textContent.trim() : ''));
