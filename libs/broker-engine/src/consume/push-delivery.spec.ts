@@ -195,4 +195,29 @@ describe('push delivery', () => {
     expect(seen[0]!.deliveryCount).toBe(1);
     await until(() => committed(engine, 'g', 't')[0] === 1, 5000, 'ack of the redelivery');
   });
+
+  it('refills freed prefetch slots in the same turn, up to a bound, instead of one prefetch per turn', async () => {
+    const engine = kit.open();
+    engine.createTopic('turns', { queueCount: 1 });
+    const total = 1500;
+    for (let from = 0; from < total; from += 500) {
+      await engine.publish(Array.from({ length: 500 }, (_, i) => ({ topic: 'turns', body: `m${from + i}` })));
+    }
+    let handled = 0;
+    let handledInFirstTurn: number | undefined;
+    await engine.subscribe({
+      group: 'g',
+      topic: 'turns',
+      startFrom: 'earliest',
+      prefetch: 2,
+      handler: async () => {
+        // The first delivery's turn ends with this callback: what was handled by then ran without yielding.
+        if (handled++ === 0) setImmediate(() => (handledInFirstTurn = handled));
+      },
+    });
+    await until(() => handled === total, 15_000, 'all handled');
+    // One prefetch per turn would give 2; a turn that never yields would give all 1,500.
+    expect(handledInFirstTurn).toBeGreaterThan(1000);
+    expect(handledInFirstTurn).toBeLessThan(total);
+  });
 });
