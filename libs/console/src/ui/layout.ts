@@ -15,8 +15,10 @@ export interface PageContext {
 
 /** The stylesheets, and with `withScript` the module script, of the built bundle. */
 function head(base: string, bundle: ConsoleBundle, withScript: boolean): SafeHtml {
-  return html`${bundle.styles.map((file) => html`<link rel="stylesheet" href="${base}/assets/${file}" />`)}
-  ${withScript ? bundle.scripts.map((file) => html`<script type="module" src="${base}/assets/${file}"></script>`) : ''}`;
+  // An empty icon: browsers would otherwise ask the host app for /favicon.ico.
+  return html`<link rel="icon" href="data:," />
+    ${bundle.styles.map((file) => html`<link rel="stylesheet" href="${base}/assets/${file}" />`)}
+    ${withScript ? bundle.scripts.map((file) => html`<script type="module" src="${base}/assets/${file}"></script>`) : ''}`;
 }
 
 const NAV: Array<[path: string, label: string, role: 'viewer' | 'admin']> = [

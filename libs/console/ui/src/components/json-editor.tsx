@@ -1,5 +1,5 @@
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { checkJson, type JsonCheck } from '../json-check';
 
 /** The event an action form sends when the server refuses its JSON, with the server's sentences. */
@@ -23,7 +23,8 @@ function JsonEditorStatus({ textarea, form }: { textarea: HTMLTextAreaElement; f
     };
   }, [textarea, form]);
 
-  useEffect(() => {
+  // Before paint, so the field's state and the button never disagree with the message shown.
+  useLayoutEffect(() => {
     const invalid = !check.ok || serverErrors.length > 0;
     textarea.setAttribute('aria-invalid', String(invalid));
     for (const button of form.querySelectorAll<HTMLButtonElement>('button[type="submit"]')) {

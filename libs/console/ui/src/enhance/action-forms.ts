@@ -135,7 +135,7 @@ async function submit(form: HTMLFormElement): Promise<void> {
     const problem = answer.data as ApiProblem | null;
     if (answer.status === 409 && problem?.code === DEDUP_CODE) {
       if (!(await askConfirm(dedupQuestion(problem)))) {
-        showResult('Not retried: the dedup-window warning was not confirmed.', true);
+        showResult('Not retried: the dedup-window warning was not confirmed.', true, false);
         return;
       }
       answer = await api(method, endpoint, { ...body, confirmDedupWindow: true });
