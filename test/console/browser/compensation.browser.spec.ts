@@ -1,8 +1,15 @@
-import type { Page } from 'playwright-core';
 import { afterAll, expect, it } from 'vitest';
 import { describeWithBrowser, useBrowser } from '../../support/browser';
 import { CARDS, bootSample, eventually, placeOrder, request, type TestSample } from '../../sample/sample-harness';
-import { logInThroughForm, navLink, reloadUntilVisible, rowsWith, statusText } from './console-browser-kit';
+import {
+  confirmIfAsked,
+  consoleReady,
+  logInThroughForm,
+  navLink,
+  reloadUntilVisible,
+  rowsWith,
+  statusText,
+} from './console-browser-kit';
 
 const DEMO_PASSWORD = 'demo-password-for-browser-tests';
 const REASON = 'customer gave a new card by phone';
@@ -46,6 +53,7 @@ describeWithBrowser('compensation console in Chromium: a declined order fixed by
     await row.getByRole('link').first().click();
     await page.getByRole('heading', { level: 1, name: /^Dead letter \d+$/ }).waitFor();
     const letterUrl = page.url();
+    await consoleReady(page);
     const edit = page.getByRole('group', { name: 'Edit and retry' });
     const payloadField = edit.getByLabel(/Payload/);
     const payload = JSON.parse(await payloadField.inputValue()) as { orderId: string; card: string };
@@ -90,27 +98,3 @@ describeWithBrowser('compensation console in Chromium: a declined order fixed by
     await screenshot('5-audit-entry');
   }, 120_000);
 });
-
-/**
- * The console may ask before sending an edited message, in an in-page dialog (a native `confirm` is accepted by the
- * page's dialog handler). Confirms it when it shows up within a moment; does nothing otherwise.
- */
-async function confirmIfAsked(page: Page): Promise<void> {
-  const dialog = page.getByRole('dialog');
-  const status = page.getByRole('status').filter({ hasText: /\S/ });
-  const settled = (promise: Promise<void>, name: 'dialog' | 'status'): Promise<'dialog' | 'status' | 'neither'> =>
-    promise.then(
-      () => name,
-      () => 'neither',
-    );
-  const first = await Promise.race([
-    settled(dialog.waitFor({ state: 'visible', timeout: 5_000 }), 'dialog'),
-    settled(status.first().waitFor({ state: 'visible', timeout: 5_000 }), 'status'),
-  ]);
-  if (first === 'dialog') {
-    await dialog
-      .getByRole('button', { name: /confirm|retry|send|yes|ok/i })
-      .first()
-      .click();
-  }
-}

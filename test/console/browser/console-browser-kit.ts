@@ -10,6 +10,36 @@ export async function logInThroughForm(page: Page, base: string, username: strin
   await page.waitForURL((url) => url.href.startsWith(base) && !url.pathname.endsWith('/login'));
 }
 
+/**
+ * Waits until the console's front-end bundle has started on the current page (it marks `<html>` with
+ * `data-console-ui="ready"`): before that, keyboard shortcuts do nothing and action forms are not yet wired.
+ */
+export async function consoleReady(page: Page, timeoutMs = ACTION_TIMEOUT_MS): Promise<void> {
+  await page.locator('html[data-console-ui="ready"]').waitFor({ state: 'attached', timeout: timeoutMs });
+}
+
+/**
+ * The console may ask before an action, in its own dialog (`confirm-dialog`). Confirms it when it shows up before
+ * the status line reports a result; does nothing when the action went ahead without asking.
+ */
+export async function confirmIfAsked(page: Page, timeoutMs = ACTION_TIMEOUT_MS): Promise<boolean> {
+  const dialog = page.getByTestId('confirm-dialog');
+  const status = page.getByRole('status').filter({ hasText: /\S/ }).first();
+  const settled = (promise: Promise<void>, name: 'dialog' | 'status'): Promise<'dialog' | 'status' | 'neither'> =>
+    promise.then(
+      () => name,
+      () => 'neither',
+    );
+  const first = await Promise.race([
+    settled(dialog.waitFor({ state: 'visible', timeout: timeoutMs }), 'dialog'),
+    settled(status.waitFor({ state: 'visible', timeout: timeoutMs }), 'status'),
+  ]);
+  if (first !== 'dialog') return false;
+  await dialog.getByTestId('dialog-confirm').click();
+  await dialog.waitFor({ state: 'hidden' });
+  return true;
+}
+
 /** A link of the console's main navigation. */
 export function navLink(page: Page, name: string): Locator {
   return page.getByRole('navigation').getByRole('link', { name, exact: true });

@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PASSWORD, startConsoleKit, type ConsoleKit } from '../../../libs/console/test/console-test-kit';
 import { describeWithBrowser, useBrowser } from '../../support/browser';
-import { logInThroughForm } from './console-browser-kit';
+import { consoleReady, logInThroughForm } from './console-browser-kit';
 
 /** Keys in the order they are dead-lettered, so that the default order (newest first) is neither sorted order. */
 const KEYS = ['o-2', 'o-4', 'o-1', 'o-3'];
@@ -103,6 +103,7 @@ describeWithBrowser('the console with the keyboard only, in Chromium', () => {
     await logInThroughForm(page, kit.url, 'viewer', PASSWORD);
     await page.goto(`${kit.url}/dead-letters`);
     await page.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
+    await consoleReady(page);
 
     await page.keyboard.press('Tab');
     const first = await focused(page);
@@ -122,6 +123,7 @@ describeWithBrowser('the console with the keyboard only, in Chromium', () => {
     await logInThroughForm(page, kit.url, 'viewer', PASSWORD);
     await page.goto(`${kit.url}/dead-letters`);
     await page.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
+    await consoleReady(page);
     expect(await column(page, 'Key')).toEqual(['o-0', ...[...KEYS].reverse()]);
 
     // `/` jumps to the filters; reach the group field from there and filter.
@@ -134,6 +136,7 @@ describeWithBrowser('the console with the keyboard only, in Chromium', () => {
     await page.keyboard.press('Enter');
     await page.waitForURL((url) => url.searchParams.get('group') === 'billing');
     await page.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
+    await consoleReady(page);
     expect(await column(page, 'Key')).toEqual([...KEYS].reverse());
     await screenshot('2-filtered');
 
@@ -142,6 +145,7 @@ describeWithBrowser('the console with the keyboard only, in Chromium', () => {
     await page.keyboard.press('Enter');
     await page.waitForURL((url) => url.searchParams.get('sort') === 'key');
     await page.locator('tbody tr').first().waitFor();
+    await consoleReady(page);
     expect(params(page).get('group')).toBe('billing');
     expect(await column(page, 'Key')).toEqual(ASCENDING);
     expect(await ariaSortOf(page, 'Key')).toBe('ascending');
@@ -153,6 +157,7 @@ describeWithBrowser('the console with the keyboard only, in Chromium', () => {
     await page.keyboard.press('Enter');
     await page.waitForURL((url) => url.searchParams.get('sort') === 'key' && url.searchParams.get('dir') === 'desc');
     await page.locator('tbody tr').first().waitFor();
+    await consoleReady(page);
     expect(await column(page, 'Key')).toEqual(DESCENDING);
     expect(await ariaSortOf(page, 'Key')).toBe('descending');
     const descendingUrl = page.url();
@@ -160,6 +165,7 @@ describeWithBrowser('the console with the keyboard only, in Chromium', () => {
     // A reload keeps the filter (in the form too) and the sort.
     await page.reload();
     await page.locator('tbody tr').first().waitFor();
+    await consoleReady(page);
     expect(page.url()).toBe(descendingUrl);
     expect(await page.getByLabel('Group').inputValue()).toBe('billing');
     expect(await column(page, 'Key')).toEqual(DESCENDING);
@@ -170,12 +176,14 @@ describeWithBrowser('the console with the keyboard only, in Chromium', () => {
     await page.goBack();
     await page.waitForURL(ascendingUrl);
     await page.locator('tbody tr').first().waitFor();
+    await consoleReady(page);
     expect(await page.getByLabel('Group').inputValue()).toBe('billing');
     expect(await column(page, 'Key')).toEqual(ASCENDING);
     expect(await ariaSortOf(page, 'Key')).toBe('ascending');
     await page.goBack();
     await page.waitForURL((url) => url.searchParams.get('group') === 'billing' && !url.searchParams.has('sort'));
     await page.locator('tbody tr').first().waitFor();
+    await consoleReady(page);
     expect(await column(page, 'Key')).toEqual([...KEYS].reverse());
     await screenshot('5-back');
   });
@@ -185,6 +193,7 @@ describeWithBrowser('the console with the keyboard only, in Chromium', () => {
     await logInThroughForm(page, kit.url, 'viewer', PASSWORD);
     await page.goto(`${kit.url}/dead-letters`);
     await page.getByRole('heading', { level: 1, name: 'Dead letters' }).waitFor();
+    await consoleReady(page);
     await page.keyboard.press('?');
     const help = page.getByRole('dialog');
     await help.waitFor({ state: 'visible' });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PASSWORD, startConsoleKit, type ConsoleKit } from '../../../libs/console/test/console-test-kit';
 import { describeWithBrowser, useBrowser } from '../../support/browser';
-import { logInThroughForm } from './console-browser-kit';
+import { consoleReady, logInThroughForm } from './console-browser-kit';
 
 describeWithBrowser('console login and logout in Chromium', () => {
   const browser = useBrowser('login');
@@ -48,6 +48,7 @@ describeWithBrowser('console login and logout in Chromium', () => {
     await logInThroughForm(page, kit.url, 'viewer', PASSWORD);
     await page.goto(`${kit.url}/audit`);
     await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+    await consoleReady(page);
     const session = (await context.cookies()).find((cookie) => cookie.name === 'rmq_console_session');
     expect(session?.httpOnly).toBe(true);
 
