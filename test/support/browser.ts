@@ -291,8 +291,6 @@ async function watch(
     const text = message.text();
     if (allowed.some((pattern) => pattern.test(text))) return;
     const where = message.location().url;
-    // Chromium asks every origin for /favicon.ico on its own; a page that declares no icon is not at fault.
-    if (where && new URL(where).pathname === '/favicon.ico') return;
     problems.push(`console error: ${text}${where ? ` (${where})` : ''}`);
   });
   page.on('dialog', (dialog) => {
