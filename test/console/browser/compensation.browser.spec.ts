@@ -26,8 +26,9 @@ describeWithBrowser('compensation console in Chromium: a declined order fixed by
     sample = await bootSample(undefined, { console: { port: 0, password: DEMO_PASSWORD } });
     const base = sample.console!.url;
     const orderId = await placeOrder(sample, { customerId: 'browser-e2e', amount: 42.5, card: CARDS.declined });
+    const orderUrl = `${sample.orderUrl}/orders/${orderId}`;
 
-    const { page, screenshot } = await browser.open({ dialogs: 'accept' });
+    const { page, screenshot, allowConsoleError } = await browser.open({ dialogs: 'accept' });
 
     // 1. Log in with the demo login the sample prints.
     await logInThroughForm(page, base, sample.console!.username, DEMO_PASSWORD);
@@ -58,21 +59,30 @@ describeWithBrowser('compensation console in Chromium: a declined order fixed by
     const payloadField = edit.getByLabel(/Payload/);
     const payload = JSON.parse(await payloadField.inputValue()) as { orderId: string; card: string };
     expect(payload).toMatchObject({ orderId, card: CARDS.declined });
+    // A typo in the card is refused by the payment handler's DTO, with its message, and nothing is sent.
+    allowConsoleError(/status of 422/);
+    await payloadField.fill(JSON.stringify({ ...payload, card: '4242-4242' }, null, 2));
+    await edit.getByRole('button', { name: 'Edit and retry' }).click();
+    await confirmIfAsked(page);
+    const refusal = page.getByRole('alert').filter({ hasText: 'card must be a card number of 12 to 19 digits' });
+    await refusal.first().waitFor();
+    expect(page.url()).toBe(letterUrl);
+    expect((await request<{ status: string }>('GET', orderUrl)).body.status).toBe('PENDING');
+    await screenshot('3a-typo-refused');
     await payloadField.fill(JSON.stringify({ ...payload, card: CARDS.ok }, null, 2));
     await edit.getByLabel('Reason').fill(REASON);
-    await screenshot('3a-card-edited');
+    await screenshot('3b-card-edited');
     await edit.getByRole('button', { name: 'Edit and retry' }).click();
     await confirmIfAsked(page);
     const result = await statusText(page);
     expect(result).not.toMatch(/fail|error|refused|invalid/i);
-    await screenshot('3b-retried');
+    await screenshot('3c-retried');
     // The page reloads itself; the letter is then marked resent and offers no more actions.
     await page.waitForURL(letterUrl);
     await page.getByRole('group', { name: 'Edit and retry' }).waitFor({ state: 'detached' });
     expect(await page.locator('main').innerText()).toMatch(/\bresent\b/);
 
     // 4. The order service settles the order as PAID.
-    const orderUrl = `${sample.orderUrl}/orders/${orderId}`;
     await eventually(
       async () => (await request<{ status: string }>('GET', orderUrl)).body.status === 'PAID',
       async () => `order ${orderId} is not PAID: ${JSON.stringify((await request('GET', orderUrl)).body)}`,
