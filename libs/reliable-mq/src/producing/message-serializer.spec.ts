@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../errors/configuration.error';
 import { InvalidMessageError } from '../errors/invalid-message.error';
 import { PayloadTooLargeError } from '../errors/payload-too-large.error';
+import { payloadToJson } from './json-payload';
 import { MessageSerializer, toTransportMessage } from './message-serializer';
 import type { OutgoingMessage } from './outgoing-message.interface';
 
@@ -74,6 +75,47 @@ describe('MessageSerializer', () => {
     }
     const result = serializer.serialize({ topic: 't', payload: { price: new Money(5, 'EUR'), note: undefined } });
     expect(JSON.parse(result.payload)).toEqual({ price: { amount: 5, currency: 'EUR' } });
+  });
+
+  it('writes every payload exactly as the full check does, whichever path serialises it', () => {
+    class Money {
+      constructor(
+        readonly amount: number,
+        readonly currency: string,
+      ) {}
+    }
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1 });
+    let deep: unknown = 'leaf';
+    for (let level = 0; level < 40; level++) deep = { level, child: deep };
+    const payloads: unknown[] = [
+      null,
+      0,
+      'text',
+      true,
+      [],
+      {},
+      { orderId: 'o-1', lines: [{ sku: 'A', qty: 2 }], total: 42.5, paid: false, note: null, skipped: undefined },
+      { at: new Date(NOW), never: new Date(Number.NaN) },
+      bare,
+      new Money(10, 'EUR'),
+      { raw: Buffer.from('hi') },
+      { custom: { toJSON: () => ({ replaced: true }) } },
+      deep,
+    ];
+    for (const payload of payloads) {
+      const expected = payloadToJson(payload);
+      expect(expected.ok).toBe(true);
+      expect(serializer.serialize({ topic: 't', payload }).payload).toBe((expected as { json: string }).json);
+    }
+  });
+
+  it('refuses a payload whose getter throws, naming the error', () => {
+    const payload = {
+      get total(): number {
+        throw new Error('not loaded');
+      },
+    };
+    expect(problemOf({ topic: 't', payload })).toMatch(/cannot be serialised to JSON: not loaded/);
   });
 
   describe('refuses a payload that would not arrive as written', () => {

@@ -78,10 +78,13 @@ export class MessageSerializer {
     const tags = checkTags(input.tags, fail);
     const headers = checkHeaders(input.headers, fail);
     if (!('payload' in input)) fail('payload is missing; send null when there is nothing to say');
-    const payload = payloadToJson(input.payload);
+    const payload = plainJson(input.payload) ?? payloadToJson(input.payload);
     if (!payload.ok) return fail(payload.problem);
-    const size = Buffer.byteLength(payload.json, 'utf8');
-    if (size > this.maxPayloadBytes) throw new PayloadTooLargeError(size, this.maxPayloadBytes, index);
+    // A UTF-16 unit takes at most 3 bytes in UTF-8, so a text that short cannot be over the limit: no count needed.
+    if (payload.json.length * 3 > this.maxPayloadBytes) {
+      const size = Buffer.byteLength(payload.json, 'utf8');
+      if (size > this.maxPayloadBytes) throw new PayloadTooLargeError(size, this.maxPayloadBytes, index);
+    }
     const deliverAt = checkSchedule(input.delayMs, input.deliverAt, now, fail);
     return { id: uuidv7(now), topic, key, tags, headers, payload: payload.json, deliverAt };
   }
@@ -102,6 +105,60 @@ export function toTransportMessage(message: SerializedMessage): TransportMessage
 }
 
 type Fail = (problem: string) => never;
+
+/** Deeper than this, the plain path leaves the payload to the full check (which also names cycles). */
+const PLAIN_DEPTH = 32;
+
+/**
+ * The common case at native speed: a payload made of plain objects, arrays, strings, finite numbers, booleans, null
+ * and Dates serialises with JSON.stringify exactly as the full check would, so a quick walk that finds nothing else
+ * lets it skip the per-value replacer. Anything else (a value JSON would alter, a `toJSON` of its own, a cycle, a
+ * throwing getter, great depth) returns undefined, and `payloadToJson` decides and explains.
+ */
+function plainJson(payload: unknown): { ok: true; json: string } | undefined {
+  try {
+    if (!isPlain(payload, 0)) return undefined;
+    const json = JSON.stringify(payload) as string | undefined;
+    return json === undefined ? undefined : { ok: true, json };
+  } catch {
+    return undefined;
+  }
+}
+
+function isPlain(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= PLAIN_DEPTH) return false;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) {
+          if (!isPlain(value[index], depth + 1)) return false;
+        }
+        return true;
+      }
+      // A Date serialises through its own toJSON to a string (or null when invalid), as under the full check.
+      if (value instanceof Date) return true;
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      const prototype = Object.getPrototypeOf(value) as unknown;
+      if (prototype !== Object.prototype && prototype !== null) return false;
+      for (const key in value) {
+        if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+        const child = (value as Record<string, unknown>)[key];
+        // An absent optional field: JSON leaves it out, and so does the full check.
+        if (child === undefined) continue;
+        if (!isPlain(child, depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
