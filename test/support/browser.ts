@@ -27,8 +27,8 @@ export const CHROMIUM_ARGS: readonly string[] = [
 export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'test', 'artifacts');
 
 /** Every wait of a browser step is bounded by these; a test fails with Playwright's timeout message instead. */
-export const ACTION_TIMEOUT_MS = 10_000;
-export const NAVIGATION_TIMEOUT_MS = 15_000;
+export const ACTION_TIMEOUT_MS = 15_000;
+export const NAVIGATION_TIMEOUT_MS = 20_000;
 const LAUNCH_TIMEOUT_MS = 30_000;
 const CLOSE_TIMEOUT_MS = 10_000;
 
