@@ -62,6 +62,21 @@ describe('readBrokerConfig', () => {
     if (!bad.ok) expect(bad.errors).toHaveLength(5);
   });
 
+  it('bounds how long a forwarded payload check waits for the consumer (5 s by default)', () => {
+    const defaults = readBrokerConfig(base);
+    expect(defaults.ok && defaults.config.validateTimeoutMs).toBe(5_000);
+    const set = readBrokerConfig({ ...base, BROKER_VALIDATE_TIMEOUT_MS: '1500' });
+    expect(set.ok && set.config.validateTimeoutMs).toBe(1_500);
+    for (const value of ['0', '60001', 'soon']) {
+      const bad = readBrokerConfig({ ...base, BROKER_VALIDATE_TIMEOUT_MS: value });
+      expect(bad.ok, value).toBe(false);
+      if (!bad.ok)
+        expect(bad.errors).toEqual([
+          `BROKER_VALIDATE_TIMEOUT_MS must be an integer from 100 to 60000; got ${JSON.stringify(value)}.`,
+        ]);
+    }
+  });
+
   it('knows loopback addresses', () => {
     expect(['127.0.0.1', '127.1.2.3', '::1', 'localhost'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '10.0.0.1', '::', 'example.internal'].some(isLoopbackHost)).toBe(false);

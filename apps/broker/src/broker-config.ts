@@ -43,6 +43,8 @@ export interface BrokerConfig {
   maxWriteBufferBytes: number;
   /** How long a producer has to answer a checkback before it counts as `unknown`. */
   checkTimeoutMs: number;
+  /** How long a forwarded `payload.validate` waits for the member's answer before it is `unavailable`. */
+  validateTimeoutMs: number;
   /** HTTP health/readiness endpoint; null turns it off. */
   healthPort: number | null;
   /** Bound on the graceful shutdown. */
@@ -60,6 +62,7 @@ export const BROKER_DEFAULTS = {
   maxInflightRequests: 256,
   maxWriteBufferBytes: 64 * 1024 * 1024,
   checkTimeoutMs: 10_000,
+  validateTimeoutMs: 5_000,
   shutdownTimeoutMs: 15_000,
 } as const;
 
@@ -78,6 +81,7 @@ export const BROKER_ENV_HELP = [
   `BROKER_MAX_CONNECTIONS_PER_CLIENT  per remote address (default ${BROKER_DEFAULTS.maxConnectionsPerClient})`,
   `BROKER_HEARTBEAT_MS        client ping interval (default ${BROKER_DEFAULTS.heartbeatMs})`,
   `BROKER_IDLE_TIMEOUT_MS     silent connections are closed after this (default ${BROKER_DEFAULTS.idleTimeoutMs})`,
+  `BROKER_VALIDATE_TIMEOUT_MS a consumer's answer to a payload check is awaited this long (default ${BROKER_DEFAULTS.validateTimeoutMs})`,
   'BROKER_ENGINE_OPTIONS      JSON of other engine options, e.g. {"sessionTimeoutMs":30000}',
 ];
 
@@ -217,6 +221,7 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
     maxInflightRequests: BROKER_DEFAULTS.maxInflightRequests,
     maxWriteBufferBytes: BROKER_DEFAULTS.maxWriteBufferBytes,
     checkTimeoutMs: BROKER_DEFAULTS.checkTimeoutMs,
+    validateTimeoutMs: integer('BROKER_VALIDATE_TIMEOUT_MS', BROKER_DEFAULTS.validateTimeoutMs, 100, 60_000),
     healthPort,
     shutdownTimeoutMs: BROKER_DEFAULTS.shutdownTimeoutMs,
   };
@@ -243,6 +248,7 @@ export function brokerConfig(overrides: Partial<BrokerConfig> & Pick<BrokerConfi
     maxInflightRequests: BROKER_DEFAULTS.maxInflightRequests,
     maxWriteBufferBytes: BROKER_DEFAULTS.maxWriteBufferBytes,
     checkTimeoutMs: BROKER_DEFAULTS.checkTimeoutMs,
+    validateTimeoutMs: BROKER_DEFAULTS.validateTimeoutMs,
     healthPort: null,
     shutdownTimeoutMs: BROKER_DEFAULTS.shutdownTimeoutMs,
     ...overrides,

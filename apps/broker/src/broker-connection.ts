@@ -11,10 +11,13 @@ import {
   ProtocolError,
   ProtocolErrorCode,
   ServerEvent,
+  ServerOp,
   toWireError,
   type Frame,
   type HelloResult,
+  type MemberValidateArgs,
   type RequestFrame,
+  type ValidatePayloadResult,
   type WireError,
 } from '@reliable-mq/nestjs/transport/remote/protocol';
 import type { BrokerConfig } from './broker-config';
@@ -35,6 +38,8 @@ export interface ConnectionHost {
   authenticate(token: string | undefined): boolean;
   claimMember(group: string, memberId: string, connection: BrokerConnection): Promise<void>;
   releaseMember(group: string, memberId: string, connection: BrokerConnection): void;
+  subscribed(group: string, topic: string): void;
+  validatePayload(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult>;
   connectionClosed(connection: BrokerConnection): void;
 }
 
@@ -104,6 +109,8 @@ export class BrokerConnection {
       checkers: this.checkers,
       claimMember: (group, memberId) => host.claimMember(group, memberId, this),
       releaseMember: (group, memberId) => host.releaseMember(group, memberId, this),
+      subscribed: (group, topic) => host.subscribed(group, topic),
+      validatePayload: (group, topic, payload) => host.validatePayload(group, topic, payload),
     };
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
@@ -162,6 +169,12 @@ export class BrokerConnection {
         ),
       );
     }
+  }
+
+  /** Asks this connection's client to check a payload for its subscription `sub`, without handling it. */
+  askValidation(sub: number, payload: Buffer, timeoutMs: number): Promise<unknown> {
+    const args: MemberValidateArgs = { sub, payload };
+    return this.request(ServerOp.PAYLOAD_VALIDATE, args, timeoutMs);
   }
 
   /** Refuses the connection before it is used (limits): one error frame, then close. */
@@ -383,6 +396,7 @@ export class BrokerConnection {
       idleTimeoutMs: config.idleTimeoutMs,
       maxBatchSize: this.host.maxBatchSize,
       maxBodyBytes: this.host.maxBodyBytes,
+      validateTimeoutMs: config.validateTimeoutMs,
     };
     this.respond(frame.id, result);
   }

@@ -7,7 +7,7 @@ import type {
   PublishMessage,
 } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
-import { ClientOp, type WireConfirm } from '@reliable-mq/nestjs/transport/remote/protocol';
+import { ClientOp, type ValidatePayloadResult, type WireConfirm } from '@reliable-mq/nestjs/transport/remote/protocol';
 import type { ConnectionCheckers } from './connection-checkers';
 import type { ConnectionSubscriptions } from './connection-subscriptions';
 import { Args } from './request-args';
@@ -20,6 +20,10 @@ export interface OperationContext {
   /** Makes this connection the one that drives the member, closing another that still claims it. */
   claimMember(group: string, memberId: string): Promise<void>;
   releaseMember(group: string, memberId: string): void;
+  /** Remembers that a group consumed a topic, so `payload.validate` knows the group. */
+  subscribed(group: string, topic: string): void;
+  /** Has a live, validating member of the group check a payload (see PayloadValidationRouter). */
+  validatePayload(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult>;
 }
 
 export type Operation = (ctx: OperationContext, args: Args) => unknown;
@@ -128,6 +132,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
       delayLevels: args.optionalString('delayLevels', MAX_TEXT),
       startFrom: args.optionalOneOf('startFrom', ['latest', 'earliest'] as const),
       memberId,
+      validates: args.optionalBoolean('validates'),
     };
     await ctx.claimMember(group, memberId);
     try {
@@ -137,6 +142,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
       if (!drivesMember) ctx.releaseMember(group, memberId);
       throw error;
     }
+    ctx.subscribed(group, spec.topic);
     return { sub, memberId };
   },
 
@@ -161,6 +167,9 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     });
     return {};
   },
+
+  [ClientOp.PAYLOAD_VALIDATE]: (ctx, args) =>
+    ctx.validatePayload(args.string('group', MAX_NAME), args.string('topic', MAX_NAME), args.bytes('payload')),
 
   [ClientOp.DLQ_LIST]: ({ engine }, args) => engine.listDeadLetters(readDeadLetterQuery(args)),
 

@@ -258,6 +258,7 @@ describe('broker server: malformed and hostile frames get an error frame and a c
         { sub: 1, group: 'g', topic: TOPIC, mode: 'sideways', prefetch: 1, maxReconsumeTimes: 1 },
         { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 0, maxReconsumeTimes: 1 },
         { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: -1 },
+        { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: 1, validates: 'yes' },
       ],
       [ClientOp.UNSUBSCRIBE]: [{ sub: -1 }, {}],
       [ClientOp.ACK]: [{ tag: 'a' }, {}],
@@ -282,6 +283,12 @@ describe('broker server: malformed and hostile frames get an error frame and a c
       [ClientOp.TX_LIST]: [{ state: 'maybe' }, { limit: -1 }],
       [ClientOp.TX_COMMIT_DISCARDED]: [{ txIds: [1] }],
       [ClientOp.TX_DISCARD_DISCARDED]: [{ txIds: ['a'] }],
+      [ClientOp.PAYLOAD_VALIDATE]: [
+        { group: 5, topic: TOPIC, payload: Buffer.from('{}') },
+        { group: 'g', topic: TOPIC, payload: '{}' },
+        { group: 'g', payload: Buffer.from('{}') },
+        { group: 'g'.repeat(300), topic: TOPIC, payload: Buffer.from('{}') },
+      ],
     };
 
     it('covers every call of the protocol', () => {

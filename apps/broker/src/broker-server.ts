@@ -1,11 +1,17 @@
 import { BrokerEngine } from '@reliable-mq/engine';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { PROTOCOL_VERSION, ProtocolError, ProtocolErrorCode } from '@reliable-mq/nestjs/transport/remote/protocol';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  ProtocolErrorCode,
+  type ValidatePayloadResult,
+} from '@reliable-mq/nestjs/transport/remote/protocol';
 import { isLoopbackHost, type BrokerConfig } from './broker-config';
 import { BrokerConnection, type ConnectionHost } from './broker-connection';
 import { brokerLogger, type BrokerLogger } from './broker-logger';
 import { HealthEndpoint, type HealthReport } from './health-endpoint';
+import { PayloadValidationRouter } from './payload-validation';
 import { throttledLogger } from './throttled-logger';
 
 const DEFAULT_ENGINE_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -47,6 +53,7 @@ export class BrokerServer implements ConnectionHost {
   private health: HealthEndpoint | null = null;
   /** What connections log about themselves (mostly refusals), limited so a flood of bad clients cannot flood the log. */
   private readonly connectionLogger: BrokerLogger;
+  private readonly validation: PayloadValidationRouter;
   readonly version: string;
   readonly maxBodyBytes: number;
   readonly maxBatchSize: number;
@@ -63,6 +70,24 @@ export class BrokerServer implements ConnectionHost {
     this.tokenDigest = config.token === null ? null : digest(config.token);
     this.maxBodyBytes = engine.options.maxBodyBytes;
     this.maxBatchSize = engine.options.maxBatchSize;
+    this.validation = new PayloadValidationRouter(
+      engine,
+      {
+        subscriptionsOf: (group, topic) =>
+          [...this.connections]
+            .filter((connection) => connection.isOpen)
+            .flatMap((connection) =>
+              connection.subscriptions.of(group, topic).map((sub) => ({
+                validates: sub.validates,
+                member: {
+                  memberId: sub.memberId,
+                  ask: (payload: Buffer, timeoutMs: number) => connection.askValidation(sub.id, payload, timeoutMs),
+                },
+              })),
+            ),
+      },
+      config.validateTimeoutMs,
+    );
   }
 
   /** Opens the engine, creates the configured topics, and listens. Refuses an unsafe or broken configuration. */
@@ -196,6 +221,14 @@ export class BrokerServer implements ConnectionHost {
   releaseMember(group: string, memberId: string, connection: BrokerConnection): void {
     const key = `${group}\u0000${memberId}`;
     if (this.members.get(key) === connection) this.members.delete(key);
+  }
+
+  subscribed(group: string, topic: string): void {
+    this.validation.subscribed(group, topic);
+  }
+
+  validatePayload(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult> {
+    return this.validation.validate(group, topic, payload);
   }
 
   connectionClosed(connection: BrokerConnection): void {

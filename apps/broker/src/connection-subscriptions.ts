@@ -12,6 +12,8 @@ interface ActiveSubscription {
   group: string;
   topic: string;
   memberId: string;
+  /** The member can answer `payload.validate` for this subscription. */
+  validates: boolean;
   engine: Subscription;
 }
 
@@ -71,6 +73,16 @@ export class ConnectionSubscriptions {
     return [...seen.values()];
   }
 
+  /** This connection's subscriptions of `group` on `topic`. */
+  of(group: string, topic: string): Array<{ id: number; memberId: string; validates: boolean }> {
+    const found: Array<{ id: number; memberId: string; validates: boolean }> = [];
+    for (const sub of this.active.values()) {
+      if (sub.group === group && sub.topic === topic)
+        found.push({ id: sub.id, memberId: sub.memberId, validates: sub.validates });
+    }
+    return found;
+  }
+
   has(id: number): boolean {
     return this.active.has(id) || this.opening.has(id);
   }
@@ -107,7 +119,14 @@ export class ConnectionSubscriptions {
       await engineSub.close(0);
       throw new ProtocolError(ProtocolErrorCode.SHUTTING_DOWN, 'The connection closed while subscribing.');
     }
-    this.active.set(id, { id, group: args.group, topic: args.topic, memberId: args.memberId, engine: engineSub });
+    this.active.set(id, {
+      id,
+      group: args.group,
+      topic: args.topic,
+      memberId: args.memberId,
+      validates: args.validates === true,
+      engine: engineSub,
+    });
   }
 
   /**

@@ -8,7 +8,7 @@ import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver'
 import type { InboundMessage, Transport, TransportSubscription } from '../transport/transport.interface';
 import { ConsumerExplorer, type DiscoveredHandler } from './consumer-explorer.service';
 import type { MessageContext } from './message-context.interface';
-import { parseAndValidate } from './payload-validator';
+import { parseAndValidate, payloadValidatorFor } from './payload-validator';
 
 export interface HandlerCounters {
   handled: number;
@@ -54,6 +54,7 @@ export class ConsumerRunner {
           startFrom: options.startFrom ?? defaults.startFrom,
           consumerId: this.consumerId,
           groupMode: options.groupMode,
+          validator: payloadValidatorFor(options, handler.name),
         },
         (message) => this.handle(handler, message),
       );

@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validate, type ValidationError } from 'class-validator';
 import { NonRetryableError } from '../errors';
+import type { PayloadCheck, PayloadValidator } from '../transport/transport.interface';
 import type { MqConsumerOptions } from './mq-consumer-options.interface';
 
 function flatten(errors: ValidationError[], parent = ''): string[] {
@@ -43,4 +44,34 @@ export async function parseAndValidate(body: Buffer, options: MqConsumerOptions)
     }
   }
   return payload;
+}
+
+/** What a handler's payloads are checked against: `dto:<Class>`, `schema`, or `none` (JSON only). */
+export function validationKindOf(options: Pick<MqConsumerOptions, 'dto' | 'schema'>): string {
+  if (options.dto) return `dto:${options.dto.name}`;
+  if (options.schema) return 'schema';
+  return 'none';
+}
+
+/**
+ * The check a handler's payloads go through before it runs, as a validator an operator's tool can ask for: the same
+ * `parseAndValidate` the runner applies, so an answer of `valid` means the runner would call the handler. It never
+ * calls the handler.
+ */
+export function payloadValidatorFor(
+  options: Pick<MqConsumerOptions, 'dto' | 'schema'>,
+  handler?: string,
+): PayloadValidator {
+  return {
+    handler,
+    validation: validationKindOf(options),
+    async check(body: Buffer): Promise<PayloadCheck> {
+      try {
+        await parseAndValidate(body, options as MqConsumerOptions);
+        return { valid: true };
+      } catch (error) {
+        return { valid: false, errors: [(error as Error)?.message ?? String(error)] };
+      }
+    },
+  };
 }

@@ -67,7 +67,33 @@ export interface SubscriptionSpec {
    * `consumerId`) gets every message.
    */
   groupMode?: 'clustering' | 'broadcasting';
+  /**
+   * The check the handler applies to a payload before it runs (DTO or schema). A transport whose broker can ask
+   * consumers (the remote one) offers it to operators' tools; delivery never calls it.
+   */
+  validator?: PayloadValidator;
 }
+
+/** What a consumer's pre-handler check says about one payload. */
+export type PayloadCheck = { valid: true } | { valid: false; errors: string[] };
+
+/** Checks a payload exactly as the consumer does before calling its handler, without calling it. */
+export interface PayloadValidator {
+  check(body: Buffer): Promise<PayloadCheck>;
+  /** `Class.method`, for display. */
+  readonly handler?: string;
+  /** `dto:<Class>`, `schema` or `none`. */
+  readonly validation?: string;
+}
+
+/**
+ * A live consumer's verdict on a payload, asked through the broker. `unavailable`: nobody could check it (no live
+ * consumer that validates, it went away, or it did not answer in time); `reason` says which.
+ */
+export type ConsumerPayloadCheck =
+  | { status: 'valid'; handler?: string; validation?: string }
+  | { status: 'invalid'; errors: string[]; handler?: string; validation?: string }
+  | { status: 'unavailable'; reason: string };
 
 /**
  * The handler's outcome decides the message's fate:
@@ -166,5 +192,11 @@ export interface Transport {
   readonly deadLetters: DeadLetterOperations;
   /** Present when the broker supports transactional (half) messages; see TransactionalOperations. */
   readonly transactions?: TransactionalOperations;
+  /**
+   * Present when the broker can ask a live consumer of `group` on `topic` to check a payload as its handler would
+   * (DTO or schema), without handling it. A missing, vanished or silent consumer is `unavailable`, not an error;
+   * an invalid name or a topic or group the broker does not know rejects as other calls do.
+   */
+  validatePayload?(group: string, topic: string, body: Buffer): Promise<ConsumerPayloadCheck>;
   close(): Promise<void>;
 }

@@ -1,4 +1,10 @@
-import type { InboundHandler, InboundMessage, SubscriptionSpec, TransportSubscription } from '../transport.interface';
+import type {
+  InboundHandler,
+  InboundMessage,
+  PayloadValidator,
+  SubscriptionSpec,
+  TransportSubscription,
+} from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
 import { ClientOp, type SubscribeArgs, type WireDelivery } from './protocol';
 
@@ -32,6 +38,11 @@ export class RemoteSubscription implements TransportSubscription {
     return this.closing;
   }
 
+  /** The handler's pre-run check, when the consumer gave one; the broker may ask it through `payload.validate`. */
+  get validator(): PayloadValidator | undefined {
+    return this.spec.validator;
+  }
+
   get wireArgs(): SubscribeArgs & { sub: number } {
     const { spec } = this;
     return {
@@ -45,6 +56,7 @@ export class RemoteSubscription implements TransportSubscription {
       ...(spec.delayLevels !== undefined ? { delayLevels: spec.delayLevels } : {}),
       ...(spec.startFrom !== undefined ? { startFrom: spec.startFrom } : {}),
       memberId: this.memberId,
+      ...(spec.validator !== undefined ? { validates: true } : {}),
     };
   }
 

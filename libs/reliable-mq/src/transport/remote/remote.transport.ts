@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { TransportError } from '../../errors/transport.error';
 import { BrokerRefusedError } from '../../errors/broker-refused.error';
 import type {
+  ConsumerPayloadCheck,
   DeadLetterOperations,
   InboundHandler,
   SubscriptionSpec,
@@ -14,6 +15,7 @@ import type {
 } from '../transport.interface';
 import { BrokerClientConnection } from './broker-client-connection';
 import { ClientOp, ProtocolErrorCode, ServerEvent, ServerOp, type PublishResult, type WireConfirm } from './protocol';
+import { answerValidate, askValidation } from './remote-payload-validation';
 import { RemoteSubscription } from './remote-subscription';
 import {
   resolveRemoteTransportOptions,
@@ -203,6 +205,14 @@ export class RemoteTransport implements Transport {
       throw error;
     }
     return subscription;
+  }
+
+  /**
+   * Has a live member of `group` that consumes `topic` check `body` as its handler would, through the broker. No
+   * such member, one that went away or did not answer in time: `unavailable` with the broker's reason.
+   */
+  async validatePayload(group: string, topic: string, body: Buffer): Promise<ConsumerPayloadCheck> {
+    return askValidation(this.openConnection(), group, topic, body, this.options.requestTimeoutMs);
   }
 
   readonly deadLetters: DeadLetterOperations = {
@@ -426,6 +436,7 @@ export class RemoteTransport implements Transport {
 
   private async onRequest(_connection: BrokerClientConnection, op: string, args: unknown): Promise<unknown> {
     if (op === ServerOp.TX_CHECK) return this.transactionsCheck(args);
+    if (op === ServerOp.PAYLOAD_VALIDATE) return answerValidate(args, this.subscriptions);
     throw new BrokerRefusedError(ProtocolErrorCode.UNKNOWN_OP, `This client does not answer "${op}".`);
   }
 

@@ -54,6 +54,11 @@ export const ClientOp = {
   TX_LIST: 'tx.list',
   TX_COMMIT_DISCARDED: 'tx.commitDiscarded',
   TX_DISCARD_DISCARDED: 'tx.discardDiscarded',
+  /**
+   * Asks a live member of a group that subscribed to a topic with `validates: true` whether its handler would accept a
+   * payload; the broker forwards it as `payload.validate`. Added within version 1: see `validateTimeoutMs` in hello.
+   */
+  PAYLOAD_VALIDATE: 'payload.validate',
 } as const;
 export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp];
 
@@ -61,6 +66,11 @@ export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp];
 export const ServerOp = {
   /** Checkback: asks a registered checker about one half message; answered with `{ outcome }`. */
   TX_CHECK: 'tx.check',
+  /**
+   * Asks the member holding subscription `sub` to check `payload` as its handler would before running, without
+   * running it; answered with `{ valid: true }` or `{ valid: false, errors }`.
+   */
+  PAYLOAD_VALIDATE: 'payload.validate',
 } as const;
 
 /** Events the server pushes. */
@@ -92,6 +102,8 @@ export const ProtocolErrorCode = {
   RESPONSE_TOO_LARGE: 'RESPONSE_TOO_LARGE',
   /** Another connection subscribed with this connection's member id: the client reconnected elsewhere. */
   SUPERSEDED: 'SUPERSEDED',
+  /** `payload.validate` for a group the broker knows nothing of on that topic: no subscription, no dead letter. */
+  UNKNOWN_GROUP: 'UNKNOWN_GROUP',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];

@@ -59,6 +59,11 @@ export interface HelloResult {
   idleTimeoutMs: number;
   maxBatchSize: number;
   maxBodyBytes: number;
+  /**
+   * How long the broker waits for a member's answer to a forwarded `payload.validate`. Present when the broker has
+   * that call; a client asks only a broker that announces it.
+   */
+  validateTimeoutMs?: number;
 }
 
 /** A message to publish or send as a half message. */
@@ -100,6 +105,8 @@ export interface SubscribeArgs {
   delayLevels?: string;
   startFrom?: 'latest' | 'earliest';
   memberId?: string;
+  /** The member can answer `payload.validate` for this subscription (its handler's DTO or schema check). */
+  validates?: boolean;
 }
 
 export interface SubscribeResult {
@@ -156,3 +163,29 @@ export interface WireHalfMessage {
   resolvedAt: number | null;
   resolvedBy: string | null;
 }
+
+/** `payload.validate` from a client: would a live member of `group` on `topic` accept this body? */
+export interface ValidatePayloadArgs {
+  group: string;
+  topic: string;
+  /** The message body as it would be sent (UTF-8 JSON for JSON payloads). */
+  payload: Uint8Array;
+}
+
+/** `payload.validate` from the server to the member holding subscription `sub`. */
+export interface MemberValidateArgs {
+  sub: number;
+  payload: Uint8Array;
+}
+
+/** A member's answer; `handler` and `validation` describe what checked it, for display. */
+export type MemberValidateResult = ({ valid: true } | { valid: false; errors: string[] }) & {
+  handler?: string;
+  validation?: string;
+};
+
+/** The broker's answer to `payload.validate`. `unavailable`: no member could check it, and `reason` says why. */
+export type ValidatePayloadResult =
+  | { status: 'valid'; memberId: string; handler?: string; validation?: string }
+  | { status: 'invalid'; errors: string[]; memberId: string; handler?: string; validation?: string }
+  | { status: 'unavailable'; reason: string };
