@@ -26,7 +26,8 @@ export class ConsoleBrokerError extends Error {
  * dead-letter operations always; half messages and engine statistics where the broker keeps them.
  *
  * - embedded: this process opens the data directory (no other process may have it open).
- * - remote: a client of the standalone broker; its protocol carries DLQ, statistics and half-message calls.
+ * - remote: a client of the standalone broker; its protocol carries DLQ, statistics and half-message calls, and
+ *   asks a live consumer to check an edited payload with its handler's DTO or schema.
  * - rabbitmq: the DLQs of the named groups. There are no engine statistics, and no half messages: on RabbitMQ those
  *   live in each producer's own database (`rmq_half_message`), which the console does not open.
  */
@@ -87,7 +88,13 @@ async function openRemote(config: Extract<ConsoleBrokerConfig, { kind: 'remote' 
     throw new ConsoleBrokerError(`BROKER_URL: ${(error as Error).message}`, { cause: error });
   }
   return {
-    source: { transport, stats: () => transport.stats(), label: `standalone broker (${config.url})` },
+    source: {
+      transport,
+      stats: () => transport.stats(),
+      // This process knows no handler classes: an edit is checked by a live consumer of its group, through the broker.
+      validatePayload: (group, topic, payload) => transport.validatePayload(group, topic, Buffer.from(payload, 'utf8')),
+      label: `standalone broker (${config.url})`,
+    },
     description: `broker ${config.url}`,
     close: () => transport.close(),
   };

@@ -1,5 +1,6 @@
 import type { EngineStats } from '@reliable-mq/engine';
 import type { DeadLetterOperations, PayloadSchema, TransactionalOperations } from '@reliable-mq/nestjs';
+import type { ConsumerPayloadCheck } from '@reliable-mq/nestjs/transport/transport.interface';
 import type { DataSource } from 'typeorm';
 
 /** `viewer` reads; `operator` also retries, edits and discards; `admin` also manages users and settings. */
@@ -52,6 +53,13 @@ export interface ConsoleBrokerSource {
     readonly transactions?: TransactionalOperations;
   };
   stats?: () => EngineStats | Promise<EngineStats>;
+  /**
+   * Asks a live consumer of `group` on `topic` whether its handler would accept `payload` (the JSON text that would
+   * be sent), checked with its DTO or schema. For consoles that know no handler classes, such as the standalone
+   * console on the remote broker (`RemoteTransport.validatePayload`). Used only when no handler of the group is
+   * known here; `unavailable` makes an edit need explicit confirmation.
+   */
+  validatePayload?: (group: string, topic: string, payload: string) => Promise<ConsumerPayloadCheck>;
   /** Shown in the page header, e.g. `embedded (data/broker)`. Default: the transport's kind. */
   label?: string;
 }

@@ -80,6 +80,9 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
   if (options.broker.stats !== undefined && typeof options.broker.stats !== 'function') {
     fix('broker.stats must be a function returning the engine statistics, or left out.');
   }
+  if (options.broker.validatePayload !== undefined && typeof options.broker.validatePayload !== 'function') {
+    fix('broker.validatePayload must be a function (group, topic, payload) asking a live consumer, or left out.');
+  }
   if (typeof options.storeFile !== 'string' || options.storeFile.trim() === '') {
     fix('storeFile must name the SQLite file for audit, sessions and samples, e.g. "data/console.sqlite".');
   }

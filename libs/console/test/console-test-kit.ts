@@ -99,6 +99,8 @@ export interface KitOptions {
   groups?: Record<string, string[]>;
   withTransactions?: boolean;
   engine?: Partial<EngineOptions>;
+  /** The broker source's check by a live consumer, as the standalone console on the remote broker has it. */
+  validatePayload?: ConsoleBrokerSource['validatePayload'];
 }
 
 const DEFAULT_GROUPS: Record<string, string[]> = { billing: ['orders'], 'short-window': ['invoices'] };
@@ -153,7 +155,12 @@ export async function startConsoleKit(options: KitOptions = {}): Promise<Console
   const hash = await hashConsolePassword(PASSWORD, { cost: 10 });
   const clock = new SkewedClock();
   const consoleOptions: ReliableMqConsoleOptions = {
-    broker: { transport: exposed, stats: () => engine.stats(), label: 'embedded (test)' },
+    broker: {
+      transport: exposed,
+      stats: () => engine.stats(),
+      label: 'embedded (test)',
+      ...(options.validatePayload ? { validatePayload: options.validatePayload } : {}),
+    },
     services: [{ name: 'orders', dataSource }],
     auth: {
       users: [

@@ -24,8 +24,9 @@ export const MAX_SELECTION = 1000;
 export class RetryDeadLetterDto {
   @ApiPropertyOptional({
     description:
-      'The whole new payload (any JSON). When the handler declared a DTO or schema, it is validated against it first; ' +
-      'leave it out to retry the message as it was.',
+      'The whole new payload (any JSON). When the handler declared a DTO or schema, it is validated against it first ' +
+      '(by a live consumer through the broker when this console knows no handler); leave it out to retry the ' +
+      'message as it was.',
   })
   @Allow()
   payload?: unknown;
@@ -44,6 +45,15 @@ export class RetryDeadLetterDto {
   @IsOptional()
   @IsBoolean()
   confirmDedupWindow?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Required as true to send an edit that no live consumer could check (409 EDIT_UNCHECKED_CONFIRMATION_REQUIRED ' +
+      'without it); the audit entry records that it was sent unchecked.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  confirmUnchecked?: boolean;
 
   @ApiPropertyOptional({ description: 'Why, for the audit log.', maxLength: 500 })
   @IsOptional()

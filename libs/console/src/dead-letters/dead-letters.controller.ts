@@ -51,11 +51,17 @@ export class DeadLettersController {
   @ApiOperation({
     summary: 'Retry one dead letter, as it was or with an edited payload/headers.',
     description:
-      "An edited payload is validated against the handler's DTO or schema (422 when it would be refused). A message " +
-      "older than its group's dedup window needs confirmDedupWindow: true (409 DEDUP_WINDOW_CONFIRMATION_REQUIRED).",
+      "An edited payload is validated against the handler's DTO or schema (422 when it would be refused); a console " +
+      'that knows no handler asks a live consumer through the broker, and when none can answer the edit needs ' +
+      "confirmUnchecked: true (409 EDIT_UNCHECKED_CONFIRMATION_REQUIRED). A message older than its group's dedup " +
+      'window needs confirmDedupWindow: true (409 DEDUP_WINDOW_CONFIRMATION_REQUIRED).',
   })
   @ApiNotFoundResponse()
-  @ApiConflictResponse({ description: 'Not dead any more, or older than the dedup window without confirmation.' })
+  @ApiConflictResponse({
+    description:
+      'Not dead any more, older than the dedup window without confirmation, or an edit no live consumer could check ' +
+      'without confirmation.',
+  })
   @ApiUnprocessableEntityResponse({ description: "The edit fails the handler's DTO or schema." })
   retry(
     @Param('id', ParseIdPipe) id: number,

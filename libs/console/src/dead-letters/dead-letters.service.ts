@@ -7,8 +7,6 @@ import {
   UnprocessableEntityException,
 } from '@nestjs/common';
 import type { DeadLetter, DeadLetterQuery, ResendEdit } from '@reliable-mq/engine';
-import type { MqConsumerOptions } from '@reliable-mq/nestjs';
-import { parseAndValidate } from '@reliable-mq/nestjs/consuming/payload-validator';
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
@@ -21,6 +19,7 @@ import type { BulkRetryDto, RetryDeadLetterDto } from './dead-letter-actions.dto
 import { isDefaultSort, sortRows, type SortOrder } from '../http/sort';
 import { DEAD_LETTER_SORT, type DeadLetterFilterDto, type DeadLetterSortColumn } from './dead-letter-filter.dto';
 import { payloadView, summaryOf, type DeadLetterDetail, type DeadLetterSummary } from './dead-letter.view';
+import { auditOf, checkEdit, LIVE_CONSUMER_VALIDATION, type EditCheck } from './edit-validation';
 
 /** Engine page size used while collecting the letters of a "retry all matching". */
 const COLLECT_PAGE = 1000;
@@ -99,13 +98,16 @@ export class DeadLettersService {
       tags: letter.tags,
       headers: letter.headers,
       payload: payloadView(letter.body),
-      validation: validationOf(consumer),
+      validation: !consumer && this.options.broker.validatePayload ? LIVE_CONSUMER_VALIDATION : validationOf(consumer),
       handler: consumer?.handler ?? null,
       history,
     };
   }
 
-  /** Resends one letter, as it was or edited; refuses edits the handler's DTO or schema would refuse. */
+  /**
+   * Resends one letter, as it was or edited; refuses edits the handler's DTO or schema would refuse, checked here or
+   * by a live consumer through the broker (see checkEdit).
+   */
   async retryOne(
     id: number,
     request: RetryDeadLetterDto,
@@ -121,9 +123,17 @@ export class DeadLettersService {
     }
     const edit: ResendEdit = {};
     let editedPayload: unknown;
+    let editCheck: EditCheck | undefined;
     if (request.payload !== undefined) {
       const body = JSON.stringify(request.payload);
-      await this.validateEdit(letter, body);
+      this.checkEditSize(body);
+      editCheck = await checkEdit({
+        letter,
+        body,
+        consumer: this.catalog.find(letter.group, letter.topic),
+        source: this.options.broker,
+        confirmUnchecked: request.confirmUnchecked === true,
+      });
       edit.body = body;
       editedPayload = request.payload;
     }
@@ -139,6 +149,7 @@ export class DeadLettersService {
     if (edit.body !== undefined) {
       details.payloadBefore = payloadView(letter.body).text.slice(0, 8 * 1024);
       details.payloadAfter = JSON.stringify(editedPayload, null, 2).slice(0, 8 * 1024);
+      if (editCheck) Object.assign(details, auditOf(editCheck));
     }
     if (edit.headers !== undefined) details.headersAfter = edit.headers;
     let resent: number[];
@@ -289,29 +300,9 @@ export class DeadLettersService {
     return letters;
   }
 
-  private async validateEdit(letter: DeadLetter, body: string): Promise<void> {
+  private checkEditSize(body: string): void {
     if (Buffer.byteLength(body, 'utf8') > this.options.bodyLimitBytes) {
       throw new BadRequestException(`The edited payload is larger than ${this.options.bodyLimitBytes} bytes.`);
-    }
-    const consumer = this.catalog.find(letter.group, letter.topic);
-    if (!consumer?.dto && !consumer?.schema) return;
-    try {
-      // A DTO describes an object; an array would pass class-validator unchecked, so it is refused here.
-      if (consumer.dto && Array.isArray(JSON.parse(body))) {
-        throw new Error(`Payload failed validation against ${consumer.dto.name}: expected an object, got an array.`);
-      }
-      await parseAndValidate(Buffer.from(body, 'utf8'), {
-        dto: consumer.dto,
-        schema: consumer.schema,
-      } as MqConsumerOptions);
-    } catch (error) {
-      throw new UnprocessableEntityException({
-        statusCode: 422,
-        error: 'Unprocessable Entity',
-        code: 'EDIT_INVALID',
-        validation: validationOf(consumer),
-        message: `The edited payload would be refused by ${consumer.handler ?? `the ${letter.group} handler`}: ${(error as Error).message}`,
-      });
     }
   }
 }

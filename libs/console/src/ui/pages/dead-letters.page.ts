@@ -249,8 +249,7 @@ export function deadLetterDetailPage(
       </dd>
       <dt>Handler</dt>
       <dd>
-        ${letter.handler ?? 'unknown to this console'}; edits validated against
-        ${letter.validation === 'none' ? 'nothing (JSON only)' : letter.validation.replace(/^dto:/, '')}
+        ${letter.handler ?? 'unknown to this console'}; edits validated against ${validationText(letter.validation)}
       </dd>
       <dt>Dedup window</dt>
       <dd>${formatWindow(letter.dedupWindowMs)}</dd>
@@ -324,7 +323,7 @@ export function deadLetterDetailPage(
                       <legend>Edit and retry</legend>
                       <label for="edit-payload"
                         >Payload
-                        (JSON)${letter.validation === 'none' ? '' : html`, validated against ${letter.validation.replace(/^dto:/, '')} before it is sent`}</label
+                        (JSON)${letter.validation === 'none' ? '' : html`, validated against ${validationText(letter.validation)} before it is sent`}</label
                       >
                       <textarea
                         id="edit-payload"
@@ -408,4 +407,11 @@ export function jobsSection(base: string, jobs: RetryJobView[], operator: boolea
         </div>`,
     )}
   </section>`;
+}
+
+/** What an edit is checked against, in words. */
+function validationText(validation: string): string {
+  if (validation === 'none') return 'nothing (JSON only)';
+  if (validation === 'live-consumer') return "a live consumer's DTO or schema, asked through the broker";
+  return validation.replace(/^dto:/, '');
 }

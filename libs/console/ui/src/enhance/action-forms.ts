@@ -7,6 +7,7 @@ import { selectedValues } from '../components/selection-count';
 import { page } from '../page';
 
 const DEDUP_CODE = 'DEDUP_WINDOW_CONFIRMATION_REQUIRED';
+const UNCHECKED_CODE = 'EDIT_UNCHECKED_CONFIRMATION_REQUIRED';
 /** Long enough to read the result line before the page shows the new state. */
 const RELOAD_DELAY_MS = 700;
 
@@ -90,6 +91,41 @@ function dedupQuestion(problem: ApiProblem): Parameters<typeof askConfirm>[0] {
   };
 }
 
+function uncheckedQuestion(problem: ApiProblem): Parameters<typeof askConfirm>[0] {
+  return {
+    title: 'Edit not checked',
+    message: [
+      ...messagesOf(problem, 409).map((text) =>
+        text.replace(/ Send confirmUnchecked: true to send it unchecked\.$/, ''),
+      ),
+      'Send the edit unchecked? The audit log records that it was.',
+    ],
+    details: [],
+    confirmLabel: 'Send unchecked',
+  };
+}
+
+/** A 409 the operator may overrule: the question to ask, the flag that overrules it, and what to say on "no". */
+function confirmationFor(
+  problem: ApiProblem | null,
+): { question: Parameters<typeof askConfirm>[0]; flag: string; declined: string } | null {
+  if (problem?.code === DEDUP_CODE) {
+    return {
+      question: dedupQuestion(problem),
+      flag: 'confirmDedupWindow',
+      declined: 'Not retried: the dedup-window warning was not confirmed.',
+    };
+  }
+  if (problem?.code === UNCHECKED_CODE) {
+    return {
+      question: uncheckedQuestion(problem),
+      flag: 'confirmUnchecked',
+      declined: 'Not retried: the edit could not be checked, and sending it unchecked was not confirmed.',
+    };
+  }
+  return null;
+}
+
 /** Where to go after the action: a given console URL (the filtered list), or this same URL again. */
 function afterSuccess(form: HTMLFormElement): void {
   if (form.dataset.after === 'login') {
@@ -132,13 +168,19 @@ async function submit(form: HTMLFormElement): Promise<void> {
   try {
     const endpoint = form.dataset.endpoint!;
     let answer = await api(method, endpoint, body);
-    const problem = answer.data as ApiProblem | null;
-    if (answer.status === 409 && problem?.code === DEDUP_CODE) {
-      if (!(await askConfirm(dedupQuestion(problem)))) {
-        showResult('Not retried: the dedup-window warning was not confirmed.', true, false);
+    let sent = body;
+    // Each warning is confirmed on its own (dedup window, then an unchecked edit); at most once each.
+    const confirmed = new Set<string>();
+    for (;;) {
+      const confirmation = answer.status === 409 ? confirmationFor(answer.data as ApiProblem | null) : null;
+      if (!confirmation || confirmed.has(confirmation.flag)) break;
+      if (!(await askConfirm(confirmation.question))) {
+        showResult(confirmation.declined, true, false);
         return;
       }
-      answer = await api(method, endpoint, { ...body, confirmDedupWindow: true });
+      confirmed.add(confirmation.flag);
+      sent = { ...sent, [confirmation.flag]: true };
+      answer = await api(method, endpoint, sent);
     }
     if (answer.status >= 400) {
       const messages = messagesOf(answer.data, answer.status);
