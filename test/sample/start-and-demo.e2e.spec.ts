@@ -197,6 +197,24 @@ describe('npm start', () => {
         ).body;
       } else await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    // This console knows no handler classes: the payment service, a live consumer of the group, checks the edit with
+    // its DTO through the broker, and a mistyped card is refused with the DTO's message before anything is sent.
+    const mistyped = await request<{ code: string; message: string; validation: string }>(
+      'POST',
+      `${consoleSession.url}/api/dead-letters/${letter.id}/retry`,
+      { payload: { ...letter.payload.json, card: '4242-4242-4242' }, reason: 'typo' },
+      auth,
+    );
+    expect(mistyped.status, JSON.stringify(mistyped.body)).toBe(422);
+    expect(mistyped.body).toMatchObject({ code: 'EDIT_INVALID', validation: 'dto:OrderCreatedDto' });
+    expect(mistyped.body.message).toContain('card must be a card number of 12 to 19 digits');
+    const stillDead = await request<{ status: string }>(
+      'GET',
+      `${consoleSession.url}/api/dead-letters/${letter.id}`,
+      undefined,
+      auth,
+    );
+    expect(stillDead.body.status).toBe('dead');
     const retried = await request(
       'POST',
       `${consoleSession.url}/api/dead-letters/${letter.id}/retry`,
