@@ -30,8 +30,10 @@ export type TransportOptions = EmbeddedTransportOptions | RemoteTransportOptions
 export interface RelayOptions {
   /** Run the relay in this process. Default true. */
   enabled?: boolean;
-  /** Rows claimed and sent per round. Default 100. */
+  /** Rows claimed and sent per round, at most. Default 500. */
   batchSize?: number;
+  /** Payload bytes claimed per round, at most (the first row always goes). Default 4 MiB. */
+  batchBytes?: number;
   /** How long a claim is held before another relay may take the row. Default 30 s. */
   leaseMs?: number | string;
   /** node-cron expression of the safety sweep that finds rows from other processes or left after a restart. Default every 5 s. */

@@ -7,6 +7,7 @@ import type { RelayOptions } from '../reliable-mq-options.interface';
 
 export interface ResolvedRelayOptions {
   batchSize: number;
+  batchBytes: number;
   leaseMs: number;
   sweepCron: string;
   maxAttempts: number;
@@ -18,7 +19,11 @@ export interface ResolvedRelayOptions {
 }
 
 export const RELAY_DEFAULTS = {
-  batchSize: 100,
+  // A backlog drains in rounds of this many rows: per row, the claim, the broker's commit and the sent mark cost
+  // less the more rows share them (measured on SQLite: 18–25 µs of CPU a row at 100, 13–14 µs at 500).
+  batchSize: 500,
+  // Bounds what one round holds in memory and hands to the broker when payloads are large.
+  batchBytes: 4 * 1024 * 1024,
   leaseMs: 30_000,
   sweepCron: '*/5 * * * * *',
   maxAttempts: 20,
@@ -30,6 +35,8 @@ export const RELAY_DEFAULTS = {
 
 /** The engine refuses larger batches by default, and every row of a refused batch would count a failed attempt. */
 export const MAX_RELAY_BATCH_SIZE = 1000;
+/** Payloads are at most a few MiB; a budget above this would only hide a typo. */
+export const MAX_RELAY_BATCH_BYTES = 256 * 1024 * 1024;
 /** Width of the `lease_owner` column. */
 export const MAX_INSTANCE_ID_LENGTH = 191;
 
@@ -82,6 +89,7 @@ export function resolveRelayOptions(options: RelayOptions = {}): ResolvedRelayOp
   }
   return {
     batchSize: integer('batchSize', options.batchSize, RELAY_DEFAULTS.batchSize, 1, MAX_RELAY_BATCH_SIZE),
+    batchBytes: integer('batchBytes', options.batchBytes, RELAY_DEFAULTS.batchBytes, 1, MAX_RELAY_BATCH_BYTES),
     leaseMs: duration('leaseMs', options.leaseMs, RELAY_DEFAULTS.leaseMs, 100),
     sweepCron: cron('sweepCron', options.sweepCron, RELAY_DEFAULTS.sweepCron),
     maxAttempts: integer('maxAttempts', options.maxAttempts, RELAY_DEFAULTS.maxAttempts, 1, 1000),

@@ -5,7 +5,7 @@ import { ReliablePublisher } from '../producing/reliable-publisher.service';
 import { createOutboxStore } from './create-outbox-store';
 import type { OutboxMessage } from './outbox-message.entity';
 import { OutboxRelay } from './outbox-relay';
-import type { ClaimRequest, FailureMark, OutboxStore } from './outbox-store.interface';
+import type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox-store.interface';
 import { FakeTransport, MemoryLogger, PublishRecorder, TestDatabase, waitFor } from './outbox-test-kit';
 
 const RELAYS = 3;
@@ -32,7 +32,7 @@ class RecordingStore implements OutboxStore {
 
   private readonly open = new Map<number, Claim>();
 
-  async claim(request: ClaimRequest): Promise<OutboxMessage[]> {
+  async claim(request: ClaimRequest): Promise<ClaimedRow[]> {
     const at = performance.now();
     const rows = await this.inner.claim(request);
     for (const row of rows) {

@@ -307,7 +307,13 @@ function relaySuite(kind: TestDatabaseKind): void {
     );
     const store = createOutboxStore(db.dataSource);
     const now = Date.now();
-    const claimed = await store.claim({ owner: 'stopping-relay', now, leaseUntil: now + 60_000, limit: 10 });
+    const claimed = await store.claim({
+      owner: 'stopping-relay',
+      now,
+      leaseUntil: now + 60_000,
+      limit: 10,
+      maxBytes: 1_000_000,
+    });
     expect(claimed.map((row) => row.id)).toEqual([leftOver]);
 
     let stopped = false;
@@ -399,7 +405,9 @@ function relaySuite(kind: TestDatabaseKind): void {
     // Released rows wait behind the failed one, and follow it once it goes through.
     const store = createOutboxStore(db.dataSource);
     const now = Date.now();
-    expect(await store.claim({ owner: 'someone-else', now, leaseUntil: now + 1_000, limit: 10 })).toEqual([]);
+    expect(
+      await store.claim({ owner: 'someone-else', now, leaseUntil: now + 1_000, limit: 10, maxBytes: 1_000_000 }),
+    ).toEqual([]);
     refuse = false;
     await new Promise((resolve) => setTimeout(resolve, 50));
     await relay.flush();
@@ -411,6 +419,30 @@ function relaySuite(kind: TestDatabaseKind): void {
         .filter((message) => message.key === 'k')
         .map((message) => message.id),
     ).toEqual(ids.slice(0, 6));
+  });
+
+  it('claims rows up to the byte budget, always at least one, and sends the rest in later rounds', async () => {
+    const big = 'x'.repeat(3_000);
+    const ids = await publisher.transaction((manager) =>
+      publisher.publish(
+        Array.from({ length: 5 }, (_, i) => ({ topic: 't', key: i === 4 ? 'k' : `k${i}`, payload: { i, big } })),
+        { manager },
+      ),
+    );
+    const store = createOutboxStore(db.dataSource);
+    const now = Date.now();
+    const claim = (maxBytes: number) =>
+      store.claim({ owner: 'budget', now, leaseUntil: now + 60_000, limit: 10, maxBytes });
+    // Each payload is a little over 3,000 bytes: the budget stops after the row that reaches it.
+    expect((await claim(6_500)).map((row) => row.id)).toEqual(ids.slice(0, 3));
+    expect((await claim(1)).map((row) => row.id)).toEqual([ids[3]]);
+    expect((await claim(1_000_000)).map((row) => row.id)).toEqual([ids[4]]);
+
+    await store.releaseLeases('budget');
+    const relay = makeRelay({ batchBytes: 7_000 });
+    await relay.flush();
+    expect(transport.calls.map((call) => call.ids.length)).toEqual([3, 2]);
+    expect((await db.rows()).every((row) => row.status === 'sent')).toBe(true);
   });
 
   it('drains a backlog (throughput figure)', async () => {
@@ -526,10 +558,22 @@ function lockingClaimSuite(kind: 'postgres' | 'mariadb'): void {
       await runner.query(`SELECT seq FROM ${outboxTable(db)} WHERE id = ${db.param(1)} FOR UPDATE`, [ids[0]]);
       const store = createOutboxStore(db.dataSource);
       const now = Date.now();
-      const claimed = await store.claim({ owner: 'relay-b', now, leaseUntil: now + 60_000, limit: 10 });
+      const claimed = await store.claim({
+        owner: 'relay-b',
+        now,
+        leaseUntil: now + 60_000,
+        limit: 10,
+        maxBytes: 1_000_000,
+      });
       expect(claimed.map((row) => row.id)).toEqual([ids[2]]);
       await runner.commitTransaction();
-      const later = await store.claim({ owner: 'relay-b', now, leaseUntil: now + 60_000, limit: 10 });
+      const later = await store.claim({
+        owner: 'relay-b',
+        now,
+        leaseUntil: now + 60_000,
+        limit: 10,
+        maxBytes: 1_000_000,
+      });
       expect(later.map((row) => row.id)).toEqual([ids[0], ids[1]]);
       expect(await store.release('relay-b', [later[1]!.seq])).toBe(1);
       expect((await db.rows())[1]).toMatchObject({ leaseOwner: null, leaseUntil: null, attempts: 0 });

@@ -5,10 +5,9 @@ import type { RelayOptions } from '../reliable-mq-options.interface';
 import type { Transport, TransportMessage } from '../transport/transport.interface';
 import { createOutboxStore } from './create-outbox-store';
 import { errorText } from './error-text';
-import type { OutboxMessage } from './outbox-message.entity';
 import { resolveRelayOptions, type ResolvedRelayOptions } from './outbox-relay-options';
 import { outboxRowToTransportMessage } from './outbox-row.codec';
-import type { OutboxStore } from './outbox-store.interface';
+import type { ClaimedRow, OutboxStore } from './outbox-store.interface';
 import { retryBackoffMs } from './retry-backoff';
 
 /** What the relay logs through; Nest's Logger fits. */
@@ -48,14 +47,14 @@ export interface OutboxRelayMetrics {
 type RoundOutcome = 'empty' | 'sent' | 'failed';
 
 interface Outgoing {
-  row: OutboxMessage;
+  row: ClaimedRow;
   message: TransportMessage;
 }
 
 interface WaveResult {
-  sent: OutboxMessage[];
+  sent: ClaimedRow[];
   /** Rows not confirmed, grouped by the error that stopped them. */
-  failures: Array<{ rows: OutboxMessage[]; error: unknown }>;
+  failures: Array<{ rows: ClaimedRow[]; error: unknown }>;
 }
 
 /** Splits claimed rows (in seq order) into waves: the n-th row of each key goes to wave n; keyless rows to wave 0. */
@@ -286,14 +285,15 @@ export class OutboxRelay {
       now,
       leaseUntil: now + this.options.leaseMs,
       limit: this.options.batchSize,
+      maxBytes: this.options.batchBytes,
     });
     this.counters.rounds += 1;
     this.counters.claimed += rows.length;
     if (rows.length === 0) return 'empty';
 
     const sendable: Outgoing[] = [];
-    const unreadable: OutboxMessage[] = [];
-    const untried: OutboxMessage[] = [];
+    const unreadable: ClaimedRow[] = [];
+    const untried: ClaimedRow[] = [];
     // Keys with an unreadable row in this claim: their later rows must wait behind it.
     const broken = new Set<string>();
     for (const row of rows) {
@@ -313,8 +313,8 @@ export class OutboxRelay {
     // each key, and starts only once wave n − 1 is confirmed, so a row never reaches the broker before the previous
     // row of its key was confirmed, and each publish holds at most one row per key. Rows without a key all ride in
     // the first wave. After a wave with a failure no further wave is sent: the rows left are given back untried.
-    const confirmed: OutboxMessage[] = [];
-    const failures: Array<{ rows: OutboxMessage[]; error: unknown }> = [];
+    const confirmed: ClaimedRow[] = [];
+    const failures: Array<{ rows: ClaimedRow[]; error: unknown }> = [];
     let failed = unreadable.length > 0;
     let halted = false;
     for (const wave of toWaves(sendable)) {
@@ -355,8 +355,8 @@ export class OutboxRelay {
       return { sent: wave.map((entry) => entry.row), failures: [] };
     } catch (waveError) {
       if (wave.length === 1) return { sent: [], failures: [{ rows: [wave[0]!.row], error: waveError }] };
-      const sent: OutboxMessage[] = [];
-      const failures: Array<{ rows: OutboxMessage[]; error: unknown }> = [];
+      const sent: ClaimedRow[] = [];
+      const failures: Array<{ rows: ClaimedRow[]; error: unknown }> = [];
       let failuresInARow = 0;
       let index = 0;
       for (; index < wave.length && failuresInARow < ISOLATION_FAILURE_LIMIT && !this.stopping; index += 1) {
@@ -377,7 +377,7 @@ export class OutboxRelay {
   }
 
   /** Rows held back behind a failed row of their key, or by a stop: leased but never tried, so no attempt counts. */
-  private async releaseUntried(rows: readonly OutboxMessage[]): Promise<void> {
+  private async releaseUntried(rows: readonly ClaimedRow[]): Promise<void> {
     try {
       await this.store().release(
         this.instanceId,
@@ -390,7 +390,7 @@ export class OutboxRelay {
     }
   }
 
-  private async recordSent(rows: readonly OutboxMessage[]): Promise<void> {
+  private async recordSent(rows: readonly ClaimedRow[]): Promise<void> {
     const marked = await this.store().markSent(
       this.instanceId,
       rows.map((row) => row.seq),
@@ -406,11 +406,11 @@ export class OutboxRelay {
     }
   }
 
-  private async recordFailure(rows: readonly OutboxMessage[], error: unknown): Promise<void> {
+  private async recordFailure(rows: readonly ClaimedRow[], error: unknown): Promise<void> {
     const text = errorText(error);
     const now = this.clock();
     // Rows with the same failure count share one statement and one backoff.
-    const byAttempts = new Map<number, OutboxMessage[]>();
+    const byAttempts = new Map<number, ClaimedRow[]>();
     for (const row of rows) {
       const group = byAttempts.get(row.attempts) ?? [];
       group.push(row);

@@ -73,7 +73,9 @@ export function outboxRowFromRaw(raw: Record<string, unknown>): OutboxMessage {
 }
 
 /** What the relay hands to the transport: same id, so a resend after a lost confirm is deduplicated by the broker. */
-export function outboxRowToTransportMessage(row: OutboxMessage): TransportMessage {
+export function outboxRowToTransportMessage(
+  row: Pick<OutboxMessage, 'id' | 'topic' | 'key' | 'tags' | 'headers' | 'payload' | 'deliverAt'>,
+): TransportMessage {
   const message: TransportMessage = {
     id: row.id,
     topic: row.topic,

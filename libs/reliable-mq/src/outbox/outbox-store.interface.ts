@@ -1,11 +1,23 @@
 import type { OutboxMessage } from './outbox-message.entity';
 
+/** What the relay needs of a claimed row: enough to send it and to record the outcome. */
+export type ClaimedRow = Pick<
+  OutboxMessage,
+  'seq' | 'id' | 'topic' | 'key' | 'tags' | 'headers' | 'payload' | 'attempts' | 'deliverAt'
+>;
+
 export interface ClaimRequest {
   /** The relay instance taking the rows; written to `lease_owner` and used to fence later updates. */
   owner: string;
   now: number;
   leaseUntil: number;
+  /** Rows at most. */
   limit: number;
+  /**
+   * Payload bytes at most: rows are taken in seq order while the payloads taken before them total less than this,
+   * so the first row always comes, whatever its size. Bounds the memory a claim and its publish hold.
+   */
+  maxBytes: number;
 }
 
 /** A failed send of rows that all had `attempts` failures before it. */
@@ -32,7 +44,7 @@ export interface FailureMark {
  * - Statements see committed data only: an outbox row is never claimed before the transaction that wrote it commits.
  */
 export interface OutboxStore {
-  claim(request: ClaimRequest): Promise<OutboxMessage[]>;
+  claim(request: ClaimRequest): Promise<ClaimedRow[]>;
   markSent(owner: string, seqs: readonly number[], now: number): Promise<number>;
   markFailed(mark: FailureMark): Promise<number>;
   /**

@@ -23,7 +23,8 @@ describe('resolveRelayOptions', () => {
   it('applies the documented defaults', () => {
     const options = resolveRelayOptions();
     expect(options).toMatchObject({
-      batchSize: 100,
+      batchSize: 500,
+      batchBytes: 4 * 1024 * 1024,
       leaseMs: 30_000,
       sweepCron: '*/5 * * * * *',
       maxAttempts: 20,
@@ -42,6 +43,9 @@ describe('resolveRelayOptions', () => {
   it.each([
     [{ batchSize: 0 }, /relay.batchSize must be an integer from 1 to 1000/],
     [{ batchSize: 5000 }, /relay.batchSize/],
+    [{ batchBytes: 0 }, /relay.batchBytes must be an integer from 1 to 268435456; got 0/],
+    [{ batchBytes: 1.5 }, /relay.batchBytes must be an integer/],
+    [{ batchBytes: 512 * 1024 * 1024 }, /relay.batchBytes must be an integer from 1 to 268435456/],
     [{ leaseMs: 'soon' }, /relay.leaseMs must be milliseconds or a duration/],
     [{ leaseMs: 10 }, /relay.leaseMs must be at least 100 ms/],
     [{ sweepCron: 'every 5 seconds' }, /relay.sweepCron must be a node-cron expression/],

