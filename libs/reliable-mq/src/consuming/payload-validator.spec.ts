@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { IsInt, IsString, Min } from 'class-validator';
 import { describe, expect, it } from 'vitest';
 import { NonRetryableError } from '../errors';
+import type { MqConsumerOptions } from './mq-consumer-options.interface';
 import { parseAndValidate, payloadValidatorFor, validationKindOf } from './payload-validator';
 
 class ReserveDto {
@@ -43,7 +44,7 @@ describe('payloadValidatorFor: the check a handler applies before it runs, as an
       expect(validator.handler).toBe('Stock.reserve');
       expect(validator.validation).toBe(validationKindOf(options));
       for (const text of payloads) {
-        const runner = await parseAndValidate(bytes(text), options).then(
+        const runner = await parseAndValidate(bytes(text), options as MqConsumerOptions).then(
           () => null,
           (error: unknown) => error,
         );
