@@ -283,8 +283,8 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
           CONSOLE_USERS_FILE: options.console.usersFile,
           CONSOLE_TOKENS_FILE: '',
           CONSOLE_STORE: join(options.dataDir, 'console', 'console.sqlite'),
-          // The payment service dedups with the `db` store, whose records never expire.
-          CONSOLE_DEDUP_WINDOWS: 'payment-service=none',
+          // The payment service dedups with the `db` store, whose inbox rows are kept for the default 7 days.
+          CONSOLE_DEDUP_WINDOWS: 'payment-service=7d',
           CONSOLE_READY_LINE: 'true',
           ...options.env,
         },

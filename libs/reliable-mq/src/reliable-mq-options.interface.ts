@@ -30,7 +30,7 @@ export type TransportOptions = EmbeddedTransportOptions | RemoteTransportOptions
 export interface RelayOptions {
   /** Run the relay in this process. Default true. */
   enabled?: boolean;
-  /** Rows claimed and sent per round, at most. Default 500. */
+  /** Rows claimed and sent per round, at most. Default 1000. */
   batchSize?: number;
   /** Payload bytes claimed per round, at most (the first row always goes). Default 4 MiB. */
   batchBytes?: number;
@@ -64,7 +64,16 @@ export type DedupOptions =
       doneTtlMs?: number | string;
       keyPrefix?: string;
     }
-  | { store: 'db' }
+  | {
+      store: 'db';
+      /**
+       * How long inbox rows are kept: the dedup window (a message redelivered after its row is gone runs its
+       * handler again). `null` keeps them forever. Default 7 days.
+       */
+      retentionMs?: number | string | null;
+      /** Time between two pruning passes. Default 10 minutes. */
+      pruneIntervalMs?: number | string;
+    }
   | { store: 'memory' };
 
 export interface ConsumerDefaults {

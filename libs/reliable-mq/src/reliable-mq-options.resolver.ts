@@ -93,6 +93,10 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
       'dedup { store: "db" } keeps its inbox in your database: pass `dataSource` too, or use { store: "redis", url }.',
     );
   }
+  if (dedup.store === 'db') {
+    if (dedup.retentionMs !== null) duration('dedup.retentionMs', dedup.retentionMs);
+    duration('dedup.pruneIntervalMs', dedup.pruneIntervalMs);
+  }
   if (dedup.store === 'redis') {
     if (!dedup.url && !dedup.client)
       fix('dedup { store: "redis" } needs `url` (e.g. "redis://127.0.0.1:6379") or an ioredis `client`.');

@@ -6,7 +6,9 @@ describe('dedup windows and catalogs', () => {
     expect(dedupWindowOf({ store: 'redis', url: 'redis://x', doneTtlMs: '1h' })).toBe(3_600_000);
     expect(dedupWindowOf({ store: 'redis', url: 'redis://x' })).toBe(7 * 24 * 3_600_000);
     expect(dedupWindowOf({ store: 'memory' })).toBe(7 * 24 * 3_600_000);
-    expect(dedupWindowOf({ store: 'db' })).toBeNull();
+    expect(dedupWindowOf({ store: 'db' })).toBe(7 * 24 * 3_600_000);
+    expect(dedupWindowOf({ store: 'db', retentionMs: '30d' })).toBe(30 * 24 * 3_600_000);
+    expect(dedupWindowOf({ store: 'db', retentionMs: null })).toBeNull();
     expect(dedupWindowOf(undefined)).toBeUndefined();
   });
 

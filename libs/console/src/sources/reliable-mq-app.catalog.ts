@@ -3,6 +3,7 @@ import type { ModuleRef } from '@nestjs/core';
 import { RELIABLE_MQ_OPTIONS, type DedupOptions } from '@reliable-mq/nestjs';
 import { ConsumerExplorer } from '@reliable-mq/nestjs/consuming/consumer-explorer.service';
 import { DEFAULT_DONE_TTL_MS, resolveDedupDuration } from '@reliable-mq/nestjs/dedup/dedup-duration';
+import { DEFAULT_INBOX_RETENTION_MS } from '@reliable-mq/nestjs/dedup/db-dedup.store';
 import type { ConsoleConsumerInfo } from '../console-options.interface';
 
 /** Handlers and dedup windows of one application, in the form the console's options take. */
@@ -47,10 +48,13 @@ export function describeReliableMqApp(app: Lookup): ReliableMqAppCatalog {
   return { consumers, dedupWindows };
 }
 
-/** The dedup window a store keeps done records for; `null` for the `db` store, whose inbox rows stay. */
+/** The dedup window a store keeps done records for; `null` when a `db` store keeps its inbox rows forever. */
 export function dedupWindowOf(dedup: DedupOptions | undefined): number | null | undefined {
   if (!dedup) return undefined;
-  if (dedup.store === 'db') return null;
+  if (dedup.store === 'db') {
+    if (dedup.retentionMs === null) return null;
+    return resolveDedupDuration(dedup.retentionMs, DEFAULT_INBOX_RETENTION_MS, 'retentionMs');
+  }
   if (dedup.store === 'redis') return resolveDedupDuration(dedup.doneTtlMs, DEFAULT_DONE_TTL_MS, 'doneTtlMs');
   // The memory store keeps done records for the default window (and forgets them all on restart).
   return DEFAULT_DONE_TTL_MS;

@@ -4,8 +4,10 @@ import { DedupUnavailableError } from '../errors/dedup-unavailable.error';
 import { databaseErrorKind } from './database-error-kind';
 import { DedupCounterSet } from './dedup-counter-set';
 import type { DedupCounters, DedupOutcome, DedupStore } from './dedup-store.interface';
+import type { DedupLogger } from './dedup-logger.interface';
 import { toInboxKey } from './inbox-key';
 import { INBOX_TABLE } from './inbox-message.entity';
+import { INBOX_PRUNE_CHUNK, InboxPruner } from './inbox-pruner';
 import { SerialLock, singleConnectionLockFor } from './serial-lock';
 
 /**
@@ -30,7 +32,19 @@ export interface DbDedupStoreOptions {
    * by default the store has its own.
    */
   singleConnectionLock?: SerialLock;
+  /**
+   * How long inbox rows are kept: the dedup window. A message redelivered after its row was deleted runs its handler
+   * again. `null` keeps rows forever. Default 7 days (as the other stores' windows).
+   */
+  retentionMs?: number | null;
+  /** Time between two pruning passes. Default 10 minutes. */
+  pruneIntervalMs?: number;
+  /** Where a failed pruning pass is reported (it is tried again at the next interval). */
+  logger?: DedupLogger;
 }
+
+export const DEFAULT_INBOX_RETENTION_MS = 7 * 24 * 3_600_000;
+export const DEFAULT_INBOX_PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** Thrown inside the transaction so that TypeORM rolls it back; never leaves this file. */
 class InboxRowExists extends Error {}
@@ -64,6 +78,12 @@ export class DbDedupStore implements DedupStore {
   private readonly serial: SerialLock | undefined;
   private closed = false;
   private insertSql: string | undefined;
+  /** The dedup window in ms; null when rows are kept forever. */
+  readonly retentionMs: number | null;
+  private readonly pruner: InboxPruner;
+  private readonly logger: DedupLogger | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<number> | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -72,6 +92,48 @@ export class DbDedupStore implements DedupStore {
     this.serial = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type)
       ? (options.singleConnectionLock ?? singleConnectionLockFor(dataSource) ?? new SerialLock())
       : undefined;
+    this.retentionMs = options.retentionMs === undefined ? DEFAULT_INBOX_RETENTION_MS : options.retentionMs;
+    this.pruner = new InboxPruner(dataSource);
+    this.logger = options.logger;
+    if (this.retentionMs !== null) {
+      const interval = options.pruneIntervalMs ?? DEFAULT_INBOX_PRUNE_INTERVAL_MS;
+      // The first pass waits one interval: by then the application has run its migrations.
+      this.pruneTimer = setInterval(() => {
+        this.prune().catch((error: unknown) => {
+          this.logger?.warn(
+            `Pruning the dedup inbox failed; it is tried again in ${interval} ms: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        });
+      }, interval);
+      this.pruneTimer.unref();
+    }
+  }
+
+  /**
+   * Deletes inbox rows older than the retention, in chunks of 1,000 rows, and answers how many went.
+   * Runs by itself every `pruneIntervalMs`; a call while a pass runs joins that pass. Nothing to do when rows are
+   * kept forever.
+   */
+  prune(now: number = Date.now()): Promise<number> {
+    if (this.retentionMs === null || this.closed) return Promise.resolve(0);
+    this.pruning ??= this.pruneChunks(now - this.retentionMs).finally(() => {
+      this.pruning = undefined;
+    });
+    return this.pruning;
+  }
+
+  private async pruneChunks(cutoffMs: number): Promise<number> {
+    const serial = this.serial;
+    const exclusive = serial ? <T>(work: () => Promise<T>) => serial.run(work) : undefined;
+    let total = 0;
+    for (;;) {
+      if (this.closed) return total;
+      const deleted = await this.pruner.deleteChunk(cutoffMs, exclusive);
+      total += deleted;
+      if (deleted < INBOX_PRUNE_CHUNK) return total;
+      // Let handlers' transactions in between chunks.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   get counters(): DedupCounters {
@@ -90,6 +152,10 @@ export class DbDedupStore implements DedupStore {
   /** The DataSource belongs to the application, which destroys it; this only refuses further calls. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = undefined;
+    // A pass in flight stops after its current chunk; wait for it so the DataSource can be destroyed after close.
+    await this.pruning?.catch(() => undefined);
   }
 
   private async executeInTransaction(

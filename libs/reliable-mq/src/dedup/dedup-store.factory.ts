@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { ConfigurationError } from '../errors/configuration.error';
 import type { DedupOptions } from '../reliable-mq-options.interface';
-import { DbDedupStore } from './db-dedup.store';
+import { DEFAULT_INBOX_PRUNE_INTERVAL_MS, DEFAULT_INBOX_RETENTION_MS, DbDedupStore } from './db-dedup.store';
+import { resolveDedupDuration } from './dedup-duration';
 import type { DedupLogger } from './dedup-logger.interface';
 import type { DedupStore } from './dedup-store.interface';
 import { MemoryDedupStore } from './memory-dedup.store';
@@ -19,7 +20,7 @@ export function createDedupStore(
   logger?: DedupLogger,
 ): DedupStore {
   if (options === undefined) {
-    return dataSource ? new DbDedupStore(dataSource) : new MemoryDedupStore();
+    return dataSource ? new DbDedupStore(dataSource, { logger }) : new MemoryDedupStore();
   }
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError(
@@ -38,7 +39,7 @@ export function createDedupStore(
             'pass `dataSource` to ReliableMqModule.forRoot, or choose dedup.store "redis".',
         );
       }
-      return new DbDedupStore(dataSource);
+      return createDbStore(options as Extract<DedupOptions, { store: 'db' }>, dataSource, logger);
     case 'redis':
       return createRedisStore(options as Extract<DedupOptions, { store: 'redis' }>, logger);
     default:
@@ -46,6 +47,20 @@ export function createDedupStore(
         `dedup.store must be one of ${STORE_NAMES.map((name) => `"${name}"`).join(', ')}; got ${JSON.stringify(store)}.`,
       );
   }
+}
+
+function createDbStore(
+  options: Extract<DedupOptions, { store: 'db' }>,
+  dataSource: DataSource,
+  logger: DedupLogger | undefined,
+): DedupStore {
+  const { retentionMs, pruneIntervalMs } = options;
+  return new DbDedupStore(dataSource, {
+    retentionMs:
+      retentionMs === null ? null : resolveDedupDuration(retentionMs, DEFAULT_INBOX_RETENTION_MS, 'retentionMs'),
+    pruneIntervalMs: resolveDedupDuration(pruneIntervalMs, DEFAULT_INBOX_PRUNE_INTERVAL_MS, 'pruneIntervalMs'),
+    logger,
+  });
 }
 
 function createRedisStore(
