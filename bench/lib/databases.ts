@@ -22,8 +22,45 @@ export class BenchOrder {
   createdAt!: number;
 }
 
+/** A line of an order, for the scenario of a typical business transaction. */
+@Entity('bench_order_lines')
+export class BenchOrderLine {
+  @PrimaryColumn('varchar', { length: 48 })
+  id!: string;
+
+  @Column('varchar', { length: 40, name: 'order_id' })
+  orderId!: string;
+
+  @Column('varchar', { length: 16 })
+  sku!: string;
+
+  @Column('integer')
+  quantity!: number;
+
+  @Column('integer', { name: 'price_cents' })
+  priceCents!: number;
+}
+
+/** Stock on hand per SKU, decremented by each order line. */
+@Entity('bench_stock')
+export class BenchStock {
+  @PrimaryColumn('varchar', { length: 16 })
+  sku!: string;
+
+  @Column('integer', { name: 'on_hand' })
+  onHand!: number;
+}
+
+export const BENCH_ENTITIES = [BenchOrder, BenchOrderLine, BenchStock];
+
 export const orderRow = (id: string): BenchOrder =>
-  Object.assign(new BenchOrder(), { id, customerId: 'customer-1', amountCents: 4250, status: 'PENDING', createdAt: Date.now() });
+  Object.assign(new BenchOrder(), {
+    id,
+    customerId: 'customer-1',
+    amountCents: 4250,
+    status: 'PENDING',
+    createdAt: Date.now(),
+  });
 
 export interface BenchDatabase {
   kind: 'sqlite' | 'postgres';
@@ -40,7 +77,7 @@ export async function openSqliteDatabase(dir: string): Promise<BenchDatabase> {
   const dataSource = new DataSource({
     type: 'better-sqlite3',
     database: join(dir, 'app.sqlite'),
-    entities: [BenchOrder],
+    entities: BENCH_ENTITIES,
     synchronize: true,
     enableWAL: true,
     prepareDatabase: (db: { pragma(source: string): unknown }) => {
@@ -71,7 +108,7 @@ export async function openPostgresDatabase(schema: string, poolSize = 10): Promi
     type: 'postgres',
     url: POSTGRES_URL,
     schema,
-    entities: [BenchOrder],
+    entities: BENCH_ENTITIES,
     synchronize: true,
     poolSize,
     logging: false,

@@ -1,3 +1,4 @@
+import { E2E_WINDOW } from './end-to-end';
 import { formatMs, formatRate } from './runner';
 import type { ScenarioResult, TargetResult } from './types';
 
@@ -21,33 +22,53 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
     if (gap) targets.push({ id: 'a', text, measured: gap, pass: null });
     else {
       const ratio = rate('engine.publish.sync.c64')! / rate('limit.full.tx100')!;
+      const batch = rate('engine.publish.sync.batch100');
       targets.push({
         id: 'a',
         text,
-        measured: `${formatRate(rate('engine.publish.sync.c64'))} / ${formatRate(rate('limit.full.tx100'))} msg/s = ${pct(ratio)}`,
+        measured:
+          `${formatRate(rate('engine.publish.sync.c64'))} / ${formatRate(rate('limit.full.tx100'))} msg/s = ${pct(ratio)}` +
+          (batch === null
+            ? ''
+            : `; 100-message batches (\`engine.publish.sync.batch100\`): ${pct(batch / rate('limit.full.tx100')!)}`) +
+          (ratio >= 0.5
+            ? ''
+            : " — 64 publishers awaiting their confirms put at most 64 messages in one fsync'd commit, against the limit's 100 rows"),
         pass: ratio >= 0.5,
       });
     }
   }
 
   {
-    const text = 'Engine end-to-end throughput ≥ 1.0× RabbitMQ (classic queue, confirms, persistent), p99 no worse';
-    const gap = missing('engine.e2e.max', 'rabbitmq.classic.e2e.max', 'engine.e2e.rate2000', 'rabbitmq.classic.e2e.rate2000');
+    const text =
+      'Engine end-to-end throughput ≥ 1.0× RabbitMQ (classic queue, confirms, persistent), p99 no worse, both at their highest sustained rate';
+    const gap = missing('engine.e2e.max', 'rabbitmq.classic.e2e.max');
     if (gap) targets.push({ id: 'b', text, measured: gap, pass: null });
     else {
       const ratio = rate('engine.e2e.max')! / rate('rabbitmq.classic.e2e.max')!;
-      const engineP99 = get('engine.e2e.rate2000')!.p99Ms!;
-      const rabbitP99 = get('rabbitmq.classic.e2e.rate2000')!.p99Ms!;
-      const engineMaxP99 = get('engine.e2e.max')!.p99Ms!;
-      const rabbitMaxP99 = get('rabbitmq.classic.e2e.max')!.p99Ms!;
+      const engineP99 = get('engine.e2e.max')!.p99Ms!;
+      const rabbitP99 = get('rabbitmq.classic.e2e.max')!.p99Ms!;
+      const throughputOk = ratio >= 1.0;
+      const latencyOk = engineP99 <= rabbitP99;
+      let fixed = '';
+      const engineFixed = get('engine.e2e.rate2000')?.p99Ms ?? null;
+      const rabbitFixed = get('rabbitmq.classic.e2e.rate2000')?.p99Ms ?? null;
+      if (engineFixed !== null && rabbitFixed !== null) {
+        fixed = `; for reference, p99 at a fixed 2,000 msg/s ${formatMs(engineFixed)} vs ${formatMs(rabbitFixed)} ms`;
+      }
+      const reasons = [
+        ...(throughputOk ? [] : [`throughput ${ratio.toFixed(2)}× is below 1.0×`]),
+        ...(latencyOk ? [] : [`p99 ${formatMs(engineP99)} ms is above RabbitMQ's ${formatMs(rabbitP99)} ms`]),
+      ];
       targets.push({
         id: 'b',
         text,
         measured:
           `throughput ${formatRate(rate('engine.e2e.max'))} / ${formatRate(rate('rabbitmq.classic.e2e.max'))} msg/s = ${ratio.toFixed(2)}×; ` +
-          `p99 at 2,000 msg/s ${formatMs(engineP99)} vs ${formatMs(rabbitP99)} ms; ` +
-          `p99 at the highest rate ${formatMs(engineMaxP99)} vs ${formatMs(rabbitMaxP99)} ms`,
-        pass: ratio >= 1.0 && engineP99 <= rabbitP99,
+          `p99 ${formatMs(engineP99)} vs ${formatMs(rabbitP99)} ms (64 publishers, at most ${E2E_WINDOW} messages in flight)` +
+          fixed +
+          (reasons.length > 0 ? ` — ${reasons.join('; ')}` : ''),
+        pass: throughputOk && latencyOk,
       });
     }
   }
@@ -56,6 +77,7 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
     const text = 'The outbox write adds ≤ 15% to the business transaction time (SQLite and PostgreSQL)';
     const parts: string[] = [];
     let pass: boolean | null = true;
+    let floorOver = false;
     for (const db of ['sqlite', 'postgres']) {
       const without = `outbox.${db}.without`;
       const withOutbox = `outbox.${db}.with`;
@@ -66,14 +88,34 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
         continue;
       }
       const overhead = rate(without)! / rate(withOutbox)! - 1;
+      let detail = '';
       const floorRate = rate(`outbox.${db}.second-insert`);
-      const floor = floorRate === null ? '' : ` (a hand-written INSERT of the row alone: ${signedPct(rate(without)! / floorRate - 1)})`;
+      if (floorRate !== null) {
+        const floor = rate(without)! / floorRate - 1;
+        floorOver ||= floor > 0.15;
+        detail +=
+          `; a hand-written INSERT of the same row alone: ${signedPct(floor)}, ` +
+          `so the framework's own cost above that floor is ${signedPct(floorRate / rate(withOutbox)! - 1)}`;
+      }
+      const linesWithout = rate(`outbox.${db}.order-lines.without`);
+      const linesWith = rate(`outbox.${db}.order-lines.with`);
+      if (linesWithout !== null && linesWith !== null) {
+        detail +=
+          `; a typical order (3 lines, 3 stock updates): ${formatMs(1000 / linesWith)} vs ` +
+          `${formatMs(1000 / linesWithout)} ms = ${signedPct(linesWithout / linesWith - 1)}`;
+      }
       parts.push(
-        `${db}: ${formatMs(1000 / rate(withOutbox)!)} vs ${formatMs(1000 / rate(without)!)} ms per transaction = ${signedPct(overhead)}${floor}`,
+        `${db}: ${formatMs(1000 / rate(withOutbox)!)} vs ${formatMs(1000 / rate(without)!)} ms per transaction = ${signedPct(overhead)}${detail}`,
       );
       if (pass !== null) pass = pass && overhead <= 0.15;
     }
-    targets.push({ id: 'c', text, measured: parts.join('; '), pass });
+    if (pass === false && floorOver) {
+      parts.push(
+        'on a one-row transaction a second INSERT alone (the outbox row, written by hand) exceeds 15%: ' +
+          'the target is below what any outbox can reach there',
+      );
+    }
+    targets.push({ id: 'c', text, measured: parts.join('. '), pass });
   }
 
   {

@@ -2,82 +2,25 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import { RabbitMqTransport } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq.transport';
 import type { TransportSubscription } from '@reliable-mq/nestjs/transport/transport.interface';
-import { closedLoop, openLoop, sleep, waitUntil } from '../lib/loops';
-import { LatencySamples, nowMs } from '../lib/samples';
+import {
+  E2E_FIXED_RATE as FIXED_RATE,
+  E2E_PREFETCH as PREFETCH,
+  E2E_PUBLISHERS as PUBLISHERS,
+  E2E_WINDOW as WINDOW,
+  HandlerProbe,
+  withEndToEndRig as withRig,
+  type EndToEndLoad as Load,
+  type EndToEndRig as Rig,
+} from '../lib/end-to-end';
 import { RABBITMQ_URL } from '../lib/services';
 import { sentAtOf, timedBody } from '../lib/temp';
-import type { BenchContext, Measurement, Sample, Suite } from '../lib/types';
+import type { BenchContext, Measurement, Suite } from '../lib/types';
 
 /**
  * Scenario 11: the framework's RabbitMQ transport end to end (publish with confirms → quorum queue → handler, acked
  * after it resolves), with the same driver, payload, publishers, prefetch and loads as the raw `amqplib` quorum
  * baseline of scenario 4 (`rabbitmq.quorum.e2e.*`). The ratio is the framework's overhead on RabbitMQ.
  */
-
-const PUBLISHERS = 64;
-const PREFETCH = 32;
-const FIXED_RATE = 2000;
-const DRAIN_TIMEOUT_MS = 60_000;
-
-type Load = { kind: 'max'; durationMs: number; maxCount: number } | { kind: 'rate'; durationMs: number };
-
-interface Rig {
-  publish(seq: number, sentAt: number): Promise<void>;
-  handled(): number;
-  lastHandledAt(): number;
-  takeLatencies(): LatencySamples;
-  close(): Promise<void>;
-}
-
-/** As scenario 3's driver: warm-up, then closed-loop publishers or an open loop; send → handler latency. */
-async function drive(rig: Rig, load: Load): Promise<Sample> {
-  const warm = await closedLoop({
-    workers: 8,
-    durationMs: 300,
-    maxCount: 300,
-    op: (seq) => rig.publish(-1 - seq, nowMs()),
-    recordLatency: false,
-  });
-  await waitUntil(() => rig.handled() >= warm.count, DRAIN_TIMEOUT_MS);
-  await sleep(50);
-  rig.takeLatencies();
-  const base = rig.handled();
-  const started = nowMs();
-  let published: number;
-  let errors = 0;
-  let firstError: string | undefined;
-  const extra: Record<string, number> = {};
-  if (load.kind === 'max') {
-    const result = await closedLoop({
-      workers: PUBLISHERS,
-      durationMs: load.durationMs,
-      maxCount: load.maxCount,
-      op: (seq) => rig.publish(seq, nowMs()),
-      recordLatency: false,
-    });
-    published = result.count;
-    errors = result.errors;
-    firstError = result.firstError;
-  } else {
-    const result = await openLoop({
-      ratePerSec: FIXED_RATE,
-      durationMs: load.durationMs,
-      maxOutstanding: 20_000,
-      send: (seq, intendedAt) => rig.publish(seq, intendedAt),
-    });
-    published = result.sent;
-    errors = result.errors;
-    firstError = result.firstError;
-    extra.skipped = result.skipped;
-  }
-  const drained = await waitUntil(() => rig.handled() - base >= published, DRAIN_TIMEOUT_MS);
-  if (!drained) {
-    errors += 1;
-    firstError ??= `only ${rig.handled() - base} of ${published} messages reached the handler within ${DRAIN_TIMEOUT_MS} ms`;
-  }
-  const count = rig.handled() - base;
-  return { count, elapsedMs: rig.lastHandledAt() - started, latencies: rig.takeLatencies(), errors, firstError, extra };
-}
 
 /**
  * The transport as an application gets it: one connection for publishing and one for consuming (two transport
@@ -91,18 +34,14 @@ async function transportRig(ctx: BenchContext, round: number, load: string): Pro
   const consumer = new RabbitMqTransport(options, { logger: quiet });
   await producer.connect();
   await consumer.connect();
-  let latencies = new LatencySamples();
-  let handled = 0;
-  let last = 0;
+  const probe = new HandlerProbe();
   let subscription: TransportSubscription | undefined;
   try {
     await producer.ensureTopic('bench');
     subscription = await consumer.subscribe(
       { group: 'bench-e2e', topic: 'bench', mode: 'concurrent', prefetch: PREFETCH, maxReconsumeTimes: 16 },
       async (message) => {
-        last = nowMs();
-        latencies.add(last - sentAtOf(message.body));
-        handled += 1;
+        probe.handled(sentAtOf(message.body));
       },
     );
   } catch (error) {
@@ -115,13 +54,7 @@ async function transportRig(ctx: BenchContext, round: number, load: string): Pro
         { id: randomUUID(), topic: 'bench', key: `order-${seq}`, headers: {}, body: timedBody(sentAt) },
       ]);
     },
-    handled: () => handled,
-    lastHandledAt: () => last,
-    takeLatencies: () => {
-      const taken = latencies;
-      latencies = new LatencySamples();
-      return taken;
-    },
+    probe,
     close: async () => {
       await subscription?.close(5000);
       const declared = [producer.declaredTopology(), consumer.declaredTopology()];
@@ -152,15 +85,6 @@ async function deleteObjects(declared: Array<{ queues: string[]; exchanges: stri
   }
 }
 
-async function withRig(open: () => Promise<Rig>, load: Load): Promise<Sample> {
-  const rig = await open();
-  try {
-    return await drive(rig, load);
-  } finally {
-    await rig.close();
-  }
-}
-
 export function rabbitMqTransportSuite(ctx: BenchContext): Suite {
   const maxLoad: Load = {
     kind: 'max',
@@ -172,7 +96,7 @@ export function rabbitMqTransportSuite(ctx: BenchContext): Suite {
     {
       name: 'rabbitmq.transport.e2e.max',
       group: 11,
-      title: `ReliableMQ RabbitMQ transport (quorum queue, confirms, acks after the handler), ${PUBLISHERS} publishers, highest sustained rate`,
+      title: `ReliableMQ RabbitMQ transport (quorum queue, confirms, acks after the handler), ${PUBLISHERS} publishers, at most ${WINDOW} in flight (highest sustained rate)`,
       baseline: 'rabbitmq.quorum.e2e.max',
       requires: ['rabbitmq'],
       latencyOf: 'publish call to handler (end to end)',

@@ -4,8 +4,17 @@ import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
 import type { TransportMessage, TransportSubscription } from '@reliable-mq/nestjs/transport/transport.interface';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../../test/support/broker-process';
-import { closedLoop, openLoop, sleep, waitUntil } from '../lib/loops';
-import { LatencySamples, nowMs } from '../lib/samples';
+import {
+  E2E_FIXED_RATE as FIXED_RATE,
+  E2E_PREFETCH as PREFETCH,
+  E2E_PUBLISHERS as PUBLISHERS,
+  E2E_WINDOW as WINDOW,
+  HandlerProbe,
+  withEndToEndRig,
+  type EndToEndLoad as Load,
+  type EndToEndRig,
+} from '../lib/end-to-end';
+import { closedLoop } from '../lib/loops';
 import { RABBITMQ_URL } from '../lib/services';
 import { BODY_BYTES, sentAtOf, timedBody } from '../lib/temp';
 import type { BenchContext, Measurement, Sample, Suite } from '../lib/types';
@@ -19,13 +28,7 @@ import type { BenchContext, Measurement, Sample, Suite } from '../lib/types';
  * baseline, since a row carries one baseline.
  */
 
-const PUBLISHERS = 64;
-const PREFETCH = 32;
-const FIXED_RATE = 2000;
-const DRAIN_TIMEOUT_MS = 60_000;
 const QUEUES = 4;
-
-type Load = { kind: 'max'; durationMs: number; maxCount: number } | { kind: 'rate'; durationMs: number };
 
 let broker: BrokerProcess | null = null;
 let brokerDir: string | null = null;
@@ -104,17 +107,15 @@ function rabbitPublishRun(ctx: BenchContext, workers: number, durationMs: number
 
 /**
  * End to end over the broker: a publishing connection and a consuming one (separate transports, as separate services
- * would have), messages carrying their send time, the handler recording send → handler.
+ * would have), messages carrying their send time, the handler recording send → handler. Driven like scenario 3.
  */
-async function remoteEndToEnd(ctx: BenchContext, load: Load): Promise<Sample> {
+async function remoteRig(ctx: BenchContext): Promise<EndToEndRig> {
   const publisher = await remoteClient();
   const consumer = await remoteClient();
   let subscription: TransportSubscription | undefined;
   try {
     const topic = await freshTopic(publisher, ctx);
-    let latencies = new LatencySamples();
-    let handled = 0;
-    let last = 0;
+    const probe = new HandlerProbe();
     subscription = await consumer.subscribe(
       {
         group: `bench-e2e-${ctx.runId}`,
@@ -125,65 +126,29 @@ async function remoteEndToEnd(ctx: BenchContext, load: Load): Promise<Sample> {
         startFrom: 'earliest',
       },
       async (message) => {
-        last = nowMs();
-        latencies.add(last - sentAtOf(message.body));
-        handled += 1;
+        probe.handled(sentAtOf(message.body));
       },
     );
     let ids = 0;
-    const publish = async (seq: number, sentAt: number): Promise<void> => {
-      await publisher.publish([
-        { id: `e-${ids++}-${seq}`, topic, key: `order-${seq}`, headers: {}, body: timedBody(sentAt) },
-      ]);
+    const opened = subscription;
+    return {
+      publish: async (seq, sentAt) => {
+        await publisher.publish([
+          { id: `e-${ids++}-${seq}`, topic, key: `order-${seq}`, headers: {}, body: timedBody(sentAt) },
+        ]);
+      },
+      probe,
+      close: async () => {
+        await opened.close(2_000);
+        await consumer.close();
+        await publisher.close();
+      },
     };
-    const warm = await closedLoop({
-      workers: 8,
-      durationMs: 300,
-      maxCount: 300,
-      op: (seq) => publish(-1 - seq, nowMs()),
-      recordLatency: false,
-    });
-    await waitUntil(() => handled >= warm.count, DRAIN_TIMEOUT_MS);
-    await sleep(50);
-    latencies = new LatencySamples();
-    const base = handled;
-    const started = nowMs();
-    let published: number;
-    let errors = 0;
-    let firstError: string | undefined;
-    const extra: Record<string, number> = {};
-    if (load.kind === 'max') {
-      const result = await closedLoop({
-        workers: PUBLISHERS,
-        durationMs: load.durationMs,
-        maxCount: load.maxCount,
-        op: (seq) => publish(seq, nowMs()),
-        recordLatency: false,
-      });
-      published = result.count;
-      errors = result.errors;
-      firstError = result.firstError;
-    } else {
-      const result = await openLoop({
-        ratePerSec: FIXED_RATE,
-        durationMs: load.durationMs,
-        maxOutstanding: 20_000,
-        send: (seq, intendedAt) => publish(seq, intendedAt),
-      });
-      published = result.sent;
-      errors = result.errors;
-      firstError = result.firstError;
-      extra.skipped = result.skipped;
-    }
-    if (!(await waitUntil(() => handled - base >= published, DRAIN_TIMEOUT_MS))) {
-      errors += 1;
-      firstError ??= `only ${handled - base} of ${published} messages reached the handler within ${DRAIN_TIMEOUT_MS} ms`;
-    }
-    return { count: handled - base, elapsedMs: last - started, latencies, errors, firstError, extra };
-  } finally {
-    await subscription?.close(2_000);
-    await consumer.close();
-    await publisher.close();
+  } catch (error) {
+    await subscription?.close(2_000).catch(() => undefined);
+    await consumer.close().catch(() => undefined);
+    await publisher.close().catch(() => undefined);
+    throw error;
   }
 }
 
@@ -219,8 +184,8 @@ export function remoteSuite(ctx: BenchContext): Suite {
 
   const c1 = remembered(remotePublishRun(ctx, 1, 1, duration, maxCalls));
   const c64 = remembered(remotePublishRun(ctx, PUBLISHERS, 1, duration, maxCalls));
-  const e2eMax = remembered(() => remoteEndToEnd(ctx, maxLoad));
-  const e2eRate = remembered(() => remoteEndToEnd(ctx, rateLoad));
+  const e2eMax = remembered(() => withEndToEndRig(() => remoteRig(ctx), maxLoad));
+  const e2eRate = remembered(() => withEndToEndRig(() => remoteRig(ctx), rateLoad));
   const viaTcp = 'broker process over loopback TCP, sync flush';
   const fixed = `scheduled send to handler, at ${FIXED_RATE.toLocaleString('en-US')} msg/s offered`;
 
@@ -284,7 +249,7 @@ export function remoteSuite(ctx: BenchContext): Suite {
     {
       name: 'remote.e2e.max',
       group: 10,
-      title: `Remote end to end, ${viaTcp}, ${PUBLISHERS} publishers, highest sustained rate`,
+      title: `Remote end to end, ${viaTcp}, ${PUBLISHERS} publishers, at most ${WINDOW} in flight (highest sustained rate)`,
       baseline: 'engine.e2e.max',
       latencyOf: 'publish call to handler (end to end)',
       run: e2eMax.run,
