@@ -10,6 +10,15 @@ interface StructuredResult {
 }
 
 /**
+ * RELAXED_COMMIT: a lease, a released lease or a sent mark needs no wait for the disk of its own. If a crash of the
+ * database takes the last of them away, the rows only become due again and are sent again, and the broker stores
+ * each message id once; PostgreSQL stays consistent either way, and a later durable commit (any of the application's)
+ * flushes them too. The relay so spares two flushes a round. Failure marks keep the normal commit: they carry the
+ * attempt count and the backoff.
+ */
+const RELAXED_COMMIT_SETTING = 'SET LOCAL synchronous_commit = off';
+
+/**
  * Keeps, in seq order, the rows whose previous unsent row of the same key (`prev_unsent`) is kept too, or that have
  * none: what is left holds, for each key, a consecutive run starting at its oldest unsent row.
  */
@@ -81,8 +90,8 @@ export class LockingOutboxStore implements OutboxStore {
       // Without a sort it must walk (status, seq) in order and stop after the batch, which is right for any backlog.
       // The byte budget's running sum does sort (at most `limit` rows); with sorts priced out of reach that plan looks
       // so costly that PostgreSQL would compile it to machine code on every claim (JIT), which takes longer than the
-      // claim itself.
-      if (postgres) await runner.query('SET LOCAL enable_sort = off; SET LOCAL jit = off');
+      // claim itself. A lease needs no flush of its own to disk, see RELAXED_COMMIT.
+      if (postgres) await runner.query(`SET LOCAL enable_sort = off; SET LOCAL jit = off; ${RELAXED_COMMIT_SETTING}`);
       const now = request.now;
       const result = (await runner.query(
         select,
@@ -109,7 +118,7 @@ export class LockingOutboxStore implements OutboxStore {
     return this.execute(
       // "Not sent and not dead" is "pending" (the status CHECK allows nothing else), written so that no planner can
       // pick the status index over the primary key: with a large backlog that index finds every pending row.
-      `UPDATE ${t} SET status = 'sent', sent_at = ${p(1)}, lease_until = NULL
+      `UPDATE ${t} SET status = 'sent', sent_at = ${p(1)}, lease_until = NULL ${this.relaxedCommit()}
        WHERE ${this.seqIn(2)} AND lease_owner = ${p(3)} AND status <> 'sent' AND status <> 'dead'`,
       [now, [...seqs], owner],
     );
@@ -136,7 +145,7 @@ export class LockingOutboxStore implements OutboxStore {
   release(owner: string, seqs: readonly number[]): Promise<number> {
     const { table: t, param: p } = this.dialect;
     return this.execute(
-      `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL
+      `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL ${this.relaxedCommit()}
        WHERE ${this.seqIn(1)} AND lease_owner = ${p(2)} AND status = 'pending'`,
       [[...seqs], owner],
     );
@@ -174,6 +183,16 @@ export class LockingOutboxStore implements OutboxStore {
     } finally {
       await runner.release();
     }
+  }
+
+  /**
+   * On PostgreSQL, a FROM item that turns `synchronous_commit` off for the statement's own transaction (an autocommit
+   * UPDATE is one), see RELAXED_COMMIT; nothing on MySQL, where the setting is the server's.
+   */
+  private relaxedCommit(): string {
+    return this.dialect.name === 'postgres'
+      ? `FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed`
+      : '';
   }
 
   /** `seq` is in the array bound to parameter `index`: `= ANY($n)` on PostgreSQL, `IN (?)` (expanded by mysql2) on MySQL. */

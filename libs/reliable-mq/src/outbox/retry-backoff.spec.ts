@@ -23,7 +23,7 @@ describe('resolveRelayOptions', () => {
   it('applies the documented defaults', () => {
     const options = resolveRelayOptions();
     expect(options).toMatchObject({
-      batchSize: 500,
+      batchSize: 1000,
       batchBytes: 4 * 1024 * 1024,
       leaseMs: 30_000,
       sweepCron: '*/5 * * * * *',
