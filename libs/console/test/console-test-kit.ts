@@ -89,6 +89,11 @@ export interface ConsoleKit {
   }): Promise<number>;
   /** Messages group `billing` handled successfully (resent letters succeed). */
   handled: Delivery[];
+  /**
+   * Closes the console application (as a shutdown does) and opens a new one on the same broker, service database
+   * and store file, on a new port; `app`, `url` and `origin` then point at the new one.
+   */
+  reopen(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -187,14 +192,17 @@ export async function startConsoleKit(options: KitOptions = {}): Promise<Console
       };
     }
   }
-  const app = await NestFactory.create<NestExpressApplication>(ConsoleHostModule.register(), {
-    bodyParser: false,
-    logger: false,
-  });
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  const url = `${origin}/${(options.path ?? '/console').replace(/^\/+|\/+$/g, '')}`;
+  const openApp = async (): Promise<{ app: INestApplication; origin: string; url: string }> => {
+    const app = await NestFactory.create<NestExpressApplication>(ConsoleHostModule.register(), {
+      bodyParser: false,
+      logger: false,
+    });
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    const origin = `http://127.0.0.1:${port}`;
+    return { app, origin, url: `${origin}/${(options.path ?? '/console').replace(/^\/+|\/+$/g, '')}` };
+  };
+  const opened = await openApp();
 
   const call: ConsoleKit['call'] = async (method, path, callOptions = {}) => {
     const headers: Record<string, string> = { ...callOptions.headers };
@@ -207,7 +215,7 @@ export async function startConsoleKit(options: KitOptions = {}): Promise<Console
       body = JSON.stringify(callOptions.body);
       headers['content-type'] ??= 'application/json';
     }
-    const response = await fetch(path.startsWith('http') ? path : `${url}${path}`, {
+    const response = await fetch(path.startsWith('http') ? path : `${kit.url}${path}`, {
       method,
       headers,
       body,
@@ -256,10 +264,8 @@ export async function startConsoleKit(options: KitOptions = {}): Promise<Console
     }
   };
 
-  return {
-    app,
-    url,
-    origin,
+  const kit: ConsoleKit = {
+    ...opened,
     engine,
     transport: exposed,
     dataSource,
@@ -269,14 +275,19 @@ export async function startConsoleKit(options: KitOptions = {}): Promise<Console
     call,
     deadLetter,
     handled,
+    async reopen() {
+      await kit.app.close();
+      Object.assign(kit, await openApp());
+    },
     async close() {
-      await app.close();
+      await kit.app.close();
       await transport.close();
       await engine.close(1000);
       await dataSource.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return kit;
 }
 
 /** Polls until `check` is true; bounded. */

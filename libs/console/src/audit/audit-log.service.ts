@@ -4,7 +4,7 @@ import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsoleStore } from '../store/console-store';
 import type { AuditSortColumn } from './audit-query.dto';
 
-export type AuditOutcome = 'ok' | 'partial' | 'failed' | 'refused' | 'cancelled';
+export type AuditOutcome = 'ok' | 'partial' | 'failed' | 'refused' | 'cancelled' | 'interrupted';
 
 export interface AuditEntry {
   id: number;

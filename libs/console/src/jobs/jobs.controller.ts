@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Principal, RequireRole } from '../auth/roles.decorator';
 import { ConsoleApi } from '../http/console-api.decorators';
 import type { ConsolePrincipal } from '../http/console-request';
@@ -12,7 +12,10 @@ export class JobsController {
   constructor(private readonly jobs: RetryJobService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Bulk retries of this console process, newest first.' })
+  @ApiOperation({
+    summary: 'Bulk retries, newest first: running, interrupted, and the last 100 finished.',
+    description: "Read from the console's store, so they outlive a console restart.",
+  })
   list(): { items: RetryJobView[] } {
     return { items: this.jobs.list() };
   }
@@ -27,8 +30,30 @@ export class JobsController {
   @Post(':id/cancel')
   @HttpCode(200)
   @RequireRole('operator')
-  @ApiOperation({ summary: 'Stop a bulk retry between two sends; what was sent stays sent.' })
+  @ApiOperation({
+    summary: 'Stop a bulk retry between two sends, or close an interrupted one; what was sent stays sent.',
+  })
+  @ApiNotFoundResponse()
+  @ApiConflictResponse({ description: 'The job has already finished.' })
   cancel(@Param('id', new ParseUUIDPipe()) id: string, @Principal() principal: ConsolePrincipal): RetryJobView {
     return this.jobs.cancel(id, principal);
+  }
+
+  @Post(':id/resume')
+  @HttpCode(200)
+  @RequireRole('operator')
+  @ApiOperation({
+    summary: 'Resume an interrupted bulk retry from where it stopped, at its rate.',
+    description:
+      'A job is interrupted when its console stopped while it was running; it is never resumed automatically. ' +
+      'Letters that are not dead any more (sent before the interruption, or by someone else since) are skipped.',
+  })
+  @ApiOkResponse({ description: 'The job, running again.' })
+  @ApiNotFoundResponse()
+  @ApiConflictResponse({
+    description: 'The job is not interrupted (running or finished), or as many jobs as allowed are running.',
+  })
+  resume(@Param('id', new ParseUUIDPipe()) id: string, @Principal() principal: ConsolePrincipal): RetryJobView {
+    return this.jobs.resume(id, principal);
   }
 }

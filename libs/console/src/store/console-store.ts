@@ -3,10 +3,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigurationError } from '@reliable-mq/nestjs';
 
-const SCHEMA_VERSION = 1;
+/** The schema this console writes; a file with a newer one is refused, an older one is migrated in place. */
+export const CONSOLE_STORE_SCHEMA_VERSION = 2;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS console_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+const META = 'CREATE TABLE IF NOT EXISTS console_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);';
+
+/** Version 1: audit log, chart samples, sessions, users and settings. */
+const V1 = `
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   at INTEGER NOT NULL,
@@ -43,8 +46,45 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
 `;
 
 /**
- * The console's own small SQLite database: audit log, login sessions, chart samples, users added by an admin and
- * settings. Separate from the broker and from every service database, so the console can be pointed at any of
+ * Version 2: bulk retries. The fixed list of ids sits in its own table so the per-chunk progress updates of
+ * `retry_jobs` rewrite a short row, not the whole list.
+ */
+const V2 = `
+CREATE TABLE IF NOT EXISTS retry_jobs (
+  id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  reason TEXT,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  interrupted_at INTEGER,
+  resumed_at INTEGER,
+  resumed_by TEXT,
+  rate_per_sec REAL NOT NULL,
+  total INTEGER NOT NULL,
+  cursor INTEGER NOT NULL,
+  resent INTEGER NOT NULL,
+  skipped INTEGER NOT NULL,
+  failed INTEGER NOT NULL,
+  last_error TEXT,
+  cancelled_by TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_retry_jobs_state ON retry_jobs (state);
+CREATE INDEX IF NOT EXISTS idx_retry_jobs_created_at ON retry_jobs (created_at);
+CREATE TABLE IF NOT EXISTS retry_job_ids (job_id TEXT PRIMARY KEY, ids TEXT NOT NULL);
+`;
+
+/** Each step takes a file from the version before it to its own; a fresh file runs them all. */
+const STEPS: ReadonlyArray<{ version: number; sql: string }> = [
+  { version: 1, sql: V1 },
+  { version: 2, sql: V2 },
+];
+
+/**
+ * The console's own small SQLite database: audit log, login sessions, chart samples, users added by an admin,
+ * settings and bulk retries. Separate from the broker and from every service database, so the console can be pointed at any of
  * them without writing its tables there.
  */
 export class ConsoleStore {
@@ -56,22 +96,48 @@ export class ConsoleStore {
     try {
       if (file !== ':memory:') this.db.pragma('journal_mode = WAL');
       this.db.pragma('busy_timeout = 5000');
-      this.db.exec(SCHEMA);
-      const row = this.db.prepare("SELECT value FROM console_meta WHERE name = 'schema_version'").get() as
-        { value: string } | undefined;
-      if (row && Number(row.value) > SCHEMA_VERSION) {
-        throw new ConfigurationError(
-          `The console store ${file} has schema version ${row.value}, newer than this console (${SCHEMA_VERSION}). ` +
-            'Upgrade the console, or point storeFile at another file.',
-        );
-      }
-      this.db
-        .prepare("INSERT OR REPLACE INTO console_meta (name, value) VALUES ('schema_version', ?)")
-        .run(String(SCHEMA_VERSION));
+      this.db.exec(META);
+      this.migrate(file);
     } catch (error) {
       this.db.close();
       throw error;
     }
+  }
+
+  /** The schema version the file is at. */
+  schemaVersion(): number {
+    const row = this.db.prepare("SELECT value FROM console_meta WHERE name = 'schema_version'").get() as
+      { value: string } | undefined;
+    return row ? Number(row.value) : 0;
+  }
+
+  /**
+   * Brings the file to CONSOLE_STORE_SCHEMA_VERSION, one step at a time in one write transaction (so two consoles
+   * opening the same file at once migrate it once), or refuses a file written by a newer console untouched.
+   */
+  private migrate(file: string): void {
+    this.db
+      .transaction(() => {
+        const found = this.schemaVersion();
+        if (!Number.isInteger(found) || found < 0) {
+          throw new ConfigurationError(
+            `The console store ${file} has an unreadable schema version; point storeFile at another file.`,
+          );
+        }
+        if (found > CONSOLE_STORE_SCHEMA_VERSION) {
+          throw new ConfigurationError(
+            `The console store ${file} has schema version ${found}, newer than this console ` +
+              `(${CONSOLE_STORE_SCHEMA_VERSION}). Upgrade the console, or point storeFile at another file.`,
+          );
+        }
+        for (const step of STEPS) if (step.version > found) this.db.exec(step.sql);
+        if (found !== CONSOLE_STORE_SCHEMA_VERSION) {
+          this.db
+            .prepare("INSERT OR REPLACE INTO console_meta (name, value) VALUES ('schema_version', ?)")
+            .run(String(CONSOLE_STORE_SCHEMA_VERSION));
+        }
+      })
+      .immediate();
   }
 
   close(): void {

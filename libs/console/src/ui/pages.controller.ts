@@ -176,7 +176,12 @@ export class PagesController {
     const settings = this.settings.get();
     const jobs = this.jobs
       .list()
-      .filter((job) => job.state === 'running' || (job.finishedAt ?? 0) > context.now - RECENT_JOBS_MS);
+      .filter(
+        (job) =>
+          job.state === 'running' ||
+          job.state === 'interrupted' ||
+          (job.finishedAt ?? 0) > context.now - RECENT_JOBS_MS,
+      );
     return layout(
       context,
       'dead-letters',

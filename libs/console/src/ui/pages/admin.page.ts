@@ -183,7 +183,7 @@ export function adminPage(context: PageContext, model: AdminPageModel, query: Re
       <h2 id="jobs">Bulk retries</h2>
       ${
         model.jobs.length === 0
-          ? html`<p class="empty">No bulk retries since the console started.</p>`
+          ? html`<p class="empty">No bulk retries kept.</p>`
           : scrollBox(
               'Bulk retries',
               html`<table data-testid="jobs-table">
@@ -202,7 +202,7 @@ export function adminPage(context: PageContext, model: AdminPageModel, query: Re
                         <td>${formatTime(job.createdAt)}</td>
                         <td>${job.createdBy}</td>
                         <td>${job.scope}</td>
-                        <td>${job.state}</td>
+                        <td>${job.state === 'interrupted' ? `interrupted, ${job.remaining} not sent` : job.state}</td>
                         <td>${job.resent}</td>
                         <td>${job.skipped}</td>
                         <td>${job.failed}</td>

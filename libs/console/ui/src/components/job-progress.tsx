@@ -5,7 +5,8 @@ import { readIsland } from '../islands';
 
 export interface JobView {
   id: string;
-  state: 'running' | 'finished' | 'cancelled' | 'failed' | string;
+  /** `interrupted`: its console stopped while it ran; the page offers Resume to operators. */
+  state: 'running' | 'interrupted' | 'done' | 'cancelled' | 'failed' | string;
   scope: string;
   createdBy: string;
   ratePerSec: number;
@@ -64,6 +65,10 @@ function JobProgress({ initial, canCancel }: { initial: JobView; canCancel: bool
         <p class="error" role="alert">
           {problem}
         </p>
+      ) : null}
+      {/* The console restarted while this page followed the job: the reloaded page offers Resume. */}
+      {job.state === 'interrupted' ? (
+        <p data-testid="job-interrupted">Interrupted: {job.remaining} not sent yet. Reload the page to resume it.</p>
       ) : null}
       {canCancel && job.state === 'running' ? (
         <button type="button" data-testid="job-cancel" disabled={cancelling} onClick={cancel}>

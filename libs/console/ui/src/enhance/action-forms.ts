@@ -66,6 +66,10 @@ function describe(data: unknown): string {
   if (!data || typeof data !== 'object') return 'Done.';
   const record = data as Record<string, unknown>;
   if (typeof record.state === 'string' && record.total !== undefined) {
+    if (record.state === 'running' && typeof record.resumedBy === 'string') {
+      return `Bulk retry resumed: ${String(record.remaining)} of ${String(record.total)} messages left at ${String(record.ratePerSec)}/s.`;
+    }
+    if (record.state !== 'running') return `Bulk retry ${record.state}.`;
     return `Bulk retry started: ${String(record.total)} messages at ${String(record.ratePerSec)}/s.`;
   }
   const parts: string[] = [];
