@@ -421,6 +421,61 @@ function relaySuite(kind: TestDatabaseKind): void {
     ).toEqual(ids.slice(0, 6));
   });
 
+  it('claims the next batch while one is on its way, with one batch in flight at a time', async () => {
+    const hold = gate();
+    let inFlight = 0;
+    let most = 0;
+    transport.behaviour = async (_batch, call) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      if (call === 0) await hold.promise;
+      inFlight -= 1;
+    };
+    await publisher.transaction((manager) =>
+      publisher.publish(
+        Array.from({ length: 7 }, (_, i) => ({ topic: 't', key: `k${i}`, payload: i })),
+        { manager },
+      ),
+    );
+    const relay = makeRelay({ batchSize: 3 });
+    const drained = relay.flush();
+    await waitFor(() => relay.metrics().claimed === 6, 5_000, 'the second claim during the first send');
+    expect(transport.calls).toHaveLength(1);
+    hold.open();
+    await drained;
+    expect(most).toBe(1);
+    expect(relay.metrics()).toMatchObject({ claimed: 7, sent: 7 });
+    expect((await db.rows()).every((row) => row.status === 'sent')).toBe(true);
+  });
+
+  it('starts no publish once half of the lease has passed, and gives those rows back untried', async () => {
+    let now = 0;
+    transport.behaviour = () => {
+      now += 40;
+    };
+    const ids = await publisher.transaction((manager) =>
+      publisher.publish(
+        Array.from({ length: 5 }, (_, n) => ({ topic: 't', key: 'k', payload: n })),
+        { manager },
+      ),
+    );
+    now = Date.now() + 1;
+    const relay = new OutboxRelay({
+      dataSource: db.dataSource,
+      transport,
+      logger: new MemoryLogger(),
+      options: { leaseMs: 200 },
+      clock: () => now,
+    });
+    relays.push(relay);
+    await relay.flush();
+    // Waves start at +0, +40 and +80 ms of the 200 ms lease; the fourth would start at +120: it and the fifth go
+    // back, and the next claim takes them.
+    expect(relay.metrics()).toMatchObject({ claimed: 7, sent: 5, failed: 0 });
+    expect(transport.calls.map((call) => call.ids)).toEqual(ids.map((id) => [id]));
+    expect((await db.rows()).every((row) => row.status === 'sent' && row.attempts === 0)).toBe(true);
+  });
+
   it('claims rows up to the byte budget, always at least one, and sends the rest in later rounds', async () => {
     const big = 'x'.repeat(3_000);
     const ids = await publisher.transaction((manager) =>

@@ -44,7 +44,8 @@ export interface OutboxRelayMetrics {
   rounds: number;
 }
 
-type RoundOutcome = 'empty' | 'sent' | 'failed';
+/** `error`: the outcome could not be recorded (the database failed); the rows' leases run out on their own. */
+type SendOutcome = 'sent' | 'failed' | 'error';
 
 interface Outgoing {
   row: ClaimedRow;
@@ -55,6 +56,14 @@ interface WaveResult {
   sent: ClaimedRow[];
   /** Rows not confirmed, grouped by the error that stopped them. */
   failures: Array<{ rows: ClaimedRow[]; error: unknown }>;
+  /** Rows not tried at all. */
+  untried: ClaimedRow[];
+}
+
+/** Rows leased by one claim, and the time after which none of them may start on its way to the broker. */
+interface Claim {
+  rows: ClaimedRow[];
+  sendBy: number;
 }
 
 /** Splits claimed rows (in seq order) into waves: the n-th row of each key goes to wave n; keyless rows to wave 0. */
@@ -231,27 +240,74 @@ export class OutboxRelay {
     });
   }
 
+  /**
+   * Claims and sends until a claim finds nothing or a send fails. One claim's rows are sent (and recorded) while the
+   * next claim runs, when more is surely due: a full batch means a backlog, and a wake means a new commit. The next
+   * claim cannot take a later row of a key whose row is still on its way (that row is leased and unsent), so per-key
+   * order holds; at most one batch is being sent at a time.
+   */
   private async drainLoop(): Promise<void> {
-    while (this.drainRequested && !this.stopping) {
-      this.drainRequested = false;
-      let outcome: RoundOutcome;
-      try {
-        outcome = await this.round();
-      } catch (error) {
-        // The database is unreachable or busy: wait for the next wake or sweep rather than spin.
-        this.logger.warn(`Outbox relay round failed; retrying on the next sweep: ${errorText(error)}`);
-        return;
+    let sending: Promise<SendOutcome> | undefined;
+    try {
+      for (;;) {
+        let claimed: Claim = { rows: [], sendBy: 0 };
+        let claimFailed = false;
+        if (this.drainRequested && !this.stopping) {
+          this.drainRequested = false;
+          try {
+            claimed = await this.claim();
+          } catch (error) {
+            // The database is unreachable or busy: wait for the next wake or sweep rather than spin.
+            this.logger.warn(`Outbox relay round failed; retrying on the next sweep: ${errorText(error)}`);
+            claimFailed = true;
+          }
+        }
+        if (sending) {
+          const outcome = await sending;
+          sending = undefined;
+          if (!(await this.afterSend(outcome, claimed.rows))) return;
+        }
+        if (claimFailed) return;
+        if (this.stopping) {
+          if (claimed.rows.length > 0) await this.releaseUntried(claimed.rows);
+          return;
+        }
+        if (claimed.rows.length === 0) {
+          // Only a claim that finds nothing, with no confirm since that could have let more through, ends the drain.
+          if (this.drainRequested) continue;
+          return;
+        }
+        sending = this.send(claimed).catch((error: unknown) => {
+          this.logger.warn(`Outbox relay round failed; retrying on the next sweep: ${errorText(error)}`);
+          return 'error' as const;
+        });
+        if (claimed.rows.length < this.options.batchSize && !this.drainRequested) {
+          const outcome = await sending;
+          sending = undefined;
+          if (!(await this.afterSend(outcome, []))) return;
+        } else {
+          this.drainRequested = true;
+        }
       }
-      // After a successful round, go on: more rows may be due, and each sent row may have released the next row of
-      // its key. Only a round that finds nothing ends the drain. After a failed send the loop stops until the failed
-      // rows' backoff ends (or the next wake or sweep), so an outage costs one attempt per backoff step, not a tight
-      // loop of failing sends, while a brief hiccup delays rows by their backoff only.
-      if (outcome === 'sent') this.drainRequested = true;
-      if (outcome === 'failed') {
-        this.scheduleRetryWake();
-        return;
-      }
+    } finally {
+      await sending;
     }
+  }
+
+  /**
+   * What a finished send means for the loop: go on after a successful one (each confirmed row may have released the
+   * next row of its key). After a failed send the loop stops until the failed rows' backoff ends (or the next wake or
+   * sweep), so an outage costs one attempt per backoff step, not a tight loop of failing sends, while a brief hiccup
+   * delays rows by their backoff only; rows claimed meanwhile are given back untried.
+   */
+  private async afterSend(outcome: SendOutcome, claimedMeanwhile: readonly ClaimedRow[]): Promise<boolean> {
+    if (outcome === 'sent') {
+      this.drainRequested = true;
+      return true;
+    }
+    if (claimedMeanwhile.length > 0) await this.releaseUntried(claimedMeanwhile);
+    if (outcome === 'failed') this.scheduleRetryWake();
+    return false;
   }
 
   private scheduleRetryWake(): void {
@@ -278,19 +334,26 @@ export class OutboxRelay {
     this.retryTimerAt = Number.POSITIVE_INFINITY;
   }
 
-  private async round(): Promise<RoundOutcome> {
+  private async claim(): Promise<Claim> {
     const now = this.clock();
+    const leaseUntil = now + this.options.leaseMs;
     const rows = await this.store().claim({
       owner: this.instanceId,
       now,
-      leaseUntil: now + this.options.leaseMs,
+      leaseUntil,
       limit: this.options.batchSize,
       maxBytes: this.options.batchBytes,
     });
     this.counters.rounds += 1;
     this.counters.claimed += rows.length;
-    if (rows.length === 0) return 'empty';
+    // A publish starts only while at least half of the lease is left, so that a send begun in time ends, as a rule,
+    // before another relay may take the rows over. Rows whose turn comes later (behind a slow batch, or in a late
+    // wave) are given back and claimed afresh.
+    return { rows, sendBy: leaseUntil - this.options.leaseMs / 2 };
+  }
 
+  /** Sends the claimed rows and records the outcome of each. */
+  private async send({ rows, sendBy }: Claim): Promise<SendOutcome> {
     const sendable: Outgoing[] = [];
     const unreadable: ClaimedRow[] = [];
     const untried: ClaimedRow[] = [];
@@ -320,13 +383,14 @@ export class OutboxRelay {
     for (const wave of toWaves(sendable)) {
       const ready: Outgoing[] = [];
       for (const entry of wave) {
-        if (halted || this.stopping) untried.push(entry.row);
+        if (halted || this.stopping || this.clock() > sendBy) untried.push(entry.row);
         else ready.push(entry);
       }
       if (ready.length === 0) continue;
-      const result = await this.sendWave(ready);
+      const result = await this.sendWave(ready, sendBy);
       confirmed.push(...result.sent);
       failures.push(...result.failures);
+      untried.push(...result.untried);
       if (result.failures.length > 0) {
         failed = true;
         halted = true;
@@ -347,19 +411,23 @@ export class OutboxRelay {
    * Publishes one wave (at most one row per key). When the broker refuses the wave as a whole, its rows are tried one
    * by one before anything is recorded: otherwise one row the broker always refuses would fail, and eventually kill,
    * every healthy row claimed with it. Re-sending rows the broker may already hold is safe, as it recognises their
-   * ids. After two failures in a row the rest of the wave is not tried: that looks like the broker, not a row.
+   * ids. After two failures in a row the rest of the wave is not tried: that looks like the broker, not a row. Nor is
+   * it when the lease runs short (`sendBy`), or the relay stops; those rows are given back untried.
    */
-  private async sendWave(wave: readonly Outgoing[]): Promise<WaveResult> {
+  private async sendWave(wave: readonly Outgoing[], sendBy: number): Promise<WaveResult> {
     try {
       await this.transport.publish(wave.map((entry) => entry.message));
-      return { sent: wave.map((entry) => entry.row), failures: [] };
+      return { sent: wave.map((entry) => entry.row), failures: [], untried: [] };
     } catch (waveError) {
-      if (wave.length === 1) return { sent: [], failures: [{ rows: [wave[0]!.row], error: waveError }] };
+      if (wave.length === 1) return { sent: [], failures: [{ rows: [wave[0]!.row], error: waveError }], untried: [] };
       const sent: ClaimedRow[] = [];
       const failures: Array<{ rows: ClaimedRow[]; error: unknown }> = [];
       let failuresInARow = 0;
       let index = 0;
-      for (; index < wave.length && failuresInARow < ISOLATION_FAILURE_LIMIT && !this.stopping; index += 1) {
+      for (; index < wave.length && failuresInARow < ISOLATION_FAILURE_LIMIT; index += 1) {
+        if (this.stopping || this.clock() > sendBy) {
+          return { sent, failures, untried: wave.slice(index).map((entry) => entry.row) };
+        }
         const { row, message } = wave[index]!;
         try {
           await this.transport.publish([message]);
@@ -372,7 +440,7 @@ export class OutboxRelay {
       }
       const rest = wave.slice(index).map((entry) => entry.row);
       if (rest.length > 0) failures.push({ rows: rest, error: waveError });
-      return { sent, failures };
+      return { sent, failures, untried: [] };
     }
   }
 
