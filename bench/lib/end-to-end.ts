@@ -16,6 +16,7 @@ export const E2E_WINDOW = 256;
 /** Offered rate of the fixed-rate runs. */
 export const E2E_FIXED_RATE = 2000;
 export const E2E_DRAIN_TIMEOUT_MS = 60_000;
+const WARM_UP_DRAIN_TIMEOUT_MS = 15_000;
 
 export type EndToEndLoad =
   | { kind: 'max'; durationMs: number; maxCount: number; window?: number }
@@ -116,7 +117,12 @@ export async function driveEndToEnd(rig: EndToEndRig, load: EndToEndLoad): Promi
     op: (seq) => rig.publish(-1 - seq, nowMs()),
     recordLatency: false,
   });
-  await waitUntil(() => probe.count >= warm.count, E2E_DRAIN_TIMEOUT_MS);
+  // A system that does not deliver its warm-up would not deliver the run either: fail now, not after a second wait.
+  if (!(await waitUntil(() => probe.count >= warm.count, WARM_UP_DRAIN_TIMEOUT_MS))) {
+    throw new Error(
+      `warm-up: only ${probe.count} of ${warm.count} messages reached the handler within ${WARM_UP_DRAIN_TIMEOUT_MS} ms`,
+    );
+  }
   await sleep(50);
   probe.takeLatencies();
   const base = probe.count;
