@@ -1,5 +1,6 @@
 import { Inject, Injectable, Module, type DynamicModule, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { MqConsumer, OutboxRelayService, ReliableMqModule, ReliablePublisher } from '@reliable-mq/nestjs';
 import { BenchOrder, openPostgresDatabase, openSqliteDatabase, orderRow, type BenchDatabase } from '../lib/databases';
 import { openLoop, waitUntil } from '../lib/loops';
@@ -96,12 +97,17 @@ function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', dura
       transactions = new LatencySamples();
       const relay = app.get(OutboxRelayService);
       const before = relay.metrics();
+      // How late the event loop ran its callbacks during the load: everything here shares one thread, so a busy loop
+      // shows up as latency in every step at once.
+      const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+      loopDelay.enable();
       const load = await openLoop({
         ratePerSec: RATE,
         durationMs,
         maxOutstanding: 20_000,
         send: (seq, at) => place(`${ctx.runId}-${round}-${seq}`, at),
       });
+      loopDelay.disable();
       const drained = await waitUntil(() => arrivals.at.size >= load.sent, 60_000);
       const after = relay.metrics();
       const relayRounds = (after?.rounds ?? 0) - (before?.rounds ?? 0);
@@ -134,6 +140,9 @@ function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', dura
           // How the relay batched: rounds run (empty ones included) and rows it sent while the load ran.
           relayRounds,
           relaySent,
+          // The histogram holds the whole interval between 1 ms ticks: the lag is what exceeds it.
+          loopLagP50Ms: Math.max(0, loopDelay.percentile(50) / 1e6 - 1),
+          loopLagP99Ms: Math.max(0, loopDelay.percentile(99) / 1e6 - 1),
           ...(early > 0 ? { handledBeforeCommitReturned: early } : {}),
         },
       };
