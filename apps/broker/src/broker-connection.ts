@@ -111,6 +111,7 @@ export class BrokerConnection {
       releaseMember: (group, memberId) => host.releaseMember(group, memberId, this),
       subscribed: (group, topic) => host.subscribed(group, topic),
       validatePayload: (group, topic, payload) => host.validatePayload(group, topic, payload),
+      warn: (message) => this.logger.warn(`Connection ${this.describe()}: ${message}`),
     };
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);

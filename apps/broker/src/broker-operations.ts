@@ -24,6 +24,8 @@ export interface OperationContext {
   subscribed(group: string, topic: string): void;
   /** Has a live, validating member of the group check a payload (see PayloadValidationRouter). */
   validatePayload(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult>;
+  /** Logs a warning about this connection's use of the broker (limited, so a busy client cannot flood the log). */
+  warn(message: string): void;
 }
 
 export type Operation = (ctx: OperationContext, args: Args) => unknown;
@@ -90,6 +92,31 @@ function readHalfQuery(args: Args): HalfMessageQuery {
 }
 
 /**
+ * Message ids are dedup keys across every topic: a message whose id is already stored is confirmed as a duplicate and
+ * not stored. A re-send (the relay after a lost confirm) carries the same topic; an id found on another topic means
+ * the producer reuses ids, and its message is never delivered, so the broker says so.
+ */
+function warnOfIdsReused(
+  messages: readonly PublishMessage[],
+  results: ReadonlyArray<{ messageId: string; topic: string; duplicate: boolean }>,
+  warn: (message: string) => void,
+): void {
+  let reused = 0;
+  let example = '';
+  results.forEach((result, index) => {
+    const sentTo = messages[index]?.topic;
+    if (!result.duplicate || sentTo === undefined || result.topic === sentTo) return;
+    reused += 1;
+    example ||= `"${result.messageId.slice(0, MAX_NAME)}" is stored on topic "${result.topic}", sent now to "${sentTo}"`;
+  });
+  if (reused === 0) return;
+  warn(
+    `${reused} of ${messages.length} published message(s) carried an id already stored on another topic (${example}); ` +
+      'they were confirmed as duplicates and not stored. Message ids must be unique across all topics.',
+  );
+}
+
+/**
  * Every call a client may make after `hello`, by name. Each reads its arguments (a shape error is fatal), calls the
  * engine, and returns what goes into the response. Engine errors travel back as non-fatal error frames.
  */
@@ -104,10 +131,11 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 
   [ClientOp.TOPIC_LIST]: ({ engine }) => engine.listTopics(),
 
-  [ClientOp.PUBLISH]: async ({ engine }, args) => {
+  [ClientOp.PUBLISH]: async ({ engine, warn }, args) => {
     const messages = args.objects('messages', MAX_BATCH_ITEMS).map(readMessage);
     // Called before any await, so batches of one connection are stored in the order they arrived.
     const results = await engine.publish(messages);
+    warnOfIdsReused(messages, results, warn);
     const confirms: WireConfirm[] = results.map((result) => ({
       id: result.messageId,
       duplicate: result.duplicate,
