@@ -83,7 +83,8 @@ export class LockingOutboxStore implements OutboxStore {
      ) w
      WHERE w.bytes_before < ${p(6)}
      ORDER BY w.seq`;
-    return this.inTransaction(async (runner) => {
+    const settings = postgres ? `SET LOCAL enable_sort = off; SET LOCAL jit = off; ${RELAXED_COMMIT_SETTING}` : '';
+    return this.inTransaction(settings, async (runner) => {
       // Planner statistics usually say that pending rows are rare (the table is mostly sent rows), and they stay so
       // while an outage piles up a backlog. PostgreSQL then fetches every pending row and sorts them all for each
       // batch, so a drain slows down as the backlog grows (measured: 185 ms a round at 50,000 rows, against 0.5 ms).
@@ -91,7 +92,6 @@ export class LockingOutboxStore implements OutboxStore {
       // The byte budget's running sum does sort (at most `limit` rows); with sorts priced out of reach that plan looks
       // so costly that PostgreSQL would compile it to machine code on every claim (JIT), which takes longer than the
       // claim itself. A lease needs no flush of its own to disk, see RELAXED_COMMIT.
-      if (postgres) await runner.query(`SET LOCAL enable_sort = off; SET LOCAL jit = off; ${RELAXED_COMMIT_SETTING}`);
       const now = request.now;
       const result = (await runner.query(
         select,
@@ -210,17 +210,25 @@ export class LockingOutboxStore implements OutboxStore {
     }
   }
 
-  private async inTransaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a READ COMMITTED transaction. On PostgreSQL the transaction starts with its `settings` in one round
+   * trip (TypeORM's startTransaction takes two, before any SET LOCAL): a claim is on the path of every message.
+   */
+  private async inTransaction<T>(settings: string, work: (runner: QueryRunner) => Promise<T>): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
+    const postgres = this.dialect.name === 'postgres';
     try {
       await runner.connect();
-      await runner.startTransaction('READ COMMITTED');
       try {
+        if (postgres) await runner.query(`START TRANSACTION ISOLATION LEVEL READ COMMITTED; ${settings}`);
+        else await runner.startTransaction('READ COMMITTED');
         const result = await work(runner);
-        await runner.commitTransaction();
+        if (postgres) await runner.query('COMMIT');
+        else await runner.commitTransaction();
         return result;
       } catch (error) {
-        await runner.rollbackTransaction().catch(() => undefined);
+        // Also after a failed start: a connection must not go back to the pool inside a transaction.
+        await (postgres ? runner.query('ROLLBACK') : runner.rollbackTransaction()).catch(() => undefined);
         throw error;
       }
     } finally {
