@@ -53,10 +53,12 @@ function remotePublishRun(ctx: BenchContext, workers: number, batch: number, dur
     try {
       const topic = await freshTopic(transport, ctx);
       const body = Buffer.alloc(BODY_BYTES, 0x61);
+      // Ids are unique across topics on one broker: a run reusing an earlier run's ids would get duplicate confirms
+      // (nothing stored), so every run's ids carry its own topic.
       let ids = 0;
       const messages = (seq: number): TransportMessage[] =>
         Array.from({ length: batch }, (_, i) => ({
-          id: `m-${ids++}-${seq}`,
+          id: `${topic}-m-${ids++}-${seq}`,
           topic,
           key: `order-${seq * batch + i}`,
           headers: {},
@@ -129,12 +131,13 @@ async function remoteRig(ctx: BenchContext): Promise<EndToEndRig> {
         probe.handled(sentAtOf(message.body));
       },
     );
+    // Per-rig ids: the broker process outlives a rig, and ids are unique across its topics.
     let ids = 0;
     const opened = subscription;
     return {
       publish: async (seq, sentAt) => {
         await publisher.publish([
-          { id: `e-${ids++}-${seq}`, topic, key: `order-${seq}`, headers: {}, body: timedBody(sentAt) },
+          { id: `${topic}-e-${ids++}-${seq}`, topic, key: `order-${seq}`, headers: {}, body: timedBody(sentAt) },
         ]);
       },
       probe,
