@@ -99,7 +99,9 @@ async function main(): Promise<void> {
     const files = writeReport(args.outDir, results);
     progress(`\nTargets:`);
     for (const target of results.targets) {
-      progress(`  (${target.id}) ${target.pass === null ? 'not measured' : target.pass ? 'pass' : 'MISS'}: ${target.measured}`);
+      progress(
+        `  (${target.id}) ${target.pass === null ? 'not measured' : target.pass ? 'pass' : 'MISS'}: ${target.measured}`,
+      );
     }
     progress(`\nWrote ${files.join(', ')} in ${results.durationSec} s.`);
     const failed = scenarios.filter((scenario) => scenario.error);

@@ -116,7 +116,11 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
 }
 
 /** Polls `condition` until it holds or `timeoutMs` passes; resolves whether it held. */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 5): Promise<boolean> {
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 5,
+): Promise<boolean> {
   const deadline = nowMs() + timeoutMs;
   for (;;) {
     if (await condition()) return true;

@@ -24,7 +24,10 @@ function mountOf(path: string): { device: string; mountPoint: string; fsType: st
 }
 
 function blockDeviceTraits(device: string): string {
-  const name = device.replace(/^\/dev\//, '').replace(/[0-9]+$/, '').replace(/p$/, '');
+  const name = device
+    .replace(/^\/dev\//, '')
+    .replace(/[0-9]+$/, '')
+    .replace(/p$/, '');
   const read = (file: string): string | undefined => {
     try {
       return readFileSync(`/sys/block/${name}/${file}`, 'utf8').trim();

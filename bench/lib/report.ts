@@ -52,7 +52,9 @@ export function renderMarkdown(results: BenchResults): string {
     `- Disk (benchmark data): ${m.disk}`,
     `- Load average at start: ${m.loadAverageAtStart.join(', ')}${m.loadAverageAtEnd ? `; at end: ${m.loadAverageAtEnd.join(', ')}` : ''}`,
     ...(m.pressureAtStart
-      ? [`- Stalled share of the last minute (PSI, CPU and I/O): at start ${m.pressureAtStart}${m.pressureAtEnd ? `; at end ${m.pressureAtEnd}` : ''}`]
+      ? [
+          `- Stalled share of the last minute (PSI, CPU and I/O): at start ${m.pressureAtStart}${m.pressureAtEnd ? `; at end ${m.pressureAtEnd}` : ''}`,
+        ]
       : []),
     ...Object.entries(m.services).map(([name, version]) => `- ${name}: ${version}`),
     '',
@@ -64,7 +66,7 @@ export function renderMarkdown(results: BenchResults): string {
     '',
     '## Scenarios',
     '',
-    'msg/s is the median over rounds; p50 and p99 are over every sample of every round; ratio is msg/s divided by the baseline\'s msg/s from this same run.',
+    "msg/s is the median over rounds; p50 and p99 are over every sample of every round; ratio is msg/s divided by the baseline's msg/s from this same run.",
     '',
     '| # | Scenario | What | msg/s | p50 ms | p99 ms | Baseline | Ratio | Latency of | Notes |',
     '|---|---|---|---:|---:|---:|---|---:|---|---|',
@@ -76,7 +78,11 @@ export function renderMarkdown(results: BenchResults): string {
   }
   lines.push(
     '',
-    'Scenario numbers: ' + Object.entries(SPEC_TITLES).map(([n, title]) => `${n} ${title}`).join(' · ') + '.',
+    'Scenario numbers: ' +
+      Object.entries(SPEC_TITLES)
+        .map(([n, title]) => `${n} ${title}`)
+        .join(' · ') +
+      '.',
     '',
     '## Charts',
     '',

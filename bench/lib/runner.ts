@@ -9,7 +9,8 @@ export interface RunnerOptions {
 
 /** `--only` entries match whole dot-separated segments: `engine.publish` keeps `engine.publish.sync.c1`, not `engine.publisher`. */
 const selected = (name: string, only: readonly string[]): boolean =>
-  only.length === 0 || only.some((prefix) => name === prefix || name.startsWith(prefix.endsWith('.') ? prefix : `${prefix}.`));
+  only.length === 0 ||
+  only.some((prefix) => name === prefix || name.startsWith(prefix.endsWith('.') ? prefix : `${prefix}.`));
 
 export const formatRate = (rate: number | null): string =>
   rate === null ? '–' : rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toFixed(1);
@@ -50,7 +51,15 @@ export async function runSuites(
     const acc = new Map<string, Accumulator>(
       measurements.map((measurement) => [
         measurement.name,
-        { measurement, latencies: new LatencySamples(), rates: [], count: 0, durationMs: 0, extra: {}, extraRounds: {} },
+        {
+          measurement,
+          latencies: new LatencySamples(),
+          rates: [],
+          count: 0,
+          durationMs: 0,
+          extra: {},
+          extraRounds: {},
+        },
       ]),
     );
     for (const entry of acc.values()) {
@@ -160,7 +169,9 @@ function withRatios(results: ScenarioResult[]): ScenarioResult[] {
   return results.map((result) => {
     const base = result.baseline ? byName.get(result.baseline) : undefined;
     const ratio =
-      base && base.msgsPerSec && result.msgsPerSec !== null ? Math.round((result.msgsPerSec / base.msgsPerSec) * 1000) / 1000 : null;
+      base && base.msgsPerSec && result.msgsPerSec !== null
+        ? Math.round((result.msgsPerSec / base.msgsPerSec) * 1000) / 1000
+        : null;
     return { ...result, ratio };
   });
 }

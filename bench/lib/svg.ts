@@ -67,15 +67,19 @@ export function throughputChart(results: readonly ScenarioResult[], subtitle: st
   const width = 1000;
   const x0 = LABEL_WIDTH;
   const x1 = width - 110;
-  const axis = logAxis(rows.map((row) => row.msgsPerSec!), x0, x1);
+  const axis = logAxis(
+    rows.map((row) => row.msgsPerSec!),
+    x0,
+    x1,
+  );
   const height = TOP + rows.length * ROW + 50;
-  const body: string[] = [
-    `<text x="${width / 2}" y="38" text-anchor="middle" fill="#555">${escape(subtitle)}</text>`,
-  ];
+  const body: string[] = [`<text x="${width / 2}" y="38" text-anchor="middle" fill="#555">${escape(subtitle)}</text>`];
   for (const tick of axis.ticks) {
     const x = axis.position(tick).toFixed(1);
     body.push(`<line x1="${x}" y1="${TOP}" x2="${x}" y2="${TOP + rows.length * ROW}" stroke="#dddddd"/>`);
-    body.push(`<text x="${x}" y="${TOP + rows.length * ROW + 16}" text-anchor="middle" fill="#555">${tickLabel(tick)}</text>`);
+    body.push(
+      `<text x="${x}" y="${TOP + rows.length * ROW + 16}" text-anchor="middle" fill="#555">${tickLabel(tick)}</text>`,
+    );
   }
   body.push(
     `<text x="${(x0 + x1) / 2}" y="${TOP + rows.length * ROW + 36}" text-anchor="middle" fill="#333">messages per second (log scale)</text>`,
@@ -114,7 +118,9 @@ export function latencyChart(results: readonly ScenarioResult[], subtitle: strin
   for (const tick of axis.ticks) {
     const x = axis.position(tick).toFixed(1);
     body.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${top + rows.length * rowHeight}" stroke="#dddddd"/>`);
-    body.push(`<text x="${x}" y="${top + rows.length * rowHeight + 16}" text-anchor="middle" fill="#555">${tickLabel(tick)}</text>`);
+    body.push(
+      `<text x="${x}" y="${top + rows.length * rowHeight + 16}" text-anchor="middle" fill="#555">${tickLabel(tick)}</text>`,
+    );
   }
   body.push(
     `<text x="${(x0 + x1) / 2}" y="${top + rows.length * rowHeight + 36}" text-anchor="middle" fill="#333">milliseconds (log scale)</text>`,

@@ -23,7 +23,10 @@ export const sentAtOf = (body: Buffer): number => body.readDoubleLE(0);
  * A JSON payload of the kind the framework scenarios publish (an order event), padded so that its JSON text is
  * 256 bytes, like the raw rows.
  */
-export function orderPayload(orderId: string, sentAt: number): { orderId: string; amount: number; sentAt: number; pad: string } {
+export function orderPayload(
+  orderId: string,
+  sentAt: number,
+): { orderId: string; amount: number; sentAt: number; pad: string } {
   const base = { orderId, amount: 42.5, sentAt, pad: '' };
   const length = Buffer.byteLength(JSON.stringify(base));
   return { ...base, pad: 'x'.repeat(Math.max(0, BODY_BYTES - length)) };

@@ -7,7 +7,9 @@ const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T> =>
   Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms).unref())]);
 
 /** Server versions of the reachable services, for the machine description; best effort. */
-export async function serviceVersions(available: Readonly<Record<ServiceName, boolean>>): Promise<Record<string, string>> {
+export async function serviceVersions(
+  available: Readonly<Record<ServiceName, boolean>>,
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   if (available.postgres) {
     try {

@@ -37,7 +37,10 @@ export function dedupSuite(ctx: BenchContext): Suite {
     let db = databases.get(kind);
     if (!db) {
       dir.current ??= freshDir(ctx, 'dedup');
-      db = kind === 'sqlite' ? await openSqliteDatabase(dir.current.dir) : await openPostgresDatabase(`rmq_bench_${ctx.runId}_dedup`);
+      db =
+        kind === 'sqlite'
+          ? await openSqliteDatabase(dir.current.dir)
+          : await openPostgresDatabase(`rmq_bench_${ctx.runId}_dedup`);
       databases.set(kind, db);
     }
     return db;
@@ -61,55 +64,74 @@ export function dedupSuite(ctx: BenchContext): Suite {
     }
   };
 
-  const run = (kind: StoreKind) => async (round: number): Promise<Sample> => {
-    const engineDir = freshDir(ctx, `dedup-engine-${kind}`);
-    const transport = new EmbeddedTransport({ kind: 'embedded', dataDir: engineDir.dir, flush: 'sync', topics: [TOPIC] });
-    const store = await storeFor(kind, round);
-    try {
-      await transport.connect();
-      const group = `bench-dedup-${kind.replace('.', '-')}-${round}`;
-      for (let start = 0; start < warmUp + messages; start += 500) {
-        const batch: TransportMessage[] = [];
-        for (let i = start; i < Math.min(warmUp + messages, start + 500); i++) {
-          const orderId = `${ctx.runId}-${round}-${i}`;
-          batch.push({ id: uuidv7(), topic: TOPIC, key: orderId, headers: {}, body: Buffer.from(JSON.stringify(orderPayload(orderId, 0))) });
-        }
-        await transport.publish(batch);
-      }
-      let latencies = new LatencySamples();
-      let handled = 0;
-      let last = 0;
-      let started = 0;
-      const work = async (): Promise<void> => undefined;
-      const subscription = await transport.subscribe(
-        { group, topic: TOPIC, mode: 'concurrent', prefetch: PREFETCH, maxReconsumeTimes: 16, startFrom: 'earliest' },
-        async (message) => {
-          const t0 = nowMs();
-          if (store) await store.execute(group, message.key!, work);
-          else await work();
-          last = nowMs();
-          latencies.add(last - t0);
-          handled += 1;
-          // The first messages warm up the JIT, the connection and the caches; the clock starts after them.
-          if (handled === warmUp) {
-            started = last;
-            latencies = new LatencySamples();
+  const run =
+    (kind: StoreKind) =>
+    async (round: number): Promise<Sample> => {
+      const engineDir = freshDir(ctx, `dedup-engine-${kind}`);
+      const transport = new EmbeddedTransport({
+        kind: 'embedded',
+        dataDir: engineDir.dir,
+        flush: 'sync',
+        topics: [TOPIC],
+      });
+      const store = await storeFor(kind, round);
+      try {
+        await transport.connect();
+        const group = `bench-dedup-${kind.replace('.', '-')}-${round}`;
+        for (let start = 0; start < warmUp + messages; start += 500) {
+          const batch: TransportMessage[] = [];
+          for (let i = start; i < Math.min(warmUp + messages, start + 500); i++) {
+            const orderId = `${ctx.runId}-${round}-${i}`;
+            batch.push({
+              id: uuidv7(),
+              topic: TOPIC,
+              key: orderId,
+              headers: {},
+              body: Buffer.from(JSON.stringify(orderPayload(orderId, 0))),
+            });
           }
-        },
-      );
-      const deadline = nowMs() + capMs;
-      while (handled < warmUp + messages && nowMs() < deadline) await sleep(2);
-      const capped = handled < warmUp + messages;
-      await subscription.close(5_000);
-      const count = Math.max(0, handled - warmUp);
-      if (started === 0) throw new Error(`only ${handled} messages were handled within ${capMs} ms, fewer than the warm-up`);
-      return { count, elapsedMs: (capped ? nowMs() : last) - started, latencies, extra: capped ? { timeCapped: 1 } : {} };
-    } finally {
-      await store?.close();
-      await transport.close();
-      engineDir.remove();
-    }
-  };
+          await transport.publish(batch);
+        }
+        let latencies = new LatencySamples();
+        let handled = 0;
+        let last = 0;
+        let started = 0;
+        const work = async (): Promise<void> => undefined;
+        const subscription = await transport.subscribe(
+          { group, topic: TOPIC, mode: 'concurrent', prefetch: PREFETCH, maxReconsumeTimes: 16, startFrom: 'earliest' },
+          async (message) => {
+            const t0 = nowMs();
+            if (store) await store.execute(group, message.key!, work);
+            else await work();
+            last = nowMs();
+            latencies.add(last - t0);
+            handled += 1;
+            // The first messages warm up the JIT, the connection and the caches; the clock starts after them.
+            if (handled === warmUp) {
+              started = last;
+              latencies = new LatencySamples();
+            }
+          },
+        );
+        const deadline = nowMs() + capMs;
+        while (handled < warmUp + messages && nowMs() < deadline) await sleep(2);
+        const capped = handled < warmUp + messages;
+        await subscription.close(5_000);
+        const count = Math.max(0, handled - warmUp);
+        if (started === 0)
+          throw new Error(`only ${handled} messages were handled within ${capMs} ms, fewer than the warm-up`);
+        return {
+          count,
+          elapsedMs: (capped ? nowMs() : last) - started,
+          latencies,
+          extra: capped ? { timeCapped: 1 } : {},
+        };
+      } finally {
+        await store?.close();
+        await transport.close();
+        engineDir.remove();
+      }
+    };
 
   const measurement = (kind: StoreKind, title: string, requires: ServiceName[] = []): Measurement => ({
     name: `dedup.${kind}`,

@@ -17,7 +17,13 @@ const QUEUES = 4;
  * values are made before the clock starts, and only the transactions are timed, so the figure is SQLite's and the
  * disk's alone.
  */
-export function limitRun(ctx: BenchContext, synchronous: Synchronous, rowsPerTx: number, durationMs: number, maxRows: number) {
+export function limitRun(
+  ctx: BenchContext,
+  synchronous: Synchronous,
+  rowsPerTx: number,
+  durationMs: number,
+  maxRows: number,
+) {
   return async (): Promise<Sample> => {
     const tmp = freshDir(ctx, `limit-${synchronous}-${rowsPerTx}`);
     const path = join(tmp.dir, 'limit.sqlite');
@@ -74,7 +80,14 @@ export function limitRun(ctx: BenchContext, synchronous: Synchronous, rowsPerTx:
 }
 
 /** Scenario 2: `workers` publishers, each publishing `batch` messages per call and awaiting the confirm. */
-function enginePublishRun(ctx: BenchContext, flush: FlushMode, workers: number, batch: number, durationMs: number, maxCalls: number) {
+function enginePublishRun(
+  ctx: BenchContext,
+  flush: FlushMode,
+  workers: number,
+  batch: number,
+  durationMs: number,
+  maxCalls: number,
+) {
   return async (): Promise<Sample> => {
     const tmp = freshDir(ctx, `engine-${flush}-${workers}`);
     const engine = BrokerEngine.open({ dataDir: tmp.dir, flush });
@@ -143,11 +156,22 @@ export function publishSuite(ctx: BenchContext): Suite {
       limit('limit.full.tx1', 'FULL', 1, 'Raw SQLite, synchronous=FULL, 1-row transactions'),
       limit('limit.full.tx100', 'FULL', 100, 'Raw SQLite, synchronous=FULL, 100-row transactions'),
       limit('limit.normal.tx100', 'NORMAL', 100, 'Raw SQLite, synchronous=NORMAL, 100-row transactions'),
-      limit('limit.normal.tx1', 'NORMAL', 1, 'Raw SQLite, synchronous=NORMAL, 1-row transactions (baseline for async ×1)'),
+      limit(
+        'limit.normal.tx1',
+        'NORMAL',
+        1,
+        'Raw SQLite, synchronous=NORMAL, 1-row transactions (baseline for async ×1)',
+      ),
       engine('engine.publish.sync.c1', 'sync', 1, 'limit.full.tx1', 'Engine publish, sync flush, 1 publisher'),
       engine('engine.publish.sync.c64', 'sync', 64, 'limit.full.tx100', 'Engine publish, sync flush, 64 publishers'),
       engine('engine.publish.async.c1', 'async', 1, 'limit.normal.tx1', 'Engine publish, async flush, 1 publisher'),
-      engine('engine.publish.async.c64', 'async', 64, 'limit.normal.tx100', 'Engine publish, async flush, 64 publishers'),
+      engine(
+        'engine.publish.async.c64',
+        'async',
+        64,
+        'limit.normal.tx100',
+        'Engine publish, async flush, 64 publishers',
+      ),
       engine(
         'engine.publish.sync.batch100',
         'sync',

@@ -32,7 +32,11 @@ function runHarness(args: string[]): Promise<{ code: number | null; stderr: stri
 
 describe('benchmark harness (smoke)', () => {
   it('runs one scenario and its baseline and writes results of the documented shape', async () => {
-    const { code, stderr } = await runHarness(['--smoke', '--only=limit.full.tx1,engine.publish.sync.c1', `--out=${out}`]);
+    const { code, stderr } = await runHarness([
+      '--smoke',
+      '--only=limit.full.tx1,engine.publish.sync.c1',
+      `--out=${out}`,
+    ]);
     expect(code, stderr).toBe(0);
     expect(stderr).toMatch(/\[1\/2\] limit\.full\.tx1/);
     expect(stderr).toMatch(/\[2\/2\] engine\.publish\.sync\.c1/);
@@ -46,7 +50,10 @@ describe('benchmark harness (smoke)', () => {
       node: process.version,
       disk: expect.any(String),
     });
-    expect(results.scenarios.map((s: { name: string }) => s.name)).toEqual(['limit.full.tx1', 'engine.publish.sync.c1']);
+    expect(results.scenarios.map((s: { name: string }) => s.name)).toEqual([
+      'limit.full.tx1',
+      'engine.publish.sync.c1',
+    ]);
     for (const scenario of results.scenarios) {
       expect(Object.keys(scenario)).toEqual(
         expect.arrayContaining(['name', 'msgsPerSec', 'p50Ms', 'p99Ms', 'baseline', 'ratio']),

@@ -94,7 +94,7 @@ function registerPruningCases(fixture: Fixture): void {
     const store = new DbDedupStore(dataSource, { retentionMs: 7 * DAY, pruneIntervalMs: 50 });
     try {
       await seedRows(dataSource, group, 30, Date.now() - 8 * DAY);
-      await waitUntil(async () => (await keysOf(dataSource, group)) === 0, { timeoutMs: 5_000 });
+      await waitUntil(async () => (await keysOf(dataSource, group)) === 0, 'the timer to prune old rows', 5_000);
     } finally {
       await store.close();
     }
