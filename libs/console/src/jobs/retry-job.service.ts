@@ -14,39 +14,17 @@ import { CONSOLE_OPTIONS, CONSOLE_STORE } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsolePrincipal } from '../http/console-request';
 import type { ConsoleStore } from '../store/console-store';
-import { RetryJobStore, type RetryJobRecord, type RetryJobState } from './retry-job.store';
+import { RetryJobStore, type RetryJobRecord } from './retry-job.store';
 
 export type { RetryJobState } from './retry-job.store';
 
-export interface RetryJobView {
-  id: string;
-  /**
-   * `running` in this console; `interrupted` when the console stopped halfway (an operator may resume it);
-   * `done`, `cancelled` or `failed` once finished.
-   */
-  state: RetryJobState;
-  /** What was asked for: the selection or the filter, in words. */
-  scope: string;
-  reason: string | null;
-  createdBy: string;
-  createdAt: number;
-  /** When its progress was last written. */
-  updatedAt: number;
-  finishedAt: number | null;
-  interruptedAt: number | null;
-  resumedAt: number | null;
-  resumedBy: string | null;
-  ratePerSec: number;
-  total: number;
-  resent: number;
-  /** No longer dead when their turn came (resent or discarded by someone else meanwhile). */
-  skipped: number;
-  failed: number;
-  /** Letters not sent yet: what a resume would go through. */
-  remaining: number;
-  lastError: string | null;
-  cancelledBy: string | null;
-}
+/**
+ * A bulk retry as the API shows it: the stored record without its cursor, plus the letters not sent yet (what a
+ * resume would go through). `state` is `running` in this console; `interrupted` when the console stopped halfway (an
+ * operator may resume it); `done`, `cancelled` or `failed` once finished. `skipped` counts letters no longer dead
+ * when their turn came (resent or discarded by someone else meanwhile).
+ */
+export type RetryJobView = Omit<RetryJobRecord, 'cursor'> & { remaining: number };
 
 export interface NewRetryJob {
   ids: number[];
