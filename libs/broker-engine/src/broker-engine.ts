@@ -156,7 +156,12 @@ export class BrokerEngine {
       this.db,
       () => this.topics.list(),
       (apply) => this.committer.submit(apply, { publish: false }),
-      { retentionMs: options.retentionMs, chunkSize: options.retentionChunkSize, now: () => this.now() },
+      {
+        retentionMs: options.retentionMs,
+        chunkSize: options.retentionChunkSize,
+        now: () => this.now(),
+        pruneHalfMessages: () => this.transactions.pruneResolved(),
+      },
     );
     this.transactions = new TransactionCoordinator({
       db: this.db,
@@ -765,13 +770,17 @@ export class BrokerEngine {
   /**
    * Makes a half message visible, enqueued now. Idempotent: committing a committed one changes nothing
    * (`alreadyResolved`). Rejects with TransactionStateError after a rollback. A discarded one may still be committed.
+   * Rejects with TransactionNotFoundError once the record was pruned (`halfMessageRetentionMs` after resolution).
    */
   async commitHalf(txId: string): Promise<HalfResolution> {
     this.ensureOpen('commit a half message');
     return this.transactions.commit(txId);
   }
 
-  /** Never delivers the half message; its record stays for audit. Idempotent; rejects after a commit. */
+  /**
+   * Never delivers the half message; its record stays for audit until `halfMessageRetentionMs` has passed. Idempotent;
+   * rejects after a commit, and with TransactionNotFoundError once the record was pruned.
+   */
   async rollbackHalf(txId: string, reason?: string): Promise<HalfResolution> {
     this.ensureOpen('roll back a half message');
     return this.transactions.rollback(txId, reason ?? null);
@@ -911,7 +920,10 @@ export class BrokerEngine {
     });
   }
 
-  /** One retention pass now; resolves with the number of deleted messages. */
+  /**
+   * One retention pass now: consumed messages older than `retentionMs`, then records of half messages resolved longer
+   * than `halfMessageRetentionMs` ago. Resolves with the number of deleted messages.
+   */
   runRetention(): Promise<number> {
     this.ensureOpen('run retention');
     return this.retention.sweep();

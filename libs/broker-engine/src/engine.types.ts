@@ -62,6 +62,11 @@ export interface EngineOptions {
   checkIntervalMs?: number;
   /** Checkbacks of one half message before it moves to the discarded list. Default 15. */
   transactionCheckMax?: number;
+  /**
+   * Records of half messages resolved (committed, rolled back, or discarded after the last check) longer ago than this
+   * are deleted by the retention pass. Default 7 days; null keeps them. Unresolved ones are never deleted.
+   */
+  halfMessageRetentionMs?: number | null;
 }
 
 export interface TopicOptions {

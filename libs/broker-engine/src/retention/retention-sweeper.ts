@@ -4,7 +4,8 @@ import type { TopicInfo } from '../engine.types';
 /**
  * Deletes messages that every subscribed group has consumed and that are older than
  * the retention period, in small chunks, each its own short commit, so publishing is
- * never held up by more than one chunk.
+ * never held up by more than one chunk. The same pass then runs `pruneHalfMessages`
+ * (records of resolved half messages), which chunks its own deletes the same way.
  */
 export class RetentionSweeper {
   private readonly floorsStmt: Statement;
@@ -15,7 +16,12 @@ export class RetentionSweeper {
     db: Database,
     private readonly topics: () => TopicInfo[],
     private readonly submit: <T>(apply: () => T) => Promise<T>,
-    private readonly options: { retentionMs: number; chunkSize: number; now: () => number },
+    private readonly options: {
+      retentionMs: number;
+      chunkSize: number;
+      now: () => number;
+      pruneHalfMessages?: () => Promise<unknown>;
+    },
   ) {
     this.floorsStmt = db.prepare(
       `SELECT s.group_name AS group_name,
@@ -40,7 +46,7 @@ export class RetentionSweeper {
     return floor;
   }
 
-  /** One full pass; concurrent calls share it. Resolves with the number of deleted messages. */
+  /** One full pass; concurrent calls share it. Resolves with the number of deleted messages (half records aside). */
   sweep(): Promise<number> {
     this.running ??= this.pass().finally(() => {
       this.running = null;
@@ -65,6 +71,7 @@ export class RetentionSweeper {
         }
       }
     }
+    await this.options.pruneHalfMessages?.();
     return deleted;
   }
 }

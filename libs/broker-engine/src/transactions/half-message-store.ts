@@ -44,6 +44,16 @@ export interface NewHalfMessage {
 
 const STATES: readonly HalfMessageState[] = ['unresolved', 'committed', 'rolled_back', 'discarded'];
 
+/** The states whose records retention may delete: every state but `unresolved`. */
+export type ResolvedHalfState = Exclude<HalfMessageState, 'unresolved'>;
+
+/** What one pruning chunk deleted. */
+export interface PrunedChunk {
+  txIds: string[];
+  /** `sent_at` of the last deleted record: the next chunk of the same group starts there. */
+  lastSentAt: number | null;
+}
+
 /**
  * Every SQL statement on half messages, prepared once. Callers own transactions. State changes are single
  * conditional UPDATEs (`… WHERE state IN (…)`), so whichever of a producer's commit and a checkback answer is
@@ -61,6 +71,9 @@ export class HalfMessageStore {
   private readonly markWarnedStmt: Statement;
   private readonly nextCheckStmt: Statement;
   private readonly countsStmt: Statement;
+  private readonly nextGroupStmt: Statement;
+  private readonly prunableStmt: Statement;
+  private readonly deleteStmt: Statement;
 
   constructor(private readonly db: Database) {
     this.insertStmt = db.prepare(
@@ -93,6 +106,18 @@ export class HalfMessageStore {
     this.countsStmt = db.prepare(
       `SELECT state, COUNT(*) AS n FROM half_messages WHERE state IN ('unresolved', 'discarded') GROUP BY state`,
     );
+    // Both walk the (state, producer_group, sent_at) index. A record is resolved after it was sent, so a record
+    // resolved before the cutoff was also sent before it: the sent_at range bounds the scan to old records.
+    this.nextGroupStmt = db.prepare(
+      'SELECT producer_group FROM half_messages WHERE state = ? AND producer_group > ? ORDER BY producer_group LIMIT 1',
+    );
+    this.prunableStmt = db.prepare(
+      `SELECT tx_id, sent_at FROM half_messages
+        WHERE state = @state AND producer_group = @group AND sent_at >= @from AND sent_at < @cutoff
+          AND resolved_at < @cutoff
+        ORDER BY sent_at LIMIT @limit`,
+    );
+    this.deleteStmt = db.prepare('DELETE FROM half_messages WHERE tx_id = ?');
   }
 
   insert(half: NewHalfMessage): void {
@@ -153,6 +178,25 @@ export class HalfMessageStore {
       stats[row.state] = row.n;
     }
     return stats;
+  }
+
+  /** The first producer group after `after` (in byte order) holding a record in `state`; one index seek. */
+  nextGroup(state: ResolvedHalfState, after: string): string | undefined {
+    const row = this.nextGroupStmt.get(state, after) as { producer_group: string } | undefined;
+    return row?.producer_group;
+  }
+
+  /**
+   * Deletes up to `limit` records of `group` in `state` resolved before `cutoff`, oldest sent first, from `sent_at`
+   * `from` on. Callers run it inside one commit, so the state read and the delete cannot be split by a transition.
+   */
+  pruneChunk(state: ResolvedHalfState, group: string, from: number, cutoff: number, limit: number): PrunedChunk {
+    const rows = this.prunableStmt.all({ state, group, from, cutoff, limit }) as Array<{
+      tx_id: string;
+      sent_at: number;
+    }>;
+    for (const row of rows) this.deleteStmt.run(row.tx_id);
+    return { txIds: rows.map((row) => row.tx_id), lastSentAt: rows.length > 0 ? rows[rows.length - 1]!.sent_at : null };
   }
 
   query(query: HalfMessageQuery): HalfMessagePage {

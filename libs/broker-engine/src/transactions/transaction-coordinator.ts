@@ -22,6 +22,7 @@ import { newMessageOf, type NewMessage } from '../storage/message-row';
 import { validateName } from '../util/names';
 import { uuidv7 } from '../util/uuid-v7';
 import { CheckerSet } from './checker-set';
+import { HalfMessagePruner, type HalfPruneResult } from './half-message-pruner';
 import { HalfMessageStore, toHalfMessage, type HalfMessageRow } from './half-message-store';
 
 /** What the engine lends the coordinator: its database, its commit queue, and publish's own checks and writes. */
@@ -67,6 +68,7 @@ export class TransactionCoordinator {
   private readonly store: HalfMessageStore;
   private readonly checkers = new CheckerSet();
   private readonly scheduler: DelayScheduler;
+  private readonly pruner: HalfMessagePruner;
   /** Transactions whose checker call is still running, so a slow checker is not asked twice at once. */
   private readonly checking = new Set<string>();
   private stopped = false;
@@ -78,6 +80,16 @@ export class TransactionCoordinator {
       () => host.now(),
       () => this.runDueChecks(),
       (error) => host.options.onError(error),
+    );
+    this.pruner = new HalfMessagePruner(
+      this.store,
+      {
+        submit: (apply) => host.submit(apply, false),
+        now: () => host.now(),
+        onWarning: (message) => host.options.onWarning(message),
+        stopped: () => this.stopped,
+      },
+      { retentionMs: host.options.transactions.halfMessageRetentionMs, chunkSize: host.options.retentionChunkSize },
     );
   }
 
@@ -195,6 +207,22 @@ export class TransactionCoordinator {
       row.deliver_at !== null && row.deliver_at > now ? row.deliver_at : null,
       now,
     );
+  }
+
+  // ---------------------------------------------------------------- retention
+
+  /**
+   * Deletes records of half messages resolved longer than `halfMessageRetentionMs` ago, in chunks. A later commit or
+   * rollback of a deleted id is refused as unknown (TransactionNotFoundError): the record, and with it the outcome,
+   * is gone, and nothing is stored or delivered again. Closing the engine ends the pass after its current chunk.
+   */
+  async pruneResolved(): Promise<HalfPruneResult> {
+    try {
+      return await this.pruner.prune();
+    } catch (error) {
+      if (this.stopped && error instanceof EngineClosedError) return { committed: 0, rolled_back: 0, discarded: 0 };
+      throw error;
+    }
   }
 
   // ---------------------------------------------------------------- checkers
@@ -316,6 +344,14 @@ export class TransactionCoordinator {
         false,
       );
     } catch (error) {
+      if (error instanceof TransactionNotFoundError) {
+        // Reachable only when an answer outlives the retention of its (discarded) record.
+        this.host.options.onWarning(
+          `A checkback answered ${answer.outcome} for half message ${row.tx_id}, but its record was already deleted ` +
+            '(halfMessageRetentionMs); the answer is ignored and nothing is delivered.',
+        );
+        return;
+      }
       if (error instanceof TransactionStateError) {
         this.host.options.onWarning(
           `A checkback answered ${answer.outcome} for half message ${row.tx_id}, but it was already ${error.state.replace('_', ' ')}; the first answer stands. ` +
