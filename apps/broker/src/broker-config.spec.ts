@@ -62,6 +62,37 @@ describe('readBrokerConfig', () => {
     if (!bad.ok) expect(bad.errors).toHaveLength(5);
   });
 
+  it('reads BROKER_HALF_RETENTION into the engine options (7 days by default in the engine; "keep" keeps records)', () => {
+    const unset = readBrokerConfig(base);
+    expect(unset.ok && 'halfMessageRetentionMs' in unset.config.engine).toBe(false);
+    for (const [raw, ms] of [
+      ['7d', 7 * 86_400_000],
+      ['12h', 12 * 3_600_000],
+      ['86400000', 86_400_000],
+      ['keep', null],
+    ] as const) {
+      const result = readBrokerConfig({ ...base, BROKER_HALF_RETENTION: raw });
+      expect(result.ok && result.config.engine, raw).toEqual({ halfMessageRetentionMs: ms });
+    }
+    const viaJson = readBrokerConfig({ ...base, BROKER_ENGINE_OPTIONS: '{"halfMessageRetentionMs":null}' });
+    expect(viaJson.ok && viaJson.config.engine).toEqual({ halfMessageRetentionMs: null });
+    for (const raw of ['0', '0s', 'soon', '-1d', 'forever', '1.5x']) {
+      const bad = readBrokerConfig({ ...base, BROKER_HALF_RETENTION: raw });
+      expect(bad.ok, raw).toBe(false);
+      if (!bad.ok)
+        expect(bad.errors).toEqual([
+          `BROKER_HALF_RETENTION must be a duration of at least 1 ms such as "7d", "12h" or "86400000", or "keep"; got ${JSON.stringify(raw)}.`,
+        ]);
+    }
+    const both = readBrokerConfig({
+      ...base,
+      BROKER_HALF_RETENTION: '1d',
+      BROKER_ENGINE_OPTIONS: '{"halfMessageRetentionMs":1000}',
+    });
+    expect(both.ok).toBe(false);
+    if (!both.ok) expect(both.errors).toEqual([expect.stringMatching(/both set; keep one/)]);
+  });
+
   it('bounds how long a forwarded payload check waits for the consumer (5 s by default)', () => {
     const defaults = readBrokerConfig(base);
     expect(defaults.ok && defaults.config.validateTimeoutMs).toBe(5_000);

@@ -1,4 +1,4 @@
-import type { EngineOptions, FlushMode } from '@reliable-mq/engine';
+import { parseDuration, type EngineOptions, type FlushMode } from '@reliable-mq/engine';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import {
@@ -82,6 +82,7 @@ export const BROKER_ENV_HELP = [
   `BROKER_HEARTBEAT_MS        client ping interval (default ${BROKER_DEFAULTS.heartbeatMs})`,
   `BROKER_IDLE_TIMEOUT_MS     silent connections are closed after this (default ${BROKER_DEFAULTS.idleTimeoutMs})`,
   `BROKER_VALIDATE_TIMEOUT_MS a consumer's answer to a payload check is awaited this long (default ${BROKER_DEFAULTS.validateTimeoutMs})`,
+  'BROKER_HALF_RETENTION      records of resolved half messages are deleted this long after resolution (default 7d; "keep" keeps them)',
   'BROKER_ENGINE_OPTIONS      JSON of other engine options, e.g. {"sessionTimeoutMs":30000}',
 ];
 
@@ -104,6 +105,7 @@ const ENGINE_OPTION_NAMES = new Set([
   'transactionTimeoutMs',
   'checkIntervalMs',
   'transactionCheckMax',
+  'halfMessageRetentionMs',
 ]);
 
 /** True for addresses that only this machine can reach. */
@@ -185,6 +187,15 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
     }
   }
 
+  const halfRetentionRaw = text('BROKER_HALF_RETENTION');
+  if (halfRetentionRaw !== undefined) {
+    const retention = readHalfRetention(halfRetentionRaw);
+    if (typeof retention === 'string') errors.push(retention);
+    else if ('halfMessageRetentionMs' in engine) {
+      errors.push('BROKER_HALF_RETENTION and BROKER_ENGINE_OPTIONS.halfMessageRetentionMs are both set; keep one.');
+    } else engine = { ...engine, halfMessageRetentionMs: retention };
+  }
+
   const healthRaw = text('BROKER_HEALTH_PORT');
   let healthPort: number | null = port === 0 ? 0 : Math.min(port + 1, 65_535);
   if (healthRaw === 'off') healthPort = null;
@@ -226,6 +237,19 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
     shutdownTimeoutMs: BROKER_DEFAULTS.shutdownTimeoutMs,
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/** BROKER_HALF_RETENTION as milliseconds (null for "keep"), or the sentence saying what is wrong. */
+function readHalfRetention(raw: string): number | null | string {
+  if (raw === 'keep') return null;
+  const problem = `BROKER_HALF_RETENTION must be a duration of at least 1 ms such as "7d", "12h" or "86400000", or "keep"; got ${JSON.stringify(raw)}.`;
+  let ms: number;
+  try {
+    ms = parseDuration(/^[0-9]+$/.test(raw) ? Number(raw) : raw, 'BROKER_HALF_RETENTION');
+  } catch {
+    return problem;
+  }
+  return ms >= 1 && Number.isSafeInteger(ms) ? ms : problem;
 }
 
 /** A config for code that starts the server itself (tests, the sample): defaults plus what it overrides. */
