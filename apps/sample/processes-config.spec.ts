@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY_DELAYS } from './sample';
+import { DEFAULT_BROKER_RESTART_LIMITS } from './broker-restart-policy';
 import { readProcessesConfig } from './processes-config';
 
 describe('readProcessesConfig', () => {
@@ -16,6 +17,7 @@ describe('readProcessesConfig', () => {
         brokerToken: undefined,
         retryDelays: DEFAULT_RETRY_DELAYS,
         demoPassword: undefined,
+        brokerRestart: { firstDelayMs: 500, maxDelayMs: 10_000, maxRestarts: 5, windowMs: 60_000 },
       },
     });
   });
@@ -52,5 +54,29 @@ describe('readProcessesConfig', () => {
       'DATABASE_URL: npm start runs the sample against the broker process with SQLite; to run it on PostgreSQL, use ' +
         'the single-process mode: DATABASE_URL=... npm run start:embedded.',
     ]);
+  });
+
+  it('SAMPLE_BROKER_RESTARTS (for tests) moves the broker restart limit, or turns restarts off', () => {
+    const limitsOf = (value: string): unknown => {
+      const result = readProcessesConfig({ SAMPLE_BROKER_RESTARTS: value }, '/srv/app');
+      return result.ok ? result.config.brokerRestart : result.errors;
+    };
+    expect(limitsOf('2 in 30s')).toEqual({ ...DEFAULT_BROKER_RESTART_LIMITS, maxRestarts: 2, windowMs: 30_000 });
+    expect(limitsOf(' 100 in 24h ')).toEqual({
+      ...DEFAULT_BROKER_RESTART_LIMITS,
+      maxRestarts: 100,
+      windowMs: 86_400_000,
+    });
+    expect(limitsOf('0')).toEqual({ ...DEFAULT_BROKER_RESTART_LIMITS, maxRestarts: 0 });
+    expect(limitsOf('')).toEqual(DEFAULT_BROKER_RESTART_LIMITS);
+    const rule =
+      'SAMPLE_BROKER_RESTARTS must be "<restarts> in <window>" with 0 to 100 restarts in 1s to 24h, such as ' +
+      '"5 in 60s", or "0" to never restart the broker;';
+    expect(limitsOf('five')).toEqual([`${rule} got "five" (not of that form).`]);
+    expect(limitsOf('-1 in 60s')).toEqual([`${rule} got "-1 in 60s" (not of that form).`]);
+    expect(limitsOf('101 in 60s')).toEqual([`${rule} got "101 in 60s" (more than 100 restarts).`]);
+    expect(limitsOf('5 in soon')).toEqual([`${rule} got "5 in soon" (the window "soon" is not a duration).`]);
+    expect(limitsOf('5 in 500ms')).toEqual([`${rule} got "5 in 500ms" (the window is out of range).`]);
+    expect(limitsOf('5 in 2d')).toEqual([`${rule} got "5 in 2d" (the window is out of range).`]);
   });
 });

@@ -1,3 +1,5 @@
+import { parseDuration } from '@reliable-mq/engine';
+import { DEFAULT_BROKER_RESTART_LIMITS, type BrokerRestartLimits } from './broker-restart-policy';
 import { readSampleConfig } from './sample-config';
 import { DEFAULT_CONSOLE_PORT, readSampleConsoleConfig } from './sample-console';
 
@@ -15,6 +17,7 @@ export const PROCESSES_ENV_HELP = [
   'PAYMENT_RETRY_DELAYS   retry delays of the payment consumer (default "1s 5s 10s 30s 1m 2m 5m 10m 30m 1h")',
   'CONSOLE_DEMO_PASSWORD  password of the demo login (default: generated once per data directory)',
   'RABBITMQ_URL / DATABASE_URL: the single-process mode only (npm run start:embedded)',
+  'SAMPLE_BROKER_RESTARTS for tests: "<restarts> in <window>", e.g. "2 in 60s" (default "5 in 60s"; "0": none)',
 ];
 
 export interface ProcessesConfig {
@@ -28,6 +31,35 @@ export interface ProcessesConfig {
   retryDelays: string;
   /** CONSOLE_DEMO_PASSWORD, or undefined for the one kept in the data directory. */
   demoPassword: string | undefined;
+  /** When a broker process that died on its own is restarted; SAMPLE_BROKER_RESTARTS moves the limit, for tests. */
+  brokerRestart: BrokerRestartLimits;
+}
+
+const MAX_BROKER_RESTARTS = 100;
+const MAX_BROKER_RESTART_WINDOW_MS = 24 * 3_600_000;
+
+/** SAMPLE_BROKER_RESTARTS: `<restarts> in <window>` (`5 in 60s`), or `0` to never restart the broker. */
+function readBrokerRestart(text: string | undefined): { limits: BrokerRestartLimits } | { error: string } {
+  const value = text?.trim();
+  if (!value) return { limits: DEFAULT_BROKER_RESTART_LIMITS };
+  const problem = (why: string): { error: string } => ({
+    error:
+      `SAMPLE_BROKER_RESTARTS must be "<restarts> in <window>" with 0 to ${MAX_BROKER_RESTARTS} restarts in ` +
+      `1s to 24h, such as "5 in 60s", or "0" to never restart the broker; got ${JSON.stringify(text)} (${why}).`,
+  });
+  if (value === '0') return { limits: { ...DEFAULT_BROKER_RESTART_LIMITS, maxRestarts: 0 } };
+  const match = /^(\d+)\s+in\s+(\S+)$/.exec(value);
+  if (!match) return problem('not of that form');
+  const maxRestarts = Number(match[1]);
+  if (maxRestarts > MAX_BROKER_RESTARTS) return problem(`more than ${MAX_BROKER_RESTARTS} restarts`);
+  let windowMs: number;
+  try {
+    windowMs = parseDuration(match[2]!, 'the window');
+  } catch {
+    return problem(`the window ${JSON.stringify(match[2])} is not a duration`);
+  }
+  if (windowMs < 1000 || windowMs > MAX_BROKER_RESTART_WINDOW_MS) return problem('the window is out of range');
+  return { limits: { ...DEFAULT_BROKER_RESTART_LIMITS, maxRestarts, windowMs } };
 }
 
 export type ProcessesConfigResult = { ok: true; config: ProcessesConfig } | { ok: false; errors: string[] };
@@ -57,7 +89,15 @@ export function readProcessesConfig(env: NodeJS.ProcessEnv, cwd: string = proces
   if (brokerToken !== undefined && (brokerToken.length < 8 || brokerToken.length > 1024)) {
     errors.push('BROKER_TOKEN must be 8 to 1024 characters (or unset: a random token is made for the run).');
   }
-  if (!sample.ok || !consoleConfig.ok || !/^[0-9]+$/.test(brokerText) || brokerPort > 65_534) {
+  const brokerRestart = readBrokerRestart(env.SAMPLE_BROKER_RESTARTS);
+  if ('error' in brokerRestart) errors.push(brokerRestart.error);
+  if (
+    !sample.ok ||
+    !consoleConfig.ok ||
+    !/^[0-9]+$/.test(brokerText) ||
+    brokerPort > 65_534 ||
+    'error' in brokerRestart
+  ) {
     return { ok: false, errors };
   }
 
@@ -91,6 +131,7 @@ export function readProcessesConfig(env: NodeJS.ProcessEnv, cwd: string = proces
       brokerToken,
       retryDelays: sample.options.retryDelays!,
       demoPassword: consoleConfig.password,
+      brokerRestart: brokerRestart.limits,
     },
   };
 }

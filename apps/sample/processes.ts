@@ -4,9 +4,30 @@
 import { hashConsolePassword } from '@reliable-mq/console';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { formatSeconds, restartsText } from './broker-restart-policy';
 import { PROCESSES_ENV_HELP, readProcessesConfig } from './processes-config';
 import { DEMO_USERNAME, demoPassword } from './sample-console';
-import { SampleStartError, startSampleProcesses, type SampleProcesses } from './sample-processes';
+import {
+  SampleStartError,
+  startSampleProcesses,
+  type BrokerRestartEvent,
+  type SampleProcesses,
+} from './sample-processes';
+
+/** The supervisor's own lines about the broker's restarts, between the children's prefixed output. */
+function brokerRestartLine(event: BrokerRestartEvent): string {
+  switch (event.kind) {
+    case 'exited':
+      return (
+        `broker exited (${event.signal ?? `code ${event.code}`}); restarting in ${formatSeconds(event.delayMs)} ` +
+        `(restart ${event.count})`
+      );
+    case 'start-failed':
+      return `broker restart ${event.count} failed: ${event.message}`;
+    case 'back':
+      return `broker is back on ${event.url}    pid ${event.pid} (restart ${event.count})`;
+  }
+}
 
 async function main(): Promise<void> {
   const read = readProcessesConfig(process.env);
@@ -63,6 +84,12 @@ async function main(): Promise<void> {
       brokerToken: config.brokerToken,
       retryDelays: config.retryDelays,
       console: { port: config.consolePort, usersFile },
+      brokerRestart: {
+        limits: config.brokerRestart,
+        onEvent: (event) => {
+          if (!stopping) console.log(brokerRestartLine(event));
+        },
+      },
     });
   } catch (error) {
     if (error instanceof SampleStartError) {
@@ -90,12 +117,21 @@ async function main(): Promise<void> {
       `then look at it with: curl -s ${sample.orderUrl}/orders/<id>`,
       '',
       'More: docs/sample.md, docs/console.md, `npm run demo` in another terminal; `npm run start:embedded` runs it all in one process.',
-      'Ctrl+C stops all four; should one of them exit on its own, the others stop too.',
+      config.brokerRestart.maxRestarts > 0
+        ? `Ctrl+C stops all four. Should the broker die, it is restarted on the same port and data (up to ` +
+          `${restartsText(config.brokerRestart.maxRestarts)} in ${formatSeconds(config.brokerRestart.windowMs)}) while the ` +
+          'services keep taking orders; should another part exit on its own, the others stop too.'
+        : 'Ctrl+C stops all four; should one of them exit on its own, the others stop too.',
       '',
     ].join('\n'),
   );
-  void sample.childExited.then(({ name, code, signal }) =>
-    stop(`The ${name} exited (${code ?? signal}) on its own`, 1),
+  void sample.childExited.then(({ name, code, signal, reason }) =>
+    stop(
+      reason
+        ? `The ${name} exited (${signal ?? `code ${code}`}) again and will not be restarted: ${reason}`
+        : `The ${name} exited (${code ?? signal}) on its own`,
+      1,
+    ),
   );
 }
 

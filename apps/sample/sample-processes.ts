@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { BrokerRestartPolicy, type BrokerRestartLimits } from './broker-restart-policy';
 
 /** The standalone console as a fourth process (apps/console), connected to the broker process. */
 export interface SampleProcessesConsoleOptions {
@@ -9,6 +10,27 @@ export interface SampleProcessesConsoleOptions {
   port: number;
   /** CONSOLE_USERS_FILE of the console: the demo login. */
   usersFile: string;
+}
+
+/** What the broker supervisor reports while it restarts a broker process that died on its own. */
+export type BrokerRestartEvent =
+  | {
+      kind: 'exited';
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      /** The wait before the restart. */
+      delayMs: number;
+      /** 1-based, over the whole run. */
+      count: number;
+    }
+  /** A restarted broker ended or stalled before it was ready; its exit counts like any other. */
+  | { kind: 'start-failed'; message: string; count: number }
+  | { kind: 'back'; url: string; pid: number; count: number };
+
+/** `npm start`'s supervision of the broker: restarted on the same port and data when it dies on its own. */
+export interface SampleBrokerRestartOptions {
+  limits: BrokerRestartLimits;
+  onEvent(event: BrokerRestartEvent): void;
 }
 
 /**
@@ -27,6 +49,11 @@ export interface SampleProcessesOptions {
   /** Retry delays of the payment consumer (PAYMENT_RETRY_DELAYS); the payment service's default when absent. */
   retryDelays?: string;
   console?: SampleProcessesConsoleOptions;
+  /**
+   * Restart the broker process whenever it exits other than through `close`, until the limits give up. Absent: the
+   * broker's exit settles `childExited` like any other part's.
+   */
+  brokerRestart?: SampleBrokerRestartOptions;
   /** Extra environment for every child (e.g. BROKER_ENGINE_OPTIONS). */
   env?: Record<string, string>;
   /** Where children's output goes, line by line with a prefix. Default: this process's stdout. */
@@ -41,15 +68,19 @@ export interface SampleProcesses {
   paymentUrl: string;
   /** `http://host:port/console`, when the console was started. */
   consoleUrl: string | null;
-  pids: { broker: number; order: number; payment: number; console?: number };
+  /** The broker's is that of the process running now: a restart changes it. */
+  readonly pids: { readonly broker: number; order: number; payment: number; console?: number };
   /**
    * SIGTERM to the console, then the services, then the broker, each waited for (SIGKILL after a bound). The
    * children run in process groups of their own, so a Ctrl+C in the terminal reaches only this process, which stops
    * them in that order.
    */
   close(): Promise<void>;
-  /** Settles when any child exits on its own (not through close). */
-  readonly childExited: Promise<{ name: string; code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Settles when any child exits on its own (not through close); with `brokerRestart`, the broker's exits settle it
+   * only once the restart limits give up, with `reason` saying why.
+   */
+  readonly childExited: Promise<{ name: string; code: number | null; signal: NodeJS.Signals | null; reason?: string }>;
 }
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -201,28 +232,33 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
   const ordersFile = join(options.dataDir, 'orders.sqlite');
   const paymentsFile = join(options.dataDir, 'payments.sqlite');
   const started: Child[] = [];
+  let closing = false;
+  /** Ends a restart backoff early when the sample closes. */
+  let wakeBackoff: (() => void) | undefined;
   const stopAll = async (): Promise<void> => {
+    wakeBackoff?.();
     // Console first (it reads the others), then the services (they drain), then the broker.
     const byStage = (names: string[]): Child[] => started.filter((child) => names.includes(child.name));
     for (const stage of [['console'], ['order', 'payment'], ['broker']])
       await Promise.all(byStage(stage).map((child) => stopChild(child, 20_000)));
   };
   try {
-    const healthPort = options.brokerPort === 0 ? 0 : options.brokerPort + 1;
-    const broker = startChild(
-      { name: 'broker', label: 'broker', portVariable: 'BROKER_PORT', port: options.brokerPort },
-      'apps/broker/src/main.ts',
-      {
-        BROKER_HOST: host === '0.0.0.0' || host === '::' ? host : '127.0.0.1',
-        BROKER_PORT: String(options.brokerPort),
-        BROKER_HEALTH_PORT: String(healthPort),
-        BROKER_DATA_DIR: join(options.dataDir, 'broker'),
-        BROKER_TOKEN: token,
-        BROKER_READY_LINE: 'true',
-        ...options.env,
-      },
-      output,
-    );
+    const startBroker = (port: number, healthPort: number): Child =>
+      startChild(
+        { name: 'broker', label: 'broker', portVariable: 'BROKER_PORT', port },
+        'apps/broker/src/main.ts',
+        {
+          BROKER_HOST: host === '0.0.0.0' || host === '::' ? host : '127.0.0.1',
+          BROKER_PORT: String(port),
+          BROKER_HEALTH_PORT: String(healthPort),
+          BROKER_DATA_DIR: join(options.dataDir, 'broker'),
+          BROKER_TOKEN: token,
+          BROKER_READY_LINE: 'true',
+          ...options.env,
+        },
+        output,
+      );
+    let broker = startBroker(options.brokerPort, options.brokerPort === 0 ? 0 : options.brokerPort + 1);
     started.push(broker);
     const brokerReady = await readyLine<{ url: string; port: number; healthPort: number | null }>(
       broker,
@@ -294,11 +330,35 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
       consoleUrl = (await readyLine<{ url: string }>(consoleChild, 'CONSOLE_READY', timeout)).url;
     }
 
-    let closing = false;
     let closed: Promise<void> | undefined;
-    const childExited = Promise.race(
-      started.map((child) => child.exited.then((result) => ({ name: child.label, ...result }))),
-    ).then((result) => (closing ? new Promise<never>(() => undefined) : result));
+    type Ended = { name: string; code: number | null; signal: NodeJS.Signals | null; reason?: string };
+    const restart = options.brokerRestart;
+    const others = started.filter((child) => child !== broker || !restart);
+    const brokerGaveUp = restart
+      ? superviseBroker(restart, {
+          first: broker,
+          // The same port as the first run even when BROKER_PORT=0 picked it: the services' BROKER_URL names it.
+          start: () => startBroker(brokerReady.port, brokerReady.healthPort ?? 0),
+          ready: (child) => readyLine<{ url: string }>(child, 'BROKER_READY', timeout),
+          replaced: (previous, next) => {
+            started.splice(started.indexOf(previous), 1, next);
+            broker = next;
+          },
+          closing: () => closing,
+          backoff: (ms) =>
+            new Promise<void>((done) => {
+              const timer = setTimeout(done, ms);
+              wakeBackoff = () => {
+                clearTimeout(timer);
+                done();
+              };
+            }),
+        })
+      : new Promise<never>(() => undefined);
+    const childExited = Promise.race<Ended>([
+      ...others.map((child) => child.exited.then((result) => ({ name: child.label, ...result }))),
+      brokerGaveUp,
+    ]).then((result) => (closing ? new Promise<never>(() => undefined) : result));
     return {
       brokerUrl: brokerReady.url,
       healthUrl: brokerReady.healthPort === null ? null : `http://127.0.0.1:${brokerReady.healthPort}`,
@@ -306,7 +366,9 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
       paymentUrl: paymentReady.url,
       consoleUrl,
       pids: {
-        broker: broker.process.pid!,
+        get broker() {
+          return broker.process.pid!;
+        },
         order: order.process.pid!,
         payment: payment.process.pid!,
         ...(consoleChild ? { console: consoleChild.process.pid! } : {}),
@@ -321,5 +383,49 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+interface BrokerSupervision {
+  first: Child;
+  start(): Child;
+  ready(child: Child): Promise<{ url: string }>;
+  /** The restarted broker takes the place of the one that died: close() stops it, `pids.broker` names it. */
+  replaced(previous: Child, next: Child): void;
+  closing(): boolean;
+  /** Resolves after the wait, or at once when the sample closes. */
+  backoff(ms: number): Promise<void>;
+}
+
+/**
+ * Restarts the broker each time it exits while the sample is not closing, after the policy's backoff; settles (with
+ * the last exit and the policy's reason) only when the policy gives up. A restarted broker that never says it is ready
+ * is killed and counts as one more exit.
+ */
+async function superviseBroker(
+  restart: SampleBrokerRestartOptions,
+  supervision: BrokerSupervision,
+): Promise<{ name: string; code: number | null; signal: NodeJS.Signals | null; reason: string }> {
+  const policy = new BrokerRestartPolicy(restart.limits);
+  let current = supervision.first;
+  for (;;) {
+    const ended = await current.exited;
+    if (supervision.closing()) return new Promise<never>(() => undefined);
+    const decision = policy.onExit(Date.now());
+    if (!decision.restart) return { name: 'broker', ...ended, reason: decision.reason };
+    restart.onEvent({ kind: 'exited', ...ended, delayMs: decision.delayMs, count: decision.count });
+    await supervision.backoff(decision.delayMs);
+    if (supervision.closing()) return new Promise<never>(() => undefined);
+    const next = supervision.start();
+    supervision.replaced(current, next);
+    current = next;
+    try {
+      const ready = await supervision.ready(next);
+      restart.onEvent({ kind: 'back', url: ready.url, pid: next.process.pid!, count: decision.count });
+    } catch (error) {
+      if (supervision.closing()) return new Promise<never>(() => undefined);
+      restart.onEvent({ kind: 'start-failed', message: (error as Error).message, count: decision.count });
+      if (next.process.exitCode === null && next.process.signalCode === null) next.process.kill('SIGKILL');
+    }
   }
 }
