@@ -114,11 +114,7 @@ describeWithBrowser('an interrupted bulk retry resumed from the console in Chrom
     // The page reloads itself and follows the running job until it is done.
     const text = job.getByTestId('job-text');
     const runningOrDone = /^(running|done), \d+ resent/;
-    await page.waitForFunction(
-      (id) => document.querySelector(`[data-job-id="${id}"]`)?.getAttribute('data-job-state') !== 'interrupted',
-      jobId,
-      { timeout: 15_000 },
-    );
+    await expect.poll(() => job.getAttribute('data-job-state'), { timeout: 15_000 }).not.toBe('interrupted');
     await consoleReady(page);
     expect(await text.innerText()).toMatch(runningOrDone);
     expect(await job.getByTestId('job-resume').count()).toBe(0);
