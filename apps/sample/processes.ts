@@ -1,6 +1,7 @@
 // `npm start`: the sample as separate processes: the standalone broker, the order service, the payment service and
 // the compensation console, the services and the console connected to the broker process (docs/sample.md). The
-// single-process sample on the embedded broker is `npm run start:embedded` (main.ts).
+// single-process sample on the embedded broker is `npm run start:embedded` (main.ts). A broker process that dies on
+// its own is started again (broker-restart-policy.ts); any other part's exit stops them all.
 import { hashConsolePassword } from '@reliable-mq/console';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
