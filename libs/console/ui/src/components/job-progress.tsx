@@ -70,6 +70,12 @@ function JobProgress({ initial, canCancel }: { initial: JobView; canCancel: bool
       {job.state === 'interrupted' ? (
         <p data-testid="job-interrupted">Interrupted: {job.remaining} not sent yet. Reload the page to resume it.</p>
       ) : null}
+      {/* The list on this page was read while the job ran: offer a fresh copy rather than reload under the user. */}
+      {initial.state === 'running' && ['done', 'cancelled', 'failed'].includes(job.state) ? (
+        <p data-testid="job-finished">
+          The job has ended; the list below predates it. <a href={window.location.href}>Reload the list</a>
+        </p>
+      ) : null}
       {canCancel && job.state === 'running' ? (
         <button type="button" data-testid="job-cancel" disabled={cancelling} onClick={cancel}>
           Cancel

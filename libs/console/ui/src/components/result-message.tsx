@@ -12,3 +12,11 @@ export function showResult(text: string, isError: boolean, takeFocus = isError):
   render(<>{text}</>, target);
   if (takeFocus) target.focus();
 }
+
+/** Empties the status line, so an earlier action's outcome is not read as this one's. */
+export function clearResult(): void {
+  const target = document.querySelector<HTMLElement>('[data-result]');
+  if (!target) return;
+  target.classList.remove('error', 'ok');
+  render(null, target);
+}

@@ -2,7 +2,7 @@ import { api, messagesOf, type ApiProblem } from '../api';
 import { askConfirm } from '../components/dialog-host';
 import { SERVER_ERRORS_EVENT } from '../components/json-editor';
 import { checkJson } from '../json-check';
-import { showResult } from '../components/result-message';
+import { clearResult, showResult } from '../components/result-message';
 import { selectedValues } from '../components/selection-count';
 import { page } from '../page';
 
@@ -147,6 +147,7 @@ function afterSuccess(form: HTMLFormElement): void {
 
 async function submit(form: HTMLFormElement): Promise<void> {
   const method = form.dataset.method || 'POST';
+  clearResult();
   let body: Record<string, unknown> | undefined;
   try {
     body = method === 'DELETE' ? undefined : bodyOf(form);
