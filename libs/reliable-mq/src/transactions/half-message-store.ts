@@ -237,6 +237,35 @@ export class HalfMessageStore {
    * Runs `work` in one database transaction. On SQLite it takes the DataSource's single-connection lock, which
    * the outbox and the `db` dedup store share.
    */
+  /**
+   * Deletes at most `limit` records resolved (committed, rolled back or discarded) before `cutoffMs`, in one
+   * transaction, and answers how many went and the ids of the discarded ones (left undecided by any operator).
+   * Unresolved records are never touched.
+   */
+  async pruneResolved(cutoffMs: number, limit: number): Promise<{ deleted: number; discardedIds: string[] }> {
+    const { param: p, quote, name } = this.dialect;
+    const resolved = `state IN ('committed', 'rolled_back', 'discarded') AND resolved_at < ${p(1)}`;
+    // SQLite has no row locks; its writes are serialised by the DataSource's lock that inTransaction takes.
+    const lock = name === 'sqlite' ? '' : ' FOR UPDATE';
+    return this.inTransaction(async (runner) => {
+      const rows = (await this.select(
+        `SELECT tx_id, state FROM ${this.table} WHERE ${resolved} ORDER BY resolved_at LIMIT ${p(2)}${lock}`,
+        [cutoffMs, limit],
+        runner,
+        true,
+      )) as unknown as Array<{ tx_id: string; state: string }>;
+      if (rows.length === 0) return { deleted: 0, discardedIds: [] };
+      const ids = rows.map((row) => String(row.tx_id));
+      const placeholders = ids.map((_, index) => p(index + 1)).join(', ');
+      const deleted = await this.execute(
+        `DELETE FROM ${this.table} WHERE ${quote('tx_id')} IN (${placeholders})`,
+        ids,
+        runner,
+      );
+      return { deleted, discardedIds: rows.filter((row) => row.state === 'discarded').map((row) => String(row.tx_id)) };
+    });
+  }
+
   async inTransaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
     const run = (): Promise<T> => this.dataSource.transaction(async (manager) => work(manager.queryRunner!));
     const lock = singleConnectionLockFor(this.dataSource);

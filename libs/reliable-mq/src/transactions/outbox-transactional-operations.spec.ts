@@ -79,6 +79,7 @@ interface App {
   local: LocalState;
   shipping: Shipping;
   transactions: OutboxTransactionalOperations;
+  dataSource: TestDatabase['dataSource'];
 }
 
 async function startApp(kind: TestDatabaseKind): Promise<App> {
@@ -117,6 +118,7 @@ async function startApp(kind: TestDatabaseKind): Promise<App> {
     local: moduleRef.get(LocalState),
     shipping: moduleRef.get(ShippingType),
     transactions: transport.transactions as OutboxTransactionalOperations,
+    dataSource: db.dataSource,
   };
 }
 
@@ -242,6 +244,38 @@ function suite(kind: TestDatabaseKind): void {
     expect(new Set(h.shipping.seen.map((seen) => seen.ctx.id)).size).toBe(10);
     expect(h.shipping.seen).toHaveLength(10);
     for (const result of results) expect((await h.transactions.get(result.txId))?.state).toBe('committed');
+  });
+
+  it('prunes resolved records older than the retention; unresolved and recent ones stay', async () => {
+    const h = await startApp(kind);
+    const ids: string[] = [];
+    for (const [orderId, outcome] of [
+      ['p-old-commit', 'commit'],
+      ['p-old-rollback', 'rollback'],
+      ['p-old-discard', 'rollback'],
+      ['p-recent', 'commit'],
+      ['p-unresolved', 'rollback'],
+    ] as const) {
+      const sent = await h.publisher.sendInTransaction(payment(orderId), async () => outcome);
+      ids.push(sent.txId);
+    }
+    const p = (index: number): string => (kind === 'postgres' ? `$${index}` : '?');
+    const set = (sql: string, params: unknown[]) => h.dataSource.query(`UPDATE rmq_half_message SET ${sql}`, params);
+    const eightDaysAgo = Date.now() - 8 * 24 * 3_600_000;
+    await set(`resolved_at = ${p(1)} WHERE tx_id IN (${p(2)}, ${p(3)})`, [eightDaysAgo, ids[0], ids[1]]);
+    await set(`state = 'discarded', resolved_at = ${p(1)} WHERE tx_id = ${p(2)}`, [eightDaysAgo, ids[2]]);
+    // An unresolved record, however old, is never pruned (its next check far away, so no checkback moves it).
+    await set(
+      `state = 'unresolved', resolved_at = NULL, sent_at = ${p(1)}, next_check_at = ${p(2)} WHERE tx_id = ${p(3)}`,
+      [eightDaysAgo, Date.now() + 3_600_000, ids[4]],
+    );
+
+    await expect(h.transactions.pruneResolved()).resolves.toBe(3);
+    for (const gone of ids.slice(0, 3)) expect(await h.transactions.get(gone)).toBeUndefined();
+    expect((await h.transactions.get(ids[3]!))?.state).toBe('committed');
+    expect((await h.transactions.get(ids[4]!))?.state).toBe('unresolved');
+    // A late commit of a pruned record is refused like an unknown id.
+    await expect(h.transactions.commit(ids[0]!)).rejects.toThrow();
   });
 
   it('refuses a topic RabbitMQ does not know, before anything is stored', async () => {

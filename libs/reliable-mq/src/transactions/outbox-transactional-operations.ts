@@ -29,6 +29,11 @@ export interface OutboxTransactionsOptions {
   checkIntervalMs: number;
   /** Checks before it moves to the discarded list. */
   transactionCheckMax: number;
+  /**
+   * Resolved records (committed, rolled back, discarded) older than this are deleted, 500 per transaction, about
+   * every 10 minutes while checks run. `null` keeps them. Default 7 days.
+   */
+  halfMessageRetentionMs?: number | null;
   /** Refuses a topic the broker does not know, as a publish would. */
   admitTopic?: (topic: string) => Promise<void>;
   /** Called after a commit has written the outbox row, so that the relay sends it at once. */
@@ -38,6 +43,11 @@ export interface OutboxTransactionsOptions {
 }
 
 const CHECK_BATCH = 100;
+const DEFAULT_HALF_RETENTION_MS = 7 * 24 * 3_600_000;
+const PRUNE_EVERY_MS = 10 * 60_000;
+const PRUNE_CHUNK = 500;
+/** Ids named in the warning about discarded records deleted undecided. */
+const WARN_IDS = 10;
 const RESOLVABLE: readonly HalfMessageState[] = ['unresolved', 'discarded'];
 const MAX_IDS = 1000;
 
@@ -68,6 +78,8 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
   private running: Promise<void> | undefined;
   private started = false;
   private stopped = false;
+  /** When the last pruning pass ran; the first runs one interval after checks start. */
+  private prunedAt = Date.now();
 
   constructor(private readonly options: OutboxTransactionsOptions) {
     this.store = new HalfMessageStore(options.dataSource);
@@ -263,8 +275,39 @@ export class OutboxTransactionalOperations implements TransactionalOperations {
     this.timer.unref();
   }
 
+  /**
+   * Deletes resolved records older than the retention, in chunks, and answers how many went. Runs by itself about
+   * every 10 minutes; discarded records deleted without an operator's decision are named in a warning.
+   */
+  async pruneResolved(now: number = Date.now()): Promise<number> {
+    const retention =
+      this.options.halfMessageRetentionMs === undefined
+        ? DEFAULT_HALF_RETENTION_MS
+        : this.options.halfMessageRetentionMs;
+    this.prunedAt = now;
+    if (retention === null) return 0;
+    let total = 0;
+    const discarded: string[] = [];
+    for (;;) {
+      if (this.stopped) break;
+      const chunk = await this.store.pruneResolved(now - retention, PRUNE_CHUNK);
+      total += chunk.deleted;
+      discarded.push(...chunk.discardedIds);
+      if (chunk.deleted < PRUNE_CHUNK) break;
+    }
+    if (discarded.length > 0) {
+      const named = discarded.slice(0, WARN_IDS).join(', ');
+      this.options.warn(
+        `Deleted ${discarded.length} discarded half message record(s) left undecided for longer than the retention ` +
+          `(${retention} ms): ${named}${discarded.length > WARN_IDS ? ', …' : ''}.`,
+      );
+    }
+    return total;
+  }
+
   private async runDueChecks(): Promise<void> {
     const now = Date.now();
+    if (now - this.prunedAt >= PRUNE_EVERY_MS) await this.pruneResolved(now);
     for (const row of await this.store.due(now, CHECK_BATCH)) {
       if (this.stopped) return;
       if (this.checking.has(row.txId)) continue;

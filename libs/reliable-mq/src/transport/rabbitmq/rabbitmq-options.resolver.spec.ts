@@ -23,6 +23,7 @@ describe('RabbitMQ transport options', () => {
       transactionTimeoutMs: 6000,
       checkIntervalMs: 30_000,
       transactionCheckMax: 15,
+      halfMessageRetentionMs: 7 * 24 * 3_600_000,
     });
     expect([...resolved.topics]).toEqual([
       ['a', 4],
@@ -47,6 +48,11 @@ describe('RabbitMQ transport options', () => {
         /reconnect.maxDelayMs must not be below reconnect.initialDelayMs/,
       ],
       [{ url: URL, deadLetters: { groups: ['ok', 'not ok'] } }, /deadLetters.groups: /],
+      [
+        { url: URL, transactions: { halfMessageRetentionMs: 'soon' } },
+        /transactions.halfMessageRetentionMs must be milliseconds or a duration/,
+      ],
+      [{ url: URL, transactions: { halfMessageRetentionMs: 10 } }, /halfMessageRetentionMs must be at least 1000 ms/],
     ];
     for (const [options, problem] of cases) {
       let caught: unknown;

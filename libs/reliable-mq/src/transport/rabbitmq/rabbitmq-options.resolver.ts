@@ -25,6 +25,7 @@ export interface ResolvedRabbitMqOptions {
   transactionTimeoutMs: number;
   checkIntervalMs: number;
   transactionCheckMax: number;
+  halfMessageRetentionMs: number | null;
   connectionName: string | undefined;
 }
 
@@ -144,6 +145,15 @@ export function resolveRabbitMqOptions(
     transactionTimeoutMs: duration('transactions.transactionTimeoutMs', transactions.transactionTimeoutMs, 6000),
     checkIntervalMs: duration('transactions.checkIntervalMs', transactions.checkIntervalMs, 30_000, 1),
     transactionCheckMax: integer('transactions.transactionCheckMax', transactions.transactionCheckMax, 15, 1, 1000),
+    halfMessageRetentionMs:
+      transactions.halfMessageRetentionMs === null
+        ? null
+        : duration(
+            'transactions.halfMessageRetentionMs',
+            transactions.halfMessageRetentionMs,
+            7 * 24 * 3_600_000,
+            1000,
+          ),
     connectionName: options.connectionName,
   };
 }

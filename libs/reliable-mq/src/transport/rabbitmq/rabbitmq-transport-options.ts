@@ -54,6 +54,11 @@ export interface RabbitMqTransportOptions {
     checkIntervalMs?: number | string;
     /** Checks before it moves to the discarded list. Default 15. */
     transactionCheckMax?: number;
+    /**
+     * Resolved records (committed, rolled back, discarded) are deleted this long after they were resolved.
+     * `null` keeps them. Default 7 days.
+     */
+    halfMessageRetentionMs?: number | string | null;
   };
   /** Shown as the connection name in the RabbitMQ management UI and `rabbitmqctl list_connections`. */
   connectionName?: string;

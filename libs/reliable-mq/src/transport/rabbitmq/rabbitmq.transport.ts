@@ -101,6 +101,7 @@ export class RabbitMqTransport implements Transport {
         transactionTimeoutMs: this.options.transactionTimeoutMs,
         checkIntervalMs: this.options.checkIntervalMs,
         transactionCheckMax: this.options.transactionCheckMax,
+        halfMessageRetentionMs: this.options.halfMessageRetentionMs,
         admitTopic: (topic) => this.topology.requireTopics([topic]),
         onCommitted: () => this.onHalfCommitted?.(),
         warn: (message) => this.logger.warn(message),
