@@ -299,3 +299,7 @@ describeWithService('rabbitmq', 'transactional messages on RabbitMQ, kept in SQL
   holdSharedRabbitMq();
   suite('sqlite');
 });
+describeWithService(['rabbitmq', 'mariadb'], 'transactional messages on RabbitMQ, kept in MariaDB', () => {
+  holdSharedRabbitMq();
+  suite('mariadb');
+});
