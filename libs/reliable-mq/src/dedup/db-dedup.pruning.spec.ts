@@ -1,17 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DataSource, type MigrationInterface } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateInboxMysql1700000000002 } from '../../../../migrations/mysql/1700000000002-create-inbox';
-import { CreateInboxPostgres1700000000002 } from '../../../../migrations/postgres/1700000000002-create-inbox';
-import { CreateInboxSqlite1700000000002 } from '../../../../migrations/sqlite/1700000000002-create-inbox';
-import { MARIADB_URL, POSTGRES_URL, describeWithService, uniqueName } from '../../../../test/support/services';
+import { describeWithService, uniqueName } from '../../../../test/support/services';
 import { waitUntil } from '../../../../test/support/wait-until';
 import { ConfigurationError } from '../errors/configuration.error';
 import { DbDedupStore } from './db-dedup.store';
 import { createDedupStore } from './dedup-store.factory';
 import { InboxMessage } from './inbox-message.entity';
+import { openInboxTestDatabase, type InboxTestDatabase } from './inbox-test-databases';
 
 const DAY = 24 * 3_600_000;
 const NOW = Date.UTC(2026, 10, 1);
@@ -105,32 +100,21 @@ function registerPruningCases(fixture: Fixture): void {
 }
 
 describe('DbDedupStore pruning on SQLite', () => {
-  let directory: string;
-  let dataSource: DataSource;
-
+  let database: InboxTestDatabase;
   beforeAll(async () => {
-    directory = mkdtempSync(join(tmpdir(), 'rmq-dedup-prune-'));
-    dataSource = new DataSource({
-      type: 'better-sqlite3',
-      database: join(directory, 'app.sqlite'),
-      entities: [InboxMessage],
-      migrations: [CreateInboxSqlite1700000000002],
-    });
-    await dataSource.initialize();
-    await dataSource.runMigrations();
+    database = await openInboxTestDatabase('sqlite');
   });
-
   afterAll(async () => {
-    if (dataSource?.isInitialized) await dataSource.destroy();
-    rmSync(directory, { recursive: true, force: true });
+    await database?.dispose();
   });
+  const dataSource = (): DataSource => database.dataSource;
 
-  registerPruningCases({ dataSource: () => dataSource });
+  registerPruningCases({ dataSource });
 
   it("waits for a running handler's transaction, so the handler's rollback cannot undo the pass", async () => {
     const group = uniqueName('lock');
-    await seedRows(dataSource, group, 20, NOW - 30 * DAY);
-    const store = new DbDedupStore(dataSource, { retentionMs: 7 * DAY });
+    await seedRows(dataSource(), group, 20, NOW - 30 * DAY);
+    const store = new DbDedupStore(dataSource(), { retentionMs: 7 * DAY });
     try {
       let release!: () => void;
       const held = new Promise<void>((resolve) => (release = resolve));
@@ -150,75 +134,24 @@ describe('DbDedupStore pruning on SQLite', () => {
       await expect(handler).rejects.toThrow('handler failed');
       await pass;
       expect(pruned).toBe(20);
-      expect(await keysOf(dataSource, group)).toBe(0);
+      expect(await keysOf(dataSource(), group)).toBe(0);
     } finally {
       await store.close();
     }
   });
 });
 
-describeWithService('postgres', 'DbDedupStore pruning on PostgreSQL', () => {
-  const schema = uniqueName('rmq_prune');
-  let dataSource: DataSource;
-
-  beforeAll(async () => {
-    dataSource = new DataSource({
-      type: 'postgres',
-      url: POSTGRES_URL,
-      schema,
-      entities: [InboxMessage],
+for (const kind of ['postgres', 'mariadb'] as const) {
+  describeWithService(kind, `DbDedupStore pruning on ${kind === 'postgres' ? 'PostgreSQL' : 'MariaDB'}`, () => {
+    let database: InboxTestDatabase;
+    beforeAll(async () => {
+      database = await openInboxTestDatabase(kind);
     });
-    await dataSource.initialize();
-    await dataSource.query(`CREATE SCHEMA "${schema}"`);
-    await runMigration(dataSource, new CreateInboxPostgres1700000000002());
+    afterAll(async () => {
+      await database?.dispose();
+    });
+    registerPruningCases({ dataSource: () => database.dataSource });
   });
-
-  afterAll(async () => {
-    if (dataSource?.isInitialized) {
-      await dataSource.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await dataSource.destroy();
-    }
-  });
-
-  registerPruningCases({ dataSource: () => dataSource });
-});
-
-describeWithService('mariadb', 'DbDedupStore pruning on MariaDB', () => {
-  const database = uniqueName('rmq_prune');
-  let dataSource: DataSource;
-
-  beforeAll(async () => {
-    const admin = new DataSource({ type: 'mariadb', url: MARIADB_URL });
-    await admin.initialize();
-    try {
-      await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
-    } finally {
-      await admin.destroy();
-    }
-    const url = new URL(MARIADB_URL);
-    url.pathname = `/${database}`;
-    dataSource = new DataSource({ type: 'mariadb', url: url.toString(), charset: 'utf8mb4', entities: [InboxMessage] });
-    await dataSource.initialize();
-    await runMigration(dataSource, new CreateInboxMysql1700000000002());
-  });
-
-  afterAll(async () => {
-    if (dataSource?.isInitialized) {
-      await dataSource.query(`DROP DATABASE IF EXISTS \`${database}\``);
-      await dataSource.destroy();
-    }
-  });
-
-  registerPruningCases({ dataSource: () => dataSource });
-});
-
-async function runMigration(dataSource: DataSource, migration: MigrationInterface): Promise<void> {
-  const runner = dataSource.createQueryRunner();
-  try {
-    await migration.up(runner);
-  } finally {
-    await runner.release();
-  }
 }
 
 describe('dedup.retentionMs and dedup.pruneIntervalMs', () => {

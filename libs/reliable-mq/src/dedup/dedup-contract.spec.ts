@@ -1,21 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { DataSource, type MigrationInterface } from 'typeorm';
 import { afterAll, beforeAll, describe } from 'vitest';
-import { CreateInboxMysql1700000000002 } from '../../../../migrations/mysql/1700000000002-create-inbox';
-import { CreateInboxPostgres1700000000002 } from '../../../../migrations/postgres/1700000000002-create-inbox';
-import { CreateInboxSqlite1700000000002 } from '../../../../migrations/sqlite/1700000000002-create-inbox';
-import {
-  MARIADB_URL,
-  POSTGRES_URL,
-  REDIS_URL,
-  describeWithService,
-  uniqueName,
-} from '../../../../test/support/services';
+import { REDIS_URL, describeWithService, uniqueName } from '../../../../test/support/services';
 import { dedupStoreContract } from '../testing/dedup-store.contract';
 import { DbDedupStore } from './db-dedup.store';
+import { openInboxTestDatabase, type InboxTestDatabase, type InboxTestDatabaseKind } from './inbox-test-databases';
 import { MemoryDedupStore } from './memory-dedup.store';
 import { RedisDedupStore } from './redis-dedup.store';
 
@@ -45,117 +33,30 @@ describeWithService('redis', 'RedisDedupStore on Redis', () => {
 });
 
 describe('DbDedupStore on SQLite (better-sqlite3)', () => {
-  let directory: string;
-  let dataSource: DataSource | undefined;
-
-  registerDataSourceContract({
-    setUp: async () => {
-      directory = mkdtempSync(join(tmpdir(), 'rmq-dedup-'));
-      dataSource = new DataSource({
-        type: 'better-sqlite3',
-        database: join(directory, 'inbox.sqlite'),
-        migrations: [CreateInboxSqlite1700000000002],
-      });
-      await initialiseWithInbox(dataSource, new CreateInboxSqlite1700000000002());
-      return dataSource;
-    },
-    tearDown: async () => {
-      if (dataSource?.isInitialized) await dataSource.destroy();
-      rmSync(directory, { recursive: true, force: true });
-    },
-  });
+  registerDataSourceContract('sqlite');
 });
 
 describeWithService('postgres', 'DbDedupStore on PostgreSQL', () => {
-  const schema = uniqueName('rmq_dedup');
-  let dataSource: DataSource | undefined;
-
-  registerDataSourceContract({
-    setUp: async () => {
-      // Every pooled connection resolves unqualified names in the schema of this run only.
-      dataSource = new DataSource({
-        type: 'postgres',
-        url: POSTGRES_URL,
-        extra: { options: `-c search_path=${schema}` },
-        migrations: [CreateInboxPostgres1700000000002],
-      });
-      await dataSource.initialize();
-      await dataSource.query(`CREATE SCHEMA "${schema}"`);
-      await initialiseWithInbox(dataSource, new CreateInboxPostgres1700000000002());
-      return dataSource;
-    },
-    tearDown: async () => {
-      if (dataSource?.isInitialized) {
-        await dataSource.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await dataSource.destroy();
-      }
-    },
-  });
+  registerDataSourceContract('postgres');
 });
 
 describeWithService('mariadb', 'DbDedupStore on MariaDB', () => {
-  const database = uniqueName('rmq_dedup');
-  let dataSource: DataSource | undefined;
-
-  registerDataSourceContract({
-    setUp: async () => {
-      const admin = new DataSource({ type: 'mariadb', url: MARIADB_URL });
-      await admin.initialize();
-      try {
-        await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
-      } finally {
-        await admin.destroy();
-      }
-      const url = new URL(MARIADB_URL);
-      url.pathname = `/${database}`;
-      dataSource = new DataSource({
-        type: 'mariadb',
-        url: url.toString(),
-        charset: 'utf8mb4',
-        migrations: [CreateInboxMysql1700000000002],
-      });
-      await initialiseWithInbox(dataSource, new CreateInboxMysql1700000000002());
-      return dataSource;
-    },
-    tearDown: async () => {
-      if (dataSource?.isInitialized) {
-        await dataSource.query(`DROP DATABASE IF EXISTS \`${database}\``);
-        await dataSource.destroy();
-      }
-    },
-  });
+  registerDataSourceContract('mariadb');
 });
 
-interface DataSourceLifecycle {
-  setUp: () => Promise<DataSource>;
-  tearDown: () => Promise<void>;
-}
-
-/** One DataSource for all cases of a run: each case writes under its own random group names. */
-function registerDataSourceContract(lifecycle: DataSourceLifecycle): void {
-  let dataSource: DataSource | undefined;
+/** One database for all cases of a run: each case writes under its own random group names. */
+function registerDataSourceContract(kind: InboxTestDatabaseKind): void {
+  let database: InboxTestDatabase | undefined;
   beforeAll(async () => {
-    dataSource = await lifecycle.setUp();
+    database = await openInboxTestDatabase(kind);
   });
   afterAll(async () => {
-    await lifecycle.tearDown();
+    await database?.dispose();
   });
   dedupStoreContract('contract', async () => {
-    if (!dataSource) throw new Error('The DataSource was not set up.');
-    return { store: new DbDedupStore(dataSource) };
+    if (!database) throw new Error('The database was not set up.');
+    return { store: new DbDedupStore(database.dataSource) };
   });
-}
-
-/** Runs the inbox migration through TypeORM, then once more by hand to show that it is idempotent. */
-async function initialiseWithInbox(dataSource: DataSource, migration: MigrationInterface): Promise<void> {
-  if (!dataSource.isInitialized) await dataSource.initialize();
-  await dataSource.runMigrations({ transaction: 'each' });
-  const queryRunner = dataSource.createQueryRunner();
-  try {
-    await migration.up(queryRunner);
-  } finally {
-    await queryRunner.release();
-  }
 }
 
 async function deleteKeysWithPrefix(client: Redis, prefix: string): Promise<void> {
