@@ -33,7 +33,7 @@ describe('readProcessesConfig', () => {
     });
   });
 
-  it('refuses bad or clashing settings, and points RabbitMQ and PostgreSQL to the single-process mode', () => {
+  it('refuses bad or clashing settings', () => {
     const errorsOf = (env: NodeJS.ProcessEnv): string[] => {
       const result = readProcessesConfig(env, '/srv/app');
       return result.ok ? [] : result.errors;
@@ -50,9 +50,58 @@ describe('readProcessesConfig', () => {
       'ORDER_PORT and the broker health port (BROKER_PORT + 1) are both 3001; each part of the sample needs its own port.',
     ]);
     expect(errorsOf({ ORDER_PORT: '0', PAYMENT_PORT: '0', CONSOLE_PORT: '0', BROKER_PORT: '0' })).toEqual([]);
+  });
+
+  it('RABBITMQ_URL with DATABASE_URL: the services on RabbitMQ and PostgreSQL, no broker process', () => {
+    const result = readProcessesConfig(
+      {
+        RABBITMQ_URL: ' amqp://guest:guest@rabbit:5672 ',
+        DATABASE_URL: 'postgres://u@db/shop',
+        // The broker's ports take nothing in this mode.
+        BROKER_PORT: '3003',
+      },
+      '/srv/app',
+    );
+    expect(result).toMatchObject({
+      ok: true,
+      config: {
+        rabbitmq: { url: 'amqp://guest:guest@rabbit:5672', databaseUrl: 'postgres://u@db/shop', prefix: 'rmq' },
+      },
+    });
+    expect(
+      readProcessesConfig(
+        { RABBITMQ_URL: 'amqp://rabbit', DATABASE_URL: 'postgres://u@db/shop', RABBITMQ_PREFIX: 'shop' },
+        '/srv/app',
+      ),
+    ).toMatchObject({ ok: true, config: { rabbitmq: { prefix: 'shop' } } });
+    const defaults = readProcessesConfig({}, '/srv/app');
+    expect(defaults.ok && 'rabbitmq' in defaults.config).toBe(false);
+  });
+
+  it('refuses one of RABBITMQ_URL and DATABASE_URL without the other, and a bad prefix', () => {
+    const errorsOf = (env: NodeJS.ProcessEnv): string[] => {
+      const result = readProcessesConfig(env, '/srv/app');
+      return result.ok ? [] : result.errors;
+    };
+    expect(errorsOf({ RABBITMQ_URL: 'amqp://rabbit' })).toEqual([
+      'RABBITMQ_URL needs DATABASE_URL too: npm start runs the services on RabbitMQ only with their outboxes in ' +
+        'PostgreSQL; set both (or neither, for the broker process with SQLite).',
+    ]);
     expect(errorsOf({ DATABASE_URL: 'postgres://u@db/x' })).toEqual([
-      'DATABASE_URL: npm start runs the sample against the broker process with SQLite; to run it on PostgreSQL, use ' +
-        'the single-process mode: DATABASE_URL=... npm run start:embedded.',
+      "DATABASE_URL needs RABBITMQ_URL too: npm start keeps the services' data in PostgreSQL only when they run on " +
+        'RabbitMQ; set both (or neither, for the broker process with SQLite).',
+    ]);
+    expect(errorsOf({ RABBITMQ_PREFIX: 'shop' })).toEqual([
+      'RABBITMQ_PREFIX applies only with RABBITMQ_URL and DATABASE_URL; remove it.',
+    ]);
+    expect(
+      errorsOf({ RABBITMQ_URL: 'amqp://rabbit', DATABASE_URL: 'postgres://u@db/x', RABBITMQ_PREFIX: 'amq.shop' }),
+    ).toEqual([
+      'RABBITMQ_PREFIX must be 1-32 letters, digits, ".", "_" or "-", not starting with "amq."; got "amq.shop".',
+    ]);
+    expect(errorsOf({ RABBITMQ_URL: 'http://rabbit', DATABASE_URL: 'mysql://u@db/x' })).toEqual([
+      'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://).',
+      'DATABASE_URL must be a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/sample.',
     ]);
   });
 

@@ -16,7 +16,9 @@ export const PROCESSES_ENV_HELP = [
   'DATA_DIR               databases, broker and console data (default ./data)',
   'PAYMENT_RETRY_DELAYS   retry delays of the payment consumer (default "1s 5s 10s 30s 1m 2m 5m 10m 30m 1h")',
   'CONSOLE_DEMO_PASSWORD  password of the demo login (default: generated once per data directory)',
-  'RABBITMQ_URL / DATABASE_URL: the single-process mode only (npm run start:embedded)',
+  'RABBITMQ_URL           with DATABASE_URL: the services on RabbitMQ (amqp://user:password@host:5672), no broker process',
+  "DATABASE_URL           with RABBITMQ_URL: both services' data in PostgreSQL (postgres://user@host:5432/db)",
+  'RABBITMQ_PREFIX        with RABBITMQ_URL: prefix of the exchanges and queues (default rmq)',
   'SAMPLE_BROKER_RESTARTS for tests: "<restarts> in <window>", e.g. "2 in 60s" (default "5 in 60s"; "0": none)',
 ];
 
@@ -33,6 +35,48 @@ export interface ProcessesConfig {
   demoPassword: string | undefined;
   /** When a broker process that died on its own is restarted; SAMPLE_BROKER_RESTARTS moves the limit, for tests. */
   brokerRestart: BrokerRestartLimits;
+  /**
+   * RABBITMQ_URL with DATABASE_URL: the services run on RabbitMQ with their data in PostgreSQL, and no broker process
+   * is started (the broker settings above do not apply). Absent: the broker process and SQLite.
+   */
+  rabbitmq?: ProcessesRabbitMqConfig;
+}
+
+export interface ProcessesRabbitMqConfig {
+  url: string;
+  /** The services' database; each keeps its tables in a schema of its own, as in the single-process mode. */
+  databaseUrl: string;
+  /** RABBITMQ_PREFIX, default `rmq` (the transport's own default). */
+  prefix: string;
+}
+
+const DEFAULT_RABBITMQ_PREFIX = 'rmq';
+
+/** RABBITMQ_URL and DATABASE_URL go together; RABBITMQ_PREFIX only with them. */
+function readRabbitMq(env: NodeJS.ProcessEnv, errors: string[]): ProcessesRabbitMqConfig | undefined {
+  const url = env.RABBITMQ_URL?.trim() || undefined;
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
+  const prefix = env.RABBITMQ_PREFIX?.trim() || undefined;
+  if (url && !databaseUrl) {
+    errors.push(
+      'RABBITMQ_URL needs DATABASE_URL too: npm start runs the services on RabbitMQ only with their outboxes in ' +
+        'PostgreSQL; set both (or neither, for the broker process with SQLite).',
+    );
+  } else if (databaseUrl && !url) {
+    errors.push(
+      "DATABASE_URL needs RABBITMQ_URL too: npm start keeps the services' data in PostgreSQL only when they run on " +
+        'RabbitMQ; set both (or neither, for the broker process with SQLite).',
+    );
+  }
+  if (prefix !== undefined && !url) {
+    errors.push('RABBITMQ_PREFIX applies only with RABBITMQ_URL and DATABASE_URL; remove it.');
+  } else if (prefix !== undefined && (!/^[A-Za-z0-9._-]{1,32}$/.test(prefix) || prefix.startsWith('amq.'))) {
+    errors.push(
+      `RABBITMQ_PREFIX must be 1-32 letters, digits, ".", "_" or "-", not starting with "amq."; got ${JSON.stringify(prefix)}.`,
+    );
+  }
+  if (!url || !databaseUrl) return undefined;
+  return { url, databaseUrl, prefix: prefix ?? DEFAULT_RABBITMQ_PREFIX };
 }
 
 const MAX_BROKER_RESTARTS = 100;
@@ -69,15 +113,7 @@ export function readProcessesConfig(env: NodeJS.ProcessEnv, cwd: string = proces
   const sample = readSampleConfig(env, cwd);
   const consoleConfig = readSampleConsoleConfig(env);
   const errors = [...(sample.ok ? [] : sample.errors), ...(consoleConfig.ok ? [] : consoleConfig.errors)];
-  // These choose the single-process sample's broker and database; the process mode runs on the broker process.
-  for (const name of ['RABBITMQ_URL', 'DATABASE_URL'] as const) {
-    if (env[name]?.trim()) {
-      errors.push(
-        `${name}: npm start runs the sample against the broker process with SQLite; to run it on ` +
-          `${name === 'RABBITMQ_URL' ? 'RabbitMQ' : 'PostgreSQL'}, use the single-process mode: ${name}=... npm run start:embedded.`,
-      );
-    }
-  }
+  const rabbitmq = readRabbitMq(env, errors);
   const brokerText = env.BROKER_PORT?.trim() || String(DEFAULT_BROKER_PORT);
   const brokerPort = Number(brokerText);
   if (!/^[0-9]+$/.test(brokerText) || brokerPort > 65_534) {
@@ -105,8 +141,13 @@ export function readProcessesConfig(env: NodeJS.ProcessEnv, cwd: string = proces
     ['ORDER_PORT', sample.options.orderPort],
     ['PAYMENT_PORT', sample.options.paymentPort],
     ['CONSOLE_PORT', consoleConfig.port],
-    ['BROKER_PORT', brokerPort],
-    ['the broker health port (BROKER_PORT + 1)', brokerPort === 0 ? 0 : brokerPort + 1],
+    // On RabbitMQ there is no broker process, so its ports take nothing.
+    ...(rabbitmq
+      ? []
+      : ([
+          ['BROKER_PORT', brokerPort],
+          ['the broker health port (BROKER_PORT + 1)', brokerPort === 0 ? 0 : brokerPort + 1],
+        ] as Array<[string, number]>)),
   ];
   for (let i = 0; i < ports.length; i++) {
     for (let j = i + 1; j < ports.length; j++) {
@@ -132,6 +173,7 @@ export function readProcessesConfig(env: NodeJS.ProcessEnv, cwd: string = proces
       retryDelays: sample.options.retryDelays!,
       demoPassword: consoleConfig.password,
       brokerRestart: brokerRestart.limits,
+      ...(rabbitmq ? { rabbitmq } : {}),
     },
   };
 }

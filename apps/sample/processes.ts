@@ -1,10 +1,13 @@
 // `npm start`: the sample as separate processes: the standalone broker, the order service, the payment service and
 // the compensation console, the services and the console connected to the broker process (docs/sample.md). The
 // single-process sample on the embedded broker is `npm run start:embedded` (main.ts). A broker process that dies on
-// its own is started again (broker-restart-policy.ts); any other part's exit stops them all.
+// its own is started again (broker-restart-policy.ts); any other part's exit stops them all. With RABBITMQ_URL and
+// DATABASE_URL: three processes, the services on RabbitMQ with PostgreSQL and the console on RabbitMQ's DLQs and their
+// outboxes, and no broker process.
 import { hashConsolePassword } from '@reliable-mq/console';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
 import { formatSeconds, restartsText } from './broker-restart-policy';
 import { PROCESSES_ENV_HELP, readProcessesConfig } from './processes-config';
 import { DEMO_USERNAME, demoPassword } from './sample-console';
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
   const stop = (reason: string, code: number): void => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${reason}: stopping the console, the services, then the broker...`);
+    console.log(`\n${reason}: stopping the console, the services${config.rabbitmq ? '' : ', then the broker'}...`);
     (sample ? sample.close() : Promise.resolve()).then(
       () => {
         console.log('Stopped.');
@@ -85,6 +88,7 @@ async function main(): Promise<void> {
       brokerToken: config.brokerToken,
       retryDelays: config.retryDelays,
       console: { port: config.consolePort, usersFile },
+      ...(config.rabbitmq ? { rabbitmq: config.rabbitmq } : {}),
       brokerRestart: {
         limits: config.brokerRestart,
         onEvent: (event) => {
@@ -104,28 +108,49 @@ async function main(): Promise<void> {
 
   const shownDir = relative(process.cwd(), config.dataDir) || '.';
   const pids = sample.pids;
-  console.log(
-    [
-      '',
-      `ReliableMQ sample is running as four processes against the broker process (data in ${shownDir.startsWith('..') ? config.dataDir : `./${shownDir}`}).`,
-      `  broker           ${sample.brokerUrl}${sample.healthUrl ? `    health ${sample.healthUrl}/health, /ready` : ''}    pid ${pids.broker}`,
-      `  order service    ${sample.orderUrl}    POST /orders, GET /orders/:id    pid ${pids.order}`,
-      `  payment service  ${sample.paymentUrl}    GET /payments?orderId=, GET /ops/dead-letters    pid ${pids.payment}`,
-      `  console          ${sample.consoleUrl}    log in as ${DEMO_USERNAME} / ${password}    pid ${pids.console}`,
-      '',
-      'Place an order:',
-      `  curl -s -X POST ${sample.orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
-      `then look at it with: curl -s ${sample.orderUrl}/orders/<id>`,
-      '',
-      'More: docs/sample.md, docs/console.md, `npm run demo` in another terminal; `npm run start:embedded` runs it all in one process.',
-      config.brokerRestart.maxRestarts > 0
-        ? `Ctrl+C stops all four. Should the broker die, it is restarted on the same port and data (up to ` +
-          `${restartsText(config.brokerRestart.maxRestarts)} in ${formatSeconds(config.brokerRestart.windowMs)}) while the ` +
-          'services keep taking orders; should another part exit on its own, the others stop too.'
-        : 'Ctrl+C stops all four; should one of them exit on its own, the others stop too.',
-      '',
-    ].join('\n'),
-  );
+  const rabbitmq = config.rabbitmq;
+  if (rabbitmq) {
+    console.log(
+      [
+        '',
+        `ReliableMQ sample is running as three processes on RabbitMQ (${redactUrl(rabbitmq.url)}, prefix ${rabbitmq.prefix}) ` +
+          `with PostgreSQL (${redactUrl(rabbitmq.databaseUrl)}, schemas order_service and payment_service); no broker process.`,
+        `  order service    ${sample.orderUrl}    POST /orders, GET /orders/:id    pid ${pids.order}`,
+        `  payment service  ${sample.paymentUrl}    GET /payments?orderId=, GET /ops/dead-letters    pid ${pids.payment}`,
+        `  console          ${sample.consoleUrl}    log in as ${DEMO_USERNAME} / ${password}    pid ${pids.console}`,
+        '',
+        'Place an order:',
+        `  curl -s -X POST ${sample.orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
+        `then look at it with: curl -s ${sample.orderUrl}/orders/<id>`,
+        '',
+        'More: docs/sample.md, docs/rabbitmq.md, docs/console.md. Ctrl+C stops all three; should one of them exit on its own, the others stop too.',
+        '',
+      ].join('\n'),
+    );
+  } else {
+    console.log(
+      [
+        '',
+        `ReliableMQ sample is running as four processes against the broker process (data in ${shownDir.startsWith('..') ? config.dataDir : `./${shownDir}`}).`,
+        `  broker           ${sample.brokerUrl}${sample.healthUrl ? `    health ${sample.healthUrl}/health, /ready` : ''}    pid ${pids.broker}`,
+        `  order service    ${sample.orderUrl}    POST /orders, GET /orders/:id    pid ${pids.order}`,
+        `  payment service  ${sample.paymentUrl}    GET /payments?orderId=, GET /ops/dead-letters    pid ${pids.payment}`,
+        `  console          ${sample.consoleUrl}    log in as ${DEMO_USERNAME} / ${password}    pid ${pids.console}`,
+        '',
+        'Place an order:',
+        `  curl -s -X POST ${sample.orderUrl}/orders -H 'content-type: application/json' -d '{"customerId":"c-1","amount":42.5,"card":"4242424242424242"}'`,
+        `then look at it with: curl -s ${sample.orderUrl}/orders/<id>`,
+        '',
+        'More: docs/sample.md, docs/console.md, `npm run demo` in another terminal; `npm run start:embedded` runs it all in one process.',
+        config.brokerRestart.maxRestarts > 0
+          ? `Ctrl+C stops all four. Should the broker die, it is restarted on the same port and data (up to ` +
+            `${restartsText(config.brokerRestart.maxRestarts)} in ${formatSeconds(config.brokerRestart.windowMs)}) while the ` +
+            'services keep taking orders; should another part exit on its own, the others stop too.'
+          : 'Ctrl+C stops all four; should one of them exit on its own, the others stop too.',
+        '',
+      ].join('\n'),
+    );
+  }
   void sample.childExited.then(({ name, code, signal, reason }) =>
     stop(
       reason

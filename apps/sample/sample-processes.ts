@@ -54,6 +54,12 @@ export interface SampleProcessesOptions {
    * broker's exit settles `childExited` like any other part's.
    */
   brokerRestart?: SampleBrokerRestartOptions;
+  /**
+   * The services on RabbitMQ with their data in PostgreSQL (each in its own schema, `order_service` and
+   * `payment_service`, as in the single-process mode), and the console on RabbitMQ's DLQs: no broker process is
+   * started, and the broker settings (`brokerPort`, `brokerToken`, `brokerRestart`) do not apply.
+   */
+  rabbitmq?: SampleProcessesRabbitMqOptions;
   /** Extra environment for every child (e.g. BROKER_ENGINE_OPTIONS). */
   env?: Record<string, string>;
   /** Where children's output goes, line by line with a prefix. Default: this process's stdout. */
@@ -61,15 +67,37 @@ export interface SampleProcessesOptions {
   startTimeoutMs?: number;
 }
 
+export interface SampleProcessesRabbitMqOptions {
+  url: string;
+  /** A PostgreSQL URL: both services' database. */
+  databaseUrl: string;
+  /** Prefix of the exchanges and queues. Default `rmq`. */
+  prefix?: string;
+}
+
+/** The PostgreSQL schemas of the services' tables on RabbitMQ: their defaults, as in the single-process mode. */
+export const SAMPLE_SCHEMAS = { orders: 'order_service', payments: 'payment_service' } as const;
+
+/** The consumer groups whose DLQs the console shows on RabbitMQ. */
+export const SAMPLE_GROUPS = ['payment-service', 'order-service'] as const;
+
+/** A PostgreSQL URL whose connections use `schema` for unqualified table names (how the console finds an outbox). */
+export function withSearchPath(databaseUrl: string, schema: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
+
 export interface SampleProcesses {
-  brokerUrl: string;
+  /** Null on RabbitMQ: no broker process. */
+  brokerUrl: string | null;
   healthUrl: string | null;
   orderUrl: string;
   paymentUrl: string;
   /** `http://host:port/console`, when the console was started. */
   consoleUrl: string | null;
   /** The broker's is that of the process running now: a restart changes it. */
-  readonly pids: { readonly broker: number; order: number; payment: number; console?: number };
+  readonly pids: { readonly broker: number | undefined; order: number; payment: number; console?: number };
   /**
    * SIGTERM to the console, then the services, then the broker, each waited for (SIGKILL after a bound). The
    * children run in process groups of their own, so a Ctrl+C in the terminal reaches only this process, which stops
@@ -242,6 +270,7 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
     for (const stage of [['console'], ['order', 'payment'], ['broker']])
       await Promise.all(byStage(stage).map((child) => stopChild(child, 20_000)));
   };
+  if (options.rabbitmq) return startOnRabbitMq(options, options.rabbitmq, host, output, timeout);
   try {
     const startBroker = (port: number, healthPort: number): Child =>
       startChild(
@@ -427,5 +456,124 @@ async function superviseBroker(
       restart.onEvent({ kind: 'start-failed', message: (error as Error).message, count: decision.count });
       if (next.process.exitCode === null && next.process.signalCode === null) next.process.kill('SIGKILL');
     }
+  }
+}
+
+/**
+ * The RabbitMQ + PostgreSQL form: the payment and order services, then the console when asked, with no broker
+ * process. The services read RABBITMQ_URL, RABBITMQ_PREFIX and DATABASE_URL; the console reads RabbitMQ's DLQs of the
+ * sample's groups and both outboxes in PostgreSQL.
+ */
+async function startOnRabbitMq(
+  options: SampleProcessesOptions,
+  rabbitmq: SampleProcessesRabbitMqOptions,
+  host: string,
+  output: (line: string) => void,
+  timeout: number,
+): Promise<SampleProcesses> {
+  const prefix = rabbitmq.prefix ?? 'rmq';
+  const started: Child[] = [];
+  let closing = false;
+  const stopAll = async (): Promise<void> => {
+    const byStage = (names: string[]): Child[] => started.filter((child) => names.includes(child.name));
+    for (const stage of [['console'], ['order', 'payment']])
+      await Promise.all(byStage(stage).map((child) => stopChild(child, 20_000)));
+  };
+  try {
+    const serviceEnv = {
+      RABBITMQ_URL: rabbitmq.url,
+      RABBITMQ_PREFIX: prefix,
+      DATABASE_URL: rabbitmq.databaseUrl,
+      // The broker process's settings do not apply here, whatever this environment holds.
+      BROKER_URL: '',
+      BROKER_TOKEN: '',
+      HOST: host,
+      SERVICE_READY_LINE: 'true',
+      ...options.env,
+    };
+    const payment = startChild(
+      { name: 'payment', label: 'payment service', portVariable: 'PAYMENT_PORT', port: options.paymentPort },
+      'apps/payment-service/src/main.ts',
+      {
+        ...serviceEnv,
+        PAYMENT_PORT: String(options.paymentPort),
+        ...(options.retryDelays ? { PAYMENT_RETRY_DELAYS: options.retryDelays } : {}),
+      },
+      output,
+    );
+    started.push(payment);
+    const order = startChild(
+      { name: 'order', label: 'order service', portVariable: 'ORDER_PORT', port: options.orderPort },
+      'apps/order-service/src/main.ts',
+      { ...serviceEnv, ORDER_PORT: String(options.orderPort) },
+      output,
+    );
+    started.push(order);
+    const [paymentReady, orderReady] = await Promise.all([
+      readyLine<{ url: string }>(payment, 'SERVICE_READY', timeout),
+      readyLine<{ url: string }>(order, 'SERVICE_READY', timeout),
+    ]);
+
+    let consoleChild: Child | undefined;
+    let consoleUrl: string | null = null;
+    if (options.console) {
+      // Started once the services have declared their queues and created their tables, which it reads.
+      consoleChild = startChild(
+        { name: 'console', label: 'console', portVariable: 'CONSOLE_PORT', port: options.console.port },
+        'apps/console/src/main.ts',
+        {
+          CONSOLE_PORT: String(options.console.port),
+          HOST: host,
+          CONSOLE_PATH: '/console',
+          RABBITMQ_URL: rabbitmq.url,
+          RABBITMQ_DLQ_GROUPS: SAMPLE_GROUPS.join(','),
+          RABBITMQ_PREFIX: prefix,
+          BROKER_URL: '',
+          BROKER_TOKEN: '',
+          BROKER_DATA_DIR: '',
+          BROKER_CONNECT_TIMEOUT: '',
+          SERVICE_DATABASES:
+            `orders=${withSearchPath(rabbitmq.databaseUrl, SAMPLE_SCHEMAS.orders)},` +
+            `payments=${withSearchPath(rabbitmq.databaseUrl, SAMPLE_SCHEMAS.payments)}`,
+          CONSOLE_USERS_FILE: options.console.usersFile,
+          CONSOLE_TOKENS_FILE: '',
+          CONSOLE_STORE: join(options.dataDir, 'console', 'console.sqlite'),
+          CONSOLE_DEDUP_WINDOWS: 'payment-service=7d',
+          CONSOLE_READY_LINE: 'true',
+          ...options.env,
+        },
+        output,
+      );
+      started.push(consoleChild);
+      consoleUrl = (await readyLine<{ url: string }>(consoleChild, 'CONSOLE_READY', timeout)).url;
+    }
+
+    let closed: Promise<void> | undefined;
+    type Ended = { name: string; code: number | null; signal: NodeJS.Signals | null };
+    const childExited = Promise.race<Ended>(
+      started.map((child) => child.exited.then((result) => ({ name: child.label, ...result }))),
+    ).then((result) => (closing ? new Promise<never>(() => undefined) : result));
+    return {
+      brokerUrl: null,
+      healthUrl: null,
+      orderUrl: orderReady.url,
+      paymentUrl: paymentReady.url,
+      consoleUrl,
+      pids: {
+        broker: undefined,
+        order: order.process.pid!,
+        payment: payment.process.pid!,
+        ...(consoleChild ? { console: consoleChild.process.pid! } : {}),
+      },
+      childExited,
+      close: () => {
+        closing = true;
+        closed ??= stopAll();
+        return closed;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
   }
 }

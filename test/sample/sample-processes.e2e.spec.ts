@@ -62,8 +62,8 @@ it('pays orders across three processes, and again after the broker process is SI
     100,
   );
 
-  const port = Number(new URL(sample.brokerUrl).port);
-  process.kill(sample.pids.broker, 'SIGKILL');
+  const port = Number(new URL(sample.brokerUrl!).port);
+  process.kill(sample.pids.broker!, 'SIGKILL');
   await waitUntil(
     () => output.some((line) => /Lost the broker connection/.test(line)),
     'the services to notice',

@@ -349,7 +349,7 @@ describe('npm start', () => {
     });
   }
 
-  it('npm start points RabbitMQ and PostgreSQL to the single-process mode, and refuses a port taken twice', async () => {
+  it('npm start refuses RABBITMQ_URL without DATABASE_URL, and a port taken twice', async () => {
     const sample = run('start.mjs', {
       RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672',
       BROKER_PORT: '3003',
@@ -357,7 +357,8 @@ describe('npm start', () => {
     });
     expect((await sample.exited).code).toBe(2);
     expect(sample.errors()).toContain(
-      'RABBITMQ_URL: npm start runs the sample against the broker process with SQLite; to run it on RabbitMQ, use the single-process mode: RABBITMQ_URL=... npm run start:embedded.',
+      'RABBITMQ_URL needs DATABASE_URL too: npm start runs the services on RabbitMQ only with their outboxes in ' +
+        'PostgreSQL; set both (or neither, for the broker process with SQLite).',
     );
     expect(sample.errors()).toContain('CONSOLE_PORT and BROKER_PORT are both 3003');
   });

@@ -1,8 +1,9 @@
 // The order service as its own process, against the standalone broker: BROKER_URL, BROKER_TOKEN, ORDER_PORT
-// (default 3001), HOST (default 127.0.0.1), DATABASE_FILE (default ./data/orders.sqlite). `npm run start:processes`
-// starts it next to the broker and the payment service; see docs/sample.md.
+// (default 3001), HOST (default 127.0.0.1), DATABASE_FILE (default ./data/orders.sqlite). Or on RabbitMQ with
+// PostgreSQL: RABBITMQ_URL, RABBITMQ_PREFIX, DATABASE_URL (schema `order_service`). `npm start` starts it next to the
+// broker (or on RabbitMQ) and the payment service; see docs/sample.md.
 import 'reflect-metadata';
-import { runServiceProcess } from '../../shared/src/service-process';
+import { runServiceProcess, serviceProcessBackend } from '../../shared/src/service-process';
 import { createOrderServiceApp } from './order-service.app';
 
 runServiceProcess({
@@ -13,7 +14,6 @@ runServiceProcess({
   start: (settings) =>
     createOrderServiceApp({
       ...settings,
-      // url and token default to BROKER_URL and BROKER_TOKEN.
-      transport: { kind: 'remote', clientName: `order-service:${process.pid}` },
+      ...serviceProcessBackend(`order-service:${process.pid}`),
     }),
 });

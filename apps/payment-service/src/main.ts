@@ -1,8 +1,9 @@
 // The payment service as its own process, against the standalone broker: BROKER_URL, BROKER_TOKEN, PAYMENT_PORT
-// (default 3002), HOST (default 127.0.0.1), DATABASE_FILE (default ./data/payments.sqlite), PAYMENT_RETRY_DELAYS.
-// `npm run start:processes` starts it next to the broker and the order service; see docs/sample.md.
+// (default 3002), HOST (default 127.0.0.1), DATABASE_FILE (default ./data/payments.sqlite), PAYMENT_RETRY_DELAYS. Or
+// on RabbitMQ with PostgreSQL: RABBITMQ_URL, RABBITMQ_PREFIX, DATABASE_URL (schema `payment_service`). `npm start`
+// starts it next to the broker (or on RabbitMQ) and the order service; see docs/sample.md.
 import 'reflect-metadata';
-import { runServiceProcess } from '../../shared/src/service-process';
+import { runServiceProcess, serviceProcessBackend } from '../../shared/src/service-process';
 import { createPaymentServiceApp } from './payment-service.app';
 
 /** Explicit levels start at the first one; the broker's default levels would start at 10 s. */
@@ -16,8 +17,7 @@ runServiceProcess({
   start: (settings) =>
     createPaymentServiceApp({
       ...settings,
-      // url and token default to BROKER_URL and BROKER_TOKEN.
-      transport: { kind: 'remote', clientName: `payment-service:${process.pid}` },
+      ...serviceProcessBackend(`payment-service:${process.pid}`),
       retryDelays: process.env.PAYMENT_RETRY_DELAYS?.trim() || DEFAULT_RETRY_DELAYS,
     }),
 });

@@ -1,4 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
+import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
+import type { ServiceTransportOptions } from './service-options';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 
@@ -12,6 +14,24 @@ export interface ServiceProcessSpec {
   /** The SQLite file when DATABASE_FILE is not set, relative to the working directory. */
   defaultDatabaseFile: string;
   start: (settings: { port: number; host: string; databaseFile: string }) => Promise<INestApplication>;
+}
+
+/**
+ * The broker and database of a service process from its environment: with RABBITMQ_URL, RabbitMQ (RABBITMQ_PREFIX,
+ * default `rmq`) and, with DATABASE_URL, PostgreSQL (the service's own schema); otherwise the standalone broker
+ * (BROKER_URL, BROKER_TOKEN) and the SQLite file.
+ */
+export function serviceProcessBackend(
+  clientName: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { transport: ServiceTransportOptions; databaseUrl?: string } {
+  const rabbitmqUrl = env.RABBITMQ_URL?.trim();
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
+  const transport: ServiceTransportOptions = rabbitmqUrl
+    ? { kind: 'rabbitmq', url: rabbitmqUrl, prefix: env.RABBITMQ_PREFIX?.trim() || undefined }
+    : // url and token default to BROKER_URL and BROKER_TOKEN.
+      { kind: 'remote', clientName };
+  return { transport, ...(databaseUrl ? { databaseUrl } : {}) };
 }
 
 /**
@@ -41,6 +61,8 @@ async function startServiceProcess(spec: ServiceProcessSpec): Promise<void> {
   const address = app.getHttpServer().address() as AddressInfo;
   const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${address.port}`;
   const title = spec.name.charAt(0).toUpperCase() + spec.name.slice(1);
-  console.log(`${title} listening on ${url} (broker ${process.env.BROKER_URL})`);
+  const rabbitmqUrl = process.env.RABBITMQ_URL?.trim();
+  const broker = rabbitmqUrl ? `RabbitMQ ${redactUrl(rabbitmqUrl)}` : `broker ${process.env.BROKER_URL}`;
+  console.log(`${title} listening on ${url} (${broker})`);
   if (process.env.SERVICE_READY_LINE === 'true') process.stdout.write(`SERVICE_READY ${JSON.stringify({ url })}\n`);
 }
