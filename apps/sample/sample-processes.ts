@@ -251,6 +251,13 @@ async function stopChild(child: Child, timeoutMs: number): Promise<void> {
  * the console with BROKER_URL and the services' SQLite files. Data: `<dataDir>/broker`, `orders.sqlite`,
  * `payments.sqlite`, `console/` (the same layout as the single-process sample).
  */
+/** Stops the console first (it reads the others), then the services (they drain), then the broker where there is one. */
+async function stopInStages(started: readonly Child[]): Promise<void> {
+  const byStage = (names: string[]): Child[] => started.filter((child) => names.includes(child.name));
+  for (const stage of [['console'], ['order', 'payment'], ['broker']])
+    await Promise.all(byStage(stage).map((child) => stopChild(child, 20_000)));
+}
+
 export async function startSampleProcesses(options: SampleProcessesOptions): Promise<SampleProcesses> {
   const host = options.host ?? '127.0.0.1';
   const output = options.output ?? ((line: string) => console.log(line));
@@ -265,10 +272,7 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
   let wakeBackoff: (() => void) | undefined;
   const stopAll = async (): Promise<void> => {
     wakeBackoff?.();
-    // Console first (it reads the others), then the services (they drain), then the broker.
-    const byStage = (names: string[]): Child[] => started.filter((child) => names.includes(child.name));
-    for (const stage of [['console'], ['order', 'payment'], ['broker']])
-      await Promise.all(byStage(stage).map((child) => stopChild(child, 20_000)));
+    await stopInStages(started);
   };
   if (options.rabbitmq) return startOnRabbitMq(options, options.rabbitmq, host, output, timeout);
   try {
@@ -301,42 +305,14 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
       SERVICE_READY_LINE: 'true',
       ...options.env,
     };
-    const payment = startChild(
-      { name: 'payment', label: 'payment service', portVariable: 'PAYMENT_PORT', port: options.paymentPort },
-      'apps/payment-service/src/main.ts',
+    const { payment, order, paymentReady, orderReady, consoleChild, consoleUrl } = await startServicesAndConsole(
+      options,
       {
-        ...serviceEnv,
-        PAYMENT_PORT: String(options.paymentPort),
-        DATABASE_FILE: paymentsFile,
-        ...(options.retryDelays ? { PAYMENT_RETRY_DELAYS: options.retryDelays } : {}),
-      },
-      output,
-    );
-    started.push(payment);
-    const order = startChild(
-      { name: 'order', label: 'order service', portVariable: 'ORDER_PORT', port: options.orderPort },
-      'apps/order-service/src/main.ts',
-      { ...serviceEnv, ORDER_PORT: String(options.orderPort), DATABASE_FILE: ordersFile },
-      output,
-    );
-    started.push(order);
-    const [paymentReady, orderReady] = await Promise.all([
-      readyLine<{ url: string }>(payment, 'SERVICE_READY', timeout),
-      readyLine<{ url: string }>(order, 'SERVICE_READY', timeout),
-    ]);
-
-    let consoleChild: Child | undefined;
-    let consoleUrl: string | null = null;
-    if (options.console) {
-      // Started once the services have created their tables, which it reads.
-      consoleChild = startChild(
-        { name: 'console', label: 'console', portVariable: 'CONSOLE_PORT', port: options.console.port },
-        'apps/console/src/main.ts',
-        {
-          CONSOLE_PORT: String(options.console.port),
-          HOST: host,
-          CONSOLE_PATH: '/console',
-          // Its broker is the broker process; settings of other broker sources in this environment do not apply.
+        service: serviceEnv,
+        payment: { DATABASE_FILE: paymentsFile },
+        order: { DATABASE_FILE: ordersFile },
+        // Its broker is the broker process; settings of other broker sources in this environment do not apply.
+        consoleSource: {
           BROKER_URL: brokerReady.url,
           BROKER_TOKEN: token,
           BROKER_DATA_DIR: '',
@@ -345,19 +321,10 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
           RABBITMQ_PREFIX: '',
           BROKER_CONNECT_TIMEOUT: '',
           SERVICE_DATABASES: `orders=sqlite:${ordersFile},payments=sqlite:${paymentsFile}`,
-          CONSOLE_USERS_FILE: options.console.usersFile,
-          CONSOLE_TOKENS_FILE: '',
-          CONSOLE_STORE: join(options.dataDir, 'console', 'console.sqlite'),
-          // The payment service dedups with the `db` store, whose inbox rows are kept for the default 7 days.
-          CONSOLE_DEDUP_WINDOWS: 'payment-service=7d',
-          CONSOLE_READY_LINE: 'true',
-          ...options.env,
         },
-        output,
-      );
-      started.push(consoleChild);
-      consoleUrl = (await readyLine<{ url: string }>(consoleChild, 'CONSOLE_READY', timeout)).url;
-    }
+      },
+      { host, output, timeout, started },
+    );
 
     let closed: Promise<void> | undefined;
     type Ended = { name: string; code: number | null; signal: NodeJS.Signals | null; reason?: string };
@@ -413,6 +380,84 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
     await stopAll();
     throw error;
   }
+}
+
+interface ServiceEnvironments {
+  /** Both services: how they reach their broker and databases. */
+  service: Record<string, string>;
+  payment: Record<string, string>;
+  order: Record<string, string>;
+  /** The console's broker source and service databases; the rest of its settings are the same in every mode. */
+  consoleSource: Record<string, string>;
+}
+
+interface StartContext {
+  host: string;
+  output: (line: string) => void;
+  timeout: number;
+  /** Every child goes in here as it starts, so that a failure stops what already runs. */
+  started: Child[];
+}
+
+/** Starts the payment and order services, then, once they have created what it reads, the console if asked. */
+async function startServicesAndConsole(
+  options: SampleProcessesOptions,
+  env: ServiceEnvironments,
+  { host, output, timeout, started }: StartContext,
+): Promise<{
+  payment: Child;
+  order: Child;
+  paymentReady: { url: string };
+  orderReady: { url: string };
+  consoleChild: Child | undefined;
+  consoleUrl: string | null;
+}> {
+  const payment = startChild(
+    { name: 'payment', label: 'payment service', portVariable: 'PAYMENT_PORT', port: options.paymentPort },
+    'apps/payment-service/src/main.ts',
+    {
+      ...env.service,
+      PAYMENT_PORT: String(options.paymentPort),
+      ...env.payment,
+      ...(options.retryDelays ? { PAYMENT_RETRY_DELAYS: options.retryDelays } : {}),
+    },
+    output,
+  );
+  started.push(payment);
+  const order = startChild(
+    { name: 'order', label: 'order service', portVariable: 'ORDER_PORT', port: options.orderPort },
+    'apps/order-service/src/main.ts',
+    { ...env.service, ORDER_PORT: String(options.orderPort), ...env.order },
+    output,
+  );
+  started.push(order);
+  const [paymentReady, orderReady] = await Promise.all([
+    readyLine<{ url: string }>(payment, 'SERVICE_READY', timeout),
+    readyLine<{ url: string }>(order, 'SERVICE_READY', timeout),
+  ]);
+  if (!options.console) return { payment, order, paymentReady, orderReady, consoleChild: undefined, consoleUrl: null };
+
+  const consoleChild = startChild(
+    { name: 'console', label: 'console', portVariable: 'CONSOLE_PORT', port: options.console.port },
+    'apps/console/src/main.ts',
+    {
+      CONSOLE_PORT: String(options.console.port),
+      HOST: host,
+      CONSOLE_PATH: '/console',
+      ...env.consoleSource,
+      CONSOLE_USERS_FILE: options.console.usersFile,
+      CONSOLE_TOKENS_FILE: '',
+      CONSOLE_STORE: join(options.dataDir, 'console', 'console.sqlite'),
+      // The payment service dedups with the `db` store, whose inbox rows are kept for the default 7 days.
+      CONSOLE_DEDUP_WINDOWS: 'payment-service=7d',
+      CONSOLE_READY_LINE: 'true',
+      ...options.env,
+    },
+    output,
+  );
+  started.push(consoleChild);
+  const consoleUrl = (await readyLine<{ url: string }>(consoleChild, 'CONSOLE_READY', timeout)).url;
+  return { payment, order, paymentReady, orderReady, consoleChild, consoleUrl };
 }
 
 interface BrokerSupervision {
@@ -474,11 +519,7 @@ async function startOnRabbitMq(
   const prefix = rabbitmq.prefix ?? 'rmq';
   const started: Child[] = [];
   let closing = false;
-  const stopAll = async (): Promise<void> => {
-    const byStage = (names: string[]): Child[] => started.filter((child) => names.includes(child.name));
-    for (const stage of [['console'], ['order', 'payment']])
-      await Promise.all(byStage(stage).map((child) => stopChild(child, 20_000)));
-  };
+  const stopAll = (): Promise<void> => stopInStages(started);
   try {
     const serviceEnv = {
       RABBITMQ_URL: rabbitmq.url,
@@ -491,40 +532,13 @@ async function startOnRabbitMq(
       SERVICE_READY_LINE: 'true',
       ...options.env,
     };
-    const payment = startChild(
-      { name: 'payment', label: 'payment service', portVariable: 'PAYMENT_PORT', port: options.paymentPort },
-      'apps/payment-service/src/main.ts',
+    const { payment, order, paymentReady, orderReady, consoleChild, consoleUrl } = await startServicesAndConsole(
+      options,
       {
-        ...serviceEnv,
-        PAYMENT_PORT: String(options.paymentPort),
-        ...(options.retryDelays ? { PAYMENT_RETRY_DELAYS: options.retryDelays } : {}),
-      },
-      output,
-    );
-    started.push(payment);
-    const order = startChild(
-      { name: 'order', label: 'order service', portVariable: 'ORDER_PORT', port: options.orderPort },
-      'apps/order-service/src/main.ts',
-      { ...serviceEnv, ORDER_PORT: String(options.orderPort) },
-      output,
-    );
-    started.push(order);
-    const [paymentReady, orderReady] = await Promise.all([
-      readyLine<{ url: string }>(payment, 'SERVICE_READY', timeout),
-      readyLine<{ url: string }>(order, 'SERVICE_READY', timeout),
-    ]);
-
-    let consoleChild: Child | undefined;
-    let consoleUrl: string | null = null;
-    if (options.console) {
-      // Started once the services have declared their queues and created their tables, which it reads.
-      consoleChild = startChild(
-        { name: 'console', label: 'console', portVariable: 'CONSOLE_PORT', port: options.console.port },
-        'apps/console/src/main.ts',
-        {
-          CONSOLE_PORT: String(options.console.port),
-          HOST: host,
-          CONSOLE_PATH: '/console',
+        service: serviceEnv,
+        payment: {},
+        order: {},
+        consoleSource: {
           RABBITMQ_URL: rabbitmq.url,
           RABBITMQ_DLQ_GROUPS: SAMPLE_GROUPS.join(','),
           RABBITMQ_PREFIX: prefix,
@@ -535,18 +549,10 @@ async function startOnRabbitMq(
           SERVICE_DATABASES:
             `orders=${withSearchPath(rabbitmq.databaseUrl, SAMPLE_SCHEMAS.orders)},` +
             `payments=${withSearchPath(rabbitmq.databaseUrl, SAMPLE_SCHEMAS.payments)}`,
-          CONSOLE_USERS_FILE: options.console.usersFile,
-          CONSOLE_TOKENS_FILE: '',
-          CONSOLE_STORE: join(options.dataDir, 'console', 'console.sqlite'),
-          CONSOLE_DEDUP_WINDOWS: 'payment-service=7d',
-          CONSOLE_READY_LINE: 'true',
-          ...options.env,
         },
-        output,
-      );
-      started.push(consoleChild);
-      consoleUrl = (await readyLine<{ url: string }>(consoleChild, 'CONSOLE_READY', timeout)).url;
-    }
+      },
+      { host, output, timeout, started },
+    );
 
     let closed: Promise<void> | undefined;
     type Ended = { name: string; code: number | null; signal: NodeJS.Signals | null };
