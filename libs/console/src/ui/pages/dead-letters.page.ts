@@ -5,6 +5,7 @@ import type { DeadLetterDetail, DeadLetterSummary } from '../../dead-letters/dea
 import type { RetryJobView } from '../../jobs/retry-job.service';
 import type { ConsumerView } from '../../sources/consumer-catalog.service';
 import { formatAge, formatTime, formatWindow, href, html, jsonIsland, type SafeHtml } from '../html';
+import { reasonField, selectionForm } from '../action-form';
 import { pager, type PageContext } from '../layout';
 import { scrollBox, sortFields, sortHeader, type SortableTable } from '../sortable-table';
 import { auditTable } from './audit.page';
@@ -98,7 +99,7 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
                   <input name="ratePerSec" type="number" min="1" max="${model.maxRate}" value="${model.defaultRate}" />
                   msg/s</label
                 >
-                <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
+                ${reasonField(false)}
                 <button type="submit">Retry selected</button>
               </fieldset>
             </form>
@@ -119,28 +120,26 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
                   <input name="ratePerSec" type="number" min="1" max="${model.maxRate}" value="${model.defaultRate}" />
                   msg/s</label
                 >
-                <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
+                ${reasonField(false)}
                 <button type="submit" ${model.total > model.maxBulk ? html` disabled` : ''}>Retry all matching</button>
               </fieldset>
             </form>
-            <form
-              data-endpoint="api/dead-letters/discard"
-              data-selection="dead-letters"
-              data-ids="ids"
-              data-id-type="number"
-              data-confirm="Discard the selected dead letters? They will never be delivered."
-              data-confirm-title="Discard selected"
-              data-confirm-label="Discard"
-              data-danger
-              data-reload
-              data-testid="discard-selected-form"
-            >
-              <fieldset>
-                <legend>Discard selected</legend>
-                <label>Reason <input name="reason" required maxlength="500" placeholder="required" /></label>
-                <button type="submit" class="danger">Discard selected</button>
-              </fieldset>
-            </form>
+            ${selectionForm({
+              endpoint: 'api/dead-letters/discard',
+              selection: 'dead-letters',
+              ids: 'ids',
+              numericIds: true,
+              confirm: {
+                message: 'Discard the selected dead letters? They will never be delivered.',
+                title: 'Discard selected',
+                label: 'Discard',
+              },
+              danger: true,
+              reasonRequired: true,
+              legend: 'Discard selected',
+              button: 'Discard selected',
+              testId: 'discard-selected-form',
+            })}
           </section>`
         : ''
     }
@@ -312,7 +311,7 @@ export function deadLetterDetailPage(
             <form data-endpoint="api/dead-letters/${letter.id}/retry" ${after} data-testid="retry-form">
               <fieldset>
                 <legend>Retry as it was</legend>
-                <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
+                ${reasonField(false)}
                 <button type="submit">Retry</button>
               </fieldset>
             </form>
@@ -354,7 +353,7 @@ ${letter.payload.text}</textarea>
             >
               <fieldset>
                 <legend>Discard</legend>
-                <label>Reason <input name="reason" required maxlength="500" placeholder="required" /></label>
+                ${reasonField(true)}
                 <button type="submit" class="danger">Discard</button>
               </fieldset>
             </form>

@@ -3,6 +3,7 @@ import type { OutboxRowSortColumn } from '../../outbox/outbox.dto';
 import type { OutboxRowView, OutboxServiceSummary } from '../../outbox/outbox.service';
 import { sortSpec } from '../../http/sort';
 import { formatAge, formatTime, href, html, type SafeHtml } from '../html';
+import { selectionForm } from '../action-form';
 import { pager, type PageContext } from '../layout';
 import { scrollBox, sortFields, sortHeader, sortedRows, type SortableTable } from '../sortable-table';
 
@@ -110,36 +111,30 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
             ${
               operator && model.rows && model.rows.total > 0
                 ? html`<section class="actions" aria-label="Actions on outbox rows">
-                    <form
-                      data-endpoint="api/outbox/${model.service}/requeue"
-                      data-selection="outbox-rows"
-                      data-ids="ids"
-                      data-reload
-                      data-testid="requeue-form"
-                    >
-                      <fieldset>
-                        <legend>Requeue selected</legend>
-                        <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
-                        <button type="submit">Requeue</button>
-                      </fieldset>
-                    </form>
-                    <form
-                      data-endpoint="api/outbox/${model.service}/discard"
-                      data-selection="outbox-rows"
-                      data-ids="ids"
-                      data-confirm="Discard the selected outbox rows? They will never be sent."
-                      data-confirm-title="Discard outbox rows"
-                      data-confirm-label="Discard"
-                      data-danger
-                      data-reload
-                      data-testid="discard-selected-form"
-                    >
-                      <fieldset>
-                        <legend>Discard selected</legend>
-                        <label>Reason <input name="reason" required maxlength="500" placeholder="required" /></label>
-                        <button type="submit" class="danger">Discard</button>
-                      </fieldset>
-                    </form>
+                    ${selectionForm({
+                      endpoint: `api/outbox/${model.service}/requeue`,
+                      selection: 'outbox-rows',
+                      ids: 'ids',
+                      reasonRequired: false,
+                      legend: 'Requeue selected',
+                      button: 'Requeue',
+                      testId: 'requeue-form',
+                    })}
+                    ${selectionForm({
+                      endpoint: `api/outbox/${model.service}/discard`,
+                      selection: 'outbox-rows',
+                      ids: 'ids',
+                      confirm: {
+                        message: 'Discard the selected outbox rows? They will never be sent.',
+                        title: 'Discard outbox rows',
+                        label: 'Discard',
+                      },
+                      danger: true,
+                      reasonRequired: true,
+                      legend: 'Discard selected',
+                      button: 'Discard',
+                      testId: 'discard-selected-form',
+                    })}
                   </section>`
                 : ''
             }

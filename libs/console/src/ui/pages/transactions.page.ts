@@ -2,6 +2,7 @@ import { hasRole } from '../../auth/roles.decorator';
 import type { HalfMessageSortColumn } from '../../transactions/transactions.dto';
 import type { HalfMessageView, HalfState } from '../../transactions/transactions.service';
 import { formatAge, formatTime, href, html, type SafeHtml } from '../html';
+import { selectionForm } from '../action-form';
 import { pager, type PageContext } from '../layout';
 import { scrollBox, sortFields, sortHeader, type SortableTable } from '../sortable-table';
 
@@ -60,39 +61,35 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
     ${
       settle
         ? html`<section class="actions" aria-label="Actions on discarded half messages">
-            <form
-              data-endpoint="api/transactions/commit"
-              data-selection="half-messages"
-              data-ids="txIds"
-              data-confirm="Commit the selected half messages? Consumers will receive them."
-              data-confirm-title="Commit half messages"
-              data-confirm-label="Commit"
-              data-reload
-              data-testid="commit-form"
-            >
-              <fieldset>
-                <legend>Commit selected</legend>
-                <label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>
-                <button type="submit">Commit</button>
-              </fieldset>
-            </form>
-            <form
-              data-endpoint="api/transactions/discard"
-              data-selection="half-messages"
-              data-ids="txIds"
-              data-confirm="Discard the selected half messages? They will never be delivered."
-              data-confirm-title="Discard half messages"
-              data-confirm-label="Discard"
-              data-danger
-              data-reload
-              data-testid="discard-selected-form"
-            >
-              <fieldset>
-                <legend>Discard selected</legend>
-                <label>Reason <input name="reason" required maxlength="500" placeholder="required" /></label>
-                <button type="submit" class="danger">Discard</button>
-              </fieldset>
-            </form>
+            ${selectionForm({
+              endpoint: 'api/transactions/commit',
+              selection: 'half-messages',
+              ids: 'txIds',
+              confirm: {
+                message: 'Commit the selected half messages? Consumers will receive them.',
+                title: 'Commit half messages',
+                label: 'Commit',
+              },
+              reasonRequired: false,
+              legend: 'Commit selected',
+              button: 'Commit',
+              testId: 'commit-form',
+            })}
+            ${selectionForm({
+              endpoint: 'api/transactions/discard',
+              selection: 'half-messages',
+              ids: 'txIds',
+              confirm: {
+                message: 'Discard the selected half messages? They will never be delivered.',
+                title: 'Discard half messages',
+                label: 'Discard',
+              },
+              danger: true,
+              reasonRequired: true,
+              legend: 'Discard selected',
+              button: 'Discard',
+              testId: 'discard-selected-form',
+            })}
           </section>`
         : ''
     }

@@ -1,0 +1,50 @@
+import { html, type SafeHtml } from './html';
+
+/** The reason field of an action: optional, or required (a discard must say why). */
+export function reasonField(required: boolean): SafeHtml {
+  return required
+    ? html`<label>Reason <input name="reason" required maxlength="500" placeholder="required" /></label>`
+    : html`<label>Reason <input name="reason" maxlength="500" placeholder="optional" /></label>`;
+}
+
+export interface SelectionFormSpec {
+  /** JSON API path relative to the mount, e.g. `api/outbox/orders/requeue`. */
+  endpoint: string;
+  /** The checkbox group whose ticked rows the action takes (`data-select-all` / `name="select"` of the table). */
+  selection: string;
+  /** The body field the ticked values go in. */
+  ids: string;
+  numericIds?: boolean;
+  /** A question asked before anything is sent. */
+  confirm?: { message: string; title: string; label: string };
+  /** A destructive action: red button and dialog. */
+  danger?: boolean;
+  reasonRequired: boolean;
+  legend: string;
+  button: string;
+  testId: string;
+}
+
+/** An action on the rows ticked in a table, with a reason, sent through the JSON API and followed by a reload. */
+export function selectionForm(spec: SelectionFormSpec): SafeHtml {
+  const confirm = spec.confirm
+    ? html` data-confirm="${spec.confirm.message}" data-confirm-title="${spec.confirm.title}"
+      data-confirm-label="${spec.confirm.label}"`
+    : '';
+  return html`<form
+    data-endpoint="${spec.endpoint}"
+    data-selection="${spec.selection}"
+    data-ids="${spec.ids}"
+    ${spec.numericIds ? html`data-id-type="number"` : ''}
+    ${confirm}
+    ${spec.danger ? html`data-danger` : ''}
+    data-reload
+    data-testid="${spec.testId}"
+  >
+    <fieldset>
+      <legend>${spec.legend}</legend>
+      ${reasonField(spec.reasonRequired)}
+      <button type="submit" ${spec.danger ? html` class="danger"` : ''}>${spec.button}</button>
+    </fieldset>
+  </form>`;
+}
