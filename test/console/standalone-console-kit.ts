@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../support/spawn-ts';
 
@@ -51,13 +50,7 @@ export async function consoleStarted(run: ConsoleRun, timeoutMs = 60_000): Promi
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from '../support/free-port';
 
 /** A logged-in console session: cookie and CSRF token, and JSON calls with them. */
 export interface ConsoleSession {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { BrokerEngine } from '@reliable-mq/engine';
 import { runReliableMqMigrations } from '@reliable-mq/migrations';
 import { hashConsolePassword, hashConsoleToken, verifyConsolePassword } from '@reliable-mq/console';
 import { DataSource } from 'typeorm';
+import { freePort } from '../support/free-port';
 import { REPO_ROOT } from '../support/spawn-ts';
 
 const PASSWORD = 'standalone password';
@@ -35,14 +35,6 @@ function run(args: string[], env: Record<string, string>, stdin?: string): Run {
   if (stdin !== undefined) child.stdin!.end(stdin);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, output: () => stdout, errors: () => stderr, exited };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('npm run console (standalone)', () => {

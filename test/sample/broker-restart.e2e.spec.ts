@@ -1,23 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../support/spawn-ts';
+import { freePort } from '../support/free-port';
 import { request } from './sample-harness';
+import { runScript, waitForOutput, type ScriptRun } from './script-run';
 
 /**
  * `npm start` supervises the broker process: SIGKILLed, it is restarted on the same port and data while the services
  * keep taking orders (they wait in the outbox), and every order is paid once it is back; a broker that keeps dying
  * makes `npm start` give up with code 1 and the reason. Real processes, killed by the pids `npm start` prints.
  */
-
-interface Run {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
 const children: ChildProcess[] = [];
 const pidsToReap: number[] = [];
@@ -44,24 +38,15 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function startSample(
   extra: Record<string, string> = {},
-): Promise<{ run: Run; orderUrl: string; paymentUrl: string }> {
+): Promise<{ run: ScriptRun; orderUrl: string; paymentUrl: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'rmq-broker-restart-'));
   dirs.push(dataDir);
   const [orderPort, paymentPort, consolePort] = [await freePort(), await freePort(), await freePort()];
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'start.mjs')], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
+  const run = runScript(
+    'start.mjs',
+    {
       ORDER_PORT: String(orderPort),
       PAYMENT_PORT: String(paymentPort),
       CONSOLE_PORT: String(consolePort),
@@ -69,41 +54,13 @@ async function startSample(
       BROKER_PORT: '0',
       DATA_DIR: dataDir,
       PAYMENT_RETRY_DELAYS: '50ms 100ms',
-      FORCE_COLOR: '0',
-      NO_COLOR: '1',
       ...extra,
     },
-    stdio: 'pipe',
-  });
-  children.push(child);
-  let text = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    children,
   );
-  const run = { child, output: () => text, exited };
-  await waitForOutput(run, 'Ctrl+C stops');
-  for (const match of text.matchAll(/ {4}pid (\d+)/g)) pidsToReap.push(Number(match[1]));
+  await waitForOutput(run, 'Ctrl+C stops', 60_000, 'both');
+  for (const match of run.all().matchAll(/ {4}pid (\d+)/g)) pidsToReap.push(Number(match[1]));
   return { run, orderUrl: `http://127.0.0.1:${orderPort}`, paymentUrl: `http://127.0.0.1:${paymentPort}` };
-}
-
-async function waitForOutput(run: Run, pattern: string | RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = run.output();
-    const match =
-      typeof pattern === 'string'
-        ? text.includes(pattern)
-          ? Object.assign([pattern], { index: text.indexOf(pattern), input: text })
-          : null
-        : pattern.exec(text);
-    if (match) return match as RegExpExecArray;
-    if (run.child.exitCode !== null)
-      throw new Error(`Exited with ${run.child.exitCode} before printing ${pattern}:\n${text}`);
-    if (Date.now() > deadline) throw new Error(`${pattern} not printed within ${timeoutMs} ms:\n${text}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 function brokerPidOf(output: string): number {
@@ -134,22 +91,22 @@ async function placeOrder(orderUrl: string, amount: number): Promise<string> {
 describe('npm start restarts a broker process that died', () => {
   it('SIGKILLed, the broker comes back on the same port and data; orders placed meanwhile are all paid once', async () => {
     const { run, orderUrl, paymentUrl } = await startSample();
-    const brokerUrl = /broker {11}(reliable-mq:\/\/127\.0\.0\.1:\d+)/.exec(run.output())![1]!;
-    const firstPid = brokerPidOf(run.output());
-    expect(run.output()).toContain(
+    const brokerUrl = /broker {11}(reliable-mq:\/\/127\.0\.0\.1:\d+)/.exec(run.all())![1]!;
+    const firstPid = brokerPidOf(run.all());
+    expect(run.all()).toContain(
       'Should the broker die, it is restarted on the same port and data (up to 5 restarts in 1 min)',
     );
 
     const before = [await placeOrder(orderUrl, 10), await placeOrder(orderUrl, 11)];
 
     process.kill(firstPid, 'SIGKILL');
-    await waitForOutput(run, 'broker exited (SIGKILL); restarting in 0.5 s (restart 1)', 10_000);
+    await waitForOutput(run, 'broker exited (SIGKILL); restarting in 0.5 s (restart 1)', 10_000, 'both');
     // The order service keeps taking orders while the broker is away: they wait in its outbox.
     const during: string[] = [];
     for (let i = 0; i < 5; i++) during.push(await placeOrder(orderUrl, 20 + i));
-    const outageCovered = !run.output().includes('broker is back on');
+    const outageCovered = !run.all().includes('broker is back on');
 
-    const back = await waitForOutput(run, /broker is back on (\S+) {4}pid (\d+) \(restart 1\)/, 60_000);
+    const back = await waitForOutput(run, /broker is back on (\S+) {4}pid (\d+) \(restart 1\)/, 60_000, 'both');
     expect(back[1]).toBe(brokerUrl);
     const secondPid = Number(back[2]);
     pidsToReap.push(secondPid);
@@ -157,7 +114,7 @@ describe('npm start restarts a broker process that died', () => {
     expect(isRunning(secondPid)).toBe(true);
     expect(isRunning(firstPid)).toBe(false);
     // All of them went in before the restarted broker was ready.
-    expect(outageCovered, run.output()).toBe(true);
+    expect(outageCovered, run.all()).toBe(true);
 
     const after = [await placeOrder(orderUrl, 30)];
     const all = [...before, ...during, ...after];
@@ -183,21 +140,21 @@ describe('npm start restarts a broker process that died', () => {
 
     // A second death within the window waits twice as long; SIGTERM during that wait stops everything cleanly.
     process.kill(secondPid, 'SIGKILL');
-    await waitForOutput(run, 'broker exited (SIGKILL); restarting in 1 s (restart 2)', 10_000);
+    await waitForOutput(run, 'broker exited (SIGKILL); restarting in 1 s (restart 2)', 10_000, 'both');
     run.child.kill('SIGTERM');
     expect(await run.exited).toEqual({ code: 0, signal: null });
-    expect(run.output()).toContain('Stopped.');
-    expect(run.output()).not.toMatch(/broker is back on .*\(restart 2\)/);
+    expect(run.all()).toContain('Stopped.');
+    expect(run.all()).not.toMatch(/broker is back on .*\(restart 2\)/);
     for (const pid of pidsToReap) expect(isRunning(pid), `pid ${pid} still runs`).toBe(false);
     pidsToReap.length = 0;
   }, 240_000);
 
   it('gives up with code 1 and the reason when the broker keeps dying', async () => {
     const { run } = await startSample({ SAMPLE_BROKER_RESTARTS: '1 in 60s' });
-    expect(run.output()).toContain('(up to 1 restart in 1 min)');
-    const firstPid = brokerPidOf(run.output());
+    expect(run.all()).toContain('(up to 1 restart in 1 min)');
+    const firstPid = brokerPidOf(run.all());
     process.kill(firstPid, 'SIGKILL');
-    const back = await waitForOutput(run, /broker is back on \S+ {4}pid (\d+) \(restart 1\)/, 60_000);
+    const back = await waitForOutput(run, /broker is back on \S+ {4}pid (\d+) \(restart 1\)/, 60_000, 'both');
     const secondPid = Number(back[1]);
     pidsToReap.push(secondPid);
     process.kill(secondPid, 'SIGKILL');
@@ -206,12 +163,12 @@ describe('npm start restarts a broker process that died', () => {
       run.exited,
       new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 60_000)),
     ]);
-    expect(ended, run.output()).toEqual({ code: 1, signal: null });
-    expect(run.output()).toContain(
+    expect(ended, run.all()).toEqual({ code: 1, signal: null });
+    expect(run.all()).toContain(
       'The broker exited (SIGKILL) again and will not be restarted: it was restarted once within 1 min ' +
         '(the limit is 1 restart in 1 min): stopping the console, the services, then the broker...',
     );
-    expect(run.output()).not.toContain('(restart 2)');
+    expect(run.all()).not.toContain('(restart 2)');
     for (const pid of pidsToReap) expect(isRunning(pid), `pid ${pid} still runs`).toBe(false);
     pidsToReap.length = 0;
   }, 180_000);

@@ -1,18 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../support/spawn-ts';
+import { freePort } from '../support/free-port';
 import { request } from './sample-harness';
-
-interface Run {
-  child: ChildProcess;
-  output(): string;
-  errors(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+import { runScript, waitForOutput, waitForStatus } from './script-run';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -28,45 +23,6 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'rmq-start-'));
   dirs.push(dir);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Runs a script of the repository as `npm start` / `npm run demo` would: `node scripts/<name>.mjs`. */
-function run(script: string, env: Record<string, string>, cwd = REPO_ROOT): Run {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', script)], {
-    cwd,
-    env: { ...process.env, ...env, FORCE_COLOR: '0', NO_COLOR: '1' },
-    stdio: 'pipe',
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output: () => stdout, errors: () => stderr, exited };
-}
-
-async function waitForOutput(process: Run, text: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!process.output().includes(text)) {
-    if (process.child.exitCode !== null)
-      throw new Error(
-        `Exited with ${process.child.exitCode} before printing "${text}":\n${process.output()}\n${process.errors()}`,
-      );
-    if (Date.now() > deadline)
-      throw new Error(`"${text}" not printed within ${timeoutMs} ms:\n${process.output()}\n${process.errors()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** The two ways to run the sample with one command. */
@@ -95,14 +51,6 @@ async function logInToConsole(
   return { url, cookie: login.headers.get('set-cookie')!.split(';')[0]!, csrf: csrfToken, password: consoleLine![2]! };
 }
 
-async function waitForStatus(orderUrl: string, id: string, status: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while ((await request<{ status: string }>('GET', `${orderUrl}/orders/${id}`)).body.status !== status) {
-    expect(Date.now(), `order ${id} never became ${status}`).toBeLessThan(deadline);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe('npm start', () => {
   it('is wired in package.json: npm start runs the processes, start:embedded the single process', () => {
     const scripts = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
@@ -125,7 +73,7 @@ describe('npm start', () => {
     const cwd = tempDir();
     const [orderPort, paymentPort, consolePort] = [await freePort(), await freePort(), await freePort()];
     // No DATA_DIR: the data must land in ./data of the working directory. BROKER_PORT=0: any free port.
-    const sample = run(
+    const sample = runScript(
       'start.mjs',
       {
         ORDER_PORT: String(orderPort),
@@ -134,6 +82,7 @@ describe('npm start', () => {
         BROKER_PORT: '0',
         PAYMENT_RETRY_DELAYS: '50ms 100ms',
       },
+      children,
       cwd,
     );
     await waitForOutput(sample, 'Ctrl+C stops');
@@ -233,25 +182,33 @@ describe('npm start', () => {
     expect(overview.body.transactions.supported).toBe(true);
 
     // A second run on the same ports is refused with a sentence that names the setting to change.
-    const clash = run('start.mjs', {
-      ORDER_PORT: String(orderPort),
-      PAYMENT_PORT: String(await freePort()),
-      CONSOLE_PORT: String(await freePort()),
-      BROKER_PORT: '0',
-      DATA_DIR: join(tempDir(), 'data'),
-    });
+    const clash = runScript(
+      'start.mjs',
+      {
+        ORDER_PORT: String(orderPort),
+        PAYMENT_PORT: String(await freePort()),
+        CONSOLE_PORT: String(await freePort()),
+        BROKER_PORT: '0',
+        DATA_DIR: join(tempDir(), 'data'),
+      },
+      children,
+    );
     expect((await clash.exited).code).toBe(1);
     expect(clash.errors()).toContain(
       `The sample could not start: Port ${orderPort} (order service) is already in use. Stop what listens there, or choose another port: ORDER_PORT=<port> npm start`,
     );
     const brokerPort = Number(new URL(brokerLine![1]!).port);
-    const brokerClash = run('start.mjs', {
-      ORDER_PORT: String(await freePort()),
-      PAYMENT_PORT: String(await freePort()),
-      CONSOLE_PORT: String(await freePort()),
-      BROKER_PORT: String(brokerPort),
-      DATA_DIR: join(tempDir(), 'data'),
-    });
+    const brokerClash = runScript(
+      'start.mjs',
+      {
+        ORDER_PORT: String(await freePort()),
+        PAYMENT_PORT: String(await freePort()),
+        CONSOLE_PORT: String(await freePort()),
+        BROKER_PORT: String(brokerPort),
+        DATA_DIR: join(tempDir(), 'data'),
+      },
+      children,
+    );
     expect((await brokerClash.exited).code).toBe(1);
     expect(brokerClash.errors()).toContain(`(broker, health) is already in use.`);
     expect(brokerClash.errors()).toContain('BROKER_PORT=<port> npm start');
@@ -266,7 +223,7 @@ describe('npm start', () => {
   it('npm run start:embedded starts both services and the console in one process, prints the URLs, serves orders, and stops on SIGINT', async () => {
     const cwd = tempDir();
     const [orderPort, paymentPort, consolePort] = [await freePort(), await freePort(), await freePort()];
-    const sample = run(
+    const sample = runScript(
       'start-embedded.mjs',
       {
         ORDER_PORT: String(orderPort),
@@ -274,6 +231,7 @@ describe('npm start', () => {
         CONSOLE_PORT: String(consolePort),
         PAYMENT_RETRY_DELAYS: '50ms 100ms',
       },
+      children,
       cwd,
     );
     await waitForOutput(sample, 'Ctrl+C stops');
@@ -298,23 +256,31 @@ describe('npm start', () => {
     for (const file of ['orders.sqlite', 'payments.sqlite', 'broker'])
       expect(existsSync(join(cwd, 'data', file))).toBe(true);
 
-    const clash = run('start-embedded.mjs', {
-      ORDER_PORT: String(orderPort),
-      PAYMENT_PORT: String(await freePort()),
-      CONSOLE_PORT: String(await freePort()),
-      DATA_DIR: join(tempDir(), 'data'),
-    });
+    const clash = runScript(
+      'start-embedded.mjs',
+      {
+        ORDER_PORT: String(orderPort),
+        PAYMENT_PORT: String(await freePort()),
+        CONSOLE_PORT: String(await freePort()),
+        DATA_DIR: join(tempDir(), 'data'),
+      },
+      children,
+    );
     expect((await clash.exited).code).toBe(1);
     expect(clash.errors()).toContain(
       `Port ${orderPort} (order service) is already in use. Stop what listens there, or choose another port: ORDER_PORT=<port> npm run start:embedded`,
     );
 
-    const consoleClash = run('start-embedded.mjs', {
-      ORDER_PORT: String(await freePort()),
-      PAYMENT_PORT: String(await freePort()),
-      CONSOLE_PORT: String(consolePort),
-      DATA_DIR: join(tempDir(), 'data'),
-    });
+    const consoleClash = runScript(
+      'start-embedded.mjs',
+      {
+        ORDER_PORT: String(await freePort()),
+        PAYMENT_PORT: String(await freePort()),
+        CONSOLE_PORT: String(consolePort),
+        DATA_DIR: join(tempDir(), 'data'),
+      },
+      children,
+    );
     expect((await consoleClash.exited).code).toBe(1);
     expect(consoleClash.errors()).toContain(
       `Port ${consolePort} (console) is already in use. Stop what listens there, or choose another port: CONSOLE_PORT=<port> npm run start:embedded`,
@@ -327,13 +293,17 @@ describe('npm start', () => {
 
   for (const mode of MODES) {
     it(`${mode.command} refuses bad settings with one sentence each, and lists the settings`, async () => {
-      const sample = run(mode.script, {
-        ORDER_PORT: 'http',
-        PAYMENT_PORT: '70000',
-        CONSOLE_PORT: 'console',
-        PAYMENT_RETRY_DELAYS: 'soon',
-        DATA_DIR: join(tempDir(), 'data'),
-      });
+      const sample = runScript(
+        mode.script,
+        {
+          ORDER_PORT: 'http',
+          PAYMENT_PORT: '70000',
+          CONSOLE_PORT: 'console',
+          PAYMENT_RETRY_DELAYS: 'soon',
+          DATA_DIR: join(tempDir(), 'data'),
+        },
+        children,
+      );
       expect((await sample.exited).code).toBe(2);
       expect(sample.errors()).toContain(
         'ORDER_PORT must be a port number from 1 to 65535 (or 0 for any free port); got "http".',
@@ -350,11 +320,15 @@ describe('npm start', () => {
   }
 
   it('npm start refuses RABBITMQ_URL without DATABASE_URL, and a port taken twice', async () => {
-    const sample = run('start.mjs', {
-      RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672',
-      BROKER_PORT: '3003',
-      DATA_DIR: join(tempDir(), 'data'),
-    });
+    const sample = runScript(
+      'start.mjs',
+      {
+        RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672',
+        BROKER_PORT: '3003',
+        DATA_DIR: join(tempDir(), 'data'),
+      },
+      children,
+    );
     expect((await sample.exited).code).toBe(2);
     expect(sample.errors()).toContain(
       'RABBITMQ_URL needs DATABASE_URL too: npm start runs the services on RabbitMQ only with their outboxes in ' +
@@ -367,15 +341,19 @@ describe('npm start', () => {
 describe('npm run demo', () => {
   it('starts a sample when none runs, places a bounded mixed stream, shows the summary and stops by itself', async () => {
     const dataDir = join(tempDir(), 'data');
-    const demo = run('demo.mjs', {
-      ORDER_PORT: String(await freePort()),
-      PAYMENT_PORT: String(await freePort()),
-      DATA_DIR: dataDir,
-      PAYMENT_RETRY_DELAYS: '50ms 100ms',
-      DEMO_ORDERS: '20',
-      DEMO_RATE: '50',
-      DEMO_DUPLICATES: '3',
-    });
+    const demo = runScript(
+      'demo.mjs',
+      {
+        ORDER_PORT: String(await freePort()),
+        PAYMENT_PORT: String(await freePort()),
+        DATA_DIR: dataDir,
+        PAYMENT_RETRY_DELAYS: '50ms 100ms',
+        DEMO_ORDERS: '20',
+        DEMO_RATE: '50',
+        DEMO_DUPLICATES: '3',
+      },
+      children,
+    );
     const { code } = await demo.exited;
     const output = demo.output();
     expect(code, `${output}\n${demo.errors()}`).toBe(0);
@@ -401,9 +379,13 @@ describe('npm run demo', () => {
         DATA_DIR: join(tempDir(), 'data'),
         PAYMENT_RETRY_DELAYS: '50ms 100ms',
       };
-      const sample = run(mode.script, env);
+      const sample = runScript(mode.script, env, children);
       await waitForOutput(sample, 'Ctrl+C stops');
-      const demo = run('demo.mjs', { ...env, DEMO_ORDERS: '10', DEMO_RATE: '50', DEMO_DUPLICATES: '2' });
+      const demo = runScript(
+        'demo.mjs',
+        { ...env, DEMO_ORDERS: '10', DEMO_RATE: '50', DEMO_DUPLICATES: '2' },
+        children,
+      );
       const { code } = await demo.exited;
       expect(code, `${demo.output()}\n${demo.errors()}`).toBe(0);
       expect(demo.output()).toContain(
@@ -414,7 +396,7 @@ describe('npm run demo', () => {
       );
 
       // The declined order's dead letter, compensated with the dlq script.
-      const dlq = run('dlq.mjs', { PAYMENT_PORT: String(paymentPort) });
+      const dlq = runScript('dlq.mjs', { PAYMENT_PORT: String(paymentPort) }, children);
       expect((await dlq.exited).code).toBe(0);
       const listed = /#(\d+)\s+order ([0-9a-f-]{36})\s+card 4000000000000002/.exec(dlq.output());
       expect(listed, dlq.output()).not.toBeNull();

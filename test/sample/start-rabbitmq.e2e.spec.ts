@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -8,68 +7,20 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { deleteRabbitMqObjects, listRabbitMqObjectsWithPrefix } from '../support/rabbitmq-admin';
 import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import { POSTGRES_URL, RABBITMQ_URL, describeWithService, uniqueName } from '../support/services';
-import { REPO_ROOT } from '../support/spawn-ts';
+import { freePort } from '../support/free-port';
 import { request } from './sample-harness';
-
-interface Run {
-  child: ChildProcess;
-  output(): string;
-  errors(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+import { runScript, waitForOutput, waitForStatus } from './script-run';
 
 const children: ChildProcess[] = [];
-const dirs: string[] = [];
 
 /** `node scripts/start.mjs`, as `npm start` runs it. */
-function start(env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'start.mjs')], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env, FORCE_COLOR: '0', NO_COLOR: '1' },
-    stdio: 'pipe',
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output: () => stdout, errors: () => stderr, exited };
-}
+const startScript = (env: Record<string, string>) => runScript('start.mjs', env, children);
+const dirs: string[] = [];
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'rmq-start-rabbit-'));
   dirs.push(dir);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForOutput(run: Run, text: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!run.output().includes(text)) {
-    if (run.child.exitCode !== null)
-      throw new Error(`Exited with ${run.child.exitCode} before printing "${text}":\n${run.output()}\n${run.errors()}`);
-    if (Date.now() > deadline)
-      throw new Error(`"${text}" not printed within ${timeoutMs} ms:\n${run.output()}\n${run.errors()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function waitForStatus(orderUrl: string, id: string, status: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while ((await request<{ status: string }>('GET', `${orderUrl}/orders/${id}`)).body.status !== status) {
-    expect(Date.now(), `order ${id} never became ${status}`).toBeLessThan(deadline);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 afterEach(async () => {
@@ -87,7 +38,7 @@ afterEach(async () => {
 });
 
 it('npm start refuses RABBITMQ_URL without DATABASE_URL in one sentence', async () => {
-  const run = start({ RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672', DATA_DIR: join(tempDir(), 'data') });
+  const run = startScript({ RABBITMQ_URL: 'amqp://guest:guest@127.0.0.1:5672', DATA_DIR: join(tempDir(), 'data') });
   expect((await run.exited).code).toBe(2);
   expect(run.errors()).toContain(
     '  - RABBITMQ_URL needs DATABASE_URL too: npm start runs the services on RabbitMQ only with their outboxes in ' +
@@ -129,7 +80,7 @@ describeWithService(['rabbitmq', 'postgres'], 'npm start on RabbitMQ and Postgre
 
   it('runs the two services and the console as three processes; an order gets PAID; the console fixes a declined one', async () => {
     const [orderPort, paymentPort, consolePort] = [await freePort(), await freePort(), await freePort()];
-    const sample = start({
+    const sample = startScript({
       RABBITMQ_URL,
       DATABASE_URL: databaseUrl,
       RABBITMQ_PREFIX: prefix,
