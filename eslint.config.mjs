@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   {
     ignores: [
-      'dist/**',
+      '**/dist/**',
       'node_modules/**',
       'coverage/**',
       'bench/results/**',
@@ -30,6 +30,18 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Optional peer dependencies are required when the feature that needs them starts (loadOptionalDependency),
+      // so that an application which never uses them need not install them.
+      '@typescript-eslint/no-require-imports': [
+        'error',
+        { allow: ['^better-sqlite3$', '^ioredis$', '^amqplib$', '^class-validator$', '^class-transformer$'] },
+      ],
     },
+  },
+  {
+    // Executables shipped by the packages are plain CommonJS.
+    files: ['**/bin/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -19,16 +19,16 @@ export default defineConfig({
     }),
   ],
   resolve: {
-    // Keep in step with `compilerOptions.paths` in tsconfig.json. The exact aliases come first so that
-    // `@reliable-mq/engine` does not fall through to the subpath rule.
+    // Keep in step with `compilerOptions.paths` in tsconfig.json: each package's public entry points, read from
+    // source so that tests need no build. Only these resolve; a deep import into a package fails here as it would
+    // for an installed package.
     alias: [
       { find: /^@reliable-mq\/engine$/, replacement: fromRoot('./libs/broker-engine/src/index.ts') },
-      { find: /^@reliable-mq\/engine\/(.*)$/, replacement: fromRoot('./libs/broker-engine/src/$1') },
+      { find: /^@reliable-mq\/engine\/protocol$/, replacement: fromRoot('./libs/broker-engine/src/protocol/index.ts') },
       { find: /^@reliable-mq\/nestjs$/, replacement: fromRoot('./libs/reliable-mq/src/index.ts') },
-      { find: /^@reliable-mq\/nestjs\/(.*)$/, replacement: fromRoot('./libs/reliable-mq/src/$1') },
-      { find: /^@reliable-mq\/migrations$/, replacement: fromRoot('./migrations/index.ts') },
+      { find: /^@reliable-mq\/nestjs\/testing$/, replacement: fromRoot('./libs/reliable-mq/src/testing/index.ts') },
       { find: /^@reliable-mq\/console$/, replacement: fromRoot('./libs/console/src/index.ts') },
-      { find: /^@reliable-mq\/console\/(.*)$/, replacement: fromRoot('./libs/console/src/$1') },
+      { find: /^@reliable-mq\/broker$/, replacement: fromRoot('./apps/broker/src/broker-server.ts') },
     ],
   },
   test: {

@@ -3,7 +3,7 @@
 import 'reflect-metadata';
 import { relative } from 'node:path';
 import { PortInUseError, startSample, type Sample } from './sample';
-import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
+import { redactUrl } from '@reliable-mq/nestjs';
 import { SAMPLE_ENV_HELP, readSampleConfig } from './sample-config';
 import { SAMPLE_CONSOLE_ENV_HELP, demoPassword, readSampleConsoleConfig } from './sample-console';
 

@@ -7,7 +7,7 @@
 import { hashConsolePassword } from '@reliable-mq/console';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
+import { redactUrl } from '@reliable-mq/nestjs';
 import { formatSeconds, restartsText } from './broker-restart-policy';
 import { PROCESSES_ENV_HELP, readProcessesConfig } from './processes-config';
 import { DEMO_USERNAME, demoPassword } from './sample-console';

@@ -1,4 +1,4 @@
-import { runReliableMqMigrations } from '@reliable-mq/migrations';
+import { runReliableMqMigrations } from '@reliable-mq/nestjs';
 import { join } from 'node:path';
 import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
 import { POSTGRES_URL } from './services';

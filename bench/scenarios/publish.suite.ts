@@ -1,5 +1,5 @@
 import { BrokerEngine, uuidv7, type FlushMode } from '@reliable-mq/engine';
-import { migrate } from '@reliable-mq/engine/storage/schema';
+import { migrateSchema as migrate } from '@reliable-mq/engine';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { closedLoop } from '../lib/loops';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
-import { RabbitMqTransport } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq.transport';
-import type { TransportSubscription } from '@reliable-mq/nestjs/transport/transport.interface';
+import { RabbitMqTransport } from '@reliable-mq/nestjs';
+import type { TransportSubscription } from '@reliable-mq/nestjs';
 import {
   E2E_FIXED_RATE as FIXED_RATE,
   E2E_PREFETCH as PREFETCH,

@@ -5,8 +5,8 @@ import {
   type OutgoingMessage,
   type TransportMessage,
 } from '@reliable-mq/nestjs';
-import { migrate } from '@reliable-mq/engine/storage/schema';
-import { RELAY_DEFAULTS } from '@reliable-mq/nestjs/outbox/outbox-relay-options';
+import { migrateSchema as migrate } from '@reliable-mq/engine';
+import { RELAY_DEFAULTS } from '@reliable-mq/nestjs';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { openPostgresDatabase, openSqliteDatabase, type BenchDatabase } from '../lib/databases';

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
-import type { TransportMessage, TransportSubscription } from '@reliable-mq/nestjs/transport/transport.interface';
+import { RemoteTransport } from '@reliable-mq/nestjs';
+import type { TransportMessage, TransportSubscription } from '@reliable-mq/nestjs';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../../test/support/broker-process';
 import {
   E2E_FIXED_RATE as FIXED_RATE,

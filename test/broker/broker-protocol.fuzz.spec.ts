@@ -13,8 +13,8 @@ import {
   FrameType,
   PROTOCOL_VERSION,
   type Frame,
-} from '@reliable-mq/nestjs/transport/remote/protocol';
-import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
+} from '@reliable-mq/engine/protocol';
+import { RemoteTransport } from '@reliable-mq/nestjs';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { waitUntil } from '../support/wait-until';
 

@@ -4,12 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TransportError } from '@reliable-mq/nestjs';
-import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
-import type {
-  InboundMessage,
-  SubscriptionSpec,
-  TransportMessage,
-} from '@reliable-mq/nestjs/transport/transport.interface';
+import { RemoteTransport } from '@reliable-mq/nestjs';
+import type { InboundMessage, SubscriptionSpec, TransportMessage } from '@reliable-mq/nestjs';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { TcpProxy } from '../support/tcp-proxy';
 import { waitUntil } from '../support/wait-until';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
+import { RemoteTransport } from '@reliable-mq/nestjs';
 import { transportContract, type TransportFixture } from '@reliable-mq/nestjs/testing';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerEngine } from '@reliable-mq/engine';
-import { runReliableMqMigrations } from '@reliable-mq/migrations';
+import { runReliableMqMigrations } from '@reliable-mq/nestjs';
 import { hashConsolePassword, hashConsoleToken, verifyConsolePassword } from '@reliable-mq/console';
 import { DataSource } from 'typeorm';
 import { freePort } from '../support/free-port';

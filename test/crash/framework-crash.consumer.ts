@@ -26,7 +26,7 @@ import {
   type MessageContext,
 } from '@reliable-mq/nestjs';
 // The testing barrel also exports the contract suites, which import vitest; a plain child process takes the harness alone.
-import { waitForIdle } from '@reliable-mq/nestjs/testing/reliable-mq-test-harness';
+import { waitForIdle } from '@reliable-mq/nestjs/testing';
 import {
   appTables,
   CONSUMER_GROUP,

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { afterAll, expect, it } from 'vitest';
 import { BrokerEngine } from '@reliable-mq/engine';
-import { runReliableMqMigrations } from '@reliable-mq/migrations';
+import { runReliableMqMigrations } from '@reliable-mq/nestjs';
 import { RedisDedupStore } from '@reliable-mq/nestjs';
 import { LineChild } from '../support/child-lines';
 import { createDataRoot, killCountFromEnv, releaseDataRoot } from '../support/crash-kit';

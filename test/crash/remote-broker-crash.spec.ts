@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, expect, it } from 'vitest';
 import { OUTBOX_TABLE } from '@reliable-mq/nestjs';
-import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
+import { RemoteTransport } from '@reliable-mq/nestjs';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { randomIntBetween, seededRandom, seedFromEnv } from '../support/seeded-random';
 import { spawnTs } from '../support/spawn-ts';

@@ -19,7 +19,7 @@ import {
   type RequestFrame,
   type ValidatePayloadResult,
   type WireError,
-} from '@reliable-mq/nestjs/transport/remote/protocol';
+} from '@reliable-mq/engine/protocol';
 import type { BrokerConfig } from './broker-config';
 import { OPERATIONS, REFUSED_WHILE_DRAINING, type OperationContext } from './broker-operations';
 import { ConnectionCheckers } from './connection-checkers';

@@ -1,6 +1,7 @@
-import { Logger } from '@nestjs/common';
-
-/** The logging the broker does; Nest's Logger by default, a silent one in tests that provoke many failures. */
+/**
+ * The logging the broker does: one line per entry on stdout (stderr for errors) by default, a silent one in tests
+ * that provoke many failures. The broker is not a Nest application, so it does not pull in Nest for its log.
+ */
 export interface BrokerLogger {
   log(message: string): void;
   warn(message: string): void;
@@ -9,12 +10,13 @@ export interface BrokerLogger {
 }
 
 export function brokerLogger(context = 'BrokerServer'): BrokerLogger {
-  const logger = new Logger(context);
+  const line = (level: string, message: string): string =>
+    `[ReliableMQ] ${process.pid}  - ${new Date().toISOString()} ${level.padStart(7)} [${context}] ${message}`;
   return {
-    log: (message) => logger.log(message),
-    warn: (message) => logger.warn(message),
-    error: (message, stack) => logger.error(message, stack),
-    debug: (message) => logger.debug(message),
+    log: (message) => process.stdout.write(`${line('LOG', message)}\n`),
+    warn: (message) => process.stdout.write(`${line('WARN', message)}\n`),
+    error: (message, stack) => process.stderr.write(`${line('ERROR', message)}\n${stack ? `${stack}\n` : ''}`),
+    debug: (message) => process.stdout.write(`${line('DEBUG', message)}\n`),
   };
 }
 

@@ -7,7 +7,7 @@ import type {
   PublishMessage,
 } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
-import { ClientOp, type ValidatePayloadResult, type WireConfirm } from '@reliable-mq/nestjs/transport/remote/protocol';
+import { ClientOp, type ValidatePayloadResult, type WireConfirm } from '@reliable-mq/engine/protocol';
 import type { ConnectionCheckers } from './connection-checkers';
 import type { ConnectionSubscriptions } from './connection-subscriptions';
 import { Args } from './request-args';

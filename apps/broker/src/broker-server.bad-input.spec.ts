@@ -14,8 +14,8 @@ import {
   ServerEvent,
   type ErrorFrame,
   type EventFrame,
-} from '@reliable-mq/nestjs/transport/remote/protocol';
-import { RemoteTransport } from '@reliable-mq/nestjs/transport/remote/remote.transport';
+} from '@reliable-mq/engine/protocol';
+import { RemoteTransport } from '@reliable-mq/nestjs';
 import { RawBrokerClient } from '../../../test/support/raw-broker-client';
 import { brokerConfig, type BrokerConfig } from './broker-config';
 import { silentBrokerLogger } from './broker-logger';

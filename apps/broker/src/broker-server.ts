@@ -6,7 +6,7 @@ import {
   ProtocolError,
   ProtocolErrorCode,
   type ValidatePayloadResult,
-} from '@reliable-mq/nestjs/transport/remote/protocol';
+} from '@reliable-mq/engine/protocol';
 import { isLoopbackHost, type BrokerConfig } from './broker-config';
 import { BrokerConnection, type ConnectionHost } from './broker-connection';
 import { brokerLogger, type BrokerLogger } from './broker-logger';

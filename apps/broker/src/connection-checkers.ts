@@ -5,7 +5,7 @@ import {
   ServerOp,
   type CheckArgs,
   type WireHalfMessage,
-} from '@reliable-mq/nestjs/transport/remote/protocol';
+} from '@reliable-mq/engine/protocol';
 
 /** What checkbacks need from their connection: a way to ask the client and wait for its answer. */
 export interface CheckChannel {

@@ -5,7 +5,7 @@ import {
   ServerEvent,
   type SubscribeArgs,
   type WireDelivery,
-} from '@reliable-mq/nestjs/transport/remote/protocol';
+} from '@reliable-mq/engine/protocol';
 
 interface ActiveSubscription {
   id: number;

@@ -9,8 +9,8 @@ import { BrokerServer, BrokerStartError } from './broker-server';
 function packageVersion(): string {
   try {
     return (
-      (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string })
-        .version ?? '0.0.0'
+      (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string }).version ??
+      '0.0.0'
     );
   } catch {
     return '0.0.0';

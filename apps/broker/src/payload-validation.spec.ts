@@ -16,7 +16,7 @@ import {
   type Frame,
   type RequestFrame,
   type ResponseFrame,
-} from '@reliable-mq/nestjs/transport/remote/protocol';
+} from '@reliable-mq/engine/protocol';
 import { RawBrokerClient } from '../../../test/support/raw-broker-client';
 import { brokerConfig, type BrokerConfig } from './broker-config';
 import { silentBrokerLogger } from './broker-logger';

@@ -1,9 +1,5 @@
 import { MessageTooLargeError, UnknownTopicError, validateName, type BrokerEngine } from '@reliable-mq/engine';
-import {
-  ProtocolError,
-  ProtocolErrorCode,
-  type ValidatePayloadResult,
-} from '@reliable-mq/nestjs/transport/remote/protocol';
+import { ProtocolError, ProtocolErrorCode, type ValidatePayloadResult } from '@reliable-mq/engine/protocol';
 import { isPlainObject } from './request-args';
 
 /** A live subscription whose member said at subscribe time that it can check payloads. */

@@ -1,4 +1,4 @@
-import { ProtocolError, ProtocolErrorCode } from '@reliable-mq/nestjs/transport/remote/protocol';
+import { ProtocolError, ProtocolErrorCode } from '@reliable-mq/engine/protocol';
 
 /**
  * Shape checks for call arguments. A request whose arguments have the wrong types is a broken or hostile client:

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { BrokerEngine } from '@reliable-mq/engine';
 import { BrokerRefusedError, EmbeddedTransport, RabbitMqTransport, RemoteTransport } from '@reliable-mq/nestjs';
-import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
+import { redactUrl } from '@reliable-mq/nestjs';
 import type { ConsoleBrokerSource } from '@reliable-mq/console';
 import type { ConsoleBrokerConfig } from './console-config';
 

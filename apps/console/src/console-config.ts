@@ -1,7 +1,7 @@
 import { parseDuration, validateName } from '@reliable-mq/engine';
 import type { ConsoleTokenConfig, ConsoleUserConfig } from '@reliable-mq/console';
-import { parseBrokerUrl } from '@reliable-mq/nestjs/transport/remote/broker-url';
-import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
+import { parseBrokerUrl } from '@reliable-mq/nestjs';
+import { redactUrl } from '@reliable-mq/nestjs';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 

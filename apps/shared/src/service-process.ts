@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { redactUrl } from '@reliable-mq/nestjs/transport/rabbitmq/rabbitmq-options.resolver';
+import { redactUrl } from '@reliable-mq/nestjs';
 import type { ServiceTransportOptions } from './service-options';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';

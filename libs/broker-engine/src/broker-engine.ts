@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { loadOptionalDependency } from './util/optional-dependency';
 import { mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsumerGroup } from './consume/consumer-group';
@@ -82,7 +83,7 @@ interface DirtyOffset {
  */
 export class BrokerEngine {
   readonly options: ResolvedEngineOptions;
-  private readonly db: Database.Database;
+  private readonly db: BetterSqlite3.Database;
   private readonly store: MessageStore;
   private readonly deadLetters: DeadLetterStore;
   private readonly topics: TopicRegistry;
@@ -109,6 +110,9 @@ export class BrokerEngine {
     this.options = options;
     mkdirSync(options.dataDir, { recursive: true });
     const path = join(options.dataDir, DATABASE_FILE);
+    const Database = loadOptionalDependency<typeof BetterSqlite3>('better-sqlite3', 'The embedded broker engine', () =>
+      require('better-sqlite3'),
+    );
     this.db = new Database(path);
     try {
       assertSchemaSupported(this.db, path);

@@ -15,10 +15,17 @@ export {
   HEADER_RECONSUME_TIMES,
   HEADER_RESENT_FROM,
   LAST_ERROR_LIMIT_BYTES,
+  describeError,
   isNonRetryable,
+  requestedRetryDelay,
 } from './headers';
-export { DEFAULT_DELAY_LEVELS, parseDelayLevels, parseDuration } from './util/duration';
+export { DEFAULT_DELAY_LEVELS, delayForLevel, parseDelayLevels, parseDuration } from './util/duration';
+export { compileTagFilter, type TagFilter } from './util/tag-filter';
 export { dlqTopicOf, retryTopicOf, validateName } from './util/names';
 export { stableHash } from './util/stable-hash';
 export { uuidv7 } from './util/uuid-v7';
+export { loadOptionalDependency } from './util/optional-dependency';
 export { SCHEMA_VERSION } from './storage/schema';
+
+/** @internal Benchmarks prepare an engine database on a raw handle; not part of the installed API. */
+export { migrate as migrateSchema } from './storage/schema';

@@ -1,6 +1,6 @@
 import type { EngineStats } from '@reliable-mq/engine';
 import type { DeadLetterOperations, PayloadSchema, TransactionalOperations } from '@reliable-mq/nestjs';
-import type { ConsumerPayloadCheck } from '@reliable-mq/nestjs/transport/transport.interface';
+import type { ConsumerPayloadCheck } from '@reliable-mq/nestjs';
 import type { DataSource } from 'typeorm';
 
 /** `viewer` reads; `operator` also retries, edits and discards; `admin` also manages users and settings. */

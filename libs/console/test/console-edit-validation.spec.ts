@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { payloadValidatorFor } from '@reliable-mq/nestjs/consuming/payload-validator';
-import type { ConsumerPayloadCheck } from '@reliable-mq/nestjs/transport/transport.interface';
+import { payloadValidatorFor } from '@reliable-mq/nestjs';
+import type { ConsumerPayloadCheck } from '@reliable-mq/nestjs';
 import { OrderPayloadDto, startConsoleKit, until, type ConsoleKit, type Session } from './console-test-kit';
 
 interface AuditPage {

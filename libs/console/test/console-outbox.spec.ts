@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '@reliable-mq/engine';
-import { outboxDialect } from '@reliable-mq/nestjs/outbox/outbox-dialect';
-import { TestDatabase, type TestDatabaseKind } from '@reliable-mq/nestjs/outbox/outbox-test-kit';
+import { outboxDialect } from '@reliable-mq/nestjs';
+import { TestDatabase, type TestDatabaseKind } from '../../../test/support/outbox-test-kit';
 import type { DataSource } from 'typeorm';
 import { MARIADB_URL, POSTGRES_URL, describeWithService, uniqueName } from '../../../test/support/services';
 import { startConsoleKit, type ConsoleKit, type Session } from './console-test-kit';

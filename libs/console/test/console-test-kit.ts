@@ -3,7 +3,7 @@ import { Module, type DynamicModule, type INestApplication } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { BrokerEngine, type Delivery, type EngineOptions } from '@reliable-mq/engine';
-import { runReliableMqMigrations } from '@reliable-mq/migrations';
+import { runReliableMqMigrations } from '@reliable-mq/nestjs';
 import { EmbeddedTransport } from '@reliable-mq/nestjs';
 import { IsIn, IsString, Matches } from 'class-validator';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

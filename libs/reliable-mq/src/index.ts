@@ -32,7 +32,8 @@ export { NonRetryableError } from './errors/non-retryable.error';
 export type { DedupStore, DedupOutcome } from './dedup/dedup-store.interface';
 export { createDedupStore } from './dedup/dedup-store.factory';
 export { MemoryDedupStore } from './dedup/memory-dedup.store';
-export { RedisDedupStore } from './dedup/redis-dedup.store';
+export { RedisDedupStore, type RedisDedupStoreOptions } from './dedup/redis-dedup.store';
+export type { RedisDedupClient } from './dedup/redis-dedup-client.interface';
 export { DbDedupStore } from './dedup/db-dedup.store';
 
 // --- operating
@@ -50,6 +51,7 @@ export { reliableMqEntities } from './reliable-mq.entities';
 
 // --- transports
 export type {
+  ConsumerPayloadCheck,
   DeadLetterOperations,
   InboundHandler,
   InboundMessage,
@@ -85,6 +87,26 @@ export type {
   TransactionCheckHandler,
 } from './transport/transport.interface';
 export type { HalfMessage, HalfMessagePage, HalfMessageState, TransactionOutcome } from '@reliable-mq/engine';
+
+// --- schema: the framework's tables in the application's database
+export {
+  reliableMqMigrations,
+  runReliableMqMigrations,
+  MIGRATIONS_TABLE,
+  type MigrationClass,
+  type ReliableMqDatabaseType,
+} from './migrations';
+
+// --- tools: the console, the standalone broker and the benchmarks read these; they follow the framework's rules
+export { ConsumerExplorer } from './consuming/consumer-explorer.service';
+export { parseAndValidate, payloadValidatorFor } from './consuming/payload-validator';
+export { DEFAULT_DONE_TTL_MS, resolveDedupDuration } from './dedup/dedup-duration';
+export { DEFAULT_INBOX_RETENTION_MS } from './dedup/db-dedup.store';
+export { outboxDialect, type OutboxDialect } from './outbox/outbox-dialect';
+export { outboxRowFromRaw } from './outbox/outbox-row.codec';
+export { RELAY_DEFAULTS } from './outbox/outbox-relay-options';
+export { redactUrl } from './transport/rabbitmq/rabbitmq-options.resolver';
+export { parseBrokerUrl, type BrokerAddress } from './transport/remote/broker-url';
 
 // --- errors
 export * from './errors';

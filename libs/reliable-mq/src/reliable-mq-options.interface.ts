@@ -1,5 +1,5 @@
 import type { BrokerEngine, EngineOptions, FlushMode } from '@reliable-mq/engine';
-import type { Redis } from 'ioredis';
+import type { RedisDedupClient } from './dedup/redis-dedup-client.interface';
 import type { DataSource } from 'typeorm';
 import type { ConsumeMode } from './transport/transport.interface';
 import type { RemoteTransportOptions } from './transport/remote/remote-transport-options';
@@ -57,7 +57,8 @@ export type DedupOptions =
       store: 'redis';
       /** `redis://host:port/db`; or pass `client`. */
       url?: string;
-      client?: Redis;
+      /** Your ioredis client (or any client with the same `eval`/`quit`/`disconnect`/`status`); you close it. */
+      client?: RedisDedupClient;
       /** TTL of the PROCESSING state. Default 5 min. */
       processingTtlMs?: number | string;
       /** TTL of the DONE state: the dedup window. Default 7 days. */

@@ -7,7 +7,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { runReliableMqMigrations } from '@reliable-mq/migrations';
+import { runReliableMqMigrations } from './migrations';
 import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from './constants';
 import { ConsumerRunner } from './consuming/consumer-runner.service';
 import type { DedupStore } from './dedup/dedup-store.interface';

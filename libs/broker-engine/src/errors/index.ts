@@ -11,3 +11,4 @@ export * from './invalid-argument.error';
 export * from './dead-letter-not-found.error';
 export * from './transaction-not-found.error';
 export * from './transaction-state.error';
+export * from './missing-dependency.error';

@@ -135,7 +135,7 @@ const MIGRATIONS: readonly string[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
- * Refuses a database written by a newer engine. Call it before anything that writes,
+ * @internal Refuses a database written by a newer engine. Call it before anything that writes,
  * including `journal_mode = WAL`, which rewrites the file header.
  */
 export function assertSchemaSupported(db: Database, path: string): number {
@@ -144,7 +144,7 @@ export function assertSchemaSupported(db: Database, path: string): number {
   return found;
 }
 
-/** Brings the database to the current schema; refuses one written by a newer engine without touching it. */
+/** @internal Brings the database to the current schema; refuses one written by a newer engine without touching it. */
 export function migrate(db: Database, path: string): { from: number; to: number } {
   const from = assertSchemaSupported(db, path);
   if (from === SCHEMA_VERSION) return { from, to: from };

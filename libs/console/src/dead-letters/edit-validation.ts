@@ -1,8 +1,8 @@
 import { ConflictException, UnprocessableEntityException } from '@nestjs/common';
 import type { DeadLetter } from '@reliable-mq/engine';
 import type { MqConsumerOptions } from '@reliable-mq/nestjs';
-import { parseAndValidate } from '@reliable-mq/nestjs/consuming/payload-validator';
-import type { ConsumerPayloadCheck } from '@reliable-mq/nestjs/transport/transport.interface';
+import { parseAndValidate } from '@reliable-mq/nestjs';
+import type { ConsumerPayloadCheck } from '@reliable-mq/nestjs';
 import type { ConsoleBrokerSource, ConsoleConsumerInfo } from '../console-options.interface';
 import { validationOf } from '../sources/consumer-catalog.service';
 

@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { OutboxMessage } from '@reliable-mq/nestjs';
-import { outboxDialect, type OutboxDialect } from '@reliable-mq/nestjs/outbox/outbox-dialect';
-import { outboxRowFromRaw } from '@reliable-mq/nestjs/outbox/outbox-row.codec';
+import { outboxDialect, type OutboxDialect } from '@reliable-mq/nestjs';
+import { outboxRowFromRaw } from '@reliable-mq/nestjs';
 import type { DataSource } from 'typeorm';
 
 export type OutboxProblem = 'stuck' | 'dead';

@@ -1,9 +1,9 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
 import { RELIABLE_MQ_OPTIONS, type DedupOptions } from '@reliable-mq/nestjs';
-import { ConsumerExplorer } from '@reliable-mq/nestjs/consuming/consumer-explorer.service';
-import { DEFAULT_DONE_TTL_MS, resolveDedupDuration } from '@reliable-mq/nestjs/dedup/dedup-duration';
-import { DEFAULT_INBOX_RETENTION_MS } from '@reliable-mq/nestjs/dedup/db-dedup.store';
+import { ConsumerExplorer } from '@reliable-mq/nestjs';
+import { DEFAULT_DONE_TTL_MS, resolveDedupDuration } from '@reliable-mq/nestjs';
+import { DEFAULT_INBOX_RETENTION_MS } from '@reliable-mq/nestjs';
 import type { ConsoleConsumerInfo } from '../console-options.interface';
 
 /** Handlers and dedup windows of one application, in the form the console's options take. */

@@ -3,6 +3,7 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { scanProviderMethods, type ProviderMethod } from '../discovery/provider-method-scanner';
 import { ConsumerMetadataAccessor } from './consumer-metadata.accessor';
 import type { MqConsumerOptions } from './mq-consumer-options.interface';
+import { dtoValidation } from './payload-validator';
 
 export type DiscoveredHandler = ProviderMethod<MqConsumerOptions>;
 
@@ -37,6 +38,8 @@ export class ConsumerExplorer implements OnModuleInit {
         `Two @MqConsumer handlers consume topic "${handler.options.topic}" in group "${handler.options.group}": ${previous} and ${handler.name}. ` +
         'Give one of them another group, or merge them.',
     });
+    // A handler with a DTO needs class-validator and class-transformer: a missing one fails the start, naming it.
+    if (this.handlers.some((handler) => handler.options.dto)) dtoValidation();
     return this.handlers;
   }
 }

@@ -1,8 +1,31 @@
-import { plainToInstance } from 'class-transformer';
-import { validate, type ValidationError } from 'class-validator';
+import { loadOptionalDependency } from '@reliable-mq/engine';
+import type * as ClassTransformer from 'class-transformer';
+import type * as ClassValidator from 'class-validator';
+import type { ValidationError } from 'class-validator';
 import { NonRetryableError } from '../errors';
 import type { PayloadCheck, PayloadValidator } from '../transport/transport.interface';
 import type { MqConsumerOptions } from './mq-consumer-options.interface';
+
+/** @internal */
+interface DtoValidation {
+  plainToInstance: typeof ClassTransformer.plainToInstance;
+  validate: typeof ClassValidator.validate;
+}
+
+/**
+ * @internal class-validator and class-transformer, loaded the first time a handler declares a `dto` (the consumer explorer
+ * asks at startup, so a missing package fails the start, not a delivery). Applications without DTOs never load them.
+ */
+export function dtoValidation(): DtoValidation {
+  const usedFor = 'Validating payloads with @MqConsumer({ dto })';
+  const transformer = loadOptionalDependency<typeof ClassTransformer>('class-transformer', usedFor, () =>
+    require('class-transformer'),
+  );
+  const validator = loadOptionalDependency<typeof ClassValidator>('class-validator', usedFor, () =>
+    require('class-validator'),
+  );
+  return { plainToInstance: transformer.plainToInstance, validate: validator.validate };
+}
 
 function flatten(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((error) => {
@@ -27,6 +50,7 @@ export async function parseAndValidate(body: Buffer, options: MqConsumerOptions)
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
       throw new NonRetryableError(`Payload failed validation against ${options.dto.name}: expected an object.`);
     }
+    const { plainToInstance, validate } = dtoValidation();
     const instance = plainToInstance(options.dto as new () => object, payload);
     const errors = await validate(instance, { forbidUnknownValues: false });
     if (errors.length > 0) {

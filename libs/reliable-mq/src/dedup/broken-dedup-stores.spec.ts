@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource, type EntityManager } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateInboxSqlite1700000000002 } from '../../../../migrations/sqlite/1700000000002-create-inbox';
+import { CreateInboxSqlite1700000000002 } from '../migrations/sqlite/1700000000002-create-inbox';
 import { MARIADB_URL, describeWithService, uniqueName } from '../../../../test/support/services';
 import { DedupBusyError } from '../errors/dedup-busy.error';
 import { type DedupContractCase, dedupContractCases } from '../testing/dedup-store.contract';

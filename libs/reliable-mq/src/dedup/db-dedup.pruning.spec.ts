@@ -6,7 +6,7 @@ import { ConfigurationError } from '../errors/configuration.error';
 import { DbDedupStore } from './db-dedup.store';
 import { createDedupStore } from './dedup-store.factory';
 import { InboxMessage } from './inbox-message.entity';
-import { openInboxTestDatabase, type InboxTestDatabase } from './inbox-test-databases';
+import { openInboxTestDatabase, type InboxTestDatabase } from '../../test/inbox-test-databases';
 
 const DAY = 24 * 3_600_000;
 const NOW = Date.UTC(2026, 10, 1);

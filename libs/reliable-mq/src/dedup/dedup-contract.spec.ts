@@ -3,7 +3,11 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import { REDIS_URL, describeWithService, uniqueName } from '../../../../test/support/services';
 import { dedupStoreContract } from '../testing/dedup-store.contract';
 import { DbDedupStore } from './db-dedup.store';
-import { openInboxTestDatabase, type InboxTestDatabase, type InboxTestDatabaseKind } from './inbox-test-databases';
+import {
+  openInboxTestDatabase,
+  type InboxTestDatabase,
+  type InboxTestDatabaseKind,
+} from '../../test/inbox-test-databases';
 import { MemoryDedupStore } from './memory-dedup.store';
 import { RedisDedupStore } from './redis-dedup.store';
 

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { loadOptionalDependency } from '@reliable-mq/engine';
+import type * as IoRedis from 'ioredis';
 import type { EntityManager } from 'typeorm';
 import { DedupBusyError } from '../errors/dedup-busy.error';
 import { DedupUnavailableError } from '../errors/dedup-unavailable.error';
 import { DedupCounterSet } from './dedup-counter-set';
 import { DEFAULT_DONE_TTL_MS, DEFAULT_PROCESSING_TTL_MS, resolveDedupDuration } from './dedup-duration';
 import type { DedupLogger } from './dedup-logger.interface';
+import type { RedisDedupClient } from './redis-dedup-client.interface';
 import type { DedupCounters, DedupOutcome, DedupStore } from './dedup-store.interface';
 import { CLAIM_SCRIPT, DONE_VALUE, MARK_DONE_SCRIPT, PROCESSING_PREFIX, RELEASE_SCRIPT } from './redis-dedup.scripts';
 
@@ -27,7 +29,7 @@ interface RedisDedupStoreSettings {
  * Either a URL, and the store creates, owns and closes its client; or your client, which `close()` leaves open.
  */
 export type RedisDedupStoreOptions = RedisDedupStoreSettings &
-  ({ url: string; client?: undefined } | { client: Redis; url?: undefined });
+  ({ url: string; client?: undefined } | { client: RedisDedupClient; url?: undefined });
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'rmq:dedup:';
 const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
@@ -46,7 +48,7 @@ const DEFAULT_CONNECTION_NAME = 'reliable-mq-dedup';
  */
 export class RedisDedupStore implements DedupStore {
   readonly kind = 'redis' as const;
-  private readonly client: Redis;
+  private readonly client: RedisDedupClient;
   private readonly ownsClient: boolean;
   private readonly processingTtlMs: number;
   private readonly doneTtlMs: number;
@@ -201,7 +203,12 @@ export class RedisDedupStore implements DedupStore {
     });
   }
 
-  private createClient(url: string, connectionName: string): Redis {
+  private createClient(url: string, connectionName: string): RedisDedupClient {
+    const { Redis } = loadOptionalDependency<typeof IoRedis>(
+      'ioredis',
+      'The Redis dedup store (dedup.store "redis")',
+      () => require('ioredis'),
+    );
     const client = new Redis(url, {
       connectionName,
       // Queued commands fail after one failed reconnect instead of the default twenty.

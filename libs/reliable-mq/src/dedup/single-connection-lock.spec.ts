@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runReliableMqMigrations } from '@reliable-mq/migrations';
+import { runReliableMqMigrations } from '../migrations';
 import { EmbeddedTransport } from '../transport/embedded.transport';
 import { ReliablePublisher } from '../producing/reliable-publisher.service';
 import { reliableMqEntities } from '../reliable-mq.entities';

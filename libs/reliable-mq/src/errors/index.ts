@@ -12,6 +12,7 @@ export {
   DeadLetterNotFoundError,
   TransactionNotFoundError,
   TransactionStateError,
+  MissingDependencyError,
 } from '@reliable-mq/engine';
 export * from './no-active-transaction.error';
 export * from './invalid-message.error';

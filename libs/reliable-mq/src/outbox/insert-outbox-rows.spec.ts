@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MARIADB_URL, POSTGRES_URL, describeWithService, uniqueName } from '../../../../test/support/services';
 import { MessageSerializer } from '../producing/message-serializer';
 import { insertOutboxRows } from './insert-outbox-rows';
-import { TestDatabase, type TestDatabaseKind } from './outbox-test-kit';
+import { TestDatabase, type TestDatabaseKind } from '../../../../test/support/outbox-test-kit';
 
 const URLS = { postgres: POSTGRES_URL, mariadb: MARIADB_URL };
 const NOW = 1_700_000_000_000;

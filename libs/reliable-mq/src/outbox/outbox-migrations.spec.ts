@@ -3,14 +3,14 @@ import {
   reliableMqMigrations,
   runReliableMqMigrations,
   type ReliableMqDatabaseType,
-} from '@reliable-mq/migrations';
+} from '../migrations';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT, ROOT_TSCONFIG, TS_NODE_ARGS } from '../../../../test/support/spawn-ts';
 import { MARIADB_URL, POSTGRES_URL, describeWithService, uniqueName } from '../../../../test/support/services';
 import { OutboxMessageEntity } from './outbox-message.entity';
-import { TestDatabase, type TestDatabaseKind } from './outbox-test-kit';
+import { TestDatabase, type TestDatabaseKind } from '../../../../test/support/outbox-test-kit';
 
 const URLS = { postgres: POSTGRES_URL, mariadb: MARIADB_URL };
 

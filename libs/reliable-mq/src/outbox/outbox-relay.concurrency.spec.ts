@@ -6,7 +6,13 @@ import { createOutboxStore } from './create-outbox-store';
 import type { OutboxMessage } from './outbox-message.entity';
 import { OutboxRelay } from './outbox-relay';
 import type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox-store.interface';
-import { FakeTransport, MemoryLogger, PublishRecorder, TestDatabase, waitFor } from './outbox-test-kit';
+import {
+  FakeTransport,
+  MemoryLogger,
+  PublishRecorder,
+  TestDatabase,
+  waitFor,
+} from '../../../../test/support/outbox-test-kit';
 
 const RELAYS = 3;
 const ROWS = 2_000;

@@ -8,7 +8,14 @@ import type { TransportMessage } from '../transport/transport.interface';
 import { createOutboxStore } from './create-outbox-store';
 import { outboxDialect } from './outbox-dialect';
 import { OutboxRelay } from './outbox-relay';
-import { FakeTransport, MemoryLogger, TestDatabase, gate, waitFor, type TestDatabaseKind } from './outbox-test-kit';
+import {
+  FakeTransport,
+  MemoryLogger,
+  TestDatabase,
+  gate,
+  waitFor,
+  type TestDatabaseKind,
+} from '../../../../test/support/outbox-test-kit';
 
 const URLS = { postgres: POSTGRES_URL, mariadb: MARIADB_URL };
 

@@ -1,4 +1,4 @@
-import { runReliableMqMigrations } from '@reliable-mq/migrations';
+import { runReliableMqMigrations } from '../migrations';
 import type { Database } from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -5,7 +5,13 @@ import { ConfigurationError } from '../errors/configuration.error';
 import { InvalidMessageError } from '../errors/invalid-message.error';
 import { NoActiveTransactionError } from '../errors/no-active-transaction.error';
 import { OutboxRelay } from '../outbox/outbox-relay';
-import { FakeTransport, MemoryLogger, TestDatabase, waitFor, type TestDatabaseKind } from '../outbox/outbox-test-kit';
+import {
+  FakeTransport,
+  MemoryLogger,
+  TestDatabase,
+  waitFor,
+  type TestDatabaseKind,
+} from '../../../../test/support/outbox-test-kit';
 import { ReliablePublisher } from './reliable-publisher.service';
 
 const URLS = { postgres: POSTGRES_URL, mariadb: MARIADB_URL };

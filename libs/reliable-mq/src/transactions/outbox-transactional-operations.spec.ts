@@ -9,7 +9,7 @@ import { MARIADB_URL } from '../../../../test/support/services';
 import { RELIABLE_MQ_TRANSPORT } from '../constants';
 import { MqConsumer } from '../consuming/mq-consumer.decorator';
 import type { MessageContext } from '../consuming/message-context.interface';
-import { TestDatabase, type TestDatabaseKind } from '../outbox/outbox-test-kit';
+import { TestDatabase, type TestDatabaseKind } from '../../../../test/support/outbox-test-kit';
 import { ReliablePublisher } from '../producing/reliable-publisher.service';
 import type { LocalTransactionOutcome } from '../producing/transactional-send';
 import { ReliableMqModule } from '../reliable-mq.module';

@@ -9,7 +9,7 @@ import {
   type HalfMessageState,
   type HalfResolvedBy,
 } from '@reliable-mq/engine';
-import { describeError } from '@reliable-mq/engine/headers';
+import { describeError } from '@reliable-mq/engine';
 import type { DataSource } from 'typeorm';
 import { insertOutboxRows } from '../outbox/insert-outbox-rows';
 import type {

@@ -1,14 +1,12 @@
-import { connect, type ChannelModel } from 'amqplib';
+import { loadOptionalDependency } from '@reliable-mq/engine';
+import type * as Amqplib from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { TransportError } from '../../errors/transport.error';
 import { bounded } from './bounded';
+import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import type { ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
 
-/** What the transport logs through; Nest's Logger fits. */
-export interface RabbitMqLogger {
-  log(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+export type { RabbitMqLogger };
 
 type UpListener = (model: ChannelModel) => Promise<void>;
 
@@ -129,6 +127,11 @@ export class RabbitMqConnection {
     const url = new URL(this.options.url);
     if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
     const clientProperties = this.options.connectionName ? { connection_name: this.options.connectionName } : {};
+    const { connect } = loadOptionalDependency<typeof Amqplib>(
+      'amqplib',
+      'The RabbitMQ transport (transport.kind "rabbitmq")',
+      () => require('amqplib'),
+    );
     return connect(url.toString(), {
       timeout: Math.min(10_000, Math.max(1000, this.options.connectTimeoutMs)),
       clientProperties,

@@ -42,6 +42,7 @@ interface HeldLetter {
   channel: Channel;
 }
 
+/** @internal */
 export interface DeadLetterDeps {
   connection: RabbitMqConnection;
   topology: RabbitMqTopology;
@@ -67,6 +68,7 @@ export interface DeadLetterDeps {
  * listed (a resend may then happen twice; dedup absorbs it).
  */
 export class RabbitMqDeadLetters implements DeadLetterOperations {
+  /** @internal The transport builds it; applications reach it through `transport.deadLetters`. */
   constructor(private readonly deps: DeadLetterDeps) {}
 
   async list(query: DeadLetterQuery = {}): Promise<DeadLetterPage> {

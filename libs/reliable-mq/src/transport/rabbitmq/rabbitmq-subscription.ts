@@ -1,9 +1,10 @@
 import { isNonRetryable } from '@reliable-mq/engine';
-import { describeError, requestedRetryDelay } from '@reliable-mq/engine/headers';
-import { compileTagFilter, type TagFilter } from '@reliable-mq/engine/util/tag-filter';
+import { describeError, requestedRetryDelay } from '@reliable-mq/engine';
+import { compileTagFilter, type TagFilter } from '@reliable-mq/engine';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { InboundHandler, SubscriptionSpec, TransportSubscription } from '../transport.interface';
-import type { RabbitMqConnection, RabbitMqLogger } from './rabbitmq-connection';
+import type { RabbitMqConnection } from './rabbitmq-connection';
+import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { H, decodeMessage, headerNumber, tagsOf } from './rabbitmq-message.codec';
 import type { RabbitMqTopology, WorkQueues } from './rabbitmq-topology';
 import { bounded } from './bounded';

@@ -13,7 +13,8 @@ import type {
   TransportSubscription,
 } from '../transport.interface';
 import { ConfirmPublisher, type AmqpPublish } from './confirm-publisher';
-import { RabbitMqConnection, type RabbitMqLogger } from './rabbitmq-connection';
+import { RabbitMqConnection } from './rabbitmq-connection';
+import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { RabbitMqDeadLetters } from './rabbitmq-dead-letters';
 import { encodeMessage } from './rabbitmq-message.codec';
 import { RabbitMqNames, slotOf } from './rabbitmq-names';

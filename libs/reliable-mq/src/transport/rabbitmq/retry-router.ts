@@ -1,6 +1,6 @@
 import { parseDelayLevels } from '@reliable-mq/engine';
-import { describeError, requestedRetryDelay } from '@reliable-mq/engine/headers';
-import { delayForLevel } from '@reliable-mq/engine/util/duration';
+import { describeError, requestedRetryDelay } from '@reliable-mq/engine';
+import { delayForLevel } from '@reliable-mq/engine';
 import type { Message } from 'amqplib';
 import { randomInt } from 'node:crypto';
 import type { ConfirmPublisher } from './confirm-publisher';

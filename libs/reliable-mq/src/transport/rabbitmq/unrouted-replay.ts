@@ -1,5 +1,6 @@
 import type { ConfirmPublisher } from './confirm-publisher';
-import type { RabbitMqConnection, RabbitMqLogger } from './rabbitmq-connection';
+import type { RabbitMqConnection } from './rabbitmq-connection';
+import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { copyOf } from './rabbitmq-message.codec';
 import type { RabbitMqNames } from './rabbitmq-names';
 

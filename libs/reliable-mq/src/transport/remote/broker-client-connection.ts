@@ -14,7 +14,7 @@ import {
   toWireError,
   type Frame,
   type HelloResult,
-} from './protocol';
+} from '@reliable-mq/engine/protocol';
 import { fromWireError } from './remote-error';
 
 export interface ClientConnectionOptions {

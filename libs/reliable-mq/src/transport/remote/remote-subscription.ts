@@ -6,7 +6,7 @@ import type {
   TransportSubscription,
 } from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
-import { ClientOp, type SubscribeArgs, type WireDelivery } from './protocol';
+import { ClientOp, type SubscribeArgs, type WireDelivery } from '@reliable-mq/engine/protocol';
 
 const MAX_REASON_CHARS = 8 * 1024;
 const UNSUBSCRIBE_TIMEOUT_MS = 5_000;

@@ -1,7 +1,7 @@
 import type { HalfMessagePage, HalfResolution, TransactionOutcome } from '@reliable-mq/engine';
 import type { HalfSendConfirm, TransactionCheckHandler, TransactionalOperations } from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
-import { ClientOp, type CheckArgs } from './protocol';
+import { ClientOp, type CheckArgs } from '@reliable-mq/engine/protocol';
 import { toHalfMessage, toHalfPage, toWireMessage } from './wire-conversions';
 
 export interface CheckerRegistration {

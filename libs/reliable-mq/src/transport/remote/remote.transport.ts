@@ -14,7 +14,14 @@ import type {
   TransportSubscription,
 } from '../transport.interface';
 import { BrokerClientConnection } from './broker-client-connection';
-import { ClientOp, ProtocolErrorCode, ServerEvent, ServerOp, type PublishResult, type WireConfirm } from './protocol';
+import {
+  ClientOp,
+  ProtocolErrorCode,
+  ServerEvent,
+  ServerOp,
+  type PublishResult,
+  type WireConfirm,
+} from '@reliable-mq/engine/protocol';
 import { answerValidate, askValidation } from './remote-payload-validation';
 import { RemoteSubscription } from './remote-subscription';
 import {

@@ -1,6 +1,6 @@
 import type { DeadLetter, DeadLetterPage, HalfMessage, HalfMessagePage } from '@reliable-mq/engine';
 import type { InboundMessage, TransportMessage } from '../transport.interface';
-import type { WireDelivery, WireMessage } from './protocol';
+import type { WireDelivery, WireMessage } from '@reliable-mq/engine/protocol';
 
 /** Binary from the decoder is a view into the frame; a Buffer over the same bytes, no copy. */
 export function toBuffer(value: unknown): Buffer {

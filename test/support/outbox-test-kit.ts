@@ -1,21 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runReliableMqMigrations } from '@reliable-mq/migrations';
 import { createConnection } from 'mysql2/promise';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import type {
-  DeadLetterOperations,
-  InboundHandler,
-  SubscriptionSpec,
-  Transport,
-  TransportConfirm,
-  TransportMessage,
-  TransportSubscription,
-} from '../transport/transport.interface';
-import { OutboxMessageEntity, type OutboxMessage } from './outbox-message.entity';
-import { outboxDialect } from './outbox-dialect';
-import { outboxRowFromRaw } from './outbox-row.codec';
+import {
+  OutboxMessageEntity,
+  outboxDialect,
+  outboxRowFromRaw,
+  runReliableMqMigrations,
+  type DeadLetterOperations,
+  type InboundHandler,
+  type OutboxMessage,
+  type SubscriptionSpec,
+  type Transport,
+  type TransportConfirm,
+  type TransportMessage,
+  type TransportSubscription,
+} from '@reliable-mq/nestjs';
 
 /*
  * Support for the outbox and publisher specs: a throw-away database per test on each supported engine, and a

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource, type MigrationInterface } from 'typeorm';
-import { CreateInboxMysql1700000000002 } from '../../../../migrations/mysql/1700000000002-create-inbox';
-import { CreateInboxPostgres1700000000002 } from '../../../../migrations/postgres/1700000000002-create-inbox';
-import { CreateInboxSqlite1700000000002 } from '../../../../migrations/sqlite/1700000000002-create-inbox';
-import { MARIADB_URL, POSTGRES_URL, uniqueName } from '../../../../test/support/services';
-import { InboxMessage } from './inbox-message.entity';
+import { CreateInboxMysql1700000000002 } from '../src/migrations/mysql/1700000000002-create-inbox';
+import { CreateInboxPostgres1700000000002 } from '../src/migrations/postgres/1700000000002-create-inbox';
+import { CreateInboxSqlite1700000000002 } from '../src/migrations/sqlite/1700000000002-create-inbox';
+import { MARIADB_URL, POSTGRES_URL, uniqueName } from '../../../test/support/services';
+import { InboxMessage } from '../src/dedup/inbox-message.entity';
 
 export type InboxTestDatabaseKind = 'sqlite' | 'postgres' | 'mariadb';
 
