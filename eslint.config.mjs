@@ -1,5 +1,6 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { packageBoundaries } from './eslint/package-boundaries.mjs';
 
 export default tseslint.config(
   {
@@ -28,7 +29,9 @@ export default tseslint.config(
         module: 'writable',
       },
     },
+    plugins: { 'reliable-mq': packageBoundaries },
     rules: {
+      'reliable-mq/package-boundaries': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // Optional peer dependencies are required when the feature that needs them starts (loadOptionalDependency),
       // so that an application which never uses them need not install them.
