@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { RemoteTransport } from '@reliable-mq/nestjs';
 import { transportContract, type TransportFixture } from '@reliable-mq/nestjs/testing';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
@@ -42,4 +42,4 @@ async function remoteFixture(): Promise<TransportFixture> {
   };
 }
 
-transportContract('remote (broker process over TCP)', remoteFixture);
+transportContract('remote (broker process over TCP)', remoteFixture, { describe, it });

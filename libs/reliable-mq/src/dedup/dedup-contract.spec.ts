@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { REDIS_URL, describeWithService, uniqueName } from '../../../../test/support/services';
 import { dedupStoreContract } from '../testing/dedup-store.contract';
 import { DbDedupStore } from './db-dedup.store';
@@ -11,7 +11,7 @@ import {
 import { MemoryDedupStore } from './memory-dedup.store';
 import { RedisDedupStore } from './redis-dedup.store';
 
-dedupStoreContract('MemoryDedupStore', async () => ({ store: new MemoryDedupStore() }));
+dedupStoreContract('MemoryDedupStore', async () => ({ store: new MemoryDedupStore() }), { describe, it });
 
 describeWithService('redis', 'RedisDedupStore on Redis', () => {
   const keyPrefix = `${uniqueName('rmq_dedup_contract')}:`;
@@ -26,14 +26,20 @@ describeWithService('redis', 'RedisDedupStore on Redis', () => {
     await admin.quit();
   });
 
-  dedupStoreContract('with a url (the store owns its client)', async () => ({
-    store: new RedisDedupStore({ url: REDIS_URL, keyPrefix }),
-  }));
+  dedupStoreContract(
+    'with a url (the store owns its client)',
+    async () => ({ store: new RedisDedupStore({ url: REDIS_URL, keyPrefix }) }),
+    { describe, it },
+  );
 
-  dedupStoreContract('with a client passed in', async () => {
-    const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    return { store: new RedisDedupStore({ client, keyPrefix }), cleanup: async () => void (await client.quit()) };
-  });
+  dedupStoreContract(
+    'with a client passed in',
+    async () => {
+      const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      return { store: new RedisDedupStore({ client, keyPrefix }), cleanup: async () => void (await client.quit()) };
+    },
+    { describe, it },
+  );
 });
 
 describe('DbDedupStore on SQLite (better-sqlite3)', () => {
@@ -57,10 +63,14 @@ function registerDataSourceContract(kind: InboxTestDatabaseKind): void {
   afterAll(async () => {
     await database?.dispose();
   });
-  dedupStoreContract('contract', async () => {
-    if (!database) throw new Error('The database was not set up.');
-    return { store: new DbDedupStore(database.dataSource) };
-  });
+  dedupStoreContract(
+    'contract',
+    async () => {
+      if (!database) throw new Error('The database was not set up.');
+      return { store: new DbDedupStore(database.dataSource) };
+    },
+    { describe, it },
+  );
 }
 
 async function deleteKeysWithPrefix(client: Redis, prefix: string): Promise<void> {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { describe, expect, it } from 'vitest';
 import type { DedupCounters, DedupOutcome, DedupStore } from '../dedup/dedup-store.interface';
 import { DedupBusyError } from '../errors/dedup-busy.error';
+import { expectEqual, expectRejection, expectThat } from './contract-assertions';
+import { registerContractSuite, type ContractSuiteOptions } from './contract-suite-runner';
 
 /** One rule of the DedupStore contract; `run` rejects when the store breaks it. */
 export interface DedupContractCase {
@@ -17,26 +18,32 @@ export interface DedupStoreUnderTest {
 }
 
 /**
- * Registers the DedupStore contract as a vitest `describe`, one test per case, each with a fresh store from
- * `factory`. Cases use their own random group names, so stores backed by shared Redis or database state may reuse
- * it between cases.
+ * Registers the DedupStore contract: a `describe` with one test per case, each with a fresh store from `factory`.
+ * Cases use their own random group names, so stores backed by shared Redis or database state may reuse it between
+ * cases. Runs under Jest and Vitest alike; see `ContractSuiteOptions` for runners without globals.
  *
- *     dedupStoreContract('RedisDedupStore', async () => ({ store: new RedisDedupStore({ url }) }));
+ *     dedupStoreContract('RedisDedupStore', async () => ({ store: new RedisDedupStore({ url }) }), { describe, it });
  */
-export function dedupStoreContract(name: string, factory: () => Promise<DedupStoreUnderTest>): void {
-  describe(name, () => {
-    for (const contractCase of dedupContractCases) {
-      it(contractCase.name, async () => {
-        const { store, cleanup } = await factory();
-        try {
-          await contractCase.run(store);
-        } finally {
-          await store.close();
-          await cleanup?.();
-        }
-      });
-    }
-  });
+export function dedupStoreContract(
+  name: string,
+  factory: () => Promise<DedupStoreUnderTest>,
+  options: ContractSuiteOptions = {},
+): void {
+  registerContractSuite(
+    'dedupStoreContract',
+    name,
+    dedupContractCases,
+    async (contractCase) => {
+      const { store, cleanup } = await factory();
+      try {
+        await contractCase.run(store);
+      } finally {
+        await store.close();
+        await cleanup?.();
+      }
+    },
+    options,
+  );
 }
 
 /** How long a `redis` or `memory` store may take to refuse a concurrent delivery. */
@@ -57,9 +64,9 @@ export const dedupContractCases: readonly DedupContractCase[] = [
       const group = uniqueGroup();
       const before = store.counters;
       let runs = 0;
-      await expect(store.execute(group, 'order-1', async () => void runs++)).resolves.toBe('processed');
-      expect(runs).toBe(1);
-      expect(delta(before, store.counters)).toEqual({ processed: 1, duplicates: 0, busy: 0 });
+      expectEqual(await store.execute(group, 'order-1', async () => void runs++), 'processed', 'the first delivery');
+      expectEqual(runs, 1, 'runs of the work');
+      expectEqual(delta(before, store.counters), { processed: 1, duplicates: 0, busy: 0 }, 'counters');
     },
   },
   {
@@ -72,12 +79,12 @@ export const dedupContractCases: readonly DedupContractCase[] = [
         seen.manager = manager;
         seen.inTransaction = manager?.queryRunner?.isTransactionActive;
       });
-      expect(seen.called).toBe(true);
+      expectThat(seen.called, 'the work must run on a first delivery');
       if (store.kind === 'db') {
-        expect(seen.manager).toBeDefined();
-        expect(seen.inTransaction).toBe(true);
+        expectThat(seen.manager !== undefined, 'a db store must hand the work its EntityManager');
+        expectEqual(seen.inTransaction, true, "the manager's transaction is active");
       } else {
-        expect(seen.manager).toBeUndefined();
+        expectEqual(seen.manager, undefined, `the manager a ${store.kind} store hands the work`);
       }
     },
   },
@@ -87,12 +94,12 @@ export const dedupContractCases: readonly DedupContractCase[] = [
       const group = uniqueGroup();
       let runs = 0;
       const work: Work = async () => void runs++;
-      await expect(store.execute(group, 'order-1', work)).resolves.toBe('processed');
+      expectEqual(await store.execute(group, 'order-1', work), 'processed', 'the first delivery');
       const before = store.counters;
-      await expect(store.execute(group, 'order-1', work)).resolves.toBe('duplicate');
-      await expect(store.execute(group, 'order-1', work)).resolves.toBe('duplicate');
-      expect(runs).toBe(1);
-      expect(delta(before, store.counters)).toEqual({ processed: 0, duplicates: 2, busy: 0 });
+      expectEqual(await store.execute(group, 'order-1', work), 'duplicate', 'the second delivery');
+      expectEqual(await store.execute(group, 'order-1', work), 'duplicate', 'the third delivery');
+      expectEqual(runs, 1, 'runs of the work');
+      expectEqual(delta(before, store.counters), { processed: 0, duplicates: 2, busy: 0 }, 'counters');
     },
   },
   {
@@ -102,17 +109,19 @@ export const dedupContractCases: readonly DedupContractCase[] = [
       const before = store.counters;
       const failure = new Error('payment gateway said no');
       let runs = 0;
-      await expect(
+      await expectRejection(
         store.execute(group, 'order-1', async () => {
           runs++;
           throw failure;
         }),
-      ).rejects.toBe(failure);
-      await expect(store.execute(group, 'order-1', async () => void runs++)).resolves.toBe('processed');
-      expect(runs).toBe(2);
-      await expect(store.execute(group, 'order-1', async () => void runs++)).resolves.toBe('duplicate');
-      expect(runs).toBe(2);
-      expect(delta(before, store.counters)).toEqual({ processed: 1, duplicates: 1, busy: 0 });
+        "a delivery whose work fails must reject with the work's own error",
+        (reason) => reason === failure,
+      );
+      expectEqual(await store.execute(group, 'order-1', async () => void runs++), 'processed', 'the retry');
+      expectEqual(runs, 2, 'runs of the work after the retry');
+      expectEqual(await store.execute(group, 'order-1', async () => void runs++), 'duplicate', 'the delivery after it');
+      expectEqual(runs, 2, 'runs of the work after a duplicate');
+      expectEqual(delta(before, store.counters), { processed: 1, duplicates: 1, busy: 0 }, 'counters');
     },
   },
   {
@@ -125,16 +134,24 @@ export const dedupContractCases: readonly DedupContractCase[] = [
         firstThen: async () => void runs++,
         secondWork: async () => void runs++,
       });
-      expect(await within(first, 'the first delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
+      expectEqual(
+        await within(first, 'the first delivery'),
+        { status: 'fulfilled', value: 'processed' },
+        'the first delivery',
+      );
       if (early === 'pending') {
-        expect(await within(second, 'the waiting delivery')).toEqual({ status: 'fulfilled', value: 'duplicate' });
+        expectEqual(
+          await within(second, 'the waiting delivery'),
+          { status: 'fulfilled', value: 'duplicate' },
+          'the delivery that waited for the first',
+        );
       }
-      expect(runs).toBe(1);
-      await expect(store.execute(group, 'order-1', async () => void runs++)).resolves.toBe('duplicate');
-      expect(runs).toBe(1);
+      expectEqual(runs, 1, 'runs of the work');
+      expectEqual(await store.execute(group, 'order-1', async () => void runs++), 'duplicate', 'a later delivery');
+      expectEqual(runs, 1, 'runs of the work after a later delivery');
       const change = delta(before, store.counters);
-      expect(change.processed).toBe(1);
-      expect(change.busy).toBe(early === 'pending' ? 0 : 1);
+      expectEqual(change.processed, 1, 'processed counter');
+      expectEqual(change.busy, early === 'pending' ? 0 : 1, 'busy counter');
     },
   },
   {
@@ -153,18 +170,26 @@ export const dedupContractCases: readonly DedupContractCase[] = [
         },
         // A refused delivery never runs its work.
         whileHeld: (answer) => {
-          if (answer !== 'pending') expect(secondRan).toBe(false);
+          if (answer !== 'pending') expectThat(!secondRan, 'a refused concurrent delivery must not run its work');
         },
       });
-      expect((await within(first, 'the first delivery')).status).toBe('rejected');
+      expectEqual((await within(first, 'the first delivery')).status, 'rejected', 'the failing first delivery');
       if (early === 'pending') {
-        expect(await within(second, 'the waiting delivery')).toEqual({ status: 'fulfilled', value: 'processed' });
+        expectEqual(
+          await within(second, 'the waiting delivery'),
+          { status: 'fulfilled', value: 'processed' },
+          'the delivery that waited for the failed first',
+        );
       } else {
-        await expect(store.execute(group, 'order-1', async () => void successes++)).resolves.toBe('processed');
+        expectEqual(
+          await store.execute(group, 'order-1', async () => void successes++),
+          'processed',
+          'the retry of the refused delivery',
+        );
       }
-      expect(successes).toBe(1);
-      await expect(store.execute(group, 'order-1', async () => void successes++)).resolves.toBe('duplicate');
-      expect(successes).toBe(1);
+      expectEqual(successes, 1, 'successful runs of the work');
+      expectEqual(await store.execute(group, 'order-1', async () => void successes++), 'duplicate', 'a later delivery');
+      expectEqual(successes, 1, 'successful runs after a later delivery');
     },
   },
   {
@@ -177,25 +202,39 @@ export const dedupContractCases: readonly DedupContractCase[] = [
         (label: string): Work =>
         async () =>
           void runs.push(label);
-      await expect(store.execute(billing, 'order-1', work('billing'))).resolves.toBe('processed');
-      await expect(store.execute(shipping, 'order-1', work('shipping'))).resolves.toBe('processed');
-      await expect(store.execute(billing, 'order-1', work('billing again'))).resolves.toBe('duplicate');
-      await expect(store.execute(shipping, 'order-1', work('shipping again'))).resolves.toBe('duplicate');
+      expectEqual(await store.execute(billing, 'order-1', work('billing')), 'processed', 'billing, first');
+      expectEqual(await store.execute(shipping, 'order-1', work('shipping')), 'processed', 'shipping, first');
+      expectEqual(await store.execute(billing, 'order-1', work('billing again')), 'duplicate', 'billing, again');
+      expectEqual(await store.execute(shipping, 'order-1', work('shipping again')), 'duplicate', 'shipping, again');
 
       // A failure in one group must not release or block the same key of another.
       const audit = uniqueGroup();
-      await expect(
+      await expectRejection(
         store.execute(audit, 'order-1', async () => {
           throw new Error('audit failed');
         }),
-      ).rejects.toThrow('audit failed');
-      await expect(store.execute(billing, 'order-1', work('billing after audit'))).resolves.toBe('duplicate');
+        'a delivery whose work fails',
+        (reason) => reason instanceof Error && reason.message.includes('audit failed'),
+      );
+      expectEqual(
+        await store.execute(billing, 'order-1', work('billing after audit')),
+        'duplicate',
+        "billing, after another group's failure",
+      );
 
       // "<group>:<key>" joined naively would make these two pairs one.
       const base = uniqueGroup();
-      await expect(store.execute(`${base}:tenant`, 'order-1', work('group with colon'))).resolves.toBe('processed');
-      await expect(store.execute(base, 'tenant:order-1', work('key with colon'))).resolves.toBe('processed');
-      expect(runs).toEqual(['billing', 'shipping', 'group with colon', 'key with colon']);
+      expectEqual(
+        await store.execute(`${base}:tenant`, 'order-1', work('group with colon')),
+        'processed',
+        'a group name with ":"',
+      );
+      expectEqual(
+        await store.execute(base, 'tenant:order-1', work('key with colon')),
+        'processed',
+        'a key with ":" in a group that is the prefix of the previous one',
+      );
+      expectEqual(runs, ['billing', 'shipping', 'group with colon', 'key with colon'], 'works that ran');
     },
   },
   {
@@ -228,13 +267,17 @@ export const dedupContractCases: readonly DedupContractCase[] = [
       const runs = new Map<string, number>();
       for (const key of keys) {
         const outcome = await store.execute(group, key, async () => void runs.set(key, (runs.get(key) ?? 0) + 1));
-        expect(outcome, `first delivery of ${JSON.stringify(key)}`).toBe('processed');
+        expectEqual(outcome, 'processed', `first delivery of ${JSON.stringify(key)}`);
       }
       for (const key of keys) {
         const outcome = await store.execute(group, key, async () => void runs.set(key, (runs.get(key) ?? 0) + 1));
-        expect(outcome, `second delivery of ${JSON.stringify(key)}`).toBe('duplicate');
+        expectEqual(outcome, 'duplicate', `second delivery of ${JSON.stringify(key)}`);
       }
-      expect([...runs.values()]).toEqual(keys.map(() => 1));
+      expectEqual(
+        [...runs.values()],
+        keys.map(() => 1),
+        'runs of the work per key',
+      );
     },
   },
 ];
@@ -286,7 +329,9 @@ async function concurrentDeliveries(
     await within(first.started, 'the first delivery to start its work');
     const second = settle(store.execute(group, key, runs.secondWork));
     const early = await settleWithin(second, earlyWindowOf(store));
-    if (store.kind !== 'db') expect(early, 'a concurrent delivery must be refused at once').not.toBe('pending');
+    if (store.kind !== 'db') {
+      expectThat(early !== 'pending', `a concurrent delivery must be refused at once, not after ${BUSY_WITHIN_MS} ms`);
+    }
     if (early !== 'pending') expectBusy(early);
     runs.whileHeld?.(early);
     return { first: first.settled, second, early };
@@ -312,8 +357,13 @@ function delta(before: DedupCounters, after: DedupCounters): DedupCounters {
 }
 
 function expectBusy(outcome: Settled<unknown>): void {
-  expect(outcome.status, 'a concurrent delivery settled early, so it must be a busy rejection').toBe('rejected');
-  if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(DedupBusyError);
+  expectEqual(outcome.status, 'rejected', 'a concurrent delivery settled early, so it must be a busy rejection');
+  if (outcome.status === 'rejected') {
+    expectThat(
+      outcome.reason instanceof DedupBusyError,
+      `a concurrent delivery must be refused with a DedupBusyError, not ${String(outcome.reason)}`,
+    );
+  }
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {

@@ -1,4 +1,8 @@
-// Test support for applications and for transports and dedup stores built on ReliableMQ.
+// Test support for applications and for transports and dedup stores built on ReliableMQ. Nothing here imports a test
+// runner: the contract suites take the runner's describe/it (or find its globals), so this entry loads under Jest,
+// Vitest and plain Node alike.
+export { ContractViolation } from './contract-assertions';
+export type { ContractSuiteOptions, ContractTestRunner } from './contract-suite-runner';
 export {
   transportContract,
   transportContractCases,

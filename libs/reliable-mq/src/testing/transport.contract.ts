@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { describe, it } from 'vitest';
 import type { InboundMessage, SubscriptionSpec, Transport, TransportMessage } from '../transport/transport.interface';
+import { ContractViolation, expectThat } from './contract-assertions';
+import { registerContractSuite, type ContractSuiteOptions } from './contract-suite-runner';
 
 /** What a transport under test is, plus how to make fresh names on it. */
 export interface TransportFixture {
@@ -17,17 +18,6 @@ export type TransportFactory = () => Promise<TransportFixture>;
 export interface TransportContractCase {
   name: string;
   run(fixture: TransportFixture): Promise<void>;
-}
-
-class ContractViolation extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ContractViolation';
-  }
-}
-
-function expectThat(condition: boolean, message: string): void {
-  if (!condition) throw new ContractViolation(message);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -347,18 +337,25 @@ export const transportContractCases: TransportContractCase[] = [
   },
 ];
 
-/** Registers the contract as a vitest suite for one transport. */
-export function transportContract(name: string, factory: TransportFactory): void {
-  describe(`Transport contract: ${name}`, () => {
-    for (const contractCase of transportContractCases) {
-      it(contractCase.name, async () => {
-        const fixture = await factory();
-        try {
-          await contractCase.run(fixture);
-        } finally {
-          await fixture.cleanup?.();
-        }
-      });
-    }
-  });
+/**
+ * Registers the contract for one transport: a `describe` with one test per case, each on a fresh fixture from
+ * `factory`. Runs under Jest and Vitest alike; see `ContractSuiteOptions` for runners without globals.
+ *
+ *     transportContract('my transport', async () => ({ transport, newTopic }), { describe, it });
+ */
+export function transportContract(name: string, factory: TransportFactory, options: ContractSuiteOptions = {}): void {
+  registerContractSuite(
+    'transportContract',
+    `Transport contract: ${name}`,
+    transportContractCases,
+    async (contractCase) => {
+      const fixture = await factory();
+      try {
+        await contractCase.run(fixture);
+      } finally {
+        await fixture.cleanup?.();
+      }
+    },
+    options,
+  );
 }

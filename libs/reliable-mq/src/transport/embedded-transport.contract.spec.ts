@@ -29,7 +29,7 @@ async function embeddedFixture(): Promise<TransportFixture> {
   };
 }
 
-transportContract('embedded', embeddedFixture);
+transportContract('embedded', embeddedFixture, { describe, it });
 
 /** Each breakage, and the contract case that must catch it. */
 const breakages: BreakageCase[] = [

@@ -1,4 +1,4 @@
-import { it } from 'vitest';
+import { describe, it } from 'vitest';
 import {
   acksBeforeHandlerFinishes,
   brokenTransport,
@@ -38,7 +38,7 @@ export async function rabbitMqFixture(): Promise<TransportFixture> {
 describeWithService('rabbitmq', 'RabbitMQ transport', () => {
   holdSharedRabbitMq();
 
-  transportContract('rabbitmq', rabbitMqFixture);
+  transportContract('rabbitmq', rabbitMqFixture, { describe, it });
 
   const kind = 'broken-rabbitmq';
   const breakages: BreakageCase[] = [
