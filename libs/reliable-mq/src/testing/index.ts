@@ -22,3 +22,8 @@ export {
   type IdleOptions,
   type TemporaryEmbeddedTransport,
 } from './reliable-mq-test-harness';
+export {
+  withTemporaryTransport,
+  type ProviderOverridingBuilder,
+  type TemporaryTransportOptions,
+} from './temporary-transport.override';
