@@ -1,24 +1,47 @@
+import type { DataSource } from 'typeorm';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import type { DialectSchema } from '../schema/dialect-schema';
+import { FrameworkRecord } from '../schema/framework-record';
 import { epochMsTransformer } from './epoch-ms.transformer';
 
 export const INBOX_TABLE = 'rmq_inbox';
 
 /**
+ * The binary, no-pad collation the inbox migration picks on MySQL/MariaDB, told from the server version TypeORM
+ * read when it connected (it reports only the number, so a `mysql` DataSource on a 10.x or later server is taken
+ * for MariaDB; MySQL has no such version).
+ */
+export function inboxKeyCollation(dataSource: DataSource): string {
+  const version = (dataSource.driver as { version?: string }).version ?? '';
+  const [major = 0, minor = 0, patch = 0] = version.split('.').map(Number);
+  const atLeast = (a: number, b: number, c: number): boolean =>
+    major !== a ? major > a : minor !== b ? minor > b : patch >= c;
+  const mariadb = dataSource.options.type === 'mariadb' || major >= 10;
+  if (mariadb) return version === '' || atLeast(10, 2, 2) ? 'utf8mb4_nopad_bin' : 'utf8mb4_bin';
+  return atLeast(8, 0, 17) ? 'utf8mb4_0900_bin' : 'utf8mb4_bin';
+}
+
+/**
  * One handled message of the `db` dedup store, written in the handler's own transaction. The primary key on
- * (group_name, dedup_key) is what turns a redelivery into a duplicate.
- *
- * Create the table with the framework's migrations, not with `synchronize`: on MySQL/MariaDB the migration sets a
- * binary, no-pad collation so that keys differing only in case or trailing spaces stay distinct.
+ * (group_name, dedup_key) is what turns a redelivery into a duplicate, so both columns compare exactly: the "C"
+ * collation on PostgreSQL, a binary no-pad one on MySQL/MariaDB (the usual default ignores case, and `utf8mb4_bin`
+ * ignores trailing spaces; either would turn distinct business keys into false duplicates). SQLite compares bytes.
+ * The framework's migrations and `synchronize` create the same table.
  *
  * Values longer than 191 characters are stored as `sha256:<hex>` (see `toInboxKey`).
  */
 @Entity({ name: INBOX_TABLE })
 @Index('idx_rmq_inbox_processed_at', ['processedAt'])
-export class InboxMessage {
-  @PrimaryColumn({ name: 'group_name', type: 'varchar', length: 191 })
+export class InboxMessage extends FrameworkRecord {
+  protected static override readonly dialectSchema: DialectSchema = {
+    postgres: { columns: { groupName: { collation: 'C' }, dedupKey: { collation: 'C' } } },
+    mysql: { engine: 'InnoDB', strings: { charset: 'utf8mb4', collation: inboxKeyCollation } },
+  };
+
+  @PrimaryColumn({ name: 'group_name', type: 'varchar', length: 191, primaryKeyConstraintName: 'pk_rmq_inbox' })
   groupName!: string;
 
-  @PrimaryColumn({ name: 'dedup_key', type: 'varchar', length: 191 })
+  @PrimaryColumn({ name: 'dedup_key', type: 'varchar', length: 191, primaryKeyConstraintName: 'pk_rmq_inbox' })
   dedupKey!: string;
 
   /** Epoch milliseconds of the commit's start. */

@@ -9,12 +9,18 @@ import { applyMigrations, MIGRATIONS_TABLE, type MigrationClass } from './run-mi
 import { CreateOutboxSqlite1700000000001 } from './sqlite/1700000000001-create-outbox';
 import { CreateInboxSqlite1700000000002 } from './sqlite/1700000000002-create-inbox';
 import { CreateHalfMessagesSqlite1700000000003 } from './sqlite/1700000000003-create-half-messages';
+import { RebuildTablesSqlite1700000000004 } from './sqlite/1700000000004-rebuild-tables';
 
 export type ReliableMqDatabaseType = 'better-sqlite3' | 'sqlite' | 'postgres' | 'mysql' | 'mariadb';
 export { MIGRATIONS_TABLE, type MigrationClass };
 
 const BY_DIALECT = {
-  sqlite: [CreateOutboxSqlite1700000000001, CreateInboxSqlite1700000000002, CreateHalfMessagesSqlite1700000000003],
+  sqlite: [
+    CreateOutboxSqlite1700000000001,
+    CreateInboxSqlite1700000000002,
+    CreateHalfMessagesSqlite1700000000003,
+    RebuildTablesSqlite1700000000004,
+  ],
   postgres: [
     CreateOutboxPostgres1700000000001,
     CreateInboxPostgres1700000000002,

@@ -16,7 +16,7 @@ const URLS = { postgres: POSTGRES_URL, mariadb: MARIADB_URL };
 
 const CHILD_SCRIPT = `
 const { DataSource } = require('typeorm');
-const { runReliableMqMigrations } = require(${JSON.stringify(path.join(REPO_ROOT, 'migrations', 'index.ts'))});
+const { runReliableMqMigrations } = require(${JSON.stringify(path.join(REPO_ROOT, 'libs', 'reliable-mq', 'src', 'migrations', 'index.ts'))});
 (async () => {
   const dataSource = await new DataSource({ type: 'better-sqlite3', database: process.env.RMQ_DB, timeout: 20000 }).initialize();
   // All children start together, to contend for the lock.
@@ -61,6 +61,7 @@ const EXPECTED: Record<TestDatabaseKind, string[]> = {
     'CreateOutboxSqlite1700000000001',
     'CreateInboxSqlite1700000000002',
     'CreateHalfMessagesSqlite1700000000003',
+    'RebuildTablesSqlite1700000000004',
   ],
   postgres: [
     'CreateOutboxPostgres1700000000001',
