@@ -164,13 +164,34 @@ describe('ReliableMqModule with the remote transport', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  it('fails startup with a clear error when no broker answers', async () => {
+  it('with waitForConnection, fails startup with a sentence that says how to go on when no broker answers', async () => {
     const error = await startupErrorOf(
       {
-        imports: [remoteModule({ url: 'reliable-mq://127.0.0.1:1', token: TEST_BROKER_TOKEN, connectTimeoutMs: 500 })],
+        imports: [
+          remoteModule({
+            url: 'reliable-mq://127.0.0.1:1',
+            token: TEST_BROKER_TOKEN,
+            connectTimeoutMs: 500,
+            waitForConnection: true,
+          }),
+        ],
       },
       cleanups,
     );
     expect((error as Error).message).toMatch(/Could not connect to the broker at reliable-mq:\/\/127\.0\.0\.1:1/);
+    expect((error as Error).message).toMatch(/remove that option so that the application starts without it/);
+  });
+
+  it('starts without a broker by default, at once, and reports the transport as not connected', async () => {
+    const started = Date.now();
+    const { app } = await startTestingModule(
+      {
+        imports: [remoteModule({ url: 'reliable-mq://127.0.0.1:1', token: TEST_BROKER_TOKEN })],
+        providers: [Shipping],
+      },
+      cleanups,
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(app.get<RemoteTransport>(RELIABLE_MQ_TRANSPORT).isConnected).toBe(false);
   });
 });

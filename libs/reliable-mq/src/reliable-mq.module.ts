@@ -16,6 +16,7 @@ import { TransactionCheckerRegistry } from './transactions/transaction-checker-r
 import { EmbeddedTransport } from './transport/embedded.transport';
 import { RemoteTransport } from './transport/remote/remote.transport';
 import { RabbitMqTransport } from './transport/rabbitmq/rabbitmq.transport';
+import { startTransport } from './transport/start-transport';
 import type { Transport } from './transport/transport.interface';
 
 const providers: Provider[] = [
@@ -34,8 +35,11 @@ const providers: Provider[] = [
           logger: new Logger('ReliableMqRabbitMq'),
           dataSource: options.dataSource,
         });
-        await rabbit.connect();
-        logger.log(`Connected to RabbitMQ at ${rabbit.options.safeUrl}`);
+        await startTransport(rabbit, {
+          waitForConnection: rabbit.options.waitForConnection,
+          broker: `RabbitMQ at ${rabbit.options.safeUrl}`,
+          logger,
+        });
         return rabbit;
       }
       if (options.transport.kind === 'remote') {
@@ -43,8 +47,11 @@ const providers: Provider[] = [
           onError: (error) => logger.error(error.message, error.stack),
           onWarning: (message) => logger.warn(message),
         });
-        await remote.connect();
-        logger.log(`Connected to the broker at ${remote.url}`);
+        await startTransport(remote, {
+          waitForConnection: options.transport.waitForConnection === true,
+          broker: `the broker at ${remote.url}`,
+          logger,
+        });
         return remote;
       }
       const transport = new EmbeddedTransport(

@@ -6,6 +6,7 @@ import type { DedupStore } from '../dedup/dedup-store.interface';
 import { NonRetryableError } from '../errors';
 import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
 import type { InboundMessage, Transport, TransportSubscription } from '../transport/transport.interface';
+import { isTransportUnavailable } from '../transport/transport-unavailability';
 import { ConsumerExplorer, type DiscoveredHandler } from './consumer-explorer.service';
 import type { MessageContext } from './message-context.interface';
 import { parseAndValidate, payloadValidatorFor } from './payload-validator';
@@ -18,7 +19,13 @@ export interface HandlerCounters {
 
 const MAX_DEDUP_KEY_LENGTH = 512;
 
-/** Subscribes every discovered handler after bootstrap and stops them, draining, at shutdown. */
+/**
+ * Subscribes every discovered handler after bootstrap and stops them, draining, at shutdown.
+ *
+ * When the broker cannot be reached at startup, the application starts anyway: the handlers wait, and subscribe as
+ * soon as the transport reports a connection (and again at the next one, for a handler whose subscribe was cut off).
+ * From then on the transport keeps them subscribed across reconnections.
+ */
 @Injectable()
 export class ConsumerRunner {
   private readonly logger = new Logger('ReliableMqConsumers');
@@ -26,6 +33,11 @@ export class ConsumerRunner {
   private readonly counters = new Map<string, HandlerCounters>();
   private inflight = 0;
   private started = false;
+  private stopped = false;
+  /** Handlers not subscribed yet, because the broker could not be reached. */
+  private waiting: DiscoveredHandler[] = [];
+  private attaching: Promise<void> = Promise.resolve();
+  private stopListening: (() => void) | undefined;
   /** One id for this application instance: its handlers of one group form a single group member. */
   readonly consumerId = `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
 
@@ -39,32 +51,95 @@ export class ConsumerRunner {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    for (const handler of this.explorer.explore()) {
-      const { options } = handler;
-      const defaults = this.options.consumers;
-      const subscription = await this.transport.subscribe(
-        {
-          group: options.group,
-          topic: options.topic,
-          tags: options.tags,
-          mode: options.mode ?? defaults.mode,
-          prefetch: options.prefetch ?? defaults.prefetch,
-          maxReconsumeTimes: options.maxReconsumeTimes ?? defaults.maxReconsumeTimes,
-          delayLevels: options.delayLevels ?? defaults.delayLevels,
-          startFrom: options.startFrom ?? defaults.startFrom,
-          consumerId: this.consumerId,
-          groupMode: options.groupMode,
-          validator: payloadValidatorFor(options, handler.name),
-        },
-        (message) => this.handle(handler, message),
+    this.waiting = this.explorer.explore();
+    if (this.waiting.length === 0) return;
+    this.stopListening = this.transport.onConnectionChange?.((connected) => {
+      if (connected) void this.attachWaiting(false);
+    });
+    if (this.transport.isConnected === false) {
+      this.logger.warn(
+        `The broker is not reachable yet: ${this.waiting.length} handler(s) start consuming as soon as it is.`,
       );
-      this.subscriptions.push(subscription);
-      this.logger.log(`${handler.name} consumes "${options.topic}" as group "${options.group}"`);
+      return;
     }
+    await this.attachWaiting(true);
+  }
+
+  /**
+   * Subscribes the handlers still waiting, one at a time. At startup a refusal fails the application start, as a
+   * wrong subscription should; later there is nobody to throw to, so it is logged and tried again at the next
+   * connection. An unreachable broker ends the pass: the rest wait for the next connection.
+   */
+  private attachWaiting(atStartup: boolean): Promise<void> {
+    const run = async (): Promise<void> => {
+      for (const handler of [...this.waiting]) {
+        if (this.stopped) return;
+        let subscription: TransportSubscription;
+        try {
+          subscription = await this.subscribe(handler);
+        } catch (error) {
+          if (isTransportUnavailable(error, this.transport)) {
+            this.logger.warn(
+              `${handler.name} could not subscribe yet, the broker is not reachable (${(error as Error).message}); it will once the broker is back.`,
+            );
+            return;
+          }
+          if (atStartup) throw error;
+          this.logger.error(
+            `${handler.name} could not subscribe to "${handler.options.topic}" as group "${handler.options.group}"; trying again at the next connection: ${(error as Error).message}`,
+          );
+          continue;
+        }
+        this.waiting = this.waiting.filter((candidate) => candidate !== handler);
+        if (this.stopped) {
+          await subscription.close(0).catch(() => undefined);
+          return;
+        }
+        this.subscriptions.push(subscription);
+        this.logger.log(`${handler.name} consumes "${handler.options.topic}" as group "${handler.options.group}"`);
+      }
+    };
+    // One pass at a time: a connection that comes back during a pass must not subscribe a handler twice.
+    const next = this.attaching.then(run);
+    this.attaching = next.catch(() => undefined);
+    return next;
+  }
+
+  private subscribe(handler: DiscoveredHandler): Promise<TransportSubscription> {
+    const { options } = handler;
+    const defaults = this.options.consumers;
+    return this.transport.subscribe(
+      {
+        group: options.group,
+        topic: options.topic,
+        tags: options.tags,
+        mode: options.mode ?? defaults.mode,
+        prefetch: options.prefetch ?? defaults.prefetch,
+        maxReconsumeTimes: options.maxReconsumeTimes ?? defaults.maxReconsumeTimes,
+        delayLevels: options.delayLevels ?? defaults.delayLevels,
+        startFrom: options.startFrom ?? defaults.startFrom,
+        consumerId: this.consumerId,
+        groupMode: options.groupMode,
+        validator: payloadValidatorFor(options, handler.name),
+      },
+      (message) => this.handle(handler, message),
+    );
   }
 
   /** Stops taking messages and waits, up to the timeout, for handlers in flight. */
   async stop(timeoutMs: number): Promise<void> {
+    this.stopped = true;
+    this.stopListening?.();
+    this.stopListening = undefined;
+    // A subscribe in flight may wait for a broker that is away; whatever it yields later is closed at once.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.attaching,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
     const subscriptions = this.subscriptions;
     this.subscriptions = [];
     await Promise.all(subscriptions.map((subscription) => subscription.close(timeoutMs)));

@@ -21,6 +21,7 @@ export * from './configuration.error';
 export * from './dedup-busy.error';
 export * from './dedup-unavailable.error';
 export * from './transport.error';
+export * from './transport-unavailable.error';
 export * from './non-retryable.error';
 export * from './broker-refused.error';
 export * from './topology-mismatch.error';

@@ -3,6 +3,7 @@ import { schedule, type ScheduledTask } from 'node-cron';
 import type { DataSource } from 'typeorm';
 import type { RelayOptions } from '../reliable-mq-options.interface';
 import type { Transport, TransportMessage } from '../transport/transport.interface';
+import { isTransportUnavailable } from '../transport/transport-unavailability';
 import { createOutboxStore } from './create-outbox-store';
 import { errorText } from './error-text';
 import { resolveRelayOptions, type ResolvedRelayOptions } from './outbox-relay-options';
@@ -38,14 +39,19 @@ export interface OutboxRelayMetrics {
   failed: number;
   /** Rows this relay moved to `dead` after maxAttempts. */
   dead: number;
+  /** Rows given back without counting an attempt because the broker could not be reached. */
+  heldForBroker: number;
   /** Rows confirmed by the broker whose lease another relay had taken meanwhile, so this relay did not mark them. */
   fenced: number;
   /** Claim rounds run, including empty ones. */
   rounds: number;
 }
 
-/** `error`: the outcome could not be recorded (the database failed); the rows' leases run out on their own. */
-type SendOutcome = 'sent' | 'failed' | 'error';
+/**
+ * `unavailable`: the broker could not be reached; the rows were given back without an attempt. `error`: the outcome
+ * could not be recorded (the database failed); the rows' leases run out on their own.
+ */
+type SendOutcome = 'sent' | 'failed' | 'unavailable' | 'error';
 
 interface Outgoing {
   row: ClaimedRow;
@@ -58,6 +64,8 @@ interface WaveResult {
   failures: Array<{ rows: ClaimedRow[]; error: unknown }>;
   /** Rows not tried at all. */
   untried: ClaimedRow[];
+  /** Rows whose send failed because the broker could not be reached, with the first such error. */
+  unavailable?: { rows: ClaimedRow[]; error: unknown };
 }
 
 /** Rows leased by one claim, and the time after which none of them may start on its way to the broker. */
@@ -84,6 +92,11 @@ function toWaves(entries: readonly Outgoing[]): Outgoing[][] {
 /** Rows after which single sends of a failed batch stop: two failures in a row look like the broker, not a row. */
 const ISOLATION_FAILURE_LIMIT = 2;
 const CLEANUP_CHUNK = 1000;
+/**
+ * Pause before trying again after the broker could not be reached, when the transport does not say when it is back
+ * (or says it is connected already): short, as nothing counts against the rows meanwhile.
+ */
+const UNAVAILABLE_RETRY_MS = 250;
 
 /**
  * Moves outbox rows to the broker.
@@ -97,6 +110,11 @@ const CLEANUP_CHUNK = 1000;
  *   id, so the consumer sees it once.
  * - Per-key order: a row is claimed only together with every earlier unsent row of its key, and is sent only after
  *   the previous row of its key was confirmed (see `round`). A hot key thus moves a batch of rows per claim, not one.
+ * - An outage is not the rows' fault: while the transport is not connected nothing is claimed, and a send that fails
+ *   because the broker could not be reached gives its rows back without counting an attempt or growing their
+ *   backoff. The transport's connection news wakes the relay as soon as it can publish again. A row whose send was
+ *   cut off may have reached the broker; it is sent again, and the broker's ids (or the consumers' dedup on
+ *   RabbitMQ) absorb the copy.
  */
 export class OutboxRelay {
   readonly options: ResolvedRelayOptions;
@@ -116,7 +134,18 @@ export class OutboxRelay {
   private earliestRetryAt = Number.POSITIVE_INFINITY;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryTimerAt = Number.POSITIVE_INFINITY;
-  private readonly counters: OutboxRelayMetrics = { claimed: 0, sent: 0, failed: 0, dead: 0, fenced: 0, rounds: 0 };
+  private stopListening: (() => void) | undefined;
+  /** The relay said it waits for the broker, and has not yet said that it is back. */
+  private waitingForBroker = false;
+  private readonly counters: OutboxRelayMetrics = {
+    claimed: 0,
+    sent: 0,
+    failed: 0,
+    dead: 0,
+    heldForBroker: 0,
+    fenced: 0,
+    rounds: 0,
+  };
 
   constructor(init: OutboxRelayInit) {
     this.options = resolveRelayOptions(init.options);
@@ -131,10 +160,13 @@ export class OutboxRelay {
     return this.options.instanceId;
   }
 
-  /** Starts the sweep and cleanup jobs and drains what is already due. */
+  /** Starts the sweep and cleanup jobs, listens for the transport's connection news, and drains what is due. */
   start(): void {
     if (this.tasks.length > 0) return;
     this.stopping = false;
+    this.stopListening = this.transport.onConnectionChange?.((connected) => {
+      if (connected) this.onBrokerBack();
+    });
     this.tasks = [
       schedule(this.options.sweepCron, () => this.wake(), {
         name: `rmq-outbox-sweep:${this.instanceId}`,
@@ -172,6 +204,8 @@ export class OutboxRelay {
   /** Stops the jobs, waits for the round in flight, and hands back any lease this relay still holds. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopListening?.();
+    this.stopListening = undefined;
     this.clearRetryTimer();
     const tasks = this.tasks;
     this.tasks = [];
@@ -231,6 +265,27 @@ export class OutboxRelay {
     return this.storeInstance;
   }
 
+  /** True while the transport reports that it cannot reach its broker; says so once per outage, and when it ends. */
+  private brokerUnreachable(): boolean {
+    const unreachable = this.transport.isConnected === false;
+    if (unreachable !== this.waitingForBroker) {
+      this.waitingForBroker = unreachable;
+      if (unreachable) {
+        this.logger.warn(
+          'Not connected to the broker: outbox rows wait in the database, with no attempt counted, and go out as ' +
+            'soon as it is reachable again.',
+        );
+      } else {
+        this.logger.log('Connected to the broker: sending the outbox rows that waited for it.');
+      }
+    }
+    return unreachable;
+  }
+
+  private onBrokerBack(): void {
+    if (!this.stopping) this.wake();
+  }
+
   private startDrain(): void {
     if (this.draining || this.stopping) return;
     this.draining = this.drainLoop().finally(() => {
@@ -252,7 +307,7 @@ export class OutboxRelay {
       for (;;) {
         let claimed: Claim = { rows: [], sendBy: 0 };
         let claimFailed = false;
-        if (this.drainRequested && !this.stopping) {
+        if (this.drainRequested && !this.stopping && !this.brokerUnreachable()) {
           this.drainRequested = false;
           try {
             claimed = await this.claim();
@@ -274,7 +329,9 @@ export class OutboxRelay {
         }
         if (claimed.rows.length === 0) {
           // Only a claim that finds nothing, with no confirm since that could have let more through, ends the drain.
-          if (this.drainRequested) continue;
+          // While the broker is unreachable nothing is claimed; its return wakes the relay.
+          if (this.drainRequested && !this.brokerUnreachable()) continue;
+          this.drainRequested = false;
           return;
         }
         sending = this.send(claimed).catch((error: unknown) => {
@@ -307,6 +364,11 @@ export class OutboxRelay {
     }
     if (claimedMeanwhile.length > 0) await this.releaseUntried(claimedMeanwhile);
     if (outcome === 'failed') this.scheduleRetryWake();
+    // A transport that reports its state wakes the relay when it is back; otherwise try again shortly.
+    if (outcome === 'unavailable' && !this.brokerUnreachable()) {
+      this.earliestRetryAt = Math.min(this.earliestRetryAt, this.clock() + UNAVAILABLE_RETRY_MS);
+      this.scheduleRetryWake();
+    }
     return false;
   }
 
@@ -378,6 +440,8 @@ export class OutboxRelay {
     // the first wave. After a wave with a failure no further wave is sent: the rows left are given back untried.
     const confirmed: ClaimedRow[] = [];
     const failures: Array<{ rows: ClaimedRow[]; error: unknown }> = [];
+    const unavailable: ClaimedRow[] = [];
+    let unavailableError: unknown;
     let failed = unreadable.length > 0;
     let halted = false;
     for (const wave of toWaves(sendable)) {
@@ -391,19 +455,25 @@ export class OutboxRelay {
       confirmed.push(...result.sent);
       failures.push(...result.failures);
       untried.push(...result.untried);
-      if (result.failures.length > 0) {
+      if (result.unavailable) {
+        unavailable.push(...result.unavailable.rows);
+        unavailableError ??= result.unavailable.error;
+      }
+      if (result.failures.length > 0 || result.unavailable) {
         failed = true;
         halted = true;
       }
     }
 
     if (confirmed.length > 0) await this.recordSent(confirmed);
+    if (unavailable.length > 0) await this.holdForBroker(unavailable, unavailableError);
     if (unreadable.length > 0) {
       // Only a hand-edited row can get here; it must not hold back the healthy rows claimed with it.
       await this.recordFailure(unreadable, new Error("The row's headers or tags column is not valid JSON."));
     }
     for (const failure of failures) await this.recordFailure(failure.rows, failure.error);
     if (untried.length > 0) await this.releaseUntried(untried);
+    if (unavailable.length > 0) return 'unavailable';
     return failed ? 'failed' : 'sent';
   }
 
@@ -419,7 +489,12 @@ export class OutboxRelay {
       await this.transport.publish(wave.map((entry) => entry.message));
       return { sent: wave.map((entry) => entry.row), failures: [], untried: [] };
     } catch (waveError) {
-      if (wave.length === 1) return { sent: [], failures: [{ rows: [wave[0]!.row], error: waveError }], untried: [] };
+      const rows = wave.map((entry) => entry.row);
+      // Unreachable is not refused: sending the rows one by one would only fail each of them the same way.
+      if (isTransportUnavailable(waveError, this.transport)) {
+        return { sent: [], failures: [], untried: [], unavailable: { rows, error: waveError } };
+      }
+      if (wave.length === 1) return { sent: [], failures: [{ rows, error: waveError }], untried: [] };
       const sent: ClaimedRow[] = [];
       const failures: Array<{ rows: ClaimedRow[]; error: unknown }> = [];
       let failuresInARow = 0;
@@ -434,6 +509,9 @@ export class OutboxRelay {
           sent.push(row);
           failuresInARow = 0;
         } catch (error) {
+          if (isTransportUnavailable(error, this.transport)) {
+            return { sent, failures, untried: [], unavailable: { rows: rows.slice(index), error } };
+          }
           failures.push({ rows: [row], error });
           failuresInARow += 1;
         }
@@ -456,6 +534,21 @@ export class OutboxRelay {
         `Could not give back ${rows.length} untried outbox lease(s); they expire on their own: ${errorText(error)}`,
       );
     }
+  }
+
+  /**
+   * Rows whose send failed because the broker could not be reached: given back with their attempts and backoff as
+   * they were, so that an outage, however long, kills no row. They are claimable at once, in their key's order.
+   */
+  private async holdForBroker(rows: readonly ClaimedRow[], error: unknown): Promise<void> {
+    this.counters.heldForBroker += rows.length;
+    if (!this.waitingForBroker) {
+      this.logger.warn(
+        `The broker could not be reached while sending ${rows.length} outbox row(s); they are sent again once it ` +
+          `can be, with no attempt counted: ${errorText(error)}`,
+      );
+    }
+    await this.releaseUntried(rows);
   }
 
   private async recordSent(rows: readonly ClaimedRow[]): Promise<void> {

@@ -35,6 +35,15 @@ export class EmbeddedTransport implements Transport {
     this.ownsEngine = options.sharedEngine === undefined;
   }
 
+  /** The engine runs in this process: connected from connect() to close(), with no news in between. */
+  get isConnected(): boolean {
+    return this.engineInstance !== null;
+  }
+
+  onConnectionChange(): () => void {
+    return () => undefined;
+  }
+
   /** The open engine; for operations tools and tests. */
   get engine(): BrokerEngine {
     if (!this.engineInstance) throw new EngineClosedError('use the embedded engine before connect()');

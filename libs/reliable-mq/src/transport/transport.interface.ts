@@ -56,6 +56,11 @@ export interface SubscriptionSpec {
   maxReconsumeTimes: number;
   /** Retry delays, e.g. `1s 5s 10s`; the transport's default levels when absent. */
   delayLevels?: string;
+  /**
+   * Where a group with no position on the topic yet starts: `earliest`, every message the broker still holds for
+   * the topic, or `latest`, from the subscription on. Absent: `defaultStartFrom(groupMode)` of the engine
+   * (`earliest` for clustering groups, `latest` for broadcasting ones), on every transport.
+   */
   startFrom?: 'latest' | 'earliest';
   /**
    * Identifies this consumer instance. All subscriptions of one instance pass the same id, so a
@@ -170,6 +175,11 @@ export interface TransactionalOperations {
 }
 
 /**
+ * Hears a transport's connection state change: `true` once it can publish again, `false` once it lost its broker.
+ */
+export type ConnectionListener = (connected: boolean) => void;
+
+/**
  * A broker connection. Contract every implementation passes (see the transport contract
  * suite in `@reliable-mq/nestjs/testing`):
  * - `publish` resolves only after the broker has made every message of the batch durable
@@ -180,11 +190,28 @@ export interface TransactionalOperations {
  * - a group sees each message once per successful handling in clustering use, and only the
  *   failing group sees its retries;
  * - messages with the same key are delivered in publish order to an `orderly` subscription;
- * - after `close()` nothing more is delivered and `publish` rejects.
+ * - after `close()` nothing more is delivered and `publish` rejects;
+ * - a call that fails because the broker cannot be reached (not connected, or the connection went away before the
+ *   answer) rejects with `TransportUnavailableError`; every other rejection is the broker's answer about the call.
+ *
+ * Connection state (`isConnected`, `onConnectionChange`) is optional: a transport without it counts as always
+ * connected, and its failures are told apart by their class alone.
  */
 export interface Transport {
   readonly kind: string;
   connect(): Promise<void>;
+  /**
+   * True while the transport holds a live connection to its broker, so that a publish would go out now. An
+   * in-process transport is connected from `connect()` to `close()`.
+   */
+  readonly isConnected?: boolean;
+  /**
+   * Calls `listener` on every change of `isConnected`, after the change: `true` once a (new) connection is ready
+   * for publishes, with the transport's topics declared and its open subscriptions attached again; `false` once it
+   * was lost. A registration hears no call for the state at the time it registered, and none after `close()`. A
+   * listener that throws is ignored. Returns a function that removes the listener.
+   */
+  onConnectionChange?(listener: ConnectionListener): () => void;
   /** Declares a topic (idempotent). Transports that create topics on demand may do nothing. */
   ensureTopic(topic: string): Promise<void>;
   publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]>;

@@ -2,6 +2,10 @@ import { loadOptionalDependency } from '@reliable-mq/engine';
 import type * as Amqplib from 'amqplib';
 import type { ChannelModel } from 'amqplib';
 import { TransportError } from '../../errors/transport.error';
+import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
+import type { BackgroundConnectResult } from '../background-connect-result';
+import { ConnectionListeners } from '../connection-listeners';
+import type { ConnectionListener } from '../transport.interface';
 import { bounded } from './bounded';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import type { ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
@@ -11,6 +15,14 @@ export type { RabbitMqLogger };
 type UpListener = (model: ChannelModel) => Promise<void>;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** An attempt that failed within this long was refused outright (nothing listens, or the node is starting). */
+const QUICK_FAILURE_MS = 1_000;
+/**
+ * Longest wait between attempts that fail quickly. A refused connect costs next to nothing, so a node that comes
+ * back is found within this long, whatever `reconnect.maxDelayMs` allows for attempts that time out.
+ */
+const QUICK_RETRY_MAX_MS = 500;
 
 /** Refusals that waiting will not cure: wrong credentials, a missing vhost, no permission. */
 function isPermanent(error: unknown): boolean {
@@ -23,15 +35,22 @@ function isPermanent(error: unknown): boolean {
  *
  * - `connect()` tries until `connectTimeoutMs` and then fails the application start with the reason; wrong
  *   credentials or a missing vhost fail at once.
+ * - `start()` connects in the background instead: one attempt, then retries until `close()`, so that the
+ *   application can start while RabbitMQ is away.
  * - When the connection drops (broker restart, network cut, missed heartbeats), every channel on it is gone: the
- *   `down` listeners hear it, and reconnection starts with exponential backoff and jitter. Once a new connection
- *   is open, the `up` listeners run in registration order (topology first, then subscriptions), each on the new
- *   connection.
+ *   `down` listeners hear it, and reconnection starts with exponential backoff and jitter, at most
+ *   `QUICK_RETRY_MAX_MS` apart while attempts are refused outright. Once a new connection is open, the `up`
+ *   listeners run in registration order (topology first, then subscriptions), each on the new connection; then the
+ *   connection listeners hear `true`.
  */
 export class RabbitMqConnection {
   private model: ChannelModel | null = null;
   private closed = false;
   private failures = 0;
+  private lastAttemptQuick = false;
+  private lastError: Error | null = null;
+  private background = false;
+  private readonly connectionListeners = new ConnectionListeners();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly upListeners: UpListener[] = [];
   private readonly downListeners: Array<(error: Error) => void> = [];
@@ -54,7 +73,9 @@ export class RabbitMqConnection {
   current(): ChannelModel {
     if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
     if (!this.model)
-      throw new TransportError(`RabbitMQ at ${this.options.safeUrl} is not reachable right now; reconnecting.`);
+      throw new TransportUnavailableError(
+        `RabbitMQ at ${this.options.safeUrl} is not reachable right now; reconnecting.${this.lastError ? ` Last error: ${this.lastError.message}` : ''}`,
+      );
     return this.model;
   }
 
@@ -69,7 +90,11 @@ export class RabbitMqConnection {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((candidate) => candidate !== waiter);
-        reject(new TransportError(`RabbitMQ at ${this.options.safeUrl} did not come back within ${timeoutMs} ms.`));
+        reject(
+          new TransportUnavailableError(
+            `RabbitMQ at ${this.options.safeUrl} did not come back within ${timeoutMs} ms.`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.push(waiter);
     });
@@ -82,6 +107,11 @@ export class RabbitMqConnection {
       const index = this.upListeners.indexOf(listener);
       if (index >= 0) this.upListeners.splice(index, 1);
     };
+  }
+
+  /** Hears `true` after a (re)connection's `up` listeners ran, `false` when it is lost; see Transport. */
+  onConnectionChange(listener: ConnectionListener): () => void {
+    return this.connectionListeners.add(listener);
   }
 
   onDown(listener: (error: Error) => void): () => void {
@@ -97,26 +127,69 @@ export class RabbitMqConnection {
     const deadline = Date.now() + this.options.connectTimeoutMs;
     let lastError: unknown;
     for (let attempt = 0; ; attempt++) {
+      const startedAt = Date.now();
       try {
         this.adopt(await this.open());
+        this.connectionListeners.report(true);
         return;
       } catch (error) {
         lastError = error;
+        this.lastError = error instanceof Error ? error : new Error(String(error));
         if (isPermanent(error) || Date.now() >= deadline || this.closed) break;
-        await sleep(Math.min(this.options.reconnectMaxMs, this.options.reconnectInitialMs * 2 ** attempt));
+        const cap = Date.now() - startedAt < QUICK_FAILURE_MS ? QUICK_RETRY_MAX_MS : this.options.reconnectMaxMs;
+        await sleep(Math.min(cap, this.options.reconnectMaxMs, this.options.reconnectInitialMs * 2 ** attempt));
       }
     }
-    throw new TransportError(
+    if (isPermanent(lastError)) throw this.refused(lastError);
+    throw new TransportUnavailableError(
       `Cannot connect to RabbitMQ at ${this.options.safeUrl}: ${(lastError as Error)?.message ?? String(lastError)}. ` +
-        (isPermanent(lastError)
-          ? 'Check the user, password and vhost in the URL (transport.url or RABBITMQ_URL).'
-          : `Tried for ${this.options.connectTimeoutMs} ms; start RabbitMQ or fix transport.url / RABBITMQ_URL.`),
+        `Tried for ${this.options.connectTimeoutMs} ms; start RabbitMQ or fix transport.url / RABBITMQ_URL.`,
       { cause: lastError },
     );
   }
 
+  private refused(error: unknown): TransportError {
+    return new TransportError(
+      `Cannot connect to RabbitMQ at ${this.options.safeUrl}: ${(error as Error)?.message ?? String(error)}. ` +
+        'Check the user, password and vhost in the URL (transport.url or RABBITMQ_URL).',
+      { cause: error },
+    );
+  }
+
+  /**
+   * Connects in the background: one attempt now (bounded by `timeoutMs`), then retries until `close()`. Resolves
+   * with how the first attempt went; a later connection runs the `up` listeners and tells the connection listeners.
+   * Wrong credentials or a missing vhost reject (and close): waiting will not cure them.
+   */
+  async start(timeoutMs: number): Promise<BackgroundConnectResult> {
+    if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
+    if (!this.model && !this.background) {
+      this.background = true;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.reconnect(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    if (this.model) return { connected: true };
+    if (this.lastError && isPermanent(this.lastError)) {
+      const error = this.refused(this.lastError);
+      await this.close();
+      throw error;
+    }
+    return {
+      connected: false,
+      reason:
+        this.lastError ?? new TransportUnavailableError(`No answer yet from RabbitMQ at ${this.options.safeUrl}.`),
+    };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.connectionListeners.end();
     clearTimeout(this.reconnectTimer);
     const model = this.model;
     this.model = null;
@@ -142,6 +215,8 @@ export class RabbitMqConnection {
     this.model = model;
     this.generation++;
     this.failures = 0;
+    this.lastError = null;
+    this.lastAttemptQuick = false;
     const version = String((model.connection.serverProperties as { version?: unknown }).version ?? '0');
     this.serverMajor = Number.parseInt(version, 10) || 0;
     // Without an 'error' listener a connection error would be thrown as an uncaught exception.
@@ -160,6 +235,7 @@ export class RabbitMqConnection {
     if (this.model !== model) return;
     this.model = null;
     if (this.closed) return;
+    this.lastError = error;
     this.logger.warn(`Lost the connection to RabbitMQ at ${this.options.safeUrl} (${error.message}); reconnecting.`);
     for (const listener of this.downListeners) {
       try {
@@ -168,15 +244,16 @@ export class RabbitMqConnection {
         this.logger.error(`A disconnect listener failed: ${(listenerError as Error).message}`);
       }
     }
+    this.connectionListeners.report(false);
     this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
     if (this.closed) return;
-    const base = Math.min(
-      this.options.reconnectMaxMs,
-      this.options.reconnectInitialMs * 2 ** Math.min(this.failures, 20),
-    );
+    const cap = this.lastAttemptQuick
+      ? Math.min(this.options.reconnectMaxMs, QUICK_RETRY_MAX_MS)
+      : this.options.reconnectMaxMs;
+    const base = Math.min(cap, this.options.reconnectInitialMs * 2 ** Math.min(this.failures, 20));
     const delay = Math.round(base / 2 + (Math.random() * base) / 2);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.reconnect(), delay);
@@ -184,13 +261,21 @@ export class RabbitMqConnection {
 
   private async reconnect(): Promise<void> {
     if (this.closed || this.model) return;
+    const startedAt = Date.now();
     let model: ChannelModel;
     try {
       model = await this.open();
     } catch (error) {
       this.failures++;
-      if (this.failures === 1 || this.failures % 10 === 0) {
-        this.logger.warn(`Reconnecting to RabbitMQ failed ${this.failures} time(s): ${(error as Error).message}`);
+      this.lastError = error instanceof Error ? error : new Error(String(error));
+      // Wrong credentials answer fast too, but retrying them every half second only fills the broker's log.
+      this.lastAttemptQuick = Date.now() - startedAt < QUICK_FAILURE_MS && !isPermanent(error);
+      // The first failure of a background start is the application's to report; it says more there.
+      const firstOfStart = this.generation === 0 && this.failures === 1;
+      if (!firstOfStart && (this.failures === 1 || this.failures % 10 === 0)) {
+        this.logger.warn(
+          `${this.generation === 0 ? 'Connecting' : 'Reconnecting'} to RabbitMQ failed ${this.failures} time(s): ${(error as Error).message}`,
+        );
       }
       this.scheduleReconnect();
       return;
@@ -199,8 +284,11 @@ export class RabbitMqConnection {
       await model.close().catch(() => undefined);
       return;
     }
+    const first = this.generation === 0;
     this.adopt(model);
-    this.logger.log(`Reconnected to RabbitMQ at ${this.options.safeUrl}; declaring the topology and resubscribing.`);
+    if (!first) {
+      this.logger.log(`Reconnected to RabbitMQ at ${this.options.safeUrl}; declaring the topology and resubscribing.`);
+    }
     for (const listener of [...this.upListeners]) {
       if (this.model !== model) return;
       try {
@@ -210,5 +298,6 @@ export class RabbitMqConnection {
         if (this.model === model) this.logger.error(`Restoring after reconnection failed: ${(error as Error).message}`);
       }
     }
+    if (this.model === model) this.connectionListeners.report(true);
   }
 }

@@ -19,6 +19,7 @@ describe('RabbitMQ transport options', () => {
       unroutable: 'park',
       orderlyQueueCount: 4,
       heartbeatSeconds: 5,
+      waitForConnection: false,
       orderlyRetryPauseMs: 1000,
       transactionTimeoutMs: 6000,
       checkIntervalMs: 30_000,
@@ -43,6 +44,7 @@ describe('RabbitMQ transport options', () => {
       [{ url: URL, topics: ['bad topic'] }, /topics: .*bad topic/],
       [{ url: URL, delayLevels: '1s soon' }, /delayLevels: /],
       [{ url: URL, connectTimeoutMs: 'later' }, /connectTimeoutMs must be milliseconds or a duration/],
+      [{ url: URL, waitForConnection: 'yes' as never }, /waitForConnection must be true .* or false .*; got "yes"/],
       [
         { url: URL, reconnect: { initialDelayMs: 5000, maxDelayMs: 100 } },
         /reconnect.maxDelayMs must not be below reconnect.initialDelayMs/,

@@ -14,6 +14,7 @@ export interface ResolvedRabbitMqOptions {
   delayLevels: string;
   orderlyRetryPauseMs: number;
   heartbeatSeconds: number;
+  waitForConnection: boolean;
   connectTimeoutMs: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
@@ -121,6 +122,11 @@ export function resolveRabbitMqOptions(
     }
   }
   const transactions = options.transactions ?? {};
+  if (options.waitForConnection !== undefined && typeof options.waitForConnection !== 'boolean') {
+    fix(
+      `waitForConnection must be true (startup waits for RabbitMQ) or false (it starts without it); got ${JSON.stringify(options.waitForConnection)}.`,
+    );
+  }
   if (options.connectionName !== undefined && typeof options.connectionName !== 'string') {
     fix('connectionName must be a string.');
   }
@@ -134,6 +140,7 @@ export function resolveRabbitMqOptions(
     delayLevels,
     orderlyRetryPauseMs: duration('orderlyRetryPauseMs', options.orderlyRetryPauseMs, 1000),
     heartbeatSeconds: integer('heartbeatSeconds', options.heartbeatSeconds, 5, 0, 600),
+    waitForConnection: options.waitForConnection ?? false,
     connectTimeoutMs: duration('connectTimeoutMs', options.connectTimeoutMs, 15_000),
     reconnectInitialMs,
     reconnectMaxMs,

@@ -27,9 +27,21 @@ export interface RabbitMqTransportOptions {
   orderlyRetryPauseMs?: number | string;
   /** AMQP heartbeat: a silent connection is declared dead after about twice this. Default 5 s. */
   heartbeatSeconds?: number;
-  /** How long `connect()` keeps trying before the application start fails. Default 15 s. */
+  /**
+   * `false` (default): the application starts even when RabbitMQ cannot be reached; business transactions go to the
+   * outbox, and the relay and the consumers attach as soon as RabbitMQ is reachable. `true`: startup waits for
+   * RabbitMQ, up to `connectTimeoutMs`, and fails if it does not answer. Wrong credentials fail startup either way.
+   */
+  waitForConnection?: boolean;
+  /**
+   * How long startup waits for RabbitMQ: the whole wait with `waitForConnection`, else the first attempt only.
+   * Default 15 s.
+   */
   connectTimeoutMs?: number | string;
-  /** Backoff between reconnection attempts: doubles from `initialDelayMs` up to `maxDelayMs`, with jitter. */
+  /**
+   * Backoff between reconnection attempts: doubles from `initialDelayMs` (default 250 ms) up to `maxDelayMs`
+   * (default 10 s), with jitter. Attempts refused outright come at most 500 ms apart whatever `maxDelayMs` says.
+   */
   reconnect?: { initialDelayMs?: number | string; maxDelayMs?: number | string };
   /** A publish whose confirm has not arrived after this long fails (the relay retries it). Default 30 s. */
   publishTimeoutMs?: number | string;

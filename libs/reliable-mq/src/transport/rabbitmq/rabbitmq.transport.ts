@@ -3,7 +3,9 @@ import { hostname } from 'node:os';
 import type { DataSource } from 'typeorm';
 import { TransportError } from '../../errors/transport.error';
 import { OutboxTransactionalOperations } from '../../transactions/outbox-transactional-operations';
+import type { BackgroundConnectResult } from '../background-connect-result';
 import type {
+  ConnectionListener,
   InboundHandler,
   SubscriptionSpec,
   TransactionalOperations,
@@ -23,7 +25,7 @@ import { RabbitMqSubscription } from './rabbitmq-subscription';
 import { RabbitMqTopology } from './rabbitmq-topology';
 import type { RabbitMqTransportOptions } from './rabbitmq-transport-options';
 import { RetryRouter } from './retry-router';
-import { replayUnrouted } from './unrouted-replay';
+import { replayUnrouted, unparkedTopicHint } from './unrouted-replay';
 
 export interface RabbitMqTransportInit {
   logger?: RabbitMqLogger;
@@ -76,7 +78,9 @@ export class RabbitMqTransport implements Transport {
   /** Member id for broadcasting queues of subscriptions that do not pass a consumerId. */
   private readonly defaultMemberId = `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
   private closed = false;
-  private connected = false;
+  /** connect() or connectInBackground() was called: calls may go out (and fail while RabbitMQ is away). */
+  private started = false;
+  private topicsRestored = false;
 
   constructor(options: RabbitMqTransportOptions, init: RabbitMqTransportInit = {}) {
     this.options = resolveRabbitMqOptions(options, init.env);
@@ -119,6 +123,10 @@ export class RabbitMqTransport implements Transport {
     return this.connection.isUp;
   }
 
+  onConnectionChange(listener: ConnectionListener): () => void {
+    return this.connection.onConnectionChange(listener);
+  }
+
   /** Every exchange and queue this instance declared (for operators, and for tests that clean up). */
   declaredTopology(): { exchanges: string[]; queues: string[] } {
     return { exchanges: [...this.topology.declared.exchanges], queues: [...this.topology.declared.queues] };
@@ -153,15 +161,34 @@ export class RabbitMqTransport implements Transport {
   }
 
   async connect(): Promise<void> {
-    if (this.connected) return;
+    if (this.started) return;
     if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
+    this.restoreTopicsOnUp();
     await this.connection.connect();
-    this.connected = true;
-    // Registered first, so that after a reconnection topics exist before subscriptions bind to them.
+    this.started = true;
+    for (const topic of this.options.topics.keys()) await this.ensureTopic(topic);
+  }
+
+  /**
+   * Starts without waiting for RabbitMQ: one attempt now (bounded by `connectTimeoutMs`), then retries until
+   * `close()`. The configured topics are declared on every connection, and `onConnectionChange` listeners hear
+   * when it is ready. Resolves with how the first attempt went; wrong credentials or a missing vhost reject.
+   */
+  async connectInBackground(): Promise<BackgroundConnectResult> {
+    if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
+    for (const topic of this.options.topics.keys()) this.topics.add(topic);
+    this.restoreTopicsOnUp();
+    this.started = true;
+    return this.connection.start(this.options.connectTimeoutMs);
+  }
+
+  /** Registered before any subscription's, so that on a new connection topics exist before queues bind to them. */
+  private restoreTopicsOnUp(): void {
+    if (this.topicsRestored) return;
+    this.topicsRestored = true;
     this.connection.onUp(async () => {
       for (const topic of this.topics) await this.topology.ensureTopic(topic);
     });
-    for (const topic of this.options.topics.keys()) await this.ensureTopic(topic);
   }
 
   async ensureTopic(topic: string): Promise<void> {
@@ -181,7 +208,12 @@ export class RabbitMqTransport implements Transport {
     const now = Date.now();
     const items: AmqpPublish[] = batch.map((message) => {
       const encoded = encodeMessage(message, now);
-      return { exchange: this.names.topicExchange(message.topic), routingKey: slotOf(message.key), ...encoded };
+      return {
+        exchange: this.names.topicExchange(message.topic),
+        routingKey: slotOf(message.key),
+        ...encoded,
+        whenReturned: unparkedTopicHint(message.topic),
+      };
     });
     try {
       await this.publisher.publish(items);
@@ -222,10 +254,10 @@ export class RabbitMqTransport implements Transport {
       orderlyRetryPauseMs: this.options.orderlyRetryPauseMs,
       memberId: spec.consumerId ?? this.defaultMemberId,
       onClosed: (closed) => this.subscriptions.delete(closed),
-      replayUnrouted: async (topic) => {
-        if (this.options.unroutable === 'park')
-          await replayUnrouted(this.connection, this.publisher, this.names, topic, this.logger);
-      },
+      replayUnrouted: async (topic) =>
+        this.options.unroutable === 'park'
+          ? replayUnrouted(this.connection, this.publisher, this.names, topic, this.logger)
+          : 0,
     });
     this.subscriptions.add(subscription);
     try {
@@ -249,6 +281,6 @@ export class RabbitMqTransport implements Transport {
 
   private ensureOpen(): void {
     if (this.closed) throw new TransportError('The RabbitMQ transport is closed.');
-    if (!this.connected) throw new TransportError('Call connect() on the RabbitMQ transport first.');
+    if (!this.started) throw new TransportError('Call connect() on the RabbitMQ transport first.');
   }
 }

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { BrokerRefusedError } from '../../errors/broker-refused.error';
 import { TransportError } from '../../errors/transport.error';
+import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
 import {
   ClientOp,
   encodeFrame,
@@ -122,7 +123,7 @@ export class BrokerClientConnection {
   /** Sends a call and waits for its answer. Broker errors come back as the engine's classes or BrokerRefusedError. */
   call(op: string, args: unknown, timeoutMs = this.options.requestTimeoutMs): Promise<unknown> {
     if (this.closedReason)
-      return Promise.reject(new TransportError(`Not connected to the broker: ${this.closedReason.message}`));
+      return Promise.reject(new TransportUnavailableError(`Not connected to the broker: ${this.closedReason.message}`));
     const id = this.nextId++;
     const encoded = encodeFrame({ t: FrameType.REQUEST, id, op, a: args });
     // The broker would close the connection on an oversized frame, failing every other call on it: refuse it here.
@@ -147,7 +148,7 @@ export class BrokerClientConnection {
       if (!this.writeBytes(encoded)) {
         clearTimeout(timer);
         this.waiting.delete(id);
-        reject(new TransportError(`Not connected to the broker: ${this.closedReason?.message ?? 'closed'}`));
+        reject(new TransportUnavailableError(`Not connected to the broker: ${this.closedReason?.message ?? 'closed'}`));
       }
     });
   }
@@ -173,7 +174,7 @@ export class BrokerClientConnection {
       clearTimeout(waiting.timer);
       this.waiting.delete(id);
       waiting.reject(
-        new TransportError(
+        new TransportUnavailableError(
           `The connection to the broker was lost before it answered "${waiting.op}"; it may or may not have done it. ${reason.message}`,
           {
             cause: reason,

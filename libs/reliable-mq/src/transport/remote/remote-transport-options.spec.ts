@@ -36,6 +36,7 @@ describe('resolveRemoteTransportOptions', () => {
       host: '10.0.0.5',
       port: 7420,
       token: 'tok',
+      waitForConnection: false,
       connectTimeoutMs: 30_000,
       requestTimeoutMs: 30_000,
     });
@@ -69,6 +70,10 @@ describe('resolveRemoteTransportOptions', () => {
       /must not be below/,
     ],
     [{ kind: 'remote' as const, url: 'reliable-mq://h', token: '' }, /token/],
+    [
+      { kind: 'remote' as const, url: 'reliable-mq://h', waitForConnection: 'yes' as never },
+      /waitForConnection must be true .* or false/,
+    ],
   ])('refuses %j with a sentence', (options, problem) => {
     expect(() => resolveRemoteTransportOptions(options, fix, {})).toThrow(problem);
   });

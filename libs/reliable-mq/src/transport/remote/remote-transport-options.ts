@@ -10,13 +10,25 @@ export interface RemoteTransportOptions {
   token?: string;
   /** Topics declared on the broker at every connect (`'name'` or `{ name, queueCount }`). */
   topics?: Array<string | { name: string; queueCount?: number }>;
-  /** How long `connect()` keeps trying to reach the broker before it fails startup. Default 30 s. */
+  /**
+   * `false` (default): the application starts even when the broker cannot be reached; business transactions go to
+   * the outbox, and the relay and the consumers attach as soon as the broker is reachable. `true`: startup waits
+   * for the broker, up to `connectTimeoutMs`, and fails if it does not answer.
+   */
+  waitForConnection?: boolean;
+  /**
+   * How long startup waits for the broker: the whole wait with `waitForConnection`, else the first attempt only.
+   * Default 30 s.
+   */
   connectTimeoutMs?: number | string;
   /** A call without an answer for this long fails (the relay retries a publish). Default 30 s. */
   requestTimeoutMs?: number | string;
   /** Delay before the first reconnect attempt; doubles per failed attempt, with jitter. Default 100 ms. */
   reconnectDelayMs?: number | string;
-  /** Cap of the reconnect delay. Default 5 s. */
+  /**
+   * Cap of the reconnect delay for attempts that time out. Attempts the broker refuses outright come at most 500 ms
+   * apart whatever this says. Default 5 s.
+   */
   reconnectMaxDelayMs?: number | string;
   /** Shown in the broker's log. Default `host:pid`. */
   clientName?: string;
@@ -28,6 +40,7 @@ export interface ResolvedRemoteTransportOptions {
   url: string;
   token: string | undefined;
   topics: Array<{ name: string; queueCount?: number }>;
+  waitForConnection: boolean;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
   reconnectDelayMs: number;
@@ -79,6 +92,11 @@ export function resolveRemoteTransportOptions(
   if (options.clientName !== undefined && (typeof options.clientName !== 'string' || options.clientName.length > 256)) {
     fix('transport.clientName must be a string of at most 256 characters.');
   }
+  if (options.waitForConnection !== undefined && typeof options.waitForConnection !== 'boolean') {
+    fix(
+      `transport.waitForConnection must be true (startup waits for the broker) or false (it starts without it); got ${JSON.stringify(options.waitForConnection)}.`,
+    );
+  }
   const reconnectDelayMs = duration('reconnectDelayMs', options.reconnectDelayMs, 100, 1);
   const reconnectMaxDelayMs = duration('reconnectMaxDelayMs', options.reconnectMaxDelayMs, 5_000, 1);
   if (reconnectMaxDelayMs < reconnectDelayMs)
@@ -89,6 +107,7 @@ export function resolveRemoteTransportOptions(
     url: url.trim(),
     token,
     topics,
+    waitForConnection: options.waitForConnection ?? false,
     connectTimeoutMs: duration('connectTimeoutMs', options.connectTimeoutMs, 30_000, 0),
     requestTimeoutMs: duration('requestTimeoutMs', options.requestTimeoutMs, 30_000, 10),
     reconnectDelayMs,

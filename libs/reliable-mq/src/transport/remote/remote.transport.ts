@@ -1,8 +1,12 @@
 import { MessageTooLargeError, uuidv7, type EngineStats, type TopicInfo } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import { TransportError } from '../../errors/transport.error';
+import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
 import { BrokerRefusedError } from '../../errors/broker-refused.error';
+import type { BackgroundConnectResult } from '../background-connect-result';
+import { ConnectionListeners } from '../connection-listeners';
 import type {
+  ConnectionListener,
   ConsumerPayloadCheck,
   DeadLetterOperations,
   InboundHandler,
@@ -42,14 +46,28 @@ export interface RemoteTransportHooks {
 /** Refusals that a reconnect with the same settings cannot cure. */
 const PERMANENT_REFUSALS = new Set<string>([ProtocolErrorCode.UNAUTHORIZED, ProtocolErrorCode.UNSUPPORTED_VERSION]);
 
+/** An attempt that failed within this long was refused outright (nothing listens, or the broker is starting). */
+const QUICK_FAILURE_MS = 1_000;
+/**
+ * Longest wait between attempts that fail quickly. A refused connect costs next to nothing, so a broker that comes
+ * back is found within this long, whatever `reconnectMaxDelayMs` allows for attempts that time out.
+ */
+const QUICK_RETRY_MAX_MS = 500;
+
+const isPermanentRefusal = (error: unknown): error is BrokerRefusedError =>
+  error instanceof BrokerRefusedError && PERMANENT_REFUSALS.has(error.brokerCode);
+
 /**
  * Transport to the standalone broker (apps/broker) over its protocol (docs/broker-protocol.md). Confirms are the
  * broker engine's: `publish` resolves after the batch is durable there.
  *
- * - A lost connection fails every call in flight at once, so the relay retries those batches; the broker knows
- *   message ids, so a batch it had stored is confirmed as a duplicate rather than stored twice.
- * - It reconnects with exponential backoff and jitter, declares its topics, registers its checkers and subscribes
- *   every open subscription again, under the same member ids.
+ * - A lost connection fails every call in flight at once (`TransportUnavailableError`), so the relay sends those
+ *   batches again without counting an attempt; the broker knows message ids, so a batch it had stored is confirmed
+ *   as a duplicate rather than stored twice.
+ * - It reconnects with exponential backoff and jitter (at most `QUICK_RETRY_MAX_MS` apart while connects are refused
+ *   outright), declares its topics, registers its checkers and subscribes every open subscription again, under the
+ *   same member ids; then it tells its connection listeners.
+ * - `connectInBackground()` starts without the broker: it keeps trying until `close()`.
  * - Checkback requests from the broker go to the checker registered for the producer group (`@TransactionChecker`).
  */
 export class RemoteTransport implements Transport {
@@ -68,6 +86,11 @@ export class RemoteTransport implements Transport {
     reject: (error: Error) => void;
   }> = [];
   private lastConnectError: Error | null = null;
+  /** The last attempt failed fast, so the next one may come soon. */
+  private lastAttemptQuick = false;
+  /** Started by `connectInBackground()`: never gives up until close(). */
+  private background = false;
+  private readonly connectionListeners = new ConnectionListeners();
   private readonly instanceId = uuidv7().slice(-12);
   readonly transactions: TransactionalOperations;
 
@@ -109,6 +132,41 @@ export class RemoteTransport implements Transport {
     return this.state === 'connected' && this.connection !== null && this.connection.isOpen;
   }
 
+  onConnectionChange(listener: ConnectionListener): () => void {
+    return this.connectionListeners.add(listener);
+  }
+
+  /**
+   * Starts connecting and keeps trying until `close()`, so that the application can start while the broker is
+   * down. Resolves after the first attempt (bounded by `connectTimeoutMs`) with how it went; later connections are
+   * told to `onConnectionChange` listeners. A refused token or protocol version rejects: no retry can fix it.
+   */
+  async connectInBackground(): Promise<BackgroundConnectResult> {
+    if (this.state === 'closed') throw new TransportError('This transport is closed.');
+    this.background = true;
+    if (this.state === 'idle') {
+      this.state = 'connecting';
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.attempt(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.options.connectTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    if (this.isConnected) return { connected: true };
+    const reason = this.lastConnectError;
+    if (isPermanentRefusal(reason)) {
+      await this.close();
+      throw reason;
+    }
+    return {
+      connected: false,
+      reason: reason ?? new TransportUnavailableError(`No answer yet from the broker at ${this.options.url}.`),
+    };
+  }
+
   /**
    * Connects, retrying with backoff for up to `connectTimeoutMs`. A refused token or protocol version fails at once:
    * no retry can fix it.
@@ -125,7 +183,7 @@ export class RemoteTransport implements Transport {
       await this.waitConnected(Math.max(0, deadline - Date.now()));
     } catch (error) {
       // Startup failed: stop trying in the background, so nothing keeps the process alive or reconnects later.
-      if (this.state === 'connecting') {
+      if (this.state === 'connecting' && !this.background) {
         this.state = 'idle';
         if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
         this.reconnectTimer = null;
@@ -250,6 +308,7 @@ export class RemoteTransport implements Transport {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.connectionListeners.end();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     for (const subscription of this.subscriptions.values()) subscription.abandon();
     this.subscriptions.clear();
@@ -272,7 +331,7 @@ export class RemoteTransport implements Transport {
     if (this.state === 'closed') throw new TransportError('This transport is closed.');
     const connection = this.connection;
     if (this.state !== 'connected' || !connection || !connection.isOpen) {
-      throw new TransportError(
+      throw new TransportUnavailableError(
         `Not connected to the broker at ${this.options.url}${this.lastConnectError ? ` (${this.lastConnectError.message})` : ''}; reconnecting.`,
       );
     }
@@ -296,7 +355,7 @@ export class RemoteTransport implements Transport {
       const timer = setTimeout(() => {
         this.connectedWaiters = this.connectedWaiters.filter((other) => other !== waiter);
         reject(
-          new TransportError(
+          new TransportUnavailableError(
             `Could not connect to the broker at ${this.options.url} within ${timeoutMs} ms${this.lastConnectError ? `: ${this.lastConnectError.message}` : ''}. Is it running (npm run start:broker), and is BROKER_URL right?`,
           ),
         );
@@ -308,6 +367,7 @@ export class RemoteTransport implements Transport {
   private async attempt(): Promise<void> {
     this.reconnectTimer = null;
     if (this.state === 'closed') return;
+    const startedAt = Date.now();
     let connection: BrokerClientConnection;
     try {
       connection = await BrokerClientConnection.open({
@@ -324,9 +384,10 @@ export class RemoteTransport implements Transport {
     } catch (error) {
       this.lastConnectError = error as Error;
       if (this.idle) return;
-      if (error instanceof BrokerRefusedError && PERMANENT_REFUSALS.has(error.brokerCode)) {
+      this.lastAttemptQuick = Date.now() - startedAt < QUICK_FAILURE_MS && !isPermanentRefusal(error);
+      if (isPermanentRefusal(error)) {
         this.hooks.onError?.(error);
-        if (this.state === 'connecting') {
+        if (this.state === 'connecting' && !this.background) {
           // Startup: fail connect() now rather than after its timeout.
           for (const waiter of this.connectedWaiters.splice(0)) waiter.reject(error);
           this.state = 'idle';
@@ -357,8 +418,10 @@ export class RemoteTransport implements Transport {
     this.state = 'connected';
     this.reconnectAttempt = 0;
     this.lastConnectError = null;
+    this.lastAttemptQuick = false;
     if (wasReconnect) this.hooks.onWarning?.(`Reconnected to the broker at ${this.options.url}.`);
     for (const waiter of this.connectedWaiters.splice(0)) waiter.resolve(connection);
+    this.connectionListeners.report(true);
   }
 
   /** Declares topics, registers checkers and subscribes again, on a fresh connection, before it takes new calls. */
@@ -402,16 +465,17 @@ export class RemoteTransport implements Transport {
       this.hooks.onWarning?.(`Lost the broker connection (${reason.message}); reconnecting.`);
       this.state = 'disconnected';
     }
+    this.connectionListeners.report(false);
     this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
     if (this.state === 'closed' || this.state === 'idle' || this.reconnectTimer) return;
     if (this.state === 'connected') this.state = 'disconnected';
-    const base = Math.min(
-      this.options.reconnectMaxDelayMs,
-      this.options.reconnectDelayMs * 2 ** Math.min(this.reconnectAttempt, 20),
-    );
+    const cap = this.lastAttemptQuick
+      ? Math.min(this.options.reconnectMaxDelayMs, QUICK_RETRY_MAX_MS)
+      : this.options.reconnectMaxDelayMs;
+    const base = Math.min(cap, this.options.reconnectDelayMs * 2 ** Math.min(this.reconnectAttempt, 20));
     this.reconnectAttempt++;
     // Jitter keeps many clients of one restarted broker from reconnecting in lockstep.
     const delay = Math.round(base * (0.5 + Math.random() / 2));
@@ -438,6 +502,7 @@ export class RemoteTransport implements Transport {
     }
     if (op === ServerEvent.GOAWAY) {
       this.hooks.onWarning?.(`The broker at ${this.options.url} is shutting down; reconnecting when it is back.`);
+      this.connectionListeners.report(false);
     }
   }
 
