@@ -6,19 +6,27 @@ import { epochMsTransformer } from './epoch-ms.transformer';
 
 export const INBOX_TABLE = 'rmq_inbox';
 
+function versionAtLeast(version: string, minimum: string): boolean {
+  const have = version.split('.').map(Number);
+  const want = minimum.split('.').map(Number);
+  for (const [index, part] of want.entries()) {
+    const actual = have[index] || 0;
+    if (actual !== part) return actual > part;
+  }
+  return true;
+}
+
 /**
- * The binary, no-pad collation the inbox migration picks on MySQL/MariaDB, told from the server version TypeORM
- * read when it connected (it reports only the number, so a `mysql` DataSource on a 10.x or later server is taken
- * for MariaDB; MySQL has no such version).
+ * The binary, no-pad collation the inbox migration would pick on this MySQL/MariaDB server, told from the version
+ * TypeORM read when it connected. TypeORM keeps only the number, so a `mysql` DataSource on a 10.x or later server
+ * is taken for MariaDB (MySQL has no such version yet; a wrong guess fails loudly with an unknown collation).
  */
 export function inboxKeyCollation(dataSource: DataSource): string {
   const version = (dataSource.driver as { version?: string }).version ?? '';
-  const [major = 0, minor = 0, patch = 0] = version.split('.').map(Number);
-  const atLeast = (a: number, b: number, c: number): boolean =>
-    major !== a ? major > a : minor !== b ? minor > b : patch >= c;
-  const mariadb = dataSource.options.type === 'mariadb' || major >= 10;
-  if (mariadb) return version === '' || atLeast(10, 2, 2) ? 'utf8mb4_nopad_bin' : 'utf8mb4_bin';
-  return atLeast(8, 0, 17) ? 'utf8mb4_0900_bin' : 'utf8mb4_bin';
+  if (dataSource.options.type === 'mariadb' || versionAtLeast(version, '10')) {
+    return version === '' || versionAtLeast(version, '10.2.2') ? 'utf8mb4_nopad_bin' : 'utf8mb4_bin';
+  }
+  return versionAtLeast(version, '8.0.17') ? 'utf8mb4_0900_bin' : 'utf8mb4_bin';
 }
 
 /**
