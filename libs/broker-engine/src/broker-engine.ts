@@ -6,6 +6,7 @@ import { ConsumerGroup } from './consume/consumer-group';
 import { originTopicOf } from './consume/delivery-mapper';
 import type { GroupContext } from './consume/group-context';
 import { MemberRuntime, type ResolvedRetry } from './consume/member-runtime';
+import { defaultStartFrom } from './consume/start-position';
 import { DelayScheduler } from './delay/delay-scheduler';
 import { DeadLetterStore } from './dlq/dead-letter-store';
 import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options';
@@ -598,7 +599,7 @@ export class BrokerEngine {
         `groupMode must be "clustering" or "broadcasting"; got ${JSON.stringify(groupMode)}.`,
       );
     }
-    const startFrom = options.startFrom ?? 'latest';
+    const startFrom = options.startFrom ?? defaultStartFrom(groupMode);
     if (startFrom !== 'latest' && startFrom !== 'earliest') {
       throw new InvalidArgumentError(`startFrom must be "latest" or "earliest"; got ${JSON.stringify(startFrom)}.`);
     }

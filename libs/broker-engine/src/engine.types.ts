@@ -155,6 +155,11 @@ export interface SubscribeOptions {
   tags?: string;
   groupMode?: GroupMode;
   mode?: ConsumeMode;
+  /**
+   * Where a group that has no offsets on the topic yet starts: `earliest`, the first message still retained, or
+   * `latest`, the end. Default: `earliest` for clustering groups, `latest` for broadcasting members. Ignored once
+   * the group (or the broadcasting member) has consumed the topic.
+   */
   startFrom?: StartFrom;
   /** Unacked messages per member. Default 32. */
   prefetch?: number;

@@ -82,6 +82,10 @@ export interface ConsumerDefaults {
   prefetch?: number;
   maxReconsumeTimes?: number;
   delayLevels?: string;
+  /**
+   * Where a group that has never consumed a topic starts. Default: `earliest` (every message the broker still holds
+   * for the topic) for clustering groups, `latest` (from its subscription on) for broadcasting ones.
+   */
   startFrom?: 'latest' | 'earliest';
 }
 

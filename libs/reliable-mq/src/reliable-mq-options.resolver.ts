@@ -16,7 +16,9 @@ export interface ResolvedReliableMqOptions {
   dataSource: ReliableMqModuleOptions['dataSource'];
   relay: RelayOptions & { enabled: boolean };
   dedup: DedupOptions;
-  consumers: Required<Omit<ConsumerDefaults, 'delayLevels'>> & { delayLevels?: string };
+  /** `startFrom` absent: each subscription starts where `defaultStartFrom` says for its group mode. */
+  consumers: Required<Omit<ConsumerDefaults, 'delayLevels' | 'startFrom'>> &
+    Pick<ConsumerDefaults, 'delayLevels' | 'startFrom'>;
   runMigrations: boolean;
   maxPayloadBytes: number;
   shutdownTimeoutMs: number;
@@ -110,6 +112,9 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
   if (consumers.mode !== undefined && consumers.mode !== 'concurrent' && consumers.mode !== 'orderly') {
     fix(`consumers.mode must be "concurrent" or "orderly"; got ${JSON.stringify(consumers.mode)}.`);
   }
+  if (consumers.startFrom !== undefined && consumers.startFrom !== 'earliest' && consumers.startFrom !== 'latest') {
+    fix(`consumers.startFrom must be "earliest" or "latest"; got ${JSON.stringify(consumers.startFrom)}.`);
+  }
   if (consumers.delayLevels !== undefined) {
     try {
       parseDelayLevels(consumers.delayLevels);
@@ -130,7 +135,7 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
       mode: consumers.mode ?? 'concurrent',
       prefetch: consumers.prefetch ?? 32,
       maxReconsumeTimes: consumers.maxReconsumeTimes ?? 16,
-      startFrom: consumers.startFrom ?? 'latest',
+      startFrom: consumers.startFrom,
       delayLevels: consumers.delayLevels,
     },
     runMigrations: options.runMigrations ?? false,

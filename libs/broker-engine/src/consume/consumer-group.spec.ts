@@ -196,14 +196,14 @@ describe('consumer groups', () => {
   });
 
   describe('start position of a new group', () => {
-    it("starts at the end by default ('latest') and at the beginning with 'earliest'", async () => {
+    it("starts at the first retained message by default ('earliest') and at the end with 'latest'", async () => {
       const engine = kit.open();
       engine.createTopic('events', { queueCount: 2 });
       await publishTexts(engine, 'events', ['old1', 'old2', 'old3']);
       const latest: Seen[] = [];
       const earliest: Seen[] = [];
-      await recorder(engine, latest, { group: 'late', topic: 'events', memberId: 'l' });
-      await recorder(engine, earliest, { group: 'early', topic: 'events', memberId: 'e', startFrom: 'earliest' });
+      await recorder(engine, latest, { group: 'late', topic: 'events', memberId: 'l', startFrom: 'latest' });
+      await recorder(engine, earliest, { group: 'early', topic: 'events', memberId: 'e' });
       await publishTexts(engine, 'events', ['new1']);
       await until(() => latest.length >= 1 && earliest.length >= 4, 5000, 'both groups');
       await sleep(50);
@@ -217,13 +217,13 @@ describe('consumer groups', () => {
       engine.createTopic('events', { queueCount: 2 });
       await publishTexts(engine, 'events', ['before']);
       const seen: Seen[] = [];
-      const sub = await recorder(engine, seen, { group: 'late', topic: 'events', memberId: 'l' });
+      const sub = await recorder(engine, seen, { group: 'late', topic: 'events', memberId: 'l', startFrom: 'latest' });
       await sub.close();
       await publishTexts(engine, 'events', ['away1']);
       await engine.close();
       engine = kit.open({ dataDir });
       await publishTexts(engine, 'events', ['away2']);
-      await recorder(engine, seen, { group: 'late', topic: 'events', memberId: 'l' });
+      await recorder(engine, seen, { group: 'late', topic: 'events', memberId: 'l', startFrom: 'latest' });
       await until(() => seen.length >= 2, 5000, 'messages sent while away');
       await sleep(50);
       expect(sorted(seen.map((s) => text(s.delivery)))).toEqual(['away1', 'away2']);

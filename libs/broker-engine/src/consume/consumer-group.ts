@@ -10,6 +10,7 @@ import { originTopicOf, reconsumeTimesOf, toDelivery } from './delivery-mapper';
 import type { GroupContext } from './group-context';
 import type { MemberRuntime, TopicSubscription } from './member-runtime';
 import { QueueRuntime } from './queue-runtime';
+import { defaultStartFrom } from './start-position';
 
 const SETTLE_FAILURE_PAUSE_MS = 1000;
 /**
@@ -121,7 +122,9 @@ export class ConsumerGroup {
       pin = true;
       const head = this.ctx.queueHeads.peek(topic, queueId);
       const policy =
-        topic === this.retryTopic || stored.size > 0 ? 'earliest' : (this.startFrom.get(topic) ?? 'latest');
+        topic === this.retryTopic || stored.size > 0
+          ? 'earliest'
+          : (this.startFrom.get(topic) ?? defaultStartFrom(this.mode));
       committed = policy === 'latest' ? head : (this.ctx.store.minOffset(topic, queueId) ?? head);
     }
     queue = new QueueRuntime(topic, queueId, offsetOwner, committed);

@@ -23,7 +23,11 @@ export interface MqConsumerOptions<TPayload = unknown> {
   delayLevels?: string;
   /** Messages in flight at once for this handler. Default 32. */
   prefetch?: number;
-  /** Where a new group starts. Default `latest`. */
+  /**
+   * Where a group that has never consumed the topic starts: `earliest`, every message the broker still holds for the
+   * topic (published before the group's first subscription included), or `latest`, from its subscription on.
+   * Default: the module's `consumers.startFrom`, else `earliest` (clustering) or `latest` (broadcasting).
+   */
   startFrom?: 'latest' | 'earliest';
   /** A class-validator DTO class; invalid payloads go to the DLQ as non-retryable. */
   dto?: new (...args: never[]) => object;

@@ -8,6 +8,8 @@ export interface AmqpPublish {
   routingKey: string;
   content: Buffer;
   options: Options.Publish;
+  /** Said after the reason when RabbitMQ returns this message as unroutable: what it means and what to do. */
+  whenReturned?: string;
 }
 
 /**
@@ -144,7 +146,8 @@ export class ConfirmPublisher {
       } else if (returnedReason !== undefined) {
         entry.reject(
           new TransportError(
-            `RabbitMQ returned message ${String(entry.item.options.messageId)} as unroutable (${returnedReason}): no queue is bound for ${target}.`,
+            `RabbitMQ returned message ${String(entry.item.options.messageId)} as unroutable (${returnedReason}): no queue is bound for ${target}.` +
+              (entry.item.whenReturned ? ` ${entry.item.whenReturned}` : ''),
           ),
         );
       } else {

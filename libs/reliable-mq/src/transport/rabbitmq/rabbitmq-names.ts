@@ -42,6 +42,14 @@ export class RabbitMqNames {
     return withinLimit(`${this.prefix}.unrouted:${topic}`);
   }
 
+  /**
+   * Exclusive queue held while one connection hands a topic's parked messages over: only one replay of a topic runs
+   * at a time across every instance. RabbitMQ deletes it with the connection that holds it.
+   */
+  unroutedReplayLock(topic: string): string {
+    return withinLimit(`${this.prefix}.unrouted-replay:${topic}`);
+  }
+
   /** A clustering group's one queue for a topic (concurrent mode). */
   groupQueue(group: string, topic: string): string {
     return withinLimit(`${this.prefix}.q:${group}:${topic}`);

@@ -1,6 +1,6 @@
 import { isNonRetryable } from '@reliable-mq/engine';
 import { describeError, requestedRetryDelay } from '@reliable-mq/engine';
-import { compileTagFilter, type TagFilter } from '@reliable-mq/engine';
+import { compileTagFilter, defaultStartFrom, type TagFilter } from '@reliable-mq/engine';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { InboundHandler, SubscriptionSpec, TransportSubscription } from '../transport.interface';
 import type { RabbitMqConnection } from './rabbitmq-connection';
@@ -20,8 +20,8 @@ export interface SubscriptionDeps {
   memberId: string;
   /** Called once the subscription is closed, so the transport forgets it. */
   onClosed(subscription: RabbitMqSubscription): void;
-  /** Moves the topic's parked messages to the queues now bound (startFrom: 'earliest'). */
-  replayUnrouted(topic: string): Promise<void>;
+  /** Moves the topic's parked messages to the queues now bound (startFrom: 'earliest'); resolves with how many. */
+  replayUnrouted(topic: string): Promise<number>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -56,6 +56,7 @@ export class RabbitMqSubscription implements TransportSubscription {
   private closed: Promise<void> | null = null;
   private readonly tagFilter: TagFilter;
   private readonly groupMode: 'clustering' | 'broadcasting';
+  private readonly startFrom: 'earliest' | 'latest';
   private unsubscribeUp: (() => void) | null = null;
   private restoreTimer: NodeJS.Timeout | undefined;
 
@@ -66,13 +67,39 @@ export class RabbitMqSubscription implements TransportSubscription {
   ) {
     this.tagFilter = compileTagFilter(spec.tags);
     this.groupMode = spec.groupMode ?? 'clustering';
+    this.startFrom = spec.startFrom ?? defaultStartFrom(this.groupMode);
   }
 
   /** Declares the queues and starts consuming; later reconnections repeat this by themselves. */
   async start(): Promise<void> {
     await this.attach();
     this.unsubscribeUp = this.deps.connection.onUp(() => this.restore());
-    if (this.spec.startFrom === 'earliest') await this.deps.replayUnrouted(this.spec.topic);
+    const replayed = await this.replayParked();
+    if (this.work?.created && this.groupMode === 'clustering') {
+      // RabbitMQ keeps a message only in the queues bound when it was published: say what this new group missed.
+      this.deps.logger.log(
+        `Group "${this.spec.group}" consumes topic "${this.spec.topic}" for the first time. It receives what is ` +
+          `published from now on${this.startFrom === 'earliest' ? `, and got the ${replayed} message(s) parked while no group consumed the topic` : ' (startFrom "latest": parked messages stay parked)'}; ` +
+          'messages that other groups of the topic had already taken are not kept on RabbitMQ for a group that comes later.',
+      );
+    }
+  }
+
+  /**
+   * Hands the topic's parked messages to the groups bound now, when this subscription starts from the earliest.
+   * A failure leaves them parked (the next start or reconnection tries again), so it is logged, not thrown.
+   */
+  private async replayParked(): Promise<number> {
+    if (this.startFrom !== 'earliest' || this.closing) return 0;
+    try {
+      return await this.deps.replayUnrouted(this.spec.topic);
+    } catch (error) {
+      this.deps.logger.warn(
+        `Could not hand the parked messages of topic "${this.spec.topic}" to group "${this.spec.group}": ` +
+          `${(error as Error).message}; they stay parked and are handed over at the next start or reconnection.`,
+      );
+      return 0;
+    }
   }
 
   close(timeoutMs = 10_000): Promise<void> {
@@ -110,6 +137,7 @@ export class RabbitMqSubscription implements TransportSubscription {
     if (this.closing) return;
     try {
       await this.attach();
+      await this.replayParked();
     } catch (error) {
       if (this.closing) return;
       this.deps.logger.error(

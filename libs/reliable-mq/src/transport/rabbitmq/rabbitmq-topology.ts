@@ -13,6 +13,8 @@ export interface WorkQueues {
   queues: string[];
   /** True for a broadcasting member's own queue, deleted when the member leaves. */
   memberQueue: boolean;
+  /** A clustering group's queue did not exist before this declaration: the group is new on the topic. */
+  created: boolean;
 }
 
 export interface WorkQueueSpec {
@@ -145,29 +147,53 @@ export class RabbitMqTopology {
         await this.assertQueue(channel, queue, { ...base, 'x-expires': this.options.broadcastQueueExpiresMs }, what);
         await channel.bindQueue(queue, exchange, '#');
       });
-      return { queues: [queue], memberQueue: true };
+      return { queues: [queue], memberQueue: true, created: false };
     }
     if (spec.mode === 'concurrent') {
       const queue = this.names.groupQueue(spec.group, spec.topic);
+      const created = await this.isMissing(queue);
       await this.once(`queue:${queue}`, async (channel) => {
         this.declared.queues.add(queue);
         await this.assertQueue(channel, queue, base, what);
         await channel.bindQueue(queue, exchange, '#');
       });
-      return { queues: [queue], memberQueue: false };
+      return { queues: [queue], memberQueue: false, created };
     }
     const count = this.options.topics.get(spec.topic) ?? this.options.orderlyQueueCount;
     const queues: string[] = [];
+    let created = false;
     for (let index = 0; index < count; index++) {
       const queue = this.names.orderlyQueue(spec.group, spec.topic, index, count);
       queues.push(queue);
+      if (index === 0) created = await this.isMissing(queue);
       await this.once(`queue:${queue}`, async (channel) => {
         this.declared.queues.add(queue);
         await this.assertQueue(channel, queue, { ...base, 'x-single-active-consumer': true }, what);
         for (let slot = index; slot < SLOT_COUNT; slot += count) await channel.bindQueue(queue, exchange, String(slot));
       });
     }
-    return { queues, memberQueue: false };
+    return { queues, memberQueue: false, created };
+  }
+
+  /**
+   * True when the queue does not exist yet. Asked only before this connection declared it: afterwards it exists.
+   * A passive declare of a missing queue closes its channel, so it runs on a throwaway one.
+   */
+  private async isMissing(queue: string): Promise<boolean> {
+    if (this.isDone(`queue:${queue}`)) return false;
+    const probe = await this.connection.current().createChannel();
+    probe.on('error', () => undefined);
+    try {
+      await probe.checkQueue(queue);
+      return false;
+    } catch (error) {
+      if (/NOT[-_]FOUND|\b404\b/.test(String((error as Error).message))) return true;
+      throw new TransportError(`Cannot check queue "${queue}" on RabbitMQ: ${(error as Error).message}`, {
+        cause: error,
+      });
+    } finally {
+      await probe.close().catch(() => undefined);
+    }
   }
 
   /** A group's retry queue for one delay, bound to the retry exchange; returns its name. */

@@ -25,7 +25,7 @@ import { RabbitMqSubscription } from './rabbitmq-subscription';
 import { RabbitMqTopology } from './rabbitmq-topology';
 import type { RabbitMqTransportOptions } from './rabbitmq-transport-options';
 import { RetryRouter } from './retry-router';
-import { replayUnrouted, unparkedTopicHint } from './unrouted-replay';
+import { UnroutedReplay, unparkedTopicHint } from './unrouted-replay';
 
 export interface RabbitMqTransportInit {
   logger?: RabbitMqLogger;
@@ -69,6 +69,7 @@ export class RabbitMqTransport implements Transport {
   private readonly topology: RabbitMqTopology;
   private readonly publisher: ConfirmPublisher;
   private readonly router: RetryRouter;
+  private readonly unrouted: UnroutedReplay;
   private readonly logger: RabbitMqLogger;
   private readonly subscriptions = new Set<RabbitMqSubscription>();
   private readonly groups = new Set<string>();
@@ -90,6 +91,7 @@ export class RabbitMqTransport implements Transport {
     this.topology = new RabbitMqTopology(this.connection, this.names, this.options);
     this.publisher = new ConfirmPublisher(this.connection, this.options.publishTimeoutMs);
     this.router = new RetryRouter(this.publisher, this.topology, this.names);
+    this.unrouted = new UnroutedReplay(this.connection, this.publisher, this.names, this.logger);
     for (const group of this.options.deadLetterGroups) this.groups.add(group);
     this.deadLetters = new RabbitMqDeadLetters({
       connection: this.connection,
@@ -254,10 +256,7 @@ export class RabbitMqTransport implements Transport {
       orderlyRetryPauseMs: this.options.orderlyRetryPauseMs,
       memberId: spec.consumerId ?? this.defaultMemberId,
       onClosed: (closed) => this.subscriptions.delete(closed),
-      replayUnrouted: async (topic) =>
-        this.options.unroutable === 'park'
-          ? replayUnrouted(this.connection, this.publisher, this.names, topic, this.logger)
-          : 0,
+      replayUnrouted: async (topic) => (this.options.unroutable === 'park' ? this.unrouted.replay(topic) : 0),
     });
     this.subscriptions.add(subscription);
     try {

@@ -6,6 +6,7 @@ import type {
   TransportSubscription,
 } from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
+import { defaultStartFrom } from '@reliable-mq/engine';
 import { ClientOp, type SubscribeArgs, type WireDelivery } from '@reliable-mq/engine/protocol';
 
 const MAX_REASON_CHARS = 8 * 1024;
@@ -54,7 +55,8 @@ export class RemoteSubscription implements TransportSubscription {
       prefetch: spec.prefetch,
       maxReconsumeTimes: spec.maxReconsumeTimes,
       ...(spec.delayLevels !== undefined ? { delayLevels: spec.delayLevels } : {}),
-      ...(spec.startFrom !== undefined ? { startFrom: spec.startFrom } : {}),
+      // Sent explicitly, so that a broker whose engine has another default still starts a new group here.
+      startFrom: spec.startFrom ?? defaultStartFrom(spec.groupMode),
       memberId: this.memberId,
       ...(spec.validator !== undefined ? { validates: true } : {}),
     };
