@@ -12,6 +12,8 @@ export class CuttableTcpProxy {
   private isCut = false;
   /** Connections accepted while the proxy was open. */
   connections = 0;
+  /** Connections dropped at once because the proxy was cut: how often a client tried meanwhile. */
+  refusals = 0;
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {}
@@ -56,6 +58,7 @@ export class CuttableTcpProxy {
 
   private accept(client: net.Socket): void {
     if (this.isCut) {
+      this.refusals++;
       client.destroy();
       return;
     }

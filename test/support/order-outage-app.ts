@@ -47,7 +47,7 @@ export interface LogLine {
   message: string;
 }
 
-/** Keeps what the application logs; `echo` also prints warnings and errors, for a failed run's story. */
+/** Keeps what the application logs; `echo` also prints it, with times, for a failed run's story. */
 export class CapturedLog implements LoggerService {
   readonly lines: LogLine[] = [];
 
@@ -77,7 +77,7 @@ export class CapturedLog implements LoggerService {
   private push(level: LogLine['level'], message: unknown, context = ''): void {
     const text = typeof message === 'string' ? message : String(message);
     this.lines.push({ level, context, message: text });
-    if (this.echo && (level === 'warn' || level === 'error')) console.log(`[${level}] [${context}] ${text}`);
+    if (this.echo) console.log(`${new Date().toISOString()} [${level}] [${context}] ${text}`);
   }
 }
 
@@ -196,15 +196,18 @@ export function tally(placed: readonly string[], ledger: OrderLedger): { once: n
 }
 
 /**
- * Watches, from a moment on, when the relay first confirms a row and when the consumer first handles one: polled
- * every few milliseconds, so the figures are as fine as the event loop allows.
+ * Watches, from a moment on, when the transport reports a connection, when the relay first claims rows and first
+ * has a batch confirmed, and when the consumer first handles an order: polled every few milliseconds, so the
+ * figures are as fine as the event loop allows.
  */
 export class DrainWatch {
+  firstClaimedAt: number | undefined;
   firstSentAt: number | undefined;
   firstHandledAt: number | undefined;
   connectedAt: number | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly stopListening: (() => void) | undefined;
+  private readonly claimedBefore: number;
   private readonly sentBefore: number;
   private readonly handledBefore: number;
 
@@ -212,6 +215,7 @@ export class DrainWatch {
     private readonly order: OrderApp,
     readonly since: number,
   ) {
+    this.claimedBefore = order.relay.metrics()?.claimed ?? 0;
     this.sentBefore = order.relay.metrics()?.sent ?? 0;
     this.handledBefore = order.ledger.times.length;
     this.stopListening = order.transport.onConnectionChange?.((connected) => {
@@ -223,6 +227,9 @@ export class DrainWatch {
 
   poll(): void {
     const now = Date.now();
+    if (this.firstClaimedAt === undefined && (this.order.relay.metrics()?.claimed ?? 0) > this.claimedBefore) {
+      this.firstClaimedAt = now;
+    }
     if (this.firstSentAt === undefined && (this.order.relay.metrics()?.sent ?? 0) > this.sentBefore) {
       this.firstSentAt = now;
     }
@@ -231,13 +238,19 @@ export class DrainWatch {
     }
   }
 
-  stop(): { reconnectMs: number | null; firstSentMs: number | null; firstHandledMs: number | null } {
+  stop(): {
+    reconnectMs: number | null;
+    firstClaimedMs: number | null;
+    firstSentMs: number | null;
+    firstHandledMs: number | null;
+  } {
     this.poll();
     clearInterval(this.timer);
     this.stopListening?.();
     const since = (at: number | undefined): number | null => (at === undefined ? null : at - this.since);
     return {
       reconnectMs: since(this.connectedAt),
+      firstClaimedMs: since(this.firstClaimedAt),
       firstSentMs: since(this.firstSentAt),
       firstHandledMs: since(this.firstHandledAt),
     };

@@ -4,6 +4,8 @@ import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-
 import { RABBITMQ_URL, describeWithService, serviceEndpoint, uniqueName } from '../../../../../test/support/services';
 import { CuttableTcpProxy } from '../../../../../test/support/cuttable-tcp-proxy';
 import { TransportError } from '../../errors/transport.error';
+import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
+import { deleteRabbitMqObjects } from '../../../../../test/support/rabbitmq-admin';
 import type { InboundMessage } from '../transport.interface';
 import { RabbitMqTransport } from './rabbitmq.transport';
 import {
@@ -56,6 +58,83 @@ describeWithService('rabbitmq', 'RabbitMQ transport connection', () => {
     await wrongPassword.close();
     expect((refused as Error).message).toMatch(/Check the user, password and vhost/);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('starts in the background while RabbitMQ refuses, reports each connection change, and is connected within a second of its return', async () => {
+    const proxy = new CuttableTcpProxy(serviceEndpoint('rabbitmq'));
+    await proxy.start();
+    proxy.cut();
+    const topic = `t-${randomUUID().slice(0, 8)}`;
+    const warnings: string[] = [];
+    // A long maximum delay: only the cap for refused attempts keeps them frequent.
+    const bus = new RabbitMqTransport(
+      {
+        kind: 'rabbitmq',
+        url: proxy.urlFor(RABBITMQ_URL),
+        prefix: uniqueName('rmqb'),
+        topics: [topic],
+        reconnect: { initialDelayMs: 50, maxDelayMs: 10_000 },
+      },
+      { logger: { log: () => undefined, warn: (line) => warnings.push(line), error: (line) => warnings.push(line) } },
+    );
+    const changes: Array<{ connected: boolean; at: number }> = [];
+    bus.onConnectionChange((connected) => changes.push({ connected, at: Date.now() }));
+    try {
+      const started = Date.now();
+      const result = await bus.connectInBackground();
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(result.connected).toBe(false);
+      expect(bus.isConnected).toBe(false);
+      const refused = await bus.publish([message(topic, 'too early')]).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+      expect(refused).toBeInstanceOf(TransportUnavailableError);
+
+      // Long enough for an uncapped backoff to have grown to seconds.
+      await sleep(2_500);
+      const attemptsBefore = proxy.refusals;
+      expect(attemptsBefore).toBeGreaterThanOrEqual(8);
+      proxy.restore();
+      const openedAt = Date.now();
+      await until(() => changes.some((change) => change.connected), 'the first connection', 5_000);
+      const firstUp = changes.find((change) => change.connected)!.at - openedAt;
+      expect(firstUp).toBeLessThan(1_000);
+      // The configured topic was declared on that connection: a group can bind and receive.
+      const got: string[] = [];
+      await bus.subscribe(spec(topic, 'late-start', { startFrom: 'earliest' }), async (inbound) => {
+        got.push(inbound.body.toString());
+      });
+      await bus.publish([message(topic, 'after')]);
+      await until(() => got.includes('after'), 'a delivery');
+
+      proxy.cut();
+      await until(() => changes.at(-1)?.connected === false, 'the loss to be reported');
+      await sleep(1_500);
+      proxy.restore();
+      const reopenedAt = Date.now();
+      await until(() => changes.at(-1)?.connected === true, 'the reconnection', 5_000);
+      const secondUp = changes.at(-1)!.at - reopenedAt;
+      expect(secondUp).toBeLessThan(1_000);
+      expect(changes.map((change) => change.connected)).toEqual([true, false, true]);
+      console.log(`[RabbitMQ background start] connected ${firstUp} ms and ${secondUp} ms after the proxy opened`);
+    } finally {
+      await bus.close();
+      await proxy.stop();
+      await deleteRabbitMqObjects(bus.declaredTopology());
+    }
+    // close() ends the news.
+    expect(changes).toHaveLength(3);
+  });
+
+  it('fails a background start at once on wrong credentials', async () => {
+    const wrongPassword = new RabbitMqTransport({ kind: 'rabbitmq', url: 'amqp://guest:wrong@127.0.0.1:5672' });
+    const error = await wrongPassword.connectInBackground().then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    await wrongPassword.close();
+    expect((error as Error).message).toMatch(/Check the user, password and vhost/);
   });
 
   it('reconnects after the network is cut: re-declares, resubscribes, redelivers what was in flight', async () => {

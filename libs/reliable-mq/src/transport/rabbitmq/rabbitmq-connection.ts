@@ -22,7 +22,7 @@ const QUICK_FAILURE_MS = 1_000;
  * Longest wait between attempts that fail quickly. A refused connect costs next to nothing, so a node that comes
  * back is found within this long, whatever `reconnect.maxDelayMs` allows for attempts that time out.
  */
-const QUICK_RETRY_MAX_MS = 500;
+const QUICK_RETRY_MAX_MS = 250;
 
 /** Refusals that waiting will not cure: wrong credentials, a missing vhost, no permission. */
 function isPermanent(error: unknown): boolean {

@@ -40,7 +40,7 @@ export interface RabbitMqTransportOptions {
   connectTimeoutMs?: number | string;
   /**
    * Backoff between reconnection attempts: doubles from `initialDelayMs` (default 250 ms) up to `maxDelayMs`
-   * (default 10 s), with jitter. Attempts refused outright come at most 500 ms apart whatever `maxDelayMs` says.
+   * (default 10 s), with jitter. Attempts refused outright come at most 250 ms apart whatever `maxDelayMs` says.
    */
   reconnect?: { initialDelayMs?: number | string; maxDelayMs?: number | string };
   /** A publish whose confirm has not arrived after this long fails (the relay retries it). Default 30 s. */

@@ -26,7 +26,7 @@ export interface RemoteTransportOptions {
   /** Delay before the first reconnect attempt; doubles per failed attempt, with jitter. Default 100 ms. */
   reconnectDelayMs?: number | string;
   /**
-   * Cap of the reconnect delay for attempts that time out. Attempts the broker refuses outright come at most 500 ms
+   * Cap of the reconnect delay for attempts that time out. Attempts the broker refuses outright come at most 250 ms
    * apart whatever this says. Default 5 s.
    */
   reconnectMaxDelayMs?: number | string;

@@ -52,7 +52,7 @@ const QUICK_FAILURE_MS = 1_000;
  * Longest wait between attempts that fail quickly. A refused connect costs next to nothing, so a broker that comes
  * back is found within this long, whatever `reconnectMaxDelayMs` allows for attempts that time out.
  */
-const QUICK_RETRY_MAX_MS = 500;
+const QUICK_RETRY_MAX_MS = 250;
 
 const isPermanentRefusal = (error: unknown): error is BrokerRefusedError =>
   error instanceof BrokerRefusedError && PERMANENT_REFUSALS.has(error.brokerCode);
