@@ -207,6 +207,26 @@ function entitiesSuite(kind: Kind): void {
       expect(await pendingSchemaChanges(dataSource)).toEqual([expect.stringContaining('app_order')]);
     });
   }
+
+  if (kind === 'mariadb') {
+    it('widens in place the TEXT columns an earlier synchronize gave the outbox, so no later diff drops them', async () => {
+      const dataSource = await boot();
+      const [widen, ...earlier] = reliableMqMigrations('mariadb').reverse();
+      await applyMigrations(dataSource, earlier.reverse());
+      // The column types the entity of earlier versions synchronized.
+      await dataSource.query('ALTER TABLE rmq_outbox MODIFY headers text NOT NULL, MODIFY payload text NOT NULL');
+      await dataSource.query(
+        `INSERT INTO rmq_outbox (id, producer_group, topic, headers, payload, next_attempt_at, created_at)
+         VALUES ('a', 'g', 't', '{"h":"1"}', '{"amount":42}', 0, 0)`,
+      );
+      expect(await pendingSchemaChanges(dataSource)).toContainEqual(expect.stringMatching(/DROP COLUMN `payload`/));
+      await applyMigrations(dataSource, [widen!]);
+      expect((await pendingSchemaChanges(dataSource)).filter(mentionsFrameworkTable)).toEqual([]);
+      expect(await dataSource.query('SELECT headers, payload FROM rmq_outbox')).toEqual([
+        { headers: '{"h":"1"}', payload: '{"amount":42}' },
+      ]);
+    });
+  }
 }
 
 describe('reliableMqEntities on SQLite', () => entitiesSuite('sqlite'));

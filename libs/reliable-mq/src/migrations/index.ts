@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { CreateOutboxMysql1700000000001 } from './mysql/1700000000001-create-outbox';
 import { CreateInboxMysql1700000000002 } from './mysql/1700000000002-create-inbox';
 import { CreateHalfMessagesMysql1700000000003 } from './mysql/1700000000003-create-half-messages';
+import { WidenOutboxTextMysql1700000000004 } from './mysql/1700000000004-widen-outbox-text';
 import { CreateOutboxPostgres1700000000001 } from './postgres/1700000000001-create-outbox';
 import { CreateInboxPostgres1700000000002 } from './postgres/1700000000002-create-inbox';
 import { CreateHalfMessagesPostgres1700000000003 } from './postgres/1700000000003-create-half-messages';
@@ -26,7 +27,12 @@ const BY_DIALECT = {
     CreateInboxPostgres1700000000002,
     CreateHalfMessagesPostgres1700000000003,
   ],
-  mysql: [CreateOutboxMysql1700000000001, CreateInboxMysql1700000000002, CreateHalfMessagesMysql1700000000003],
+  mysql: [
+    CreateOutboxMysql1700000000001,
+    CreateInboxMysql1700000000002,
+    CreateHalfMessagesMysql1700000000003,
+    WidenOutboxTextMysql1700000000004,
+  ],
 } as const satisfies Record<string, readonly MigrationClass[]>;
 
 /**

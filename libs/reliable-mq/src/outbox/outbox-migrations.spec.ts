@@ -68,7 +68,12 @@ const EXPECTED: Record<TestDatabaseKind, string[]> = {
     'CreateInboxPostgres1700000000002',
     'CreateHalfMessagesPostgres1700000000003',
   ],
-  mariadb: ['CreateOutboxMysql1700000000001', 'CreateInboxMysql1700000000002', 'CreateHalfMessagesMysql1700000000003'],
+  mariadb: [
+    'CreateOutboxMysql1700000000001',
+    'CreateInboxMysql1700000000002',
+    'CreateHalfMessagesMysql1700000000003',
+    'WidenOutboxTextMysql1700000000004',
+  ],
 };
 
 function migrationSuite(kind: TestDatabaseKind): void {
