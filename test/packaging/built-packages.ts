@@ -85,3 +85,23 @@ export async function ensurePackagesBuilt(): Promise<void> {
     rmSync(LOCK, { recursive: true, force: true });
   }
 }
+
+function sourceFiles(dir: string, relative = ''): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const rel = relative ? `${relative}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) return sourceFiles(path.join(dir, entry.name), rel);
+    return /(?<!\.d)\.ts$/.test(entry.name) && !/\.(e2e-)?spec\.ts$/.test(entry.name) ? [rel] : [];
+  });
+}
+
+/**
+ * The declaration files a complete build of the package in `packageDir` has and `distDir` lacks: a `dist` copied
+ * while a build was deleting or writing it misses some.
+ */
+export function missingDeclarations(packageDir: string, distDir: string): string[] {
+  return sourceFiles(path.join(packageDir, 'src'))
+    .map((file) => file.replace(/\.ts$/, '.d.ts'))
+    .filter((file) => !existsSync(path.join(distDir, file)))
+    .map((file) => path.join(distDir, file));
+}

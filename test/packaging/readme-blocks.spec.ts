@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensurePackagesBuilt, REPO_ROOT } from './built-packages';
+import { ensurePackagesBuilt, missingDeclarations, REPO_ROOT } from './built-packages';
 import {
   createAppFolder,
   extractTsBlocks,
@@ -76,8 +76,18 @@ describe('extractTsBlocks', () => {
 describe('typeCheckBlocks', () => {
   let app: AppFolder;
   beforeAll(async () => {
-    await ensurePackagesBuilt();
-    app = createAppFolder(NODE_MODULES, INSTALLED);
+    // Another test may rebuild the packages at the same time; a copy taken in the middle of that is taken again.
+    for (let attempt = 1; ; attempt++) {
+      await ensurePackagesBuilt();
+      app = createAppFolder(NODE_MODULES, INSTALLED);
+      const missing = INSTALLED.flatMap((pkg) =>
+        missingDeclarations(pkg.dir, path.join(app.dir, 'node_modules', pkg.name, 'dist')),
+      );
+      if (missing.length === 0) return;
+      app.remove();
+      if (attempt === 5) throw new Error(`The built packages lack ${missing.length} files, e.g. ${missing[0]}`);
+      await new Promise((done) => setTimeout(done, 5_000));
+    }
   }, 300_000);
   afterAll(() => app?.remove());
 
