@@ -7,7 +7,9 @@ import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   EmbeddedTransport,
+  MemoryDedupStore,
   MqConsumer,
+  RELIABLE_MQ_DEDUP_STORE,
   RELIABLE_MQ_TRANSPORT,
   ReliableMqModule,
   ReliablePublisher,
@@ -48,9 +50,15 @@ class OrderService {
 
 @Injectable()
 class PaymentHandler {
+  constructor(private readonly dataSource: DataSource) {}
+
   @MqConsumer({ topic: 'order.created', group: 'payment-service', dedupKey: (p: { orderId: string }) => p.orderId })
   async charge(payload: { orderId: string; amount: number }, ctx: MessageContext): Promise<void> {
-    await ctx.manager!.query('INSERT INTO charges (order_id, amount) VALUES (?, ?)', [payload.orderId, payload.amount]);
+    // The db dedup store hands over its transaction; a memory store none.
+    await (ctx.manager ?? this.dataSource.manager).query('INSERT INTO charges (order_id, amount) VALUES (?, ?)', [
+      payload.orderId,
+      payload.amount,
+    ]);
   }
 }
 
@@ -194,6 +202,36 @@ describe('withTemporaryTransport', () => {
     expect(await moduleRef.get(OrderService).charges()).toEqual([{ order_id: 'r-1', amount: 5 }]);
   });
 
+  it('leaves the dedup store to the app, which a Redis-dedup app overrides as a provider', async () => {
+    const moduleRef = await started(
+      await withTemporaryTransport(
+        Test.createTestingModule({
+          imports: [
+            await databaseModule(),
+            ReliableMqModule.forRootAsync({
+              inject: [DataSource],
+              useFactory: (dataSource: DataSource) => ({
+                producerGroup: 'order-service',
+                dataSource,
+                runMigrations: true,
+                transport: { kind: 'rabbitmq', url: 'amqp://127.0.0.1:1' },
+                dedup: { store: 'redis', url: 'redis://127.0.0.1:1' },
+              }),
+            }),
+          ],
+          providers: [OrderService, PaymentHandler],
+        }),
+      )
+        .overrideProvider(RELIABLE_MQ_DEDUP_STORE)
+        .useValue(new MemoryDedupStore())
+        .compile(),
+    );
+    const orders = moduleRef.get(OrderService);
+    await orders.placeOrder('m-1', 7);
+    await waitForIdle(moduleRef);
+    expect(await orders.charges()).toEqual([{ order_id: 'm-1', amount: 7 }]);
+  });
+
   it('takes topics and engine options of its own; with autoCreateTopics off an unknown topic is refused', async () => {
     const moduleRef = await started(
       await withTemporaryTransport(Test.createTestingModule({ imports: [await remoteBrokerApp()] }), {
@@ -207,9 +245,17 @@ describe('withTemporaryTransport', () => {
     ).rejects.toThrow(/does not exist/);
   });
 
-  it('is needed: without it the same app fails to start, since its broker is not there', async () => {
-    await expect(Test.createTestingModule({ imports: [await remoteBrokerApp()] }).compile()).rejects.toThrow(
-      /127\.0\.0\.1/,
-    );
+  it('is needed: without it the same app uses the remote transport it configures', async () => {
+    // Depending on the transport's startup, an unreachable broker fails the start or leaves it disconnected.
+    const outcome = await Test.createTestingModule({ imports: [await remoteBrokerApp()] })
+      .compile()
+      .then(
+        (moduleRef) => {
+          cleanups.push(() => moduleRef.close());
+          return moduleRef.get<Transport>(RELIABLE_MQ_TRANSPORT).kind;
+        },
+        (error: unknown) => String(error),
+      );
+    expect(outcome).toMatch(/^remote$|127\.0\.0\.1:\d+/);
   });
 });
