@@ -47,7 +47,9 @@ describeWithService('rabbitmq', 'RabbitMQ transport: a group that subscribes lat
     await expectLateGroupGetsEverything(bus, topic, 'billing');
     expect(await depth(`${prefix}.unrouted:${topic}`)).toBe(0);
     expect(log.logs.join('\n')).toMatch(
-      new RegExp(`Group "billing" consumes topic "${topic}" for the first time\\. .*got the 200 message\\(s\\) parked`),
+      new RegExp(
+        `Group "billing" consumes topic "${topic}" for the first time: .*\\(200 handed over by this subscription\\)`,
+      ),
     );
   });
 
@@ -88,7 +90,7 @@ describeWithService('rabbitmq', 'RabbitMQ transport: a group that subscribes lat
     expectOnceInKeyOrder(late.seen, after);
     expect(log.logs.join('\n')).toMatch(
       new RegExp(
-        `Group "analytics" consumes topic "${topic}" for the first time\\..*not kept on RabbitMQ for a group that comes later`,
+        `Group "analytics" consumes topic "${topic}" for the first time: .*not kept on RabbitMQ for a group that comes later`,
       ),
     );
   });

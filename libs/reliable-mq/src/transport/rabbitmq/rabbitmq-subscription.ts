@@ -77,10 +77,14 @@ export class RabbitMqSubscription implements TransportSubscription {
     const replayed = await this.replayParked();
     if (this.work?.created && this.groupMode === 'clustering') {
       // RabbitMQ keeps a message only in the queues bound when it was published: say what this new group missed.
+      const parked =
+        this.startFrom === 'earliest'
+          ? `and what was parked while the topic had no group (${replayed} handed over by this subscription)`
+          : 'but not what was parked while the topic had no group (startFrom "latest")';
       this.deps.logger.log(
-        `Group "${this.spec.group}" consumes topic "${this.spec.topic}" for the first time. It receives what is ` +
-          `published from now on${this.startFrom === 'earliest' ? `, and got the ${replayed} message(s) parked while no group consumed the topic` : ' (startFrom "latest": parked messages stay parked)'}; ` +
-          'messages that other groups of the topic had already taken are not kept on RabbitMQ for a group that comes later.',
+        `Group "${this.spec.group}" consumes topic "${this.spec.topic}" for the first time: it receives what is ` +
+          `published from now on, ${parked}. Messages that other groups of the topic took before now are not kept ` +
+          'on RabbitMQ for a group that comes later.',
       );
     }
   }
