@@ -388,7 +388,8 @@ function relaySuite(kind: TestDatabaseKind): void {
         { manager },
       ),
     );
-    const relay = makeRelay({ backoffBaseMs: 20, backoffMaxMs: 40, instanceId: 'wave-relay' });
+    // A backoff long enough that the failed row is still waiting when the test claims, even on a loaded machine.
+    const relay = makeRelay({ backoffBaseMs: 400, backoffMaxMs: 500, instanceId: 'wave-relay' });
     await relay.flush();
 
     let rows = await db.rows();
@@ -416,7 +417,7 @@ function relaySuite(kind: TestDatabaseKind): void {
       await store.claim({ owner: 'someone-else', now, leaseUntil: now + 1_000, limit: 10, maxBytes: 1_000_000 }),
     ).toEqual([]);
     refuse = false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 550));
     await relay.flush();
     rows = await db.rows();
     expect(rows.every((row) => row.status === 'sent')).toBe(true);

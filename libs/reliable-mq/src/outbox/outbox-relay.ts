@@ -3,7 +3,7 @@ import { schedule, type ScheduledTask } from 'node-cron';
 import type { DataSource } from 'typeorm';
 import type { RelayOptions } from '../reliable-mq-options.interface';
 import type { Transport, TransportMessage } from '../transport/transport.interface';
-import { isTransportUnavailable } from '../transport/transport-unavailability';
+import { BrokerAvailability } from './broker-availability';
 import { createOutboxStore } from './create-outbox-store';
 import { errorText } from './error-text';
 import { resolveRelayOptions, type ResolvedRelayOptions } from './outbox-relay-options';
@@ -92,11 +92,6 @@ function toWaves(entries: readonly Outgoing[]): Outgoing[][] {
 /** Rows after which single sends of a failed batch stop: two failures in a row look like the broker, not a row. */
 const ISOLATION_FAILURE_LIMIT = 2;
 const CLEANUP_CHUNK = 1000;
-/**
- * Pause before trying again after the broker could not be reached, when the transport does not say when it is back
- * (or says it is connected already): short, as nothing counts against the rows meanwhile.
- */
-const UNAVAILABLE_RETRY_MS = 250;
 
 /**
  * Moves outbox rows to the broker.
@@ -110,11 +105,11 @@ const UNAVAILABLE_RETRY_MS = 250;
  *   id, so the consumer sees it once.
  * - Per-key order: a row is claimed only together with every earlier unsent row of its key, and is sent only after
  *   the previous row of its key was confirmed (see `round`). A hot key thus moves a batch of rows per claim, not one.
- * - An outage is not the rows' fault: while the transport is not connected nothing is claimed, and a send that fails
- *   because the broker could not be reached gives its rows back without counting an attempt or growing their
- *   backoff. The transport's connection news wakes the relay as soon as it can publish again. A row whose send was
- *   cut off may have reached the broker; it is sent again, and the broker's ids (or the consumers' dedup on
- *   RabbitMQ) absorb the copy.
+ * - An outage is not the rows' fault (see `BrokerAvailability`): while the transport is not connected nothing is
+ *   claimed, and a send that fails because the broker could not be reached gives its rows back without counting an
+ *   attempt or growing their backoff. The transport's connection news wakes the relay as soon as it can publish
+ *   again. A row whose send was cut off may have reached the broker; it is sent again, and the broker's ids (or the
+ *   consumers' dedup on RabbitMQ) absorb the copy.
  */
 export class OutboxRelay {
   readonly options: ResolvedRelayOptions;
@@ -134,9 +129,7 @@ export class OutboxRelay {
   private earliestRetryAt = Number.POSITIVE_INFINITY;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryTimerAt = Number.POSITIVE_INFINITY;
-  private stopListening: (() => void) | undefined;
-  /** The relay said it waits for the broker, and has not yet said that it is back. */
-  private waitingForBroker = false;
+  private readonly broker: BrokerAvailability;
   private readonly counters: OutboxRelayMetrics = {
     claimed: 0,
     sent: 0,
@@ -154,6 +147,9 @@ export class OutboxRelay {
     this.logger = init.logger ?? new Logger('OutboxRelay');
     this.clock = init.clock ?? Date.now;
     this.storeInstance = init.store;
+    this.broker = new BrokerAvailability(this.transport, this.logger, () => {
+      if (!this.stopping) this.wake();
+    });
   }
 
   get instanceId(): string {
@@ -164,9 +160,7 @@ export class OutboxRelay {
   start(): void {
     if (this.tasks.length > 0) return;
     this.stopping = false;
-    this.stopListening = this.transport.onConnectionChange?.((connected) => {
-      if (connected) this.onBrokerBack();
-    });
+    this.broker.start();
     this.tasks = [
       schedule(this.options.sweepCron, () => this.wake(), {
         name: `rmq-outbox-sweep:${this.instanceId}`,
@@ -204,8 +198,7 @@ export class OutboxRelay {
   /** Stops the jobs, waits for the round in flight, and hands back any lease this relay still holds. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.stopListening?.();
-    this.stopListening = undefined;
+    this.broker.stop();
     this.clearRetryTimer();
     const tasks = this.tasks;
     this.tasks = [];
@@ -265,27 +258,6 @@ export class OutboxRelay {
     return this.storeInstance;
   }
 
-  /** True while the transport reports that it cannot reach its broker; says so once per outage, and when it ends. */
-  private brokerUnreachable(): boolean {
-    const unreachable = this.transport.isConnected === false;
-    if (unreachable !== this.waitingForBroker) {
-      this.waitingForBroker = unreachable;
-      if (unreachable) {
-        this.logger.warn(
-          'Not connected to the broker: outbox rows wait in the database, with no attempt counted, and go out as ' +
-            'soon as it is reachable again.',
-        );
-      } else {
-        this.logger.log('Connected to the broker: sending the outbox rows that waited for it.');
-      }
-    }
-    return unreachable;
-  }
-
-  private onBrokerBack(): void {
-    if (!this.stopping) this.wake();
-  }
-
   private startDrain(): void {
     if (this.draining || this.stopping) return;
     this.draining = this.drainLoop().finally(() => {
@@ -307,7 +279,7 @@ export class OutboxRelay {
       for (;;) {
         let claimed: Claim = { rows: [], sendBy: 0 };
         let claimFailed = false;
-        if (this.drainRequested && !this.stopping && !this.brokerUnreachable()) {
+        if (this.drainRequested && !this.stopping && !this.broker.isUnreachable()) {
           this.drainRequested = false;
           try {
             claimed = await this.claim();
@@ -330,7 +302,7 @@ export class OutboxRelay {
         if (claimed.rows.length === 0) {
           // Only a claim that finds nothing, with no confirm since that could have let more through, ends the drain.
           // While the broker is unreachable nothing is claimed; its return wakes the relay.
-          if (this.drainRequested && !this.brokerUnreachable()) continue;
+          if (this.drainRequested && !this.broker.isUnreachable()) continue;
           this.drainRequested = false;
           return;
         }
@@ -359,15 +331,19 @@ export class OutboxRelay {
    */
   private async afterSend(outcome: SendOutcome, claimedMeanwhile: readonly ClaimedRow[]): Promise<boolean> {
     if (outcome === 'sent') {
+      this.broker.reached();
       this.drainRequested = true;
       return true;
     }
     if (claimedMeanwhile.length > 0) await this.releaseUntried(claimedMeanwhile);
     if (outcome === 'failed') this.scheduleRetryWake();
-    // A transport that reports its state wakes the relay when it is back; otherwise try again shortly.
-    if (outcome === 'unavailable' && !this.brokerUnreachable()) {
-      this.earliestRetryAt = Math.min(this.earliestRetryAt, this.clock() + UNAVAILABLE_RETRY_MS);
-      this.scheduleRetryWake();
+    if (outcome === 'unavailable') {
+      // The transport's connection news wakes the relay; one that gives none is tried again after a pause.
+      const pause = this.broker.retryPause();
+      if (pause !== undefined) {
+        this.earliestRetryAt = Math.min(this.earliestRetryAt, this.clock() + pause);
+        this.scheduleRetryWake();
+      }
     }
     return false;
   }
@@ -491,7 +467,7 @@ export class OutboxRelay {
     } catch (waveError) {
       const rows = wave.map((entry) => entry.row);
       // Unreachable is not refused: sending the rows one by one would only fail each of them the same way.
-      if (isTransportUnavailable(waveError, this.transport)) {
+      if (this.broker.isUnavailability(waveError)) {
         return { sent: [], failures: [], untried: [], unavailable: { rows, error: waveError } };
       }
       if (wave.length === 1) return { sent: [], failures: [{ rows, error: waveError }], untried: [] };
@@ -509,7 +485,7 @@ export class OutboxRelay {
           sent.push(row);
           failuresInARow = 0;
         } catch (error) {
-          if (isTransportUnavailable(error, this.transport)) {
+          if (this.broker.isUnavailability(error)) {
             return { sent, failures, untried: [], unavailable: { rows: rows.slice(index), error } };
           }
           failures.push({ rows: [row], error });
@@ -542,12 +518,7 @@ export class OutboxRelay {
    */
   private async holdForBroker(rows: readonly ClaimedRow[], error: unknown): Promise<void> {
     this.counters.heldForBroker += rows.length;
-    if (!this.waitingForBroker) {
-      this.logger.warn(
-        `The broker could not be reached while sending ${rows.length} outbox row(s); they are sent again once it ` +
-          `can be, with no attempt counted: ${errorText(error)}`,
-      );
-    }
+    this.broker.heldBack(rows.length, error);
     await this.releaseUntried(rows);
   }
 
