@@ -34,7 +34,8 @@ export interface ProviderOverridingBuilder<Builder> {
  * Runs the app's ReliableMQ on a temporary in-process broker in a test, whatever transport its module configures:
  * the `RELIABLE_MQ_TRANSPORT` provider is replaced by the embedded engine in a fresh temporary directory, so a
  * `remote` or `rabbitmq` transport is never constructed and nothing connects to it. The directory is deleted when
- * the app closes (`app.close()`), and after a failed start.
+ * the app closes (`app.close()`), or at once if the engine fails to open. A compile that fails after the transport
+ * was created leaves it to the OS temp folder, since Nest closes nothing then.
  *
  *     const moduleRef = await withTemporaryTransport(Test.createTestingModule({ imports: [AppModule] })).compile();
  *
