@@ -148,6 +148,41 @@ describe('the packages installed into fresh Nest apps', () => {
     installTests(SQLITE_EMBEDDED);
     appTests(SQLITE_EMBEDDED, env);
     jestTest(SQLITE_EMBEDDED, () => commandEnv({ DATA_DIR: join(appDir(SQLITE_EMBEDDED), 'jest-data') }));
+
+    // Last in this app, so that the sizes above are those of the app alone; better-sqlite3 is built by then.
+    it(
+      'installs the broker package and runs its reliable-mq-broker bin',
+      async () => {
+        await installed(SQLITE_EMBEDDED);
+        const dir = appDir(SQLITE_EMBEDDED);
+        const broker = packed.find((pack) => pack.name === '@reliable-mq/broker');
+        if (broker === undefined) throw new Error('No workspace packed @reliable-mq/broker.');
+        await runChecked('npm', ['install', '--no-audit', '--no-fund', '--strict-allow-scripts', broker.tarball], {
+          cwd: dir,
+          timeoutMs: 5 * MINUTE,
+        });
+        const server = await AppProcess.startUntil(join(dir, 'node_modules', '.bin', 'reliable-mq-broker'), [], {
+          dir,
+          env: commandEnv({
+            BROKER_HOST: '127.0.0.1',
+            BROKER_PORT: '0',
+            BROKER_ALLOW_NO_TOKEN: 'true',
+            BROKER_DATA_DIR: join(dir, 'broker-data'),
+            BROKER_READY_LINE: 'true',
+          }),
+          ready: /BROKER_READY (\{.*\})\r?\n/,
+          timeoutMs: MINUTE,
+        });
+        try {
+          const { healthPort } = JSON.parse(server.ready?.[1] ?? '{}') as { healthPort?: number | null };
+          const health = await fetch(`http://127.0.0.1:${healthPort}/health`);
+          expect(health.status).toBe(200);
+        } finally {
+          await stopApp(server);
+        }
+      },
+      6 * MINUTE,
+    );
   });
 
   describeCombination(POSTGRES_RABBITMQ, () => {
@@ -202,6 +237,9 @@ function installTests(combination: Combination): void {
       const dir = appDir(combination);
       const all = sizeOf(await installedPackageDirs(dir, false));
       const production = sizeOf(await installedPackageDirs(dir, true));
+      // npm ls fails on an invalid tree, e.g. a peer that is installed outside the range a package declares.
+      const tree = await runCommand('npm', ['ls', '--all'], { cwd: dir, timeoutMs: MINUTE });
+      expect(tree.code, tail(tree.output)).toBe(0);
       const framework = sizeOf(dependencyClosure(dir, '@reliable-mq/nestjs'));
       const drivers = sizeOf([...new Set(combination.drivers.flatMap((name) => dependencyClosure(dir, name)))]);
       const report = (what: string, size: TreeSize): string => `    ${what}: ${formatSize(size)}`;
