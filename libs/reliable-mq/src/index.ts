@@ -51,6 +51,7 @@ export { reliableMqEntities } from './reliable-mq.entities';
 
 // --- transports
 export type {
+  ConnectionListener,
   ConsumerPayloadCheck,
   DeadLetterOperations,
   InboundHandler,
@@ -61,6 +62,7 @@ export type {
   TransportMessage,
   TransportSubscription,
 } from './transport/transport.interface';
+export type { BackgroundConnectResult } from './transport/background-connect-result';
 export { EmbeddedTransport } from './transport/embedded.transport';
 export { RemoteTransport, type RemoteTransportHooks } from './transport/remote/remote.transport';
 export { RabbitMqTransport, type RabbitMqTransportInit } from './transport/rabbitmq/rabbitmq.transport';
