@@ -8,11 +8,20 @@ export type ConsoleRole = 'viewer' | 'operator' | 'admin';
 
 export const CONSOLE_ROLES: readonly ConsoleRole[] = ['viewer', 'operator', 'admin'];
 
+/**
+ * Rights beside the role. `reveal`: see the real value of masked payload fields (`redact`), each time with a reason,
+ * audited. Given only in the configuration, never by an admin in the console, and not implied by any role.
+ */
+export type ConsolePermission = 'reveal';
+
+export const CONSOLE_PERMISSIONS: readonly ConsolePermission[] = ['reveal'];
+
 /** A login configured by the host. `passwordHash` comes from `hashConsolePassword` (`npm run console -- hash-password`). */
 export interface ConsoleUserConfig {
   username: string;
   passwordHash: string;
   role: ConsoleRole;
+  permissions?: ConsolePermission[];
 }
 
 /**
@@ -23,6 +32,35 @@ export interface ConsoleTokenConfig {
   name: string;
   tokenHash: string;
   role: ConsoleRole;
+  permissions?: ConsolePermission[];
+}
+
+/**
+ * Login throttling. Every attempt is counted before its password is checked, so parallel guesses cannot outrun it.
+ * Past a limit, logins get 429 with `Retry-After` until enough failures leave the window, even with the right
+ * password.
+ */
+export interface ConsoleLoginRateLimit {
+  /** Failures per username and client address within `window`. Default 5. An address gets 4× across usernames. */
+  maxFailures?: number;
+  /**
+   * Failures per username from addresses it has not logged in from before, within `window`. Default
+   * 10 × `maxFailures`. Addresses the user logged in from (within `knownAddressTtl`) are not held by it, so
+   * strangers guessing cannot lock the user out of them.
+   */
+  userMaxFailures?: number;
+  /** Default 5 min. */
+  window?: number | string;
+  /** How long an address stays known for a user after a successful login. Default 30 days. */
+  knownAddressTtl?: number | string;
+  /** Password hashes running at once (each takes 32 MiB and tens of ms of a core). Default 2. */
+  concurrentChecks?: number;
+  /** Checks waiting for a free slot, per lane; past it, 503 with `Retry-After`. Default 16. */
+  queuedChecks?: number;
+  /** Longest wait for a slot before 503. Default 5 s. */
+  maxCheckWait?: number | string;
+  /** Checks one address may have running or waiting at once; past it, 429. Default 2. */
+  maxChecksPerAddress?: number;
 }
 
 export interface ConsoleAuthOptions {
@@ -34,11 +72,8 @@ export interface ConsoleAuthOptions {
   idleTimeout?: number | string;
   /** `auto` (default): the cookie is `Secure` when the request came over HTTPS (`req.secure`). */
   secureCookies?: boolean | 'auto';
-  /**
-   * Failed logins allowed per username within `window` (default 5 per 5 min); a client address may fail four times
-   * as often. Past either, logins are answered 429 until the window has passed.
-   */
-  loginRateLimit?: { maxFailures?: number; window?: number | string };
+  /** Login throttling and the cap on password checks running at once; see ConsoleLoginRateLimit. */
+  loginRateLimit?: ConsoleLoginRateLimit;
 }
 
 /**
@@ -125,6 +160,14 @@ export interface ReliableMqConsoleOptions {
   sampling?: ConsoleSamplingOptions | false;
   /** Audit entries older than this are deleted. Default 400 days. */
   auditRetention?: number | string;
+  /**
+   * Payload fields masked for everyone, on the pages, in API answers and in the audit log: a path from the payload's
+   * root (`card`, `customer.email`, `items.*.iban`; a named field reached through an array applies to each element)
+   * or `{ path, showLast }` to leave the last characters visible (`{ path: 'card', showLast: 4 }` shows
+   * `**** 4242`). While any is set, a payload that is not JSON is hidden whole. Users and tokens with the `reveal`
+   * permission may see the real values, with a reason, audited. Default: none.
+   */
+  redact?: Array<string | { path: string; showLast?: number }>;
   /** Largest request body in bytes; larger ones are answered 413. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Source of the current time; tests pin it. */

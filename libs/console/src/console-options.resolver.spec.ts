@@ -25,7 +25,7 @@ describe('resolveConsoleOptions', () => {
     expect(resolved).toMatchObject({
       sessionTtlMs: 8 * 3_600_000,
       idleTimeoutMs: 3_600_000,
-      loginMaxFailures: 5,
+      login: { maxFailures: 5, addressMaxFailures: 20, userMaxFailures: 50, windowMs: 300_000, concurrentChecks: 2 },
       stuckAfterMs: 300_000,
       defaultDedupWindowMs: 7 * 24 * 3_600_000,
       bodyLimitBytes: 1024 * 1024,

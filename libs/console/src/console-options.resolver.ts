@@ -1,6 +1,7 @@
 import { parseDuration } from '@reliable-mq/engine';
 import { ConfigurationError } from '@reliable-mq/nestjs';
 import {
+  CONSOLE_PERMISSIONS,
   CONSOLE_ROLES,
   type ConsoleConsumerInfo,
   type ConsoleRole,
@@ -10,9 +11,25 @@ import {
   type ReliableMqConsoleOptions,
 } from './console-options.interface';
 import { isPasswordHash } from './auth/password-hash';
+import { parseRedactionRule, type RedactionRule } from './redaction/payload-redactor';
 
 export const DEFAULT_MOUNT_PATH = '/console';
 const SEVEN_DAYS = 7 * 24 * 3_600_000;
+
+export interface ResolvedLoginLimits {
+  /** Failures per username and address in the window. */
+  maxFailures: number;
+  /** Failures per address, across usernames. */
+  addressMaxFailures: number;
+  /** Failures per username, across addresses it has not logged in from before. */
+  userMaxFailures: number;
+  windowMs: number;
+  knownAddressTtlMs: number;
+  concurrentChecks: number;
+  queuedChecks: number;
+  maxCheckWaitMs: number;
+  maxChecksPerAddress: number;
+}
 
 export interface ResolvedConsoleOptions {
   broker: ReliableMqConsoleOptions['broker'];
@@ -22,8 +39,7 @@ export interface ResolvedConsoleOptions {
   sessionTtlMs: number;
   idleTimeoutMs: number;
   secureCookies: boolean | 'auto';
-  loginMaxFailures: number;
-  loginWindowMs: number;
+  login: ResolvedLoginLimits;
   storeFile: string;
   consumers: ConsoleConsumerInfo[];
   discoverConsumers: boolean;
@@ -34,6 +50,7 @@ export interface ResolvedConsoleOptions {
   sampling: { intervalMs: number; retentionMs: number; maxRows: number } | null;
   auditRetentionMs: number;
   bodyLimitBytes: number;
+  redact: RedactionRule[];
   now: () => number;
 }
 
@@ -110,6 +127,7 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
       );
     }
     checkRole(`auth.users "${user.username}"`, user.role);
+    checkPermissions(`auth.users "${user.username}"`, user.permissions);
   }
   const tokenNames = new Set<string>();
   for (const token of tokens) {
@@ -124,6 +142,7 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
       );
     }
     checkRole(`auth.tokens "${token.name}"`, token.role);
+    checkPermissions(`auth.tokens "${token.name}"`, token.permissions);
   }
 
   const services = options.services ?? [];
@@ -170,6 +189,19 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
   if (secureCookies !== 'auto' && typeof secureCookies !== 'boolean') {
     fix(`auth.secureCookies must be true, false or "auto"; got ${JSON.stringify(secureCookies)}.`);
   }
+  if (options.redact !== undefined && !Array.isArray(options.redact)) {
+    fix('redact must be a list of payload field paths, e.g. ["card", { path: "iban", showLast: 4 }].');
+  }
+  const redact = (options.redact ?? []).map((entry) => {
+    const rule = parseRedactionRule(entry);
+    if (!rule) {
+      fix(
+        `redact: ${JSON.stringify(entry)} must be a field path such as "card" or "customer.email" ("*" for any field), ` +
+          'or { path, showLast } with showLast from 0 to 8.',
+      );
+    }
+    return rule!;
+  });
   const clock = options.clock;
   return {
     broker: options.broker,
@@ -179,8 +211,7 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
     sessionTtlMs: duration('auth.sessionTtl', auth.sessionTtl, 8 * 3_600_000, 1_000),
     idleTimeoutMs: duration('auth.idleTimeout', auth.idleTimeout, 3_600_000, 1_000),
     secureCookies,
-    loginMaxFailures: integer('auth.loginRateLimit.maxFailures', auth.loginRateLimit?.maxFailures, 5, 1, 10_000),
-    loginWindowMs: duration('auth.loginRateLimit.window', auth.loginRateLimit?.window, 5 * 60_000, 1_000),
+    login: loginLimits(auth.loginRateLimit ?? {}),
     storeFile: options.storeFile,
     consumers: options.consumers ?? [],
     discoverConsumers: options.discoverConsumers ?? true,
@@ -196,8 +227,41 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
     sampling,
     auditRetentionMs: duration('auditRetention', options.auditRetention, 400 * 24 * 3_600_000),
     bodyLimitBytes: integer('bodyLimitBytes', options.bodyLimitBytes, 1024 * 1024, 1024, 64 * 1024 * 1024),
+    redact,
     now: clock ? () => clock.now() : Date.now,
   };
+}
+
+function loginLimits(limits: NonNullable<ReliableMqConsoleOptions['auth']['loginRateLimit']>): ResolvedLoginLimits {
+  const name = (field: string): string => `auth.loginRateLimit.${field}`;
+  const maxFailures = integer(name('maxFailures'), limits.maxFailures, 5, 1, 10_000);
+  const userMaxFailures = integer(name('userMaxFailures'), limits.userMaxFailures, maxFailures * 10, 1, 1_000_000);
+  if (userMaxFailures < maxFailures) {
+    fix(
+      `${name('userMaxFailures')} (${userMaxFailures}) is below ${name('maxFailures')} (${maxFailures}); ` +
+        'the per-user limit is the softer one.',
+    );
+  }
+  return {
+    maxFailures,
+    addressMaxFailures: maxFailures * 4,
+    userMaxFailures,
+    windowMs: duration(name('window'), limits.window, 5 * 60_000, 1_000),
+    knownAddressTtlMs: duration(name('knownAddressTtl'), limits.knownAddressTtl, 30 * 24 * 3_600_000, 60_000),
+    concurrentChecks: integer(name('concurrentChecks'), limits.concurrentChecks, 2, 1, 64),
+    queuedChecks: integer(name('queuedChecks'), limits.queuedChecks, 16, 0, 10_000),
+    maxCheckWaitMs: duration(name('maxCheckWait'), limits.maxCheckWait, 5_000, 100),
+    maxChecksPerAddress: integer(name('maxChecksPerAddress'), limits.maxChecksPerAddress, 2, 1, 64),
+  };
+}
+
+function checkPermissions(what: string, permissions: unknown): void {
+  if (permissions === undefined) return;
+  if (!Array.isArray(permissions) || permissions.some((entry) => !CONSOLE_PERMISSIONS.includes(entry))) {
+    fix(
+      `${what}: permissions must be a list of ${CONSOLE_PERMISSIONS.join(', ')}; got ${JSON.stringify(permissions)}.`,
+    );
+  }
 }
 
 function checkRole(what: string, role: unknown): asserts role is ConsoleRole {

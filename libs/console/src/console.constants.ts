@@ -8,5 +8,6 @@ export const SESSION_COOKIE = 'rmq_console_session';
 export const CSRF_HEADER = 'x-csrf-token';
 export const ROLES_METADATA = 'reliable-mq-console:roles';
 export const PUBLIC_METADATA = 'reliable-mq-console:public';
+export const PERMISSION_METADATA = 'reliable-mq-console:permission';
 /** The module class itself, for the OpenAPI document's `include`. */
 export const CONSOLE_MODULE_CLASS = Symbol('RELIABLE_MQ_CONSOLE_MODULE_CLASS');

@@ -6,23 +6,26 @@ import {
   type OnApplicationShutdown,
   type Provider,
 } from '@nestjs/common';
+import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { AdminController } from './admin/admin.controller';
 import { AuditController } from './audit/audit.controller';
 import { AuditLog } from './audit/audit-log.service';
+import { RefusalAudit } from './audit/refusal-audit.service';
 import { AuthController } from './auth/auth.controller';
 import { AuthService } from './auth/auth.service';
 import { ConsoleAuthGuard } from './auth/console-auth.guard';
 import { LoginThrottle } from './auth/login-throttle.service';
+import { PasswordCheckGate } from './auth/password-check-gate.service';
 import { SessionService } from './auth/session.service';
 import { UserDirectory } from './auth/user-directory.service';
-import { CONSOLE_MODULE_CLASS, CONSOLE_OPTIONS, CONSOLE_STORE } from './console.constants';
+import { CONSOLE_MODULE_CLASS, CONSOLE_MOUNT_PATH, CONSOLE_OPTIONS, CONSOLE_STORE } from './console.constants';
 import { CONSOLE_MODULE_OPTIONS, ReliableMqConsoleConfigurableModule } from './console.module-definition';
 import type { ReliableMqConsoleOptions } from './console-options.interface';
 import { resolveConsoleOptions, type ResolvedConsoleOptions } from './console-options.resolver';
 import { DeadLettersController } from './dead-letters/dead-letters.controller';
 import { DeadLettersService } from './dead-letters/dead-letters.service';
 import { BodyReaderMiddleware } from './http/body-reader.middleware';
-import { SecurityHeadersMiddleware } from './http/security-headers.middleware';
+import { securityHeadersFor } from './http/security-headers.middleware';
 import { JobsController } from './jobs/jobs.controller';
 import { RetryJobService } from './jobs/retry-job.service';
 import { OpenApiController } from './openapi/openapi.controller';
@@ -31,6 +34,8 @@ import { OutboxService } from './outbox/outbox.service';
 import { MetricsSampler } from './overview/metrics-sampler.service';
 import { OverviewController } from './overview/overview.controller';
 import { OverviewService } from './overview/overview.service';
+import { PayloadRedactor } from './redaction/payload-redactor';
+import { RevealGrants } from './redaction/reveal-grants.service';
 import { ConsoleSettingsService } from './settings/console-settings.service';
 import { ConsumerCatalog } from './sources/consumer-catalog.service';
 import { ConsoleStore } from './store/console-store';
@@ -66,11 +71,15 @@ const providers: Provider[] = [
   },
   // A factory, because the class is not defined yet while this list is built.
   { provide: CONSOLE_MODULE_CLASS, useFactory: () => ReliableMqConsoleModule },
+  PayloadRedactor,
+  RevealGrants,
   AuditLog,
+  RefusalAudit,
   ConsoleSettingsService,
   UserDirectory,
   SessionService,
   LoginThrottle,
+  PasswordCheckGate,
   AuthService,
   ConsoleAuthGuard,
   ConsumerCatalog,
@@ -103,12 +112,22 @@ export class ReliableMqConsoleModule
   extends ReliableMqConsoleConfigurableModule
   implements NestModule, OnApplicationShutdown
 {
-  constructor(@Inject(CONSOLE_STORE) private readonly store: ConsoleStore) {
+  constructor(
+    @Inject(CONSOLE_STORE) private readonly store: ConsoleStore,
+    @Inject(CONSOLE_MOUNT_PATH) private readonly mount: string,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly appConfig: ApplicationConfig,
+  ) {
     super();
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(SecurityHeadersMiddleware, BodyReaderMiddleware).forRoutes(...controllers);
+    // Ahead of the router rather than on the console's routes: unknown paths and errors raised while a URL is
+    // matched (a malformed one) get the headers too. Registered while modules are configured, so it precedes the
+    // routes and every route middleware.
+    const prefix = (): string => this.appConfig.getGlobalPrefix().replace(/^\/+|\/+$/g, '');
+    this.adapterHost.httpAdapter.use(securityHeadersFor(() => `/${[prefix(), this.mount].filter(Boolean).join('/')}`));
+    consumer.apply(BodyReaderMiddleware).forRoutes(...controllers);
   }
 
   onApplicationShutdown(): void {

@@ -4,11 +4,14 @@
 export { ReliableMqConsoleModule } from './console.module';
 export { CONSOLE_ASYNC_OPTIONS_TYPE, CONSOLE_OPTIONS_TYPE } from './console.module-definition';
 export {
+  CONSOLE_PERMISSIONS,
   CONSOLE_ROLES,
   type ConsoleAuthOptions,
   type ConsoleBrokerSource,
   type ConsoleBulkRetryOptions,
   type ConsoleConsumerInfo,
+  type ConsoleLoginRateLimit,
+  type ConsolePermission,
   type ConsoleRole,
   type ConsoleSamplingOptions,
   type ConsoleServiceDatabase,

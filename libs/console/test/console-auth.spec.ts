@@ -108,7 +108,7 @@ describe('console authentication and authorisation', () => {
     const form = new URLSearchParams({ username: 'viewer', password: PASSWORD, next: '/console/audit' });
     const answer = await kit.call('POST', '/login', {
       raw: form.toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: kit.origin },
     });
     expect(answer.status).toBe(303);
     expect(answer.headers.get('location')).toBe('/console/audit');
@@ -122,7 +122,7 @@ describe('console authentication and authorisation', () => {
     const elsewhere = new URLSearchParams({ username: 'viewer', password: PASSWORD, next: 'https://evil.example/x' });
     const redirected = await kit.call('POST', '/login', {
       raw: elsewhere.toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: kit.origin },
     });
     expect(redirected.headers.get('location')).toBe('/console');
     const protocolRelative = new URLSearchParams({
@@ -132,7 +132,7 @@ describe('console authentication and authorisation', () => {
     });
     const again = await kit.call('POST', '/login', {
       raw: protocolRelative.toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: kit.origin },
     });
     expect(again.headers.get('location')).toBe('/console');
   });
@@ -153,7 +153,7 @@ describe('console authentication and authorisation', () => {
     expect(page.text).not.toMatch(/[?&](token|session|password|csrf)=/i);
   });
 
-  it('rate-limits failed logins per user, even with the right password afterwards, with Retry-After', async () => {
+  it('rate-limits failed logins per user and address, even with the right password afterwards, with Retry-After', async () => {
     const statuses: number[] = [];
     for (let attempt = 0; attempt < 5; attempt++) {
       statuses.push(

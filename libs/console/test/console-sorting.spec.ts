@@ -282,7 +282,7 @@ describe('sorting, filters in the URL, and coming back after an action', () => {
     expect(form.text).toContain(`name="next" value="${target.replace(/&/g, '&amp;')}"`);
     const login = await kit.call('POST', '/login', {
       raw: new URLSearchParams({ username: 'viewer', password: PASSWORD, next: target }).toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: kit.origin },
     });
     expect(login.status).toBe(303);
     expect(login.headers.get('location')).toBe(target);

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CONSOLE_OPTIONS, CONSOLE_STORE } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsoleStore } from '../store/console-store';
+import { PayloadRedactor } from '../redaction/payload-redactor';
 import type { AuditSortColumn } from './audit-query.dto';
 
 export type AuditOutcome = 'ok' | 'partial' | 'failed' | 'refused' | 'cancelled' | 'interrupted';
@@ -76,10 +77,13 @@ interface AuditRow {
 @Injectable()
 export class AuditLog {
   private readonly insertStmt;
+  /** Called before every read, so that counts kept in memory (aggregated refusals) are stored first. */
+  private readonly beforeRead: Array<() => void> = [];
 
   constructor(
     @Inject(CONSOLE_STORE) private readonly store: ConsoleStore,
     @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
+    private readonly redactor: PayloadRedactor,
   ) {
     this.insertStmt = store.db.prepare(
       `INSERT INTO audit (at, actor, role, action, target, count, reason, outcome, details)
@@ -87,10 +91,20 @@ export class AuditLog {
     );
   }
 
+  /**
+   * Appends an entry. Payload texts in its details (`payload`, `payloadBefore`, `payloadAfter`, at any depth) are
+   * masked by the redaction and cut here, so no caller can store a sensitive field, nor cut a payload in a way that
+   * leaves it unreadable to the masking.
+   */
   record(entry: NewAuditEntry): AuditEntry {
-    let details = entry.details ? JSON.stringify(entry.details) : null;
+    let details = entry.details ? JSON.stringify(this.redactor.maskAuditDetails(entry.details)) : null;
     if (details !== null && details.length > MAX_DETAILS_CHARS) {
-      details = JSON.stringify({ truncated: true, head: details.slice(0, MAX_DETAILS_CHARS) });
+      // `masked` tells a reader that the head was written with the redaction applied (see shown()).
+      details = JSON.stringify({
+        truncated: true,
+        head: details.slice(0, MAX_DETAILS_CHARS),
+        masked: this.redactor.active,
+      });
     }
     const at = this.options.now();
     const row = {
@@ -108,7 +122,13 @@ export class AuditLog {
     return toEntry({ id, ...row });
   }
 
+  /** Registers `flush` to run before entries are read. */
+  onBeforeRead(flush: () => void): void {
+    this.beforeRead.push(flush);
+  }
+
   query(query: AuditQuery): { total: number; items: AuditEntry[] } {
+    for (const flush of this.beforeRead) flush();
     const where: string[] = [];
     const params: unknown[] = [];
     if (query.actor !== undefined) {
@@ -142,15 +162,28 @@ export class AuditLog {
     const rows = this.store.db
       .prepare(`SELECT * FROM audit ${clause} ORDER BY ${orderBy(query.order)} LIMIT ? OFFSET ?`)
       .all(...params, query.limit, query.offset) as AuditRow[];
-    return { total, items: rows.map(toEntry) };
+    return { total, items: rows.map((row) => this.shown(row)) };
   }
 
   /** Entries whose target names this exact thing, newest first, for a detail view's history. */
   forTarget(target: string, limit = 50): AuditEntry[] {
+    for (const flush of this.beforeRead) flush();
     const rows = this.store.db
       .prepare('SELECT * FROM audit WHERE target = ? ORDER BY id DESC LIMIT ?')
       .all(target, limit) as AuditRow[];
-    return rows.map(toEntry);
+    return rows.map((row) => this.shown(row));
+  }
+
+  /** An entry as read, with payloads masked again: entries written before a field was configured have it in clear. */
+  private shown(row: AuditRow): AuditEntry {
+    const entry = toEntry(row);
+    if (!entry.details || !this.redactor.active) return entry;
+    const details = entry.details;
+    // A cut entry written before the redaction was set has payloads in its head that cannot be found any more.
+    if (details.truncated === true && details.masked !== true) {
+      return { ...entry, details: { truncated: true, head: '[hidden: written before sensitive fields were masked]' } };
+    }
+    return { ...entry, details: this.redactor.maskStoredAuditDetails(details) };
   }
 
   prune(): number {

@@ -7,10 +7,18 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { timingSafeEqual } from 'node:crypto';
-import { CSRF_HEADER, PUBLIC_METADATA, ROLES_METADATA, SESSION_COOKIE } from '../console.constants';
-import type { ConsoleRole } from '../console-options.interface';
-import { readCookie, type ConsoleRequest } from '../http/console-request';
-import { hasRole } from './roles.decorator';
+import {
+  CSRF_HEADER,
+  PERMISSION_METADATA,
+  PUBLIC_METADATA,
+  ROLES_METADATA,
+  SESSION_COOKIE,
+} from '../console.constants';
+import type { ConsolePermission, ConsoleRole } from '../console-options.interface';
+import { RefusalAudit } from '../audit/refusal-audit.service';
+import { clientAddress, readCookie, type ConsolePrincipal, type ConsoleRequest } from '../http/console-request';
+import { addressBucket } from './address-bucket';
+import { hasPermission, hasRole } from './roles.decorator';
 import { SessionService } from './session.service';
 import { UserDirectory } from './user-directory.service';
 
@@ -23,6 +31,9 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * 2. CSRF: a state-changing request on a session must echo the session's token in `x-csrf-token` (403 otherwise).
  *    Token requests carry no ambient credential, so they need none;
  * 3. the route's role (viewer < operator < admin), 403 below it.
+ *
+ * Every 403 is audited, aggregated per caller, route and hour (see RefusalAudit), so probing is visible and a flood
+ * of refusals cannot fill the log.
  */
 @Injectable()
 export class ConsoleAuthGuard implements CanActivate {
@@ -30,6 +41,7 @@ export class ConsoleAuthGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly sessions: SessionService,
     private readonly users: UserDirectory,
+    private readonly refusals: RefusalAudit,
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
@@ -47,9 +59,16 @@ export class ConsoleAuthGuard implements CanActivate {
       const session = id === undefined ? null : this.sessions.resolve(id);
       const role = session ? this.users.roleOf(session.username) : undefined;
       if (!session || !role) throw new UnauthorizedException('Log in to use the console.');
-      request.consolePrincipal = { name: session.username, role, via: 'session', csrfToken: session.csrfToken };
+      request.consolePrincipal = {
+        name: session.username,
+        role,
+        via: 'session',
+        csrfToken: session.csrfToken,
+        permissions: this.users.permissionsOf(session.username),
+      };
       request.consoleSessionId = id;
       if (!SAFE_METHODS.has(request.method ?? 'GET') && !csrfMatches(request.headers[CSRF_HEADER], session.csrfToken)) {
+        this.refused(request, request.consolePrincipal, { why: 'csrf' });
         throw new ForbiddenException(
           `This request changes state and needs the page's CSRF token in the ${CSRF_HEADER} header.`,
         );
@@ -58,9 +77,29 @@ export class ConsoleAuthGuard implements CanActivate {
 
     const needed = this.reflector.getAllAndOverride<ConsoleRole | undefined>(ROLES_METADATA, targets) ?? 'viewer';
     if (!hasRole(request.consolePrincipal, needed)) {
+      this.refused(request, request.consolePrincipal, { why: 'role', needed });
       throw new ForbiddenException(`This needs the ${needed} role; you are ${request.consolePrincipal.role}.`);
     }
+    const permission = this.reflector.getAllAndOverride<ConsolePermission | undefined>(PERMISSION_METADATA, targets);
+    if (permission && !hasPermission(request.consolePrincipal, permission)) {
+      this.refused(request, request.consolePrincipal, { why: 'permission', needed: permission });
+      throw new ForbiddenException(
+        `This needs the ${permission} permission, which only the console's configuration gives; you do not have it.`,
+      );
+    }
     return true;
+  }
+
+  private refused(request: ConsoleRequest, principal: ConsolePrincipal, details: Record<string, unknown>): void {
+    const path = (request.originalUrl ?? request.url ?? '').split('?')[0]!.slice(0, 300);
+    this.refusals.record({
+      action: 'access.refused',
+      actor: principal.name,
+      role: principal.role,
+      target: `${request.method ?? 'GET'} ${path} from ${addressBucket(clientAddress(request))}`,
+      outcome: 'refused',
+      details: { status: 403, ...details },
+    });
   }
 }
 

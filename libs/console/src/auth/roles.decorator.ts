@@ -1,10 +1,18 @@
 import { SetMetadata, createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { PUBLIC_METADATA, ROLES_METADATA } from '../console.constants';
-import type { ConsoleRole } from '../console-options.interface';
+import { PERMISSION_METADATA, PUBLIC_METADATA, ROLES_METADATA } from '../console.constants';
+import type { ConsolePermission, ConsoleRole } from '../console-options.interface';
 import type { ConsolePrincipal, ConsoleRequest } from '../http/console-request';
 
 /** The least role a route needs; `viewer` when absent. Roles are ordered: viewer < operator < admin. */
 export const RequireRole = (role: ConsoleRole): MethodDecorator & ClassDecorator => SetMetadata(ROLES_METADATA, role);
+
+/** A right the route needs beside its role, e.g. `reveal`; no role implies one. */
+export const RequirePermission = (permission: ConsolePermission): MethodDecorator =>
+  SetMetadata(PERMISSION_METADATA, permission);
+
+export function hasPermission(principal: ConsolePrincipal, permission: ConsolePermission): boolean {
+  return principal.permissions?.includes(permission) === true;
+}
 
 /** Routes anyone may call: the login page and form, and the static assets (which hold no data). */
 export const PublicRoute = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_METADATA, true);

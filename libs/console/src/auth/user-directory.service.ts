@@ -1,7 +1,7 @@
 import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { CONSOLE_OPTIONS, CONSOLE_STORE } from '../console.constants';
-import type { ConsoleRole } from '../console-options.interface';
+import type { ConsolePermission, ConsoleRole } from '../console-options.interface';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsolePrincipal } from '../http/console-request';
 import type { ConsoleStore } from '../store/console-store';
@@ -49,7 +49,7 @@ export class UserDirectory {
     }
     if (!(await verifyConsolePassword(password, hash))) return null;
     const role = this.roleOf(username);
-    return role ? { name: username, role, via: 'session' } : null;
+    return role ? { name: username, role, via: 'session', permissions: this.permissionsOf(username) } : null;
   }
 
   authenticateToken(token: string): ConsolePrincipal | null {
@@ -57,7 +57,12 @@ export class UserDirectory {
     for (const configured of this.options.tokens) {
       const expected = Buffer.from(configured.tokenHash.slice('sha256:'.length), 'hex');
       if (expected.length === digest.length && timingSafeEqual(expected, digest)) {
-        return { name: `token:${configured.name}`, role: configured.role, via: 'token' };
+        return {
+          name: `token:${configured.name}`,
+          role: configured.role,
+          via: 'token',
+          permissions: [...(configured.permissions ?? [])],
+        };
       }
     }
     return null;
@@ -68,6 +73,11 @@ export class UserDirectory {
     const configured = this.options.users.find((user) => user.username === username);
     if (configured) return configured.role;
     return this.stored(username)?.role;
+  }
+
+  /** Rights beside the role; only configured users have any, so no admin can grant one from the console. */
+  permissionsOf(username: string): ConsolePermission[] {
+    return [...(this.options.users.find((user) => user.username === username)?.permissions ?? [])];
   }
 
   list(): ConsoleUserView[] {

@@ -122,3 +122,12 @@ export class DiscardDeadLetterDto {
   @MaxLength(500)
   reason!: string;
 }
+
+export class RevealPayloadDto {
+  @ApiProperty({ description: 'Why the real values are needed; required, kept in the audit log.' })
+  @IsString()
+  @IsNotEmpty({ message: 'reason is required: say why the masked fields must be seen' })
+  @Matches(/\S/, { message: 'reason is required: say why the masked fields must be seen' })
+  @MaxLength(500)
+  reason!: string;
+}

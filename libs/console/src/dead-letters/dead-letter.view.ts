@@ -1,13 +1,16 @@
 import type { DeadLetter } from '@reliable-mq/engine';
+import { hiddenText, type PayloadRedactor, type Redaction } from '../redaction/payload-redactor';
 
 /** A payload as the console shows it: pretty JSON when it parses, text when it is UTF-8, base64 otherwise. */
 export interface PayloadView {
   encoding: 'json' | 'text' | 'base64';
-  /** Pretty-printed JSON, the text, or base64. */
+  /** Pretty-printed JSON, the text, or base64; with the configured fields masked (see `redaction`). */
   text: string;
-  /** The parsed value when `encoding` is `json`. */
+  /** The parsed value when `encoding` is `json`, masked like `text`. */
   json?: unknown;
   bytes: number;
+  /** `fields`: the configured fields are masked; `hidden`: not JSON, so not shown; `none`: shown as it is. */
+  redaction: Redaction;
 }
 
 export interface DeadLetterSummary {
@@ -46,15 +49,30 @@ export interface DeadLetterDetail extends DeadLetterSummary {
   history: DeadLetterSummary[];
 }
 
-export function payloadView(body: Buffer): PayloadView {
+/**
+ * How a payload is shown. Pass the redactor unless the viewer was allowed to reveal it: then the configured fields
+ * are masked, and a payload that is not JSON is hidden whole.
+ */
+export function payloadView(body: Buffer, redactor?: PayloadRedactor): PayloadView {
   const text = body.toString('utf8');
   const bytes = body.length;
-  if (!Buffer.from(text, 'utf8').equals(body)) return { encoding: 'base64', text: body.toString('base64'), bytes };
+  const masking = redactor?.active === true;
+  if (!Buffer.from(text, 'utf8').equals(body)) {
+    return masking
+      ? { encoding: 'base64', text: hiddenText(bytes), bytes, redaction: 'hidden' }
+      : { encoding: 'base64', text: body.toString('base64'), bytes, redaction: 'none' };
+  }
+  if (masking) {
+    const shown = redactor.maskText(text);
+    return shown.redaction === 'hidden'
+      ? { encoding: 'text', text: shown.text, bytes, redaction: 'hidden' }
+      : { encoding: 'json', text: shown.text, json: shown.json, bytes, redaction: 'fields' };
+  }
   try {
     const json = JSON.parse(text) as unknown;
-    return { encoding: 'json', text: JSON.stringify(json, null, 2), json, bytes };
+    return { encoding: 'json', text: JSON.stringify(json, null, 2), json, bytes, redaction: 'none' };
   } catch {
-    return { encoding: 'text', text, bytes };
+    return { encoding: 'text', text, bytes, redaction: 'none' };
   }
 }
 

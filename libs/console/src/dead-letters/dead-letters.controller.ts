@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiConflictResponse,
@@ -7,19 +7,20 @@ import {
   ApiTags,
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
-import { Principal, RequireRole } from '../auth/roles.decorator';
+import { Principal, RequirePermission, RequireRole } from '../auth/roles.decorator';
 import { ConsoleApi, ParseIdPipe } from '../http/console-api.decorators';
-import type { ConsolePrincipal } from '../http/console-request';
+import type { ConsolePrincipal, ConsoleRequest } from '../http/console-request';
 import type { RetryJobView } from '../jobs/retry-job.service';
 import {
   BulkRetryDto,
   DiscardDeadLetterDto,
   DiscardDeadLettersDto,
   RetryDeadLetterDto,
+  RevealPayloadDto,
 } from './dead-letter-actions.dto';
 import { parseSort } from '../http/sort';
 import { DEAD_LETTER_SORT, ListDeadLettersQuery } from './dead-letter-filter.dto';
-import type { DeadLetterDetail, DeadLetterSummary } from './dead-letter.view';
+import type { DeadLetterDetail, DeadLetterSummary, PayloadView } from './dead-letter.view';
 import { DeadLettersService, MAX_SORTED_DEAD_LETTERS } from './dead-letters.service';
 
 @ApiTags('dead letters')
@@ -43,6 +44,24 @@ export class DeadLettersController {
   @ApiNotFoundResponse()
   detail(@Param('id', ParseIdPipe) id: number): Promise<DeadLetterDetail> {
     return this.deadLetters.detail(id);
+  }
+
+  @Post(':id/reveal')
+  @HttpCode(200)
+  @RequirePermission('reveal')
+  @ApiOperation({
+    summary: "One dead letter's payload with the masked fields in clear; needs the reveal permission and a reason.",
+    description:
+      'Audited as payload.reveal. For a login session, the detail page also shows the real values for 5 minutes.',
+  })
+  @ApiNotFoundResponse()
+  reveal(
+    @Param('id', ParseIdPipe) id: number,
+    @Body() body: RevealPayloadDto,
+    @Principal() principal: ConsolePrincipal,
+    @Req() request: ConsoleRequest,
+  ): Promise<{ id: number; payload: PayloadView; revealedUntil: number | null }> {
+    return this.deadLetters.reveal(id, body.reason, principal, request.consoleSessionId);
   }
 
   @Post(':id/retry')

@@ -18,7 +18,15 @@ import { ConsumerCatalog, validationOf } from '../sources/consumer-catalog.servi
 import type { BulkRetryDto, RetryDeadLetterDto } from './dead-letter-actions.dto';
 import { isDefaultSort, sortRows, type SortOrder } from '../http/sort';
 import { DEAD_LETTER_SORT, type DeadLetterFilterDto, type DeadLetterSortColumn } from './dead-letter-filter.dto';
-import { payloadView, summaryOf, type DeadLetterDetail, type DeadLetterSummary } from './dead-letter.view';
+import {
+  payloadView,
+  summaryOf,
+  type DeadLetterDetail,
+  type DeadLetterSummary,
+  type PayloadView,
+} from './dead-letter.view';
+import { PayloadRedactor } from '../redaction/payload-redactor';
+import { RevealGrants } from '../redaction/reveal-grants.service';
 import { auditOf, checkEdit, LIVE_CONSUMER_VALIDATION, type EditCheck } from './edit-validation';
 
 /** Engine page size used while collecting the letters of a "retry all matching". */
@@ -42,6 +50,8 @@ export class DeadLettersService {
     private readonly audit: AuditLog,
     private readonly jobs: RetryJobService,
     private readonly settings: ConsoleSettingsService,
+    private readonly redactor: PayloadRedactor,
+    private readonly grants: RevealGrants,
   ) {}
 
   private get deadLetters() {
@@ -80,7 +90,8 @@ export class DeadLettersService {
     };
   }
 
-  async detail(id: number): Promise<DeadLetterDetail> {
+  /** One letter with its history; its payload masked (see PayloadRedactor) unless `revealed`. */
+  async detail(id: number, revealed = false): Promise<DeadLetterDetail> {
     const letter = await this.require(id);
     const now = this.options.now();
     const consumer = this.catalog.find(letter.group, letter.topic);
@@ -97,11 +108,43 @@ export class DeadLettersService {
       dlqTopic: letter.dlqTopic,
       tags: letter.tags,
       headers: letter.headers,
-      payload: payloadView(letter.body),
+      payload: payloadView(letter.body, revealed ? undefined : this.redactor),
       validation: !consumer && this.options.broker.validatePayload ? LIVE_CONSUMER_VALIDATION : validationOf(consumer),
       handler: consumer?.handler ?? null,
       history,
     };
+  }
+
+  /**
+   * The letter's payload with the masked fields in clear, for a principal with the reveal permission (the route
+   * checks it). Audited with the reason; a session also sees the real values on the detail page for a while.
+   */
+  async reveal(
+    id: number,
+    reason: string,
+    principal: ConsolePrincipal,
+    sessionId: string | undefined,
+  ): Promise<{ id: number; payload: PayloadView; revealedUntil: number | null }> {
+    const letter = await this.require(id);
+    const target = `dead-letter ${id}`;
+    const revealedUntil = sessionId === undefined ? null : this.grants.grant(sessionId, target);
+    this.audit.record({
+      actor: principal.name,
+      role: principal.role,
+      action: 'payload.reveal',
+      target,
+      count: 1,
+      reason: reason.trim(),
+      outcome: 'ok',
+      details: {
+        group: letter.group,
+        topic: letter.topic,
+        key: letter.key,
+        fields: this.redactor.describe(),
+        ...(revealedUntil === null ? {} : { shownOnPagesUntil: revealedUntil }),
+      },
+    });
+    return { id, payload: payloadView(letter.body), revealedUntil };
   }
 
   /**
@@ -125,7 +168,11 @@ export class DeadLettersService {
     let editedPayload: unknown;
     let editCheck: EditCheck | undefined;
     if (request.payload !== undefined) {
-      const body = JSON.stringify(request.payload);
+      // The editor showed masked fields; where the edit still holds a mask, the real value is sent.
+      editedPayload = this.redactor.active
+        ? this.redactor.restore(request.payload, parseJson(letter.body))
+        : request.payload;
+      const body = JSON.stringify(editedPayload);
       this.checkEditSize(body);
       editCheck = await checkEdit({
         letter,
@@ -135,7 +182,6 @@ export class DeadLettersService {
         confirmUnchecked: request.confirmUnchecked === true,
       });
       edit.body = body;
-      editedPayload = request.payload;
     }
     if (request.headers !== undefined) edit.headers = checkHeaders(request.headers);
     const edited = edit.body !== undefined || edit.headers !== undefined;
@@ -147,8 +193,9 @@ export class DeadLettersService {
       dedupWindowConfirmed: summary.olderThanDedupWindow,
     };
     if (edit.body !== undefined) {
-      details.payloadBefore = payloadView(letter.body).text.slice(0, 8 * 1024);
-      details.payloadAfter = JSON.stringify(editedPayload, null, 2).slice(0, 8 * 1024);
+      // Masked and cut by the audit log.
+      details.payloadBefore = payloadView(letter.body).text;
+      details.payloadAfter = JSON.stringify(editedPayload, null, 2);
       if (editCheck) Object.assign(details, auditOf(editCheck));
     }
     if (edit.headers !== undefined) details.headersAfter = edit.headers;
@@ -304,6 +351,14 @@ export class DeadLettersService {
     if (Buffer.byteLength(body, 'utf8') > this.options.bodyLimitBytes) {
       throw new BadRequestException(`The edited payload is larger than ${this.options.bodyLimitBytes} bytes.`);
     }
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

@@ -6,23 +6,29 @@ import {
   UnsupportedMediaTypeException,
   type NestMiddleware,
 } from '@nestjs/common';
-import { CONSOLE_OPTIONS } from '../console.constants';
+import { CONSOLE_MOUNT_PATH, CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsoleRequest, ConsoleResponse } from './console-request';
+import { mountBase } from './mount-path';
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 
 /**
  * Reads request bodies of console routes with the console's own limit, whatever the host app's body parser is
  * set to: a declared or actual size above `bodyLimitBytes` is answered 413 before anything is parsed. JSON is the
- * API's format; urlencoded is accepted for the login form, which works without script.
+ * only format of the API (415 otherwise): a page on another site can send a form (urlencoded, multipart or
+ * text/plain) anywhere without asking, but a JSON body only after a CORS preflight the console never grants. The
+ * one exception is the login form page, which works without script and checks where it was sent from.
  *
  * When the host app's body parser has already read the body, its limit applied; the declared length is still
  * checked here, so an oversized request is refused either way.
  */
 @Injectable()
 export class BodyReaderMiddleware implements NestMiddleware {
-  constructor(@Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions) {}
+  constructor(
+    @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
+    @Inject(CONSOLE_MOUNT_PATH) private readonly mount: string,
+  ) {}
 
   async use(request: ConsoleRequest, _response: ConsoleResponse, next: () => void): Promise<void> {
     const limit = this.options.bodyLimitBytes;
@@ -54,12 +60,17 @@ export class BodyReaderMiddleware implements NestMiddleware {
       } catch (error) {
         throw new BadRequestException(`The request body is not valid JSON: ${(error as Error).message}`);
       }
-    } else if (type === 'application/x-www-form-urlencoded') {
+    } else if (type === 'application/x-www-form-urlencoded' && this.isLoginForm(request)) {
       request.body = Object.fromEntries(new URLSearchParams(text));
     } else {
       throw new UnsupportedMediaTypeException('Send the request body as application/json.');
     }
     next();
+  }
+
+  private isLoginForm(request: ConsoleRequest): boolean {
+    const path = (request.originalUrl ?? request.url ?? '').split('?')[0]!;
+    return request.method === 'POST' && path === `${mountBase(request, this.mount)}/login`;
   }
 }
 

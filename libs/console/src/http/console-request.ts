@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConsoleRole } from '../console-options.interface';
+import type { ConsolePermission, ConsoleRole } from '../console-options.interface';
 
 /** Who is calling: a logged-in user (cookie session) or a script with a bearer token. */
 export interface ConsolePrincipal {
@@ -7,6 +7,8 @@ export interface ConsolePrincipal {
   name: string;
   role: ConsoleRole;
   via: 'session' | 'token';
+  /** Rights beside the role, e.g. `reveal`; looked up on every request like the role. */
+  permissions?: ConsolePermission[];
   /** For sessions: the CSRF token pages embed and state-changing requests must echo. */
   csrfToken?: string;
 }
@@ -49,4 +51,11 @@ export function readCookie(request: IncomingMessage, name: string): string | und
     }
   }
   return undefined;
+}
+
+/** Adds a cookie to the answer, keeping any set before (a failed login keeps its pre-session cookie). */
+export function appendSetCookie(response: ServerResponse, cookie: string): void {
+  const current = response.getHeader('Set-Cookie');
+  const list = current === undefined ? [] : Array.isArray(current) ? current : [String(current)];
+  response.setHeader('Set-Cookie', [...list, cookie]);
 }

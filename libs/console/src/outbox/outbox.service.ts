@@ -4,6 +4,7 @@ import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsolePrincipal } from '../http/console-request';
+import { PayloadRedactor } from '../redaction/payload-redactor';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
 import {
   OutboxConsoleStore,
@@ -29,7 +30,7 @@ export interface OutboxRowView {
   lastError: string | null;
   headers: Record<string, string>;
   tags: string[];
-  /** The payload's JSON text, pretty-printed when it parses. */
+  /** The payload's JSON text, pretty-printed when it parses, with the configured fields masked. */
   payload: string;
   ageMs: number;
 }
@@ -51,6 +52,7 @@ export class OutboxService {
     @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
     private readonly settings: ConsoleSettingsService,
     private readonly audit: AuditLog,
+    private readonly redactor: PayloadRedactor,
   ) {}
 
   serviceNames(): string[] {
@@ -93,13 +95,13 @@ export class OutboxService {
       offset,
       order,
     });
-    return { service, state, stuckAfterMs, total: page.total, items: page.items.map((row) => view(row, now)) };
+    return { service, state, stuckAfterMs, total: page.total, items: page.items.map((row) => this.view(row, now)) };
   }
 
   async row(service: string, id: string): Promise<OutboxRowView> {
     const [row] = await this.store(service).byIds([id]);
     if (!row) throw new NotFoundException(`Service ${service} has no outbox row ${id}.`);
-    return view(row, this.options.now());
+    return this.view(row, this.options.now());
   }
 
   async requeue(
@@ -162,7 +164,8 @@ export class OutboxService {
           attempts: row.attempts,
           createdAt: row.createdAt,
           headers: row.headers,
-          payload: row.payload.slice(0, 4096),
+          // Masked and cut by the audit log.
+          payload: row.payload,
           lastError: row.lastError,
         })),
       },
@@ -191,6 +194,10 @@ export class OutboxService {
     return rows;
   }
 
+  private view(row: OutboxMessage, now: number): OutboxRowView {
+    return view(row, now, this.redactor);
+  }
+
   private store(service: string): OutboxConsoleStore {
     const config = this.options.services.find((candidate) => candidate.name === service);
     if (!config)
@@ -206,13 +213,9 @@ export class OutboxService {
   }
 }
 
-function view(row: OutboxMessage, now: number): OutboxRowView {
-  let payload = row.payload;
-  try {
-    payload = JSON.stringify(JSON.parse(row.payload), null, 2);
-  } catch {
-    // Not JSON: shown as stored.
-  }
+/** A row as shown: its payload pretty-printed when it is JSON, with the configured fields masked. */
+function view(row: OutboxMessage, now: number, redactor: PayloadRedactor): OutboxRowView {
+  const payload = redactor.maskText(row.payload).text;
   return {
     seq: row.seq,
     id: row.id,

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { AuditLog } from '../audit/audit-log.service';
+import { LoginThrottle } from '../auth/login-throttle.service';
 import { SessionService } from '../auth/session.service';
 import { CONSOLE_OPTIONS, CONSOLE_STORE } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
@@ -42,6 +43,7 @@ export class MetricsSampler implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly overview: OverviewService,
     private readonly sessions: SessionService,
     private readonly audit: AuditLog,
+    private readonly throttle: LoginThrottle,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -146,6 +148,7 @@ export class MetricsSampler implements OnApplicationBootstrap, OnModuleDestroy {
         await this.sampleNow();
         this.sessions.prune();
         this.audit.prune();
+        this.throttle.prune();
         if (this.lastError) this.logger.log('Sampling works again.');
         this.lastError = undefined;
       } catch (error) {

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { ConfigurationError } from '@reliable-mq/nestjs';
 
 /** The schema this console writes; a file with a newer one is refused, an older one is migrated in place. */
-export const CONSOLE_STORE_SCHEMA_VERSION = 2;
+export const CONSOLE_STORE_SCHEMA_VERSION = 3;
 
 const META = 'CREATE TABLE IF NOT EXISTS console_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);';
 
@@ -76,15 +76,30 @@ CREATE INDEX IF NOT EXISTS idx_retry_jobs_created_at ON retry_jobs (created_at);
 CREATE TABLE IF NOT EXISTS retry_job_ids (job_id TEXT PRIMARY KEY, ids TEXT NOT NULL);
 `;
 
+/**
+ * Version 3: the addresses each user logged in from, so that login throttling can tell a user's own addresses from
+ * a stranger's across restarts.
+ */
+const V3 = `
+CREATE TABLE IF NOT EXISTS login_addresses (
+  username TEXT NOT NULL,
+  address TEXT NOT NULL,
+  last_ok_at INTEGER NOT NULL,
+  PRIMARY KEY (username, address)
+);
+CREATE INDEX IF NOT EXISTS idx_login_addresses_last_ok_at ON login_addresses (last_ok_at);
+`;
+
 /** Each step takes a file from the version before it to its own; a fresh file runs them all. */
 const STEPS: ReadonlyArray<{ version: number; sql: string }> = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
+  { version: 3, sql: V3 },
 ];
 
 /**
  * The console's own small SQLite database: audit log, login sessions, chart samples, users added by an admin,
- * settings and bulk retries. Separate from the broker and from every service database, so the console can be pointed at any of
+ * settings, bulk retries and the addresses users logged in from. Separate from the broker and from every service database, so the console can be pointed at any of
  * them without writing its tables there.
  */
 export class ConsoleStore {

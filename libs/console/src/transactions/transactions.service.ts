@@ -12,6 +12,7 @@ import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import { payloadView, type PayloadView } from '../dead-letters/dead-letter.view';
 import { brokerCall } from '../http/broker-errors';
+import { PayloadRedactor } from '../redaction/payload-redactor';
 import type { ConsolePrincipal } from '../http/console-request';
 import { isDefaultSort, sortRows, type SortOrder } from '../http/sort';
 import { HALF_MESSAGE_SORT, type HalfMessageSortColumn } from './transactions.dto';
@@ -45,6 +46,7 @@ export class TransactionsService {
   constructor(
     @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
     private readonly audit: AuditLog,
+    private readonly redactor: PayloadRedactor,
   ) {}
 
   get supported(): boolean {
@@ -76,7 +78,7 @@ export class TransactionsService {
     };
     if (isDefaultSort(HALF_MESSAGE_SORT, order)) {
       const page = await listPage(limit, offset);
-      return { supported: true, state, total: page.total, items: page.items.map(view) };
+      return { supported: true, state, total: page.total, items: page.items.map((half) => view(half, this.redactor)) };
     }
     const first = await listPage(COLLECT_PAGE, 0);
     if (first.total > MAX_SORTED_HALF_MESSAGES) {
@@ -93,7 +95,12 @@ export class TransactionsService {
     }
     const unique = [...new Map(halves.map((half) => [half.txId, half])).values()];
     const sorted = sortRows(unique, order, halfSortValue);
-    return { supported: true, state, total: first.total, items: sorted.slice(offset, offset + limit).map(view) };
+    return {
+      supported: true,
+      state,
+      total: first.total,
+      items: sorted.slice(offset, offset + limit).map((half) => view(half, this.redactor)),
+    };
   }
 
   async commit(
@@ -180,7 +187,7 @@ function halfSortValue(half: HalfMessage, column: HalfMessageSortColumn): string
   }
 }
 
-function view(half: HalfMessage): HalfMessageView {
+function view(half: HalfMessage, redactor: PayloadRedactor): HalfMessageView {
   return {
     txId: half.txId,
     messageId: half.messageId,
@@ -189,7 +196,7 @@ function view(half: HalfMessage): HalfMessageView {
     key: half.key,
     tags: half.tags,
     headers: half.headers,
-    payload: payloadView(half.body),
+    payload: payloadView(half.body, redactor),
     state: half.state,
     sentAt: half.sentAt,
     checkCount: half.checkCount,

@@ -80,7 +80,13 @@ export function layout(context: PageContext, current: string, title: string, con
 }
 
 /** The login page: a plain form that works without script. */
-export function loginPage(base: string, bundle: ConsoleBundle, next: string, error: string | null): string {
+export function loginPage(
+  base: string,
+  bundle: ConsoleBundle,
+  next: string,
+  error: string | null,
+  loginToken: string,
+): string {
   return html`<!doctype html>
     <html lang="en">
       <head>
@@ -95,6 +101,7 @@ export function loginPage(base: string, bundle: ConsoleBundle, next: string, err
           <form method="post" action="${base}/login" class="login-form" data-testid="login-form">
             ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
             <input type="hidden" name="next" value="${next}" />
+            <input type="hidden" name="loginToken" value="${loginToken}" />
             <label>Username <input name="username" autocomplete="username" required autofocus maxlength="64" /></label>
             <label
               >Password

@@ -19,8 +19,9 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { AuditLog } from '../audit/audit-log.service';
 import { AUDIT_SORT, AuditQueryDto } from '../audit/audit-query.dto';
 import { AuthService } from '../auth/auth.service';
+import { PRE_SESSION_FIELD, preSessionToken } from '../auth/login-origin';
 import { ConsoleAuthGuard } from '../auth/console-auth.guard';
-import { Principal, PublicRoute, RequireRole } from '../auth/roles.decorator';
+import { hasPermission, Principal, PublicRoute, RequireRole } from '../auth/roles.decorator';
 import { UserDirectory } from '../auth/user-directory.service';
 import { CONSOLE_MOUNT_PATH, CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
@@ -28,6 +29,7 @@ import { DEAD_LETTER_SORT, ListDeadLettersQuery } from '../dead-letters/dead-let
 import { DeadLettersService } from '../dead-letters/dead-letters.service';
 import { ParseIdPipe } from '../http/console-api.decorators';
 import type { ConsolePrincipal, ConsoleRequest, ConsoleResponse } from '../http/console-request';
+import { appendSetCookie } from '../http/console-request';
 import { mountBase } from '../http/mount-path';
 import { RetryJobService } from '../jobs/retry-job.service';
 import { ListOutboxRowsQuery, OUTBOX_ROW_SORT } from '../outbox/outbox.dto';
@@ -35,6 +37,8 @@ import { OutboxService } from '../outbox/outbox.service';
 import { MetricsSampler } from '../overview/metrics-sampler.service';
 import { CHART_RANGES, SERIES_KINDS, type ChartRange } from '../overview/overview.controller';
 import { OverviewService } from '../overview/overview.service';
+import { PayloadRedactor } from '../redaction/payload-redactor';
+import { RevealGrants } from '../redaction/reveal-grants.service';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
 import { ConsumerCatalog } from '../sources/consumer-catalog.service';
 import { HALF_MESSAGE_SORT, ListHalfMessagesQuery } from '../transactions/transactions.dto';
@@ -77,6 +81,8 @@ export class PagesController {
     private readonly transactions: TransactionsService,
     private readonly audit: AuditLog,
     private readonly users: UserDirectory,
+    private readonly redactor: PayloadRedactor,
+    private readonly grants: RevealGrants,
   ) {}
 
   @Get('assets/:file')
@@ -94,9 +100,14 @@ export class PagesController {
   @Get('login')
   @PublicRoute()
   @Header('Content-Type', HTML)
-  loginForm(@Req() request: ConsoleRequest, @Query('next') next: unknown): string {
+  loginForm(
+    @Req() request: ConsoleRequest,
+    @Res({ passthrough: true }) response: ConsoleResponse,
+    @Query('next') next: unknown,
+  ): string {
     const base = this.base(request);
-    return loginPage(base, this.assets.bundle, safeNext(base, next), null);
+    const token = this.preSessionToken(request, response);
+    return loginPage(base, this.assets.bundle, safeNext(base, next), null, token);
   }
 
   @Post('login')
@@ -112,13 +123,17 @@ export class PagesController {
     const password = typeof body?.password === 'string' ? body.password.slice(0, 1024) : '';
     try {
       if (!username || !password) throw new HttpException('Enter a username and a password.', 400);
-      await this.auth.login(username, password, request, response);
+      await this.auth.login(username, password, request, response, {
+        form: true,
+        formToken: body?.[PRE_SESSION_FIELD],
+      });
     } catch (error) {
       const status = error instanceof HttpException ? error.getStatus() : 500;
       const message = error instanceof HttpException ? error.message : 'Logging in failed.';
+      const token = this.preSessionToken(request, response);
       response.status(status);
       response.setHeader('Content-Type', HTML);
-      response.end(loginPage(base, this.assets.bundle, next, message));
+      response.end(loginPage(base, this.assets.bundle, next, message, token));
       return;
     }
     response.redirect(303, next);
@@ -212,11 +227,23 @@ export class PagesController {
     @Param('id', ParseIdPipe) id: number,
     @Query('back') back: unknown,
   ): Promise<string> {
-    const letter = await this.deadLetters.detail(id);
-    const audit = this.audit.forTarget(`dead-letter ${id}`);
+    const target = `dead-letter ${id}`;
+    const canReveal = hasPermission(principal, 'reveal');
+    const revealedUntil = canReveal ? this.grants.revealedUntil(request.consoleSessionId, target) : null;
+    const letter = await this.deadLetters.detail(id, revealedUntil !== null);
+    const audit = this.audit.forTarget(target);
     const context = this.context(request, principal);
     const list = safeListUrl(context.base, 'dead-letters', back);
-    return layout(context, 'dead-letters', `Dead letter ${id}`, deadLetterDetailPage(context, letter, audit, list));
+    return layout(
+      context,
+      'dead-letters',
+      `Dead letter ${id}`,
+      deadLetterDetailPage(context, letter, audit, list, {
+        fields: this.redactor.describe(),
+        canReveal,
+        revealedUntil,
+      }),
+    );
   }
 
   @Get('outbox')
@@ -394,6 +421,17 @@ export class PagesController {
 
   private base(request: ConsoleRequest): string {
     return mountBase(request, this.mount);
+  }
+
+  /** The login form's pre-session token; sets its cookie when the browser has none yet. */
+  private preSessionToken(request: ConsoleRequest, response: ConsoleResponse): string {
+    const { token, setCookie } = preSessionToken(
+      request,
+      `${this.base(request)}/login`,
+      this.auth.secureCookies(request),
+    );
+    if (setCookie) appendSetCookie(response, setCookie);
+    return token;
   }
 
   private context(request: ConsoleRequest, principal: ConsolePrincipal): PageContext {

@@ -194,11 +194,22 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
  * @param back the list URL the operator came from (filters, sort and page), already checked to be a console list
  *   URL; after an action the page returns there. Without it, the list of the letter's group.
  */
+/** What the viewer of a detail page may see of masked fields. */
+export interface RevealState {
+  /** The configured masked field paths; empty when nothing is masked. */
+  fields: string[];
+  /** The viewer has the reveal permission. */
+  canReveal: boolean;
+  /** Shown in clear to this session until then, after an audited reveal. */
+  revealedUntil: number | null;
+}
+
 export function deadLetterDetailPage(
   context: PageContext,
   letter: DeadLetterDetail,
   audit: AuditEntry[],
   back: string | null,
+  reveal: RevealState = { fields: [], canReveal: false, revealedUntil: null },
 ): SafeHtml {
   const { base } = context;
   const operator = hasRole(context.principal, 'operator');
@@ -258,7 +269,8 @@ export function deadLetterDetailPage(
     <pre class="error-text">${letter.reason}</pre>
 
     <h2>Payload <small>${letter.payload.encoding}, ${letter.payload.bytes} bytes</small></h2>
-    <pre class="payload">${letter.payload.text}</pre>
+    ${revealSection(letter, reveal)}
+    <pre class="payload" data-testid="payload">${letter.payload.text}</pre>
 
     <h2>Headers</h2>
     ${
@@ -363,6 +375,35 @@ ${letter.payload.text}</textarea>
 
     <h2>Audit</h2>
     ${auditTable(base, audit)}`;
+}
+
+/** Says which fields are masked, and offers the audited reveal to those allowed; or says until when they show. */
+function revealSection(letter: DeadLetterDetail, reveal: RevealState): SafeHtml | '' {
+  if (reveal.revealedUntil !== null) {
+    return html`<p class="warn" data-testid="revealed-note">
+      Masked fields (${reveal.fields.join(', ')}) are shown in clear to you until ${formatTime(reveal.revealedUntil)};
+      the audit log records it.
+    </p>`;
+  }
+  if (letter.payload.redaction === 'none') return '';
+  const what =
+    letter.payload.redaction === 'hidden'
+      ? 'This payload is not JSON, so its sensitive fields cannot be found: it is hidden.'
+      : html`Sensitive fields are masked: ${reveal.fields.join(', ')}. An edit that leaves a mask as shown keeps the
+        real value.`;
+  if (!reveal.canReveal) {
+    return html`<p class="note" data-testid="masked-note">
+      ${what} Seeing them needs the reveal permission, given in the console's configuration.
+    </p>`;
+  }
+  return html`<p class="note" data-testid="masked-note">${what}</p>
+    <form data-endpoint="api/dead-letters/${letter.id}/reveal" data-reload data-testid="reveal-form">
+      <fieldset>
+        <legend>Reveal the masked fields</legend>
+        ${reasonField(true)}
+        <button type="submit">Reveal (audited)</button>
+      </fieldset>
+    </form>`;
 }
 
 /**
