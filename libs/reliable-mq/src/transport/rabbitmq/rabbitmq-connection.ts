@@ -51,6 +51,8 @@ export class RabbitMqConnection {
   private lastError: Error | null = null;
   private background = false;
   private readonly connectionListeners = new ConnectionListeners();
+  /** The connection whose `up` listeners have all run. */
+  private readyModel: ChannelModel | null = null;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly upListeners: UpListener[] = [];
   private readonly downListeners: Array<(error: Error) => void> = [];
@@ -67,6 +69,11 @@ export class RabbitMqConnection {
 
   get isUp(): boolean {
     return this.model !== null;
+  }
+
+  /** Up, and the `up` listeners of this connection have run: what a publisher may rely on (topics declared). */
+  get isReady(): boolean {
+    return this.model !== null && this.readyModel === this.model;
   }
 
   /** The open connection, or a TransportError saying it is down (callers retry; the relay backs off). */
@@ -130,6 +137,7 @@ export class RabbitMqConnection {
       const startedAt = Date.now();
       try {
         this.adopt(await this.open());
+        this.readyModel = this.model;
         this.connectionListeners.report(true);
         return;
       } catch (error) {
@@ -174,7 +182,7 @@ export class RabbitMqConnection {
       ]);
       clearTimeout(timer);
     }
-    if (this.model) return { connected: true };
+    if (this.isReady) return { connected: true };
     if (this.lastError && isPermanent(this.lastError)) {
       const error = this.refused(this.lastError);
       await this.close();
@@ -298,6 +306,8 @@ export class RabbitMqConnection {
         if (this.model === model) this.logger.error(`Restoring after reconnection failed: ${(error as Error).message}`);
       }
     }
-    if (this.model === model) this.connectionListeners.report(true);
+    if (this.model !== model) return;
+    this.readyModel = model;
+    this.connectionListeners.report(true);
   }
 }

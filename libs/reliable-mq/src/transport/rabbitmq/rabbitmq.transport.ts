@@ -121,8 +121,9 @@ export class RabbitMqTransport implements Transport {
   /** Called after a transactional message is committed into the outbox; the module points it at the relay. */
   onHalfCommitted: (() => void) | undefined;
 
+  /** True once a connection is open and the topology was declared on it. */
   get isConnected(): boolean {
-    return this.connection.isUp;
+    return this.connection.isReady;
   }
 
   onConnectionChange(listener: ConnectionListener): () => void {
