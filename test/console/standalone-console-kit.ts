@@ -54,6 +54,8 @@ export { freePort } from '../support/free-port';
 
 /** A logged-in console session: cookie and CSRF token, and JSON calls with them. */
 export interface ConsoleSession {
+  /** `rmq_console_session=…`, for requests made another way. */
+  cookie: string;
   get<T>(path: string): Promise<{ status: number; body: T }>;
   post<T>(path: string, body: unknown): Promise<{ status: number; body: T }>;
   page(path: string): Promise<string>;
@@ -79,6 +81,7 @@ export async function logIn(base: string, username: string, password: string): P
     return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
   };
   return {
+    cookie,
     get: (path) => call('GET', path),
     post: (path, body) => call('POST', path, body),
     page: async (path) => (await fetch(`${base}${path}`, { headers: { cookie } })).text(),

@@ -130,7 +130,15 @@ async function openRabbitMq(config: Extract<ConsoleBrokerConfig, { kind: 'rabbit
   return {
     // No `stats`: RabbitMQ has no engine statistics. No `transactions`: half messages live in the producers' databases.
     source: {
-      transport: { kind: transport.kind, deadLetters: transport.deadLetters },
+      transport: {
+        kind: transport.kind,
+        deadLetters: transport.deadLetters,
+        // So that the pages can say since when RabbitMQ is unreachable while the transport reconnects.
+        get isConnected() {
+          return transport.isConnected;
+        },
+        onConnectionChange: (listener) => transport.onConnectionChange(listener),
+      },
       label: `RabbitMQ (${where}, prefix ${config.prefix}; DLQs of ${config.groups.join(', ')})`,
     },
     description: `RabbitMQ ${where}, DLQs of ${config.groups.join(', ')}`,

@@ -86,6 +86,12 @@ export interface ConsoleBrokerSource {
     readonly kind: string;
     readonly deadLetters: DeadLetterOperations;
     readonly transactions?: TransactionalOperations;
+    /**
+     * The transport's connection state, when it reports one (the remote and RabbitMQ transports do): while it is
+     * false, pages say since when the broker is unreachable, and the overview shows what the databases hold.
+     */
+    readonly isConnected?: boolean;
+    onConnectionChange?(listener: (connected: boolean) => void): () => void;
   };
   stats?: () => EngineStats | Promise<EngineStats>;
   /**

@@ -25,6 +25,7 @@ import { resolveConsoleOptions, type ResolvedConsoleOptions } from './console-op
 import { DeadLettersController } from './dead-letters/dead-letters.controller';
 import { DeadLettersService } from './dead-letters/dead-letters.service';
 import { BodyReaderMiddleware } from './http/body-reader.middleware';
+import { BrokerReachability } from './http/broker-reachability.service';
 import { securityHeadersFor } from './http/security-headers.middleware';
 import { JobsController } from './jobs/jobs.controller';
 import { RetryJobService } from './jobs/retry-job.service';
@@ -73,6 +74,7 @@ const providers: Provider[] = [
   { provide: CONSOLE_MODULE_CLASS, useFactory: () => ReliableMqConsoleModule },
   PayloadRedactor,
   RevealGrants,
+  BrokerReachability,
   AuditLog,
   RefusalAudit,
   ConsoleSettingsService,

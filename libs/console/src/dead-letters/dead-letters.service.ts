@@ -10,7 +10,7 @@ import type { DeadLetter, DeadLetterQuery, ResendEdit } from '@reliable-mq/engin
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
-import { brokerCall } from '../http/broker-errors';
+import { BrokerReachability } from '../http/broker-reachability.service';
 import type { ConsolePrincipal } from '../http/console-request';
 import { RetryJobService, type RetryJobView } from '../jobs/retry-job.service';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
@@ -52,6 +52,7 @@ export class DeadLettersService {
     private readonly settings: ConsoleSettingsService,
     private readonly redactor: PayloadRedactor,
     private readonly grants: RevealGrants,
+    private readonly broker: BrokerReachability,
   ) {}
 
   private get deadLetters() {
@@ -66,10 +67,10 @@ export class DeadLettersService {
   ): Promise<{ total: number; items: DeadLetterSummary[] }> {
     const now = this.options.now();
     if (isDefaultSort(DEAD_LETTER_SORT, order)) {
-      const page = await brokerCall(() => this.deadLetters.list(toQuery(filter, limit, offset)));
+      const page = await this.broker.call(() => this.deadLetters.list(toQuery(filter, limit, offset)));
       return { total: page.total, items: page.items.map((letter) => this.summary(letter, now)) };
     }
-    const first = await brokerCall(() => this.deadLetters.list(toQuery(filter, COLLECT_PAGE, 0)));
+    const first = await this.broker.call(() => this.deadLetters.list(toQuery(filter, COLLECT_PAGE, 0)));
     if (first.total > MAX_SORTED_DEAD_LETTERS) {
       throw new UnprocessableEntityException(
         `Sorting by ${order.column} works on at most ${MAX_SORTED_DEAD_LETTERS} dead letters and ${first.total} match. ` +
@@ -78,7 +79,7 @@ export class DeadLettersService {
     }
     const letters = [...first.items];
     for (let at = COLLECT_PAGE; at < first.total; at += COLLECT_PAGE) {
-      const page = await brokerCall(() => this.deadLetters.list(toQuery(filter, COLLECT_PAGE, at)));
+      const page = await this.broker.call(() => this.deadLetters.list(toQuery(filter, COLLECT_PAGE, at)));
       if (page.items.length === 0) break;
       letters.push(...page.items);
     }
@@ -95,7 +96,7 @@ export class DeadLettersService {
     const letter = await this.require(id);
     const now = this.options.now();
     const consumer = this.catalog.find(letter.group, letter.topic);
-    const related = await brokerCall(() =>
+    const related = await this.broker.call(() =>
       this.deadLetters.list({ messageId: letter.originalMessageId, group: letter.group, status: 'any', limit: 100 }),
     );
     const history = related.items
@@ -201,7 +202,7 @@ export class DeadLettersService {
     if (edit.headers !== undefined) details.headersAfter = edit.headers;
     let resent: number[];
     try {
-      resent = await brokerCall(() => this.deadLetters.resend([id], edited ? edit : undefined));
+      resent = await this.broker.call(() => this.deadLetters.resend([id], edited ? edit : undefined));
     } catch (error) {
       this.audit.record({
         actor: principal.name,
@@ -277,7 +278,7 @@ export class DeadLettersService {
       );
     }
     const target = unique.length === 1 ? `dead-letter ${unique[0]}` : `dead-letters: ${unique.length} selected`;
-    const discarded = await brokerCall(() => this.deadLetters.discard(unique, reason.trim()));
+    const discarded = await this.broker.call(() => this.deadLetters.discard(unique, reason.trim()));
     this.audit.record({
       actor: principal.name,
       role: principal.role,
@@ -305,13 +306,13 @@ export class DeadLettersService {
   }
 
   private async require(id: number): Promise<DeadLetter> {
-    const letter = await brokerCall(() => this.deadLetters.get(id));
+    const letter = await this.broker.call(() => this.deadLetters.get(id));
     if (!letter) throw new NotFoundException(`There is no dead letter ${id}.`);
     return letter;
   }
 
   private async requireAll(ids: readonly number[]): Promise<DeadLetter[]> {
-    const letters = await Promise.all(ids.map((id) => brokerCall(() => this.deadLetters.get(id))));
+    const letters = await Promise.all(ids.map((id) => this.broker.call(() => this.deadLetters.get(id))));
     const missing = ids.filter((_, index) => letters[index] === undefined);
     if (missing.length > 0) {
       throw new NotFoundException(
@@ -326,7 +327,7 @@ export class DeadLettersService {
     const max = this.options.retry.maxMessages;
     // Pinning `to` keeps letters that die meanwhile out of the snapshot, so paging does not shift under it.
     const pinned: DeadLetterFilterDto = { ...filter, status: 'dead', to: Math.min(filter.to ?? now + 1, now + 1) };
-    const first = await brokerCall(() => this.deadLetters.list(toQuery(pinned, COLLECT_PAGE, 0)));
+    const first = await this.broker.call(() => this.deadLetters.list(toQuery(pinned, COLLECT_PAGE, 0)));
     if (first.total > max) {
       throw new UnprocessableEntityException(
         `The filter matches ${first.total} dead letters; one bulk retry takes at most ${max}. Narrow the filter (group, topic, time range).`,
@@ -335,7 +336,7 @@ export class DeadLettersService {
     const letters = [...first.items];
     const seen = new Set(letters.map((letter) => letter.id));
     for (let offset = COLLECT_PAGE; offset < first.total && offset < max + COLLECT_PAGE; offset += COLLECT_PAGE) {
-      const page = await brokerCall(() => this.deadLetters.list(toQuery(pinned, COLLECT_PAGE, offset)));
+      const page = await this.broker.call(() => this.deadLetters.list(toQuery(pinned, COLLECT_PAGE, offset)));
       for (const letter of page.items) {
         if (!seen.has(letter.id)) {
           seen.add(letter.id);

@@ -40,6 +40,14 @@ export interface OutboxCounts {
   oldestPendingAt: number | null;
 }
 
+export interface HalfMessageCounts {
+  unresolved: number;
+  discarded: number;
+}
+
+/** The framework's half-message table; the console reads it by name, as it reads `rmq_outbox` through the dialect. */
+const HALF_MESSAGE_TABLE = 'rmq_half_message';
+
 export interface OutboxTopicCounts {
   topic: string;
   stuck: number;
@@ -113,6 +121,31 @@ export class OutboxConsoleStore {
     return result.rows
       .map((row) => ({ topic: String(row.topic), stuck: Number(row.stuck ?? 0), dead: Number(row.dead ?? 0) }))
       .filter((row) => row.stuck > 0 || row.dead > 0);
+  }
+
+  /**
+   * Half messages the service keeps in its own database (`rmq_half_message`: on RabbitMQ, where the framework keeps
+   * them beside the outbox), by state; null when the database has no such table or it cannot be read.
+   */
+  async halfCounts(): Promise<HalfMessageCounts | null> {
+    const schema = (this.dataSource.options as { schema?: string }).schema;
+    const table =
+      this.dialect.name === 'postgres' && schema
+        ? `${this.dialect.quote(schema)}.${this.dialect.quote(HALF_MESSAGE_TABLE)}`
+        : this.dialect.quote(HALF_MESSAGE_TABLE);
+    try {
+      const result = await this.run(
+        `SELECT state, COUNT(*) AS n FROM ${table} WHERE state IN ('unresolved', 'discarded') GROUP BY state`,
+        [],
+      );
+      const counts: HalfMessageCounts = { unresolved: 0, discarded: 0 };
+      for (const row of result.rows) {
+        if (row.state === 'unresolved' || row.state === 'discarded') counts[row.state] = Number(row.n ?? 0);
+      }
+      return counts;
+    } catch {
+      return null;
+    }
   }
 
   async byIds(ids: readonly string[]): Promise<OutboxMessage[]> {

@@ -8,6 +8,7 @@ import { PayloadRedactor } from '../redaction/payload-redactor';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
 import {
   OutboxConsoleStore,
+  type HalfMessageCounts,
   type OutboxCounts,
   type OutboxProblem,
   type OutboxRowQuery,
@@ -40,6 +41,8 @@ export interface OutboxServiceSummary {
   database: string;
   counts: OutboxCounts | null;
   byTopic: OutboxTopicCounts[];
+  /** Half messages kept in this database (RabbitMQ keeps them beside the outbox); null without the table. */
+  halfMessages: HalfMessageCounts | null;
   /** Set when the database could not be read; the other services are still shown. */
   error: string | null;
 }
@@ -67,10 +70,21 @@ export class OutboxService {
         const database = String(service.dataSource.options.type);
         try {
           const store = this.store(service.name);
-          const [counts, byTopic] = await Promise.all([store.counts(stuckBefore), store.countsByTopic(stuckBefore)]);
-          return { name: service.name, database, counts, byTopic, error: null };
+          const [counts, byTopic, halfMessages] = await Promise.all([
+            store.counts(stuckBefore),
+            store.countsByTopic(stuckBefore),
+            store.halfCounts(),
+          ]);
+          return { name: service.name, database, counts, byTopic, halfMessages, error: null };
         } catch (error) {
-          return { name: service.name, database, counts: null, byTopic: [], error: (error as Error).message };
+          return {
+            name: service.name,
+            database,
+            counts: null,
+            byTopic: [],
+            halfMessages: null,
+            error: (error as Error).message,
+          };
         }
       }),
     );

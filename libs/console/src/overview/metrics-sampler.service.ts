@@ -86,10 +86,12 @@ export class MetricsSampler implements OnApplicationBootstrap, OnModuleDestroy {
         [`outbox-dead:${service.name}`, service.counts.dead],
       );
     }
-    if (view.transactions.supported) {
-      rows.push(['halves:unresolved', view.transactions.unresolved], ['halves:discarded', view.transactions.discarded]);
+    // What the broker could not be asked for is left out, not recorded as zero: the chart shows a gap.
+    const { unresolved, discarded } = view.transactions;
+    if (view.transactions.supported && unresolved !== null && discarded !== null) {
+      rows.push(['halves:unresolved', unresolved], ['halves:discarded', discarded]);
     }
-    if (!view.broker.statsAvailable) rows.push(['dlq:all', view.deadLetters.total]);
+    if (!view.broker.statsAvailable && view.deadLetters.total !== null) rows.push(['dlq:all', view.deadLetters.total]);
     const insert = this.store.db.prepare('INSERT INTO samples (at, series, value) VALUES (?, ?, ?)');
     const at = view.at;
     this.store.db.transaction(() => {

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { EngineStats } from '@reliable-mq/engine';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
-import { brokerCall } from '../http/broker-errors';
+import { BrokerReachability } from '../http/broker-reachability.service';
 import { OutboxService, type OutboxServiceSummary } from '../outbox/outbox.service';
 import { ConsumerCatalog } from '../sources/consumer-catalog.service';
 
@@ -34,6 +34,10 @@ export interface OverviewView {
   broker: {
     label: string;
     kind: string;
+    /** False while the broker cannot be reached: the counts it gives are null, the databases' are still there. */
+    reachable: boolean;
+    unreachableSince: number | null;
+    unreachableReason: string | null;
     statsAvailable: boolean;
     statsError: string | null;
     databaseBytes: number | null;
@@ -41,9 +45,11 @@ export interface OverviewView {
   };
   topics: TopicOverview[];
   groups: GroupOverview[];
-  deadLetters: { total: number };
+  /** Null (with `error`) when the broker could not be asked. */
+  deadLetters: { total: number | null; error: string | null };
   outbox: { stuckAfterMs: number; services: OutboxServiceSummary[] };
-  transactions: { supported: boolean; unresolved: number; discarded: number };
+  /** The broker's half messages; null counts (with `error`) when it could not be asked. */
+  transactions: { supported: boolean; unresolved: number | null; discarded: number | null; error: string | null };
 }
 
 /** Half messages read per state to count them per topic; past this the per-topic split is partial. */
@@ -55,24 +61,24 @@ export class OverviewService {
     @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
     private readonly outbox: OutboxService,
     private readonly catalog: ConsumerCatalog,
+    private readonly reachability: BrokerReachability,
   ) {}
 
+  /**
+   * Everything the console can read now. Each source fails on its own: with the broker unreachable the page still
+   * has the outboxes and the half messages kept in service databases, and says since when the broker is away.
+   */
   async overview(): Promise<OverviewView> {
     const broker = this.options.broker;
-    let stats: EngineStats | null = null;
-    let statsError: string | null = null;
-    if (broker.stats) {
-      try {
-        stats = await broker.stats();
-      } catch (error) {
-        statsError = (error as Error).message;
-      }
-    }
-    const [dead, outbox, halves] = await Promise.all([
-      brokerCall(() => broker.transport.deadLetters.list({ status: 'dead', limit: 1 })),
+    const [statsRead, deadRead, outbox, halves] = await Promise.all([
+      broker.stats ? settle(this.reachability.call(async () => broker.stats!())) : Promise.resolve(null),
+      settle(this.reachability.call(() => broker.transport.deadLetters.list({ status: 'dead', limit: 1 }))),
       this.outbox.summaries(),
       this.halfMessages(),
     ]);
+    const stats: EngineStats | null = statsRead && 'value' in statsRead ? statsRead.value : null;
+    const statsError = statsRead && 'error' in statsRead ? statsRead.error : null;
+    const reach = this.reachability.state();
 
     const topics = new Map<string, TopicOverview>();
     const topic = (name: string): TopicOverview => {
@@ -125,6 +131,9 @@ export class OverviewService {
       broker: {
         label: broker.label ?? broker.transport.kind,
         kind: broker.transport.kind,
+        reachable: reach.reachable,
+        unreachableSince: reach.since,
+        unreachableReason: reach.reason,
         statsAvailable: stats !== null,
         statsError,
         databaseBytes: stats?.databaseBytes ?? null,
@@ -132,32 +141,55 @@ export class OverviewService {
       },
       topics: [...topics.values()].sort((a, b) => a.topic.localeCompare(b.topic)),
       groups,
-      deadLetters: { total: dead.total },
+      deadLetters:
+        'value' in deadRead ? { total: deadRead.value.total, error: null } : { total: null, error: deadRead.error },
       outbox,
-      transactions: { supported: halves.supported, unresolved: halves.unresolved, discarded: halves.discarded },
+      transactions: {
+        supported: halves.supported,
+        unresolved: halves.unresolved,
+        discarded: halves.discarded,
+        error: halves.error,
+      },
     };
   }
 
   private async halfMessages(): Promise<{
     supported: boolean;
-    unresolved: number;
-    discarded: number;
+    unresolved: number | null;
+    discarded: number | null;
+    error: string | null;
     unresolvedTopics: string[];
     discardedTopics: string[];
   }> {
     const tx = this.options.broker.transport.transactions;
-    if (!tx) return { supported: false, unresolved: 0, discarded: 0, unresolvedTopics: [], discardedTopics: [] };
+    if (!tx) {
+      return { supported: false, unresolved: 0, discarded: 0, error: null, unresolvedTopics: [], discardedTopics: [] };
+    }
     const [unresolved, discarded] = await Promise.all([
-      brokerCall(() => tx.listUnresolved({ limit: HALF_SCAN })),
-      brokerCall(() => tx.listDiscarded({ limit: HALF_SCAN })),
+      settle(this.reachability.call(() => tx.listUnresolved({ limit: HALF_SCAN }))),
+      settle(this.reachability.call(() => tx.listDiscarded({ limit: HALF_SCAN }))),
     ]);
+    if ('error' in unresolved || 'error' in discarded) {
+      const error = 'error' in unresolved ? unresolved.error : (discarded as { error: string }).error;
+      return { supported: true, unresolved: null, discarded: null, error, unresolvedTopics: [], discardedTopics: [] };
+    }
     return {
       supported: true,
-      unresolved: unresolved.total,
-      discarded: discarded.total,
-      unresolvedTopics: unresolved.items.map((half) => half.topic),
-      discardedTopics: discarded.items.map((half) => half.topic),
+      unresolved: unresolved.value.total,
+      discarded: discarded.value.total,
+      error: null,
+      unresolvedTopics: unresolved.value.items.map((half) => half.topic),
+      discardedTopics: discarded.value.items.map((half) => half.topic),
     };
+  }
+}
+
+/** The value, or the failure's message: one source failing must not take the others with it. */
+async function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: string }> {
+  try {
+    return { value: await promise };
+  } catch (error) {
+    return { error: (error as Error).message };
   }
 }
 

@@ -11,7 +11,7 @@ import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import { payloadView, type PayloadView } from '../dead-letters/dead-letter.view';
-import { brokerCall } from '../http/broker-errors';
+import { BrokerReachability } from '../http/broker-reachability.service';
 import { PayloadRedactor } from '../redaction/payload-redactor';
 import type { ConsolePrincipal } from '../http/console-request';
 import { isDefaultSort, sortRows, type SortOrder } from '../http/sort';
@@ -47,6 +47,7 @@ export class TransactionsService {
     @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
     private readonly audit: AuditLog,
     private readonly redactor: PayloadRedactor,
+    private readonly broker: BrokerReachability,
   ) {}
 
   get supported(): boolean {
@@ -57,8 +58,8 @@ export class TransactionsService {
     const tx = this.options.broker.transport.transactions;
     if (!tx) return { supported: false, unresolved: 0, discarded: 0 };
     const [unresolved, discarded] = await Promise.all([
-      brokerCall(() => tx.listUnresolved({ limit: 1 })),
-      brokerCall(() => tx.listDiscarded({ limit: 1 })),
+      this.broker.call(() => tx.listUnresolved({ limit: 1 })),
+      this.broker.call(() => tx.listDiscarded({ limit: 1 })),
     ]);
     return { supported: true, unresolved: unresolved.total, discarded: discarded.total };
   }
@@ -74,7 +75,7 @@ export class TransactionsService {
     if (!tx) return { supported: false, state, total: 0, items: [] };
     const listPage = (pageLimit: number, pageOffset: number) => {
       const query = { ...definedOnly(filter), limit: pageLimit, offset: pageOffset };
-      return brokerCall(() => (state === 'unresolved' ? tx.listUnresolved(query) : tx.listDiscarded(query)));
+      return this.broker.call(() => (state === 'unresolved' ? tx.listUnresolved(query) : tx.listDiscarded(query)));
     };
     if (isDefaultSort(HALF_MESSAGE_SORT, order)) {
       const page = await listPage(limit, offset);
@@ -111,7 +112,7 @@ export class TransactionsService {
     const tx = this.require();
     const unique = [...new Set(txIds)];
     const halves = await this.requireDiscarded(tx, unique);
-    const committed = await brokerCall(() => tx.commitDiscarded(unique));
+    const committed = await this.broker.call(() => tx.commitDiscarded(unique));
     this.audit.record({
       actor: principal.name,
       role: principal.role,
@@ -129,7 +130,7 @@ export class TransactionsService {
     const tx = this.require();
     const unique = [...new Set(txIds)];
     const halves = await this.requireDiscarded(tx, unique);
-    const discarded = await brokerCall(() => tx.discardDiscarded(unique, reason.trim()));
+    const discarded = await this.broker.call(() => tx.discardDiscarded(unique, reason.trim()));
     this.audit.record({
       actor: principal.name,
       role: principal.role,
@@ -153,7 +154,9 @@ export class TransactionsService {
   private async requireDiscarded(tx: TransactionalOperations, txIds: string[]): Promise<HalfMessage[]> {
     const found = await Promise.all(
       txIds.map(async (txId) =>
-        (await brokerCall(() => tx.listDiscarded({ id: txId, limit: 10 }))).items.find((half) => half.txId === txId),
+        (await this.broker.call(() => tx.listDiscarded({ id: txId, limit: 10 }))).items.find(
+          (half) => half.txId === txId,
+        ),
       ),
     );
     const missing = txIds.filter((_, index) => found[index] === undefined);

@@ -11,6 +11,7 @@ const TITLES: Record<number, string> = {
   404: 'Not found',
   413: 'Too large',
   429: 'Too many attempts',
+  503: 'Unavailable',
 };
 
 /**

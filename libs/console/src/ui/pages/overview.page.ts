@@ -38,42 +38,63 @@ export function overviewPage(
   const of = (kind: string): Series[] => series.filter((entry) => entry.kind === kind);
   const from = context.now - rangeMs;
   const problems =
-    view.deadLetters.total +
+    (view.deadLetters.total ?? 0) +
     view.outbox.services.reduce(
       (sum, service) => sum + (service.counts ? service.counts.stuck + service.counts.dead : 0),
       0,
     ) +
-    view.transactions.discarded;
-  return html` <section aria-labelledby="now">
+    (view.transactions.discarded ?? 0);
+  const unreachable = !view.broker.reachable;
+  const { unresolved, discarded } = view.transactions;
+  return html` ${
+      unreachable
+        ? html`<p class="error" role="alert" data-testid="broker-unreachable">
+            <strong
+              >Broker unreachable since
+              ${view.broker.unreachableSince === null ? 'now' : formatTime(view.broker.unreachableSince)}.</strong
+            >
+            ${view.broker.unreachableReason ?? ''} Below is what the console reads from the service databases; the
+            broker's counts come back when it does.
+          </p>`
+        : ''
+    }
+    <section aria-labelledby="now">
       <h2 id="now">Now <small>${formatTime(view.at)}</small></h2>
       <ul class="tiles">
-        <li class="${view.deadLetters.total > 0 ? 'bad' : 'ok'}">
-          <a href="${href(base, 'dead-letters')}"><strong>${view.deadLetters.total}</strong> dead letters</a>
+        <li class="${view.deadLetters.total === null ? 'unknown' : view.deadLetters.total > 0 ? 'bad' : 'ok'}">
+          <a href="${href(base, 'dead-letters')}"
+            >${view.deadLetters.total === null ? html`<strong>?</strong> dead letters (${unreachable ? 'broker unreachable' : view.deadLetters.error})` : html`<strong>${view.deadLetters.total}</strong> dead letters`}</a
+          >
         </li>
         ${view.outbox.services.map(
           (service) =>
             html`<li
               class="${service.error || (service.counts && service.counts.stuck + service.counts.dead > 0) ? 'bad' : 'ok'}"
+              data-testid="outbox-tile-${service.name}"
             >
               <a href="${href(base, 'outbox', { service: service.name })}"
                 >outbox <em>${service.name}</em>:
-                ${service.counts ? html`<strong>${service.counts.stuck}</strong> stuck, <strong>${service.counts.dead}</strong> dead, ${service.counts.pending} pending` : html`<span class="error">${service.error}</span>`}</a
+                ${service.counts ? html`<strong>${service.counts.stuck}</strong> stuck, <strong>${service.counts.dead}</strong> dead, ${service.counts.pending} pending` : html`<span class="error">${service.error}</span>`}${
+                  service.halfMessages && service.halfMessages.unresolved + service.halfMessages.discarded > 0
+                    ? html`; half messages in its database: ${service.halfMessages.unresolved} unresolved,
+                      ${service.halfMessages.discarded} discarded`
+                    : ''
+                }</a
               >
             </li>`,
         )}
         ${
           view.transactions.supported
-            ? html`<li class="${view.transactions.discarded > 0 ? 'bad' : 'ok'}">
+            ? html`<li class="${discarded === null ? 'unknown' : discarded > 0 ? 'bad' : 'ok'}">
                 <a href="${href(base, 'transactions')}"
-                  ><strong>${view.transactions.discarded}</strong> discarded, ${view.transactions.unresolved} unresolved
-                  half messages</a
+                  >${discarded === null || unresolved === null ? html`<strong>?</strong> half messages in the broker (${unreachable ? 'broker unreachable' : view.transactions.error})` : html`<strong>${discarded}</strong> discarded, ${unresolved} unresolved half messages`}</a
                 >
               </li>`
             : ''
         }
       </ul>
-      ${problems === 0 ? html`<p class="ok-note">Nothing waits for an operator.</p>` : ''}
-      ${view.broker.statsError ? html`<p class="error">Broker statistics are unavailable: ${view.broker.statsError}</p>` : ''}
+      ${problems === 0 && !unreachable && view.deadLetters.total !== null ? html`<p class="ok-note">Nothing waits for an operator.</p>` : ''}
+      ${view.broker.statsError && !unreachable ? html`<p class="error">Broker statistics are unavailable: ${view.broker.statsError}</p>` : ''}
       ${!view.broker.statsAvailable && !view.broker.statsError ? html`<p class="note">This broker gives no backlog or rate statistics; counts come from its DLQ and half-message lists.</p>` : ''}
     </section>
 
