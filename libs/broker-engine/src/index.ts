@@ -25,6 +25,7 @@ export { defaultStartFrom } from './consume/start-position';
 export { dlqTopicOf, retryTopicOf, validateName } from './util/names';
 export { stableHash } from './util/stable-hash';
 export { uuidv7 } from './util/uuid-v7';
+export { escapeLogText } from './util/log-text';
 export { loadOptionalDependency } from './util/optional-dependency';
 export { SCHEMA_VERSION } from './storage/schema';
 
