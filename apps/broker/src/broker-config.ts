@@ -31,9 +31,20 @@ export interface BrokerConfig {
   handshakeTimeoutMs: number;
   /** Time allowed for one frame to arrive whole once its first byte came (slow-drip senders). */
   frameTimeoutMs: number;
+  /** Connections whose hello passed. */
   maxConnections: number;
-  /** Per remote address. */
+  /** Connections whose hello passed, per remote address. */
   maxConnectionsPerClient: number;
+  /**
+   * Connections waiting for their hello to be answered, counted apart from the others. Over it, the oldest one that
+   * has sent nothing is closed to make room.
+   */
+  maxHandshakes: number;
+  /** The same per remote address. */
+  maxHandshakesPerClient: number;
+  /** Wrong tokens an address may present at once; then one every `authFailureRefillMs`. */
+  authFailureBurst: number;
+  authFailureRefillMs: number;
   /** Requests of one connection being processed at once; reading pauses beyond it (pipelining back-pressure). */
   maxInflightRequests: number;
   /**
@@ -55,10 +66,14 @@ export const BROKER_DEFAULTS = {
   dataDir: 'data/broker',
   heartbeatMs: 5_000,
   idleTimeoutMs: 20_000,
-  handshakeTimeoutMs: 10_000,
+  handshakeTimeoutMs: 5_000,
   frameTimeoutMs: 30_000,
   maxConnections: 1_024,
   maxConnectionsPerClient: 128,
+  maxHandshakes: 256,
+  maxHandshakesPerClient: 16,
+  authFailureBurst: 10,
+  authFailureRefillMs: 1_000,
   maxInflightRequests: 256,
   maxWriteBufferBytes: 64 * 1024 * 1024,
   checkTimeoutMs: 10_000,
@@ -229,6 +244,10 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
       1,
       100_000,
     ),
+    maxHandshakes: BROKER_DEFAULTS.maxHandshakes,
+    maxHandshakesPerClient: BROKER_DEFAULTS.maxHandshakesPerClient,
+    authFailureBurst: BROKER_DEFAULTS.authFailureBurst,
+    authFailureRefillMs: BROKER_DEFAULTS.authFailureRefillMs,
     maxInflightRequests: BROKER_DEFAULTS.maxInflightRequests,
     maxWriteBufferBytes: BROKER_DEFAULTS.maxWriteBufferBytes,
     checkTimeoutMs: BROKER_DEFAULTS.checkTimeoutMs,
@@ -269,6 +288,10 @@ export function brokerConfig(overrides: Partial<BrokerConfig> & Pick<BrokerConfi
     frameTimeoutMs: BROKER_DEFAULTS.frameTimeoutMs,
     maxConnections: BROKER_DEFAULTS.maxConnections,
     maxConnectionsPerClient: BROKER_DEFAULTS.maxConnectionsPerClient,
+    maxHandshakes: BROKER_DEFAULTS.maxHandshakes,
+    maxHandshakesPerClient: BROKER_DEFAULTS.maxHandshakesPerClient,
+    authFailureBurst: BROKER_DEFAULTS.authFailureBurst,
+    authFailureRefillMs: BROKER_DEFAULTS.authFailureRefillMs,
     maxInflightRequests: BROKER_DEFAULTS.maxInflightRequests,
     maxWriteBufferBytes: BROKER_DEFAULTS.maxWriteBufferBytes,
     checkTimeoutMs: BROKER_DEFAULTS.checkTimeoutMs,

@@ -4,9 +4,11 @@ import type { Socket } from 'node:net';
 import {
   ClientOp,
   encodeFrame,
+  FRAME_HEADER_BYTES,
   FrameDecoder,
   FrameError,
   FrameType,
+  MAX_HELLO_FRAME_BYTES,
   PROTOCOL_VERSION,
   ProtocolError,
   ProtocolErrorCode,
@@ -36,6 +38,13 @@ export interface ConnectionHost {
   readonly maxBodyBytes: number;
   readonly maxBatchSize: number;
   authenticate(token: string | undefined): boolean;
+  /**
+   * Runs `evaluate` (a token check that says whether it failed) now, or once the address may fail another one.
+   * Returns a function that withdraws it.
+   */
+  throttleHello(address: string, evaluate: () => boolean): () => void;
+  /** Takes a connection whose hello passed into the connection limits, or says which limit it is over. */
+  admit(connection: BrokerConnection): ProtocolError | null;
   claimMember(group: string, memberId: string, connection: BrokerConnection): Promise<void>;
   releaseMember(group: string, memberId: string, connection: BrokerConnection): void;
   subscribed(group: string, topic: string): void;
@@ -76,6 +85,15 @@ export class BrokerConnection {
   private lingerTimer: NodeJS.Timeout | null = null;
   private cleanupPromise: Promise<void> | null = null;
   private clientName = '';
+  /** Bytes of the first frame, collected before any is decoded: a peer without the token gets a hello's worth. */
+  private handshakeBytes: Buffer | null = null;
+  /** The first frame arrived; reading waits until the hello is answered. */
+  private helloReceived = false;
+  /** What came behind the hello in the same read, handled once the hello is answered. */
+  private afterHello: Buffer | null = null;
+  private withdrawHello: (() => void) | null = null;
+  /** Counted in the server's connection limits: its hello passed. */
+  admitted = false;
   readonly subscriptions: ConnectionSubscriptions;
   readonly checkers: ConnectionCheckers;
   private readonly context: OperationContext;
@@ -85,12 +103,16 @@ export class BrokerConnection {
     this.resolveClosed = resolve;
   });
 
+  /** Taken once: a closed socket no longer knows its peer, and the server's counts are keyed by it. */
+  readonly remoteAddress: string;
+
   constructor(
     readonly id: number,
     private readonly socket: Socket,
     private readonly host: ConnectionHost,
     private readonly logger: BrokerLogger,
   ) {
+    this.remoteAddress = socket.remoteAddress ?? 'unknown';
     this.decoder = new FrameDecoder(host.config.maxFrameBytes);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
@@ -111,7 +133,7 @@ export class BrokerConnection {
       releaseMember: (group, memberId) => host.releaseMember(group, memberId, this),
       subscribed: (group, topic) => host.subscribed(group, topic),
       validatePayload: (group, topic, payload) => host.validatePayload(group, topic, payload),
-      warn: (message) => this.logger.warn(`Connection ${this.describe()}: ${message}`),
+      warn: (message, kind) => this.logger.warn(`Connection ${this.describe()}: ${message}`, kind),
     };
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
@@ -120,12 +142,13 @@ export class BrokerConnection {
     socket.on('close', () => this.onSocketClose());
   }
 
-  get remoteAddress(): string {
-    return this.socket.remoteAddress ?? 'unknown';
-  }
-
   get isOpen(): boolean {
     return this.state === 'open';
+  }
+
+  /** Accepted but its hello not yet received: the first to go when unauthenticated connections are too many. */
+  get silent(): boolean {
+    return this.state === 'handshake' && !this.helloReceived;
   }
 
   /** Closing or closed: input is ignored from here on. */
@@ -149,7 +172,9 @@ export class BrokerConnection {
       this.fail(
         new ProtocolError(
           ProtocolErrorCode.HANDSHAKE_TIMEOUT,
-          `No hello within ${config.handshakeTimeoutMs} ms.`,
+          this.helloReceived
+            ? `The hello waited more than ${config.handshakeTimeoutMs} ms for its turn: too many wrong tokens came from ${this.remoteAddress}.`
+            : `No hello within ${config.handshakeTimeoutMs} ms.`,
           true,
         ),
       );
@@ -213,7 +238,7 @@ export class BrokerConnection {
   /** Sends a fatal error frame (about request `requestId`, or the connection when 0) and closes. */
   fail(error: ProtocolError | FrameError, requestId = 0): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.logger.warn(`Connection ${this.describe()} closed: ${error.code}: ${error.message}`);
+    this.logger.warn(`Connection ${this.describe()} closed: ${error.code}: ${error.message}`, error.code);
     this.sendError(requestId, toWireError(error, true));
     this.close();
   }
@@ -222,6 +247,10 @@ export class BrokerConnection {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    if (this.state === 'handshake') {
+      this.onHandshakeData(chunk);
+      return;
+    }
     const now = Date.now();
     this.lastReceivedAt = now;
     let frames: Frame[];
@@ -244,6 +273,49 @@ export class BrokerConnection {
       this.memberBeatAt = now;
       this.subscriptions.heartbeat();
     }
+  }
+
+  /**
+   * Before the hello, only its frame is read: its length is checked against a hello's before anything is buffered,
+   * and reading stops once it is whole, until the hello is answered. Bytes behind it are kept for afterwards.
+   */
+  private onHandshakeData(chunk: Buffer): void {
+    if (this.helloReceived) return;
+    this.lastReceivedAt = Date.now();
+    const bytes = this.handshakeBytes ? Buffer.concat([this.handshakeBytes, chunk]) : chunk;
+    this.handshakeBytes = bytes;
+    if (bytes.length < FRAME_HEADER_BYTES) return;
+    const length = bytes.readUInt32BE(0);
+    if (length > MAX_HELLO_FRAME_BYTES) {
+      this.fail(
+        new FrameError(
+          ProtocolErrorCode.FRAME_TOO_LARGE,
+          `A frame announced ${length} bytes before hello; until its hello is answered a connection may send one frame of at most ${MAX_HELLO_FRAME_BYTES} bytes.`,
+        ),
+      );
+      return;
+    }
+    const end = FRAME_HEADER_BYTES + length;
+    if (bytes.length < end) return;
+    this.helloReceived = true;
+    this.handshakeBytes = null;
+    this.socket.pause();
+    if (bytes.length > end) this.afterHello = bytes.subarray(end);
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(bytes.subarray(0, end));
+    } catch (error) {
+      this.fail(error instanceof FrameError ? error : new FrameError(ProtocolErrorCode.BAD_FRAME, String(error)));
+      return;
+    }
+    const [frame] = frames;
+    if (frame?.t === FrameType.REQUEST) {
+      this.onRequest(frame);
+      return;
+    }
+    this.fail(
+      new ProtocolError(ProtocolErrorCode.HANDSHAKE_REQUIRED, 'The first frame must be the "hello" call.', true),
+    );
   }
 
   private onFrame(frame: Frame): void {
@@ -361,7 +433,8 @@ export class BrokerConnection {
       token = args.optionalString('token', 4096);
       this.clientName = (args.optionalString('client', 256) ?? '').replace(/[^\x20-\x7e]/g, '?');
     } catch (error) {
-      this.requestFailed(frame.id, error);
+      // Every refusal of a hello ends the connection, values out of range included.
+      this.fail(new ProtocolError(ProtocolErrorCode.BAD_REQUEST, (error as Error).message, true), frame.id);
       return;
     }
     if (protocol !== PROTOCOL_VERSION) {
@@ -375,15 +448,31 @@ export class BrokerConnection {
       );
       return;
     }
-    if (!this.host.authenticate(token)) {
-      this.fail(
-        new ProtocolError(
-          ProtocolErrorCode.UNAUTHORIZED,
-          token === undefined ? 'A token is required: set the broker token on the client.' : 'The token is not valid.',
-          true,
-        ),
-        frame.id,
-      );
+    this.withdrawHello = this.host.throttleHello(this.remoteAddress, () => {
+      this.withdrawHello = null;
+      if (this.ended) return false;
+      if (!this.host.authenticate(token)) {
+        this.fail(
+          new ProtocolError(
+            ProtocolErrorCode.UNAUTHORIZED,
+            token === undefined
+              ? 'A token is required: set the broker token on the client.'
+              : 'The token is not valid.',
+            true,
+          ),
+          frame.id,
+        );
+        return true;
+      }
+      this.open(frame.id);
+      return false;
+    });
+  }
+
+  private open(helloId: number): void {
+    const refusal = this.host.admit(this);
+    if (refusal) {
+      this.fail(refusal, helloId);
       return;
     }
     this.state = 'open';
@@ -399,7 +488,11 @@ export class BrokerConnection {
       maxBodyBytes: this.host.maxBodyBytes,
       validateTimeoutMs: config.validateTimeoutMs,
     };
-    this.respond(frame.id, result);
+    this.respond(helloId, result);
+    const after = this.afterHello;
+    this.afterHello = null;
+    if (after) this.onData(after);
+    if (this.state === 'open' && !this.paused) this.socket.resume();
   }
 
   private requestFailed(requestId: number, error: unknown): void {
@@ -522,6 +615,8 @@ export class BrokerConnection {
 
   private cleanup(): Promise<void> {
     this.cleanupPromise ??= (async () => {
+      this.withdrawHello?.();
+      this.withdrawHello = null;
       this.checkers.unregisterAll();
       for (const [id, waiting] of this.outgoing) {
         clearTimeout(waiting.timer);

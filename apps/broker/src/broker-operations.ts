@@ -24,8 +24,8 @@ export interface OperationContext {
   subscribed(group: string, topic: string): void;
   /** Has a live, validating member of the group check a payload (see PayloadValidationRouter). */
   validatePayload(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult>;
-  /** Logs a warning about this connection's use of the broker (limited, so a busy client cannot flood the log). */
-  warn(message: string): void;
+  /** Logs a warning about this connection's use of the broker (limited per kind, so a busy client cannot flood the log). */
+  warn(message: string, kind?: string): void;
 }
 
 export type Operation = (ctx: OperationContext, args: Args) => unknown;
@@ -99,7 +99,7 @@ function readHalfQuery(args: Args): HalfMessageQuery {
 function warnOfIdsReused(
   messages: readonly PublishMessage[],
   results: ReadonlyArray<{ messageId: string; topic: string; duplicate: boolean }>,
-  warn: (message: string) => void,
+  warn: (message: string, kind?: string) => void,
 ): void {
   let reused = 0;
   let example = '';
@@ -113,6 +113,7 @@ function warnOfIdsReused(
   warn(
     `${reused} of ${messages.length} published message(s) carried an id already stored on another topic (${example}); ` +
       'they were confirmed as duplicates and not stored. Message ids must be unique across all topics.',
+    'ID_REUSED',
   );
 }
 

@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   encodeFrame,
   FrameType,
+  MAX_HELLO_FRAME_BYTES,
   PROTOCOL_VERSION,
   ProtocolErrorCode,
   ServerEvent,
@@ -255,21 +256,20 @@ describe('broker server: malformed and hostile frames get an error frame and a c
       ],
       [ClientOp.SUBSCRIBE]: [
         { sub: '1', group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: 1 },
-        { sub: 1, group: 'g', topic: TOPIC, mode: 'sideways', prefetch: 1, maxReconsumeTimes: 1 },
-        { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 0, maxReconsumeTimes: 1 },
-        { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: -1 },
+        { sub: 1, group: 'g', topic: TOPIC, mode: 5, prefetch: 1, maxReconsumeTimes: 1 },
+        { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: '1', maxReconsumeTimes: 1 },
         { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: 1, validates: 'yes' },
       ],
-      [ClientOp.UNSUBSCRIBE]: [{ sub: -1 }, {}],
+      [ClientOp.UNSUBSCRIBE]: [{ sub: 'one' }, {}],
       [ClientOp.ACK]: [{ tag: 'a' }, {}],
       [ClientOp.NACK]: [
         { tag: 1, message: 5 },
         { tag: 1, message: 'x', nonRetryable: 'yes' },
-        { tag: 1, message: 'x', retryDelayMs: -3 },
+        { tag: 1, message: 'x', retryDelayMs: 'soon' },
       ],
-      [ClientOp.DLQ_LIST]: [{ limit: '10' }, { status: 'gone' }, { group: ['g'] }],
+      [ClientOp.DLQ_LIST]: [{ limit: '10' }, { status: 3 }, { group: ['g'] }],
       [ClientOp.DLQ_GET]: [{ id: '1' }, {}],
-      [ClientOp.DLQ_RESEND]: [{ ids: '1' }, { ids: [1], edit: { body: 'text' } }, { ids: [1.5] }],
+      [ClientOp.DLQ_RESEND]: [{ ids: '1' }, { ids: [1], edit: { body: 'text' } }, { ids: ['1'] }],
       [ClientOp.DLQ_DISCARD]: [{ ids: [1], reason: 1 }, { ids: [1] }],
       [ClientOp.STATS]: [[1]],
       [ClientOp.TX_SEND]: [
@@ -280,14 +280,13 @@ describe('broker server: malformed and hostile frames get an error frame and a c
       [ClientOp.TX_ROLLBACK]: [{ txId: 'x', reason: 5 }],
       [ClientOp.TX_CHECKER_REGISTER]: [{ checker: '1', producerGroup: 'p' }, { checker: 1 }],
       [ClientOp.TX_CHECKER_UNREGISTER]: [{}],
-      [ClientOp.TX_LIST]: [{ state: 'maybe' }, { limit: -1 }],
+      [ClientOp.TX_LIST]: [{ state: true }, { limit: 'ten' }],
       [ClientOp.TX_COMMIT_DISCARDED]: [{ txIds: [1] }],
       [ClientOp.TX_DISCARD_DISCARDED]: [{ txIds: ['a'] }],
       [ClientOp.PAYLOAD_VALIDATE]: [
         { group: 5, topic: TOPIC, payload: Buffer.from('{}') },
         { group: 'g', topic: TOPIC, payload: '{}' },
         { group: 'g', payload: Buffer.from('{}') },
-        { group: 'g'.repeat(300), topic: TOPIC, payload: Buffer.from('{}') },
       ],
     };
 
@@ -307,6 +306,70 @@ describe('broker server: malformed and hostile frames get an error frame and a c
         });
       });
     }
+  });
+
+  describe('values out of range fail their call only, as the protocol says', () => {
+    // The right types, values out of their range: INVALID_ARGUMENT for that call, and the connection goes on.
+    const outOfRange: Array<[string, unknown]> = [
+      [ClientOp.DLQ_LIST, { limit: 1e9 }],
+      [ClientOp.DLQ_LIST, { limit: 2 ** 53 + 2 }],
+      [ClientOp.DLQ_LIST, { status: 'gone' }],
+      [ClientOp.DLQ_LIST, { offset: -1 }],
+      [ClientOp.DLQ_LIST, { from: Number.NaN }],
+      [ClientOp.TX_LIST, { limit: -1 }],
+      [ClientOp.TX_LIST, { state: 'maybe' }],
+      [ClientOp.SUBSCRIBE, { sub: 1, group: 'g', topic: TOPIC, mode: 'sideways', prefetch: 1, maxReconsumeTimes: 1 }],
+      [ClientOp.SUBSCRIBE, { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 0, maxReconsumeTimes: 1 }],
+      [
+        ClientOp.SUBSCRIBE,
+        { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1e6, maxReconsumeTimes: 1 },
+      ],
+      [
+        ClientOp.SUBSCRIBE,
+        { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: -1 },
+      ],
+      [ClientOp.UNSUBSCRIBE, { sub: -1 }],
+      [ClientOp.TOPIC_ENSURE, { topic: 't'.repeat(300) }],
+      [ClientOp.TOPIC_ENSURE, { topic: 'fine', queueCount: 1e12 }],
+      [ClientOp.DLQ_RESEND, { ids: [1.5] }],
+      [ClientOp.DLQ_RESEND, { ids: Array.from({ length: 10_001 }, (_, index) => index) }],
+      [ClientOp.DLQ_GET, { id: -3 }],
+      [ClientOp.PAYLOAD_VALIDATE, { group: 'g'.repeat(300), topic: TOPIC, payload: Buffer.from('{}') }],
+      [ClientOp.PUBLISH, { messages: [{ id: 'x'.repeat(300), topic: TOPIC, body: Buffer.from('x') }] }],
+      [ClientOp.TX_CHECKER_REGISTER, { checker: 0, producerGroup: 'p' }],
+    ];
+
+    it('each fails with INVALID_ARGUMENT on one connection, which answers the next call', async () => {
+      const client = await RawBrokerClient.open(server.address.port, TOKEN);
+      for (const [op, args] of outOfRange) {
+        const answer = await client.call(op, args);
+        expect(answer, `${op} ${JSON.stringify(args).slice(0, 80)}`).toMatchObject({
+          t: FrameType.ERROR,
+          e: { code: 'INVALID_ARGUMENT', name: 'InvalidArgumentError' },
+        });
+        expect((answer as ErrorFrame).e.fatal).toBeUndefined();
+        expect((await client.call(ClientOp.PING, {})).t).toBe(FrameType.RESPONSE);
+      }
+      // Notifications have no answer; an out-of-range one is dropped and the connection goes on.
+      client.request(ClientOp.NACK, { tag: 1, message: 'x', retryDelayMs: -3 }, 0);
+      client.request(ClientOp.ACK, { tag: -1 }, 0);
+      expect((await client.call(ClientOp.DLQ_LIST, { limit: 10 })).t).toBe(FrameType.RESPONSE);
+      expect(client.closed).toBe(false);
+      client.destroy();
+    });
+
+    it('a remote transport gets the engine error class, and its connection stays up', async () => {
+      const transport = new RemoteTransport({ kind: 'remote', url: server.url, token: TOKEN, connectTimeoutMs: 5_000 });
+      await transport.connect();
+      try {
+        await expect(transport.deadLetters.list({ limit: 1e9 })).rejects.toMatchObject({
+          name: 'InvalidArgumentError',
+        });
+        await expect(transport.deadLetters.list({ limit: 5 })).resolves.toMatchObject({ total: 0 });
+      } finally {
+        await transport.close();
+      }
+    });
   });
 
   describe('refusals by the engine are answers, not connection errors', () => {
@@ -409,11 +472,12 @@ describe('broker server: malformed and hostile frames get an error frame and a c
 });
 
 describe('broker server: limits and timeouts', () => {
-  it('refuses connections beyond the per-client and total limits with TOO_MANY_CONNECTIONS', async () => {
+  it('refuses hellos beyond the per-client and total limits with TOO_MANY_CONNECTIONS', async () => {
     const server = await startServer({ maxConnections: 3, maxConnectionsPerClient: 2 });
     const port = server.address.port;
     const held = [await RawBrokerClient.open(port, TOKEN), await RawBrokerClient.open(port, TOKEN)];
     const third = await RawBrokerClient.connect(port);
+    third.request(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: TOKEN });
     const perClient = await third.expectFatal();
     expect(perClient.e.code).toBe(ProtocolErrorCode.TOO_MANY_CONNECTIONS);
     expect(perClient.e.message).toContain('127.0.0.1');
@@ -421,6 +485,7 @@ describe('broker server: limits and timeouts', () => {
     const other = await connectFrom('127.0.0.2', port);
     expect((await other.call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: TOKEN })).t).toBe(FrameType.RESPONSE);
     const overTotal = await connectFrom('127.0.0.3', port);
+    overTotal.request(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: TOKEN });
     const total = await overTotal.expectFatal();
     expect(total.e.code).toBe(ProtocolErrorCode.TOO_MANY_CONNECTIONS);
     expect(total.e.message).toContain('limit of 3');
@@ -431,6 +496,92 @@ describe('broker server: limits and timeouts', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     const again = await RawBrokerClient.open(port, TOKEN);
     again.destroy();
+  });
+
+  it('counts connections before their hello apart: the oldest silent one makes room, a waiting hello does not', async () => {
+    const server = await startServer({ maxHandshakesPerClient: 3, maxHandshakes: 5, authFailureBurst: 1 });
+    const port = server.address.port;
+    const accepted = (count: number): Promise<void> =>
+      waitFor(() => server.connectionCount >= count, `${count} connections accepted`);
+    const silent: RawBrokerClient[] = [];
+    for (const count of [1, 2, 3]) {
+      silent.push(await connectFrom('127.0.0.4', port));
+      await accepted(count);
+    }
+    // A fourth from that address closes the oldest silent one, and its own hello passes.
+    const client = await connectFrom('127.0.0.4', port);
+    expect((await silent[0]!.expectFatal()).e.code).toBe(ProtocolErrorCode.HANDSHAKE_TIMEOUT);
+    expect((await client.call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: TOKEN })).t).toBe(
+      FrameType.RESPONSE,
+    );
+    // Over the total (two silent ones left, and three more from elsewhere), the oldest silent one of any address goes.
+    const elsewhere: RawBrokerClient[] = [];
+    for (const address of ['127.0.0.5', '127.0.0.5', '127.0.0.6']) {
+      elsewhere.push(await connectFrom(address, port));
+      await accepted(3 + elsewhere.length);
+    }
+    expect(silent[1]!.closed).toBe(false);
+    elsewhere.push(await connectFrom('127.0.0.6', port));
+    expect((await silent[1]!.expectFatal()).e.code).toBe(ProtocolErrorCode.HANDSHAKE_TIMEOUT);
+    expect(elsewhere.some((one) => one.closed)).toBe(false);
+    for (const one of [...silent, ...elsewhere, client]) one.destroy();
+  });
+
+  it('reads a hello and the calls sent behind it in one write, then lifts the hello-sized frame limit', async () => {
+    const server = await startServer();
+    const client = await RawBrokerClient.connect(server.address.port);
+    client.writeBytes(
+      Buffer.concat([
+        encodeFrame({
+          t: FrameType.REQUEST,
+          id: 1,
+          op: ClientOp.HELLO,
+          a: { protocol: PROTOCOL_VERSION, token: TOKEN },
+        }),
+        encodeFrame({ t: FrameType.REQUEST, id: 2, op: ClientOp.PING, a: { pad: 'x'.repeat(64 * 1024) } }),
+        encodeFrame({ t: FrameType.REQUEST, id: 3, op: ClientOp.TOPIC_LIST, a: {} }),
+      ]),
+    );
+    for (const id of [1, 2, 3])
+      expect((await client.waitFor((frame) => 'id' in frame && frame.id === id)).t).toBe(FrameType.RESPONSE);
+    client.destroy();
+  });
+
+  it('refuses a frame larger than a hello before the hello, from its length prefix', async () => {
+    const server = await startServer();
+    const client = await RawBrokerClient.connect(server.address.port);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(MAX_HELLO_FRAME_BYTES + 1, 0);
+    client.writeBytes(header);
+    const error = await client.expectFatal();
+    expect(error.e.code).toBe(ProtocolErrorCode.FRAME_TOO_LARGE);
+    expect(error.e.message).toContain('before hello');
+  });
+
+  it('answers one wrong token per refill interval after a burst, and a right one at once', async () => {
+    const server = await startServer({ authFailureBurst: 2, authFailureRefillMs: 400 });
+    const port = server.address.port;
+    const started = Date.now();
+    const guesses = await Promise.all(
+      [1, 2, 3, 4].map(async (guess) => {
+        const client = await connectFrom('127.0.0.6', port);
+        client.request(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: `guess-${guess}-wrong` });
+        const error = await client.expectFatal(3_000);
+        return { code: error.e.code, ms: Date.now() - started };
+      }),
+    );
+    expect(guesses.map((guess) => guess.code)).toEqual(Array(4).fill(ProtocolErrorCode.UNAUTHORIZED));
+    const times = guesses.map((guess) => guess.ms).sort((a, b) => a - b);
+    // Two at once, then one per 400 ms.
+    expect(times[1]).toBeLessThan(300);
+    expect(times[2]).toBeGreaterThanOrEqual(350);
+    expect(times[3]).toBeGreaterThanOrEqual(750);
+    // Another address is not slowed.
+    const other = await connectFrom('127.0.0.7', port);
+    const at = Date.now();
+    expect((await other.call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token: TOKEN })).t).toBe(FrameType.RESPONSE);
+    expect(Date.now() - at).toBeLessThan(300);
+    other.destroy();
   });
 
   it('closes a connection that never says hello', async () => {
@@ -533,6 +684,13 @@ describe('broker server: limits and timeouts', () => {
     client.destroy();
   });
 });
+
+async function waitFor(predicate: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !predicate(); waited += 10) {
+    if (waited > 3_000) throw new Error(`Timed out waiting for ${what}.`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 function connectFrom(localAddress: string, port: number): Promise<RawBrokerClient> {
   return RawBrokerClient.connect(port, '127.0.0.1', localAddress);

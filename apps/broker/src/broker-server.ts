@@ -8,11 +8,12 @@ import {
   type ValidatePayloadResult,
 } from '@reliable-mq/engine/protocol';
 import { isLoopbackHost, type BrokerConfig } from './broker-config';
+import { AuthThrottle } from './auth-throttle';
 import { BrokerConnection, type ConnectionHost } from './broker-connection';
 import { brokerLogger, type BrokerLogger } from './broker-logger';
 import { HealthEndpoint, type HealthReport } from './health-endpoint';
 import { PayloadValidationRouter } from './payload-validation';
-import { throttledLogger } from './throttled-logger';
+import { throttledLogger, type ThrottledLogger } from './throttled-logger';
 
 const DEFAULT_ENGINE_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_ENGINE_MAX_BATCH = 1_000;
@@ -37,10 +38,19 @@ export class BrokerStartError extends Error {
  * The standalone broker: one engine on local disk behind the broker protocol (docs/broker-protocol.md), plus an
  * HTTP health endpoint. It owns connection limits and member ownership across connections; each connection owns its
  * framing, calls and timeouts.
+ *
+ * Connections that have not passed their hello are counted apart from the others, with limits of their own, so that
+ * sockets without the token can never take the slots of clients that have it.
  */
 export class BrokerServer implements ConnectionHost {
   private readonly connections = new Set<BrokerConnection>();
+  /** Connections whose hello passed, per remote address; `admittedCount` in all. */
   private readonly perClient = new Map<string, number>();
+  private admittedCount = 0;
+  /** Connections still before their hello, oldest first: all of them, and per remote address. */
+  private readonly handshaking = new Set<BrokerConnection>();
+  private readonly handshakingPerClient = new Map<string, Set<BrokerConnection>>();
+  private readonly authThrottle: AuthThrottle;
   /** `group \0 memberId` → the connection that drives that member. */
   private readonly members = new Map<string, BrokerConnection>();
   private readonly tokenDigest: Buffer | null;
@@ -52,7 +62,7 @@ export class BrokerServer implements ConnectionHost {
   private sweepTimer: NodeJS.Timeout | null = null;
   private health: HealthEndpoint | null = null;
   /** What connections log about themselves (mostly refusals), limited so a flood of bad clients cannot flood the log. */
-  private readonly connectionLogger: BrokerLogger;
+  private readonly connectionLogger: ThrottledLogger;
   private readonly validation: PayloadValidationRouter;
   readonly version: string;
   readonly maxBodyBytes: number;
@@ -67,6 +77,7 @@ export class BrokerServer implements ConnectionHost {
   ) {
     this.version = version;
     this.connectionLogger = throttledLogger(logger);
+    this.authThrottle = new AuthThrottle(config.authFailureBurst, config.authFailureRefillMs);
     this.tokenDigest = config.token === null ? null : digest(config.token);
     this.maxBodyBytes = engine.options.maxBodyBytes;
     this.maxBatchSize = engine.options.maxBatchSize;
@@ -198,6 +209,33 @@ export class BrokerServer implements ConnectionHost {
     return timingSafeEqual(digest(token), this.tokenDigest);
   }
 
+  throttleHello(address: string, evaluate: () => boolean): () => void {
+    return this.authThrottle.check(address, evaluate);
+  }
+
+  admit(connection: BrokerConnection): ProtocolError | null {
+    this.forgetHandshake(connection);
+    const address = connection.remoteAddress;
+    if (this.admittedCount >= this.config.maxConnections) {
+      return new ProtocolError(
+        ProtocolErrorCode.TOO_MANY_CONNECTIONS,
+        `The broker holds its limit of ${this.config.maxConnections} connections.`,
+        true,
+      );
+    }
+    if ((this.perClient.get(address) ?? 0) >= this.config.maxConnectionsPerClient) {
+      return new ProtocolError(
+        ProtocolErrorCode.TOO_MANY_CONNECTIONS,
+        `${address} holds its limit of ${this.config.maxConnectionsPerClient} connections to this broker.`,
+        true,
+      );
+    }
+    connection.admitted = true;
+    this.admittedCount++;
+    this.perClient.set(address, (this.perClient.get(address) ?? 0) + 1);
+    return null;
+  }
+
   async claimMember(group: string, memberId: string, connection: BrokerConnection): Promise<void> {
     const key = `${group}\u0000${memberId}`;
     const owner = this.members.get(key);
@@ -232,11 +270,16 @@ export class BrokerServer implements ConnectionHost {
   }
 
   connectionClosed(connection: BrokerConnection): void {
+    this.forgetHandshake(connection);
     if (!this.connections.delete(connection)) return;
-    const address = connection.remoteAddress;
-    const count = (this.perClient.get(address) ?? 1) - 1;
-    if (count <= 0) this.perClient.delete(address);
-    else this.perClient.set(address, count);
+    if (connection.admitted) {
+      connection.admitted = false;
+      this.admittedCount--;
+      const address = connection.remoteAddress;
+      const count = (this.perClient.get(address) ?? 1) - 1;
+      if (count <= 0) this.perClient.delete(address);
+      else this.perClient.set(address, count);
+    }
     for (const [key, owner] of this.members) if (owner === connection) this.members.delete(key);
   }
 
@@ -257,6 +300,8 @@ export class BrokerServer implements ConnectionHost {
       for (const connection of this.connections) connection.close();
       await Promise.race([listenerClosed, new Promise((resolve) => setTimeout(resolve, 1_000))]);
       if (this.sweepTimer) clearInterval(this.sweepTimer);
+      this.authThrottle.close();
+      this.connectionLogger.flush();
       await this.engine.close(Math.max(1_000, Math.floor(timeoutMs / 2)));
       this.state = 'closed';
       await this.health?.close();
@@ -273,18 +318,50 @@ export class BrokerServer implements ConnectionHost {
     const connection = new BrokerConnection(this.nextConnectionId++, socket, this, this.connectionLogger);
     const address = connection.remoteAddress;
     this.connections.add(connection);
-    this.perClient.set(address, (this.perClient.get(address) ?? 0) + 1);
-    if (this.connections.size > this.config.maxConnections) {
+    const waiting = this.handshakingPerClient.get(address);
+    // Over a limit, the oldest connection that has sent nothing makes room: a client that says hello at once (as
+    // every real one does) gets through however many silent sockets an attacker keeps opening. Connections whose
+    // hello waits its turn are not silent; with only those left, the new one is refused.
+    if (waiting && waiting.size >= this.config.maxHandshakesPerClient && !this.evictSilent(waiting)) {
       connection.refuse(
         ProtocolErrorCode.TOO_MANY_CONNECTIONS,
-        `The broker holds its limit of ${this.config.maxConnections} connections.`,
+        `${address} has ${waiting.size} connections waiting for their hello to be answered; try again later.`,
       );
-    } else if ((this.perClient.get(address) ?? 0) > this.config.maxConnectionsPerClient) {
-      connection.refuse(
-        ProtocolErrorCode.TOO_MANY_CONNECTIONS,
-        `${address} holds its limit of ${this.config.maxConnectionsPerClient} connections to this broker.`,
-      );
+      return;
     }
+    if (this.handshaking.size >= this.config.maxHandshakes && !this.evictSilent(this.handshaking)) {
+      connection.refuse(
+        ProtocolErrorCode.TOO_MANY_CONNECTIONS,
+        `The broker has ${this.handshaking.size} connections waiting for their hello to be answered; try again later.`,
+      );
+      return;
+    }
+    this.handshaking.add(connection);
+    const fromAddress = this.handshakingPerClient.get(address) ?? new Set<BrokerConnection>();
+    fromAddress.add(connection);
+    this.handshakingPerClient.set(address, fromAddress);
+  }
+
+  /** Closes the oldest connection of `among` that has sent nothing yet; false when there is none. */
+  private evictSilent(among: Set<BrokerConnection>): boolean {
+    for (const candidate of among) {
+      if (!candidate.silent) continue;
+      this.forgetHandshake(candidate);
+      candidate.refuse(
+        ProtocolErrorCode.HANDSHAKE_TIMEOUT,
+        `Closed without a hello to make room: too many connections from ${candidate.remoteAddress} or in all wait for theirs.`,
+      );
+      return true;
+    }
+    return false;
+  }
+
+  private forgetHandshake(connection: BrokerConnection): void {
+    if (!this.handshaking.delete(connection)) return;
+    const address = connection.remoteAddress;
+    const fromAddress = this.handshakingPerClient.get(address);
+    fromAddress?.delete(connection);
+    if (fromAddress?.size === 0) this.handshakingPerClient.delete(address);
   }
 
   private sweep(): void {

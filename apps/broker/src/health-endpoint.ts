@@ -1,5 +1,11 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** Whole request, headers included; a probe needs microseconds. */
+const HEADERS_TIMEOUT_MS = 2_000;
+/** Connections held at once, in all and per remote address; past them the oldest is closed (see below). */
+const MAX_CONNECTIONS = 64;
+const MAX_CONNECTIONS_PER_ADDRESS = 16;
 
 export interface HealthReport {
   /** `ready` accepts work; `draining` is shutting down; `closed` is gone. */
@@ -19,27 +25,64 @@ export class HealthEndpoint {
   private constructor(private readonly server: Server) {}
 
   static async start(host: string, port: number, report: () => HealthReport): Promise<HealthEndpoint> {
-    const server = createServer((request, response) => {
-      const path = (request.url ?? '').split('?')[0];
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        response.writeHead(405, { allow: 'GET, HEAD' }).end();
-        return;
+    const server = createServer(
+      {
+        // Node checks these timeouts only this often (30 s by default): half-sent requests would hold their
+        // connections, and with them the probes' room, for that long.
+        connectionsCheckingInterval: 250,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: HEADERS_TIMEOUT_MS,
+        keepAliveTimeout: 1_000,
+        maxHeaderSize: 8 * 1024,
+      },
+      (request, response) => {
+        const path = (request.url ?? '').split('?')[0];
+        if (request.method !== 'GET' && request.method !== 'HEAD') {
+          response.writeHead(405, { allow: 'GET, HEAD', connection: 'close' }).end();
+          return;
+        }
+        if (path !== '/health' && path !== '/ready') {
+          response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"try /health or /ready"}');
+          return;
+        }
+        const current = report();
+        const ok = path === '/health' ? current.state !== 'closed' : current.state === 'ready';
+        response
+          .writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+          .end(JSON.stringify({ status: ok ? (path === '/health' ? 'ok' : 'ready') : current.state, ...current }));
+      },
+    );
+    // A probe sends its request at once and is answered within a millisecond, so when connections are too many the
+    // oldest gives way: peers that hold connections open (half-sent requests, idle keep-alives) can never leave a
+    // probe without room, as a plain cap on connections would. Per address first, so that one abusive peer churns
+    // only its own connections, never a probe's from elsewhere.
+    const open = new Map<Socket, string>();
+    const perAddress = new Map<string, Set<Socket>>();
+    const drop = (socket: Socket): void => {
+      const address = open.get(socket);
+      if (address === undefined) return;
+      open.delete(socket);
+      const own = perAddress.get(address);
+      own?.delete(socket);
+      if (own?.size === 0) perAddress.delete(address);
+    };
+    server.on('connection', (socket: Socket) => {
+      const address = socket.remoteAddress ?? 'unknown';
+      const own = perAddress.get(address);
+      const oldest =
+        own && own.size >= MAX_CONNECTIONS_PER_ADDRESS
+          ? own.values().next().value
+          : open.size >= MAX_CONNECTIONS
+            ? open.keys().next().value
+            : undefined;
+      if (oldest) {
+        drop(oldest);
+        oldest.destroy();
       }
-      if (path !== '/health' && path !== '/ready') {
-        response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"try /health or /ready"}');
-        return;
-      }
-      const current = report();
-      const ok = path === '/health' ? current.state !== 'closed' : current.state === 'ready';
-      response
-        .writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-        .end(JSON.stringify({ status: ok ? (path === '/health' ? 'ok' : 'ready') : current.state, ...current }));
+      open.set(socket, address);
+      perAddress.set(address, (perAddress.get(address) ?? new Set<Socket>()).add(socket));
+      socket.once('close', () => drop(socket));
     });
-    // Probes are tiny; a peer that holds a request open is not one.
-    server.headersTimeout = 5_000;
-    server.requestTimeout = 5_000;
-    server.keepAliveTimeout = 1_000;
-    server.maxConnections = 64;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

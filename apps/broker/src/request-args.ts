@@ -1,9 +1,11 @@
+import { InvalidArgumentError } from '@reliable-mq/engine';
 import { ProtocolError, ProtocolErrorCode } from '@reliable-mq/engine/protocol';
 
 /**
  * Shape checks for call arguments. A request whose arguments have the wrong types is a broken or hostile client:
- * it gets a fatal BAD_REQUEST and the connection is closed. Values of the right type that the engine refuses (an
- * invalid name, an unknown topic) are ordinary errors and leave the connection open.
+ * it gets a fatal BAD_REQUEST and the connection is closed. A value of the right type out of its range (a `limit` too
+ * large, a name too long, a mode not known) fails that call only with INVALID_ARGUMENT, as values the engine refuses
+ * (an invalid name, an unknown topic) do: the connection goes on.
  */
 export class Args {
   private constructor(
@@ -21,10 +23,16 @@ export class Args {
     throw bad(this.op, `\`${field}\` must be ${expected}; got ${describe(this.value[field])}`);
   }
 
+  private outOfRange(field: string, expected: string): never {
+    throw new InvalidArgumentError(
+      `Call "${this.op}": \`${field}\` must be ${expected}; got ${describe(this.value[field])}.`,
+    );
+  }
+
   string(field: string, maxLength = 1024): string {
     const value = this.value[field];
-    if (typeof value !== 'string' || value.length > maxLength)
-      this.fail(field, `a string of at most ${maxLength} characters`);
+    if (typeof value !== 'string') this.fail(field, `a string of at most ${maxLength} characters`);
+    if (value.length > maxLength) this.outOfRange(field, `a string of at most ${maxLength} characters`);
     return value;
   }
 
@@ -34,8 +42,9 @@ export class Args {
 
   integer(field: string, min: number, max: number): number {
     const value = this.value[field];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
-      this.fail(field, `an integer from ${min} to ${max}`);
+    if (typeof value !== 'number') this.fail(field, `an integer from ${min} to ${max}`);
+    if (!Number.isInteger(value) || value < min || value > max)
+      this.outOfRange(field, `an integer from ${min} to ${max}`);
     return value;
   }
 
@@ -46,7 +55,8 @@ export class Args {
   optionalNumber(field: string, min: number): number | undefined {
     const value = this.value[field];
     if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) this.fail(field, `a number ≥ ${min}`);
+    if (typeof value !== 'number') this.fail(field, `a number ≥ ${min}`);
+    if (!Number.isFinite(value) || value < min) this.outOfRange(field, `a number ≥ ${min}`);
     return value;
   }
 
@@ -59,8 +69,9 @@ export class Args {
 
   oneOf<T extends string>(field: string, allowed: readonly T[]): T {
     const value = this.value[field];
-    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value))
-      this.fail(field, `one of ${allowed.map((item) => JSON.stringify(item)).join(', ')}`);
+    const expected = `one of ${allowed.map((item) => JSON.stringify(item)).join(', ')}`;
+    if (typeof value !== 'string') this.fail(field, expected);
+    if (!(allowed as readonly string[]).includes(value)) this.outOfRange(field, expected);
     return value as T;
   }
 
@@ -80,12 +91,10 @@ export class Args {
 
   stringArray(field: string, maxItems: number, maxLength = 1024): string[] {
     const value = this.value[field];
-    if (
-      !Array.isArray(value) ||
-      value.length > maxItems ||
-      value.some((item) => typeof item !== 'string' || item.length > maxLength)
-    )
-      this.fail(field, `an array of at most ${maxItems} strings`);
+    const expected = `an array of at most ${maxItems} strings of at most ${maxLength} characters`;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) this.fail(field, expected);
+    if (value.length > maxItems || (value as string[]).some((item) => item.length > maxLength))
+      this.outOfRange(field, expected);
     return value as string[];
   }
 
@@ -97,12 +106,10 @@ export class Args {
 
   integerArray(field: string, maxItems: number): number[] {
     const value = this.value[field];
-    if (
-      !Array.isArray(value) ||
-      value.length > maxItems ||
-      value.some((item) => typeof item !== 'number' || !Number.isSafeInteger(item))
-    )
-      this.fail(field, `an array of at most ${maxItems} integers`);
+    const expected = `an array of at most ${maxItems} integers`;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== 'number')) this.fail(field, expected);
+    if (value.length > maxItems || (value as number[]).some((item) => !Number.isSafeInteger(item)))
+      this.outOfRange(field, expected);
     return value as number[];
   }
 
@@ -111,8 +118,8 @@ export class Args {
     if (value === undefined || value === null) return undefined;
     if (!isPlainObject(value)) this.fail(field, 'a map of strings');
     const entries = Object.entries(value);
-    if (entries.length > maxEntries || entries.some(([, item]) => typeof item !== 'string'))
-      this.fail(field, `a map of at most ${maxEntries} string values`);
+    if (entries.some(([, item]) => typeof item !== 'string')) this.fail(field, `a map of string values`);
+    if (entries.length > maxEntries) this.outOfRange(field, `a map of at most ${maxEntries} string values`);
     return value as Record<string, string>;
   }
 
@@ -130,7 +137,8 @@ export class Args {
   /** The elements of an array of maps. */
   objects(field: string, maxItems: number): Args[] {
     const value = this.value[field];
-    if (!Array.isArray(value) || value.length > maxItems) this.fail(field, `an array of at most ${maxItems} maps`);
+    if (!Array.isArray(value)) this.fail(field, `an array of at most ${maxItems} maps`);
+    if (value.length > maxItems) this.outOfRange(field, `an array of at most ${maxItems} maps`);
     return value.map((item, index) => {
       if (!isPlainObject(item)) this.fail(`${field}[${index}]`, 'a map');
       return new Args(`${this.op} ${field}[${index}]`, item);

@@ -14,6 +14,11 @@ export const BROKER_URL_SCHEME = 'reliable-mq:';
 export const FRAME_HEADER_BYTES = 4;
 /** Largest frame payload accepted by default (8 MiB); the server announces its own limit in the hello reply. */
 export const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+/**
+ * Largest frame a server accepts before a successful hello: a hello with the longest token and client name fits. A peer
+ * that has not proven it holds the token cannot make the server buffer more.
+ */
+export const MAX_HELLO_FRAME_BYTES = 16 * 1024;
 /** No deployment may raise the limit past this: the prefix is 32 bits and a frame is held whole in memory. */
 export const MAX_FRAME_BYTES_CEILING = 256 * 1024 * 1024;
 
