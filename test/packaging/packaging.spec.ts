@@ -63,6 +63,8 @@ const SQLITE_EMBEDDED: Combination = {
   drivers: ['better-sqlite3'],
 };
 
+// Its package.json asks for amqplib ^0.10: @reliable-mq/nestjs declares that range, and npm refuses the registry's
+// current amqplib (2.x) next to it with ERESOLVE.
 const POSTGRES_RABBITMQ: Combination = {
   title: 'Nest 12 + TypeORM 1.x + PostgreSQL + RabbitMQ, an ESM app',
   fixture: 'postgres-rabbitmq',
