@@ -147,6 +147,8 @@ export function applicationCompilerOptions(kind: BlockModuleKind): ts.CompilerOp
     skipLibCheck: false,
     experimentalDecorators: true,
     emitDecoratorMetadata: true,
+    // `nest new` turns it on; with decorator metadata it makes a type used in a decorated signature need `import type`.
+    isolatedModules: true,
     esModuleInterop: true,
     forceConsistentCasingInFileNames: true,
     types: ['node'],
