@@ -9,6 +9,8 @@ import { DataSource } from 'typeorm';
 import { consoleUrlOf, createConsoleApp } from '../console/src/console.app';
 
 export const DEFAULT_CONSOLE_PORT = 3003;
+/** The sample's payloads carry card numbers: the console masks them everywhere, showing the last four. */
+export const SAMPLE_CONSOLE_REDACTION = [{ path: 'card', showLast: 4 }];
 export const DEMO_USERNAME = 'demo';
 
 /** The sample's console settings, printed with configuration errors. */
@@ -107,6 +109,7 @@ export async function startSampleConsole(input: {
       consumers: catalog.consumers,
       dedupWindows: catalog.dedupWindows,
       discoverConsumers: false,
+      redact: SAMPLE_CONSOLE_REDACTION,
     },
     port: input.options.port,
     host: input.host,

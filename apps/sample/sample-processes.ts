@@ -450,6 +450,9 @@ async function startServicesAndConsole(
       CONSOLE_STORE: join(options.dataDir, 'console', 'console.sqlite'),
       // The payment service dedups with the `db` store, whose inbox rows are kept for the default 7 days.
       CONSOLE_DEDUP_WINDOWS: 'payment-service=7d',
+      // Card numbers are masked on the console's pages, API and audit log, the last four shown, as the services do
+      // (the same setting as SAMPLE_CONSOLE_REDACTION of the single-process sample).
+      CONSOLE_REDACT: 'card:4',
       CONSOLE_READY_LINE: 'true',
       ...options.env,
     },

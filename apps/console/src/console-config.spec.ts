@@ -37,8 +37,26 @@ describe('readConsoleConfig', () => {
         storeFile: '/srv/data/console.sqlite',
         dedupWindows: { 'payment-service': null, 'order-service': 7 * 24 * 3_600_000 },
         secureCookies: 'auto',
+        redact: [],
       },
     });
+  });
+
+  it('reads the payload fields to mask, and refuses a malformed one', () => {
+    const result = readConsoleConfig({
+      CONSOLE_USERS_FILE: usersFile,
+      CONSOLE_REDACT: 'card:4, customer.email,items.*.iban:2',
+    });
+    expect(result.ok && result.config.redact).toEqual([
+      { path: 'card', showLast: 4 },
+      { path: 'customer.email', showLast: 0 },
+      { path: 'items.*.iban', showLast: 2 },
+    ]);
+    const bad = readConsoleConfig({ CONSOLE_USERS_FILE: usersFile, CONSOLE_REDACT: 'card:9,a..b' });
+    expect(bad.ok ? [] : bad.errors).toEqual([
+      expect.stringContaining('CONSOLE_REDACT: "card:9" must be a payload field path'),
+      expect.stringContaining('CONSOLE_REDACT: "a..b" must be a payload field path'),
+    ]);
   });
 
   it('refuses bad settings with one sentence each', () => {

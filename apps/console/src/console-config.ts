@@ -35,6 +35,8 @@ export interface StandaloneConsoleConfig {
   secureCookies: boolean | 'auto';
   /** Express `trust proxy` value; undefined trusts no proxy. */
   trustProxy?: string;
+  /** Payload fields to mask (`redact` of the console module). */
+  redact: Array<{ path: string; showLast: number }>;
 }
 
 export const CONSOLE_ENV_HELP = [
@@ -56,6 +58,7 @@ export const CONSOLE_ENV_HELP = [
   'CONSOLE_DEDUP_WINDOWS dedup window per group: group=7d, group=none (comma-separated)',
   'CONSOLE_SECURE_COOKIES true, false or auto (default auto: Secure over HTTPS)',
   'CONSOLE_TRUST_PROXY   behind a TLS-terminating proxy: its address, e.g. loopback or 10.0.0.5 (default: none)',
+  'CONSOLE_REDACT        payload fields to mask: path or path:N to show the last N characters, e.g. card:4,customer.email',
 ];
 
 export type ConfigResult = { ok: true; config: StandaloneConsoleConfig } | { ok: false; errors: string[] };
@@ -127,6 +130,7 @@ export function readConsoleConfig(env: NodeJS.ProcessEnv, cwd: string = process.
       `CONSOLE_SECURE_COOKIES must be true, false or auto; got ${JSON.stringify(env.CONSOLE_SECURE_COOKIES)}.`,
     );
   }
+  const redact = readRedaction(env.CONSOLE_REDACT, errors);
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
@@ -142,8 +146,29 @@ export function readConsoleConfig(env: NodeJS.ProcessEnv, cwd: string = process.
       dedupWindows,
       secureCookies: secure === 'auto' ? 'auto' : secure === 'true',
       ...(env.CONSOLE_TRUST_PROXY?.trim() ? { trustProxy: env.CONSOLE_TRUST_PROXY.trim() } : {}),
+      redact,
     },
   };
+}
+
+/** `CONSOLE_REDACT=card:4,customer.email`: field paths (`*` for any field), each with how many last characters show. */
+function readRedaction(value: string | undefined, errors: string[]): Array<{ path: string; showLast: number }> {
+  const rules: Array<{ path: string; showLast: number }> = [];
+  for (const entry of (value ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const match = /^([^.\s:]{1,128}(?:\.[^.\s:]{1,128}){0,15})(?::(\d))?$/.exec(entry);
+    if (!match || Number(match[2] ?? 0) > 8) {
+      errors.push(
+        `CONSOLE_REDACT: "${entry}" must be a payload field path such as card or customer.email ("*" for any field), ` +
+          'optionally with :N (0 to 8) to show the last N characters, e.g. card:4.',
+      );
+      continue;
+    }
+    rules.push({ path: match[1]!, showLast: Number(match[2] ?? 0) });
+  }
+  return rules;
 }
 
 const BROKER_SOURCES = ['BROKER_DATA_DIR', 'BROKER_URL', 'RABBITMQ_URL'] as const;

@@ -82,6 +82,7 @@ async function main(): Promise<void> {
         auth: { users: config.users, tokens: config.tokens, secureCookies: config.secureCookies },
         storeFile: config.storeFile,
         dedupWindows: config.dedupWindows,
+        redact: config.redact,
       },
       path: config.path,
       port: config.port,
