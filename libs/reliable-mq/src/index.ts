@@ -48,6 +48,8 @@ export {
 } from './outbox/outbox-message.entity';
 export { InboxMessage, INBOX_TABLE } from './dedup/inbox-message.entity';
 export { reliableMqEntities } from './reliable-mq.entities';
+export { EscapingLogger } from './logging/escaping-logger';
+export { escapeLogText } from '@reliable-mq/engine';
 
 // --- transports
 export type {

@@ -1,12 +1,12 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
+import { EscapingLogger } from './logging/escaping-logger';
 import { runReliableMqMigrations } from './migrations';
 import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from './constants';
 import { ConsumerRunner } from './consuming/consumer-runner.service';
@@ -26,7 +26,7 @@ import type { Transport } from './transport/transport.interface';
 export class ReliableMqLifecycle
   implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
 {
-  private readonly logger = new Logger('ReliableMq');
+  private readonly logger = new EscapingLogger('ReliableMq');
 
   constructor(
     @Inject(RELIABLE_MQ_OPTIONS) private readonly options: ResolvedReliableMqOptions,

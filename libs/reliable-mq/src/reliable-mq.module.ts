@@ -1,4 +1,5 @@
-import { Logger, Module, type Provider } from '@nestjs/common';
+import { Module, type Provider } from '@nestjs/common';
+import { EscapingLogger } from './logging/escaping-logger';
 import { DiscoveryModule } from '@nestjs/core';
 import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from './constants';
 import { ConsumerExplorer } from './consuming/consumer-explorer.service';
@@ -28,11 +29,11 @@ const providers: Provider[] = [
   {
     provide: RELIABLE_MQ_TRANSPORT,
     useFactory: async (options: ResolvedReliableMqOptions): Promise<Transport> => {
-      const logger = new Logger('ReliableMqBroker');
+      const logger = new EscapingLogger('ReliableMqBroker');
       if (options.transport.kind === 'rabbitmq') {
         // With a dataSource, transactional messages keep their half records in it and commit through the outbox.
         const rabbit = new RabbitMqTransport(options.transport, {
-          logger: new Logger('ReliableMqRabbitMq'),
+          logger: new EscapingLogger('ReliableMqRabbitMq'),
           dataSource: options.dataSource,
         });
         await startTransport(rabbit, {
@@ -67,7 +68,7 @@ const providers: Provider[] = [
   {
     provide: RELIABLE_MQ_DEDUP_STORE,
     useFactory: (options: ResolvedReliableMqOptions) => {
-      const logger = new Logger('ReliableMqDedup');
+      const logger = new EscapingLogger('ReliableMqDedup');
       return createDedupStore(options.dedup, options.dataSource, {
         warn: (message: string) => logger.warn(message),
       });

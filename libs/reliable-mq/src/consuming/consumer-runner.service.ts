@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { EscapingLogger } from '../logging/escaping-logger';
 import { uuidv7 } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
@@ -28,7 +29,7 @@ const MAX_DEDUP_KEY_LENGTH = 512;
  */
 @Injectable()
 export class ConsumerRunner {
-  private readonly logger = new Logger('ReliableMqConsumers');
+  private readonly logger = new EscapingLogger('ReliableMqConsumers');
   private subscriptions: TransportSubscription[] = [];
   private readonly counters = new Map<string, HandlerCounters>();
   private inflight = 0;

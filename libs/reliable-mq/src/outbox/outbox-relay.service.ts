@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { EscapingLogger } from '../logging/escaping-logger';
 import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
 import type { Transport } from '../transport/transport.interface';
@@ -22,7 +23,7 @@ export class OutboxRelayService {
             dataSource: options.dataSource,
             transport,
             options: options.relay,
-            logger: new Logger('OutboxRelay'),
+            logger: new EscapingLogger('OutboxRelay'),
           })
         : null;
   }

@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { EscapingLogger } from '../logging/escaping-logger';
 import { schedule, type ScheduledTask } from 'node-cron';
 import type { DataSource } from 'typeorm';
 import type { RelayOptions } from '../reliable-mq-options.interface';
@@ -144,7 +144,7 @@ export class OutboxRelay {
     this.options = resolveRelayOptions(init.options);
     this.dataSource = init.dataSource;
     this.transport = init.transport;
-    this.logger = init.logger ?? new Logger('OutboxRelay');
+    this.logger = init.logger ?? new EscapingLogger('OutboxRelay');
     this.clock = init.clock ?? Date.now;
     this.storeInstance = init.store;
     this.broker = new BrokerAvailability(this.transport, this.logger, () => {

@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { EscapingLogger } from '../logging/escaping-logger';
 import { InvalidArgumentError, TransactionStateError, type TransactionOutcome } from '@reliable-mq/engine';
 import { ConfigurationError } from '../errors/configuration.error';
 import type { Transport } from '../transport/transport.interface';
@@ -47,7 +47,7 @@ export interface TransactionalSendDeps {
   isPermanent(error: unknown): boolean;
 }
 
-const logger = new Logger('ReliableMqTransactions');
+const logger = new EscapingLogger('ReliableMqTransactions');
 
 function isOutcome(value: unknown): value is LocalTransactionOutcome {
   return value === 'commit' || value === 'rollback' || value === 'unknown';

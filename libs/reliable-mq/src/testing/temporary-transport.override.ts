@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { EscapingLogger } from '../logging/escaping-logger';
 import { loadOptionalDependency, type FlushMode } from '@reliable-mq/engine';
 import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import type { EmbeddedTransportOptions } from '../reliable-mq-options.interface';
@@ -71,7 +71,7 @@ async function openTemporaryTransport(
     flush: options.flush ?? 'async',
     engine: { autoCreateTopics: true, ...options.engine },
   });
-  const logger = new Logger('ReliableMqBroker');
+  const logger = new EscapingLogger('ReliableMqBroker');
   const transport = new TemporaryDirectoryTransport(
     temporary.transport,
     temporary.cleanup,

@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { EscapingLogger } from '../logging/escaping-logger';
 import type { HalfMessage, TransactionOutcome } from '@reliable-mq/engine';
 import { RELIABLE_MQ_TRANSPORT } from '../constants';
 import { ConfigurationError } from '../errors';
@@ -13,7 +14,7 @@ import type { TransactionCheckContext } from './transaction-checker-options.inte
  */
 @Injectable()
 export class TransactionCheckerRegistry {
-  private readonly logger = new Logger('ReliableMqTransactions');
+  private readonly logger = new EscapingLogger('ReliableMqTransactions');
   private unregisters: Array<() => Promise<void>> = [];
   private started = false;
 

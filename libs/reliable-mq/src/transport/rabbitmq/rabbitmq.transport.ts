@@ -1,4 +1,4 @@
-import { InvalidArgumentError, uuidv7, validateName } from '@reliable-mq/engine';
+import { escapeLogText, InvalidArgumentError, uuidv7, validateName } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import type { DataSource } from 'typeorm';
 import { TransportError } from '../../errors/transport.error';
@@ -41,8 +41,8 @@ export interface RabbitMqTransportInit {
 
 const consoleLogger: RabbitMqLogger = {
   log: () => undefined,
-  warn: (message) => console.warn(`[ReliableMqRabbitMq] ${message}`),
-  error: (message) => console.error(`[ReliableMqRabbitMq] ${message}`),
+  warn: (message) => console.warn(`[ReliableMqRabbitMq] ${escapeLogText(message)}`),
+  error: (message) => console.error(`[ReliableMqRabbitMq] ${escapeLogText(message)}`),
 };
 
 /**
