@@ -62,10 +62,19 @@ export class RabbitMqConnection {
   /** Major version of the broker, read at connect. */
   serverMajor = 0;
 
+  /** amqplib's `connect`, loaded when the transport is built so that a missing amqplib fails the start, not a retry. */
+  private readonly amqpConnect: typeof Amqplib.connect;
+
   constructor(
     private readonly options: ResolvedRabbitMqOptions,
     private readonly logger: RabbitMqLogger,
-  ) {}
+  ) {
+    this.amqpConnect = loadOptionalDependency<typeof Amqplib>(
+      'amqplib',
+      'The RabbitMQ transport (transport.kind "rabbitmq")',
+      () => require('amqplib'),
+    ).connect;
+  }
 
   get isUp(): boolean {
     return this.model !== null;
@@ -206,14 +215,13 @@ export class RabbitMqConnection {
 
   private async open(): Promise<ChannelModel> {
     const url = new URL(this.options.url);
-    if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
+    // heartbeatSeconds 0 leaves the interval to the server: amqplib 0.10 reads `heartbeat=0` that way, but from 2.0 on
+    // it turns heartbeats off, so 0 is not sent at all.
+    if (!url.searchParams.has('heartbeat') && this.options.heartbeatSeconds > 0) {
+      url.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
+    }
     const clientProperties = this.options.connectionName ? { connection_name: this.options.connectionName } : {};
-    const { connect } = loadOptionalDependency<typeof Amqplib>(
-      'amqplib',
-      'The RabbitMQ transport (transport.kind "rabbitmq")',
-      () => require('amqplib'),
-    );
-    return connect(url.toString(), {
+    return this.amqpConnect(url.toString(), {
       timeout: Math.min(10_000, Math.max(1000, this.options.connectTimeoutMs)),
       clientProperties,
     });
