@@ -34,9 +34,14 @@ export function rawRequest(url: string, options: RawRequest = {}): Promise<RawAn
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const body = options.body === undefined ? undefined : Buffer.from(options.body, 'utf8');
+    // The path goes out as written (a URL object would resolve `%2e%2e` segments and fix malformed escapes).
+    const [, origin, path] = /^(https?:\/\/[^/]+)(.*)$/.exec(url) ?? [url, url, '/'];
+    const { hostname, port } = new URL(origin!);
     const request = httpRequest(
-      url,
       {
+        host: hostname,
+        port,
+        path: path || '/',
         method: options.method ?? 'GET',
         agent: false,
         ...(options.from ? { localAddress: options.from } : {}),

@@ -408,6 +408,11 @@ describe('mounting in a host application', () => {
       const hello = await fetch(`${origin}/api/hello`);
       expect(hello.status).toBe(200);
       expect(hello.headers.get('content-security-policy')).toBeNull();
+      // Under the prefixed mount, unknown paths get the console's headers; the host's own unknown paths do not.
+      const unknown = await fetch(`${origin}/api/ops/console/no-such-page`);
+      expect(unknown.status).toBe(404);
+      expect(unknown.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect((await fetch(`${origin}/api/no-such-route`)).headers.get('content-security-policy')).toBeNull();
       // The host's own body parser and limit apply to its routes, not the console's.
       const echo = await fetch(`${origin}/api/hello`, {
         method: 'POST',
