@@ -76,7 +76,7 @@ describeWithBrowser('login CSRF from another site, in Chromium', () => {
     expect(await sessions()).toEqual([]);
 
     await page.goto(`${attackerOrigin}/fetch`);
-    await page.waitForFunction(() => document.title === 'sent');
+    await page.waitForFunction("document.title === 'sent'");
     expect(await sessions()).toEqual([]);
 
     // The console's own login page still logs in, and lands on a console page.
