@@ -909,10 +909,11 @@ export class BrokerEngine {
     return {
       ...this.collectStats(),
       transactions: this.transactions.stats(),
+      commitLatency: this.committer.latency.snapshot(),
     };
   }
 
-  private collectStats(): Omit<EngineStats, 'transactions'> {
+  private collectStats(): Omit<EngineStats, 'transactions' | 'commitLatency'> {
     return collectStats({
       db: this.db,
       topics: this.topics.list(),

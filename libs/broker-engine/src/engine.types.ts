@@ -250,6 +250,11 @@ export interface GroupTopicStats {
   retryPending: number;
   dlqCount: number;
   deliveryRatePerSec: number;
+  /**
+   * When the oldest message of the topic this group has not consumed yet (in flight included) was stored, in epoch
+   * ms; null when the group has consumed everything. Now minus this is the group's lag in time.
+   */
+  oldestUnconsumedAt: number | null;
 }
 
 export interface EngineStats {
@@ -258,6 +263,17 @@ export interface EngineStats {
   scheduledPending: number;
   databaseBytes: number;
   transactions: TransactionStats;
+  commitLatency: CommitLatencyStats;
+}
+
+/** Durations of the engine's commits: each is a SQLite transaction and, with `flush: 'sync'`, its fsync. */
+export interface CommitLatencyStats {
+  /** Commits since the engine opened. */
+  commits: number;
+  /** Their total duration in ms; its rate divided by the rate of `commits` is the mean commit time. */
+  totalMs: number;
+  /** Over the last 512 commits (fewer just after opening). */
+  recent: { commits: number; p50Ms: number; p99Ms: number; maxMs: number };
 }
 
 // ------------------------------------------------------ transactional messages

@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { EngineClosedError, StorageFullError } from '../errors';
+import { CommitLatency } from '../stats/commit-latency';
 import { isStorageFull } from '../storage/sqlite-errors';
 import { detachedScope } from '../util/detached-scope';
 
@@ -34,6 +35,8 @@ export class GroupCommitter {
   private flushing = false;
   private stopped = false;
   private readonly detached = detachedScope();
+  /** Successful commits only: a failed one says nothing about the disk's speed. */
+  readonly latency = new CommitLatency();
 
   constructor(
     private readonly db: Database,
@@ -119,6 +122,7 @@ export class GroupCommitter {
 
   private runTransaction(ops: PendingOp[]): unknown[] {
     let results: unknown[] = [];
+    const started = performance.now();
     try {
       this.db
         .transaction(() => {
@@ -130,6 +134,7 @@ export class GroupCommitter {
       this.hooks.afterRollback();
       throw error;
     }
+    this.latency.record(performance.now() - started);
     this.hooks.afterCommit();
     return results;
   }

@@ -17,7 +17,7 @@ export interface StatsSources {
 }
 
 /** Offsets per queue and, per group and topic, committed offsets, lag, in-flight, retry and DLQ counts, and rates. */
-export function collectStats(sources: StatsSources): Omit<EngineStats, 'transactions'> {
+export function collectStats(sources: StatsSources): Omit<EngineStats, 'transactions' | 'commitLatency'> {
   const minStmt = sources.db.prepare('SELECT MIN(queue_offset) AS min FROM messages WHERE topic = ? AND queue_id = ?');
   const topics: TopicStats[] = sources.topics.map((topic) => ({
     topic: topic.name,
@@ -41,6 +41,9 @@ export function collectStats(sources: StatsSources): Omit<EngineStats, 'transact
     `SELECT COUNT(*) AS n FROM messages WHERE topic = ? AND queue_id = ? AND queue_offset >= ?
        AND json_extract(headers, '$."x-rmq-origin-topic"') = ?`,
   );
+  const firstUnconsumedStmt = sources.db.prepare(
+    'SELECT stored_at FROM messages WHERE topic = ? AND queue_id = ? AND queue_offset >= ? ORDER BY queue_offset LIMIT 1',
+  );
   const runtimes = new Map(sources.groups.map((group) => [group.name, group]));
   const groups: GroupTopicStats[] = [];
   for (const { group_name: group, topic } of subscriptions) {
@@ -62,8 +65,17 @@ export function collectStats(sources: StatsSources): Omit<EngineStats, 'transact
     }
     const info = sources.topics.find((candidate) => candidate.name === topic);
     let lag = 0;
+    let oldestUnconsumedAt: number | null = null;
     for (let queueId = 0; queueId < (info?.queueCount ?? 0); queueId++) {
-      lag += Math.max(0, sources.heads.peek(topic, queueId) - (committedOffsets[queueId] ?? 0));
+      const queueLag = Math.max(0, sources.heads.peek(topic, queueId) - (committedOffsets[queueId] ?? 0));
+      lag += queueLag;
+      if (queueLag === 0) continue;
+      // One indexed step per queue that lags: the message at the group's committed offset is its oldest unconsumed.
+      const first = firstUnconsumedStmt.get(topic, queueId, committedOffsets[queueId] ?? 0) as
+        { stored_at: number } | undefined;
+      if (first && (oldestUnconsumedAt === null || first.stored_at < oldestUnconsumedAt)) {
+        oldestUnconsumedAt = first.stored_at;
+      }
     }
     const retryTopic = retryTopicOf(group);
     let retryPending = (retryScheduledStmt.get(retryTopic, topic) as { n: number }).n;
@@ -84,6 +96,7 @@ export function collectStats(sources: StatsSources): Omit<EngineStats, 'transact
       retryPending,
       dlqCount: sources.deadLetters.countDead(group, topic),
       deliveryRatePerSec: sources.deliveryRate(group, topic),
+      oldestUnconsumedAt,
     });
   }
   const scheduledPending = (sources.db.prepare('SELECT COUNT(*) AS n FROM scheduled').get() as { n: number }).n;

@@ -134,4 +134,37 @@ describe('stats', () => {
         .queues.map((q) => q.maxOffset),
     ).toEqual([3, 2]);
   });
+
+  it('dates the oldest message a group has not consumed, and keeps figures of recent commits', async () => {
+    kit = new EngineKit();
+    let now = 1_000_000;
+    const engine = kit.open({ clock: { now: () => now } });
+    engine.createTopic('orders', { queueCount: 2 });
+    const sub = await engine.subscribe({ group: 'slow', topic: 'orders', handler: async () => undefined });
+    await sub.close();
+    expect(groupStats(engine, 'slow', 'orders')?.oldestUnconsumedAt).toBeNull();
+    await engine.publish([{ topic: 'orders', key: 'a', body: 'first' }]);
+    now += 5_000;
+    await engine.publish(Array.from({ length: 4 }, (_, i) => ({ topic: 'orders', key: `k${i}`, body: `m${i}` })));
+    expect(groupStats(engine, 'slow', 'orders')).toMatchObject({ lag: 5, oldestUnconsumedAt: 1_000_000 });
+
+    const handled: string[] = [];
+    await engine.subscribe({
+      group: 'slow',
+      topic: 'orders',
+      handler: async (delivery) => {
+        handled.push(text(delivery));
+      },
+    });
+    await until(() => groupStats(engine, 'slow', 'orders')?.lag === 0, 5000, 'lag 0');
+    expect(groupStats(engine, 'slow', 'orders')?.oldestUnconsumedAt).toBeNull();
+
+    const latency = engine.stats().commitLatency;
+    expect(latency.commits).toBeGreaterThanOrEqual(2);
+    expect(latency.totalMs).toBeGreaterThan(0);
+    expect(latency.recent.commits).toBe(Math.min(latency.commits, 512));
+    expect(latency.recent.p50Ms).toBeGreaterThan(0);
+    expect(latency.recent.p50Ms).toBeLessThanOrEqual(latency.recent.p99Ms);
+    expect(latency.recent.p99Ms).toBeLessThanOrEqual(latency.recent.maxMs);
+  });
 });
