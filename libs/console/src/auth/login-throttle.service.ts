@@ -42,8 +42,9 @@ interface TicketState extends LoginTicket {
  * - per username and address: `maxFailures` (5). The one that stops a guesser;
  * - per address, across usernames: 4 × `maxFailures`, against one address trying many names;
  * - per username, across addresses: `userMaxFailures` (10 × `maxFailures`), softer, against guessing from many
- *   addresses. It does not apply to an address the user has logged in from before (kept `knownAddressTtl`), so a
- *   stranger, from one address or many, cannot lock a user out of the addresses they use.
+ *   addresses.
+ * The last two do not hold an address the user has logged in from before (kept `knownAddressTtl`): a stranger,
+ * from one address or many, cannot lock a user out of the addresses they use.
  *
  * An address may have at most `maxChecksPerAddress` attempts being checked at once; more are refused at once.
  */
@@ -66,13 +67,17 @@ export class LoginThrottle {
       return { kind: 'address-busy', retryAfterMs: PENDING_RETRY_MS };
     }
     const knownAddress = this.isKnownAddress(username, address, now);
-    const keys: Array<[key: string, limit: number, kind: 'user-and-address' | 'address' | 'user']> = [
-      [`p:${address}\n${username}`, limits.maxFailures, 'user-and-address'],
-      [`a:${address}`, limits.addressMaxFailures, 'address'],
+    // Every attempt counts in all three; an address the user has logged in from is held only by the first, so that
+    // neither strangers guessing that user from elsewhere nor someone guessing other names from the same address
+    // (an office behind one NAT) can lock the user out of it.
+    const keys: Array<[key: string, limit: number, kind: 'user-and-address' | 'address' | 'user', checked: boolean]> = [
+      [`p:${address}\n${username}`, limits.maxFailures, 'user-and-address', true],
+      [`a:${address}`, limits.addressMaxFailures, 'address', !knownAddress],
+      [`u:${username}`, limits.userMaxFailures, 'user', !knownAddress],
     ];
-    if (!knownAddress) keys.push([`u:${username}`, limits.userMaxFailures, 'user']);
     let refusal: ThrottleRefusal | null = null;
-    for (const [key, limit, kind] of keys) {
+    for (const [key, limit, kind, checked] of keys) {
+      if (!checked) continue;
       const wait = this.waitFor(key, limit, now);
       if (wait > 0 && (refusal === null || wait > refusal.retryAfterMs)) refusal = { kind, retryAfterMs: wait };
     }
