@@ -38,7 +38,7 @@ async function start(dataDir: string): Promise<BrokerServer> {
 }
 
 describe('broker server: health endpoint and graceful shutdown', () => {
-  it('serves /health and /ready, and nothing else', async () => {
+  it('serves /health, /ready and /metrics, and nothing else', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'rmq-life-'));
     dirs.push(dataDir);
     const server = await start(dataDir);
@@ -48,7 +48,8 @@ describe('broker server: health endpoint and graceful shutdown', () => {
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ status: 'ok', state: 'ready', protocol: 1 });
       expect((await fetch(`${base}/ready`)).status).toBe(200);
-      expect((await fetch(`${base}/metrics`)).status).toBe(404);
+      expect((await fetch(`${base}/metrics`)).status).toBe(200);
+      expect((await fetch(`${base}/status`)).status).toBe(404);
       expect((await fetch(`${base}/ready`, { method: 'POST' })).status).toBe(405);
     } finally {
       await server.shutdown(2_000);

@@ -11,6 +11,7 @@ import { isLoopbackHost, type BrokerConfig } from './broker-config';
 import { AuthThrottle } from './auth-throttle';
 import { BrokerConnection, type ConnectionHost } from './broker-connection';
 import { brokerLogger, type BrokerLogger } from './broker-logger';
+import { BrokerMetrics } from './broker-metrics';
 import { HealthEndpoint, type HealthReport } from './health-endpoint';
 import { PayloadValidationRouter } from './payload-validation';
 import { throttledLogger, type ThrottledLogger } from './throttled-logger';
@@ -61,6 +62,7 @@ export class BrokerServer implements ConnectionHost {
   private shutdownPromise: Promise<void> | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private health: HealthEndpoint | null = null;
+  private metrics: BrokerMetrics | null = null;
   /** What connections log about themselves (mostly refusals), limited so a flood of bad clients cannot flood the log. */
   private readonly connectionLogger: ThrottledLogger;
   private readonly validation: PayloadValidationRouter;
@@ -145,7 +147,13 @@ export class BrokerServer implements ConnectionHost {
       const bound = tcp.address() as AddressInfo;
       server.listenAddress = { host: bound.address, port: bound.port };
       if (config.healthPort !== null) {
-        server.health = await HealthEndpoint.start(config.host, config.healthPort, () => ready.healthReport());
+        server.metrics = new BrokerMetrics(engine, server.version);
+        server.health = await HealthEndpoint.start(
+          config.host,
+          config.healthPort,
+          () => ready.healthReport(),
+          server.metrics.handle,
+        );
       }
       const sweepEvery = Math.max(
         20,
@@ -159,6 +167,7 @@ export class BrokerServer implements ConnectionHost {
     } catch (error) {
       server?.tcp.close();
       await server?.health?.close();
+      await server?.metrics?.shutdown();
       await engine.close();
       throw error;
     }
@@ -305,6 +314,7 @@ export class BrokerServer implements ConnectionHost {
       await this.engine.close(Math.max(1_000, Math.floor(timeoutMs / 2)));
       this.state = 'closed';
       await this.health?.close();
+      await this.metrics?.shutdown();
       this.logger.log('Stopped.');
     })();
     return this.shutdownPromise;

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 /** Whole request, headers included; a probe needs microseconds. */
@@ -17,14 +17,23 @@ export interface HealthReport {
   memory: { rssBytes: number; heapUsedBytes: number };
 }
 
+/** Answers `GET /metrics` (Prometheus' text format). */
+export type MetricsHandler = (request: IncomingMessage, response: ServerResponse) => void;
+
 /**
  * Plain HTTP for orchestrators: `GET /health` (liveness: 200 while the process serves) and `GET /ready` (200 only
- * while the broker accepts connections and its engine is open; 503 while it drains). Nothing else is served.
+ * while the broker accepts connections and its engine is open; 503 while it drains), and `GET /metrics` for
+ * Prometheus when a handler is given. Nothing else is served.
  */
 export class HealthEndpoint {
   private constructor(private readonly server: Server) {}
 
-  static async start(host: string, port: number, report: () => HealthReport): Promise<HealthEndpoint> {
+  static async start(
+    host: string,
+    port: number,
+    report: () => HealthReport,
+    metrics?: MetricsHandler,
+  ): Promise<HealthEndpoint> {
     const server = createServer(
       {
         // Node checks these timeouts only this often (30 s by default): half-sent requests would hold their
@@ -41,8 +50,14 @@ export class HealthEndpoint {
           response.writeHead(405, { allow: 'GET, HEAD', connection: 'close' }).end();
           return;
         }
+        if (path === '/metrics' && metrics) {
+          metrics(request, response);
+          return;
+        }
         if (path !== '/health' && path !== '/ready') {
-          response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"try /health or /ready"}');
+          response
+            .writeHead(404, { 'content-type': 'application/json' })
+            .end(`{"error":"try /health, /ready${metrics ? ' or /metrics' : ''}"}`);
           return;
         }
         const current = report();

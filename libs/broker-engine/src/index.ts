@@ -26,6 +26,22 @@ export { dlqTopicOf, retryTopicOf, validateName } from './util/names';
 export { stableHash } from './util/stable-hash';
 export { uuidv7 } from './util/uuid-v7';
 export { escapeLogText } from './util/log-text';
+
+// metrics: names and values that the broker and the framework register with a metrics API
+export {
+  ATTR_GROUP,
+  ATTR_PRODUCER_GROUP,
+  ATTR_QUANTILE,
+  ATTR_TOPIC,
+  BACKLOG_METRICS,
+  ENGINE_METRICS,
+  backlogPoints,
+  enginePoints,
+  halfMessagePoints,
+  type BacklogPointOptions,
+  type MetricPoint,
+  type ObservedMetric,
+} from './stats/engine-metrics';
 export { loadOptionalDependency } from './util/optional-dependency';
 export { SCHEMA_VERSION } from './storage/schema';
 
