@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     [
       '',
       sample.broker === 'rabbitmq'
-        ? `ReliableMQ sample is running on RabbitMQ (${redactUrl(options.rabbitmq!.url!)}) with ${options.postgres ? `PostgreSQL (${redactUrl(options.postgres.url)})` : 'SQLite'}.`
+        ? `ReliableMQ sample is running on RabbitMQ (${[options.rabbitmq!.url!].flat().map(redactUrl).join(', ')}) with ${options.postgres ? `PostgreSQL (${redactUrl(options.postgres.url)})` : 'SQLite'}.`
         : `ReliableMQ sample is running on the embedded broker (data in ${shownDir.startsWith('..') ? options.dataDir : `./${shownDir}`}).`,
       `  order service    ${sample.orderUrl}    POST /orders, GET /orders/:id`,
       `  payment service  ${sample.paymentUrl}    GET /payments?orderId=, GET /ops/dead-letters`,

@@ -100,7 +100,7 @@ describe('readProcessesConfig', () => {
       'RABBITMQ_PREFIX must be 1-32 letters, digits, ".", "_" or "-", not starting with "amq."; got "amq.shop".',
     ]);
     expect(errorsOf({ RABBITMQ_URL: 'http://rabbit', DATABASE_URL: 'mysql://u@db/x' })).toEqual([
-      'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://).',
+      'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://); for a cluster, separate the node URLs with commas.',
       'DATABASE_URL must be a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/sample.',
     ]);
   });

@@ -75,7 +75,7 @@ describe('readSampleConfig', () => {
     expect(readSampleConfig({ RABBITMQ_URL: 'rabbit:5672', DATABASE_URL: 'mysql://db' })).toEqual({
       ok: false,
       errors: [
-        'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://).',
+        'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://); for a cluster, separate the node URLs with commas.',
         'DATABASE_URL must be a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/sample.',
       ],
     });

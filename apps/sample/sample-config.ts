@@ -1,4 +1,5 @@
 import { parseDelayLevels } from '@reliable-mq/engine';
+import { splitRabbitMqUrls } from '@reliable-mq/nestjs';
 import { resolve } from 'node:path';
 import { DEFAULT_RETRY_DELAYS, type SampleOptions } from './sample';
 
@@ -12,7 +13,8 @@ export const SAMPLE_ENV_HELP = [
   'HOST                   interface to listen on (default 127.0.0.1)',
   'DATA_DIR               databases and broker data (default ./data)',
   `PAYMENT_RETRY_DELAYS   retry delays of the payment consumer (default "${DEFAULT_RETRY_DELAYS}")`,
-  'RABBITMQ_URL           run on RabbitMQ (amqp://user:password@host:5672) instead of the embedded broker',
+  "OPS_TOKEN              token of the payment service's resend endpoint (default: generated once, in DATA_DIR/ops-token)",
+  'RABBITMQ_URL           run on RabbitMQ (amqp://user:password@host:5672; a cluster: node URLs separated by commas) instead of the embedded broker',
   "DATABASE_URL           keep both services' data in PostgreSQL (postgres://user@host:5432/db) instead of SQLite",
 ];
 
@@ -46,9 +48,12 @@ export function readSampleConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
   } catch (error) {
     errors.push(`PAYMENT_RETRY_DELAYS: ${(error as Error).message}`);
   }
+  // A cluster's nodes come as one comma-separated list; the transport splits it the same way.
   const rabbitmqUrl = env.RABBITMQ_URL?.trim() || undefined;
-  if (rabbitmqUrl !== undefined && !/^amqps?:\/\/[^/]/i.test(rabbitmqUrl)) {
-    errors.push('RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://).');
+  if (rabbitmqUrl !== undefined && !splitRabbitMqUrls(rabbitmqUrl).every((url) => /^amqps?:\/\/[^/]/i.test(url))) {
+    errors.push(
+      'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://); for a cluster, separate the node URLs with commas.',
+    );
   }
   const databaseUrl = env.DATABASE_URL?.trim() || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[^/]/i.test(databaseUrl)) {

@@ -132,6 +132,21 @@ describe('readConsoleConfig', () => {
     });
   });
 
+  it('takes the nodes of a RabbitMQ cluster as a comma-separated RABBITMQ_URL, and checks each', () => {
+    const nodes =
+      'amqp://guest:guest@127.0.0.1:5681, amqp://guest:guest@127.0.0.1:5682,amqp://guest:guest@127.0.0.1:5683';
+    const result = readConsoleConfig({ ...base, RABBITMQ_URL: nodes, RABBITMQ_DLQ_GROUPS: 'payments' }, '/srv');
+    expect(result.ok && result.config.broker).toMatchObject({ kind: 'rabbitmq', url: nodes });
+    expect(
+      errorsOf({
+        RABBITMQ_URL: 'amqp://guest:guest@rabbit-1,http://guest:secret@rabbit-2',
+        RABBITMQ_DLQ_GROUPS: 'payments',
+      }),
+    ).toEqual([
+      'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://; for a cluster, node URLs separated by commas); got "http://guest:***@rabbit-2".',
+    ]);
+  });
+
   it('refuses two broker sources, naming both', () => {
     expect(errorsOf({ BROKER_URL: 'reliable-mq://127.0.0.1:7420', RABBITMQ_URL: 'amqp://127.0.0.1' })).toEqual([
       'BROKER_URL and RABBITMQ_URL are both set; the console operates one broker: set only one of BROKER_DATA_DIR ' +
@@ -163,7 +178,7 @@ describe('readConsoleConfig', () => {
       'RABBITMQ_PREFIX applies only with RABBITMQ_URL, but the console is set to BROKER_URL; remove it.',
     ]);
     expect(errorsOf({ RABBITMQ_URL: 'http://guest:guest@rabbit:15672' })).toEqual([
-      'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://); got "http://guest:***@rabbit:15672".',
+      'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://; for a cluster, node URLs separated by commas); got "http://guest:***@rabbit:15672".',
       expect.stringContaining('RABBITMQ_DLQ_GROUPS is required with RABBITMQ_URL'),
     ]);
     expect(

@@ -1,7 +1,7 @@
 import { parseDuration, validateName } from '@reliable-mq/engine';
 import type { ConsoleTokenConfig, ConsoleUserConfig } from '@reliable-mq/console';
 import { parseBrokerUrl } from '@reliable-mq/nestjs';
-import { redactUrl } from '@reliable-mq/nestjs';
+import { redactUrl, splitRabbitMqUrls } from '@reliable-mq/nestjs';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -47,7 +47,7 @@ export const CONSOLE_ENV_HELP = [
   'BROKER_DATA_DIR       an embedded broker data directory, opened by this process (no other process may hold it)',
   'BROKER_URL            a standalone broker: reliable-mq://host:7420 (npm run start:broker)',
   "BROKER_TOKEN          the standalone broker's token (needed unless the broker runs without one)",
-  'RABBITMQ_URL          RabbitMQ, for its DLQs: amqp://user:password@host:5672',
+  'RABBITMQ_URL          RabbitMQ, for its DLQs: amqp://user:password@host:5672 (a cluster: node URLs separated by commas)',
   'RABBITMQ_DLQ_GROUPS   with RABBITMQ_URL: the consumer groups whose DLQs to show (comma-separated, required)',
   'RABBITMQ_PREFIX       with RABBITMQ_URL: the prefix the services use for exchanges and queues (default rmq)',
   'BROKER_CONNECT_TIMEOUT how long to try reaching BROKER_URL or RABBITMQ_URL at start (default 10s)',
@@ -223,10 +223,13 @@ function readBrokerSource(env: NodeJS.ProcessEnv, cwd: string, errors: string[])
     return { kind: 'remote', url: value, token, connectTimeoutMs };
   }
 
-  if (!/^amqps?:\/\/[^/]/i.test(value)) {
-    errors.push(
-      `RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://); got ${JSON.stringify(redactUrl(value))}.`,
-    );
+  // A cluster's nodes come as one comma-separated list, which the transport splits the same way.
+  for (const url of splitRabbitMqUrls(value)) {
+    if (!/^amqps?:\/\/[^/]/i.test(url)) {
+      errors.push(
+        `RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://; for a cluster, node URLs separated by commas); got ${JSON.stringify(redactUrl(url))}.`,
+      );
+    }
   }
   const prefix = env.RABBITMQ_PREFIX?.trim() || 'rmq';
   if (!/^[A-Za-z0-9._-]{1,32}$/.test(prefix) || prefix.startsWith('amq.')) {

@@ -109,7 +109,7 @@ export { DEFAULT_INBOX_RETENTION_MS } from './dedup/db-dedup.store';
 export { outboxDialect, type OutboxDialect } from './outbox/outbox-dialect';
 export { outboxRowFromRaw } from './outbox/outbox-row.codec';
 export { RELAY_DEFAULTS } from './outbox/outbox-relay-options';
-export { redactUrl } from './transport/rabbitmq/rabbitmq-options.resolver';
+export { redactUrl, splitRabbitMqUrls } from './transport/rabbitmq/rabbitmq-options.resolver';
 export { parseBrokerUrl, type BrokerAddress } from './transport/remote/broker-url';
 
 // --- errors

@@ -7,6 +7,7 @@ import { TransportError } from '../../errors/transport.error';
 import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
 import { deleteRabbitMqObjects } from '../../../../../test/support/rabbitmq-admin';
 import type { InboundMessage } from '../transport.interface';
+import { redactUrl } from './rabbitmq-options.resolver';
 import { RabbitMqTransport } from './rabbitmq.transport';
 import {
   message,
@@ -18,6 +19,7 @@ import {
 } from '../../../test/rabbitmq-transports';
 
 const transport = rabbitMqTransportsClosedAfterEach();
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describeWithService('rabbitmq', 'RabbitMQ transport connection', () => {
   holdSharedRabbitMq();
@@ -125,6 +127,71 @@ describeWithService('rabbitmq', 'RabbitMQ transport connection', () => {
     }
     // close() ends the news.
     expect(changes).toHaveLength(3);
+  });
+
+  it('with several node URLs, connects to one that answers, moves to another when its node goes, and names each', async () => {
+    // Three "nodes": proxies in front of the one server, cut one at a time.
+    const nodes = [0, 1, 2].map(() => new CuttableTcpProxy(serviceEndpoint('rabbitmq')));
+    for (const node of nodes) await node.start();
+    nodes[0]!.cut();
+    const urls = nodes.map((node) => node.urlFor(RABBITMQ_URL));
+    const safe = (index: number): string => redactUrl(urls[index]!);
+    const topic = `t-${randomUUID().slice(0, 8)}`;
+    const logged: Logged = { logs: [], warnings: [], errors: [] };
+    const bus = await transport(
+      uniqueName('rmqn'),
+      { url: urls.join(','), heartbeatSeconds: 1, reconnect: { initialDelayMs: 50, maxDelayMs: 300 } },
+      logged,
+    );
+    try {
+      expect(bus.connectedNode).toBe(safe(1));
+      expect(logged.logs).toContain(`Connected to RabbitMQ at node ${safe(1)} (2 of 3).`);
+      const got: string[] = [];
+      await bus.subscribe(spec(topic, 'mover', { startFrom: 'earliest' }), async (inbound) => {
+        got.push(inbound.body.toString());
+      });
+      const deliveredAfter = async (body: string): Promise<void> => {
+        await until(
+          async () =>
+            bus.publish([message(topic, body)]).then(
+              () => true,
+              () => false,
+            ),
+          `a publish of "${body}"`,
+        );
+        await until(() => got.includes(body), `the delivery of "${body}"`);
+      };
+      await deliveredAfter('on node 2');
+
+      // Node 2 goes while node 1 is still away: the next node in the list takes over.
+      const cutAt = Date.now();
+      nodes[1]!.cut();
+      await until(() => bus.isConnected && bus.connectedNode === safe(2), 'the move to node 3', 5_000);
+      const movedMs = Date.now() - cutAt;
+      await deliveredAfter('on node 3');
+      expect(logged.warnings).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^Lost the connection to RabbitMQ at node ${escape(safe(1))} \\(2 of 3\\) .*; reconnecting to any of its 3 nodes\\.$`,
+          ),
+        ),
+      );
+      expect(logged.logs).toContain(
+        `Reconnected to RabbitMQ at node ${safe(2)} (3 of 3); declaring the topology and resubscribing.`,
+      );
+
+      // The list wraps round: node 3 goes, node 1 is back.
+      nodes[0]!.restore();
+      nodes[2]!.cut();
+      await until(() => bus.isConnected && bus.connectedNode === safe(0), 'the move to node 1', 5_000);
+      await deliveredAfter('on node 1');
+      expect(safe(0)).toMatch(/^amqp:\/\/[^:]*:\*\*\*@127\.0\.0\.1:\d+$/);
+      console.log(`[RabbitMQ nodes] moved to the next node ${movedMs} ms after its node was cut`);
+      expect(movedMs).toBeLessThan(2_000);
+    } finally {
+      await bus.close();
+      for (const node of nodes) await node.stop();
+    }
   });
 
   it('fails a background start at once on wrong credentials', async () => {

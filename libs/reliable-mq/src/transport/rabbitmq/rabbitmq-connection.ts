@@ -8,7 +8,7 @@ import { ConnectionListeners } from '../connection-listeners';
 import type { ConnectionListener } from '../transport.interface';
 import { bounded } from './bounded';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
-import type { ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
+import { redactUrl, type ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
 
 export type { RabbitMqLogger };
 
@@ -24,15 +24,30 @@ const QUICK_FAILURE_MS = 1_000;
  */
 const QUICK_RETRY_MAX_MS = 250;
 
+/** Every node of a cluster failed one attempt; `permanent` when each of them refused for good. */
+class NodesUnreachableError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+    this.name = 'NodesUnreachableError';
+  }
+}
+
 /** Refusals that waiting will not cure: wrong credentials, a missing vhost, no permission. */
 function isPermanent(error: unknown): boolean {
+  if (error instanceof NodesUnreachableError) return error.permanent;
   const text = String((error as Error)?.message ?? error);
   return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|\b403\b|\b530\b|ENOTFOUND|Expected amqp: or amqps:/i.test(text);
 }
 
 /**
- * One AMQP connection that comes back by itself.
+ * One AMQP connection that comes back by itself, to any node of a cluster.
  *
+ * - Each attempt tries the node URLs in turn, from the one after the node last lost (or the first), and keeps the
+ *   first that answers; it fails only when none does. So a connection whose node goes away moves to another one at
+ *   the next attempt, and a node that is only slow to refuse costs one connect timeout per attempt.
  * - `connect()` tries until `connectTimeoutMs` and then fails the application start with the reason; wrong
  *   credentials or a missing vhost fail at once.
  * - `start()` connects in the background instead: one attempt, then retries until `close()`, so that the
@@ -61,6 +76,8 @@ export class RabbitMqConnection {
   generation = 0;
   /** Major version of the broker, read at connect. */
   serverMajor = 0;
+  /** Index in `options.urls` of the node of the open connection, or of the node the next attempt starts from. */
+  private nodeIndex = 0;
 
   /** amqplib's `connect`, loaded when the transport is built so that a missing amqplib fails the start, not a retry. */
   private readonly amqpConnect: typeof Amqplib.connect;
@@ -78,6 +95,18 @@ export class RabbitMqConnection {
 
   get isUp(): boolean {
     return this.model !== null;
+  }
+
+  /** The URL (password hidden) of the node the connection is open to, or undefined while there is none. */
+  get currentNode(): string | undefined {
+    return this.model ? redactUrl(this.options.urls[this.nodeIndex]!) : undefined;
+  }
+
+  /** The node of the open connection, for log lines: its URL, and which of the configured nodes it is. */
+  private nodeName(): string {
+    const urls = this.options.urls;
+    if (urls.length === 1) return this.options.safeUrl;
+    return `node ${redactUrl(urls[this.nodeIndex]!)} (${this.nodeIndex + 1} of ${urls.length})`;
   }
 
   /** Up, and the `up` listeners of this connection have run: what a publisher may rely on (topics declared). */
@@ -146,6 +175,7 @@ export class RabbitMqConnection {
       const startedAt = Date.now();
       try {
         this.adopt(await this.open());
+        this.logNode('Connected to');
         this.readyModel = this.model;
         this.connectionListeners.report(true);
         return;
@@ -213,16 +243,43 @@ export class RabbitMqConnection {
     if (model) await bounded(model.close(), 3000);
   }
 
+  /**
+   * Opens a connection to the first node that answers, from `nodeIndex` on and round the list, and leaves
+   * `nodeIndex` on it. One URL: its error as it is. Several: one error naming each node's, permanent only if every
+   * node refused for good (a node that is still starting may refuse what another accepts).
+   */
   private async open(): Promise<ChannelModel> {
-    const url = new URL(this.options.url);
+    const urls = this.options.urls;
+    if (urls.length === 1) return this.openNode(urls[0]!);
+    const failures: string[] = [];
+    let permanent = true;
+    for (let step = 0; step < urls.length; step++) {
+      if (this.closed) break;
+      const index = (this.nodeIndex + step) % urls.length;
+      try {
+        const model = await this.openNode(urls[index]!);
+        this.nodeIndex = index;
+        return model;
+      } catch (error) {
+        permanent &&= isPermanent(error);
+        failures.push(`${redactUrl(urls[index]!)}: ${(error as Error)?.message ?? String(error)}`);
+      }
+    }
+    throw new NodesUnreachableError(`no node answered (${failures.join('; ')})`, permanent && failures.length > 0);
+  }
+
+  private async openNode(nodeUrl: string): Promise<ChannelModel> {
+    const url = new URL(nodeUrl);
     // heartbeatSeconds 0 leaves the interval to the server: amqplib 0.10 reads `heartbeat=0` that way, but from 2.0 on
     // it turns heartbeats off, so 0 is not sent at all.
     if (!url.searchParams.has('heartbeat') && this.options.heartbeatSeconds > 0) {
       url.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
     }
     const clientProperties = this.options.connectionName ? { connection_name: this.options.connectionName } : {};
+    // Each node gets its share of the start's wait, so that one silent node does not use all of it.
+    const share = this.options.connectTimeoutMs / this.options.urls.length;
     return this.amqpConnect(url.toString(), {
-      timeout: Math.min(10_000, Math.max(1000, this.options.connectTimeoutMs)),
+      timeout: Math.min(10_000, Math.max(1000, Math.floor(share))),
       clientProperties,
     });
   }
@@ -247,12 +304,23 @@ export class RabbitMqConnection {
     for (const waiter of waiters) waiter(model);
   }
 
+  /** With several nodes, which one the connection is on is worth a line: it changes on failover. */
+  private logNode(what: string): void {
+    if (this.options.urls.length > 1) this.logger.log(`${what} RabbitMQ at ${this.nodeName()}.`);
+  }
+
   private lost(model: ChannelModel, error: Error): void {
     if (this.model !== model) return;
+    const node = this.nodeName();
     this.model = null;
+    // The next attempt starts with another node: this one may be gone for good.
+    this.nodeIndex = (this.nodeIndex + 1) % this.options.urls.length;
     if (this.closed) return;
     this.lastError = error;
-    this.logger.warn(`Lost the connection to RabbitMQ at ${this.options.safeUrl} (${error.message}); reconnecting.`);
+    this.logger.warn(
+      `Lost the connection to RabbitMQ at ${node} (${error.message}); reconnecting` +
+        (this.options.urls.length > 1 ? ` to any of its ${this.options.urls.length} nodes.` : '.'),
+    );
     for (const listener of this.downListeners) {
       try {
         listener(error);
@@ -303,7 +371,9 @@ export class RabbitMqConnection {
     const first = this.generation === 0;
     this.adopt(model);
     if (!first) {
-      this.logger.log(`Reconnected to RabbitMQ at ${this.options.safeUrl}; declaring the topology and resubscribing.`);
+      this.logger.log(`Reconnected to RabbitMQ at ${this.nodeName()}; declaring the topology and resubscribing.`);
+    } else {
+      this.logNode('Connected to');
     }
     for (const listener of [...this.upListeners]) {
       if (this.model !== model) return;

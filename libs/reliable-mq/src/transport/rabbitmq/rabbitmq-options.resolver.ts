@@ -4,9 +4,17 @@ import { SLOT_COUNT } from './rabbitmq-names';
 import type { RabbitMqTransportOptions } from './rabbitmq-transport-options';
 
 export interface ResolvedRabbitMqOptions {
+  /** The first node's URL. */
   url: string;
-  /** The URL with its password replaced, for messages and logs. */
+  /** Every node's URL, in the order given: connections try them in turn. */
+  urls: string[];
+  /** The URLs with their passwords replaced, comma-separated, for messages and logs. */
   safeUrl: string;
+  /**
+   * `x-quorum-initial-group-size` of the quorum queues this transport creates; undefined leaves the replica count to
+   * RabbitMQ's own default.
+   */
+  quorumReplicas: number | undefined;
   topics: Map<string, number>;
   orderlyQueueCount: number;
   prefix: string;
@@ -54,10 +62,41 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
   return value as number;
 }
 
-/** `amqp://guest:secret@host` → `amqp://guest:***@host`, so that URLs can be printed. */
+/**
+ * `amqp://guest:secret@host` → `amqp://guest:***@host`, so that URLs can be printed; every URL of a comma-separated
+ * list is redacted.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  // A password ends at the `@` of its own URL, never at one of the next URL in the list.
+  return url.replace(/(^|,\s*)([a-z][a-z0-9+.-]*:\/\/[^:/@,]*:)(?:(?!,\s*[a-z][a-z0-9+.-]*:\/\/)[^@])*@/gi, '$1$2***@');
 }
+
+/**
+ * The node URLs of a RabbitMQ cluster, from `url` or RABBITMQ_URL: an array, a comma-separated list, or one URL.
+ * A list is cut only at commas followed by a scheme (`amqp://`, `amqps://`, or a wrong one, to be refused by name),
+ * so a password holding a comma stays in its URL.
+ * Blank entries and repeated URLs are dropped; the order is kept.
+ */
+export function splitRabbitMqUrls(value: string | readonly string[]): string[] {
+  const urls: string[] = [];
+  for (const entry of typeof value === 'string' ? [value] : value) {
+    if (typeof entry !== 'string') continue;
+    for (const piece of entry.split(/,\s*(?=[a-z][a-z0-9+.-]*:\/\/)/i)) {
+      const url = piece.trim().replace(/[\s,]+$/, '');
+      if (url !== '') urls.push(url);
+    }
+  }
+  return [...new Set(urls)];
+}
+
+/** The host and port of a URL: what follows its last `@` up to the path. */
+function hostOf(url: string): string {
+  const authority = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0] ?? '';
+  return authority.slice(authority.lastIndexOf('@') + 1);
+}
+
+/** Quorum queues spread over this many nodes by default once the cluster is known to have that many. */
+export const DEFAULT_QUORUM_REPLICAS = 3;
 
 /**
  * Checks the RabbitMQ transport options and fills in defaults. Every problem is one sentence that says what to
@@ -67,15 +106,40 @@ export function resolveRabbitMqOptions(
   options: RabbitMqTransportOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedRabbitMqOptions {
-  const url = options.url ?? env.RABBITMQ_URL;
-  if (typeof url !== 'string' || url.trim() === '') {
-    fix('set `url` (e.g. "amqp://guest:guest@127.0.0.1:5672") or the RABBITMQ_URL environment variable.');
+  const given = options.url ?? env.RABBITMQ_URL;
+  if (Array.isArray(given) && given.some((entry) => typeof entry !== 'string')) {
+    fix('url must be a string or an array of strings, one per RabbitMQ node.');
   }
-  if (!/^amqps?:\/\/[^/]/i.test(url!.trim())) {
+  const urls = typeof given === 'string' || Array.isArray(given) ? splitRabbitMqUrls(given) : [];
+  if (urls.length === 0) {
     fix(
-      `url must start with amqp:// or amqps://, e.g. "amqp://guest:guest@127.0.0.1:5672"; got ${JSON.stringify(redactUrl(url!))}.`,
+      'set `url` (e.g. "amqp://guest:guest@127.0.0.1:5672", or an array of node URLs for a cluster) or the ' +
+        'RABBITMQ_URL environment variable (node URLs separated by commas).',
     );
   }
+  urls.forEach((url, index) => {
+    const which = urls.length > 1 ? ` (node ${index + 1} of ${urls.length})` : '';
+    if (!/^amqps?:\/\/[^/]/i.test(url)) {
+      fix(
+        `url${which} must start with amqp:// or amqps://, e.g. "amqp://guest:guest@127.0.0.1:5672"; got ` +
+          `${JSON.stringify(redactUrl(url))}.`,
+      );
+    }
+    if (/[\s,]/.test(hostOf(url))) {
+      fix(
+        `url${which} has a comma or a space in its host (${JSON.stringify(redactUrl(url))}): separate node URLs ` +
+          'with commas and start each with amqp:// or amqps://, e.g. "amqp://rabbit-1:5672,amqp://rabbit-2:5672".',
+      );
+    }
+  });
+  // Several URLs tell us the cluster has at least that many nodes; one URL may be a single node (or a balancer),
+  // whose queues keep RabbitMQ's own default so that they are declared exactly as before.
+  const quorumReplicas =
+    options.quorumReplicas === undefined
+      ? urls.length >= DEFAULT_QUORUM_REPLICAS
+        ? DEFAULT_QUORUM_REPLICAS
+        : undefined
+      : integer('quorumReplicas', options.quorumReplicas, 0, 1, 255);
   const prefix = options.prefix ?? 'rmq';
   if (typeof prefix !== 'string' || !/^[A-Za-z0-9._-]{1,32}$/.test(prefix) || prefix.startsWith('amq.')) {
     fix(
@@ -131,8 +195,10 @@ export function resolveRabbitMqOptions(
     fix('connectionName must be a string.');
   }
   return {
-    url: url!.trim(),
-    safeUrl: redactUrl(url!.trim()),
+    url: urls[0]!,
+    urls,
+    safeUrl: urls.map(redactUrl).join(', '),
+    quorumReplicas,
     topics,
     orderlyQueueCount,
     prefix,

@@ -27,6 +27,25 @@ export interface WorkQueueSpec {
 }
 
 const QUORUM = { 'x-queue-type': 'quorum' } as const;
+const REPLICAS_ARG = 'x-quorum-initial-group-size';
+
+/**
+ * The replica count an existing queue was declared with, read from RabbitMQ's refusal of another one: `null` for
+ * none, undefined when the refusal is about something else.
+ */
+function existingReplicas(refusal: string): number | null | undefined {
+  const match = new RegExp(`inequivalent arg '${REPLICAS_ARG}'.*current is (none|(?:the value )?'(\\d+)')`).exec(
+    refusal,
+  );
+  if (!match) return undefined;
+  return match[2] === undefined ? null : Number(match[2]);
+}
+
+/** Thrown by a declaration refused only for its replica count; the block is declared again with the queue's own. */
+class ReplicasAdopted extends Error {}
+
+/** A declaration block meets at most this many queues whose replica count differs from the configured one. */
+const MAX_ADOPTIONS_PER_BLOCK = 8;
 
 /**
  * Declares the broker objects, idempotently, and remembers what it declared on the current connection (a new
@@ -43,6 +62,10 @@ const QUORUM = { 'x-queue-type': 'quorum' } as const;
  *   which equals the subscription's `maxReconsumeTimes`.
  * - Retry queues hold a copy for a fixed TTL, then dead-letter it through the default exchange to the work queue
  *   named by its routing key.
+ * - Every quorum queue is created with `quorumReplicas` replicas when that is set. The count matters only when a
+ *   queue is created, yet RabbitMQ refuses a declaration whose count differs from the existing queue's: such a queue
+ *   is declared again with the count it has (and a log line says so), so changing the option, or listing more nodes,
+ *   never stops an application on queues that exist.
  */
 export class RabbitMqTopology {
   private channel: Channel | null = null;
@@ -50,11 +73,14 @@ export class RabbitMqTopology {
   private done = new Set<string>();
   private doneGeneration = -1;
   readonly declared = { exchanges: new Set<string>(), queues: new Set<string>() };
+  /** Queues found with another replica count than the configured one (`null`: none), declared with theirs. */
+  private readonly existingReplicaCounts = new Map<string, number | null>();
 
   constructor(
     private readonly connection: RabbitMqConnection,
     private readonly names: RabbitMqNames,
     private readonly options: ResolvedRabbitMqOptions,
+    private readonly notice: (message: string) => void = () => undefined,
   ) {}
 
   /** Declares the topic's exchange (and its unrouted queue when parking). */
@@ -248,7 +274,16 @@ export class RabbitMqTopology {
 
   private async once(key: string, declare: (channel: Channel) => Promise<void>): Promise<void> {
     if (this.isDone(key)) return;
-    await this.withChannel(declare);
+    for (let adoptions = 0; ; adoptions++) {
+      try {
+        await this.withChannel(declare);
+        break;
+      } catch (error) {
+        if (!(error instanceof ReplicasAdopted) || adoptions >= MAX_ADOPTIONS_PER_BLOCK) throw error;
+        // The refusal closed the channel; the whole block runs again on a new one (each step is idempotent).
+        this.channel = null;
+      }
+    }
     this.markDone(key);
   }
 
@@ -267,10 +302,22 @@ export class RabbitMqTopology {
     args: Record<string, unknown>,
     what?: string,
   ): Promise<void> {
+    const declared = this.withReplicas(name, args);
     try {
-      await channel.assertQueue(name, { durable: true, exclusive: false, autoDelete: false, arguments: args });
+      await channel.assertQueue(name, { durable: true, exclusive: false, autoDelete: false, arguments: declared });
     } catch (error) {
       const text = String((error as Error).message);
+      const existing = existingReplicas(text);
+      if (existing !== undefined && existing !== (declared[REPLICAS_ARG] ?? null)) {
+        this.existingReplicaCounts.set(name, existing);
+        this.notice(
+          `Queue "${name}" exists with ${existing === null ? "RabbitMQ's default replica count" : `${existing} replicas`} ` +
+            `(${REPLICAS_ARG}), not ${declared[REPLICAS_ARG] ?? "RabbitMQ's default"}: it keeps its replicas, since ` +
+            'the count applies when a queue is created. See them with `rabbitmq-queues quorum_status`; add some ' +
+            'with `rabbitmq-queues grow`.',
+        );
+        throw new ReplicasAdopted(name);
+      }
       if (/PRECONDITION[-_]FAILED/.test(text)) {
         const detail = /PRECONDITION_FAILED - (.*?)"?$/.exec(text)?.[1] ?? text;
         throw new TopologyMismatchError(
@@ -284,6 +331,15 @@ export class RabbitMqTopology {
       }
       throw error;
     }
+  }
+
+  /** A quorum queue's arguments with the replica count to declare it with: its own if it exists with another one. */
+  private withReplicas(name: string, args: Record<string, unknown>): Record<string, unknown> {
+    if (args['x-queue-type'] !== 'quorum') return args;
+    const replicas = this.existingReplicaCounts.has(name)
+      ? this.existingReplicaCounts.get(name)
+      : this.options.quorumReplicas;
+    return replicas === null || replicas === undefined ? args : { ...args, [REPLICAS_ARG]: replicas };
   }
 
   /** Runs on the topology channel; a channel closed by an error is replaced for the next call. */

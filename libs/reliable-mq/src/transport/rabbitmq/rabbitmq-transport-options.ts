@@ -4,8 +4,20 @@
  */
 export interface RabbitMqTransportOptions {
   kind: 'rabbitmq';
-  /** `amqp://user:password@host:5672/vhost`. Default: the `RABBITMQ_URL` environment variable. */
-  url?: string;
+  /**
+   * `amqp://user:password@host:5672/vhost`, or the URLs of several nodes of one cluster: an array, or one string with
+   * the URLs separated by commas. Connections go to the first node that answers, trying them in order, and move to
+   * another when theirs goes away. Default: the `RABBITMQ_URL` environment variable (a comma-separated list for a
+   * cluster).
+   */
+  url?: string | string[];
+  /**
+   * How many nodes hold a replica of each quorum queue this transport creates (`x-quorum-initial-group-size`); a
+   * queue keeps accepting and delivering while a majority of its replicas is up. Default 3 when `url` lists 3 or more
+   * nodes; otherwise RabbitMQ's own default (on 3.x, every node of the cluster). Applies to new queues only: an
+   * existing queue keeps its replicas (grow it with `rabbitmq-queues grow`).
+   */
+  quorumReplicas?: number;
   /**
    * Topics declared at startup (an exchange each). `queueCount` is how many ordered queues an `orderly` group of
    * this topic gets (1–64, default `orderlyQueueCount`). Topics used by `subscribe` are declared on demand too.

@@ -8,7 +8,14 @@ import { TransportError } from '../../errors/transport.error';
 import { ReliablePublisher } from '../../producing/reliable-publisher.service';
 import type { InboundMessage } from '../transport.interface';
 import { SLOT_COUNT, slotOf } from './rabbitmq-names';
-import { message, rabbitMqTransportsClosedAfterEach, sleep, spec, until } from '../../../test/rabbitmq-transports';
+import {
+  message,
+  rabbitMqTransportsClosedAfterEach,
+  sleep,
+  spec,
+  until,
+  type Logged,
+} from '../../../test/rabbitmq-transports';
 
 const transport = rabbitMqTransportsClosedAfterEach();
 
@@ -48,6 +55,55 @@ describeWithService('rabbitmq', 'RabbitMQ transport on the real server', () => {
     const again = await third.subscribe(spec(topic, 'billing', { maxReconsumeTimes: 3 }), async () => undefined);
     await again.close();
     await sub.close();
+  });
+
+  it('declares quorum queues with quorumReplicas, and keeps the replica count of queues that exist with another', async () => {
+    const prefix = uniqueName('rmqt');
+    const topic = `t-${randomUUID().slice(0, 8)}`;
+    const queue = `${prefix}.q:billing:${topic}`;
+    // Created as before the option existed: no replica count of its own.
+    const before = await transport(prefix);
+    const sub = await before.subscribe(spec(topic, 'billing'), async () => undefined);
+    const logged: Logged = { logs: [], warnings: [], errors: [] };
+    const replicated = await transport(prefix, { quorumReplicas: 3 }, logged);
+    const again = await replicated.subscribe(spec(topic, 'billing'), async () => undefined);
+    expect(logged.logs).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `Queue "${queue.replace(/\./g, '\\.')}" exists with RabbitMQ's default replica count .*not 3: it keeps its replicas`,
+        ),
+      ),
+    );
+    // Each queue is adopted once per process: a second subscription declares it without another refusal.
+    const adoptedLines = logged.logs.filter((line) => line.includes(`"${queue}"`)).length;
+    const third = await replicated.subscribe(spec(topic, 'billing', { consumerId: 'b' }), async () => undefined);
+    expect(logged.logs.filter((line) => line.includes(`"${queue}"`)).length).toBe(adoptedLines);
+    // Another argument that differs still stops the subscription, naming it.
+    const other = await transport(prefix, { quorumReplicas: 3 });
+    const mismatch = await other
+      .subscribe(spec(topic, 'billing', { maxReconsumeTimes: 9 }), async () => undefined)
+      .then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+    expect(mismatch).toBeInstanceOf(TopologyMismatchError);
+    expect((mismatch as Error).message).toMatch(/x-delivery-limit/);
+
+    // Created with a count (3 asks for more replicas than this node's cluster has: RabbitMQ places what it can).
+    const created = uniqueName('rmqt');
+    const withCount = await transport(created, { quorumReplicas: 3 });
+    const first = await withCount.subscribe(spec(topic, 'billing'), async () => undefined);
+    // RabbitMQ names the count the queue was created with when another one is asked for.
+    const loggedFive: Logged = { logs: [], warnings: [], errors: [] };
+    const five = await transport(created, { quorumReplicas: 5 }, loggedFive);
+    const fifth = await five.subscribe(spec(topic, 'billing'), async () => undefined);
+    expect(loggedFive.logs).toContainEqual(
+      expect.stringMatching(/exists with 3 replicas \(x-quorum-initial-group-size\), not 5/),
+    );
+    // An application without the option (one URL) keeps working on it.
+    const plain = await transport(created);
+    const second = await plain.subscribe(spec(topic, 'billing'), async () => undefined);
+    await Promise.all([sub.close(), again.close(), third.close(), first.close(), fifth.close(), second.close()]);
   });
 
   it('parks what no group takes, and hands it to the first group that starts from the earliest', async () => {

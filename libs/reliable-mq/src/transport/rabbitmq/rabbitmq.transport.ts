@@ -88,7 +88,9 @@ export class RabbitMqTransport implements Transport {
     this.logger = init.logger ?? consoleLogger;
     this.names = new RabbitMqNames(this.options.prefix);
     this.connection = new RabbitMqConnection(this.options, this.logger);
-    this.topology = new RabbitMqTopology(this.connection, this.names, this.options);
+    this.topology = new RabbitMqTopology(this.connection, this.names, this.options, (message) =>
+      this.logger.log(message),
+    );
     this.publisher = new ConfirmPublisher(this.connection, this.options.publishTimeoutMs);
     this.router = new RetryRouter(this.publisher, this.topology, this.names);
     this.unrouted = new UnroutedReplay(this.connection, this.publisher, this.names, this.logger);
@@ -127,6 +129,11 @@ export class RabbitMqTransport implements Transport {
   }
 
   onConnectionChange(listener: ConnectionListener): () => void {
+  /** The node (URL, password hidden) the connection is open to; undefined while there is none. */
+  get connectedNode(): string | undefined {
+    return this.connection.currentNode;
+  }
+
     return this.connection.onConnectionChange(listener);
   }
 
