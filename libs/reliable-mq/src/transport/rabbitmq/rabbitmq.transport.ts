@@ -128,12 +128,12 @@ export class RabbitMqTransport implements Transport {
     return this.connection.isReady;
   }
 
-  onConnectionChange(listener: ConnectionListener): () => void {
   /** The node (URL, password hidden) the connection is open to; undefined while there is none. */
   get connectedNode(): string | undefined {
     return this.connection.currentNode;
   }
 
+  onConnectionChange(listener: ConnectionListener): () => void {
     return this.connection.onConnectionChange(listener);
   }
 
