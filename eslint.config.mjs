@@ -37,7 +37,16 @@ export default tseslint.config(
       // so that an application which never uses them need not install them.
       '@typescript-eslint/no-require-imports': [
         'error',
-        { allow: ['^better-sqlite3$', '^ioredis$', '^amqplib$', '^class-validator$', '^class-transformer$'] },
+        {
+          allow: [
+            '^better-sqlite3$',
+            '^ioredis$',
+            '^amqplib$',
+            '^class-validator$',
+            '^class-transformer$',
+            '^@opentelemetry/api$',
+          ],
+        },
       ],
     },
   },

@@ -51,6 +51,20 @@ export { reliableMqEntities } from './reliable-mq.entities';
 export { EscapingLogger } from './logging/escaping-logger';
 export { escapeLogText } from '@reliable-mq/engine';
 
+// --- observability: spans and metrics on @opentelemetry/api (an optional peer), never an SDK of its own
+export type { TracingOptions } from './reliable-mq-options.interface';
+export { MessagingAttribute, MessagingEvent } from './observability/messaging-attributes';
+export {
+  DURATION_BUCKETS_S,
+  HANDLER_OUTCOMES,
+  HOT_PATH_METRICS,
+  RELAY_ROW_OUTCOMES,
+  RELIABLE_MQ_METER,
+  type HandlerOutcome,
+  type MetricDescription,
+  type RelayRowOutcome,
+} from './observability/metric-names';
+
 // --- transports
 export type {
   ConnectionListener,

@@ -89,6 +89,21 @@ export interface ConsumerDefaults {
   startFrom?: 'latest' | 'earliest';
 }
 
+/**
+ * Spans on the OpenTelemetry API. They are recorded when the application has `@opentelemetry/api` installed and
+ * registered an SDK before creating its Nest application; ReliableMQ never starts one.
+ */
+export interface TracingOptions {
+  /**
+   * How a consumer's `process` span relates to the context its message was created in (the `create` span of
+   * `publish()`, carried in the message's headers). `link` (default, as the OpenTelemetry messaging conventions
+   * advise): each delivery starts a trace of its own, linked to the creation. `parent`: the delivery continues the
+   * producer's trace as a child of the creation, so that one trace runs from the request that published to every
+   * handler (and every retry) of the message.
+   */
+  processSpan?: 'link' | 'parent';
+}
+
 export interface ReliableMqModuleOptions {
   transport: TransportOptions;
   /** Name of this service as a producer; recorded on outbox rows and used for checkbacks. */
@@ -105,4 +120,5 @@ export interface ReliableMqModuleOptions {
   maxPayloadBytes?: number;
   /** Bound on waiting for in-flight handlers at shutdown. Default 10 s. */
   shutdownTimeoutMs?: number;
+  tracing?: TracingOptions;
 }

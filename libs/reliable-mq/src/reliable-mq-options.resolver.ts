@@ -7,6 +7,7 @@ import type {
   DedupOptions,
   ReliableMqModuleOptions,
   RelayOptions,
+  TracingOptions,
   TransportOptions,
 } from './reliable-mq-options.interface';
 
@@ -22,6 +23,7 @@ export interface ResolvedReliableMqOptions {
   runMigrations: boolean;
   maxPayloadBytes: number;
   shutdownTimeoutMs: number;
+  tracing: Required<TracingOptions>;
 }
 
 const fix = (problem: string): never => {
@@ -125,6 +127,10 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
   integer('maxPayloadBytes', options.maxPayloadBytes, 1, 4 * 1024 * 1024 - 64 * 1024);
   integer('shutdownTimeoutMs', options.shutdownTimeoutMs, 0, 3_600_000);
   if (options.runMigrations && !options.dataSource) fix('runMigrations: true needs `dataSource`.');
+  const processSpan = options.tracing?.processSpan ?? 'link';
+  if (processSpan !== 'link' && processSpan !== 'parent') {
+    fix(`tracing.processSpan must be "link" or "parent"; got ${JSON.stringify(processSpan)}.`);
+  }
   return {
     transport,
     producerGroup: options.producerGroup,
@@ -141,5 +147,6 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
     runMigrations: options.runMigrations ?? false,
     maxPayloadBytes: options.maxPayloadBytes ?? 1024 * 1024,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
+    tracing: { processSpan },
   };
 }

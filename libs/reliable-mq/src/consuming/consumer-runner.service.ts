@@ -8,7 +8,9 @@ import { NonRetryableError } from '../errors';
 import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
 import type { InboundMessage, Transport, TransportSubscription } from '../transport/transport.interface';
 import { isTransportUnavailable } from '../transport/transport-unavailability';
+import { MessagingTelemetry, type ConsumerTelemetryTarget } from '../observability/messaging-telemetry';
 import { ConsumerExplorer, type DiscoveredHandler } from './consumer-explorer.service';
+import { failureFate, type RetrySettings } from './failure-fate';
 import type { MessageContext } from './message-context.interface';
 import { parseAndValidate, payloadValidatorFor } from './payload-validator';
 
@@ -32,6 +34,8 @@ export class ConsumerRunner {
   private readonly logger = new EscapingLogger('ReliableMqConsumers');
   private subscriptions: TransportSubscription[] = [];
   private readonly counters = new Map<string, HandlerCounters>();
+  private readonly telemetry: MessagingTelemetry;
+  private readonly tracked = new Map<DiscoveredHandler, { target: ConsumerTelemetryTarget; retry: RetrySettings }>();
   private inflight = 0;
   private started = false;
   private stopped = false;
@@ -47,7 +51,12 @@ export class ConsumerRunner {
     @Inject(RELIABLE_MQ_TRANSPORT) private readonly transport: Transport,
     @Inject(RELIABLE_MQ_DEDUP_STORE) private readonly dedup: DedupStore,
     @Inject(RELIABLE_MQ_OPTIONS) private readonly options: ResolvedReliableMqOptions,
-  ) {}
+  ) {
+    this.telemetry = new MessagingTelemetry({
+      transportKind: transport.kind,
+      processSpan: options.tracing.processSpan,
+    });
+  }
 
   async start(): Promise<void> {
     if (this.started) return;
@@ -162,34 +171,37 @@ export class ConsumerRunner {
     return counter;
   }
 
+  /** The handler's telemetry target and retry settings, worked out on its first delivery. */
+  private trackingOf(handler: DiscoveredHandler): { target: ConsumerTelemetryTarget; retry: RetrySettings } {
+    let tracking = this.tracked.get(handler);
+    if (!tracking) {
+      const { options } = handler;
+      const defaults = this.options.consumers;
+      tracking = {
+        target: this.telemetry.consumerTarget(options.group, options.topic),
+        retry: {
+          maxReconsumeTimes: options.maxReconsumeTimes ?? defaults.maxReconsumeTimes,
+          customLevels: (options.delayLevels ?? defaults.delayLevels) !== undefined,
+          inPlace: (options.mode ?? defaults.mode) === 'orderly' || options.groupMode === 'broadcasting',
+        },
+      };
+      this.tracked.set(handler, tracking);
+    }
+    return tracking;
+  }
+
   private async handle(handler: DiscoveredHandler, message: InboundMessage): Promise<void> {
     const counter = this.counter(handler);
+    const tracking = this.trackingOf(handler);
+    const processing = this.telemetry.startProcess(tracking.target, message);
     this.inflight++;
     try {
-      const payload = await parseAndValidate(message.body, handler.options);
-      const base: Omit<MessageContext, 'dedupKey' | 'manager'> = {
-        id: message.id,
-        topic: message.topic,
-        group: handler.options.group,
-        key: message.key,
-        tags: message.tags,
-        headers: message.headers,
-        attempt: message.attempt,
-      };
-      const dedupKey = this.dedupKeyOf(handler, payload, base);
-      const method = (handler.instance as Record<string, (payload: unknown, ctx: MessageContext) => unknown>)[
-        handler.methodName
-      ]!;
-      const outcome = await this.dedup.execute(handler.options.group, dedupKey, async (manager) => {
-        await method.call(handler.instance, payload, { ...base, dedupKey, manager });
-      });
-      if (outcome === 'duplicate') {
-        counter.duplicates++;
-        this.logger.debug(`${handler.name}: duplicate of "${dedupKey}" skipped`);
-      } else {
-        counter.handled++;
-      }
+      const duplicate = await processing.run(() => this.dispatch(handler, message, processing.dedupKey));
+      processing.done(duplicate);
+      if (duplicate) counter.duplicates++;
+      else counter.handled++;
     } catch (error) {
+      processing.failed(error, failureFate(error, message.attempt, tracking.retry));
       counter.failed++;
       this.logger.warn(
         `${handler.name} failed on message ${message.id} (attempt ${message.attempt + 1}): ${(error as Error)?.message ?? String(error)}`,
@@ -198,6 +210,35 @@ export class ConsumerRunner {
     } finally {
       this.inflight--;
     }
+  }
+
+  /** Checks the payload, then runs the handler under the dedup store; resolves true when dedup skipped it. */
+  private async dispatch(
+    handler: DiscoveredHandler,
+    message: InboundMessage,
+    noteDedupKey: (key: string) => void,
+  ): Promise<boolean> {
+    const payload = await parseAndValidate(message.body, handler.options);
+    const base: Omit<MessageContext, 'dedupKey' | 'manager'> = {
+      id: message.id,
+      topic: message.topic,
+      group: handler.options.group,
+      key: message.key,
+      tags: message.tags,
+      headers: message.headers,
+      attempt: message.attempt,
+    };
+    const dedupKey = this.dedupKeyOf(handler, payload, base);
+    noteDedupKey(dedupKey);
+    const method = (handler.instance as Record<string, (payload: unknown, ctx: MessageContext) => unknown>)[
+      handler.methodName
+    ]!;
+    const outcome = await this.dedup.execute(handler.options.group, dedupKey, async (manager) => {
+      await method.call(handler.instance, payload, { ...base, dedupKey, manager });
+    });
+    if (outcome !== 'duplicate') return false;
+    this.logger.debug(`${handler.name}: duplicate of "${dedupKey}" skipped`);
+    return true;
   }
 
   private dedupKeyOf(

@@ -1,6 +1,7 @@
 import { EscapingLogger } from '../logging/escaping-logger';
 import { schedule, type ScheduledTask } from 'node-cron';
 import type { DataSource } from 'typeorm';
+import { MessagingTelemetry } from '../observability/messaging-telemetry';
 import type { RelayOptions } from '../reliable-mq-options.interface';
 import type { Transport, TransportMessage } from '../transport/transport.interface';
 import { BrokerAvailability } from './broker-availability';
@@ -130,6 +131,7 @@ export class OutboxRelay {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryTimerAt = Number.POSITIVE_INFINITY;
   private readonly broker: BrokerAvailability;
+  private readonly telemetry: MessagingTelemetry;
   private readonly counters: OutboxRelayMetrics = {
     claimed: 0,
     sent: 0,
@@ -147,6 +149,7 @@ export class OutboxRelay {
     this.logger = init.logger ?? new EscapingLogger('OutboxRelay');
     this.clock = init.clock ?? Date.now;
     this.storeInstance = init.store;
+    this.telemetry = new MessagingTelemetry({ transportKind: this.transport.kind });
     this.broker = new BrokerAvailability(this.transport, this.logger, () => {
       if (!this.stopping) this.wake();
     });
@@ -154,6 +157,11 @@ export class OutboxRelay {
 
   get instanceId(): string {
     return this.options.instanceId;
+  }
+
+  /** True from `start()` to `stop()`: the sweep runs and wakes are served. */
+  get running(): boolean {
+    return this.tasks.length > 0 && !this.stopping;
   }
 
   /** Starts the sweep and cleanup jobs, listens for the transport's connection news, and drains what is due. */
@@ -260,11 +268,14 @@ export class OutboxRelay {
 
   private startDrain(): void {
     if (this.draining || this.stopping) return;
-    this.draining = this.drainLoop().finally(() => {
-      this.draining = undefined;
-      // A wake that arrived after the loop's last check would otherwise wait for the sweep.
-      if (this.drainRequested && !this.stopping) this.wake();
-    });
+    // Whatever commit woke the relay, its rounds are not part of that request's trace.
+    this.draining = this.telemetry
+      .detached(() => this.drainLoop())
+      .finally(() => {
+        this.draining = undefined;
+        // A wake that arrived after the loop's last check would otherwise wait for the sweep.
+        if (this.drainRequested && !this.stopping) this.wake();
+      });
   }
 
   /**
@@ -462,7 +473,11 @@ export class OutboxRelay {
    */
   private async sendWave(wave: readonly Outgoing[], sendBy: number): Promise<WaveResult> {
     try {
-      await this.transport.publish(wave.map((entry) => entry.message));
+      await this.telemetry.publish(
+        this.transport,
+        wave.map((entry) => entry.message),
+        true,
+      );
       return { sent: wave.map((entry) => entry.row), failures: [], untried: [] };
     } catch (waveError) {
       const rows = wave.map((entry) => entry.row);
@@ -481,7 +496,7 @@ export class OutboxRelay {
         }
         const { row, message } = wave[index]!;
         try {
-          await this.transport.publish([message]);
+          await this.telemetry.publish(this.transport, [message], true);
           sent.push(row);
           failuresInARow = 0;
         } catch (error) {
@@ -518,6 +533,7 @@ export class OutboxRelay {
    */
   private async holdForBroker(rows: readonly ClaimedRow[], error: unknown): Promise<void> {
     this.counters.heldForBroker += rows.length;
+    this.telemetry.relayRows('held', rows.length);
     this.broker.heldBack(rows.length, error);
     await this.releaseUntried(rows);
   }
@@ -529,8 +545,11 @@ export class OutboxRelay {
       this.clock(),
     );
     this.counters.sent += marked;
+    this.telemetry.relayRows('sent', marked);
+    this.telemetry.commitToSend(rows, this.clock());
     if (marked < rows.length) {
       this.counters.fenced += rows.length - marked;
+      this.telemetry.relayRows('fenced', rows.length - marked);
       this.logger.warn(
         `${rows.length - marked} confirmed outbox row(s) were not marked sent: their lease had passed to another relay, ` +
           'which will send them again (the broker drops the duplicates).',
@@ -562,6 +581,7 @@ export class OutboxRelay {
       });
       if (!dead && changed > 0) this.earliestRetryAt = Math.min(this.earliestRetryAt, nextAttemptAt);
       this.counters.failed += changed;
+      this.telemetry.relayRows(dead ? 'dead' : 'failed', changed);
       if (dead) {
         this.counters.dead += changed;
         if (changed > 0) {

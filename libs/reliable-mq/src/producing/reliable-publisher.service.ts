@@ -12,6 +12,7 @@ import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel';
 import { ConfigurationError } from '../errors/configuration.error';
 import { NoActiveTransactionError } from '../errors/no-active-transaction.error';
 import { singleConnectionLockFor } from '../dedup/serial-lock';
+import { MessagingTelemetry } from '../observability/messaging-telemetry';
 import { insertOutboxRows } from '../outbox/insert-outbox-rows';
 import type { Transport } from '../transport/transport.interface';
 import { MessageSerializer, toTransportMessage } from './message-serializer';
@@ -75,6 +76,7 @@ export class ReliablePublisher {
   private readonly sendBaseDelayMs: number;
   private readonly sendMaxDelayMs: number;
   private wakeRelayCallback: (() => void) | undefined;
+  private readonly telemetry: MessagingTelemetry;
 
   constructor(init: ReliablePublisherInit) {
     try {
@@ -89,6 +91,7 @@ export class ReliablePublisher {
     this.serializer = new MessageSerializer({ maxPayloadBytes: init.maxPayloadBytes, now: this.clock });
     this.wakeRelayCallback = init.wakeRelay;
     this.waker = new OutboxCommitWaker(() => this.wakeRelay());
+    this.telemetry = new MessagingTelemetry({ transportKind: init.transport.kind });
     this.sendAttempts = init.sendRetry?.attempts ?? 3;
     this.sendBaseDelayMs = init.sendRetry?.baseDelayMs ?? 100;
     this.sendMaxDelayMs = init.sendRetry?.maxDelayMs ?? 1_000;
@@ -123,7 +126,15 @@ export class ReliablePublisher {
       single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]),
       now,
     );
-    await insertOutboxRows(queryRunner, serialized, this.producerGroup, now);
+    // The creation context goes into each row's headers, so the relay's send and the consumers can link back to it.
+    const create = this.telemetry.startCreate(serialized, this.producerGroup);
+    try {
+      await insertOutboxRows(queryRunner, serialized, this.producerGroup, now);
+    } catch (error) {
+      create.end(error);
+      throw error;
+    }
+    create.end();
     this.waker.track(queryRunner);
     const ids = serialized.map((message) => message.id);
     return single ? ids[0]! : ids;
@@ -173,10 +184,11 @@ export class ReliablePublisher {
     const serialized = this.serializer.serializeAll(
       single ? [input as OutgoingMessage] : (input as readonly OutgoingMessage[]),
     );
+    this.telemetry.startCreate(serialized, this.producerGroup, false).end();
     const batch = serialized.map(toTransportMessage);
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.transport.publish(batch);
+        await this.telemetry.publish(this.transport, batch, false);
         break;
       } catch (error) {
         if (attempt >= this.sendAttempts || isPermanent(error)) throw error;
@@ -205,6 +217,7 @@ export class ReliablePublisher {
         serializer: this.serializer,
         retry: { attempts: this.sendAttempts, baseDelayMs: this.sendBaseDelayMs, maxDelayMs: this.sendMaxDelayMs },
         isPermanent,
+        telemetry: this.telemetry,
       },
       message,
       localTransaction,

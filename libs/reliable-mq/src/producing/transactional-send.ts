@@ -1,7 +1,14 @@
 import { EscapingLogger } from '../logging/escaping-logger';
 import { InvalidArgumentError, TransactionStateError, type TransactionOutcome } from '@reliable-mq/engine';
 import { ConfigurationError } from '../errors/configuration.error';
-import type { Transport } from '../transport/transport.interface';
+import type { MessagingTelemetry } from '../observability/messaging-telemetry';
+import { MessagingAttribute } from '../observability/messaging-attributes';
+import type {
+  HalfSendConfirm,
+  TransactionalOperations,
+  Transport,
+  TransportMessage,
+} from '../transport/transport.interface';
 import { toTransportMessage, type MessageSerializer } from './message-serializer';
 import type { OutgoingMessage } from './outgoing-message.interface';
 
@@ -45,6 +52,8 @@ export interface TransactionalSendDeps {
   serializer: MessageSerializer;
   retry: { attempts: number; baseDelayMs: number; maxDelayMs: number };
   isPermanent(error: unknown): boolean;
+  /** Spans and metrics of the send, the local transaction and the commit or rollback. */
+  telemetry?: MessagingTelemetry;
 }
 
 const logger = new EscapingLogger('ReliableMqTransactions');
@@ -88,15 +97,49 @@ export async function sendInTransaction(
     );
   }
   const [serialized] = deps.serializer.serializeAll([message]);
+  const telemetry = deps.telemetry;
+  if (!telemetry) return sendHalfAndSettle(deps, transactions, toTransportMessage(serialized!), localTransaction);
+  // The span's context goes into the half message's headers: consumers and checkbacks link back to it.
+  const scope = telemetry.startTransactionalSend(serialized!, deps.producerGroup);
   const half = toTransportMessage(serialized!);
+  try {
+    const result = await scope.run(() => sendHalfAndSettle(deps, transactions, half, localTransaction, telemetry));
+    scope.annotate({
+      [MessagingAttribute.transactionId]: result.txId,
+      [MessagingAttribute.halfMessageState]: result.outcome,
+    });
+    // A local transaction that threw leaves the message to the checkback: its own span carries the error.
+    scope.end();
+    return result;
+  } catch (error) {
+    scope.end(error);
+    throw error;
+  }
+}
+
+async function sendHalfAndSettle(
+  deps: TransactionalSendDeps,
+  transactions: TransactionalOperations,
+  half: TransportMessage,
+  localTransaction: LocalTransaction,
+  telemetry?: MessagingTelemetry,
+): Promise<TransactionalSendResult> {
+  const send = (): Promise<HalfSendConfirm> => withRetry(deps, () => transactions.sendHalf(half, deps.producerGroup));
   // Re-sending keeps the message id, so a retry after a lost confirm stores one half message.
-  const { txId, id: messageId } = await withRetry(deps, () => transactions.sendHalf(half, deps.producerGroup));
+  const { txId, id: messageId } = await (telemetry ? telemetry.sendHalf(half, send) : send());
+  const topicAttributes = {
+    [MessagingAttribute.destinationName]: half.topic,
+    [MessagingAttribute.transactionId]: txId,
+  };
 
   let outcome: LocalTransactionOutcome;
   let error: unknown;
   let threw = false;
   try {
-    const value: unknown = await localTransaction({ messageId, txId });
+    const run = (): Promise<LocalTransactionOutcome> => localTransaction({ messageId, txId });
+    const value: unknown = await (telemetry
+      ? telemetry.step(`local_transaction ${half.topic}`, 'internal', topicAttributes, run)
+      : run());
     if (isOutcome(value)) {
       outcome = value;
     } else {
@@ -117,7 +160,15 @@ export async function sendInTransaction(
   let settled = false;
   if (outcome !== 'unknown') {
     try {
-      await withRetry(deps, () => (outcome === 'commit' ? transactions.commit(txId) : transactions.rollback(txId)));
+      const end = (): Promise<void> =>
+        withRetry(deps, () => (outcome === 'commit' ? transactions.commit(txId) : transactions.rollback(txId)));
+      await (telemetry
+        ? telemetry.step(`${outcome} ${half.topic}`, 'client', topicAttributes, end, {
+            name: outcome,
+            type: 'settle',
+            topic: half.topic,
+          })
+        : end());
       settled = true;
     } catch (endError) {
       // The broker resolved it the other way (a checkback answered first): the caller must hear about it.

@@ -1,8 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { EscapingLogger } from '../logging/escaping-logger';
 import type { HalfMessage, TransactionOutcome } from '@reliable-mq/engine';
-import { RELIABLE_MQ_TRANSPORT } from '../constants';
+import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import { ConfigurationError } from '../errors';
+import { MessagingTelemetry } from '../observability/messaging-telemetry';
+import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
 import type { Transport } from '../transport/transport.interface';
 import { TransactionCheckerExplorer, type DiscoveredChecker } from './transaction-checker-explorer.service';
 import type { TransactionCheckContext } from './transaction-checker-options.interface';
@@ -17,11 +19,18 @@ export class TransactionCheckerRegistry {
   private readonly logger = new EscapingLogger('ReliableMqTransactions');
   private unregisters: Array<() => Promise<void>> = [];
   private started = false;
+  private readonly telemetry: MessagingTelemetry;
 
   constructor(
     private readonly explorer: TransactionCheckerExplorer,
     @Inject(RELIABLE_MQ_TRANSPORT) private readonly transport: Transport,
-  ) {}
+    @Inject(RELIABLE_MQ_OPTIONS) options?: ResolvedReliableMqOptions,
+  ) {
+    this.telemetry = new MessagingTelemetry({
+      transportKind: transport.kind,
+      processSpan: options?.tracing.processSpan,
+    });
+  }
 
   async start(): Promise<void> {
     if (this.started) return;
@@ -38,7 +47,12 @@ export class TransactionCheckerRegistry {
     for (const checker of checkers)
       byGroup.set(checker.producerGroup, [...(byGroup.get(checker.producerGroup) ?? []), checker]);
     for (const [group, list] of byGroup) {
-      this.unregisters.push(await operations.registerChecker(group, (half) => this.answer(group, list, half)));
+      this.unregisters.push(
+        await operations.registerChecker(
+          group,
+          (half) => this.telemetry.checkback(half, () => this.answer(group, list, half)) as Promise<TransactionOutcome>,
+        ),
+      );
       this.logger.log(
         `${list.map((checker) => checker.name).join(', ')} answer checkbacks for producer group "${group}"`,
       );
