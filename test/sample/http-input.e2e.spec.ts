@@ -16,11 +16,11 @@ describe('the sample answers bad input with 4xx and a reason', () => {
     ['no body at all', undefined, /customerId must be a string/],
     ['a missing card', { customerId: 'c-1', amount: 1 }, /card must be a string/],
     ['a missing customerId', { amount: 1, card: CARDS.ok }, /customerId must be a string/],
-    ['an empty customerId', { ...valid, customerId: '' }, /customerId should not be empty/],
+    ['an empty customerId', { ...valid, customerId: '' }, /customerId must not be blank/],
     ['an amount as a string', { ...valid, amount: '42.5' }, /amount must be a number/],
     ['a negative amount', { ...valid, amount: -5 }, /amount must be a positive number/],
     ['a zero amount', { ...valid, amount: 0 }, /amount must be a positive number/],
-    ['three decimals', { ...valid, amount: 1.234 }, /amount must be a number conforming/],
+    ['three decimals', { ...valid, amount: 1.234 }, /amount must have at most two decimals/],
     ['an absurd amount', { ...valid, amount: 1e12 }, /amount must not be greater than 1000000/],
     ['a card with letters', { ...valid, card: '4242-4242-4242-4242' }, /card must be a card number of 12 to 19 digits/],
     ['a card as a number', { ...valid, card: 4242424242424242 }, /card must be a string/],
@@ -105,9 +105,12 @@ describe('the sample answers bad input with 4xx and a reason', () => {
   });
 
   it('payment service: a resend payload must be an object', async () => {
-    const response = await request<{ message: string[] }>('POST', `${sample.paymentUrl}/ops/dead-letters/1/resend`, {
-      payload: 'card=4242',
-    });
+    const response = await request<{ message: string[] }>(
+      'POST',
+      `${sample.paymentUrl}/ops/dead-letters/1/resend`,
+      { payload: 'card=4242' },
+      { authorization: `Bearer ${sample.opsToken}` },
+    );
     expect(response.status).toBe(400);
     expect(response.body.message.join('\n')).toMatch(/payload must be an object/);
   });

@@ -1,5 +1,6 @@
 // The payment service as its own process, against the standalone broker: BROKER_URL, BROKER_TOKEN, PAYMENT_PORT
-// (default 3002), HOST (default 127.0.0.1), DATABASE_FILE (default ./data/payments.sqlite), PAYMENT_RETRY_DELAYS. Or
+// (default 3002), HOST (default 127.0.0.1), DATABASE_FILE (default ./data/payments.sqlite), PAYMENT_RETRY_DELAYS,
+// OPS_TOKEN (the token POST /ops/... requires; without it they answer 403). Or
 // on RabbitMQ with PostgreSQL: RABBITMQ_URL, RABBITMQ_PREFIX, DATABASE_URL (schema `payment_service`). `npm start`
 // starts it next to the broker (or on RabbitMQ) and the order service; see docs/sample.md.
 import 'reflect-metadata';
@@ -19,5 +20,6 @@ runServiceProcess({
       ...settings,
       ...serviceProcessBackend(`payment-service:${process.pid}`),
       retryDelays: process.env.PAYMENT_RETRY_DELAYS?.trim() || DEFAULT_RETRY_DELAYS,
+      opsToken: process.env.OPS_TOKEN?.trim() || undefined,
     }),
 });

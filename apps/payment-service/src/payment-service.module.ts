@@ -5,6 +5,7 @@ import { PaymentDatabaseModule } from './database/payment-database.module';
 import { FakePaymentGateway } from './gateway/fake-payment-gateway';
 import { PAYMENT_SERVICE_GROUP, PAYMENT_SERVICE_TOPICS } from './messages';
 import { DeadLettersController } from './operations/dead-letters.controller';
+import { OPS_TOKEN, OpsTokenGuard } from './operations/ops-token.guard';
 import { StatsController } from './operations/stats.controller';
 import type { PaymentServiceOptions } from './payment-service.options';
 import { ChargeOrderConsumer } from './payments/charge-order.consumer';
@@ -29,7 +30,14 @@ export class PaymentServiceModule {
         consumers: { delayLevels: options.retryDelays, maxReconsumeTimes: options.maxRetries },
       }),
       controllers: [PaymentsController, DeadLettersController, StatsController],
-      providers: [FakePaymentGateway, PaymentConfirmations, PaymentSucceededChecker, ChargeOrderConsumer],
+      providers: [
+        FakePaymentGateway,
+        PaymentConfirmations,
+        PaymentSucceededChecker,
+        ChargeOrderConsumer,
+        { provide: OPS_TOKEN, useValue: options.opsToken ?? null },
+        OpsTokenGuard,
+      ],
     };
   }
 }

@@ -7,6 +7,11 @@ export interface PaymentServiceOptions extends ServiceBaseOptions {
   retryDelays?: string;
   /** Failed deliveries before the DLQ. Default 16. */
   maxRetries?: number;
+  /**
+   * Token of the operations that change state (`POST /ops/dead-letters/:id/resend`), sent as
+   * `authorization: Bearer <token>`. Without it they answer 403. The sample keeps one in `<dataDir>/ops-token`.
+   */
+  opsToken?: string;
 }
 
 export interface PaymentServiceAppOptions extends PaymentServiceOptions, ServiceHostOptions {}

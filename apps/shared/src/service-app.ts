@@ -1,6 +1,7 @@
 import type { DynamicModule, INestApplication, LoggerService, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { EscapingConsoleLogger } from './escaping-console-logger';
 import { setUpHttp } from './http-setup';
 
 /** How a sample service is served over HTTP. */
@@ -21,7 +22,7 @@ export async function createServiceApp(module: DynamicModule, options: ServiceHo
   const app = await NestFactory.create<NestExpressApplication>(module, {
     bodyParser: false,
     abortOnError: false,
-    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    logger: serviceLogger(options.logger),
   });
   try {
     setUpHttp(app, options.bodyLimit ?? '16kb');
@@ -32,4 +33,11 @@ export async function createServiceApp(module: DynamicModule, options: ServiceHo
     throw error;
   }
   return app;
+}
+
+/** Nest's console logger with values escaped, unless the caller brings its own logger or turns logging off. */
+function serviceLogger(logger: ServiceHostOptions['logger']): LoggerService | false {
+  if (logger === undefined) return new EscapingConsoleLogger();
+  if (Array.isArray(logger)) return new EscapingConsoleLogger({ logLevels: logger });
+  return logger;
 }

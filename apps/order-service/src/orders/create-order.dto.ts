@@ -1,14 +1,13 @@
-import { IsNotEmpty, IsNumber, IsPositive, IsString, Matches, Max, MaxLength } from 'class-validator';
+import { IsPositive, IsString, Matches, Max } from 'class-validator';
+import { IsMoneyAmount, IsPrintableText } from '../../../shared/src/input-rules.decorators';
 
 /** Body of `POST /orders`. Unknown fields are refused (ValidationPipe `forbidNonWhitelisted`). */
 export class CreateOrderDto {
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(64)
+  @IsPrintableText(64)
   customerId!: string;
 
   /** In currency units. Above 10,000 the payment service refuses it by business rule; the order is still accepted. */
-  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 2 })
+  @IsMoneyAmount()
   @IsPositive()
   @Max(1_000_000)
   amount!: number;

@@ -1,12 +1,11 @@
-import { IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsOptional } from 'class-validator';
+import { IsPrintableText } from '../../../shared/src/input-rules.decorators';
 import { IsPageLimit } from '../../../shared/src/page-limit.decorator';
 
 /** Query of `GET /orders`: newest first. */
 export class ListOrdersQuery {
   @IsOptional()
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(64)
+  @IsPrintableText(64)
   customerId?: string;
 
   @IsPageLimit()

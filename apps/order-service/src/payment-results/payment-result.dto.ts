@@ -1,4 +1,5 @@
-import { IsNotEmpty, IsNumber, IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsMoneyAmount } from '../../../shared/src/input-rules.decorators';
 
 /** `payment.succeeded` as the order service reads it. */
 export class PaymentSucceededDto {
@@ -9,7 +10,7 @@ export class PaymentSucceededDto {
   @IsNotEmpty()
   paymentId!: string;
 
-  @IsNumber()
+  @IsMoneyAmount()
   amount!: number;
 }
 

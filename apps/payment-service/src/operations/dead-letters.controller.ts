@@ -12,11 +12,13 @@ import {
   ParseIntPipe,
   Post,
   Query,
+  UseGuards,
 } from '@nestjs/common';
 import { RELIABLE_MQ_TRANSPORT, type Transport } from '@reliable-mq/nestjs';
 import type { DeadLetter } from '@reliable-mq/engine';
 import { PAYMENT_SERVICE_GROUP } from '../messages';
 import { ListDeadLettersQuery } from './list-dead-letters.query';
+import { OpsTokenGuard } from './ops-token.guard';
 import { ResendDeadLetterDto } from './resend-dead-letter.dto';
 
 export interface DeadLetterView {
@@ -34,8 +36,8 @@ export interface DeadLetterView {
 
 /**
  * The payment group's dead letters, for an operator: list them, and resend one, as it was or with an edited
- * payload. A small stand-in for the console, without its audit trail or authentication: the sample listens on
- * 127.0.0.1 by default for that reason.
+ * payload. A small stand-in for the console, without its audit trail or users: reading is open (the sample listens
+ * on 127.0.0.1 by default for that reason), resending takes the operations token.
  */
 @Controller('ops/dead-letters')
 export class DeadLettersController {
@@ -62,9 +64,13 @@ export class DeadLettersController {
     return toView(letter);
   }
 
-  /** Sends the letter back to the payment group only, through its retry topic. */
+  /**
+   * Sends the letter back to the payment group only, through its retry topic. JSON only (as every body of the
+   * service) and the operations token: nothing a page on another site can send gets here.
+   */
   @Post(':id/resend')
   @HttpCode(202)
+  @UseGuards(OpsTokenGuard)
   async resend(
     @Param('id', ParseIntPipe) id: number,
     @Body() body: ResendDeadLetterDto,

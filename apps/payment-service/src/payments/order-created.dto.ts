@@ -1,4 +1,5 @@
-import { IsNotEmpty, IsNumber, IsPositive, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
+import { IsPositive, IsString, IsUUID, Matches } from 'class-validator';
+import { IsMoneyAmount, IsPrintableText } from '../../../shared/src/input-rules.decorators';
 
 /**
  * `order.created` as the payment service reads it. A payload that fails these checks can never succeed on retry,
@@ -8,12 +9,10 @@ export class OrderCreatedDto {
   @IsUUID()
   orderId!: string;
 
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(64)
+  @IsPrintableText(64)
   customerId!: string;
 
-  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 2 })
+  @IsMoneyAmount()
   @IsPositive()
   amount!: number;
 
