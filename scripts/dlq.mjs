@@ -5,16 +5,30 @@
 //   npm run dlq -- show <id>                      one letter, with its payload
 //   npm run dlq -- resend <id>                    resend it unchanged
 //   npm run dlq -- resend <id> --card <number>    resend it with the card replaced (the compensation of a decline)
-// The sample must be running (npm start). PAYMENT_URL, or HOST and PAYMENT_PORT, say where.
+// The sample must be running (npm start). PAYMENT_URL, or HOST and PAYMENT_PORT, say where. A resend presents the
+// operations token: OPS_TOKEN, else the one the sample keeps in DATA_DIR/ops-token (default ./data).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 const host = process.env.HOST && process.env.HOST !== '0.0.0.0' ? process.env.HOST : '127.0.0.1';
 const base = process.env.PAYMENT_URL ?? `http://${host}:${process.env.PAYMENT_PORT ?? 3002}`;
+
+function opsToken() {
+  if (process.env.OPS_TOKEN) return process.env.OPS_TOKEN.trim();
+  const file = join(process.env.DATA_DIR ?? 'data', 'ops-token');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    fail(`No operations token: set OPS_TOKEN, or run this where the sample keeps ${file} (DATA_DIR).`);
+  }
+}
 
 async function call(method, path, body) {
   let response;
   try {
     response = await fetch(`${base}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? {} : { 'content-type': 'application/json', authorization: `Bearer ${opsToken()}` },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(5_000),
     });

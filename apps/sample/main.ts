@@ -28,7 +28,11 @@ async function main(): Promise<void> {
   let sample: Sample;
   try {
     const password = demoPassword(options.dataDir, consoleConfig.password);
-    sample = await startSample({ ...options, console: { port: consoleConfig.port, password } });
+    sample = await startSample({
+      ...options,
+      opsToken: process.env.OPS_TOKEN,
+      console: { port: consoleConfig.port, password },
+    });
   } catch (error) {
     if (error instanceof PortInUseError) {
       const variable =

@@ -4,13 +4,11 @@
 // its own is started again (broker-restart-policy.ts); any other part's exit stops them all. With RABBITMQ_URL and
 // DATABASE_URL: three processes, the services on RabbitMQ with PostgreSQL and the console on RabbitMQ's DLQs and their
 // outboxes, and no broker process.
-import { hashConsolePassword } from '@reliable-mq/console';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { redactUrl } from '@reliable-mq/nestjs';
 import { formatSeconds, restartsText } from './broker-restart-policy';
 import { PROCESSES_ENV_HELP, readProcessesConfig } from './processes-config';
-import { DEMO_USERNAME, demoPassword } from './sample-console';
+import { DEMO_USERNAME, demoPassword, writeDemoUsersFile } from './sample-console';
 import {
   SampleStartError,
   startSampleProcesses,
@@ -51,13 +49,7 @@ async function main(): Promise<void> {
 
   // The console's demo login: the same password as the single-process mode keeps in this data directory.
   const password = demoPassword(config.dataDir, config.demoPassword);
-  const usersFile = join(config.dataDir, 'console', 'users.json');
-  mkdirSync(join(config.dataDir, 'console'), { recursive: true });
-  writeFileSync(
-    usersFile,
-    JSON.stringify([{ username: DEMO_USERNAME, passwordHash: await hashConsolePassword(password), role: 'admin' }]),
-    { mode: 0o600 },
-  );
+  const usersFile = await writeDemoUsersFile(config.dataDir, password);
 
   let stopping = false;
   let sample: SampleProcesses | undefined;
@@ -87,6 +79,7 @@ async function main(): Promise<void> {
       brokerPort: config.brokerPort,
       brokerToken: config.brokerToken,
       retryDelays: config.retryDelays,
+      opsToken: process.env.OPS_TOKEN,
       console: { port: config.consolePort, usersFile },
       ...(config.rabbitmq ? { rabbitmq: config.rabbitmq } : {}),
       brokerRestart: {

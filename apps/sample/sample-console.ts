@@ -1,9 +1,9 @@
 import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
-import type { BrokerEngine } from '@reliable-mq/engine';
+import { ownerOnlyDirectory, writeOwnerOnlyFile, type BrokerEngine } from '@reliable-mq/engine';
 import { RELIABLE_MQ_TRANSPORT, type Transport } from '@reliable-mq/nestjs';
 import { describeReliableMqApp, hashConsolePassword, mergeCatalogs } from '@reliable-mq/console';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { consoleUrlOf, createConsoleApp } from '../console/src/console.app';
@@ -63,10 +63,25 @@ export function demoPassword(dataDir: string, given: string | undefined): string
   const dir = join(dataDir, 'console');
   const file = join(dir, 'demo-password');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dir, { recursive: true });
+  ownerOnlyDirectory(dir);
   const password = randomBytes(12).toString('base64url');
-  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  writeOwnerOnlyFile(file, `${password}\n`);
   return password;
+}
+
+/**
+ * The console's users file for `npm start` (its own process reads CONSOLE_USERS_FILE): the demo login, as an admin.
+ * Readable by the owner only; returns its path.
+ */
+export async function writeDemoUsersFile(dataDir: string, password: string): Promise<string> {
+  const dir = join(dataDir, 'console');
+  ownerOnlyDirectory(dir);
+  const file = join(dir, 'users.json');
+  writeOwnerOnlyFile(
+    file,
+    JSON.stringify([{ username: DEMO_USERNAME, passwordHash: await hashConsolePassword(password), role: 'admin' }]),
+  );
+  return file;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ownerOnlyDirectory } from '@reliable-mq/engine';
 import { BrokerRestartPolicy, type BrokerRestartLimits } from './broker-restart-policy';
+import { sampleOpsToken } from './ops-token';
 
 /** The standalone console as a fourth process (apps/console), connected to the broker process. */
 export interface SampleProcessesConsoleOptions {
@@ -48,6 +49,8 @@ export interface SampleProcessesOptions {
   brokerToken?: string;
   /** Retry delays of the payment consumer (PAYMENT_RETRY_DELAYS); the payment service's default when absent. */
   retryDelays?: string;
+  /** Token of the payment service's resend endpoint (OPS_TOKEN). Default: the one kept in `<dataDir>/ops-token`. */
+  opsToken?: string;
   console?: SampleProcessesConsoleOptions;
   /**
    * Restart the broker process whenever it exits other than through `close`, until the limits give up. Absent: the
@@ -94,6 +97,8 @@ export interface SampleProcesses {
   healthUrl: string | null;
   orderUrl: string;
   paymentUrl: string;
+  /** What the payment service's resend endpoint takes as `authorization: Bearer <token>`. */
+  opsToken: string;
   /** `http://host:port/console`, when the console was started. */
   consoleUrl: string | null;
   /** The broker's is that of the process running now: a restart changes it. */
@@ -263,7 +268,8 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
   const output = options.output ?? ((line: string) => console.log(line));
   const timeout = options.startTimeoutMs ?? 60_000;
   const token = options.brokerToken ?? randomBytes(18).toString('base64url');
-  mkdirSync(options.dataDir, { recursive: true });
+  ownerOnlyDirectory(options.dataDir);
+  const opsToken = sampleOpsToken(options.dataDir, options.opsToken);
   const ordersFile = join(options.dataDir, 'orders.sqlite');
   const paymentsFile = join(options.dataDir, 'payments.sqlite');
   const started: Child[] = [];
@@ -274,7 +280,7 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
     wakeBackoff?.();
     await stopInStages(started);
   };
-  if (options.rabbitmq) return startOnRabbitMq(options, options.rabbitmq, host, output, timeout);
+  if (options.rabbitmq) return startOnRabbitMq({ ...options, opsToken }, options.rabbitmq, host, output, timeout);
   try {
     const startBroker = (port: number, healthPort: number): Child =>
       startChild(
@@ -306,7 +312,7 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
       ...options.env,
     };
     const { payment, order, paymentReady, orderReady, consoleChild, consoleUrl } = await startServicesAndConsole(
-      options,
+      { ...options, opsToken },
       {
         service: serviceEnv,
         payment: { DATABASE_FILE: paymentsFile },
@@ -360,6 +366,7 @@ export async function startSampleProcesses(options: SampleProcessesOptions): Pro
       healthUrl: brokerReady.healthPort === null ? null : `http://127.0.0.1:${brokerReady.healthPort}`,
       orderUrl: orderReady.url,
       paymentUrl: paymentReady.url,
+      opsToken,
       consoleUrl,
       pids: {
         get broker() {
@@ -418,6 +425,7 @@ async function startServicesAndConsole(
     {
       ...env.service,
       PAYMENT_PORT: String(options.paymentPort),
+      ...(options.opsToken ? { OPS_TOKEN: options.opsToken } : {}),
       ...env.payment,
       ...(options.retryDelays ? { PAYMENT_RETRY_DELAYS: options.retryDelays } : {}),
     },
@@ -567,6 +575,7 @@ async function startOnRabbitMq(
       healthUrl: null,
       orderUrl: orderReady.url,
       paymentUrl: paymentReady.url,
+      opsToken: options.opsToken ?? '',
       consoleUrl,
       pids: {
         broker: undefined,

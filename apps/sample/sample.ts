@@ -1,10 +1,11 @@
 import { Logger, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
-import { BrokerEngine, type EngineOptions, type FlushMode } from '@reliable-mq/engine';
+import { BrokerEngine, ownerOnlyDirectory, type EngineOptions, type FlushMode } from '@reliable-mq/engine';
 import type { EmbeddedTransportOptions, RabbitMqTransportOptions, RelayOptions } from '@reliable-mq/nestjs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createOrderServiceApp } from '../order-service/src/order-service.app';
 import { createPaymentServiceApp } from '../payment-service/src/payment-service.app';
+import { sampleOpsToken } from './ops-token';
 import { startSampleConsole, type SampleConsole, type SampleConsoleOptions } from './sample-console';
 
 export const SAMPLE_TOPICS = ['order.created', 'payment.succeeded', 'payment.failed'];
@@ -32,6 +33,11 @@ export interface SampleOptions {
   maxRetries?: number;
   relay?: RelayOptions;
   logger?: LoggerService | LogLevel[] | false;
+  /**
+   * Token of the payment service's resend endpoint (`authorization: Bearer <token>`). Default: one generated once and
+   * kept in `<dataDir>/ops-token`.
+   */
+  opsToken?: string;
   /** Also serve the compensation console (`npm start` does). Left out: no console. */
   console?: SampleConsoleOptions;
   /**
@@ -55,6 +61,8 @@ export interface Sample {
   paymentService: INestApplication;
   orderUrl: string;
   paymentUrl: string;
+  /** What the payment service's resend endpoint takes as `authorization: Bearer <token>`. */
+  opsToken: string;
   /** The compensation console, when `console` was given. */
   console?: SampleConsole;
   /** Closes both services (consumers drain, relays stop), then the engine. */
@@ -81,6 +89,8 @@ export class PortInUseError extends Error {
  * but their configuration.
  */
 export async function startSample(options: SampleOptions): Promise<Sample> {
+  ownerOnlyDirectory(options.dataDir);
+  const opsToken = sampleOpsToken(options.dataDir, options.opsToken);
   let engine: BrokerEngine | undefined;
   let transport: EmbeddedTransportOptions | RabbitMqTransportOptions;
   if (options.rabbitmq) {
@@ -114,6 +124,7 @@ export async function startSample(options: SampleOptions): Promise<Sample> {
         databaseSchema: postgres?.paymentSchema,
         retryDelays: options.retryDelays ?? DEFAULT_RETRY_DELAYS,
         maxRetries: options.maxRetries,
+        opsToken,
       }),
     );
     orderService = await listening('order service', options.orderPort, () =>
@@ -157,6 +168,7 @@ export async function startSample(options: SampleOptions): Promise<Sample> {
     paymentService: payment,
     orderUrl: urlOf(order, host),
     paymentUrl: urlOf(payment, host),
+    opsToken,
     console: sampleConsole,
     close: () =>
       (closing ??= (async () => {

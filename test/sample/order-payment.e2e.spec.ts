@@ -148,15 +148,22 @@ for (const mode of SAMPLE_MODES)
       const letter = list.body.items[0]!;
       expect(letter.payload).toEqual({ orderId: id, customerId: 'compensate', amount: 99, card: CARDS.declined });
 
-      const otherOrder = await request('POST', `${sample.paymentUrl}/ops/dead-letters/${letter.id}/resend`, {
-        payload: { ...letter.payload, orderId: '00000000-0000-4000-8000-000000000000', card: CARDS.ok },
-      });
+      const ops = { authorization: `Bearer ${sample.opsToken}` };
+      const otherOrder = await request(
+        'POST',
+        `${sample.paymentUrl}/ops/dead-letters/${letter.id}/resend`,
+        { payload: { ...letter.payload, orderId: '00000000-0000-4000-8000-000000000000', card: CARDS.ok } },
+        ops,
+      );
       expect(otherOrder.status).toBe(400);
       expect(JSON.stringify(otherOrder.body)).toContain('payload.orderId must stay');
 
-      const fixed = await request('POST', `${sample.paymentUrl}/ops/dead-letters/${letter.id}/resend`, {
-        payload: { ...letter.payload, card: CARDS.ok },
-      });
+      const fixed = await request(
+        'POST',
+        `${sample.paymentUrl}/ops/dead-letters/${letter.id}/resend`,
+        { payload: { ...letter.payload, card: CARDS.ok } },
+        ops,
+      );
       expect(fixed).toEqual({ status: 202, body: { resent: [letter.id] } });
       await eventually(
         async () => (await statusOf(sample, id)) === 'PAID',
@@ -166,8 +173,10 @@ for (const mode of SAMPLE_MODES)
       const payments = await request<{ items: unknown[] }>('GET', `${sample.paymentUrl}/payments?orderId=${id}`);
       expect(payments.body.items).toEqual([expect.objectContaining({ status: 'SUCCEEDED', card: '**** 4242' })]);
       expect((await deadLetterOrderIds(sample)).has(id)).toBe(false);
-      expect((await request('POST', `${sample.paymentUrl}/ops/dead-letters/${letter.id}/resend`, {})).status).toBe(409);
-      expect((await request('POST', `${sample.paymentUrl}/ops/dead-letters/424242/resend`, {})).status).toBe(404);
+      expect((await request('POST', `${sample.paymentUrl}/ops/dead-letters/${letter.id}/resend`, {}, ops)).status).toBe(
+        409,
+      );
+      expect((await request('POST', `${sample.paymentUrl}/ops/dead-letters/424242/resend`, {}, ops)).status).toBe(404);
     });
 
     it('settles a payment.succeeded left unresolved through the checker, which looks for the payment row', async () => {

@@ -404,7 +404,8 @@ describe('npm run demo', () => {
         process.execPath,
         [join(REPO_ROOT, 'scripts', 'dlq.mjs'), 'resend', listed![1]!, '--card', '4242424242424242'],
         {
-          env: { ...process.env, PAYMENT_PORT: String(paymentPort) },
+          // DATA_DIR: where the sample keeps the operations token a resend presents.
+          env: { ...process.env, PAYMENT_PORT: String(paymentPort), DATA_DIR: env.DATA_DIR },
           stdio: 'pipe',
         },
       );

@@ -1,6 +1,6 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { reliableMqEntities } from '@reliable-mq/nestjs';
-import { mkdirSync } from 'node:fs';
+import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from '@reliable-mq/engine';
 import { dirname } from 'node:path';
 import { DataSource, type MigrationInterface } from 'typeorm';
 
@@ -48,7 +48,9 @@ export async function openServiceDatabase(
       extra: { max: spec.postgresPoolSize, options: `-c search_path=${location.schema}` },
     });
   } else {
-    mkdirSync(dirname(location.file), { recursive: true });
+    // Orders, payments and the outbox's payloads (card numbers): 0600, and 0700 for a folder made here.
+    ownerOnlyDirectory(dirname(location.file));
+    ownerOnlyDatabaseFile(location.file);
     dataSource = new DataSource({
       type: 'better-sqlite3',
       database: location.file,

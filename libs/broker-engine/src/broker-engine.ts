@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { loadOptionalDependency } from './util/optional-dependency';
-import { mkdirSync, statfsSync } from 'node:fs';
+import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsumerGroup } from './consume/consumer-group';
 import { originTopicOf } from './consume/delivery-mapper';
@@ -62,6 +62,7 @@ import { parseDelayLevels } from './util/duration';
 import { dlqTopicOf, isSystemTopic, retryTopicOf, validateName } from './util/names';
 import { stableHash } from './util/stable-hash';
 import { compileTagFilter } from './util/tag-filter';
+import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from './util/owner-only-files';
 import { uuidv7 } from './util/uuid-v7';
 import { moveBacklog } from './backlog/move-backlog';
 
@@ -109,8 +110,9 @@ export class BrokerEngine {
 
   private constructor(options: ResolvedEngineOptions) {
     this.options = options;
-    mkdirSync(options.dataDir, { recursive: true });
+    ownerOnlyDirectory(options.dataDir);
     const path = join(options.dataDir, DATABASE_FILE);
+    ownerOnlyDatabaseFile(path);
     const Database = loadOptionalDependency<typeof BetterSqlite3>('better-sqlite3', 'The embedded broker engine', () =>
       require('better-sqlite3'),
     );

@@ -26,6 +26,7 @@ export { dlqTopicOf, retryTopicOf, validateName } from './util/names';
 export { stableHash } from './util/stable-hash';
 export { uuidv7 } from './util/uuid-v7';
 export { escapeLogText } from './util/log-text';
+export { ownerOnlyDatabaseFile, ownerOnlyDirectory, writeOwnerOnlyFile } from './util/owner-only-files';
 
 // metrics: names and values that the broker and the framework register with a metrics API
 export {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from '@reliable-mq/engine';
 import { dirname } from 'node:path';
 import { ConfigurationError } from '@reliable-mq/nestjs';
 
@@ -106,7 +106,11 @@ export class ConsoleStore {
   readonly db: Database.Database;
 
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    // Sessions and the audit log (payloads before and after edits) are for the owner's eyes only: 0700 and 0600.
+    if (file !== ':memory:') {
+      ownerOnlyDirectory(dirname(file));
+      ownerOnlyDatabaseFile(file);
+    }
     this.db = new Database(file);
     try {
       if (file !== ':memory:') this.db.pragma('journal_mode = WAL');
