@@ -1,38 +1,21 @@
 import { HEADER_RESENT_FROM } from '@reliable-mq/engine';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Attributes, Context, Link, Span, Tracer } from '@opentelemetry/api';
+import type { Attributes, Context, Link, Span } from '@opentelemetry/api';
 import type { SerializedMessage } from '../producing/message-serializer';
 import type { InboundMessage, Transport, TransportConfirm, TransportMessage } from '../transport/transport.interface';
-import { HotPathMetrics, type ConsumerMetricAttributes } from './hot-path-metrics';
+import type { ConsumerMetricAttributes } from './hot-path-metrics';
 import { MessagingAttribute as A, MessagingEvent } from './messaging-attributes';
 import type { RelayRowOutcome } from './metric-names';
-import { openTelemetryApi, type OpenTelemetryApiModule } from './opentelemetry-api';
+import type { OpenTelemetryApiModule } from './opentelemetry-api';
+import { NO_OPERATION, TelemetryBase, errorTypeOf, type OperationScope } from './telemetry-base';
 import { extractContext, injectContext } from './trace-context';
 
-/** How a consumer's `process` span relates to the message's creation context. */
-export type ProcessSpanRelation = 'link' | 'parent';
-
-export interface MessagingTelemetryInit {
-  /** `Transport.kind`; `rabbitmq` is reported as messaging.system `rabbitmq`, every other as `reliablemq`. */
-  transportKind: string;
-  processSpan?: ProcessSpanRelation;
-  /** @internal The API to record through; `null` stands for an application without it. Default: the installed one. */
-  api?: OpenTelemetryApiModule | null;
-}
-
-/** One operation under way; `end` takes the error when it failed. */
-export interface OperationScope {
-  end(error?: unknown): void;
-}
-
-/** A transactional send under way: its span is active in `run`; `annotate` adds what becomes known later. */
-export interface TransactionalSendScope {
-  run<T>(work: () => Promise<T>): Promise<T>;
-  annotate(attributes: Readonly<Record<string, string | boolean>>): void;
-  end(error?: unknown): void;
-}
+export {
+  errorTypeOf,
+  type MessagingTelemetryInit,
+  type OperationScope,
+  type ProcessSpanRelation,
+} from './telemetry-base';
 
 /** What happens to a delivery whose handler failed, by the transport's rule. */
 export type FailureFate =
@@ -56,35 +39,12 @@ export interface ConsumerTelemetryTarget {
   readonly metricAttributes: ConsumerMetricAttributes | undefined;
 }
 
-const NO_OPERATION: OperationScope = { end: () => undefined };
 const NO_PROCESS: ProcessScope = {
   run: (work) => work(),
   dedupKey: () => undefined,
   done: () => undefined,
   failed: () => undefined,
 };
-
-let packageVersion: string | null | undefined;
-
-function libraryVersion(): string | undefined {
-  if (packageVersion === undefined) {
-    try {
-      // src/observability and dist/observability both sit two levels below the package's own package.json.
-      const text = readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8');
-      packageVersion = (JSON.parse(text) as { version?: string }).version ?? null;
-    } catch {
-      packageVersion = null;
-    }
-  }
-  return packageVersion ?? undefined;
-}
-
-/** `error.type`: the error's class, as the conventions ask, or `_OTHER` for a thrown non-error. */
-export function errorTypeOf(error: unknown): string {
-  if (!(error instanceof Error)) return '_OTHER';
-  const className = error.constructor?.name;
-  return className && className !== 'Error' ? className : error.name || 'Error';
-}
 
 function topicOf(batch: readonly { topic: string }[]): string | undefined {
   const topic = batch[0]?.topic;
@@ -98,38 +58,13 @@ function uuidv7Millis(id: string): number {
 }
 
 /**
- * ReliableMQ's spans and hot-path metrics, on `@opentelemetry/api` when the application has it installed. It never
- * starts an SDK: spans and points are recorded when the application registered one (before creating the Nest
- * application, as the OpenTelemetry SDKs expect), and without the API, or without an SDK, every method is a
- * pass-through that allocates nothing per message beyond the API's own no-op span.
- *
- * Spans follow the OpenTelemetry messaging conventions: `create {topic}` (PRODUCER) when `publish()` writes the
- * outbox row, its context stored in the row's headers; `send {topic}` (PRODUCER) for each publish to the broker, linked
- * to the creation context of every message it carries; `process {topic}` (CONSUMER) per delivery, linked to (or, with
- * `processSpan: 'parent'`, a child of) the creation context, with events for a dedup skip, a retry, a move to the DLQ
- * and a resend from the DLQ.
+ * Spans and hot-path metrics where messages move, after the OpenTelemetry messaging conventions: `create {topic}`
+ * (PRODUCER) when `publish()` writes the outbox row, its context stored in the row's headers; `send {topic}`
+ * (PRODUCER) for each publish to the broker, linked to the creation context of every message it carries;
+ * `process {topic}` (CONSUMER) per delivery, linked to (or, with `processSpan: 'parent'`, a child of) the creation
+ * context, with events for a dedup skip, a retry, a move to the DLQ and a resend from the DLQ.
  */
-export class MessagingTelemetry {
-  private readonly api: OpenTelemetryApiModule | undefined;
-  private readonly tracer: Tracer | undefined;
-  private readonly meters: HotPathMetrics | undefined;
-  private readonly system: string;
-  private readonly transportKind: string;
-  private readonly processAsChild: boolean;
-
-  constructor(init: MessagingTelemetryInit) {
-    const api = init.api === undefined ? openTelemetryApi() : (init.api ?? undefined);
-    this.api = api;
-    this.transportKind = init.transportKind;
-    this.system = init.transportKind === 'rabbitmq' ? 'rabbitmq' : 'reliablemq';
-    this.processAsChild = init.processSpan === 'parent';
-    if (api) {
-      const version = libraryVersion();
-      this.tracer = api.trace.getTracer('@reliable-mq/nestjs', version);
-      this.meters = HotPathMetrics.create(api, this.system, version);
-    }
-  }
-
+export class MessagingTelemetry extends TelemetryBase {
   /**
    * `create {topic}` spans for messages about to be written to the outbox, in the caller's context (or, when it has
    * none, in the context a message's own headers carry), each injected into its message's headers. `timed`: the
@@ -277,148 +212,6 @@ export class MessagingTelemetry {
     };
   }
 
-  /**
-   * Wraps one step in a span of its own in the current context (`local_transaction {topic}`, `commit {topic}`), and
-   * records its duration as a client operation when `operation` is given.
-   */
-  async step<T>(
-    name: string,
-    kind: 'internal' | 'client',
-    attributes: Readonly<Record<string, string | number | boolean>>,
-    work: () => Promise<T>,
-    operation?: { name: string; type: string; topic: string },
-  ): Promise<T> {
-    const api = this.api;
-    if (!api) return work();
-    const parent = api.context.active();
-    const span = this.tracer!.startSpan(
-      name,
-      { kind: kind === 'client' ? api.SpanKind.CLIENT : api.SpanKind.INTERNAL },
-      parent,
-    );
-    if (span.isRecording()) span.setAttributes({ [A.system]: this.system, ...attributes });
-    const meters = operation ? this.meters : undefined;
-    const startedAt = meters ? performance.now() : 0;
-    let failure: unknown;
-    let failed = false;
-    try {
-      return await api.context.with(api.trace.setSpan(parent, span), work);
-    } catch (error) {
-      failed = true;
-      failure = error;
-      throw error;
-    } finally {
-      const errorType = failed ? errorTypeOf(failure) : undefined;
-      this.endSpan(span, failed ? failure : undefined, errorType);
-      if (meters && operation) {
-        meters.recordOperation(
-          operation.name,
-          operation.type,
-          (performance.now() - startedAt) / 1000,
-          operation.topic,
-          errorType,
-        );
-      }
-    }
-  }
-
-  /**
-   * The span of a transactional send (`send {topic}`, PRODUCER, in the caller's context), injected into the half
-   * message's headers as its creation context. `annotate` adds what becomes known later (transaction id, outcome).
-   */
-  startTransactionalSend(message: SerializedMessage, producerGroup: string): TransactionalSendScope {
-    const api = this.api;
-    if (!api) return { run: (work) => work(), annotate: () => undefined, end: () => undefined };
-    const parent = api.context.active();
-    const span = this.tracer!.startSpan(`send ${message.topic}`, { kind: api.SpanKind.PRODUCER }, parent);
-    const active = api.trace.setSpan(parent, span);
-    if (api.isSpanContextValid(span.spanContext())) injectContext(api, active, message.headers);
-    if (span.isRecording()) {
-      span.setAttributes(this.producerAttributes('send', message));
-      span.setAttribute(A.producerGroup, producerGroup);
-      span.setAttribute(A.transactional, true);
-    }
-    return {
-      run: (work) => api.context.with(active, work),
-      annotate: (attributes) => {
-        if (span.isRecording()) span.setAttributes(attributes);
-      },
-      end: (error) => this.endSpan(span, error, error === undefined ? undefined : errorTypeOf(error)),
-    };
-  }
-
-  /** Sends a half message, counted and timed as a send (the span is the transactional send's). */
-  async sendHalf<T>(message: TransportMessage, send: () => Promise<T>): Promise<T> {
-    const meters = this.meters;
-    if (!meters) return send();
-    const startedAt = performance.now();
-    try {
-      const result = await send();
-      meters.recordSent([message], undefined);
-      meters.recordOperation('send', 'send', (performance.now() - startedAt) / 1000, message.topic, undefined);
-      return result;
-    } catch (error) {
-      const errorType = errorTypeOf(error);
-      meters.recordSent([message], errorType);
-      meters.recordOperation('send', 'send', (performance.now() - startedAt) / 1000, message.topic, errorType);
-      throw error;
-    }
-  }
-
-  /**
-   * A checkback from the broker about one half message: `checkback {topic}` linked to (or a child of) the context
-   * the half message was sent in, active while the checker runs, with the answer as its state.
-   */
-  async checkback(
-    half: {
-      topic: string;
-      messageId: string;
-      txId: string;
-      producerGroup: string;
-      checkCount: number;
-      headers: Readonly<Record<string, string>>;
-    },
-    answer: () => Promise<string>,
-  ): Promise<string> {
-    const api = this.api;
-    if (!api) return answer();
-    const carried = extractContext(api, half.headers, api.ROOT_CONTEXT);
-    const asChild = this.processAsChild && carried !== undefined;
-    const parent = asChild ? carried.context : api.ROOT_CONTEXT;
-    const span = this.tracer!.startSpan(
-      `checkback ${half.topic}`,
-      {
-        kind: api.SpanKind.CONSUMER,
-        root: !asChild,
-        links: carried && !asChild ? [{ context: carried.spanContext }] : [],
-      },
-      parent,
-    );
-    if (span.isRecording()) {
-      span.setAttributes({
-        [A.system]: this.system,
-        [A.operationName]: 'checkback',
-        [A.operationType]: 'process',
-        [A.destinationName]: half.topic,
-        [A.messageId]: half.messageId,
-        [A.producerGroup]: half.producerGroup,
-        [A.transactionId]: half.txId,
-        [A.checkCount]: half.checkCount,
-        [A.transport]: this.transportKind,
-      });
-    }
-    let result: string | undefined;
-    try {
-      result = await api.context.with(api.trace.setSpan(parent, span), answer);
-      return result;
-    } finally {
-      const state = result ?? 'unknown';
-      if (span.isRecording()) span.setAttribute(A.halfMessageState, state);
-      span.end();
-      this.meters?.recordCheckback(half.topic, state);
-    }
-  }
-
   private async publishTraced(
     api: OpenTelemetryApiModule,
     transport: Transport,
@@ -476,20 +269,6 @@ export class MessagingTelemetry {
     return confirms;
   }
 
-  private producerAttributes(operation: 'create' | 'send', message: SerializedMessage): Attributes {
-    const attributes: Attributes = {
-      [A.system]: this.system,
-      [A.operationName]: operation,
-      [A.operationType]: operation,
-      [A.destinationName]: message.topic,
-      [A.messageId]: message.id,
-      [A.bodySize]: Buffer.byteLength(message.payload, 'utf8'),
-      [A.transport]: this.transportKind,
-    };
-    if (message.key !== null) attributes[A.key] = message.key;
-    return attributes;
-  }
-
   private consumerAttributes(target: ConsumerTelemetryTarget, message: InboundMessage): Attributes {
     const attributes: Attributes = {
       [A.system]: this.system,
@@ -504,17 +283,5 @@ export class MessagingTelemetry {
     };
     if (message.key !== null) attributes[A.key] = message.key;
     return attributes;
-  }
-
-  private endSpan(span: Span, error: unknown, errorType: string | undefined): void {
-    if (errorType !== undefined && span.isRecording()) {
-      if (error instanceof Error) span.recordException(error);
-      span.setStatus({
-        code: this.api!.SpanStatusCode.ERROR,
-        message: error instanceof Error ? error.message : String(error),
-      });
-      span.setAttribute(A.errorType, errorType);
-    }
-    span.end();
   }
 }

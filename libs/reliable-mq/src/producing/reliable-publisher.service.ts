@@ -13,6 +13,7 @@ import { ConfigurationError } from '../errors/configuration.error';
 import { NoActiveTransactionError } from '../errors/no-active-transaction.error';
 import { singleConnectionLockFor } from '../dedup/serial-lock';
 import { MessagingTelemetry } from '../observability/messaging-telemetry';
+import { TransactionalTelemetry } from '../observability/transactional-telemetry';
 import { insertOutboxRows } from '../outbox/insert-outbox-rows';
 import type { Transport } from '../transport/transport.interface';
 import { MessageSerializer, toTransportMessage } from './message-serializer';
@@ -77,6 +78,7 @@ export class ReliablePublisher {
   private readonly sendMaxDelayMs: number;
   private wakeRelayCallback: (() => void) | undefined;
   private readonly telemetry: MessagingTelemetry;
+  private transactionalTelemetry: TransactionalTelemetry | undefined;
 
   constructor(init: ReliablePublisherInit) {
     try {
@@ -217,7 +219,7 @@ export class ReliablePublisher {
         serializer: this.serializer,
         retry: { attempts: this.sendAttempts, baseDelayMs: this.sendBaseDelayMs, maxDelayMs: this.sendMaxDelayMs },
         isPermanent,
-        telemetry: this.telemetry,
+        telemetry: (this.transactionalTelemetry ??= new TransactionalTelemetry({ transportKind: this.transport.kind })),
       },
       message,
       localTransaction,

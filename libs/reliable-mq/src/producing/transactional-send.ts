@@ -1,7 +1,7 @@
 import { EscapingLogger } from '../logging/escaping-logger';
 import { InvalidArgumentError, TransactionStateError, type TransactionOutcome } from '@reliable-mq/engine';
 import { ConfigurationError } from '../errors/configuration.error';
-import type { MessagingTelemetry } from '../observability/messaging-telemetry';
+import type { TransactionalTelemetry } from '../observability/transactional-telemetry';
 import { MessagingAttribute } from '../observability/messaging-attributes';
 import type {
   HalfSendConfirm,
@@ -53,7 +53,7 @@ export interface TransactionalSendDeps {
   retry: { attempts: number; baseDelayMs: number; maxDelayMs: number };
   isPermanent(error: unknown): boolean;
   /** Spans and metrics of the send, the local transaction and the commit or rollback. */
-  telemetry?: MessagingTelemetry;
+  telemetry?: TransactionalTelemetry;
 }
 
 const logger = new EscapingLogger('ReliableMqTransactions');
@@ -122,7 +122,7 @@ async function sendHalfAndSettle(
   transactions: TransactionalOperations,
   half: TransportMessage,
   localTransaction: LocalTransaction,
-  telemetry?: MessagingTelemetry,
+  telemetry?: TransactionalTelemetry,
 ): Promise<TransactionalSendResult> {
   const send = (): Promise<HalfSendConfirm> => withRetry(deps, () => transactions.sendHalf(half, deps.producerGroup));
   // Re-sending keeps the message id, so a retry after a lost confirm stores one half message.

@@ -3,7 +3,7 @@ import { EscapingLogger } from '../logging/escaping-logger';
 import type { HalfMessage, TransactionOutcome } from '@reliable-mq/engine';
 import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import { ConfigurationError } from '../errors';
-import { MessagingTelemetry } from '../observability/messaging-telemetry';
+import { TransactionalTelemetry } from '../observability/transactional-telemetry';
 import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
 import type { Transport } from '../transport/transport.interface';
 import { TransactionCheckerExplorer, type DiscoveredChecker } from './transaction-checker-explorer.service';
@@ -19,14 +19,14 @@ export class TransactionCheckerRegistry {
   private readonly logger = new EscapingLogger('ReliableMqTransactions');
   private unregisters: Array<() => Promise<void>> = [];
   private started = false;
-  private readonly telemetry: MessagingTelemetry;
+  private readonly telemetry: TransactionalTelemetry;
 
   constructor(
     private readonly explorer: TransactionCheckerExplorer,
     @Inject(RELIABLE_MQ_TRANSPORT) private readonly transport: Transport,
     @Inject(RELIABLE_MQ_OPTIONS) options?: ResolvedReliableMqOptions,
   ) {
-    this.telemetry = new MessagingTelemetry({
+    this.telemetry = new TransactionalTelemetry({
       transportKind: transport.kind,
       processSpan: options?.tracing.processSpan,
     });
