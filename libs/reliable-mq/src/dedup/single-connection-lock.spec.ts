@@ -30,6 +30,32 @@ describe('SerialLock', () => {
     expect(events).toEqual(['start outer', 'start inner', 'end inner', 'end outer', 'start second', 'end second']);
   });
 
+  it('lets the event loop turn during a chain of tasks that never waits for I/O', async () => {
+    const lock = new SerialLock(5);
+    let ticks = 0;
+    const ticker = setInterval(() => (ticks += 1), 1);
+    // A task asked for by a timer, as the relay's are: it must run while the chain goes on, not after it.
+    let askedByTimerRanAt: number | undefined;
+    setTimeout(() => {
+      void lock.run(async () => {
+        askedByTimerRanAt = Date.now();
+      });
+    }, 20);
+    const start = Date.now();
+    let chained = 0;
+    while (Date.now() - start < 300) {
+      await lock.run(async () => {
+        chained += 1;
+      });
+    }
+    const end = Date.now();
+    clearInterval(ticker);
+    expect(chained).toBeGreaterThan(1000);
+    expect(ticks).toBeGreaterThanOrEqual(5);
+    expect(askedByTimerRanAt).toBeDefined();
+    expect(askedByTimerRanAt!).toBeLessThan(end);
+  });
+
   it('keeps running after a task fails', async () => {
     const lock = new SerialLock();
     await expect(lock.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
