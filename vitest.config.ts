@@ -27,6 +27,7 @@ export default defineConfig({
       { find: /^@reliable-mq\/engine\/protocol$/, replacement: fromRoot('./libs/broker-engine/src/protocol/index.ts') },
       { find: /^@reliable-mq\/nestjs$/, replacement: fromRoot('./libs/reliable-mq/src/index.ts') },
       { find: /^@reliable-mq\/nestjs\/testing$/, replacement: fromRoot('./libs/reliable-mq/src/testing/index.ts') },
+      { find: /^@reliable-mq\/nestjs\/health$/, replacement: fromRoot('./libs/reliable-mq/src/health/index.ts') },
       { find: /^@reliable-mq\/console$/, replacement: fromRoot('./libs/console/src/index.ts') },
       { find: /^@reliable-mq\/broker$/, replacement: fromRoot('./apps/broker/src/broker-server.ts') },
     ],

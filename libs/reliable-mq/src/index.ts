@@ -64,6 +64,10 @@ export {
   type MetricDescription,
   type RelayRowOutcome,
 } from './observability/metric-names';
+export type { MetricsOptions } from './reliable-mq-options.interface';
+export { OBSERVABLE_METRICS, OUTBOX_METRICS } from './observability/observable-metric-names';
+export type { ObservedMetric } from '@reliable-mq/engine';
+export { ReliableMqHealth, type ReliableMqHealthReport } from './health/reliable-mq-health.service';
 
 // --- transports
 export type {

@@ -104,6 +104,16 @@ export interface TracingOptions {
   processSpan?: 'link' | 'parent';
 }
 
+/**
+ * The observable metrics (outbox backlog, consumer lag, dead letters, half messages, engine storage) and the health
+ * checks read the outbox and the broker's statistics when asked, at most this often; a scrape or a probe in between
+ * gets the last reading, so neither can load the database or the broker however often it comes.
+ */
+export interface MetricsOptions {
+  /** Default 10 s; at least 100 ms. */
+  readIntervalMs?: number | string;
+}
+
 export interface ReliableMqModuleOptions {
   transport: TransportOptions;
   /** Name of this service as a producer; recorded on outbox rows and used for checkbacks. */
@@ -120,5 +130,6 @@ export interface ReliableMqModuleOptions {
   maxPayloadBytes?: number;
   /** Bound on waiting for in-flight handlers at shutdown. Default 10 s. */
   shutdownTimeoutMs?: number;
+  metrics?: MetricsOptions;
   tracing?: TracingOptions;
 }

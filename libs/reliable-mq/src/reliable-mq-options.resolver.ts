@@ -5,6 +5,7 @@ import { resolveRabbitMqOptions } from './transport/rabbitmq/rabbitmq-options.re
 import type {
   ConsumerDefaults,
   DedupOptions,
+  MetricsOptions,
   ReliableMqModuleOptions,
   RelayOptions,
   TracingOptions,
@@ -23,6 +24,7 @@ export interface ResolvedReliableMqOptions {
   runMigrations: boolean;
   maxPayloadBytes: number;
   shutdownTimeoutMs: number;
+  metrics: { readIntervalMs: number };
   tracing: Required<TracingOptions>;
 }
 
@@ -43,6 +45,17 @@ function duration(name: string, value: unknown): void {
   } catch (error) {
     fix((error as Error).message);
   }
+}
+
+function resolveMetricsOptions(options: MetricsOptions | undefined): { readIntervalMs: number } {
+  if (options === undefined) return { readIntervalMs: 10_000 };
+  if (typeof options !== 'object' || options === null)
+    fix('metrics must be an object such as { readIntervalMs: "10s" }.');
+  if (options.readIntervalMs === undefined) return { readIntervalMs: 10_000 };
+  duration('metrics.readIntervalMs', options.readIntervalMs);
+  const readIntervalMs = parseDuration(options.readIntervalMs, 'metrics.readIntervalMs');
+  if (readIntervalMs < 100) fix(`metrics.readIntervalMs must be at least 100 ms; got ${readIntervalMs}.`);
+  return { readIntervalMs };
 }
 
 /** Checks module options at startup; every failure is one sentence saying what to change. */
@@ -127,6 +140,7 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
   integer('maxPayloadBytes', options.maxPayloadBytes, 1, 4 * 1024 * 1024 - 64 * 1024);
   integer('shutdownTimeoutMs', options.shutdownTimeoutMs, 0, 3_600_000);
   if (options.runMigrations && !options.dataSource) fix('runMigrations: true needs `dataSource`.');
+  const metrics = resolveMetricsOptions(options.metrics);
   const processSpan = options.tracing?.processSpan ?? 'link';
   if (processSpan !== 'link' && processSpan !== 'parent') {
     fix(`tracing.processSpan must be "link" or "parent"; got ${JSON.stringify(processSpan)}.`);
@@ -147,6 +161,7 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
     runMigrations: options.runMigrations ?? false,
     maxPayloadBytes: options.maxPayloadBytes ?? 1024 * 1024,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
+    metrics,
     tracing: { processSpan },
   };
 }

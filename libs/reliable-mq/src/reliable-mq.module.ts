@@ -6,6 +6,9 @@ import { ConsumerExplorer } from './consuming/consumer-explorer.service';
 import { ConsumerMetadataAccessor } from './consuming/consumer-metadata.accessor';
 import { ConsumerRunner } from './consuming/consumer-runner.service';
 import { createDedupStore } from './dedup/dedup-store.factory';
+import { ReliableMqHealth } from './health/reliable-mq-health.service';
+import { BacklogMonitor } from './observability/backlog-monitor.service';
+import { ObservableMetrics } from './observability/observable-metrics.service';
 import { OutboxRelayService } from './outbox/outbox-relay.service';
 import { ReliablePublisher } from './producing/reliable-publisher.service';
 import type { ReliableMqModuleOptions } from './reliable-mq-options.interface';
@@ -97,6 +100,9 @@ const providers: Provider[] = [
   TransactionCheckerExplorer,
   TransactionCheckerRegistry,
   ReliableMqLifecycle,
+  BacklogMonitor,
+  ObservableMetrics,
+  ReliableMqHealth,
 ];
 
 /**
@@ -109,6 +115,13 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [ReliablePublisher, RELIABLE_MQ_TRANSPORT, RELIABLE_MQ_OPTIONS, ConsumerRunner, OutboxRelayService],
+  exports: [
+    ReliablePublisher,
+    RELIABLE_MQ_TRANSPORT,
+    RELIABLE_MQ_OPTIONS,
+    ConsumerRunner,
+    OutboxRelayService,
+    ReliableMqHealth,
+  ],
 })
 export class ReliableMqModule extends ReliableMqConfigurableModule {}

@@ -160,6 +160,18 @@ export class ConsumerRunner {
     return this.inflight;
   }
 
+  /**
+   * `running` from `start()` to `stop()`; `handlers` subscribed, and `waiting` for a broker that could not be reached
+   * yet (they subscribe when it is).
+   */
+  status(): { running: boolean; handlers: number; waiting: number } {
+    return {
+      running: this.started && !this.stopped,
+      handlers: this.subscriptions.length,
+      waiting: this.waiting.length,
+    };
+  }
+
   countersFor(group: string, topic: string): HandlerCounters {
     return { ...(this.counters.get(`${group}\u0000${topic}`) ?? { handled: 0, duplicates: 0, failed: 0 }) };
   }

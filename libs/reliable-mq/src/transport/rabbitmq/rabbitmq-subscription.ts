@@ -70,6 +70,11 @@ export class RabbitMqSubscription implements TransportSubscription {
     this.startFrom = spec.startFrom ?? defaultStartFrom(this.groupMode);
   }
 
+  /** The queues this subscription consumes (none before it attached). */
+  get workQueues(): readonly string[] {
+    return this.work?.queues ?? [];
+  }
+
   /** Declares the queues and starts consuming; later reconnections repeat this by themselves. */
   async start(): Promise<void> {
     await this.attach();

@@ -16,6 +16,7 @@ import type {
 } from '../transport.interface';
 import { ConfirmPublisher, type AmqpPublish } from './confirm-publisher';
 import { RabbitMqConnection } from './rabbitmq-connection';
+import { readRabbitMqBacklog, type RabbitMqBacklog } from './rabbitmq-backlog';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { RabbitMqDeadLetters } from './rabbitmq-dead-letters';
 import { encodeMessage } from './rabbitmq-message.codec';
@@ -168,6 +169,21 @@ export class RabbitMqTransport implements Transport {
       await channel.close().catch(() => undefined);
     }
     return total;
+  }
+
+  /**
+   * Ready messages in the queues of each (group, topic) this instance consumes, and in each of their groups' DLQ.
+   * For metrics; one passive declare per queue.
+   */
+  async backlog(): Promise<RabbitMqBacklog> {
+    const subscriptions = [...this.subscriptions];
+    return readRabbitMqBacklog(this.connection.current(), {
+      work: subscriptions.map(({ spec, workQueues }) => ({ group: spec.group, topic: spec.topic, queues: workQueues })),
+      deadLetters: [...new Set(subscriptions.map(({ spec }) => spec.group))].map((group) => ({
+        group,
+        queue: this.names.deadLetterQueue(group),
+      })),
+    });
   }
 
   async connect(): Promise<void> {

@@ -1,0 +1,99 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  backlogPoints,
+  BACKLOG_METRICS,
+  ATTR_GROUP,
+  ATTR_TOPIC,
+  enginePoints,
+  halfMessagePoints,
+} from '@reliable-mq/engine';
+import type { MetricPoint } from '@reliable-mq/engine';
+import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
+import { ConsumerExplorer } from '../consuming/consumer-explorer.service';
+import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
+import { EmbeddedTransport } from '../transport/embedded.transport';
+import { RabbitMqTransport } from '../transport/rabbitmq/rabbitmq.transport';
+import { RemoteTransport } from '../transport/remote/remote.transport';
+import type { Transport } from '../transport/transport.interface';
+import { CachedReading } from './cached-reading';
+import { OutboxBacklogReader, type OutboxBacklog } from './outbox-backlog';
+
+/**
+ * What waits in this application's outbox and in its broker for its consumer groups, read when the metrics or the
+ * health checks ask, at most once per `metrics.readIntervalMs`.
+ *
+ * - The outbox: pending rows, the oldest pending row's age, dead rows (bounded counts, see OutboxBacklogReader).
+ * - The broker, for the groups this application consumes as: lag in messages and, where the broker can say, in time;
+ *   retries waiting; dead letters; and this producer group's half messages. The embedded engine also reports its
+ *   storage and commits; the standalone broker reports those on its own `/metrics`. RabbitMQ tells ready messages
+ *   per queue (its lag in time is not known) and DLQ sizes per group.
+ * @internal
+ */
+@Injectable()
+export class BacklogMonitor {
+  private readonly outboxReading: CachedReading<OutboxBacklog> | undefined;
+  private readonly brokerReading: CachedReading<MetricPoint[]>;
+
+  constructor(
+    @Inject(RELIABLE_MQ_OPTIONS) private readonly options: ResolvedReliableMqOptions,
+    @Inject(RELIABLE_MQ_TRANSPORT) private readonly transport: Transport,
+    private readonly explorer: ConsumerExplorer,
+  ) {
+    const interval = options.metrics.readIntervalMs;
+    const dataSource = options.dataSource;
+    if (dataSource) {
+      let reader: OutboxBacklogReader | undefined;
+      this.outboxReading = new CachedReading(() => {
+        reader ??= new OutboxBacklogReader(dataSource);
+        return reader.read();
+      }, interval);
+    }
+    this.brokerReading = new CachedReading(() => this.readBroker(), interval);
+  }
+
+  /** Undefined when this application has no outbox (no DataSource). */
+  async outbox(): Promise<OutboxBacklog | undefined> {
+    return this.outboxReading?.get();
+  }
+
+  brokerPoints(): Promise<MetricPoint[]> {
+    return this.brokerReading.get();
+  }
+
+  private async readBroker(): Promise<MetricPoint[]> {
+    const transport = this.transport;
+    // A transport that reports no connection would only fail its calls: there is nothing to read until it is back.
+    if (transport.isConnected === false) return [];
+    const groups = new Set(this.explorer.explore().map((handler) => handler.options.group));
+    const now = Date.now();
+    const points: MetricPoint[] = [];
+    if (transport instanceof EmbeddedTransport) {
+      const stats = transport.engine.stats();
+      points.push(...backlogPoints(stats, { groups, now }), ...enginePoints(stats));
+    } else if (transport instanceof RemoteTransport) {
+      if (groups.size > 0) points.push(...backlogPoints(await transport.stats(), { groups, now }));
+    } else if (transport instanceof RabbitMqTransport) {
+      const backlog = await transport.backlog();
+      for (const { group, topic, messages } of backlog.groups) {
+        points.push({
+          metric: BACKLOG_METRICS.consumerLag,
+          value: messages,
+          attributes: { [ATTR_GROUP]: group, [ATTR_TOPIC]: topic },
+        });
+      }
+      for (const { group, messages } of backlog.deadLetters) {
+        points.push({ metric: BACKLOG_METRICS.deadLetters, value: messages, attributes: { [ATTR_GROUP]: group } });
+      }
+    }
+    const transactions = transport.transactions;
+    if (transactions) {
+      const producerGroup = this.options.producerGroup;
+      const [unresolved, discarded] = await Promise.all([
+        transactions.listUnresolved({ producerGroup, limit: 1 }),
+        transactions.listDiscarded({ producerGroup, limit: 1 }),
+      ]);
+      points.push(...halfMessagePoints({ unresolved: unresolved.total, discarded: discarded.total }, producerGroup));
+    }
+    return points;
+  }
+}
