@@ -9,6 +9,7 @@ import {
   ReliableMqModule,
   ReliablePublisher,
   outboxDialect,
+  type DedupOptions,
   type RelayOptions,
   type Transport,
   type TransportOptions,
@@ -28,6 +29,8 @@ export class OrderLedger {
   readonly effects = new Map<string, number>();
   /** When each handler run happened (epoch ms), in order. */
   readonly times: number[] = [];
+  /** When each order was first handled (epoch ms). */
+  readonly handledAt = new Map<string, number>();
 
   @MqConsumer<{ orderId: string }>({
     topic: ORDERS_TOPIC,
@@ -38,6 +41,7 @@ export class OrderLedger {
   async onOrder(payload: { orderId: string }): Promise<void> {
     this.effects.set(payload.orderId, (this.effects.get(payload.orderId) ?? 0) + 1);
     this.times.push(Date.now());
+    if (!this.handledAt.has(payload.orderId)) this.handledAt.set(payload.orderId, Date.now());
   }
 }
 
@@ -86,6 +90,8 @@ export interface OrderAppOptions {
   /** A migrated database holding `rmq_outbox`. */
   dataSource: DataSource;
   relay?: RelayOptions;
+  /** Default `memory`; `db` keeps the inbox in `dataSource` (migrated with the framework's tables). */
+  dedup?: DedupOptions;
 }
 
 /** The running application and what the tests do with it. */
@@ -107,7 +113,7 @@ export class OrderApp {
           producerGroup: 'order-service',
           dataSource: options.dataSource,
           transport: options.transport,
-          dedup: { store: 'memory' },
+          dedup: options.dedup ?? { store: 'memory' },
           relay: options.relay,
           consumers: { prefetch: 256 },
           shutdownTimeoutMs: 2_000,
