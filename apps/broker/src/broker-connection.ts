@@ -85,8 +85,13 @@ export class BrokerConnection {
   private lingerTimer: NodeJS.Timeout | null = null;
   private cleanupPromise: Promise<void> | null = null;
   private clientName = '';
-  /** Bytes of the first frame, collected before any is decoded: a peer without the token gets a hello's worth. */
-  private handshakeBytes: Buffer | null = null;
+  /**
+   * The first frame's length prefix, read here before the decoder gets it, and how much of that frame has come: a peer
+   * without the token gets a hello's worth of buffer, and nothing behind the hello is decoded until it is answered.
+   */
+  private readonly handshakeHeader = Buffer.alloc(FRAME_HEADER_BYTES);
+  private handshakeSeen = 0;
+  private handshakeLength: number | null = null;
   /** The first frame arrived; reading waits until the hello is answered. */
   private helloReceived = false;
   /** What came behind the hello in the same read, handled once the hello is answered. */
@@ -282,34 +287,40 @@ export class BrokerConnection {
   private onHandshakeData(chunk: Buffer): void {
     if (this.helloReceived) return;
     this.lastReceivedAt = Date.now();
-    const bytes = this.handshakeBytes ? Buffer.concat([this.handshakeBytes, chunk]) : chunk;
-    this.handshakeBytes = bytes;
-    if (bytes.length < FRAME_HEADER_BYTES) return;
-    const length = bytes.readUInt32BE(0);
-    if (length > MAX_HELLO_FRAME_BYTES) {
-      this.fail(
-        new FrameError(
-          ProtocolErrorCode.FRAME_TOO_LARGE,
-          `A frame announced ${length} bytes before hello; until its hello is answered a connection may send one frame of at most ${MAX_HELLO_FRAME_BYTES} bytes.`,
-        ),
-      );
-      return;
+    const before = this.handshakeSeen;
+    if (this.handshakeLength === null) {
+      const headerBytes = Math.min(FRAME_HEADER_BYTES - before, chunk.length);
+      chunk.copy(this.handshakeHeader, before, 0, headerBytes);
+      if (before + headerBytes === FRAME_HEADER_BYTES) {
+        // Checked before the decoder sees the whole prefix: it would set aside the announced size at once.
+        const length = this.handshakeHeader.readUInt32BE(0);
+        if (length > MAX_HELLO_FRAME_BYTES) {
+          this.fail(
+            new FrameError(
+              ProtocolErrorCode.FRAME_TOO_LARGE,
+              `A frame announced ${length} bytes before hello; until its hello is answered a connection may send one frame of at most ${MAX_HELLO_FRAME_BYTES} bytes.`,
+            ),
+          );
+          return;
+        }
+        this.handshakeLength = FRAME_HEADER_BYTES + length;
+      }
     }
-    const end = FRAME_HEADER_BYTES + length;
-    if (bytes.length < end) return;
-    this.helloReceived = true;
-    this.handshakeBytes = null;
-    this.socket.pause();
-    if (bytes.length > end) this.afterHello = bytes.subarray(end);
+    const take = this.handshakeLength === null ? chunk.length : Math.min(chunk.length, this.handshakeLength - before);
+    this.handshakeSeen = before + take;
     let frames: Frame[];
     try {
-      frames = this.decoder.push(bytes.subarray(0, end));
+      frames = this.decoder.push(take === chunk.length ? chunk : chunk.subarray(0, take));
     } catch (error) {
       this.fail(error instanceof FrameError ? error : new FrameError(ProtocolErrorCode.BAD_FRAME, String(error)));
       return;
     }
     const [frame] = frames;
-    if (frame?.t === FrameType.REQUEST) {
+    if (!frame) return;
+    this.helloReceived = true;
+    this.socket.pause();
+    if (take < chunk.length) this.afterHello = chunk.subarray(take);
+    if (frame.t === FrameType.REQUEST) {
       this.onRequest(frame);
       return;
     }

@@ -547,6 +547,24 @@ describe('broker server: limits and timeouts', () => {
     client.destroy();
   });
 
+  it('reads a hello that arrives a byte at a time', async () => {
+    const server = await startServer();
+    const client = await RawBrokerClient.connect(server.address.port);
+    const hello = encodeFrame({
+      t: FrameType.REQUEST,
+      id: 1,
+      op: ClientOp.HELLO,
+      a: { protocol: PROTOCOL_VERSION, token: TOKEN },
+    });
+    for (const byte of hello) {
+      client.writeBytes(Buffer.from([byte]));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect((await client.waitFor((frame) => 'id' in frame && frame.id === 1)).t).toBe(FrameType.RESPONSE);
+    expect((await client.call(ClientOp.PING, {})).t).toBe(FrameType.RESPONSE);
+    client.destroy();
+  });
+
   it('refuses a frame larger than a hello before the hello, from its length prefix', async () => {
     const server = await startServer();
     const client = await RawBrokerClient.connect(server.address.port);
