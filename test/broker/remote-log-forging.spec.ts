@@ -86,7 +86,7 @@ describe('the framework log cannot be forged by what producers send', () => {
     } finally {
       hostile.destroy();
     }
-    await waitUntil(() => lines.some((line) => line.includes(`failed on message ${marker}`)), 'the failure line');
+    await waitUntil(() => lines.some((line) => line.includes(`[message="${marker}`)), 'the failure line');
     const quoting = lines.filter((line) => line.includes(marker));
     console.log(`The framework logged:\n  ${quoting.join('\n  ')}`);
     for (const line of quoting) expect(line).not.toMatch(CONTROL);

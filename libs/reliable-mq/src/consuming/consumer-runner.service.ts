@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { EscapingLogger } from '../logging/escaping-logger';
+import { messageLogFields } from '../logging/message-log-fields';
 import { uuidv7 } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
@@ -216,7 +217,8 @@ export class ConsumerRunner {
       processing.failed(error, failureFate(error, message.attempt, tracking.retry));
       counter.failed++;
       this.logger.warn(
-        `${handler.name} failed on message ${message.id} (attempt ${message.attempt + 1}): ${(error as Error)?.message ?? String(error)}`,
+        `${handler.name} failed (attempt ${message.attempt + 1}): ${(error as Error)?.message ?? String(error)}` +
+          messageLogFields({ ...message, group: handler.options.group }),
       );
       throw error;
     } finally {
@@ -249,7 +251,10 @@ export class ConsumerRunner {
       await method.call(handler.instance, payload, { ...base, dedupKey, manager });
     });
     if (outcome !== 'duplicate') return false;
-    this.logger.debug(`${handler.name}: duplicate of "${dedupKey}" skipped`);
+    this.logger.debug(
+      `${handler.name}: duplicate of "${dedupKey}" skipped` +
+        messageLogFields({ ...message, group: handler.options.group }),
+    );
     return true;
   }
 

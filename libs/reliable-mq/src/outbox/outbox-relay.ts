@@ -1,4 +1,5 @@
 import { EscapingLogger } from '../logging/escaping-logger';
+import { messagesLogFields } from '../logging/message-log-fields';
 import { schedule, type ScheduledTask } from 'node-cron';
 import type { DataSource } from 'typeorm';
 import { MessagingTelemetry } from '../observability/messaging-telemetry';
@@ -587,12 +588,14 @@ export class OutboxRelay {
         if (changed > 0) {
           this.logger.error(
             `${changed} outbox row(s) failed ${attempt} time(s) and are now dead; later messages with the same keys wait ` +
-              `until an operator retries or discards them. Last error: ${text}`,
+              `until an operator retries or discards them. Last error: ${text}` +
+              messagesLogFields(group),
           );
         }
       } else if (changed > 0) {
         this.logger.warn(
-          `Sending ${changed} outbox row(s) failed (attempt ${attempt} of ${this.options.maxAttempts}); retrying later: ${text}`,
+          `Sending ${changed} outbox row(s) failed (attempt ${attempt} of ${this.options.maxAttempts}); retrying later: ${text}` +
+            messagesLogFields(group),
         );
       }
     }

@@ -1,4 +1,5 @@
 import { EscapingLogger } from '../logging/escaping-logger';
+import { messageLogFields } from '../logging/message-log-fields';
 import { InvalidArgumentError, TransactionStateError, type TransactionOutcome } from '@reliable-mq/engine';
 import { ConfigurationError } from '../errors/configuration.error';
 import type { TransactionalTelemetry } from '../observability/transactional-telemetry';
@@ -145,7 +146,8 @@ async function sendHalfAndSettle(
     } else {
       outcome = 'unknown';
       logger.warn(
-        `The local transaction of message ${messageId} (topic "${half.topic}") returned ${JSON.stringify(value) ?? 'undefined'}; expected "commit", "rollback" or "unknown". The broker's checkback will decide.`,
+        `The local transaction returned ${JSON.stringify(value) ?? 'undefined'}; expected "commit", "rollback" or "unknown". The broker's checkback will decide.` +
+          messageLogFields({ id: messageId, topic: half.topic, key: half.key, headers: half.headers }),
       );
     }
   } catch (thrown) {
@@ -153,7 +155,8 @@ async function sendHalfAndSettle(
     error = thrown;
     threw = true;
     logger.warn(
-      `The local transaction of message ${messageId} (topic "${half.topic}") threw: ${(thrown as Error)?.message ?? String(thrown)}. The broker's checkback will decide.`,
+      `The local transaction threw: ${(thrown as Error)?.message ?? String(thrown)}. The broker's checkback will decide.` +
+        messageLogFields({ id: messageId, topic: half.topic, key: half.key, headers: half.headers }),
     );
   }
 
@@ -174,7 +177,8 @@ async function sendHalfAndSettle(
       // The broker resolved it the other way (a checkback answered first): the caller must hear about it.
       if (endError instanceof TransactionStateError) throw endError;
       logger.warn(
-        `Could not ${outcome} message ${messageId} (transaction ${txId}): ${(endError as Error)?.message ?? String(endError)}. The broker's checkback will settle it from local state.`,
+        `Could not ${outcome} the message (transaction ${txId}): ${(endError as Error)?.message ?? String(endError)}. The broker's checkback will settle it from local state.` +
+          messageLogFields({ id: messageId, topic: half.topic, key: half.key, headers: half.headers }),
       );
     }
   }

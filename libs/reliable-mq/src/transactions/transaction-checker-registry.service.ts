@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { EscapingLogger } from '../logging/escaping-logger';
+import { messageLogFields } from '../logging/message-log-fields';
 import type { HalfMessage, TransactionOutcome } from '@reliable-mq/engine';
 import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import { ConfigurationError } from '../errors';
@@ -82,7 +83,8 @@ export class TransactionCheckerRegistry {
       checkers.find((candidate) => candidate.topic === undefined);
     if (!checker) {
       this.logger.warn(
-        `No @TransactionChecker of producer group "${group}" answers for topic "${half.topic}" (message ${half.messageId}); answered unknown. Add one with { topic: "${half.topic}" }.`,
+        `No @TransactionChecker of producer group "${group}" answers for topic "${half.topic}"; answered unknown. Add one with { topic: "${half.topic}" }.` +
+          messageLogFields({ id: half.messageId, topic: half.topic, key: half.key, headers: half.headers }),
       );
       return 'unknown';
     }
@@ -90,7 +92,10 @@ export class TransactionCheckerRegistry {
     try {
       payload = JSON.parse(half.body.toString('utf8'));
     } catch {
-      this.logger.warn(`${checker.name}: message ${half.messageId} has no JSON payload; answered unknown.`);
+      this.logger.warn(
+        `${checker.name}: the message has no JSON payload; answered unknown.` +
+          messageLogFields({ id: half.messageId, topic: half.topic, key: half.key, headers: half.headers }),
+      );
       return 'unknown';
     }
     const ctx: TransactionCheckContext = {
@@ -111,11 +116,13 @@ export class TransactionCheckerRegistry {
       const outcome = await method.call(checker.instance, payload, ctx);
       if (outcome === 'commit' || outcome === 'rollback' || outcome === 'unknown') return outcome;
       this.logger.warn(
-        `${checker.name} answered ${JSON.stringify(outcome) ?? 'undefined'} for message ${half.messageId}; expected "commit", "rollback" or "unknown". Counted as unknown.`,
+        `${checker.name} answered ${JSON.stringify(outcome) ?? 'undefined'}; expected "commit", "rollback" or "unknown". Counted as unknown.` +
+          messageLogFields({ id: half.messageId, topic: half.topic, key: half.key, headers: half.headers }),
       );
     } catch (error) {
       this.logger.warn(
-        `${checker.name} failed on message ${half.messageId} (check ${half.checkCount}): ${(error as Error)?.message ?? String(error)}. Counted as unknown.`,
+        `${checker.name} failed (check ${half.checkCount}): ${(error as Error)?.message ?? String(error)}. Counted as unknown.` +
+          messageLogFields({ id: half.messageId, topic: half.topic, key: half.key, headers: half.headers }),
       );
     }
     return 'unknown';
