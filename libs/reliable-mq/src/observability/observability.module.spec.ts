@@ -120,16 +120,16 @@ describe('observable metrics through a registered meter provider', () => {
     await engine.publish([1, 2].map((n) => ({ topic: 'orders', key: `direct-${n}`, body: JSON.stringify({ n }) })));
 
     const metricsNow = await scrape(url);
-    expect(metricsNow.value('reliablemq_outbox_pending')).toBe(3);
-    expect(metricsNow.value('reliablemq_outbox_dead')).toBe(0);
-    const age = metricsNow.value('reliablemq_outbox_oldest_pending_age');
+    const producer = { messaging_reliablemq_producer_group: 'order-service' };
+    expect(metricsNow.value('reliablemq_outbox_pending', producer)).toBe(3);
+    expect(metricsNow.value('reliablemq_outbox_dead', producer)).toBe(0);
+    const age = metricsNow.value('reliablemq_outbox_oldest_pending_age', producer);
     expect(age).toBeGreaterThanOrEqual(60);
     expect(age).toBeLessThan(70);
     const billing = { messaging_consumer_group_name: 'billing', messaging_destination_name: 'orders' };
     expect(metricsNow.value('reliablemq_consumer_lag', billing)).toBe(2);
     expect(metricsNow.value('reliablemq_consumer_lag_latency', billing)).toBeGreaterThan(0);
     expect(metricsNow.value('reliablemq_dlq_messages', billing)).toBe(0);
-    const producer = { messaging_reliablemq_producer_group: 'order-service' };
     expect(metricsNow.value('reliablemq_half_messages_unresolved', producer)).toBe(0);
     expect(metricsNow.value('reliablemq_half_messages_discarded', producer)).toBe(0);
     expect(metricsNow.value('reliablemq_engine_stored_bytes')).toBeGreaterThan(0);

@@ -1,14 +1,17 @@
-import { BACKLOG_METRICS, ENGINE_METRICS, type ObservedMetric } from '@reliable-mq/engine';
+import { ATTR_PRODUCER_GROUP, BACKLOG_METRICS, ENGINE_METRICS, type ObservedMetric } from '@reliable-mq/engine';
 
 const gauge = (name: string, unit: string, description: string): ObservedMetric => ({
   name,
   kind: 'gauge',
   unit,
   description,
-  attributes: [],
+  attributes: [ATTR_PRODUCER_GROUP],
 });
 
-/** The outbox of this application's database, read when metrics are collected. */
+/**
+ * The outbox of this application's database, read when metrics are collected, under the application's producer
+ * group (two services in one process, or on one Prometheus, stay apart).
+ */
 export const OUTBOX_METRICS = {
   pending: gauge(
     'reliablemq.outbox.pending',

@@ -1,7 +1,9 @@
-import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { MetricPoint } from '@reliable-mq/engine';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { ATTR_PRODUCER_GROUP, type MetricPoint } from '@reliable-mq/engine';
 import type { BatchObservableCallback, Observable } from '@opentelemetry/api';
+import { RELIABLE_MQ_OPTIONS } from '../constants';
 import { EscapingLogger } from '../logging/escaping-logger';
+import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
 import { BacklogMonitor } from './backlog-monitor.service';
 import { RELIABLE_MQ_METER } from './metric-names';
 import { OBSERVABLE_METRICS, OUTBOX_METRICS } from './observable-metric-names';
@@ -20,7 +22,14 @@ export class ObservableMetrics implements OnApplicationBootstrap, OnApplicationS
   private unregister: (() => void) | undefined;
   private failing = false;
 
-  constructor(private readonly monitor: BacklogMonitor) {}
+  private readonly outboxAttributes: Readonly<Record<string, string>>;
+
+  constructor(
+    private readonly monitor: BacklogMonitor,
+    @Inject(RELIABLE_MQ_OPTIONS) options: ResolvedReliableMqOptions,
+  ) {
+    this.outboxAttributes = { [ATTR_PRODUCER_GROUP]: options.producerGroup };
+  }
 
   onApplicationBootstrap(): void {
     const api = openTelemetryApi();
@@ -60,10 +69,11 @@ export class ObservableMetrics implements OnApplicationBootstrap, OnApplicationS
     if (outbox.status === 'fulfilled' && outbox.value) {
       const { pending, dead, oldestPendingCreatedAt } = outbox.value;
       const age = oldestPendingCreatedAt === null ? 0 : Math.max(0, Date.now() - oldestPendingCreatedAt) / 1000;
+      const attributes = this.outboxAttributes;
       points.push(
-        { metric: OUTBOX_METRICS.pending, value: pending, attributes: {} },
-        { metric: OUTBOX_METRICS.oldestPendingAge, value: age, attributes: {} },
-        { metric: OUTBOX_METRICS.dead, value: dead, attributes: {} },
+        { metric: OUTBOX_METRICS.pending, value: pending, attributes },
+        { metric: OUTBOX_METRICS.oldestPendingAge, value: age, attributes },
+        { metric: OUTBOX_METRICS.dead, value: dead, attributes },
       );
     }
     if (broker.status === 'fulfilled') points.push(...broker.value);
