@@ -96,7 +96,12 @@ describe('the standalone broker away', () => {
       app.log.has('ReliableMqBroker', /Connected to the broker at .*: the relay and the consumers attach now/),
     ).toBe(true);
     expect(app.log.has('ReliableMqConsumers', /consumes "orders" as group "billing"/)).toBe(true);
-    expect(app.log.has('OutboxRelay', /sending the outbox rows that waited for it/)).toBe(true);
+    expect(
+      app.log.has(
+        'OutboxRelay',
+        /The broker is reachable again after .*: sending the \d+ outbox row\(s\) that waited for it/,
+      ),
+    ).toBe(true);
     expect(broker.running).toBe(true);
   }, 60_000);
 
@@ -157,6 +162,19 @@ describe('the standalone broker away', () => {
         `(${Math.round(afterReturn.length / (drainMs / 1000))}/s end to end); once ${counts.once}, more than once ` +
         `${counts.twice}, lost ${counts.lost}, redeliveries absorbed ${app.duplicates}; outbox ${JSON.stringify(statuses)}`,
     );
+    // The relay's log tells the outage once each way: its start, and its end with how long it lasted and the rows
+    // that waited for it.
+    const outageLines = app.log.lines.filter(
+      (line) => line.context === 'OutboxRelay' && /^The broker is (unreachable|reachable again)/.test(line.message),
+    );
+    console.log(`[broker SIGKILLed] the relay's log: ${outageLines.map((line) => line.message).join(' | ')}`);
+    expect(outageLines).toHaveLength(2);
+    expect(outageLines[0]!.message).toMatch(/^The broker is unreachable/);
+    const end = /^The broker is reachable again after ([\d.]+) s: sending the (\d+) outbox row\(s\)/.exec(
+      outageLines[1]!.message,
+    );
+    expect(end).not.toBeNull();
+    expect(Number(end![2])).toBeGreaterThanOrEqual(10_000);
     expect(outageMs).toBeGreaterThan(BUDGET_MS * 5);
     expect(pendingAtReturn).toBeGreaterThanOrEqual(10_000);
     expect(statusesDuringOutage.dead ?? 0).toBe(0);

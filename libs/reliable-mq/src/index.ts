@@ -39,6 +39,7 @@ export { DbDedupStore } from './dedup/db-dedup.store';
 // --- operating
 export { ConsumerRunner, type HandlerCounters } from './consuming/consumer-runner.service';
 export { OutboxRelayService } from './outbox/outbox-relay.service';
+export type { OutboxRelayStatus } from './outbox/outbox-relay-status';
 export { OutboxRelay } from './outbox/outbox-relay';
 export {
   OutboxMessageEntity,

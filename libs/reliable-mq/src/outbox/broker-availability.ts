@@ -8,10 +8,26 @@ interface AvailabilityLogger {
   warn(message: string): void;
 }
 
+export interface BrokerAvailabilityInit {
+  transport: Transport;
+  logger: AvailabilityLogger;
+  /** Called when the transport reports a (new) connection: the relay drains what waited. */
+  onBack: () => void;
+  /** The outbox rows waiting to be sent, for the line that ends an outage. */
+  countWaiting: () => Promise<number>;
+  clock?: () => number;
+}
+
 /** First pause before trying again after an unreachable broker, when the transport will not say when it is back. */
 const FIRST_PAUSE_MS = 250;
 /** Longest such pause: the database work of a claim that can only fail is not worth doing more often. */
 const LONGEST_PAUSE_MS = 5_000;
+
+function duration(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}
 
 /**
  * Whether the relay's broker can be reached, as the relay needs to know it: an outage must cost the rows nothing.
@@ -21,24 +37,36 @@ const LONGEST_PAUSE_MS = 5_000;
  * - A send that failed because the broker could not be reached is told apart from the broker's answers about the
  *   message (see `isTransportUnavailable`); its rows go back without an attempt.
  * - A transport that reports no state is tried again after a pause that grows while it stays unreachable.
- * - Each outage is logged once when it starts and once when it ends, however many rounds it lasts.
+ * - An outage runs from the first sign of it (the transport reports the connection lost, or a send could not reach
+ *   the broker) to the first sign of the broker (the transport reports a connection, or a send is confirmed). It is
+ *   logged twice, however many rounds it lasts: a warning when it starts, and a line when it ends with how long it
+ *   lasted and how many outbox rows waited for it. `disconnectedSince` tells a probe the start.
  */
 export class BrokerAvailability {
+  private readonly transport: Transport;
+  private readonly logger: AvailabilityLogger;
+  private readonly clock: () => number;
   private stopListening: (() => void) | undefined;
-  private waiting = false;
-  private failureLogged = false;
+  private downSince: number | undefined;
   private pauseMs = FIRST_PAUSE_MS;
 
-  constructor(
-    private readonly transport: Transport,
-    private readonly logger: AvailabilityLogger,
-    private readonly onBack: () => void,
-  ) {}
+  constructor(private readonly init: BrokerAvailabilityInit) {
+    this.transport = init.transport;
+    this.logger = init.logger;
+    this.clock = init.clock ?? Date.now;
+  }
 
   start(): void {
     this.stopListening ??= this.transport.onConnectionChange?.((connected) => {
-      if (connected) this.onBack();
+      if (connected) {
+        this.back();
+        this.init.onBack();
+      } else {
+        this.down();
+      }
     });
+    // An application may start while its broker is away: the outage began before the relay did.
+    if (this.transport.isConnected === false) this.down();
   }
 
   stop(): void {
@@ -46,20 +74,15 @@ export class BrokerAvailability {
     this.stopListening = undefined;
   }
 
-  /** True while the transport reports that it cannot reach its broker; the log hears when that changes. */
+  /** When (epoch ms) the current outage began; undefined while the broker is taken to be reachable. */
+  get disconnectedSince(): number | undefined {
+    return this.downSince;
+  }
+
+  /** True while the transport reports that it cannot reach its broker. */
   isUnreachable(): boolean {
     const unreachable = this.transport.isConnected === false;
-    if (unreachable !== this.waiting) {
-      this.waiting = unreachable;
-      if (unreachable) {
-        this.logger.warn(
-          'Not connected to the broker: outbox rows wait in the database, with no attempt counted, and go out as ' +
-            'soon as it is reachable again.',
-        );
-      } else {
-        this.logger.log('Connected to the broker: sending the outbox rows that waited for it.');
-      }
-    }
+    if (unreachable) this.down();
     return unreachable;
   }
 
@@ -70,12 +93,7 @@ export class BrokerAvailability {
 
   /** Rows go back unsent because the broker could not be reached. */
   heldBack(rows: number, error: unknown): void {
-    if (this.waiting || this.failureLogged) return;
-    this.failureLogged = true;
-    this.logger.warn(
-      `The broker could not be reached while sending ${rows} outbox row(s); they are sent again once it can be, ` +
-        `with no attempt counted: ${errorText(error)}`,
-    );
+    this.down(`${rows} outbox row(s) could not be sent: ${errorText(error)}`);
   }
 
   /**
@@ -89,9 +107,37 @@ export class BrokerAvailability {
     return pause;
   }
 
-  /** A send went through: the next outage is news again. */
+  /** A send went through: the broker is reachable, and the next failure starts the pauses afresh. */
   reached(): void {
-    this.failureLogged = false;
     this.pauseMs = FIRST_PAUSE_MS;
+    this.back();
+  }
+
+  private down(cause?: string): void {
+    if (this.downSince !== undefined) return;
+    this.downSince = this.clock();
+    this.logger.warn(
+      'The broker is unreachable: outbox rows wait in the database, with no attempt counted, and go out as soon as ' +
+        `it is reachable again.${cause ? ` (${cause})` : ''}`,
+    );
+  }
+
+  private back(): void {
+    const since = this.downSince;
+    if (since === undefined) return;
+    this.downSince = undefined;
+    const lasted = duration(Math.max(0, this.clock() - since));
+    // Counted after the fact, off the path of the wake: the line may come a moment after the first sends.
+    this.init.countWaiting().then(
+      (rows) =>
+        this.logger.log(
+          `The broker is reachable again after ${lasted}: sending the ${rows} outbox row(s) that waited for it.`,
+        ),
+      (error: unknown) =>
+        this.logger.log(
+          `The broker is reachable again after ${lasted}: sending the outbox rows that waited for it (they could ` +
+            `not be counted: ${errorText(error)}).`,
+        ),
+    );
   }
 }

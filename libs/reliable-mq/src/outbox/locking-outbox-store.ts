@@ -185,6 +185,21 @@ export class LockingOutboxStore implements OutboxStore {
     }
   }
 
+  async oldestPendingCreatedAt(): Promise<number | null> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const result = (await runner.query(
+        `SELECT created_at AS c FROM ${this.dialect.table} WHERE status = 'pending' ORDER BY seq LIMIT 1`,
+        [],
+        true,
+      )) as StructuredResult;
+      const value = (result.records?.[0] as { c: number | string | null } | undefined)?.c;
+      return value === undefined || value === null ? null : Number(value);
+    } finally {
+      await runner.release();
+    }
+  }
+
   /**
    * On PostgreSQL, a FROM item that turns `synchronous_commit` off for the statement's own transaction (an autocommit
    * UPDATE is one), see RELAXED_COMMIT; nothing on MySQL, where the setting is the server's.

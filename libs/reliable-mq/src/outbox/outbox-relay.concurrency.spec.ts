@@ -76,6 +76,9 @@ class RecordingStore implements OutboxStore {
   countPending(): Promise<number> {
     return this.inner.countPending();
   }
+  oldestPendingCreatedAt(): Promise<number | null> {
+    return this.inner.oldestPendingCreatedAt();
+  }
 
   private letGo(seqs: readonly number[]): void {
     const now = performance.now();

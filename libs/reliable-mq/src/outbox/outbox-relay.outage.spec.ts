@@ -80,6 +80,7 @@ describe('OutboxRelay during broker outages (SQLite)', () => {
   it('kills no row in an outage far longer than maxAttempts × backoffMaxMs, and drains when the broker is back', async () => {
     const relay = makeRelay({ maxAttempts: 2, backoffBaseMs: 10, backoffMaxMs: 20, sweepCron: '* * * * * *' });
     relay.start();
+    const downAt = Date.now();
     transport.setConnected(false);
     transport.behaviour = () => {
       throw new TransportUnavailableError('Not connected to the broker; reconnecting.');
@@ -91,7 +92,13 @@ describe('OutboxRelay during broker outages (SQLite)', () => {
     expect(rows.every((row) => row.status === 'pending' && row.attempts === 0 && row.leaseOwner === null)).toBe(true);
     // Nothing was even tried: the transport said it had no connection.
     expect(transport.calls).toHaveLength(0);
-    expect(logger.lines.filter((line) => /Not connected to the broker/.test(line.message))).toHaveLength(1);
+    // One line for the outage's start, however many rounds and sweeps it lasted.
+    expect(logger.lines.filter((line) => /The broker is unreachable/.test(line.message))).toHaveLength(1);
+    const during = await relay.status();
+    expect(during).toMatchObject({ transportConnected: false, rowsHeldForBroker: 60 });
+    expect(during.disconnectedSince).toBeGreaterThanOrEqual(downAt);
+    expect(during.disconnectedSince).toBeLessThanOrEqual(downAt + 50);
+    expect(during.oldestPendingAgeMs).toBeGreaterThanOrEqual(1_000);
 
     transport.behaviour = undefined;
     const backAt = Date.now();
@@ -103,7 +110,18 @@ describe('OutboxRelay during broker outages (SQLite)', () => {
     expect(rows.map((row) => row.id)).toEqual(ids);
     expect(rows.every((row) => row.attempts === 0)).toBe(true);
     expect(relay.metrics()).toMatchObject({ failed: 0, dead: 0, sent: 60 });
-    expect(logger.lines.some((line) => /sending the outbox rows that waited/.test(line.message))).toBe(true);
+    // And one for its end, with how long it lasted and the rows that waited, counted at the return.
+    const ends = logger.lines.filter((line) => /^The broker is reachable again/.test(line.message));
+    expect(ends).toHaveLength(1);
+    expect(ends[0]!.message).toMatch(
+      /^The broker is reachable again after 1\.\d s: sending the 60 outbox row\(s\) that waited for it\.$/,
+    );
+    expect(await relay.status()).toEqual({
+      transportConnected: true,
+      disconnectedSince: null,
+      rowsHeldForBroker: 0,
+      oldestPendingAgeMs: null,
+    });
   });
 
   it('gives back a batch cut off by the connection loss without an attempt, and sends it again in key order', async () => {
@@ -177,9 +195,20 @@ describe('OutboxRelay during broker outages (SQLite)', () => {
     };
     const relay = makeRelay({ maxAttempts: 1, sweepCron: '*/30 * * * * *' }, stateless);
     relay.start();
+    expect((await relay.status()).transportConnected).toBe(true);
     await commit(4);
+    await waitFor(() => relay.metrics().heldForBroker > 0, 2_000, 'the first refusal');
+    // A transport that reports no state is taken to be away from a send that could not reach it.
+    expect(await relay.status()).toMatchObject({ transportConnected: false, rowsHeldForBroker: 4 });
     await waitFor(async () => (await db.rows()).every((row) => row.status === 'sent'), 5_000, 'the retries');
     expect((await db.rows()).every((row) => row.attempts === 0)).toBe(true);
     expect(relay.metrics()).toMatchObject({ failed: 0, dead: 0 });
+    expect(await relay.status()).toMatchObject({ transportConnected: true, disconnectedSince: null });
+    const outageLines = logger.lines.filter((line) => /The broker is (unreachable|reachable again)/.test(line.message));
+    expect(outageLines.map((line) => line.message.slice(0, 30))).toEqual([
+      'The broker is unreachable: out',
+      'The broker is reachable again ',
+    ]);
+    expect(outageLines[0]!.message).toMatch(/4 outbox row\(s\) could not be sent: .*Not connected to the broker/);
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../../test/support/seeded-random';
 import { MARIADB_URL, POSTGRES_URL, describeWithService, uniqueName } from '../../../../test/support/services';
+import { TransportUnavailableError } from '../errors/transport-unavailable.error';
 import { ReliablePublisher } from '../producing/reliable-publisher.service';
 import type { OutgoingMessage } from '../producing/outgoing-message.interface';
 import type { RelayOptions } from '../reliable-mq-options.interface';
@@ -136,6 +137,42 @@ function relaySuite(kind: TestDatabaseKind): void {
     );
     expect(Math.max(...latencies)).toBeLessThan(1_000);
     expect(relay.metrics().rounds).toBeLessThan(40);
+  });
+
+  it('status(): how long the oldest pending row has waited, and the pending rows held while the broker is away', async () => {
+    const relay = makeRelay({ sweepCron: '*/30 * * * * *' });
+    expect(await relay.status()).toEqual({
+      transportConnected: true,
+      disconnectedSince: null,
+      rowsHeldForBroker: 0,
+      oldestPendingAgeMs: null,
+    });
+    await publishInTransactions(
+      Array.from({ length: 3 }, (_, i) => ({ topic: 'order.created', key: `k${i}`, payload: { i } })),
+      3,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const waiting = await relay.status();
+    expect(waiting).toMatchObject({ transportConnected: true, rowsHeldForBroker: 0 });
+    expect(waiting.oldestPendingAgeMs).toBeGreaterThanOrEqual(50);
+
+    transport.behaviour = () => {
+      throw new TransportUnavailableError('Not connected to the broker; reconnecting.');
+    };
+    const failedAt = Date.now();
+    await relay.flush();
+    const away = await relay.status();
+    expect(away).toMatchObject({ transportConnected: false, rowsHeldForBroker: 3 });
+    expect(away.disconnectedSince).toBeGreaterThanOrEqual(failedAt);
+
+    transport.behaviour = undefined;
+    await relay.flush();
+    expect(await relay.status()).toEqual({
+      transportConnected: true,
+      disconnectedSince: null,
+      rowsHeldForBroker: 0,
+      oldestPendingAgeMs: null,
+    });
   });
 
   it('backs off a failing row, marks it dead after maxAttempts with the last error, and holds back only its key', async () => {

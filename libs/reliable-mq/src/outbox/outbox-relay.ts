@@ -9,6 +9,7 @@ import { BrokerAvailability } from './broker-availability';
 import { createOutboxStore } from './create-outbox-store';
 import { errorText } from './error-text';
 import { resolveRelayOptions, type ResolvedRelayOptions } from './outbox-relay-options';
+import type { OutboxRelayStatus } from './outbox-relay-status';
 import { outboxRowToTransportMessage } from './outbox-row.codec';
 import type { ClaimedRow, OutboxStore } from './outbox-store.interface';
 import { retryBackoffMs } from './retry-backoff';
@@ -151,8 +152,14 @@ export class OutboxRelay {
     this.clock = init.clock ?? Date.now;
     this.storeInstance = init.store;
     this.telemetry = new MessagingTelemetry({ transportKind: this.transport.kind });
-    this.broker = new BrokerAvailability(this.transport, this.logger, () => {
-      if (!this.stopping) this.wake();
+    this.broker = new BrokerAvailability({
+      transport: this.transport,
+      logger: this.logger,
+      onBack: () => {
+        if (!this.stopping) this.wake();
+      },
+      countWaiting: () => this.store().countPending(),
+      clock: this.clock,
     });
   }
 
@@ -233,6 +240,25 @@ export class OutboxRelay {
   /** Rows waiting to be sent (including those backing off), across all relays. */
   pendingCount(): Promise<number> {
     return this.store().countPending();
+  }
+
+  /**
+   * Whether the broker can be reached, since when it cannot, and what waits in the outbox meanwhile (see
+   * OutboxRelayStatus). Reads the outbox: one indexed statement, and a count of the pending rows during an outage.
+   */
+  async status(): Promise<OutboxRelayStatus> {
+    const since = this.broker.disconnectedSince;
+    const connected = this.transport.isConnected !== false && since === undefined;
+    const [held, oldest] = await Promise.all([
+      connected ? 0 : this.store().countPending(),
+      this.store().oldestPendingCreatedAt(),
+    ]);
+    return {
+      transportConnected: connected,
+      disconnectedSince: since ?? null,
+      rowsHeldForBroker: held,
+      oldestPendingAgeMs: oldest === null ? null : Math.max(0, this.clock() - oldest),
+    };
   }
 
   /** Deletes sent rows older than the retention, in chunks; resolves the number deleted. */

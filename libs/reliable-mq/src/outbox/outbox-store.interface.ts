@@ -57,4 +57,6 @@ export interface OutboxStore {
   /** Deletes up to `limit` rows sent before `cutoff`. */
   deleteSentBefore(cutoff: number, limit: number): Promise<number>;
   countPending(): Promise<number>;
+  /** When (epoch ms) the oldest pending row was written; null when none is pending. */
+  oldestPendingCreatedAt(): Promise<number | null>;
 }

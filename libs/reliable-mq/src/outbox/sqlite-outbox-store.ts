@@ -166,6 +166,16 @@ export class SqliteOutboxStore implements OutboxStore {
     );
   }
 
+  oldestPendingCreatedAt(): Promise<number | null> {
+    return this.run(
+      `SELECT created_at FROM ${this.table} WHERE status = 'pending' ORDER BY seq LIMIT 1`,
+      (statement) => {
+        const value = statement.pluck().get() as number | bigint | null | undefined;
+        return value === undefined || value === null ? null : Number(value);
+      },
+    );
+  }
+
   /**
    * Runs `use` once the shared connection is outside any transaction, in the same synchronous step as the check.
    * `fsync: false` is for the relay's own bookkeeping (leases, sent marks), see `withoutFsync`.
