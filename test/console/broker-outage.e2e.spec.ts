@@ -11,6 +11,12 @@ interface Overview {
       name: string;
       counts: { stuck: number; dead: number; pending: number } | null;
       halfMessages: { unresolved: number; discarded: number } | null;
+      relay: {
+        source: string;
+        transportConnected: boolean;
+        disconnectedSince: number | null;
+        rowsHeldForBroker: number;
+      } | null;
     }>;
   };
   transactions: { supported: boolean; unresolved: number | null; discarded: number | null };
@@ -53,6 +59,9 @@ describe('the console while its broker is unreachable', () => {
     const orders = overview.body.outbox.services.find((service) => service.name === 'orders')!;
     expect(orders.counts).toMatchObject({ dead: 1, stuck: 1, pending: 1 });
     expect(orders.halfMessages).toEqual({ unresolved: 1, discarded: 1 });
+    // The service runs elsewhere: the console's own connection tells the transport's state, and its pending row waits.
+    expect(orders.relay).toMatchObject({ source: 'console', transportConnected: false, rowsHeldForBroker: 1 });
+    expect(orders.relay!.disconnectedSince).toBe(overview.body.broker.unreachableSince);
 
     const page = await fetch(`${outage.base}`, { headers: { cookie: session.cookie } });
     expect(page.status).toBe(200);
@@ -61,6 +70,7 @@ describe('the console while its broker is unreachable', () => {
     expect(html).toContain('Broker unreachable since');
     expect(html).toMatch(/<strong>1<\/strong> stuck, <strong>1<\/strong> dead/);
     expect(html).toContain('half messages in its database: 1 unresolved');
+    expect(html).toMatch(/transport not connected since [\dZ :-]+: <strong>1<\/strong> held for the broker/);
 
     // A page that needs the broker says so, with the time, and the same headers: not a bare 502.
     const letters = await fetch(`${outage.base}/dead-letters`, { headers: { cookie: session.cookie } });
@@ -83,5 +93,6 @@ describe('the console while its broker is unreachable', () => {
     );
     expect(overview.body.deadLetters.total).toBe(0);
     expect(await session.page('')).not.toContain('Broker unreachable since');
+    expect(overview.body.outbox.services[0]!.relay).toMatchObject({ transportConnected: true, rowsHeldForBroker: 0 });
   });
 });

@@ -1,5 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { EngineStats } from '@reliable-mq/engine';
+import { OutboxRelayService, RELIABLE_MQ_OPTIONS, type OutboxRelayStatus } from '@reliable-mq/nestjs';
+import type { DataSource } from 'typeorm';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import { BrokerReachability } from '../http/broker-reachability.service';
@@ -29,6 +32,18 @@ export interface GroupOverview {
   dedupWindowMs: number | null;
 }
 
+/**
+ * A service's outbox as its broker connection leaves it: whether the transport is connected, since when it is not,
+ * and the rows that wait for it. `relay`: the relay of the application hosting the console, on that service's
+ * database, said so. `console`: the service runs elsewhere, and this is the console's own broker connection, the best
+ * it knows: while it cannot reach the broker, the service's pending rows are taken to wait for it too.
+ */
+export interface OutboxRelayView extends OutboxRelayStatus {
+  source: 'relay' | 'console';
+}
+
+export type OutboxServiceOverview = OutboxServiceSummary & { relay: OutboxRelayView | null };
+
 export interface OverviewView {
   at: number;
   broker: {
@@ -47,7 +62,7 @@ export interface OverviewView {
   groups: GroupOverview[];
   /** Null (with `error`) when the broker could not be asked. */
   deadLetters: { total: number | null; error: string | null };
-  outbox: { stuckAfterMs: number; services: OutboxServiceSummary[] };
+  outbox: { stuckAfterMs: number; services: OutboxServiceOverview[] };
   /** The broker's half messages; null counts (with `error`) when it could not be asked. */
   transactions: { supported: boolean; unresolved: number | null; discarded: number | null; error: string | null };
 }
@@ -62,6 +77,7 @@ export class OverviewService {
     private readonly outbox: OutboxService,
     private readonly catalog: ConsumerCatalog,
     private readonly reachability: BrokerReachability,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   /**
@@ -70,11 +86,12 @@ export class OverviewService {
    */
   async overview(): Promise<OverviewView> {
     const broker = this.options.broker;
-    const [statsRead, deadRead, outbox, halves] = await Promise.all([
+    const [statsRead, deadRead, outbox, halves, hostRelay] = await Promise.all([
       broker.stats ? settle(this.reachability.call(async () => broker.stats!())) : Promise.resolve(null),
       settle(this.reachability.call(() => broker.transport.deadLetters.list({ status: 'dead', limit: 1 }))),
       this.outbox.summaries(),
       this.halfMessages(),
+      this.hostRelayStatus(),
     ]);
     const stats: EngineStats | null = statsRead && 'value' in statsRead ? statsRead.value : null;
     const statsError = statsRead && 'error' in statsRead ? statsRead.error : null;
@@ -143,13 +160,56 @@ export class OverviewService {
       groups,
       deadLetters:
         'value' in deadRead ? { total: deadRead.value.total, error: null } : { total: null, error: deadRead.error },
-      outbox,
+      outbox: {
+        stuckAfterMs: outbox.stuckAfterMs,
+        services: outbox.services.map((service) => ({
+          ...service,
+          relay: this.relayView(service, hostRelay, reach),
+        })),
+      },
       transactions: {
         supported: halves.supported,
         unresolved: halves.unresolved,
         discarded: halves.discarded,
         error: halves.error,
       },
+    };
+  }
+
+  /** The status of the host application's relay, with the DataSource it relays from; undefined without one. */
+  private async hostRelayStatus(): Promise<{ dataSource: DataSource; status: OutboxRelayStatus } | undefined> {
+    let relay: OutboxRelayService;
+    let dataSource: DataSource | undefined;
+    try {
+      relay = this.moduleRef.get(OutboxRelayService, { strict: false });
+      dataSource = this.moduleRef.get<{ dataSource?: DataSource }>(RELIABLE_MQ_OPTIONS, { strict: false }).dataSource;
+    } catch {
+      return undefined;
+    }
+    if (!dataSource || !relay.relay) return undefined;
+    try {
+      return { dataSource, status: await relay.status() };
+    } catch {
+      // The counts of the service's own summary still show; the state falls back to the console's view.
+      return undefined;
+    }
+  }
+
+  private relayView(
+    service: OutboxServiceSummary,
+    hostRelay: { dataSource: DataSource; status: OutboxRelayStatus } | undefined,
+    reach: ReturnType<BrokerReachability['state']>,
+  ): OutboxRelayView | null {
+    const database = this.options.services.find((entry) => entry.name === service.name)?.dataSource;
+    if (hostRelay && database === hostRelay.dataSource) return { source: 'relay', ...hostRelay.status };
+    if (!service.counts) return null;
+    const oldest = service.counts.oldestPendingAt;
+    return {
+      source: 'console',
+      transportConnected: reach.reachable,
+      disconnectedSince: reach.since,
+      rowsHeldForBroker: reach.reachable ? 0 : service.counts.pending,
+      oldestPendingAgeMs: oldest === null ? null : Math.max(0, this.options.now() - oldest),
     };
   }
 

@@ -21,6 +21,19 @@ export const TOPIC_SORT = sortSpec(
 export const TOPIC_SORT_PARAMS = sortParams('topic');
 
 type GroupRow = OverviewView['groups'][number];
+
+/** The transport's state and the rows that wait for it, after a service's outbox counts. */
+function relayNote(relay: OverviewView['outbox']['services'][number]['relay']): SafeHtml | '' {
+  if (!relay) return '';
+  const oldest = relay.oldestPendingAgeMs === null ? '' : html`, oldest pending ${formatAge(relay.oldestPendingAgeMs)}`;
+  if (relay.transportConnected) {
+    return html`<span data-testid="outbox-transport">; transport connected${oldest}</span>`;
+  }
+  const since = relay.disconnectedSince === null ? '' : html` since ${formatTime(relay.disconnectedSince)}`;
+  return html`<span data-testid="outbox-transport"
+    >; transport not connected${since}: <strong>${relay.rowsHeldForBroker}</strong> held for the broker${oldest}</span
+  >`;
+}
 type TopicRow = OverviewView['topics'][number];
 
 export function overviewPage(
@@ -69,12 +82,12 @@ export function overviewPage(
         ${view.outbox.services.map(
           (service) =>
             html`<li
-              class="${service.error || (service.counts && service.counts.stuck + service.counts.dead > 0) ? 'bad' : 'ok'}"
+              class="${service.error || (service.counts && service.counts.stuck + service.counts.dead > 0) || (service.relay?.rowsHeldForBroker ?? 0) > 0 ? 'bad' : 'ok'}"
               data-testid="outbox-tile-${service.name}"
             >
               <a href="${href(base, 'outbox', { service: service.name })}"
                 >outbox <em>${service.name}</em>:
-                ${service.counts ? html`<strong>${service.counts.stuck}</strong> stuck, <strong>${service.counts.dead}</strong> dead, ${service.counts.pending} pending` : html`<span class="error">${service.error}</span>`}${
+                ${service.counts ? html`<strong>${service.counts.stuck}</strong> stuck, <strong>${service.counts.dead}</strong> dead, ${service.counts.pending} pending` : html`<span class="error">${service.error}</span>`}${relayNote(service.relay)}${
                   service.halfMessages && service.halfMessages.unresolved + service.halfMessages.discarded > 0
                     ? html`; half messages in its database: ${service.halfMessages.unresolved} unresolved,
                       ${service.halfMessages.discarded} discarded`
