@@ -26,7 +26,7 @@ describeWithBrowser('the overview in Chromium while the broker is unreachable', 
     expect(await banner.innerText()).toMatch(/^Broker unreachable since \S+/);
     const tile = page.getByTestId('outbox-tile-orders');
     expect(await tile.innerText()).toMatch(
-      /1 stuck, 1 dead, 1 pending; half messages in its database: 1 unresolved, 1 discarded/,
+      /1 stuck, 1 dead, 1 pending; transport not connected since .+: 1 held for the broker, oldest pending 1 h 0 min; half messages in its database: 1 unresolved, 1 discarded/,
     );
     await screenshot('1-broker-unreachable');
 
