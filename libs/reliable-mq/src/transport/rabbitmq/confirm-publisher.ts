@@ -1,5 +1,6 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { TransportError } from '../../errors/transport.error';
+import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
 import { bounded } from './bounded';
 import type { RabbitMqConnection } from './rabbitmq-connection';
 
@@ -20,6 +21,10 @@ export interface AmqpPublish {
  *   would say "success" for a message that went nowhere).
  * - A nack, a closed channel or connection, or no confirm within `timeoutMs` fails the publish. A failed publish
  *   may still have been stored: callers re-send, and consumers' dedup absorbs the copy.
+ * - A missing confirm is unavailability (`TransportUnavailableError`), not an answer about the message: RabbitMQ
+ *   answers about a message with a return, a nack or a channel error, and withholds the confirm only while it cannot
+ *   store it (a quorum queue without a majority of its replicas, a memory or disk alarm). It confirms once it can,
+ *   so the relay must not count such a wait against the row.
  * - A channel closed by the broker (for example a publish to an exchange deleted meanwhile) is replaced on the
  *   next publish.
  */
@@ -107,8 +112,9 @@ export class ConfirmPublisher {
       const timer = setTimeout(() => {
         if (!this.pending.delete(token)) return;
         reject(
-          new TransportError(
-            `RabbitMQ did not confirm message ${String(item.options.messageId)} within ${this.timeoutMs} ms.`,
+          new TransportUnavailableError(
+            `RabbitMQ did not confirm message ${String(item.options.messageId)} within ${this.timeoutMs} ms ` +
+              '(a queue without a majority of its replicas, or a memory or disk alarm, holds confirms back).',
           ),
         );
       }, this.timeoutMs);

@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, serviceEndpoint, uniqueName } from '../../../../../test/support/services';
 import { CuttableTcpProxy } from '../../../../../test/support/cuttable-tcp-proxy';
+import { TcpProxy } from '../../../../../test/support/tcp-proxy';
 import { TransportError } from '../../errors/transport.error';
 import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
 import { deleteRabbitMqObjects } from '../../../../../test/support/rabbitmq-admin';
@@ -191,6 +192,34 @@ describeWithService('rabbitmq', 'RabbitMQ transport connection', () => {
     } finally {
       await bus.close();
       for (const node of nodes) await node.stop();
+    }
+  });
+
+  it('calls a confirm that does not come unavailability, not a failure of the message', async () => {
+    // A path that goes silent stands in for a queue that lost its majority: RabbitMQ holds the confirm back.
+    const proxy = await TcpProxy.start(serviceEndpoint('rabbitmq').port, serviceEndpoint('rabbitmq').host);
+    const via = new URL(RABBITMQ_URL);
+    via.hostname = '127.0.0.1';
+    via.port = String(proxy.port);
+    const topic = `t-${randomUUID().slice(0, 8)}`;
+    const bus = await transport(uniqueName('rmqw'), {
+      url: via.toString().replace(/\/$/, ''),
+      heartbeatSeconds: 60,
+      publishTimeoutMs: 500,
+      topics: [topic],
+    });
+    try {
+      await bus.publish([message(topic, 'before')]);
+      proxy.freeze();
+      const error = await bus.publish([message(topic, 'held back')]).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(TransportUnavailableError);
+      expect((error as Error).message).toMatch(/did not confirm message .* within 500 ms \(a queue without a majority/);
+      expect(bus.isConnected).toBe(true);
+    } finally {
+      await proxy.close();
     }
   });
 
