@@ -38,10 +38,10 @@ async function depth(queue: string): Promise<number> {
 describeWithService('rabbitmq', 'RabbitMQ transport: a group that subscribes late', () => {
   holdSharedRabbitMq();
 
-  it('gets every message published before any group subscribed, once each, in per-key order', async () => {
+  it('without a history, gets every parked message published before any group subscribed, once each, in order', async () => {
     const prefix = uniqueName('rmql');
     const log = logged();
-    const bus = await transport(prefix, {}, log);
+    const bus = await transport(prefix, { historyRetention: 0 }, log);
     const topic = topicName();
     await bus.ensureTopic(topic);
     await expectLateGroupGetsEverything(bus, topic, 'billing');
@@ -53,13 +53,16 @@ describeWithService('rabbitmq', 'RabbitMQ transport: a group that subscribes lat
     );
   });
 
-  it('two instances of the new group starting together hand the parked messages over once, in order', async () => {
+  it('without a history, two instances of the new group starting together hand the parked messages over once', async () => {
     const prefix = uniqueName('rmql');
-    const producer = await transport(prefix);
+    const producer = await transport(prefix, { historyRetention: 0 });
     const topic = topicName();
     await producer.ensureTopic(topic);
     const published = await publishKeyed(producer, topic, 300);
-    const [one, two] = await Promise.all([transport(prefix), transport(prefix)]);
+    const [one, two] = await Promise.all([
+      transport(prefix, { historyRetention: 0 }),
+      transport(prefix, { historyRetention: 0 }),
+    ]);
     const seen: InboundMessage[] = [];
     // Orderly: whatever order the parked messages reach the group's queues in is the order they are handled in.
     const spec = lateGroupSpec(topic, 'billing');
@@ -73,10 +76,10 @@ describeWithService('rabbitmq', 'RabbitMQ transport: a group that subscribes lat
     await Promise.all(subscriptions.map((recorded) => recorded.subscription.close(1000)));
   });
 
-  it('a group joining a topic other groups consumed gets only what comes after it, and the log says so', async () => {
+  it('without a history, a group joining a consumed topic gets only what comes after it, and the log says so', async () => {
     const prefix = uniqueName('rmql');
     const log = logged();
-    const bus = await transport(prefix, {}, log);
+    const bus = await transport(prefix, { historyRetention: 0 }, log);
     const topic = topicName();
     await bus.ensureTopic(topic);
     const first = await subscribeRecording(bus, lateGroupSpec(topic, 'billing'));
@@ -95,9 +98,9 @@ describeWithService('rabbitmq', 'RabbitMQ transport: a group that subscribes lat
     );
   });
 
-  it('startFrom "latest" leaves parked messages parked, for the next group that starts from the earliest', async () => {
+  it('without a history, startFrom "latest" leaves parked messages parked for the next group', async () => {
     const prefix = uniqueName('rmql');
-    const bus = await transport(prefix);
+    const bus = await transport(prefix, { historyRetention: 0 });
     const topic = topicName();
     await bus.ensureTopic(topic);
     const parked = await publishKeyed(bus, topic, 10);
@@ -111,9 +114,9 @@ describeWithService('rabbitmq', 'RabbitMQ transport: a group that subscribes lat
     expectOnceInKeyOrder(late.seen, parked);
   });
 
-  it('with unroutable "reject" the publish fails, naming the topic and the fix, until a group has a queue', async () => {
+  it('without a history and with unroutable "reject" the publish fails, naming the topic and the fix', async () => {
     const prefix = uniqueName('rmql');
-    const bus = await transport(prefix, { unroutable: 'reject' });
+    const bus = await transport(prefix, { unroutable: 'reject', historyRetention: 0 });
     const topic = topicName();
     await bus.ensureTopic(topic);
     const error = await publishKeyed(bus, topic, 1).then(

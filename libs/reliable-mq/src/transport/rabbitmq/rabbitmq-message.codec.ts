@@ -43,8 +43,8 @@ const PRIVATE = new Set<string>([
   H.statusAt,
 ]);
 
-/** Headers RabbitMQ itself adds (dead-lettering history, quorum delivery count). */
-const BROKER = /^x-(death|first-death-|last-death-|delivery-count)/;
+/** Headers RabbitMQ itself adds (dead-lettering history, quorum delivery count, a stream entry's offset). */
+const BROKER = /^x-(death|first-death-|last-death-|delivery-count|stream-offset)/;
 
 export { HEADER_LAST_ERROR, HEADER_ORIGIN_TOPIC, HEADER_ORIGINAL_ID, HEADER_RECONSUME_TIMES, HEADER_RESENT_FROM };
 

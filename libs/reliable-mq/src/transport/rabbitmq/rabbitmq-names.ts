@@ -50,6 +50,27 @@ export class RabbitMqNames {
     return withinLimit(`${this.prefix}.unrouted-replay:${topic}`);
   }
 
+  /** The topic's history: a stream every publish of the topic also lands in, read by a group's first subscription. */
+  history(topic: string): string {
+    return withinLimit(`${this.prefix}.history:${topic}`);
+  }
+
+  /**
+   * Exclusive queue held while one connection catches a group up from the topic's history: instances of the group
+   * wait for it instead of delivering the history twice. RabbitMQ deletes it with the connection that holds it.
+   */
+  catchUpLock(group: string, topic: string): string {
+    return withinLimit(`${this.prefix}.catchup-lock:${group}:${topic}`);
+  }
+
+  /**
+   * Exists from before a new group's queues are declared until its catch-up from the history is complete, and
+   * holds the catch-up's saved position: a crash resumes from there instead of losing the rest of the history.
+   */
+  catchUpPending(group: string, topic: string): string {
+    return withinLimit(`${this.prefix}.catchup-pending:${group}:${topic}`);
+  }
+
   /** A clustering group's one queue for a topic (concurrent mode). */
   groupQueue(group: string, topic: string): string {
     return withinLimit(`${this.prefix}.q:${group}:${topic}`);

@@ -1,13 +1,22 @@
 import { isNonRetryable } from '@reliable-mq/engine';
 import { describeError, requestedRetryDelay } from '@reliable-mq/engine';
 import { compileTagFilter, defaultStartFrom, type TagFilter } from '@reliable-mq/engine';
-import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { randomUUID } from 'node:crypto';
 import type { InboundHandler, SubscriptionSpec, TransportSubscription } from '../transport.interface';
 import type { RabbitMqConnection } from './rabbitmq-connection';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { H, decodeMessage, headerNumber, tagsOf } from './rabbitmq-message.codec';
-import type { RabbitMqTopology, WorkQueues } from './rabbitmq-topology';
+import type { RabbitMqTopology, WorkQueueSpec, WorkQueues } from './rabbitmq-topology';
 import { bounded } from './bounded';
+import {
+  CatchUpStopped,
+  HistoryCatchUp,
+  isFence,
+  isFirstCopy,
+  queueFenceToken,
+  type CatchUpDeps,
+} from './history-catch-up';
 import type { RetryContext, RetryRouter } from './retry-router';
 
 export interface SubscriptionDeps {
@@ -22,6 +31,15 @@ export interface SubscriptionDeps {
   onClosed(subscription: RabbitMqSubscription): void;
   /** Moves the topic's parked messages to the queues now bound (startFrom: 'earliest'); resolves with how many. */
   replayUnrouted(topic: string): Promise<number>;
+  /** Set when topics keep a history: a clustering group's first subscription catches up from it. */
+  history?: CatchUpDeps;
+}
+
+/** What a catch-up from the history drops from the group's queues until its fence comes out of each of them. */
+interface HandOver {
+  ids: Set<string>;
+  token: string;
+  waiting: Set<string>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -59,6 +77,11 @@ export class RabbitMqSubscription implements TransportSubscription {
   private readonly startFrom: 'earliest' | 'latest';
   private unsubscribeUp: (() => void) | null = null;
   private restoreTimer: NodeJS.Timeout | undefined;
+  /** While true the catch-up owns attaching: reconnections and channel losses leave it to the catch-up's retries. */
+  private catchingUp = false;
+  private catchUpTask: Promise<void> | null = null;
+  private historyChannel: Channel | null = null;
+  private handOver: HandOver | null = null;
 
   constructor(
     readonly spec: SubscriptionSpec,
@@ -77,6 +100,7 @@ export class RabbitMqSubscription implements TransportSubscription {
 
   /** Declares the queues and starts consuming; later reconnections repeat this by themselves. */
   async start(): Promise<void> {
+    if (await this.startCatchUp()) return;
     await this.attach();
     this.unsubscribeUp = this.deps.connection.onUp(() => this.restore());
     const replayed = await this.replayParked();
@@ -86,10 +110,13 @@ export class RabbitMqSubscription implements TransportSubscription {
         this.startFrom === 'earliest'
           ? `and what was parked while the topic had no group (${replayed} handed over by this subscription)`
           : 'but not what was parked while the topic had no group (startFrom "latest")';
+      const lost = this.deps.history
+        ? 'Earlier messages of the topic stay in its history for groups that start from the earliest.'
+        : 'Messages that other groups of the topic took before now are not kept on RabbitMQ for a group that comes ' +
+          'later (historyRetention 0).';
       this.deps.logger.log(
         `Group "${this.spec.group}" consumes topic "${this.spec.topic}" for the first time: it receives what is ` +
-          `published from now on, ${parked}. Messages that other groups of the topic took before now are not kept ` +
-          'on RabbitMQ for a group that comes later.',
+          `published from now on, ${parked}. ${lost}`,
       );
     }
   }
@@ -111,6 +138,123 @@ export class RabbitMqSubscription implements TransportSubscription {
     }
   }
 
+  /**
+   * A clustering group starting from the earliest whose queues do not exist yet, or whose catch-up did not finish,
+   * first receives the topic's history; the catch-up runs in the background and retries until it is complete.
+   */
+  private async startCatchUp(): Promise<boolean> {
+    const history = this.deps.history;
+    if (!history || this.groupMode !== 'clustering' || this.startFrom !== 'earliest') return false;
+    await this.deps.topology.ensureTopic(this.spec.topic);
+    const catchUp = new HistoryCatchUp(history, this.spec.group, this.spec.topic);
+    const first = this.deps.topology.firstWorkQueue(this.spec.group, this.spec.topic, this.spec.mode);
+    if (!(await catchUp.needed(first))) return false;
+    // The DLQ exists once subscribe resolves, as without a catch-up: operators and tools may look at it at once.
+    await this.deps.topology.ensureDeadLetterQueues(this.spec.group);
+    this.catchingUp = true;
+    this.unsubscribeUp = this.deps.connection.onUp(() => this.restore());
+    this.catchUpTask = this.catchUpUntilDone(catchUp);
+    return true;
+  }
+
+  private async catchUpUntilDone(catchUp: HistoryCatchUp): Promise<void> {
+    while (!this.closing) {
+      if (!this.deps.connection.isUp) {
+        await sleep(RESTORE_PAUSE_MS);
+        continue;
+      }
+      try {
+        await this.catchUpOnce(catchUp);
+        this.catchingUp = false;
+        await this.replayParked();
+        return;
+      } catch (error) {
+        if (this.closing || error instanceof CatchUpStopped) return;
+        this.deps.logger.warn(
+          `Catching group "${this.spec.group}" up on topic "${this.spec.topic}" from its history stopped: ` +
+            `${(error as Error).message}; it resumes from its saved position.`,
+        );
+        await sleep(RESTORE_PAUSE_MS);
+      }
+    }
+  }
+
+  private async catchUpOnce(catchUp: HistoryCatchUp): Promise<void> {
+    const { topology } = this.deps;
+    await topology.ensureTopic(this.spec.topic);
+    await catchUp.lock(() => this.closing);
+    try {
+      let work: WorkQueues | null = null;
+      const first = topology.firstWorkQueue(this.spec.group, this.spec.topic, this.spec.mode);
+      const position = await catchUp.begin(first, async () => {
+        work = await topology.ensureWorkQueues(this.workSpec());
+      });
+      if (position === null || work === null) {
+        // Another instance completed it while this one waited for the lock.
+        await this.attach();
+        return;
+      }
+      const queues = (work as WorkQueues).queues;
+      const orderly = this.spec.mode === 'orderly';
+      const { window, delivered } = await catchUp.read(
+        position,
+        (message, channel) => this.deliverFromHistory(channel, message, queues),
+        (message) =>
+          orderly ? queueOf(message, queues) : `${headerNumber(message.properties.headers, 'x-stream-offset')}`,
+        () => this.closing,
+        // Orderly lanes take one entry at a time each; a buffer keeps every lane busy.
+        orderly ? 256 : this.spec.prefetch,
+      );
+      this.historyChannel = null;
+      const handOver: HandOver = { ids: window, token: randomUUID(), waiting: new Set(queues) };
+      this.handOver = handOver;
+      await this.attach();
+      const channel = this.channel;
+      await catchUp.fenceQueues(queues, handOver.token);
+      while (handOver.waiting.size > 0) {
+        if (this.closing) throw new CatchUpStopped();
+        if (channel === null || this.channel !== channel) throw new Error('the channel consuming the group closed');
+        await sleep(20);
+      }
+      await catchUp.finish();
+      this.handOver = null;
+      this.deps.logger.log(
+        `Group "${this.spec.group}" consumes topic "${this.spec.topic}" for the first time: it received ` +
+          `${delivered} message(s) from the topic's history (this instance's part of the catch-up), and what is ` +
+          'published from now on.',
+      );
+    } catch (error) {
+      // Consumers attached for the hand-over must not go on without it: the next attempt attaches again.
+      this.historyChannel = null;
+      this.handOver = null;
+      const channel = this.channel;
+      this.channel = null;
+      if (channel) await bounded(channel.close(), CLOSE_STEP_MS);
+      throw error;
+    } finally {
+      await catchUp.unlock();
+    }
+  }
+
+  private deliverFromHistory(channel: Channel, message: ConsumeMessage, queues: readonly string[]): Promise<boolean> {
+    this.historyChannel = channel;
+    const context: RetryContext = {
+      group: this.spec.group,
+      queue: queueOf(message, queues),
+      delayLevels: this.spec.delayLevels,
+      defaultLevels: this.deps.defaultLevels,
+    };
+    const orderly = this.spec.mode === 'orderly';
+    const task = this.process(channel, context, message, orderly);
+    this.track(task.then(() => undefined));
+    return task;
+  }
+
+  /** Whether acks and in-place retries on this channel still count. */
+  private live(channel: Channel): boolean {
+    return channel === this.channel || channel === this.historyChannel;
+  }
+
   close(timeoutMs = 10_000): Promise<void> {
     return (this.closed ??= this.shutdown(timeoutMs));
   }
@@ -126,6 +270,7 @@ export class RabbitMqSubscription implements TransportSubscription {
     if (this.inflight.size > 0) {
       await Promise.race([Promise.allSettled([...this.inflight]), sleep(timeoutMs)]);
     }
+    if (this.catchUpTask) await bounded(this.catchUpTask, CLOSE_STEP_MS);
     if (channel) await bounded(channel.close(), CLOSE_STEP_MS);
     this.channel = null;
     if (this.work?.memberQueue && this.deps.connection.isUp) {
@@ -143,7 +288,7 @@ export class RabbitMqSubscription implements TransportSubscription {
   }
 
   private async restore(): Promise<void> {
-    if (this.closing) return;
+    if (this.closing || this.catchingUp) return;
     try {
       await this.attach();
       await this.replayParked();
@@ -163,16 +308,20 @@ export class RabbitMqSubscription implements TransportSubscription {
     }, RESTORE_PAUSE_MS);
   }
 
-  private async attach(): Promise<void> {
-    const { connection, topology } = this.deps;
-    const work = await topology.ensureWorkQueues({
+  private workSpec(): WorkQueueSpec {
+    return {
       group: this.spec.group,
       topic: this.spec.topic,
       mode: this.spec.mode,
       groupMode: this.groupMode,
       maxReconsumeTimes: this.spec.maxReconsumeTimes,
       memberId: this.deps.memberId,
-    });
+    };
+  }
+
+  private async attach(): Promise<void> {
+    const { connection, topology } = this.deps;
+    const work = await topology.ensureWorkQueues(this.workSpec());
     const model = connection.current();
     const channel = await model.createConfirmChannel();
     channel.on('error', () => undefined);
@@ -234,92 +383,114 @@ export class RabbitMqSubscription implements TransportSubscription {
     message: ConsumeMessage,
     orderly: boolean,
   ): Promise<void> {
+    if (isFence(message)) {
+      const handOver = this.handOver;
+      if (handOver && queueFenceToken(message) === handOver.token) handOver.waiting.delete(context.queue);
+      this.ack(channel, message);
+      return;
+    }
+    // A copy of an entry the catch-up delivered from the history.
+    if (this.handOver?.ids.has(decodeMessage(message).id) && isFirstCopy(message)) {
+      this.ack(channel, message);
+      return;
+    }
+    await this.process(channel, context, message, orderly);
+  }
+
+  /** Resolves true once the message is settled: handled and acked, or its retry or DLQ copy written and acked. */
+  private async process(
+    channel: Channel,
+    context: RetryContext,
+    message: ConsumeMessage,
+    orderly: boolean,
+  ): Promise<boolean> {
     try {
       const deliverAt = headerNumber(message.properties.headers, H.deliverAt);
       if (deliverAt !== undefined && deliverAt > Date.now() + 2) {
-        await this.settle(channel, message, () => this.deps.router.defer(context, message, deliverAt - Date.now()));
-        return;
+        return await this.settle(channel, message, () =>
+          this.deps.router.defer(context, message, deliverAt - Date.now()),
+        );
       }
       // Tag filtering happens here: a message this subscription does not want is acked and skipped.
       if (!this.tagFilter(tagsOf(message))) {
         this.ack(channel, message);
-        return;
+        return true;
       }
-      if (orderly) await this.handleInPlace(channel, context, message);
-      else await this.handleOnce(channel, context, message);
+      if (orderly) return await this.handleInPlace(channel, context, message);
+      return await this.handleOnce(channel, context, message);
     } catch (error) {
       this.deps.logger.error(
         `Unexpected failure handling a message from ${context.queue}: ${(error as Error).message}`,
       );
+      return false;
     }
   }
 
-  private async handleOnce(channel: ConfirmChannel, context: RetryContext, message: ConsumeMessage): Promise<void> {
+  private async handleOnce(channel: Channel, context: RetryContext, message: ConsumeMessage): Promise<boolean> {
     const inbound = decodeMessage(message);
     try {
       await this.handler(inbound);
     } catch (error) {
-      await this.afterFailure(channel, context, message, inbound.attempt, error);
-      return;
+      return this.afterFailure(channel, context, message, inbound.attempt, error);
     }
     this.ack(channel, message);
+    return true;
   }
 
   /** Orderly: retries the message holding the queue, in place, until it succeeds or is dead-lettered. */
-  private async handleInPlace(channel: ConfirmChannel, context: RetryContext, message: ConsumeMessage): Promise<void> {
+  private async handleInPlace(channel: Channel, context: RetryContext, message: ConsumeMessage): Promise<boolean> {
     for (let local = 0; ; local++) {
       const inbound = decodeMessage(message, local);
       try {
         await this.handler(inbound);
         this.ack(channel, message);
-        return;
+        return true;
       } catch (error) {
         if (isNonRetryable(error) || inbound.attempt >= this.spec.maxReconsumeTimes) {
           const reason = describeError(error);
-          await this.settle(channel, message, () =>
+          return this.settle(channel, message, () =>
             this.deps.router.deadLetter(context, message, inbound.attempt, reason),
           );
-          return;
         }
         await sleep(requestedRetryDelay(error) ?? this.deps.orderlyRetryPauseMs);
         // Closing, or the channel is gone: the broker gives the message to the next active consumer, in order.
-        if (this.closing || this.channel !== channel) return;
+        if (this.closing || !this.live(channel)) return false;
       }
     }
   }
 
   private async afterFailure(
-    channel: ConfirmChannel,
+    channel: Channel,
     context: RetryContext,
     message: ConsumeMessage,
     failedBefore: number,
     error: unknown,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const router = this.deps.router;
     if (isNonRetryable(error) || failedBefore >= this.spec.maxReconsumeTimes) {
       const reason = describeError(error);
-      await this.settle(channel, message, () => router.deadLetter(context, message, failedBefore, reason));
-      return;
+      return this.settle(channel, message, () => router.deadLetter(context, message, failedBefore, reason));
     }
     const delay = router.retryDelay(context, failedBefore, error);
     const exact = requestedRetryDelay(error) === undefined;
-    await this.settle(channel, message, () => router.retry(context, message, failedBefore + 1, error, delay, exact));
+    return this.settle(channel, message, () => router.retry(context, message, failedBefore + 1, error, delay, exact));
   }
 
   /** Writes the copy (retry, DLQ or deferral) with confirms, then acks the original. */
-  private async settle(channel: ConfirmChannel, message: ConsumeMessage, write: () => Promise<void>): Promise<void> {
+  private async settle(channel: Channel, message: ConsumeMessage, write: () => Promise<void>): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
         await write();
         this.ack(channel, message);
-        return;
+        return true;
       } catch (error) {
-        if (attempt >= SETTLE_ATTEMPTS || this.channel !== channel || !this.deps.connection.isUp) {
+        if (attempt >= SETTLE_ATTEMPTS || !this.live(channel) || !this.deps.connection.isUp) {
           this.deps.logger.warn(
             `Could not write the retry/DLQ copy of message ${String(message.properties.messageId)}: ${(error as Error).message}. ` +
               'The original stays unacked and comes back.',
           );
-          // Still unacked: the broker redelivers it (now, or after the reconnection).
+          // Still unacked: the broker redelivers it (now, or after the reconnection). Never on a history stream,
+          // where RabbitMQ answers a nack by closing the connection: the catch-up resumes instead.
           if (this.channel === channel) {
             try {
               channel.nack(message, false, true);
@@ -327,18 +498,25 @@ export class RabbitMqSubscription implements TransportSubscription {
               // The channel closed meanwhile; the broker requeues on its own.
             }
           }
-          return;
+          return false;
         }
         await sleep(200 * attempt);
       }
     }
   }
 
-  private ack(channel: ConfirmChannel, message: ConsumeMessage): void {
+  private ack(channel: Channel, message: ConsumeMessage): void {
     try {
       channel.ack(message);
     } catch {
       // Channel closed meanwhile: the message is redelivered and dedup absorbs it.
     }
   }
+}
+
+/** The group's queue a message of this slot goes to: the one queue, or ordered queue `slot mod count`. */
+function queueOf(message: ConsumeMessage, queues: readonly string[]): string {
+  if (queues.length === 1) return queues[0]!;
+  const slot = Number(message.fields.routingKey);
+  return queues[Number.isInteger(slot) && slot >= 0 ? slot % queues.length : 0]!;
 }

@@ -5,6 +5,7 @@ import { TransportError } from '../../errors/transport.error';
 import { bounded } from './bounded';
 import type { RabbitMqConnection } from './rabbitmq-connection';
 import { SLOT_COUNT, type RabbitMqNames } from './rabbitmq-names';
+import { NO_HISTORY, type ResolvedHistoryOptions } from './rabbitmq-history-options';
 import type { ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
 
 /** The queues one subscription consumes. */
@@ -54,6 +55,8 @@ const MAX_ADOPTIONS_PER_BLOCK = 8;
  *
  * - A topic is a durable `topic` exchange; routing keys are slots (see `slotOf`). With `unroutable: 'park'` its
  *   alternate exchange sends messages no queue took to the topic's `unrouted` queue.
+ * - With a history (`historyRetention` > 0) a stream bound with `#` keeps every message of the topic for that long,
+ *   for groups that subscribe later. Being bound, it also leaves nothing unroutable.
  * - A clustering group has one quorum queue per topic bound with `#` (concurrent), or `queueCount` quorum queues
  *   with single active consumer, queue i bound to the slots s with `s mod queueCount = i` (orderly). A
  *   broadcasting member has its own queue bound with `#`, expiring `broadcastQueueExpiresMs` after its member is
@@ -81,7 +84,12 @@ export class RabbitMqTopology {
     private readonly names: RabbitMqNames,
     private readonly options: ResolvedRabbitMqOptions,
     private readonly notice: (message: string) => void = () => undefined,
+    private readonly history: ResolvedHistoryOptions = NO_HISTORY,
   ) {}
+
+  get historyEnabled(): boolean {
+    return this.history.retentionMs > 0;
+  }
 
   /** Declares the topic's exchange (and its unrouted queue when parking). */
   async ensureTopic(topic: string): Promise<void> {
@@ -99,7 +107,48 @@ export class RabbitMqTopology {
       }
       this.declared.exchanges.add(exchange);
       await this.assertExchange(channel, exchange, 'topic', args);
+      if (this.historyEnabled) {
+        const history = this.names.history(topic);
+        this.declared.queues.add(history);
+        await this.assertQueue(channel, history, {
+          'x-queue-type': 'stream',
+          'x-max-age': `${Math.ceil(this.history.retentionMs / 1000)}s`,
+          'x-max-length-bytes': this.history.maxBytes,
+          'x-stream-max-segment-size-bytes': this.history.segmentBytes,
+        });
+        await channel.bindQueue(history, exchange, '#');
+      }
     });
+  }
+
+  /**
+   * The marker of a group's unfinished catch-up from the history. It keeps only its newest message, the saved
+   * position, so saving never grows it.
+   */
+  async ensureCatchUpMarker(group: string, topic: string): Promise<string> {
+    const queue = this.names.catchUpPending(group, topic);
+    await this.once(`queue:${queue}`, async (channel) => {
+      this.declared.queues.add(queue);
+      await this.assertQueue(channel, queue, {
+        ...QUORUM,
+        ...this.unlimitedDeliveries(),
+        'x-max-length': 1,
+        'x-overflow': 'drop-head',
+      });
+    });
+    return queue;
+  }
+
+  /** The queue whose existence says a clustering group has consumed the topic before. */
+  firstWorkQueue(group: string, topic: string, mode: 'concurrent' | 'orderly'): string {
+    if (mode === 'concurrent') return this.names.groupQueue(group, topic);
+    const count = this.options.topics.get(topic) ?? this.options.orderlyQueueCount;
+    return this.names.orderlyQueue(group, topic, 0, count);
+  }
+
+  /** True when the queue exists (declared by this or any other application). */
+  async queueExists(queue: string): Promise<boolean> {
+    return !(await this.isMissing(queue));
   }
 
   /** True when the topic's exchange exists (declared by this or any other application). */

@@ -30,9 +30,19 @@ export interface RabbitMqTransportOptions {
   /**
    * A message that no group's queue takes (nobody subscribed to its topic yet): `park` (default) keeps it in the
    * topic's `unrouted` queue, from where a group that starts with `startFrom: 'earliest'` takes it; `reject`
-   * fails the publish (returned by the broker), so the outbox relay keeps the row and retries.
+   * fails the publish (returned by the broker), so the outbox relay keeps the row and retries. Matters only with
+   * `historyRetention: 0`: the history stream takes every message of the topic, so none is unroutable.
    */
   unroutable?: 'park' | 'reject';
+  /**
+   * How long each topic keeps a history of its messages (a RabbitMQ stream bound to the topic), from which a
+   * clustering group's first subscription (`startFrom: 'earliest'`) receives what was published before it, as on the
+   * engine. Default `'72h'`, the engine's retention. `0` keeps no history: every publish is written once instead of
+   * twice, and a group that joins a topic other groups already consume gets only what follows its subscription.
+   */
+  historyRetention?: number | string;
+  /** Bound on each topic's history in bytes; past it the oldest part goes even within the retention. Default 2 GiB. */
+  historyMaxBytes?: number;
   /** Retry delays for subscriptions that do not list their own. Default RocketMQ's 18 levels (`1s 5s … 2h`). */
   delayLevels?: string;
   /** Pause before an orderly subscription retries the message holding its queue. Default 1 s. */

@@ -24,6 +24,7 @@ import { RabbitMqNames, slotOf } from './rabbitmq-names';
 import { resolveRabbitMqOptions, type ResolvedRabbitMqOptions } from './rabbitmq-options.resolver';
 import { RabbitMqSubscription } from './rabbitmq-subscription';
 import { RabbitMqTopology } from './rabbitmq-topology';
+import { resolveHistoryOptions, type ResolvedHistoryOptions } from './rabbitmq-history-options';
 import type { RabbitMqTransportOptions } from './rabbitmq-transport-options';
 import { RetryRouter } from './retry-router';
 import { UnroutedReplay, unparkedTopicHint } from './unrouted-replay';
@@ -63,6 +64,8 @@ const consoleLogger: RabbitMqLogger = {
 export class RabbitMqTransport implements Transport {
   readonly kind = 'rabbitmq';
   readonly options: ResolvedRabbitMqOptions;
+  /** How long topics keep the history a new group catches up from; 0 keeps none. */
+  readonly history: ResolvedHistoryOptions;
   readonly names: RabbitMqNames;
   readonly deadLetters: RabbitMqDeadLetters;
   readonly transactions?: TransactionalOperations;
@@ -86,11 +89,16 @@ export class RabbitMqTransport implements Transport {
 
   constructor(options: RabbitMqTransportOptions, init: RabbitMqTransportInit = {}) {
     this.options = resolveRabbitMqOptions(options, init.env);
+    this.history = resolveHistoryOptions(options);
     this.logger = init.logger ?? consoleLogger;
     this.names = new RabbitMqNames(this.options.prefix);
     this.connection = new RabbitMqConnection(this.options, this.logger);
-    this.topology = new RabbitMqTopology(this.connection, this.names, this.options, (message) =>
-      this.logger.log(message),
+    this.topology = new RabbitMqTopology(
+      this.connection,
+      this.names,
+      this.options,
+      (message) => this.logger.log(message),
+      this.history,
     );
     this.publisher = new ConfirmPublisher(this.connection, this.options.publishTimeoutMs);
     this.router = new RetryRouter(this.publisher, this.topology, this.names);
@@ -150,8 +158,8 @@ export class RabbitMqTransport implements Transport {
   async queuedMessages(): Promise<number> {
     const queues = new Set<string>(this.topology.declared.queues);
     for (const name of [...queues]) {
-      // DLQs, audit and parked messages wait for an operator, not for this instance.
-      if (name.startsWith(`${this.options.prefix}.dlq`) || name.startsWith(`${this.options.prefix}.unrouted:`))
+      // DLQs, audit and parked messages wait for an operator, not for this instance; histories are not queues.
+      if (/^(dlq|unrouted:|history:|catchup-pending:)/.test(name.slice(this.options.prefix.length + 1)))
         queues.delete(name);
     }
     let total = 0;
@@ -281,6 +289,16 @@ export class RabbitMqTransport implements Transport {
       memberId: spec.consumerId ?? this.defaultMemberId,
       onClosed: (closed) => this.subscriptions.delete(closed),
       replayUnrouted: async (topic) => (this.options.unroutable === 'park' ? this.unrouted.replay(topic) : 0),
+      history:
+        this.history.retentionMs > 0
+          ? {
+              connection: this.connection,
+              topology: this.topology,
+              publisher: this.publisher,
+              names: this.names,
+              retentionMs: this.history.retentionMs,
+            }
+          : undefined,
     });
     this.subscriptions.add(subscription);
     try {
