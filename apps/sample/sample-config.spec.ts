@@ -81,6 +81,20 @@ describe('readSampleConfig', () => {
     });
   });
 
+  it('takes the nodes of a RabbitMQ cluster as a comma-separated RABBITMQ_URL, and checks each', () => {
+    const nodes = 'amqp://guest:guest@rabbit-1:5672,amqp://guest:guest@rabbit-2:5672,amqp://guest:guest@rabbit-3:5672';
+    expect(readSampleConfig({ RABBITMQ_URL: nodes }, '/srv/app')).toMatchObject({
+      ok: true,
+      options: { rabbitmq: { url: nodes } },
+    });
+    expect(readSampleConfig({ RABBITMQ_URL: 'amqp://rabbit-1:5672, http://rabbit-2:15672' })).toEqual({
+      ok: false,
+      errors: [
+        'RABBITMQ_URL must look like amqp://user:password@host:5672 (or amqps://); for a cluster, separate the node URLs with commas.',
+      ],
+    });
+  });
+
   it('refuses delays the broker cannot parse, and reports every problem at once', () => {
     const config = readSampleConfig({ ORDER_PORT: 'x', PAYMENT_RETRY_DELAYS: 'soon' });
     expect(config.ok).toBe(false);
