@@ -115,6 +115,21 @@ describe('MessagingTelemetry with a tracer provider and no propagator', () => {
   });
 });
 
+describe('MessagingTelemetry created before the SDK', () => {
+  it('records spans once a tracer provider is registered, without a restart', () => {
+    const telemetry = new MessagingTelemetry({ transportKind: 'embedded' });
+    const before = [message()];
+    telemetry.startCreate(before, 'order-service').end();
+    expect(before[0]!.headers).toEqual({});
+    const spans = new InMemorySpanExporter();
+    api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
+    const after = [message()];
+    telemetry.startCreate(after, 'order-service').end();
+    expect(spans.getFinishedSpans().map((span) => span.name)).toEqual(['create order.created']);
+    expect(after[0]!.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+});
+
 describe('trace context in message headers', () => {
   const spanContext: api.SpanContext = {
     traceId: '0af7651916cd43dd8448eb211c80319c',

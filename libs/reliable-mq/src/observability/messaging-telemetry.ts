@@ -72,11 +72,13 @@ export class MessagingTelemetry extends TelemetryBase {
    */
   startCreate(messages: readonly SerializedMessage[], producerGroup: string, timed = true): OperationScope {
     const api = this.api;
-    if (!api) return NO_OPERATION;
-    const active = api.context.active();
-    const callerHasSpan = api.trace.getSpanContext(active) !== undefined;
+    const meters = timed ? this.meters : undefined;
+    const tracing = this.tracing();
+    if (!api || (!tracing && !meters)) return NO_OPERATION;
     let spans: Span[] | undefined;
-    for (const message of messages) {
+    const active = api.context.active();
+    const callerHasSpan = tracing && api.trace.getSpanContext(active) !== undefined;
+    for (const message of tracing ? messages : []) {
       const parent = callerHasSpan ? active : (extractContext(api, message.headers, active)?.context ?? active);
       const span = this.tracer!.startSpan(`create ${message.topic}`, { kind: api.SpanKind.PRODUCER }, parent);
       if (api.isSpanContextValid(span.spanContext())) {
@@ -88,7 +90,6 @@ export class MessagingTelemetry extends TelemetryBase {
         (spans ??= []).push(span);
       }
     }
-    const meters = timed ? this.meters : undefined;
     if (!spans && !meters) return NO_OPERATION;
     const startedAt = meters ? performance.now() : 0;
     return {
@@ -112,7 +113,7 @@ export class MessagingTelemetry extends TelemetryBase {
    * woke the relay; a direct `send()` belongs to its caller's trace.
    */
   publish(transport: Transport, batch: readonly TransportMessage[], root: boolean): Promise<TransportConfirm[]> {
-    if (!this.api) return transport.publish(batch);
+    if (!this.api || (!this.meters && !this.tracing())) return transport.publish(batch);
     return this.publishTraced(this.api, transport, batch, root);
   }
 
@@ -144,8 +145,10 @@ export class MessagingTelemetry extends TelemetryBase {
   /** A delivery's `process` span and its metrics. */
   startProcess(target: ConsumerTelemetryTarget, message: InboundMessage): ProcessScope {
     const api = this.api;
-    if (!api) return NO_PROCESS;
-    const carried = extractContext(api, message.headers, api.ROOT_CONTEXT);
+    const meters = this.meters;
+    const tracing = this.tracing();
+    if (!api || (!tracing && !meters)) return NO_PROCESS;
+    const carried = tracing ? extractContext(api, message.headers, api.ROOT_CONTEXT) : undefined;
     let parent: Context = api.ROOT_CONTEXT;
     let links: Link[] | undefined;
     if (carried) {
@@ -156,13 +159,14 @@ export class MessagingTelemetry extends TelemetryBase {
         links = [{ context: carried.spanContext }];
       }
     }
-    const span = this.tracer!.startSpan(
-      `process ${message.topic}`,
-      { kind: api.SpanKind.CONSUMER, links, root: !this.processAsChild },
-      parent,
-    );
-    const meters = this.meters;
-    const valid = api.isSpanContextValid(span.spanContext());
+    const span = tracing
+      ? this.tracer!.startSpan(
+          `process ${message.topic}`,
+          { kind: api.SpanKind.CONSUMER, links, root: !this.processAsChild },
+          parent,
+        )
+      : this.noSpan!;
+    const valid = tracing && api.isSpanContextValid(span.spanContext());
     if (!valid && !meters) return NO_PROCESS;
     if (span.isRecording()) {
       span.setAttributes(this.consumerAttributes(target, message));
@@ -220,18 +224,21 @@ export class MessagingTelemetry extends TelemetryBase {
   ): Promise<TransportConfirm[]> {
     const meters = this.meters;
     const startedAt = meters ? performance.now() : 0;
-    const parent = root ? api.ROOT_CONTEXT : api.context.active();
+    const tracing = this.tracing();
+    const parent = root || !tracing ? api.ROOT_CONTEXT : api.context.active();
     let links: Link[] | undefined;
-    for (const message of batch) {
+    for (const message of tracing ? batch : []) {
       const carried = extractContext(api, message.headers, api.ROOT_CONTEXT);
       if (carried) (links ??= []).push({ context: carried.spanContext });
     }
     const topic = topicOf(batch);
-    const span = this.tracer!.startSpan(
-      topic === undefined ? 'send' : `send ${topic}`,
-      { kind: api.SpanKind.PRODUCER, links, root },
-      parent,
-    );
+    const span = tracing
+      ? this.tracer!.startSpan(
+          topic === undefined ? 'send' : `send ${topic}`,
+          { kind: api.SpanKind.PRODUCER, links, root },
+          parent,
+        )
+      : this.noSpan!;
     if (span.isRecording()) {
       const attributes: Attributes = {
         [A.system]: this.system,
@@ -249,9 +256,10 @@ export class MessagingTelemetry extends TelemetryBase {
     }
     let confirms: TransportConfirm[];
     try {
-      confirms = api.isSpanContextValid(span.spanContext())
-        ? await api.context.with(api.trace.setSpan(parent, span), () => transport.publish(batch))
-        : await transport.publish(batch);
+      confirms =
+        tracing && api.isSpanContextValid(span.spanContext())
+          ? await api.context.with(api.trace.setSpan(parent, span), () => transport.publish(batch))
+          : await transport.publish(batch);
     } catch (error) {
       const errorType = errorTypeOf(error);
       this.endSpan(span, error, errorType);

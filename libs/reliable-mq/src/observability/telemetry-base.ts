@@ -66,6 +66,10 @@ export abstract class TelemetryBase {
   protected readonly transportKind: string;
   /** @internal */
   protected readonly processAsChild: boolean;
+  /** @internal The API's no-op tracer provider, which the global proxy hands out until an SDK registers one. */
+  private readonly noopTracerProvider: unknown;
+  /** @internal A span that records nothing, for operations that run without tracing but are still measured. */
+  protected readonly noSpan: Span | undefined;
 
   constructor(init: MessagingTelemetryInit) {
     const api = init.api === undefined ? openTelemetryApi() : (init.api ?? undefined);
@@ -74,10 +78,24 @@ export abstract class TelemetryBase {
     this.system = init.transportKind === 'rabbitmq' ? 'rabbitmq' : 'reliablemq';
     this.processAsChild = init.processSpan === 'parent';
     if (api) {
+      this.noopTracerProvider = new api.ProxyTracerProvider().getDelegate();
+      this.noSpan = api.trace.wrapSpanContext(api.INVALID_SPAN_CONTEXT);
       const version = libraryVersion();
       this.tracer = api.trace.getTracer('@reliable-mq/nestjs', version);
       this.meters = HotPathMetrics.create(api, this.system, version);
     }
+  }
+
+  /**
+   * @internal Whether a tracer provider is registered, asked per operation so that one registered after the
+   * application started is used. Without one, an operation builds no context, reads no header and starts no span: the
+   * cost the hot paths pay without an SDK is this check.
+   */
+  protected tracing(): boolean {
+    const provider = this.api?.trace.getTracerProvider() as { getDelegate?: () => unknown } | undefined;
+    if (!provider) return false;
+    // A provider that is not the API's own proxy (another copy of the API registered it) counts as real.
+    return typeof provider.getDelegate !== 'function' || provider.getDelegate() !== this.noopTracerProvider;
   }
 
   /** @internal */
