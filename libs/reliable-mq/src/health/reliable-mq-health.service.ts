@@ -54,13 +54,19 @@ export class ReliableMqHealth {
   }
 
   async readiness(): Promise<ReliableMqHealthReport> {
-    const connected = this.transport.isConnected !== false;
-    const details: ReliableMqHealthReport['details'] = {
-      transport: this.transport.kind,
-      connected,
-    };
-    const rows = this.relay.metrics();
-    if (rows) details.rowsHeldForBroker = rows.heldForBroker;
+    // The transport's own state is known at once; the relay's status reads the outbox, so it is shared for
+    // metrics.readIntervalMs, and read afresh when it disagrees with the transport (the broker just left or came back).
+    const transportUp = this.transport.isConnected !== false;
+    let relay = await this.monitor.relayStatus().catch(() => undefined);
+    if (relay && relay.transportConnected !== transportUp)
+      relay = await this.monitor.relayStatus(true).catch(() => undefined);
+    const connected = transportUp && relay?.transportConnected !== false;
+    const details: ReliableMqHealthReport['details'] = { transport: this.transport.kind, connected };
+    if (relay) {
+      details.disconnectedSince =
+        relay.disconnectedSince === null ? null : new Date(relay.disconnectedSince).toISOString();
+      details.rowsHeldForBroker = relay.rowsHeldForBroker;
+    }
     let schema = true;
     if (this.options.dataSource) {
       try {

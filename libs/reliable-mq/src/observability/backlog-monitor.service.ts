@@ -10,6 +10,8 @@ import {
 import type { MetricPoint } from '@reliable-mq/engine';
 import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import { ConsumerExplorer } from '../consuming/consumer-explorer.service';
+import { OutboxRelayService } from '../outbox/outbox-relay.service';
+import type { OutboxRelayStatus } from '../outbox/outbox-relay-status';
 import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
 import { EmbeddedTransport } from '../transport/embedded.transport';
 import { RabbitMqTransport } from '../transport/rabbitmq/rabbitmq.transport';
@@ -33,11 +35,13 @@ import { OutboxBacklogReader, type OutboxBacklog } from './outbox-backlog';
 export class BacklogMonitor {
   private readonly outboxReading: CachedReading<OutboxBacklog> | undefined;
   private readonly brokerReading: CachedReading<MetricPoint[]>;
+  private readonly relayReading: CachedReading<OutboxRelayStatus>;
 
   constructor(
     @Inject(RELIABLE_MQ_OPTIONS) private readonly options: ResolvedReliableMqOptions,
     @Inject(RELIABLE_MQ_TRANSPORT) private readonly transport: Transport,
     private readonly explorer: ConsumerExplorer,
+    relay: OutboxRelayService,
   ) {
     const interval = options.metrics.readIntervalMs;
     const dataSource = options.dataSource;
@@ -49,6 +53,12 @@ export class BacklogMonitor {
       }, interval);
     }
     this.brokerReading = new CachedReading(() => this.readBroker(), interval);
+    this.relayReading = new CachedReading(() => relay.status(), interval);
+  }
+
+  /** The relay's view of the broker and of the rows that wait for it (OutboxRelayService.status), read as above. */
+  relayStatus(fresh = false): Promise<OutboxRelayStatus> {
+    return this.relayReading.get(fresh);
   }
 
   /** Undefined when this application has no outbox (no DataSource). */

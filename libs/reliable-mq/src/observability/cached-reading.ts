@@ -13,8 +13,9 @@ export class CachedReading<T> {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  get(): Promise<T> {
-    if (this.last && this.clock() - this.last.at < this.maxAgeMs) return Promise.resolve(this.last.value);
+  /** `fresh`: read now (or join the read under way), whatever the age of the last reading. */
+  get(fresh = false): Promise<T> {
+    if (!fresh && this.last && this.clock() - this.last.at < this.maxAgeMs) return Promise.resolve(this.last.value);
     this.reading ??= (async () => {
       try {
         const value = await this.read();

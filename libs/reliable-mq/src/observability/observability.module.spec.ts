@@ -177,7 +177,13 @@ describe('health checks', () => {
     });
     expect(await health.readiness()).toEqual({
       healthy: true,
-      details: { transport: 'fake', connected: true, schema: 'migrated' },
+      details: {
+        transport: 'fake',
+        connected: true,
+        disconnectedSince: null,
+        rowsHeldForBroker: 0,
+        schema: 'migrated',
+      },
     });
     expect(await terminus.check([() => indicator.readiness('broker')])).toMatchObject({
       status: 'ok',
