@@ -1,5 +1,6 @@
 // `npm run start:embedded`: the order and payment services and the console in one process, on the embedded broker
 // (or RabbitMQ and PostgreSQL), data under ./data (see docs/sample.md). `npm start` runs them as separate processes.
+import './telemetry';
 import 'reflect-metadata';
 import { relative } from 'node:path';
 import { PortInUseError, startSample, type Sample } from './sample';

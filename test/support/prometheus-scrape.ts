@@ -21,7 +21,7 @@ export class Scrape {
   readonly families: Map<string, MetricFamily>;
 
   constructor(readonly text: string) {
-    const parsed = parsePrometheusTextFormat(text) as MetricFamily[];
+    const parsed = parsePrometheusTextFormat(splitHistograms(text)) as MetricFamily[];
     this.families = new Map(parsed.map((family) => [family.name, family]));
   }
 
@@ -39,7 +39,7 @@ export class Scrape {
     );
   }
 
-  /** The value of the one series of `name` with `labels`, or of their sum (histograms: their counts). */
+  /** The sum of the values of `name`'s series with `labels` (0 when there is no such family); for a histogram `x`, ask for `x_count`. */
   sum(name: string, labels: Record<string, string> = {}): number {
     if (!this.families.has(name)) return 0;
     return this.samples(name, labels).reduce((total, sample) => total + Number(sample.value ?? sample.count ?? 0), 0);
@@ -55,6 +55,30 @@ export class Scrape {
     }
     return Number(samples[0]!.value ?? samples[0]!.count);
   }
+}
+
+/**
+ * The parser merges every series of a histogram into one (it keeps labels only for unlabelled histograms), and the
+ * OpenTelemetry exporter writes a series' count and sum before its buckets. Each histogram `x` is therefore handed to
+ * it as three untyped families, `x_count`, `x_sum` and `x_bucket` (with `le`), whose series keep their labels.
+ */
+function splitHistograms(text: string): string {
+  const histograms = new Set([...text.matchAll(/^# TYPE (\S+) histogram$/gm)].map((match) => match[1]!));
+  if (histograms.size === 0) return text;
+  const kept: string[] = [];
+  const split = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const declared = /^# (?:HELP|TYPE|UNIT) (\S+)/.exec(line)?.[1];
+    if (declared !== undefined && histograms.has(declared)) continue;
+    const series = /^([a-zA-Z_:][a-zA-Z0-9_:]*)_(count|sum|bucket)[{ ]/.exec(line);
+    if (series && histograms.has(series[1]!)) {
+      const family = `${series[1]}_${series[2]}`;
+      split.set(family, [...(split.get(family) ?? [`# TYPE ${family} untyped`]), line]);
+      continue;
+    }
+    kept.push(line);
+  }
+  return [...kept, ...[...split.values()].flat(), ''].join('\n');
 }
 
 /** GETs a `/metrics` endpoint and parses it with a Prometheus text-format parser. */

@@ -2,7 +2,10 @@
 // (default 3002), HOST (default 127.0.0.1), DATABASE_FILE (default ./data/payments.sqlite), PAYMENT_RETRY_DELAYS,
 // OPS_TOKEN (the token POST /ops/... requires; without it they answer 403). Or
 // on RabbitMQ with PostgreSQL: RABBITMQ_URL, RABBITMQ_PREFIX, DATABASE_URL (schema `payment_service`). `npm start`
-// starts it next to the broker (or on RabbitMQ) and the order service; see docs/sample.md.
+// starts it next to the broker (or on RabbitMQ) and the order service; see docs/sample.md. Telemetry: GET /metrics,
+// GET /health/live, /health/ready and /health/outbox (OUTBOX_MAX_AGE), traces with OTEL_EXPORTER_OTLP_ENDPOINT,
+// LOG_FORMAT=json for JSON log lines; see docs/observability.md.
+import './telemetry';
 import 'reflect-metadata';
 import { runServiceProcess, serviceProcessBackend } from '../../shared/src/service-process';
 import { createPaymentServiceApp } from './payment-service.app';

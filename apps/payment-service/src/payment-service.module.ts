@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { ObservabilityModule } from '../../shared/src/observability.module';
 import { databaseAndReliableMq } from '../../shared/src/service-module';
 import { serviceDatabaseLocation } from '../../shared/src/service-options';
 import { PaymentDatabaseModule } from './database/payment-database.module';
@@ -23,12 +24,15 @@ export class PaymentServiceModule {
     const database = PaymentDatabaseModule.forRoot(serviceDatabaseLocation(options, 'payment_service'));
     return {
       module: PaymentServiceModule,
-      imports: databaseAndReliableMq(database, options, {
-        producerGroup: PAYMENT_SERVICE_GROUP,
-        topics: PAYMENT_SERVICE_TOPICS,
-        dedup: { store: 'db' },
-        consumers: { delayLevels: options.retryDelays, maxReconsumeTimes: options.maxRetries },
-      }),
+      imports: [
+        ...databaseAndReliableMq(database, options, {
+          producerGroup: PAYMENT_SERVICE_GROUP,
+          topics: PAYMENT_SERVICE_TOPICS,
+          dedup: { store: 'db' },
+          consumers: { delayLevels: options.retryDelays, maxReconsumeTimes: options.maxRetries },
+        }),
+        ObservabilityModule,
+      ],
       controllers: [PaymentsController, DeadLettersController, StatsController],
       providers: [
         FakePaymentGateway,

@@ -35,9 +35,13 @@ export async function createServiceApp(module: DynamicModule, options: ServiceHo
   return app;
 }
 
-/** Nest's console logger with values escaped, unless the caller brings its own logger or turns logging off. */
+/**
+ * Nest's console logger with values escaped, unless the caller brings its own logger or turns logging off. With
+ * LOG_FORMAT=json it writes one JSON object per line (Nest's `json` mode: level, pid, timestamp, context, message).
+ */
 function serviceLogger(logger: ServiceHostOptions['logger']): LoggerService | false {
-  if (logger === undefined) return new EscapingConsoleLogger();
-  if (Array.isArray(logger)) return new EscapingConsoleLogger({ logLevels: logger });
+  const json = process.env.LOG_FORMAT?.trim() === 'json';
+  if (logger === undefined) return new EscapingConsoleLogger({ json });
+  if (Array.isArray(logger)) return new EscapingConsoleLogger({ logLevels: logger, json });
   return logger;
 }

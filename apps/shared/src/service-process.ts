@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { redactUrl } from '@reliable-mq/nestjs';
 import type { ServiceTransportOptions } from './service-options';
+import { tracingSummary } from './telemetry';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 
@@ -35,7 +36,7 @@ export function serviceProcessBackend(
 }
 
 /**
- * Starts the service from the environment (its port variable, HOST, DATABASE_FILE), prints its URL, and with
+ * Starts the service from the environment (its port variable, HOST, DATABASE_FILE, LOG_FORMAT), prints its URL, and with
  * SERVICE_READY_LINE=true a `SERVICE_READY` line for the process that started it. Exits 2 on a bad port, 1 when the
  * service fails to start.
  */
@@ -53,6 +54,11 @@ async function startServiceProcess(spec: ServiceProcessSpec): Promise<void> {
     console.error(`${spec.portVariable} must be a port number; got ${JSON.stringify(process.env[spec.portVariable])}.`);
     process.exit(2);
   }
+  const logFormat = process.env.LOG_FORMAT?.trim();
+  if (logFormat && logFormat !== 'json' && logFormat !== 'text') {
+    console.error(`LOG_FORMAT must be json or text; got ${JSON.stringify(process.env.LOG_FORMAT)}.`);
+    process.exit(2);
+  }
   const app = await spec.start({
     port,
     host,
@@ -63,6 +69,6 @@ async function startServiceProcess(spec: ServiceProcessSpec): Promise<void> {
   const title = spec.name.charAt(0).toUpperCase() + spec.name.slice(1);
   const rabbitmqUrl = process.env.RABBITMQ_URL?.trim();
   const broker = rabbitmqUrl ? `RabbitMQ ${redactUrl(rabbitmqUrl)}` : `broker ${process.env.BROKER_URL}`;
-  console.log(`${title} listening on ${url} (${broker})`);
+  console.log(`${title} listening on ${url} (${broker}; ${tracingSummary()})`);
   if (process.env.SERVICE_READY_LINE === 'true') process.stdout.write(`SERVICE_READY ${JSON.stringify({ url })}\n`);
 }
