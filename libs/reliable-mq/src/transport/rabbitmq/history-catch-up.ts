@@ -51,6 +51,8 @@ export interface CatchUpPosition {
    * then spans the whole history).
    */
   windowFrom: number | null;
+  /** The furthest offset handed to the handler by an earlier attempt: entries up to it count as redelivered. */
+  reached?: number | null;
 }
 
 export interface CatchUpDeps {
@@ -91,6 +93,8 @@ export class CatchUpStopped extends Error {
  */
 export class HistoryCatchUp {
   private lockChannel: Channel | null = null;
+  /** The furthest offset handed to the handler by this instance, kept across attempts. */
+  private reached = -1;
   private readonly marker: string;
   private readonly lockName: string;
   private readonly history: string;
@@ -177,7 +181,7 @@ export class HistoryCatchUp {
    */
   async read(
     position: CatchUpPosition,
-    deliver: (message: ConsumeMessage, channel: Channel) => Promise<boolean>,
+    deliver: (message: ConsumeMessage, channel: Channel, redelivered: boolean) => Promise<boolean>,
     laneOf: (message: ConsumeMessage) => string,
     stopped: () => boolean,
     prefetch: number,
@@ -194,12 +198,13 @@ export class HistoryCatchUp {
   private readOn(
     channel: Channel,
     position: CatchUpPosition,
-    deliver: (message: ConsumeMessage, channel: Channel) => Promise<boolean>,
+    deliver: (message: ConsumeMessage, channel: Channel, redelivered: boolean) => Promise<boolean>,
     laneOf: (message: ConsumeMessage) => string,
     stopped: () => boolean,
     prefetch: number,
   ): Promise<{ window: Set<string>; delivered: number }> {
     const window = new Set<string>();
+    const redeliveredUpTo = Math.max(this.reached, position.reached ?? -1);
     const cutoff = Date.now() - this.deps.retentionMs;
     const start =
       position.handled === null
@@ -298,11 +303,13 @@ export class HistoryCatchUp {
           done(offset);
           return;
         }
+        this.reached = Math.max(this.reached, offset);
+        position.reached = this.reached;
         const lane = laneOf(message);
         const next = (lanes.get(lane) ?? Promise.resolve()).then(async () => {
           if (finished) return;
           // The handler path acks what it settles; an entry it could not settle stays unacked.
-          const ok = await deliver(message, channel).catch(() => false);
+          const ok = await deliver(message, channel, offset <= redeliveredUpTo).catch(() => false);
           if (!ok) return fail(new Error('a history entry could not be settled; the catch-up resumes'));
           delivered++;
           done(offset);
@@ -374,6 +381,7 @@ export class HistoryCatchUp {
         token: parsed.token,
         handled: typeof parsed.handled === 'number' ? parsed.handled : null,
         windowFrom: typeof parsed.windowFrom === 'number' ? parsed.windowFrom : null,
+        reached: typeof parsed.reached === 'number' ? parsed.reached : null,
       };
     } finally {
       await bounded(channel.close(), 2000);

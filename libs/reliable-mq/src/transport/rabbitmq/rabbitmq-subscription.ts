@@ -198,7 +198,7 @@ export class RabbitMqSubscription implements TransportSubscription {
       const orderly = this.spec.mode === 'orderly';
       const { window, delivered } = await catchUp.read(
         position,
-        (message, channel) => this.deliverFromHistory(channel, message, queues),
+        (message, channel, redelivered) => this.deliverFromHistory(channel, message, queues, redelivered),
         (message) =>
           orderly ? queueOf(message, queues) : `${headerNumber(message.properties.headers, 'x-stream-offset')}`,
         () => this.closing,
@@ -236,7 +236,13 @@ export class RabbitMqSubscription implements TransportSubscription {
     }
   }
 
-  private deliverFromHistory(channel: Channel, message: ConsumeMessage, queues: readonly string[]): Promise<boolean> {
+  /** `redelivered`: an earlier attempt of the catch-up may have handed it over already; it counts as one attempt. */
+  private deliverFromHistory(
+    channel: Channel,
+    message: ConsumeMessage,
+    queues: readonly string[],
+    redelivered: boolean,
+  ): Promise<boolean> {
     this.historyChannel = channel;
     const context: RetryContext = {
       group: this.spec.group,
@@ -245,7 +251,7 @@ export class RabbitMqSubscription implements TransportSubscription {
       defaultLevels: this.deps.defaultLevels,
     };
     const orderly = this.spec.mode === 'orderly';
-    const task = this.process(channel, context, message, orderly);
+    const task = this.process(channel, context, message, orderly, redelivered ? 1 : 0);
     this.track(task.then(() => undefined));
     return task;
   }
@@ -403,6 +409,7 @@ export class RabbitMqSubscription implements TransportSubscription {
     context: RetryContext,
     message: ConsumeMessage,
     orderly: boolean,
+    earlier = 0,
   ): Promise<boolean> {
     try {
       const deliverAt = headerNumber(message.properties.headers, H.deliverAt);
@@ -416,8 +423,8 @@ export class RabbitMqSubscription implements TransportSubscription {
         this.ack(channel, message);
         return true;
       }
-      if (orderly) return await this.handleInPlace(channel, context, message);
-      return await this.handleOnce(channel, context, message);
+      if (orderly) return await this.handleInPlace(channel, context, message, earlier);
+      return await this.handleOnce(channel, context, message, earlier);
     } catch (error) {
       this.deps.logger.error(
         `Unexpected failure handling a message from ${context.queue}: ${(error as Error).message}`,
@@ -426,8 +433,13 @@ export class RabbitMqSubscription implements TransportSubscription {
     }
   }
 
-  private async handleOnce(channel: Channel, context: RetryContext, message: ConsumeMessage): Promise<boolean> {
-    const inbound = decodeMessage(message);
+  private async handleOnce(
+    channel: Channel,
+    context: RetryContext,
+    message: ConsumeMessage,
+    earlier = 0,
+  ): Promise<boolean> {
+    const inbound = decodeMessage(message, earlier);
     try {
       await this.handler(inbound);
     } catch (error) {
@@ -438,8 +450,13 @@ export class RabbitMqSubscription implements TransportSubscription {
   }
 
   /** Orderly: retries the message holding the queue, in place, until it succeeds or is dead-lettered. */
-  private async handleInPlace(channel: Channel, context: RetryContext, message: ConsumeMessage): Promise<boolean> {
-    for (let local = 0; ; local++) {
+  private async handleInPlace(
+    channel: Channel,
+    context: RetryContext,
+    message: ConsumeMessage,
+    earlier = 0,
+  ): Promise<boolean> {
+    for (let local = earlier; ; local++) {
       const inbound = decodeMessage(message, local);
       try {
         await this.handler(inbound);
