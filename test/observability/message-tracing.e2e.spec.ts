@@ -28,14 +28,15 @@ import { temporaryEmbeddedTransport } from '@reliable-mq/nestjs/testing';
 import { cleanupAfterEach, startTestingModule } from '../../libs/reliable-mq/test/testing-module';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { InMemoryTelemetry, traceparentOf } from '../support/in-memory-telemetry';
-import { TestDatabase } from '../support/outbox-test-kit';
+import { TestDatabase, type TestDatabaseKind } from '../support/outbox-test-kit';
 import { deleteRabbitMqObjects } from '../support/rabbitmq-admin';
 import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import { MARIADB_URL, POSTGRES_URL, RABBITMQ_URL, describeWithService, uniqueName } from '../support/services';
 import { waitUntil } from '../support/wait-until';
 
 /**
- * One order through a Nest application, with an OpenTelemetry SDK in memory, on each transport: the `create` span in
+ * One order through a Nest application, with an OpenTelemetry SDK in memory, on each transport (RabbitMQ with its
+ * outbox in PostgreSQL, the others in SQLite): the `create` span in
  * the request's trace, the relay's `send` span linked to it, and the consumer's `process` span linked to it, with the
  * messaging attributes; each attempt of a retried message, the move to the DLQ and a resend from it on the trace; and
  * the hot-path counters moved by exactly what happened.
@@ -89,6 +90,8 @@ function paymentsFor(topic: string): new () => Payments {
 interface TransportCase {
   kind: 'embedded' | 'remote' | 'rabbitmq';
   system: 'reliablemq' | 'rabbitmq';
+  /** Where the outbox lives. */
+  database: TestDatabaseKind;
   /** The transport options of one test's application, and what to remove once it is closed. */
   options(topic: string): { transport: TransportOptions; afterClose(transport: Transport): Promise<void> };
 }
@@ -108,7 +111,11 @@ async function startApp(
   extra: Partial<ReliableMqModuleOptions> = {},
   providers: Array<new () => object> = [],
 ): Promise<Started & { app: INestApplicationContext }> {
-  const db = await TestDatabase.create('sqlite', { postgres: POSTGRES_URL, mariadb: MARIADB_URL }, uniqueName('obs'));
+  const db = await TestDatabase.create(
+    kase.database,
+    { postgres: POSTGRES_URL, mariadb: MARIADB_URL },
+    uniqueName('obs'),
+  );
   cleanups.push(() => db.dispose());
   const { transport, afterClose } = kase.options(topic);
   const opened: { transport?: Transport } = {};
@@ -351,6 +358,7 @@ afterEach(async () => {
 const embedded = (engine: Record<string, number> = {}): TransportCase => ({
   kind: 'embedded',
   system: 'reliablemq',
+  database: 'sqlite',
   options: (topic) => {
     const temp = temporaryEmbeddedTransport({ topics: [topic], engine });
     return { transport: temp.transport, afterClose: async () => temp.cleanup() };
@@ -521,6 +529,7 @@ describe('Message tracing on the standalone broker (remote transport)', () => {
   traceSuite({
     kind: 'remote',
     system: 'reliablemq',
+    database: 'sqlite',
     options: (topic) => ({
       transport: { kind: 'remote', url: broker.url, token: TEST_BROKER_TOKEN, topics: [topic] },
       afterClose: async () => undefined,
@@ -528,11 +537,12 @@ describe('Message tracing on the standalone broker (remote transport)', () => {
   });
 });
 
-describeWithService('rabbitmq', 'Message tracing on RabbitMQ', () => {
+describeWithService(['rabbitmq', 'postgres'], 'Message tracing on RabbitMQ with the outbox in PostgreSQL', () => {
   holdSharedRabbitMq();
   traceSuite({
     kind: 'rabbitmq',
     system: 'rabbitmq',
+    database: 'postgres',
     options: (topic) => ({
       transport: { kind: 'rabbitmq', url: RABBITMQ_URL, prefix: uniqueName('rmqo'), topics: [topic] },
       afterClose: async (transport) => {
