@@ -55,6 +55,7 @@ export { escapeLogText } from '@reliable-mq/engine';
 // --- observability: spans and metrics on @opentelemetry/api (an optional peer), never an SDK of its own
 export type { TracingOptions } from './reliable-mq-options.interface';
 export { MessagingAttribute, MessagingEvent } from './observability/messaging-attributes';
+export { RELIABLE_MQ_SPANS, type SpanDescription } from './observability/span-names';
 export {
   DURATION_BUCKETS_S,
   HANDLER_OUTCOMES,

@@ -3,9 +3,10 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SerializedMessage } from '../producing/message-serializer';
 import type { InboundMessage, Transport, TransportMessage } from '../transport/transport.interface';
-import { MessagingAttribute } from './messaging-attributes';
+import { MessagingAttribute, MessagingEvent } from './messaging-attributes';
 import { MessagingTelemetry } from './messaging-telemetry';
 import { HOT_PATH_METRICS } from './metric-names';
+import { RELIABLE_MQ_SPANS } from './span-names';
 import { extractContext, injectContext } from './trace-context';
 
 const message = (): SerializedMessage => ({
@@ -182,6 +183,17 @@ describe('HOT_PATH_METRICS', () => {
       expect(metric.unit).toMatch(/^(s|\{[a-z]+\})$/);
       expect(metric.description.length).toBeGreaterThan(20);
       for (const attribute of metric.attributes) expect(known.has(attribute), attribute).toBe(true);
+    }
+  });
+});
+
+describe('RELIABLE_MQ_SPANS', () => {
+  it('lists attributes and events ReliableMQ records', () => {
+    const attributes = new Set<string>(Object.values(MessagingAttribute));
+    const events = new Set<string>([...Object.values(MessagingEvent), 'exception']);
+    for (const span of Object.values(RELIABLE_MQ_SPANS)) {
+      for (const attribute of span.attributes) expect(attributes.has(attribute), attribute).toBe(true);
+      for (const event of span.events) expect(events.has(event), event).toBe(true);
     }
   });
 });
