@@ -21,13 +21,14 @@ const INSTALLED = [
   { name: '@reliable-mq/broker', dir: path.join(REPO_ROOT, 'apps/broker') },
 ];
 
-/** The Markdown files whose TypeScript blocks users copy: the main README and each package's. */
+/** The Markdown files whose TypeScript blocks users copy: the main README, each package's, and the telemetry setup. */
 const DOCUMENTS = [
   'README.md',
   'libs/reliable-mq/README.md',
   'libs/broker-engine/README.md',
   'libs/console/README.md',
   'apps/broker/README.md',
+  'docs/observability.md',
 ];
 
 describe('extractTsBlocks', () => {

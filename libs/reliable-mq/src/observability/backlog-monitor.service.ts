@@ -29,7 +29,7 @@ import { OutboxBacklogReader, type OutboxBacklog } from './outbox-backlog';
  *   retries waiting; dead letters; and this producer group's half messages. The embedded engine also reports its
  *   storage and commits; the standalone broker reports those on its own `/metrics`. RabbitMQ tells ready messages
  *   per queue (its lag in time is not known) and DLQ sizes per group.
- * @internal
+ * Not exported: ReliableMqHealth and the metrics reach it through Nest.
  */
 @Injectable()
 export class BacklogMonitor {
