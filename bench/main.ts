@@ -20,6 +20,7 @@ import { publishSuite } from './scenarios/publish.suite';
 import { relayDrainSuite } from './scenarios/relay-drain.suite';
 import { remoteSuite } from './scenarios/remote.suite';
 import { rabbitMqTransportSuite } from './scenarios/rabbitmq-transport.suite';
+import { telemetrySuite } from './scenarios/telemetry.suite';
 
 const SUITES: readonly SuiteFactory[] = [
   publishSuite,
@@ -30,6 +31,7 @@ const SUITES: readonly SuiteFactory[] = [
   dedupSuite,
   remoteSuite,
   rabbitMqTransportSuite,
+  telemetrySuite,
 ];
 
 interface Args {

@@ -5,7 +5,7 @@ import type { ScenarioResult, TargetResult } from './types';
 const pct = (value: number): string => `${(value * 100).toFixed(0)}%`;
 const signedPct = (value: number): string => `${value < 0 ? '−' : '+'}${Math.abs(value * 100).toFixed(0)}%`;
 
-/** The suite's targets (a)–(e), each a ratio or bound taken from figures of the same run. */
+/** The suite's targets (a)–(f), each a ratio or bound taken from figures of the same run. */
 export function evaluateTargets(results: readonly ScenarioResult[]): TargetResult[] {
   const get = (name: string): ScenarioResult | undefined => results.find((result) => result.name === name);
   const rate = (name: string): number | null => get(name)?.msgsPerSec ?? null;
@@ -161,6 +161,28 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
           floorText('relay.floor.sqlite', 'the least work of any relay on raw handles', floor) +
           floorText('relay.floor.leased.sqlite', 'the same with per-row leases', leased),
         pass: drain >= 20_000 && ratio >= 0.4,
+      });
+    }
+  }
+
+  {
+    const text =
+      'Framework end to end with the OpenTelemetry SDK (spans batched to a receiver, metrics scraped) ≥ 90% of the same without an SDK';
+    const gap = missing('telemetry.e2e.sdk.max', 'telemetry.e2e.nosdk.max');
+    if (gap) targets.push({ id: 'f', text, measured: gap, pass: null });
+    else {
+      const ratio = rate('telemetry.e2e.sdk.max')! / rate('telemetry.e2e.nosdk.max')!;
+      const fixed = get('telemetry.e2e.sdk.rate2000')?.p99Ms ?? null;
+      const fixedBase = get('telemetry.e2e.nosdk.rate2000')?.p99Ms ?? null;
+      targets.push({
+        id: 'f',
+        text,
+        measured:
+          `${formatRate(rate('telemetry.e2e.sdk.max'))} / ${formatRate(rate('telemetry.e2e.nosdk.max'))} msg/s = ${pct(ratio)}` +
+          (fixed === null || fixedBase === null
+            ? ''
+            : `; p99 at a fixed 2,000 msg/s ${formatMs(fixed)} vs ${formatMs(fixedBase)} ms`),
+        pass: ratio >= 0.9,
       });
     }
   }
