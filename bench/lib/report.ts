@@ -16,6 +16,7 @@ const SPEC_TITLES: Record<number, string> = {
   9: 'Remote publish (broker over TCP)',
   10: 'Remote end to end (broker over TCP)',
   11: 'RabbitMQ transport end to end',
+  12: 'OpenTelemetry SDK cost (framework end to end)',
 };
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
