@@ -8,6 +8,7 @@ import {
   backlogPoints,
   enginePoints,
   halfMessagePoints,
+  observableInstruments,
   type BrokerEngine,
   type EngineStats,
   type MetricPoint,
@@ -38,16 +39,10 @@ export class BrokerMetrics {
       readers: [this.exporter],
     });
     const meter = this.provider.getMeter('@reliable-mq/broker', version);
-    const instruments = new Map<string, Observable>();
-    for (const metric of [...Object.values(ENGINE_METRICS), ...Object.values(BACKLOG_METRICS)]) {
-      const options = { unit: metric.unit, description: metric.description };
-      instruments.set(
-        metric.name,
-        metric.kind === 'counter'
-          ? meter.createObservableCounter(metric.name, options)
-          : meter.createObservableGauge(metric.name, options),
-      );
-    }
+    const instruments = observableInstruments<Observable>(meter, [
+      ...Object.values(ENGINE_METRICS),
+      ...Object.values(BACKLOG_METRICS),
+    ]);
     meter.addBatchObservableCallback(
       (result) => {
         for (const point of this.points()) {

@@ -39,7 +39,9 @@ export {
   backlogPoints,
   enginePoints,
   halfMessagePoints,
+  observableInstruments,
   type BacklogPointOptions,
+  type ObservableInstrumentFactory,
   type MetricPoint,
   type ObservedMetric,
 } from './stats/engine-metrics';

@@ -16,6 +16,30 @@ export interface ObservedMetric {
   readonly attributes: readonly string[];
 }
 
+/** The two calls of an OpenTelemetry `Meter` that observed metrics need; a `Meter` fits it. */
+export interface ObservableInstrumentFactory<Instrument> {
+  createObservableCounter(name: string, options: { unit: string; description: string }): Instrument;
+  createObservableGauge(name: string, options: { unit: string; description: string }): Instrument;
+}
+
+/** One observable instrument per metric, of the kind it declares, keyed by the metric's name. */
+export function observableInstruments<Instrument>(
+  meter: ObservableInstrumentFactory<Instrument>,
+  metrics: Iterable<ObservedMetric>,
+): Map<string, Instrument> {
+  const instruments = new Map<string, Instrument>();
+  for (const metric of metrics) {
+    const options = { unit: metric.unit, description: metric.description };
+    instruments.set(
+      metric.name,
+      metric.kind === 'counter'
+        ? meter.createObservableCounter(metric.name, options)
+        : meter.createObservableGauge(metric.name, options),
+    );
+  }
+  return instruments;
+}
+
 /** One value of an ObservedMetric. */
 export interface MetricPoint {
   readonly metric: ObservedMetric;

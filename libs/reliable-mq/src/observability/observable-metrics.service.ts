@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { ATTR_PRODUCER_GROUP, type MetricPoint } from '@reliable-mq/engine';
+import { ATTR_PRODUCER_GROUP, observableInstruments, type MetricPoint } from '@reliable-mq/engine';
 import type { BatchObservableCallback, Observable } from '@opentelemetry/api';
 import { RELIABLE_MQ_OPTIONS } from '../constants';
 import { EscapingLogger } from '../logging/escaping-logger';
@@ -36,16 +36,7 @@ export class ObservableMetrics implements OnApplicationBootstrap, OnApplicationS
     if (!api || this.unregister) return;
     const meter = api.metrics.getMeter(RELIABLE_MQ_METER);
     if (meter === api.createNoopMeter()) return;
-    const instruments = new Map<string, Observable>();
-    for (const metric of OBSERVABLE_METRICS) {
-      const options = { unit: metric.unit, description: metric.description };
-      instruments.set(
-        metric.name,
-        metric.kind === 'counter'
-          ? meter.createObservableCounter(metric.name, options)
-          : meter.createObservableGauge(metric.name, options),
-      );
-    }
+    const instruments = observableInstruments<Observable>(meter, OBSERVABLE_METRICS);
     const callback: BatchObservableCallback = async (result) => {
       for (const point of await this.points()) {
         const instrument = instruments.get(point.metric.name);
