@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RemoteTransport, type RelayOptions } from '@reliable-mq/nestjs';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { freePort } from '../support/free-port';
-import { DrainWatch, ORDERS_TOPIC, OrderApp, tally } from '../support/order-outage-app';
+import { DrainWatch, ORDERS_TOPIC, OrderApp, expectRecoveredFromOutage, tally } from '../support/order-outage-app';
 import { TestDatabase } from '../support/outbox-test-kit';
 import { waitUntil } from '../support/wait-until';
 
@@ -175,17 +175,17 @@ describe('the standalone broker away', () => {
     );
     expect(end).not.toBeNull();
     expect(Number(end![2])).toBeGreaterThanOrEqual(10_000);
-    expect(outageMs).toBeGreaterThan(BUDGET_MS * 5);
     expect(pendingAtReturn).toBeGreaterThanOrEqual(10_000);
-    expect(statusesDuringOutage.dead ?? 0).toBe(0);
-    expect(attemptsDuringOutage).toBe(0);
-    expect(counts).toEqual({ once: placed.length, twice: 0, lost: 0 });
-    expect(statuses).toEqual({ sent: placed.length });
-    // Draining starts (the relay claims and publishes) within a second of the return; the first batch's confirm and
-    // the first handled order follow, and are printed above.
-    expect(figures.firstClaimedMs).not.toBeNull();
-    expect(figures.firstClaimedMs!).toBeLessThan(1_000);
-    expect(figures.firstHandledMs).not.toBeNull();
-    expect(figures.firstHandledMs!).toBeLessThan(3_000);
+    // The first batch's confirm and the first handled order are printed above.
+    expectRecoveredFromOutage({
+      outageMs,
+      budgetMs: BUDGET_MS,
+      statusesDuringOutage,
+      attemptsDuringOutage,
+      placed,
+      counts,
+      statuses,
+      figures,
+    });
   }, 60_000);
 });

@@ -1,4 +1,5 @@
 import { Injectable, type LoggerService } from '@nestjs/common';
+import { expect } from 'vitest';
 import { Test, type TestingModule } from '@nestjs/testing';
 import type { DataSource } from 'typeorm';
 import {
@@ -261,4 +262,34 @@ export class DrainWatch {
       firstHandledMs: since(this.firstHandledAt),
     };
   }
+}
+
+/** What an outage run saw, for the checks every outage test makes once the broker is back. */
+export interface OutageOutcome {
+  outageMs: number;
+  /** The relay's retry budget, `maxAttempts` × `backoffMaxMs`. */
+  budgetMs: number;
+  statusesDuringOutage: Record<string, number>;
+  attemptsDuringOutage: number;
+  placed: readonly string[];
+  counts: ReturnType<typeof tally>;
+  statuses: Record<string, number>;
+  figures: ReturnType<DrainWatch['stop']>;
+}
+
+/**
+ * The outage outlasted the relay's retry budget many times over, yet cost no row an attempt or its life; every order
+ * took effect once; and draining began (the relay claimed and published) within a second of the return, with the
+ * first order handled soon after.
+ */
+export function expectRecoveredFromOutage(outcome: OutageOutcome): void {
+  expect(outcome.outageMs).toBeGreaterThan(outcome.budgetMs * 5);
+  expect(outcome.statusesDuringOutage.dead ?? 0).toBe(0);
+  expect(outcome.attemptsDuringOutage).toBe(0);
+  expect(outcome.counts).toEqual({ once: outcome.placed.length, twice: 0, lost: 0 });
+  expect(outcome.statuses).toEqual({ sent: outcome.placed.length });
+  expect(outcome.figures.firstClaimedMs).not.toBeNull();
+  expect(outcome.figures.firstClaimedMs!).toBeLessThan(1_000);
+  expect(outcome.figures.firstHandledMs).not.toBeNull();
+  expect(outcome.figures.firstHandledMs!).toBeLessThan(3_000);
 }
