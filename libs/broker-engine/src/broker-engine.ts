@@ -65,6 +65,8 @@ import { compileTagFilter } from './util/tag-filter';
 import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from './util/owner-only-files';
 import { uuidv7 } from './util/uuid-v7';
 import { moveBacklog } from './backlog/move-backlog';
+import { backlogReport, type BacklogReport } from './backlog/backlog-report';
+import { planOffsetReset, resetOffsets, type OffsetResetPlan } from './backlog/reset-offsets';
 
 export const DATABASE_FILE = 'broker.sqlite';
 const DISK_CHECK_INTERVAL_MS = 1000;
@@ -860,24 +862,21 @@ export class BrokerEngine {
    * (typically one with more queues), queue by queue in offset order so each key keeps
    * its order. The group must subscribe `toTopic` to consume the moved messages.
    */
-  async redistributeBacklog(group: string, fromTopic: string, toTopic: string): Promise<{ moved: number }> {
+  async redistributeBacklog(
+    group: string,
+    fromTopic: string,
+    toTopic: string,
+    options: { onProgress?: (moved: number) => void } = {},
+  ): Promise<{ moved: number }> {
     this.ensureOpen('redistribute a backlog');
     validateName('group', group);
     this.topics.require(fromTopic);
     this.topics.require(toTopic);
     if (fromTopic === toTopic) throw new InvalidArgumentError('redistributeBacklog needs two different topics.');
-    let runtime = this.groups.get(group);
-    if (runtime?.mode === 'broadcasting') {
-      throw new InvalidArgumentError(
-        `Group "${group}" is broadcasting; backlogs are moved for clustering groups only.`,
-      );
-    }
-    if (!runtime) {
-      runtime = new ConsumerGroup(group, 'clustering', this.groupContext);
-      this.groups.set(group, runtime);
-    }
+    const runtime = this.clusteringGroup(group, 'backlogs are moved');
     return moveBacklog({
       group: runtime,
+      onProgress: options.onProgress,
       fromTopic,
       toTopic,
       queueCount: this.topics.queueCount(fromTopic),
@@ -904,6 +903,70 @@ export class BrokerEngine {
         );
       },
     });
+  }
+
+  /** Per group and topic: lag in messages and in time, rates, members connected and the drain estimate; largest lag first. */
+  backlog(): BacklogReport {
+    this.ensureOpen('read the backlog');
+    const members = (group: string, topic: string): number =>
+      [...(this.groups.get(group)?.members.values() ?? [])].filter(
+        (member) => member.active && member.subscriptions.has(topic),
+      ).length;
+    return backlogReport(this.collectStats(), members, this.now());
+  }
+
+  /** What `resetOffsets(group, topic, timestamp)` would skip or deliver again, read without changing anything. */
+  previewOffsetReset(group: string, topic: string, timestamp: number): OffsetResetPlan {
+    this.ensureOpen('preview an offset reset');
+    return planOffsetReset(this.offsetResetInput(group, topic, timestamp));
+  }
+
+  /**
+   * Moves a clustering group's offsets on `topic` to the first message stored at or after `timestamp`: forward skips
+   * what was stored before it, backward delivers again what was stored since. Resolves with what was done.
+   */
+  async resetOffsets(group: string, topic: string, timestamp: number): Promise<OffsetResetPlan> {
+    this.ensureOpen('reset offsets');
+    return resetOffsets({
+      ...this.offsetResetInput(group, topic, timestamp),
+      now: () => this.now(),
+      submit: (apply) => this.committer.submit(apply, { publish: false }),
+    });
+  }
+
+  private offsetResetInput(group: string, topic: string, timestamp: number) {
+    validateName('group', group);
+    this.topics.require(topic);
+    if (!Number.isFinite(timestamp) || timestamp < 0) {
+      throw new InvalidArgumentError(`An offset reset needs a timestamp in epoch ms; got ${String(timestamp)}.`);
+    }
+    return {
+      db: this.db,
+      group: this.clusteringGroup(group, 'offsets are reset'),
+      topic,
+      queueCount: this.topics.queueCount(topic),
+      timestamp,
+      headOf: (queueId: number) => this.heads.peek(topic, queueId),
+      // Offsets waiting for their flush only ever move forward (stored as the larger value): drop them, or one
+      // flushed after the reset would undo a move back.
+      dropPendingOffsets: () => {
+        for (const [id, offset] of this.dirty) {
+          if (offset.group === group && offset.owner === '' && offset.topic === topic) this.dirty.delete(id);
+        }
+      },
+    };
+  }
+
+  private clusteringGroup(group: string, what: string): ConsumerGroup {
+    let runtime = this.groups.get(group);
+    if (runtime?.mode === 'broadcasting') {
+      throw new InvalidArgumentError(`Group "${group}" is broadcasting; ${what} for clustering groups only.`);
+    }
+    if (!runtime) {
+      runtime = new ConsumerGroup(group, 'clustering', this.groupContext);
+      this.groups.set(group, runtime);
+    }
+    return runtime;
   }
 
   stats(): EngineStats {

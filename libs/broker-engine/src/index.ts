@@ -45,6 +45,16 @@ export {
   type MetricPoint,
   type ObservedMetric,
 } from './stats/engine-metrics';
+// backlog: what an operator reads and does when a group falls behind
+export {
+  backlogReport,
+  estimateDrain,
+  type BacklogEntry,
+  type BacklogReport,
+  type DrainEstimate,
+  type DrainState,
+} from './backlog/backlog-report';
+export type { OffsetResetPlan, QueueResetPlan } from './backlog/reset-offsets';
 export { loadOptionalDependency } from './util/optional-dependency';
 export { SCHEMA_VERSION } from './storage/schema';
 

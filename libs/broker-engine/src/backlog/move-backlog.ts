@@ -18,6 +18,8 @@ export interface MoveBacklogInput {
   writeCopy: (row: MessageRow) => void;
   /** Persists the group's committed offset on a `fromTopic` queue (inside the submitted transaction). */
   saveOffset: (queueId: number, committed: number) => void;
+  /** Told the running total after each committed chunk, for progress on long moves. */
+  onProgress?: (moved: number) => void;
 }
 
 /**
@@ -59,6 +61,7 @@ export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: num
         });
         for (const row of scanned) group.ack(queue, row.queue_offset);
         moved += rows.length;
+        input.onProgress?.(moved);
         cursor = scanned[scanned.length - 1]!.queue_offset + 1;
       }
       queue.nextFetch = Math.max(queue.nextFetch, cursor, queue.committed);
