@@ -16,6 +16,11 @@ export interface BrokerConfig {
   dataDir: string;
   /** Clients must present it in `hello`. null only with `allowNoToken` on a loopback host. */
   token: string | null;
+  /**
+   * Token of operators: it is accepted wherever `token` is, and it alone may run the backlog actions (expand queues,
+   * redistribute a backlog, reset offsets). null: only a broker without any token runs them.
+   */
+  adminToken: string | null;
   allowNoToken: boolean;
   flush: FlushMode;
   /** Topics created at startup, with an optional queue count. */
@@ -88,6 +93,7 @@ export const BROKER_ENV_HELP = [
   `BROKER_DATA_DIR            engine data directory (default ./${BROKER_DEFAULTS.dataDir})`,
   'BROKER_TOKEN               token clients must present (required)',
   'BROKER_ALLOW_NO_TOKEN      "true" runs without a token; only on a loopback host, with a warning',
+  'BROKER_ADMIN_TOKEN         token of operators, needed for backlog actions (expand, redistribute, reset offsets)',
   'BROKER_FLUSH               "sync" (default: confirm after fsync) or "async"',
   'BROKER_TOPICS              topics created at startup: "order.created,payment.succeeded:8" (name[:queues])',
   `BROKER_HEALTH_PORT         HTTP health endpoint port (default BROKER_PORT + 1; "off" disables)`,
@@ -171,6 +177,15 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
   } else if (token.length < 8 || token.length > 1024) {
     errors.push('BROKER_TOKEN must be 8 to 1024 characters long.');
   }
+  const adminToken =
+    env.BROKER_ADMIN_TOKEN !== undefined && env.BROKER_ADMIN_TOKEN !== '' ? env.BROKER_ADMIN_TOKEN : null;
+  if (adminToken !== null && (adminToken.length < 8 || adminToken.length > 1024)) {
+    errors.push('BROKER_ADMIN_TOKEN must be 8 to 1024 characters long.');
+  } else if (adminToken !== null && adminToken === token) {
+    errors.push(
+      'BROKER_ADMIN_TOKEN must differ from BROKER_TOKEN: the services hold BROKER_TOKEN, operators the other.',
+    );
+  }
   const flushRaw = text('BROKER_FLUSH') ?? 'sync';
   if (flushRaw !== 'sync' && flushRaw !== 'async')
     errors.push(`BROKER_FLUSH must be "sync" or "async"; got ${JSON.stringify(flushRaw)}.`);
@@ -228,6 +243,7 @@ export function readBrokerConfig(env: NodeJS.ProcessEnv, cwd: string = process.c
     port,
     dataDir,
     token,
+    adminToken,
     allowNoToken,
     flush: flushRaw as FlushMode,
     topics,
@@ -277,6 +293,7 @@ export function brokerConfig(overrides: Partial<BrokerConfig> & Pick<BrokerConfi
     host: DEFAULT_BROKER_HOST,
     port: DEFAULT_BROKER_PORT,
     token: null,
+    adminToken: null,
     allowNoToken: false,
     flush: 'sync',
     topics: [],

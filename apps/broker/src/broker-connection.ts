@@ -38,6 +38,8 @@ export interface ConnectionHost {
   readonly maxBodyBytes: number;
   readonly maxBatchSize: number;
   authenticate(token: string | undefined): boolean;
+  /** Whether the token is the admin token, which backlog actions need. */
+  isAdmin(token: string | undefined): boolean;
   /**
    * Runs `evaluate` (a token check that says whether it failed) now, or once the address may fail another one.
    * Returns a function that withdraws it.
@@ -102,6 +104,8 @@ export class BrokerConnection {
   readonly subscriptions: ConnectionSubscriptions;
   readonly checkers: ConnectionCheckers;
   private readonly context: OperationContext;
+  /** Set by a hello with the admin token. */
+  private admin = false;
   private resolveClosed!: () => void;
   /** Settles once the connection is closed and its subscriptions and checkers are gone. */
   readonly closed = new Promise<void>((resolve) => {
@@ -139,6 +143,7 @@ export class BrokerConnection {
       subscribed: (group, topic) => host.subscribed(group, topic),
       validatePayload: (group, topic, payload) => host.validatePayload(group, topic, payload),
       warn: (message, kind) => this.logger.warn(`Connection ${this.describe()}: ${message}`, kind),
+      isAdmin: () => this.admin,
     };
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
@@ -475,6 +480,7 @@ export class BrokerConnection {
         );
         return true;
       }
+      this.admin = this.host.isAdmin(token);
       this.open(frame.id);
       return false;
     });

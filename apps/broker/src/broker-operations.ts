@@ -8,6 +8,7 @@ import type {
 } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { ClientOp, type ValidatePayloadResult, type WireConfirm } from '@reliable-mq/engine/protocol';
+import { BACKLOG_CALLS_REFUSED_WHILE_DRAINING, BACKLOG_OPERATIONS } from './backlog-operations';
 import type { ConnectionCheckers } from './connection-checkers';
 import type { ConnectionSubscriptions } from './connection-subscriptions';
 import { Args } from './request-args';
@@ -26,6 +27,8 @@ export interface OperationContext {
   validatePayload(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult>;
   /** Logs a warning about this connection's use of the broker (limited per kind, so a busy client cannot flood the log). */
   warn(message: string, kind?: string): void;
+  /** Whether this connection's hello carried the admin token (backlog actions need it). */
+  isAdmin(): boolean;
 }
 
 export type Operation = (ctx: OperationContext, args: Args) => unknown;
@@ -248,6 +251,8 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 
   [ClientOp.TX_DISCARD_DISCARDED]: ({ engine }, args) =>
     engine.discardDiscardedHalves(args.stringArray('txIds', MAX_IDS, MAX_NAME), args.string('reason', MAX_TEXT)),
+
+  ...BACKLOG_OPERATIONS,
 };
 
 /** Calls that start new work; refused while the server drains for shutdown. Acks, pings and answers still flow. */
@@ -257,4 +262,5 @@ export const REFUSED_WHILE_DRAINING: ReadonlySet<string> = new Set([
   ClientOp.TX_SEND,
   ClientOp.TX_CHECKER_REGISTER,
   ClientOp.TOPIC_ENSURE,
+  ...BACKLOG_CALLS_REFUSED_WHILE_DRAINING,
 ]);

@@ -288,6 +288,22 @@ describe('broker server: malformed and hostile frames get an error frame and a c
         { group: 'g', topic: TOPIC, payload: '{}' },
         { group: 'g', payload: Buffer.from('{}') },
       ],
+      [ClientOp.BACKLOG_REPORT]: [[1]],
+      [ClientOp.BACKLOG_EXPAND]: [{ topic: TOPIC }, { topic: TOPIC, queueCount: '16' }, { topic: 1, queueCount: 16 }],
+      [ClientOp.BACKLOG_REDISTRIBUTE]: [
+        { group: 'g', fromTopic: TOPIC },
+        { group: 'g', fromTopic: TOPIC, toTopic: 'w', toQueueCount: 'many' },
+        { group: 'g', fromTopic: TOPIC, toTopic: 'w', operation: 7 },
+      ],
+      [ClientOp.BACKLOG_PROGRESS]: [{}, { operation: 1 }],
+      [ClientOp.BACKLOG_RESET_PREVIEW]: [
+        { group: 'g', topic: TOPIC },
+        { group: 'g', topic: TOPIC, timestamp: '2026-01-01' },
+      ],
+      [ClientOp.BACKLOG_RESET]: [
+        { group: 'g', topic: TOPIC, timestamp: true },
+        { group: 'g', timestamp: 1 },
+      ],
     };
 
     it('covers every call of the protocol', () => {

@@ -3,3 +3,4 @@ export * from './protocol-constants';
 export * from './protocol-frames';
 export { FrameDecoder, FrameError, checkFrame, encodeFrame, frameSize } from './frame-codec';
 export { ProtocolError, toWireError } from './wire-error';
+export * from './backlog-frames';

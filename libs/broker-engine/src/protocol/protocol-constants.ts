@@ -64,6 +64,16 @@ export const ClientOp = {
    * payload; the broker forwards it as `payload.validate`. Added within version 1: see `validateTimeoutMs` in hello.
    */
   PAYLOAD_VALIDATE: 'payload.validate',
+  /**
+   * Backlog calls, added within version 1 (docs/broker-protocol.md#backlog). `backlog.report` and
+   * `backlog.resetPreview` read; the others change offsets or queues and need the admin token (FORBIDDEN otherwise).
+   */
+  BACKLOG_REPORT: 'backlog.report',
+  BACKLOG_EXPAND: 'backlog.expand',
+  BACKLOG_REDISTRIBUTE: 'backlog.redistribute',
+  BACKLOG_PROGRESS: 'backlog.progress',
+  BACKLOG_RESET_PREVIEW: 'backlog.resetPreview',
+  BACKLOG_RESET: 'backlog.reset',
 } as const;
 export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp];
 
@@ -109,6 +119,10 @@ export const ProtocolErrorCode = {
   SUPERSEDED: 'SUPERSEDED',
   /** `payload.validate` for a group the broker knows nothing of on that topic: no subscription, no dead letter. */
   UNKNOWN_GROUP: 'UNKNOWN_GROUP',
+  /** A backlog action on a connection whose hello did not carry the admin token. Not fatal. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** `backlog.progress` for an operation the broker does not know (never started, or forgotten after an hour). */
+  UNKNOWN_OPERATION: 'UNKNOWN_OPERATION',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];

@@ -33,6 +33,7 @@ import {
   type RemoteTransportOptions,
   type ResolvedRemoteTransportOptions,
 } from './remote-transport-options';
+import { createRemoteBacklog, type RemoteBacklogOperations } from './remote-backlog';
 import { createRemoteTransactions, type CheckerRegistration } from './remote-transactions';
 import { readDelivery, toDeadLetter, toDeadLetterPage, toWireMessage, wireOverhead } from './wire-conversions';
 
@@ -93,6 +94,10 @@ export class RemoteTransport implements Transport {
   private readonly connectionListeners = new ConnectionListeners();
   private readonly instanceId = uuidv7().slice(-12);
   readonly transactions: TransactionalOperations;
+  /** Backlog report and actions of the standalone broker (the actions need the admin token). */
+  readonly backlog: RemoteBacklogOperations = createRemoteBacklog((op, args, timeoutMs) =>
+    this.openConnection().call(op, args, timeoutMs),
+  );
 
   constructor(
     options: RemoteTransportOptions,

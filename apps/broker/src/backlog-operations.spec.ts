@@ -1,0 +1,150 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RemoteTransport } from '@reliable-mq/nestjs';
+import { readBrokerConfig, brokerConfig } from './broker-config';
+import { silentBrokerLogger } from './broker-logger';
+import { BrokerServer } from './broker-server';
+
+const TOKEN = 'backlog-client-token';
+const ADMIN = 'backlog-admin-token';
+
+let dataDir: string;
+let server: BrokerServer;
+let client: RemoteTransport;
+let admin: RemoteTransport;
+
+const transport = (token: string): RemoteTransport =>
+  new RemoteTransport({
+    kind: 'remote',
+    url: `reliable-mq://127.0.0.1:${server.address.port}`,
+    token,
+    connectTimeoutMs: 5_000,
+  });
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'rmq-backlog-ops-'));
+  server = await BrokerServer.start(
+    brokerConfig({
+      dataDir,
+      port: 0,
+      healthPort: null,
+      token: TOKEN,
+      adminToken: ADMIN,
+      topics: [{ name: 'orders', queueCount: 2 }],
+      engine: { minFreeDiskBytes: 0 },
+    }),
+    { logger: silentBrokerLogger },
+  );
+  client = transport(TOKEN);
+  admin = transport(ADMIN);
+  await Promise.all([client.connect(), admin.connect()]);
+}, 30_000);
+
+afterAll(async () => {
+  await client?.close();
+  await admin?.close();
+  await server?.shutdown(2_000);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function publish(prefix: string, count: number): Promise<void> {
+  await client.publish(
+    Array.from({ length: count }, (_, i) => ({
+      id: `${prefix}-${i}`,
+      topic: 'orders',
+      key: `k${i % 5}`,
+      headers: {},
+      body: Buffer.from(`${prefix}-${i}`),
+    })),
+  );
+}
+
+describe('backlog calls of the standalone broker', () => {
+  it('reports the backlog to any client, and refuses actions without the admin token', async () => {
+    const group = 'report-group';
+    const sub = await client.subscribe(
+      { group, topic: 'orders', mode: 'concurrent', prefetch: 1, maxReconsumeTimes: 0 },
+      async () => undefined,
+    );
+    await sub.close();
+    await publish('r', 10);
+    const report = await client.backlog.report();
+    expect(report.entries.find((e) => e.group === group)).toMatchObject({ topic: 'orders', lag: 10, members: 0 });
+
+    await expect(client.backlog.expandQueues('orders', 4)).rejects.toMatchObject({
+      brokerCode: 'FORBIDDEN',
+      message: expect.stringMatching(/admin token.*BROKER_ADMIN_TOKEN/),
+    });
+    await expect(client.backlog.resetOffsets(group, 'orders', Date.now())).rejects.toMatchObject({
+      brokerCode: 'FORBIDDEN',
+    });
+    await expect(
+      client.backlog.redistribute({ group, fromTopic: 'orders', toTopic: 'orders.wide', toQueueCount: 8 }),
+    ).rejects.toMatchObject({ brokerCode: 'FORBIDDEN' });
+    // Refused calls are not fatal: the connection keeps working.
+    expect((await client.backlog.previewReset(group, 'orders', Date.now() + 1000)).skipped).toBe(10);
+    expect((await client.listTopics()).find((t) => t.name === 'orders')!.queueCount).toBe(2);
+  });
+
+  it('expands, redistributes with progress, and resets with the admin token', async () => {
+    const group = 'admin-group';
+    const sub = await client.subscribe(
+      { group, topic: 'orders', mode: 'concurrent', prefetch: 1, maxReconsumeTimes: 0 },
+      async () => undefined,
+    );
+    await sub.close();
+    await publish('a', 40);
+    expect((await admin.backlog.expandQueues('orders', 4)).queueCount).toBe(4);
+
+    const moved = await admin.backlog.redistribute({
+      group,
+      fromTopic: 'orders',
+      toTopic: 'orders.admin-wide',
+      toQueueCount: 8,
+      operation: 'move-1',
+    });
+    expect(moved.moved).toBeGreaterThanOrEqual(40);
+    const progress = await admin.backlog.progress('move-1');
+    expect(progress).toMatchObject({ state: 'done', moved: moved.moved, total: moved.moved, error: null });
+    expect((await admin.listTopics()).find((t) => t.name === 'orders.admin-wide')!.queueCount).toBe(8);
+    await expect(admin.backlog.progress('never')).rejects.toMatchObject({ brokerCode: 'UNKNOWN_OPERATION' });
+
+    const report = await admin.backlog.report();
+    expect(report.entries.find((e) => e.group === group && e.topic === 'orders')!.lag).toBe(0);
+
+    // Back to the start of the topic: everything still stored comes again.
+    const plan = await admin.backlog.resetOffsets(group, 'orders', 0);
+    expect(plan.redelivered).toBeGreaterThanOrEqual(40);
+    expect((await admin.backlog.report()).entries.find((e) => e.group === group && e.topic === 'orders')!.lag).toBe(
+      plan.redelivered,
+    );
+  });
+
+  it('answers bad arguments with a sentence', async () => {
+    await expect(
+      admin.backlog.redistribute({ group: 'g', fromTopic: 'orders', toTopic: 'orders.missing' }),
+    ).rejects.toThrow(/does not exist: give "toQueueCount"/);
+    await expect(admin.backlog.expandQueues('orders', 2)).rejects.toThrow(/already has 4 queues/);
+    await expect(admin.backlog.expandQueues('missing', 8)).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+  });
+});
+
+describe('BROKER_ADMIN_TOKEN', () => {
+  it('must be long enough and differ from BROKER_TOKEN', () => {
+    const base = { BROKER_TOKEN: 'a-long-client-token', BROKER_DATA_DIR: dataDir };
+    expect(readBrokerConfig({ ...base, BROKER_ADMIN_TOKEN: 'short' }, '/')).toMatchObject({
+      ok: false,
+      errors: [expect.stringMatching(/BROKER_ADMIN_TOKEN must be 8 to 1024/)],
+    });
+    expect(readBrokerConfig({ ...base, BROKER_ADMIN_TOKEN: 'a-long-client-token' }, '/')).toMatchObject({
+      ok: false,
+      errors: [expect.stringMatching(/must differ from BROKER_TOKEN/)],
+    });
+    expect(readBrokerConfig({ ...base, BROKER_ADMIN_TOKEN: 'an-admin-token' }, '/')).toMatchObject({
+      ok: true,
+      config: { adminToken: 'an-admin-token' },
+    });
+  });
+});

@@ -1,0 +1,43 @@
+/** Arguments and results of the backlog calls (docs/broker-protocol.md#backlog). */
+
+/** `backlog.expand`: raises a topic's queue count online; answered with the topic (`{ name, queueCount }`). */
+export interface BacklogExpandArgs {
+  topic: string;
+  queueCount: number;
+}
+
+/**
+ * `backlog.redistribute`: moves a clustering group's unconsumed backlog on `fromTopic` onto `toTopic`, created with
+ * `toQueueCount` queues when it does not exist. Answered once done with `{ moved, toTopic }`; `operation` (chosen by
+ * the caller) names it for `backlog.progress` while it runs.
+ */
+export interface BacklogRedistributeArgs {
+  group: string;
+  fromTopic: string;
+  toTopic: string;
+  toQueueCount?: number;
+  operation?: string;
+}
+
+/** `backlog.progress`: where a redistribution started with `operation` stands. */
+export interface WireBacklogProgress {
+  operation: string;
+  group: string;
+  fromTopic: string;
+  toTopic: string;
+  /** The group's lag on `fromTopic` when the move started. */
+  total: number;
+  moved: number;
+  state: 'running' | 'done' | 'failed';
+  error: string | null;
+  startedAt: number;
+  finishedAt: number | null;
+}
+
+/** `backlog.resetPreview` and `backlog.reset`: a group's offsets on a topic to the first message stored at or after `timestamp`. */
+export interface BacklogResetArgs {
+  group: string;
+  topic: string;
+  /** Epoch ms. */
+  timestamp: number;
+}
