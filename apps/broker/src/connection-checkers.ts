@@ -1,19 +1,17 @@
-import type { BrokerEngine, HalfMessage, TransactionOutcome } from '@reliable-mq/engine';
 import {
-  ProtocolError,
-  ProtocolErrorCode,
-  ServerOp,
-  type CheckArgs,
-  type WireHalfMessage,
-} from '@reliable-mq/engine/protocol';
+  toWireHalfMessage,
+  transactionOutcomeOf,
+  type BrokerEngine,
+  type HalfMessage,
+  type TransactionOutcome,
+} from '@reliable-mq/engine';
+import { ProtocolError, ProtocolErrorCode, ServerOp, type CheckArgs } from '@reliable-mq/engine/protocol';
 
 /** What checkbacks need from their connection: a way to ask the client and wait for its answer. */
 export interface CheckChannel {
   readonly isOpen: boolean;
   request(op: string, args: unknown, timeoutMs: number): Promise<unknown>;
 }
-
-const OUTCOMES: readonly TransactionOutcome[] = ['commit', 'rollback', 'unknown'];
 
 /**
  * Transaction checkers registered by one connection. Each is an engine checker for a producer group whose answer
@@ -60,30 +58,10 @@ export class ConnectionCheckers {
 
   private async ask(checker: number, half: HalfMessage): Promise<TransactionOutcome> {
     if (!this.channel.isOpen) return 'unknown';
-    const args: CheckArgs = { checker, half: toWireHalf(half) };
+    const args: CheckArgs = { checker, half: toWireHalfMessage(half) };
     const answer = await this.channel.request(ServerOp.TX_CHECK, args, this.timeoutMs);
-    const outcome =
-      typeof answer === 'object' && answer !== null ? (answer as { outcome?: unknown }).outcome : undefined;
-    return OUTCOMES.includes(outcome as TransactionOutcome) ? (outcome as TransactionOutcome) : 'unknown';
+    return transactionOutcomeOf(
+      typeof answer === 'object' && answer !== null ? (answer as { outcome?: unknown }).outcome : undefined,
+    );
   }
-}
-
-export function toWireHalf(half: HalfMessage): WireHalfMessage {
-  return {
-    txId: half.txId,
-    messageId: half.messageId,
-    producerGroup: half.producerGroup,
-    topic: half.topic,
-    key: half.key,
-    tags: half.tags,
-    headers: half.headers,
-    body: half.body,
-    sentAt: half.sentAt,
-    state: half.state,
-    checkCount: half.checkCount,
-    nextCheckAt: half.nextCheckAt,
-    reason: half.reason,
-    resolvedAt: half.resolvedAt,
-    resolvedBy: half.resolvedBy,
-  };
 }

@@ -28,6 +28,50 @@ export { uuidv7 } from './util/uuid-v7';
 export { escapeLogText } from './util/log-text';
 export { ownerOnlyDatabaseFile, ownerOnlyDirectory, writeOwnerOnlyFile } from './util/owner-only-files';
 
+// transactional messages over any storage: the framework keeps half messages in the producer's database for brokers
+// that have none, and runs the same checkback, resolutions and retention as the engine over its own ledger
+export type {
+  AppliedTransition,
+  ClaimedCheck,
+  ClaimedChecks,
+  HalfLedgerQuery,
+  HalfMessageLedger,
+  HalfTransition,
+  NewHalfRecord,
+  PruneCursor,
+  PrunedChunk,
+  PrunedHalf,
+  RefusedTransition,
+} from './transactions/half-message-ledger';
+export { CheckbackScheduler, type CheckbackSchedulerOptions } from './transactions/checkback-scheduler';
+export {
+  HalfMessageResolutions,
+  checkTxId,
+  type HalfResolutionsOptions,
+} from './transactions/half-message-resolutions';
+export {
+  pruneHalfMessages,
+  type HalfPruneResult,
+  type HalfRetentionOptions,
+} from './transactions/half-message-retention';
+export {
+  TRANSACTION_OUTCOMES,
+  askChecker,
+  isTransactionOutcome,
+  normaliseCheckerAnswer,
+  transactionOutcomeOf,
+  type CheckerAnswer,
+} from './transactions/checker-answer';
+export {
+  fromWireHalfMessage,
+  halfMessageFields,
+  halfMessageView,
+  toWireHalfMessage,
+  type HalfMessageFields,
+  type HalfMessageView,
+  type WireHalfMessage,
+} from './transactions/half-message-shapes';
+
 // metrics: names and values that the broker and the framework register with a metrics API
 export {
   ATTR_GROUP,
@@ -55,6 +99,7 @@ export {
   type DrainState,
 } from './backlog/backlog-report';
 export type { OffsetResetPlan, QueueResetPlan } from './backlog/reset-offsets';
+export { BacklogMoves, type BacklogMove, type BacklogMoveRequest } from './backlog/backlog-moves';
 export { loadOptionalDependency } from './util/optional-dependency';
 export { SCHEMA_VERSION } from './storage/schema';
 

@@ -1,3 +1,4 @@
+import type { WireHalfMessage } from '../transactions/half-message-shapes';
 import type { FrameType } from './protocol-constants';
 
 /** A failure as it travels. `name` is the error class on the sending side; `details` its public fields. */
@@ -146,23 +147,8 @@ export interface CheckArgs {
   half: WireHalfMessage;
 }
 
-export interface WireHalfMessage {
-  txId: string;
-  messageId: string;
-  producerGroup: string;
-  topic: string;
-  key: string | null;
-  tags: string[];
-  headers: Record<string, string>;
-  body: Uint8Array;
-  sentAt: number;
-  state: string;
-  checkCount: number;
-  nextCheckAt: number;
-  reason: string | null;
-  resolvedAt: number | null;
-  resolvedBy: string | null;
-}
+// One shape of a half message for every hop: see transactions/half-message-shapes.
+export type { WireHalfMessage };
 
 /** `payload.validate` from a client: would a live member of `group` on `topic` accept this body? */
 export interface ValidatePayloadArgs {

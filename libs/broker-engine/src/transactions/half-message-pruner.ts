@@ -1,4 +1,8 @@
+import type { PruneCursor, PrunedChunk } from './half-message-ledger';
+import { pruneHalfMessages, type HalfPruneResult } from './half-message-retention';
 import type { HalfMessageStore, ResolvedHalfState } from './half-message-store';
+
+export type { HalfPruneResult } from './half-message-retention';
 
 /** What the pruner borrows from the engine. */
 export interface HalfPrunerHost {
@@ -16,22 +20,19 @@ export interface HalfPrunerOptions {
   chunkSize: number;
 }
 
-/** Deleted records per state in one pass. */
-export interface HalfPruneResult {
-  committed: number;
-  rolled_back: number;
-  discarded: number;
+const PRUNABLE: readonly ResolvedHalfState[] = ['committed', 'rolled_back', 'discarded'];
+
+/** Where the walk stands: a state, a producer group, and the `sent_at` to go on from (null: find the next group). */
+interface Walk {
+  state: number;
+  group: string;
+  from: number | null;
 }
 
-const PRUNABLE: readonly ResolvedHalfState[] = ['committed', 'rolled_back', 'discarded'];
-/** Transaction ids named in the warning about discarded records, per producer group. */
-const NAMED_IDS = 10;
-
 /**
- * Deletes records of resolved half messages (committed, rolled back, or discarded after their last check) whose
- * resolution is older than the retention. Unresolved records are never read, so a pending transaction and its
- * checkbacks are untouched. Work goes state by state and producer group by producer group, at most `chunkSize`
- * records per commit, yielding to the event loop between chunks, so no write transaction grows with the table.
+ * The engine's way through its half messages for retention: state by state and producer group by producer group,
+ * each walked by `sent_at` along the (state, producer_group, sent_at) index, so that every chunk is an index range
+ * and never a scan of the table. The pass itself (cutoff, chunks, warnings) is `pruneHalfMessages`.
  */
 export class HalfMessagePruner {
   constructor(
@@ -40,55 +41,35 @@ export class HalfMessagePruner {
     private readonly options: HalfPrunerOptions,
   ) {}
 
-  async prune(): Promise<HalfPruneResult> {
-    const result: HalfPruneResult = { committed: 0, rolled_back: 0, discarded: 0 };
-    const { retentionMs, chunkSize } = this.options;
-    if (retentionMs === null) return result;
-    // One cutoff for the whole pass: a record resolved while the pass runs is younger than it.
-    const cutoff = this.host.now() - retentionMs;
-    for (const state of PRUNABLE) {
-      let group = '';
-      for (;;) {
-        if (this.host.stopped()) return result;
-        const next = this.store.nextGroup(state, group);
-        if (next === undefined) break;
-        group = next;
-        const deleted = await this.pruneGroup(state, group, cutoff, chunkSize);
-        result[state] += deleted.count;
-        if (state === 'discarded' && deleted.count > 0) this.warnDiscarded(group, deleted, retentionMs);
-      }
-    }
-    return result;
+  prune(): Promise<HalfPruneResult> {
+    return pruneHalfMessages(this, {
+      ...this.options,
+      now: () => this.host.now(),
+      onWarning: (message) => this.host.onWarning(message),
+      stopped: () => this.host.stopped(),
+    });
   }
 
-  private async pruneGroup(
-    state: ResolvedHalfState,
-    group: string,
-    cutoff: number,
-    chunkSize: number,
-  ): Promise<{ count: number; named: string[] }> {
-    let from = Number.MIN_SAFE_INTEGER;
-    let count = 0;
-    const named: string[] = [];
+  async pruneChunk(cutoff: number, limit: number, cursor: PruneCursor | null): Promise<PrunedChunk> {
+    let walk: Walk = cursor ? (cursor.ledgerCursor as Walk) : { state: 0, group: '', from: null };
     for (;;) {
-      if (this.host.stopped()) break;
-      const chunk = await this.host.submit(() => this.store.pruneChunk(state, group, from, cutoff, chunkSize));
-      count += chunk.txIds.length;
-      for (const txId of chunk.txIds) if (named.length < NAMED_IDS) named.push(txId);
-      if (chunk.txIds.length < chunkSize || chunk.lastSentAt === null) break;
-      from = chunk.lastSentAt;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      const state = PRUNABLE[walk.state];
+      if (state === undefined) return { deleted: [], next: null };
+      if (walk.from === null) {
+        const group = this.store.nextGroup(state, walk.group);
+        walk =
+          group === undefined
+            ? { state: walk.state + 1, group: '', from: null }
+            : { state: walk.state, group, from: Number.MIN_SAFE_INTEGER };
+        continue;
+      }
+      const { group, from } = walk;
+      const chunk = await this.host.submit(() => this.store.pruneChunk(state, group, from, cutoff, limit));
+      const groupDone = chunk.txIds.length < limit || chunk.lastSentAt === null;
+      return {
+        deleted: chunk.txIds.map((txId) => ({ txId, producerGroup: group, state })),
+        next: { ledgerCursor: { state: walk.state, group, from: groupDone ? null : chunk.lastSentAt } satisfies Walk },
+      };
     }
-    return { count, named };
-  }
-
-  /** A discarded record leaves without an operator's decision: say so, with the ids, for the audit trail. */
-  private warnDiscarded(group: string, deleted: { count: number; named: string[] }, retentionMs: number): void {
-    const more = deleted.count > deleted.named.length ? ` and ${deleted.count - deleted.named.length} more` : '';
-    this.host.onWarning(
-      `Deleted ${deleted.count} discarded half message record(s) of producer group "${group}" left undecided for ` +
-        `longer than halfMessageRetentionMs (${retentionMs} ms): ${deleted.named.join(', ')}${more}. ` +
-        'Their messages were never delivered; raise halfMessageRetentionMs (or set it to null) to give operators more time.',
-    );
   }
 }

@@ -63,8 +63,7 @@ export class HalfMessageStore {
   private readonly insertStmt: Statement;
   private readonly getStmt: Statement;
   private readonly getByMessageIdStmt: Statement;
-  private readonly resolveStmt: Statement;
-  private readonly discardStmt: Statement;
+  private readonly transitionStmt: Statement;
   private readonly dueStmt: Statement;
   private readonly claimStmt: Statement;
   private readonly postponeStmt: Statement;
@@ -84,13 +83,9 @@ export class HalfMessageStore {
     );
     this.getStmt = db.prepare('SELECT * FROM half_messages WHERE tx_id = ?');
     this.getByMessageIdStmt = db.prepare('SELECT * FROM half_messages WHERE message_id = ?');
-    this.resolveStmt = db.prepare(
+    this.transitionStmt = db.prepare(
       `UPDATE half_messages SET state = @to, reason = @reason, resolved_at = @at, resolved_by = @by
-        WHERE tx_id = @txId AND state IN (@from1, @from2)`,
-    );
-    this.discardStmt = db.prepare(
-      `UPDATE half_messages SET state = 'discarded', reason = ?, resolved_at = ?, resolved_by = NULL
-        WHERE tx_id = ? AND state = 'unresolved'`,
+        WHERE tx_id = @txId AND state IN (@from1, @from2, @from3, @from4)`,
     );
     this.dueStmt = db.prepare(
       `SELECT * FROM half_messages WHERE state = 'unresolved' AND next_check_at <= ? ORDER BY next_check_at, tx_id LIMIT ?`,
@@ -132,22 +127,21 @@ export class HalfMessageStore {
     return this.getByMessageIdStmt.get(messageId) as HalfMessageRow | undefined;
   }
 
-  /** Moves a half message from one of `from` to `to`; false when it was in neither. */
-  resolve(
+  /**
+   * Moves a half message from one of `from` to `to`, recording who (null for a move to the discarded list), why and
+   * when; false when it was in none of them.
+   */
+  transition(
     txId: string,
     from: readonly HalfMessageState[],
-    to: 'committed' | 'rolled_back',
-    by: HalfResolvedBy,
+    to: Exclude<HalfMessageState, 'unresolved'>,
+    by: HalfResolvedBy | null,
     reason: string | null,
     at: number,
   ): boolean {
-    const [from1, from2 = from1] = from;
-    return this.resolveStmt.run({ txId, from1, from2, to, by, reason, at }).changes === 1;
-  }
-
-  /** Moves an unresolved half message to the discarded list; false when it was resolved meanwhile. */
-  discard(txId: string, reason: string, at: number): boolean {
-    return this.discardStmt.run(reason, at, txId).changes === 1;
+    if (from.length === 0 || from.length > 4) throw new InvalidArgumentError('A transition starts from 1 to 4 states.');
+    const [from1, from2 = from1, from3 = from1, from4 = from1] = from;
+    return this.transitionStmt.run({ txId, from1, from2, from3, from4, to, by, reason, at }).changes === 1;
   }
 
   due(now: number, limit: number): HalfMessageRow[] {

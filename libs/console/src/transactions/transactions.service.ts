@@ -5,7 +5,7 @@ import {
   NotImplementedException,
   UnprocessableEntityException,
 } from '@nestjs/common';
-import type { HalfMessage } from '@reliable-mq/engine';
+import { halfMessageView, type HalfMessage, type HalfMessageView as EngineHalfMessageView } from '@reliable-mq/engine';
 import type { TransactionalOperations } from '@reliable-mq/nestjs';
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
@@ -17,23 +17,7 @@ import type { ConsolePrincipal } from '../http/console-request';
 import { isDefaultSort, sortRows, type SortOrder } from '../http/sort';
 import { HALF_MESSAGE_SORT, type HalfMessageSortColumn } from './transactions.dto';
 
-export interface HalfMessageView {
-  txId: string;
-  messageId: string;
-  producerGroup: string;
-  topic: string;
-  key: string | null;
-  tags: string[];
-  headers: Record<string, string>;
-  payload: PayloadView;
-  state: string;
-  sentAt: number;
-  checkCount: number;
-  nextCheckAt: number;
-  reason: string | null;
-  resolvedAt: number | null;
-  resolvedBy: string | null;
-}
+export type HalfMessageView = EngineHalfMessageView<PayloadView>;
 
 export type HalfState = 'unresolved' | 'discarded';
 
@@ -191,23 +175,7 @@ function halfSortValue(half: HalfMessage, column: HalfMessageSortColumn): string
 }
 
 function view(half: HalfMessage, redactor: PayloadRedactor): HalfMessageView {
-  return {
-    txId: half.txId,
-    messageId: half.messageId,
-    producerGroup: half.producerGroup,
-    topic: half.topic,
-    key: half.key,
-    tags: half.tags,
-    headers: half.headers,
-    payload: payloadView(half.body, redactor),
-    state: half.state,
-    sentAt: half.sentAt,
-    checkCount: half.checkCount,
-    nextCheckAt: half.nextCheckAt,
-    reason: half.reason,
-    resolvedAt: half.resolvedAt,
-    resolvedBy: half.resolvedBy,
-  };
+  return halfMessageView(half, payloadView(half.body, redactor));
 }
 
 function brief(half: HalfMessage): Record<string, unknown> {

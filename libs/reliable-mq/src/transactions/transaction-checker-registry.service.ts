@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { EscapingLogger } from '../logging/escaping-logger';
 import { messageLogFields } from '../logging/message-log-fields';
-import type { HalfMessage, TransactionOutcome } from '@reliable-mq/engine';
+import { isTransactionOutcome, type HalfMessage, type TransactionOutcome } from '@reliable-mq/engine';
 import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import { ConfigurationError } from '../errors';
 import { TransactionalTelemetry } from '../observability/transactional-telemetry';
@@ -114,7 +114,7 @@ export class TransactionCheckerRegistry {
     ]!;
     try {
       const outcome = await method.call(checker.instance, payload, ctx);
-      if (outcome === 'commit' || outcome === 'rollback' || outcome === 'unknown') return outcome;
+      if (isTransactionOutcome(outcome)) return outcome;
       this.logger.warn(
         `${checker.name} answered ${JSON.stringify(outcome) ?? 'undefined'}; expected "commit", "rollback" or "unknown". Counted as unknown.` +
           messageLogFields({ id: half.messageId, topic: half.topic, key: half.key, headers: half.headers }),

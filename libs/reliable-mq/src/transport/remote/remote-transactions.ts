@@ -1,8 +1,14 @@
-import type { HalfMessagePage, HalfResolution, TransactionOutcome } from '@reliable-mq/engine';
+import {
+  fromWireHalfMessage,
+  transactionOutcomeOf,
+  type HalfMessagePage,
+  type HalfResolution,
+  type TransactionOutcome,
+} from '@reliable-mq/engine';
 import type { HalfSendConfirm, TransactionCheckHandler, TransactionalOperations } from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
 import { ClientOp, type CheckArgs } from '@reliable-mq/engine/protocol';
-import { toHalfMessage, toHalfPage, toWireMessage } from './wire-conversions';
+import { toHalfPage, toWireMessage } from './wire-conversions';
 
 export interface CheckerRegistration {
   producerGroup: string;
@@ -21,8 +27,6 @@ export type RemoteTransactionalOperations = TransactionalOperations & {
   /** Answers a `tx.check` request from the broker with the registered checker's outcome. */
   answerCheck(args: unknown): Promise<{ outcome: TransactionOutcome }>;
 };
-
-const OUTCOMES: readonly TransactionOutcome[] = ['commit', 'rollback', 'unknown'];
 
 /** Half messages over the broker protocol; checkbacks arrive as `tx.check` calls from the broker. */
 export function createRemoteTransactions(deps: RemoteTransactionsDeps): RemoteTransactionalOperations {
@@ -75,8 +79,7 @@ export function createRemoteTransactions(deps: RemoteTransactionsDeps): RemoteTr
       const registration = typeof checker === 'number' ? deps.checkers.get(checker) : undefined;
       if (!registration || typeof half !== 'object' || half === null) return { outcome: 'unknown' };
       try {
-        const outcome = await registration.checker(toHalfMessage(half));
-        return { outcome: OUTCOMES.includes(outcome) ? outcome : 'unknown' };
+        return { outcome: transactionOutcomeOf(await registration.checker(fromWireHalfMessage(half))) };
       } catch {
         return { outcome: 'unknown' };
       }

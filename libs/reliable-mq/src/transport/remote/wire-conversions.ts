@@ -1,4 +1,4 @@
-import type { DeadLetter, DeadLetterPage, HalfMessage, HalfMessagePage } from '@reliable-mq/engine';
+import { fromWireHalfMessage, type DeadLetter, type DeadLetterPage, type HalfMessagePage } from '@reliable-mq/engine';
 import type { InboundMessage, TransportMessage } from '../transport.interface';
 import type { WireDelivery, WireMessage } from '@reliable-mq/engine/protocol';
 
@@ -68,14 +68,9 @@ export function readDelivery(args: unknown): (WireDelivery & { message: InboundM
   };
 }
 
-export function toHalfMessage(wire: unknown): HalfMessage {
-  const half = wire as HalfMessage;
-  return { ...half, body: toBuffer(half.body), headers: { ...half.headers }, tags: [...(half.tags ?? [])] };
-}
-
 export function toHalfPage(wire: unknown): HalfMessagePage {
   const page = wire as HalfMessagePage;
-  return { total: page.total, items: (page.items ?? []).map(toHalfMessage) };
+  return { total: page.total, items: (page.items ?? []).map(fromWireHalfMessage) };
 }
 
 export function toDeadLetter(wire: unknown): DeadLetter {
