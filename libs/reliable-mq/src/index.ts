@@ -127,6 +127,17 @@ export { parseAndValidate, payloadValidatorFor } from './consuming/payload-valid
 export { DEFAULT_DONE_TTL_MS, resolveDedupDuration } from './dedup/dedup-duration';
 export { DEFAULT_INBOX_RETENTION_MS } from './dedup/db-dedup.store';
 export { outboxDialect, type OutboxDialect } from './outbox/outbox-dialect';
+export { createOutboxStore } from './outbox/create-outbox-store';
+export type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox/outbox-store.interface';
+export {
+  OUTBOX_ORDER_COLUMN_NAMES,
+  operatorRefusal,
+  type OutboxOrderColumn,
+  type OutboxProblem,
+  type OutboxProblemCounts,
+  type OutboxProblemQuery,
+  type OutboxTopicProblems,
+} from './outbox/outbox-problems';
 export { outboxRowFromRaw } from './outbox/outbox-row.codec';
 export { RELAY_DEFAULTS } from './outbox/outbox-relay-options';
 export { redactUrl, splitRabbitMqUrls } from './transport/rabbitmq/rabbitmq-options.resolver';

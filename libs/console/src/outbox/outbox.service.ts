@@ -1,19 +1,24 @@
 import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
-import type { OutboxMessage } from '@reliable-mq/nestjs';
+import {
+  createOutboxStore,
+  operatorRefusal,
+  type OutboxMessage,
+  type OutboxProblem,
+  type OutboxProblemCounts,
+  type OutboxProblemQuery,
+  type OutboxStore,
+  type OutboxTopicProblems,
+} from '@reliable-mq/nestjs';
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
 import type { ConsolePrincipal } from '../http/console-request';
 import { PayloadRedactor } from '../redaction/payload-redactor';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
-import {
-  OutboxConsoleStore,
-  type HalfMessageCounts,
-  type OutboxCounts,
-  type OutboxProblem,
-  type OutboxRowQuery,
-  type OutboxTopicCounts,
-} from './outbox-console.store';
+import { readHalfMessageCounts, type HalfMessageCounts } from './half-message-counts';
+
+/** A service's pending, stuck and dead rows; the topics are listed beside them. */
+export type OutboxCounts = Omit<OutboxProblemCounts, 'byTopic'>;
 
 export interface OutboxRowView {
   seq: number;
@@ -40,7 +45,7 @@ export interface OutboxServiceSummary {
   name: string;
   database: string;
   counts: OutboxCounts | null;
-  byTopic: OutboxTopicCounts[];
+  byTopic: OutboxTopicProblems[];
   /** Half messages kept in this database (RabbitMQ keeps them beside the outbox); null without the table. */
   halfMessages: HalfMessageCounts | null;
   /** Set when the database could not be read; the other services are still shown. */
@@ -49,7 +54,8 @@ export interface OutboxServiceSummary {
 
 @Injectable()
 export class OutboxService {
-  private readonly stores = new Map<string, OutboxConsoleStore>();
+  /** The framework's own outbox store per service database: the console changes rows by the relay's rules. */
+  private readonly stores = new Map<string, OutboxStore>();
 
   constructor(
     @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
@@ -70,10 +76,9 @@ export class OutboxService {
         const database = String(service.dataSource.options.type);
         try {
           const store = this.store(service.name);
-          const [counts, byTopic, halfMessages] = await Promise.all([
-            store.counts(stuckBefore),
-            store.countsByTopic(stuckBefore),
-            store.halfCounts(),
+          const [{ byTopic, ...counts }, halfMessages] = await Promise.all([
+            store.countProblems(stuckBefore),
+            readHalfMessageCounts(service.dataSource),
           ]);
           return { name: service.name, database, counts, byTopic, halfMessages, error: null };
         } catch (error) {
@@ -97,12 +102,12 @@ export class OutboxService {
     filter: { topic?: string; key?: string },
     limit: number,
     offset: number,
-    order?: OutboxRowQuery['order'],
+    order?: OutboxProblemQuery['order'],
   ): Promise<{ service: string; state: OutboxProblem; stuckAfterMs: number; total: number; items: OutboxRowView[] }> {
     const stuckAfterMs = this.settings.get().stuckAfterMs;
     const now = this.options.now();
-    const page = await this.store(service).rows({
-      state,
+    const page = await this.store(service).listProblems({
+      problem: state,
       ...filter,
       stuckBefore: now - stuckAfterMs,
       limit,
@@ -113,7 +118,7 @@ export class OutboxService {
   }
 
   async row(service: string, id: string): Promise<OutboxRowView> {
-    const [row] = await this.store(service).byIds([id]);
+    const [row] = await this.store(service).findByIds([id]);
     if (!row) throw new NotFoundException(`Service ${service} has no outbox row ${id}.`);
     return this.view(row, this.options.now());
   }
@@ -189,20 +194,20 @@ export class OutboxService {
 
   /** All rows exist, are pending or dead, and no relay holds them; otherwise nothing is changed. */
   private async eligible(service: string, ids: string[], verb: string): Promise<OutboxMessage[]> {
-    const rows = await this.store(service).byIds(ids);
+    const rows = await this.store(service).findByIds(ids);
     const found = new Set(rows.map((row) => row.id));
     const missing = ids.filter((id) => !found.has(id));
     if (missing.length > 0)
       throw new NotFoundException(`Service ${service} has no outbox row ${missing.slice(0, 10).join(', ')}.`);
     const now = this.options.now();
-    const refused = rows.filter(
-      (row) => row.status === 'sent' || (row.leaseUntil !== null && row.leaseUntil >= now && row.status === 'pending'),
-    );
+    const refused = rows.flatMap((row) => {
+      const refusal = operatorRefusal(row, now);
+      return refusal === null ? [] : [`${row.id} is ${refusal}`];
+    });
     if (refused.length > 0) {
       throw new ConflictException(
-        `Only pending rows no relay is sending, and dead rows, can be ${verb}: ` +
-          refused.map((row) => `${row.id} is ${row.status === 'sent' ? 'sent' : 'being sent'}`).join(', ') +
-          '. Nothing was changed.',
+        `Only pending rows no relay is sending, and dead rows, can be ${verb}: ${refused.join(', ')}. ` +
+          'Nothing was changed.',
       );
     }
     return rows;
@@ -212,7 +217,7 @@ export class OutboxService {
     return view(row, now, this.redactor);
   }
 
-  private store(service: string): OutboxConsoleStore {
+  private store(service: string): OutboxStore {
     const config = this.options.services.find((candidate) => candidate.name === service);
     if (!config)
       throw new NotFoundException(
@@ -220,7 +225,7 @@ export class OutboxService {
       );
     let store = this.stores.get(service);
     if (!store) {
-      store = new OutboxConsoleStore(config.dataSource);
+      store = createOutboxStore(config.dataSource);
       this.stores.set(service, store);
     }
     return store;

@@ -1,6 +1,8 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { OutboxMessage } from './outbox-message.entity';
 import { outboxDialect, type OutboxDialect } from './outbox-dialect';
+import { OutboxOperatorStatements } from './outbox-operator-statements';
+import type { OutboxProblemCounts, OutboxProblemQuery } from './outbox-problems';
 import { outboxRowFromRaw } from './outbox-row.codec';
 import type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox-store.interface';
 
@@ -48,11 +50,16 @@ function keepWholeKeyRuns(records: ReadonlyArray<Record<string, unknown>>): Outb
  */
 export class LockingOutboxStore implements OutboxStore {
   private readonly dialect: OutboxDialect;
+  private readonly operator: OutboxOperatorStatements;
 
   constructor(private readonly dataSource: DataSource) {
     this.dialect = outboxDialect(dataSource);
     if (this.dialect.name === 'sqlite')
       throw new Error('LockingOutboxStore is for PostgreSQL and MySQL; use SqliteOutboxStore.');
+    this.operator = new OutboxOperatorStatements(this.dialect, async (sql, params) => {
+      const result = await this.query(sql, params);
+      return { rows: (result.records ?? []) as Array<Record<string, unknown>>, affected: result.affected ?? 0 };
+    });
   }
 
   async claim(request: ClaimRequest): Promise<ClaimedRow[]> {
@@ -172,32 +179,37 @@ export class LockingOutboxStore implements OutboxStore {
   }
 
   async countPending(): Promise<number> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      const result = (await runner.query(
-        `SELECT COUNT(*) AS n FROM ${this.dialect.table} WHERE status = 'pending'`,
-        [],
-        true,
-      )) as StructuredResult;
-      return Number((result.records?.[0] as { n: number | string } | undefined)?.n ?? 0);
-    } finally {
-      await runner.release();
-    }
+    const result = await this.query(`SELECT COUNT(*) AS n FROM ${this.dialect.table} WHERE status = 'pending'`, []);
+    return Number((result.records?.[0] as { n: number | string } | undefined)?.n ?? 0);
   }
 
   async oldestPendingCreatedAt(): Promise<number | null> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      const result = (await runner.query(
-        `SELECT created_at AS c FROM ${this.dialect.table} WHERE status = 'pending' ORDER BY seq LIMIT 1`,
-        [],
-        true,
-      )) as StructuredResult;
-      const value = (result.records?.[0] as { c: number | string | null } | undefined)?.c;
-      return value === undefined || value === null ? null : Number(value);
-    } finally {
-      await runner.release();
-    }
+    const result = await this.query(
+      `SELECT created_at AS c FROM ${this.dialect.table} WHERE status = 'pending' ORDER BY seq LIMIT 1`,
+      [],
+    );
+    const value = (result.records?.[0] as { c: number | string | null } | undefined)?.c;
+    return value === undefined || value === null ? null : Number(value);
+  }
+
+  listProblems(query: OutboxProblemQuery): Promise<{ total: number; items: OutboxMessage[] }> {
+    return this.operator.listProblems(query);
+  }
+
+  countProblems(stuckBefore: number): Promise<OutboxProblemCounts> {
+    return this.operator.countProblems(stuckBefore);
+  }
+
+  findByIds(ids: readonly string[]): Promise<OutboxMessage[]> {
+    return this.operator.findByIds(ids);
+  }
+
+  requeue(ids: readonly string[], now: number): Promise<number> {
+    return this.operator.requeue(ids, now);
+  }
+
+  discard(ids: readonly string[], now: number): Promise<number> {
+    return this.operator.discard(ids, now);
   }
 
   /**
@@ -216,10 +228,13 @@ export class LockingOutboxStore implements OutboxStore {
   }
 
   private async execute(sql: string, parameters: unknown[]): Promise<number> {
+    return (await this.query(sql, parameters)).affected ?? 0;
+  }
+
+  private async query(sql: string, parameters: unknown[]): Promise<StructuredResult> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      const result = (await runner.query(sql, parameters, true)) as StructuredResult;
-      return result.affected ?? 0;
+      return (await runner.query(sql, parameters, true)) as StructuredResult;
     } finally {
       await runner.release();
     }

@@ -6,6 +6,7 @@ import { createOutboxStore } from './create-outbox-store';
 import type { OutboxMessage } from './outbox-message.entity';
 import { OutboxRelay } from './outbox-relay';
 import type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox-store.interface';
+import { DelegatingOutboxStore } from '../../test/delegating-outbox-store';
 import {
   FakeTransport,
   MemoryLogger,
@@ -29,16 +30,18 @@ interface Claim {
 }
 
 /** Delegates to the real store and notes, in performance.now() time, when each row was claimed and let go. */
-class RecordingStore implements OutboxStore {
+class RecordingStore extends DelegatingOutboxStore {
   constructor(
-    private readonly inner: OutboxStore,
+    inner: OutboxStore,
     private readonly relay: string,
     private readonly claims: Claim[],
-  ) {}
+  ) {
+    super(inner);
+  }
 
   private readonly open = new Map<number, Claim>();
 
-  async claim(request: ClaimRequest): Promise<ClaimedRow[]> {
+  override async claim(request: ClaimRequest): Promise<ClaimedRow[]> {
     const at = performance.now();
     const rows = await this.inner.claim(request);
     for (const row of rows) {
@@ -49,35 +52,22 @@ class RecordingStore implements OutboxStore {
     return rows;
   }
 
-  async markSent(owner: string, seqs: readonly number[], now: number): Promise<number> {
+  override async markSent(owner: string, seqs: readonly number[], now: number): Promise<number> {
     const changed = await this.inner.markSent(owner, seqs, now);
     this.letGo(seqs);
     return changed;
   }
 
-  async markFailed(mark: FailureMark): Promise<number> {
+  override async markFailed(mark: FailureMark): Promise<number> {
     const changed = await this.inner.markFailed(mark);
     this.letGo(mark.seqs);
     return changed;
   }
 
-  async release(owner: string, seqs: readonly number[]): Promise<number> {
+  override async release(owner: string, seqs: readonly number[]): Promise<number> {
     const changed = await this.inner.release(owner, seqs);
     this.letGo(seqs);
     return changed;
-  }
-
-  releaseLeases(owner: string): Promise<number> {
-    return this.inner.releaseLeases(owner);
-  }
-  deleteSentBefore(cutoff: number, limit: number): Promise<number> {
-    return this.inner.deleteSentBefore(cutoff, limit);
-  }
-  countPending(): Promise<number> {
-    return this.inner.countPending();
-  }
-  oldestPendingCreatedAt(): Promise<number | null> {
-    return this.inner.oldestPendingCreatedAt();
   }
 
   private letGo(seqs: readonly number[]): void {

@@ -1,4 +1,5 @@
 import type { OutboxMessage } from './outbox-message.entity';
+import type { OutboxProblemCounts, OutboxProblemQuery } from './outbox-problems';
 
 /** What the relay needs of a claimed row: enough to send it and to record the outcome. */
 export type ClaimedRow = Pick<
@@ -32,7 +33,9 @@ export interface FailureMark {
 }
 
 /**
- * The relay's statements against the outbox table, one implementation per kind of database.
+ * Every statement against the outbox table but the application's insert: the relay's and the operator's (the
+ * console's), one implementation per kind of database, so that both follow the same rules of leases and order.
+ * The suite in `@reliable-mq/nestjs/testing` (`outboxStoreContract`) checks an implementation against this contract.
  *
  * Contract:
  * - `claim` leases due pending rows to `owner` so that no other owner claims them until the lease ends. A row comes
@@ -42,6 +45,10 @@ export interface FailureMark {
  * - `markSent` and `markFailed` change only rows still leased to `owner` (fencing): a relay whose lease ran out and
  *   was taken over changes nothing. They resolve the number of rows changed.
  * - Statements see committed data only: an outbox row is never claimed before the transaction that wrote it commits.
+ * - The operator's `requeue` and `discard` are fenced in the same way: they change only pending or dead rows that no
+ *   relay holds a live lease on (`lease_until` unset or past `now`), and never a sent row. A requeued row is pending,
+ *   due at `now`, with no failed attempt and no lease owner, so a relay still sending it under a lapsed lease has its
+ *   later marks refused. Both resolve the number of rows changed.
  */
 export interface OutboxStore {
   claim(request: ClaimRequest): Promise<ClaimedRow[]>;
@@ -59,4 +66,15 @@ export interface OutboxStore {
   countPending(): Promise<number>;
   /** When (epoch ms) the oldest pending row was written; null when none is pending. */
   oldestPendingCreatedAt(): Promise<number | null>;
+
+  /** One page of stuck or dead rows with the number of rows matching the query, in the query's order. */
+  listProblems(query: OutboxProblemQuery): Promise<{ total: number; items: OutboxMessage[] }>;
+  /** Pending, stuck and dead rows, in all and per topic. */
+  countProblems(stuckBefore: number): Promise<OutboxProblemCounts>;
+  /** The rows with these message ids, whatever their status, in seq order; unknown ids are left out. */
+  findByIds(ids: readonly string[]): Promise<OutboxMessage[]>;
+  /** Makes rows pending again with no failed attempt, due at `now`. */
+  requeue(ids: readonly string[], now: number): Promise<number>;
+  /** Deletes rows so that they are never sent. */
+  discard(ids: readonly string[], now: number): Promise<number>;
 }

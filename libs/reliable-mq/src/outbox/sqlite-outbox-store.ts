@@ -2,6 +2,9 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import { singleConnectionLockFor, type SerialLock } from '../dedup/serial-lock';
 import { outboxDialect } from './outbox-dialect';
+import type { OutboxMessage } from './outbox-message.entity';
+import { OutboxOperatorStatements, type StatementResult } from './outbox-operator-statements';
+import type { OutboxProblemCounts, OutboxProblemQuery } from './outbox-problems';
 import type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox-store.interface';
 
 const CLAIMED_COLUMNS = 'seq, id, topic, msg_key, tags, headers, payload, attempts, deliver_at';
@@ -62,6 +65,7 @@ export class SqliteOutboxStore implements OutboxStore {
   private readonly statements = new Map<string, Statement>();
   private statementsOf: Database | undefined;
   private readonly lock: SerialLock | undefined;
+  private readonly operator: OutboxOperatorStatements;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -70,6 +74,12 @@ export class SqliteOutboxStore implements OutboxStore {
     this.table = outboxDialect(dataSource).table;
     this.idleWaitMs = options.idleWaitMs ?? 30_000;
     this.lock = singleConnectionLockFor(dataSource);
+    this.operator = new OutboxOperatorStatements(outboxDialect(dataSource), (sql, params) =>
+      this.run(sql, (statement): StatementResult => {
+        if (statement.reader) return { rows: statement.all(...params) as StatementResult['rows'], affected: 0 };
+        return { rows: [], affected: statement.run(...params).changes };
+      }),
+    );
   }
 
   async claim(request: ClaimRequest): Promise<ClaimedRow[]> {
@@ -174,6 +184,26 @@ export class SqliteOutboxStore implements OutboxStore {
         return value === undefined || value === null ? null : Number(value);
       },
     );
+  }
+
+  listProblems(query: OutboxProblemQuery): Promise<{ total: number; items: OutboxMessage[] }> {
+    return this.operator.listProblems(query);
+  }
+
+  countProblems(stuckBefore: number): Promise<OutboxProblemCounts> {
+    return this.operator.countProblems(stuckBefore);
+  }
+
+  findByIds(ids: readonly string[]): Promise<OutboxMessage[]> {
+    return this.operator.findByIds(ids);
+  }
+
+  requeue(ids: readonly string[], now: number): Promise<number> {
+    return this.operator.requeue(ids, now);
+  }
+
+  discard(ids: readonly string[], now: number): Promise<number> {
+    return this.operator.discard(ids, now);
   }
 
   /**

@@ -17,6 +17,13 @@ export {
   type DedupStoreUnderTest,
 } from './dedup-store.contract';
 export {
+  outboxStoreContract,
+  outboxStoreContractCases,
+  type OutboxContractCase,
+  type OutboxContractFixture,
+  type OutboxStoreUnderTest,
+} from './outbox-store.contract';
+export {
   temporaryEmbeddedTransport,
   waitForIdle,
   type IdleOptions,
