@@ -113,6 +113,7 @@ export type {
 export type { HalfMessage, HalfMessagePage, HalfMessageState, TransactionOutcome } from '@reliable-mq/engine';
 
 // --- schema: the framework's tables in the application's database
+export { epochMsTransformer } from './schema/epoch-ms.transformer';
 export {
   reliableMqMigrations,
   runReliableMqMigrations,

@@ -1,5 +1,5 @@
+import { epochMsTransformer } from '@reliable-mq/nestjs';
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import { epochMs } from '../../../shared/src/epoch-ms.transformer';
 import type { OrderStatus } from './order-status';
 
 /** One line per status change of an order, with what caused it. */
@@ -18,6 +18,6 @@ export class OrderHistoryEntity {
   note!: string;
 
   /** Epoch ms. */
-  @Column({ type: 'bigint', transformer: epochMs })
+  @Column({ type: 'bigint', transformer: epochMsTransformer })
   at!: number;
 }

@@ -1,5 +1,5 @@
+import { epochMsTransformer } from '@reliable-mq/nestjs';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { epochMs } from '../../../shared/src/epoch-ms.transformer';
 import type { OrderStatus } from './order-status';
 
 @Entity({ name: 'orders' })
@@ -25,10 +25,10 @@ export class OrderEntity {
   status!: OrderStatus;
 
   /** Epoch ms. */
-  @Column({ name: 'created_at', type: 'bigint', transformer: epochMs })
+  @Column({ name: 'created_at', type: 'bigint', transformer: epochMsTransformer })
   createdAt!: number;
 
   /** Epoch ms. */
-  @Column({ name: 'updated_at', type: 'bigint', transformer: epochMs })
+  @Column({ name: 'updated_at', type: 'bigint', transformer: epochMsTransformer })
   updatedAt!: number;
 }

@@ -1,5 +1,5 @@
+import { epochMsTransformer } from '@reliable-mq/nestjs';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { epochMs } from '../../../shared/src/epoch-ms.transformer';
 
 /** `SUCCEEDED`: charged. `REFUSED`: not charged, refused by a business rule (the amount limit). */
 export type PaymentStatus = 'SUCCEEDED' | 'REFUSED';
@@ -38,6 +38,6 @@ export class PaymentEntity {
   messageId!: string;
 
   /** Epoch ms. */
-  @Column({ name: 'created_at', type: 'bigint', transformer: epochMs })
+  @Column({ name: 'created_at', type: 'bigint', transformer: epochMsTransformer })
   createdAt!: number;
 }

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { DialectSchema } from '../schema/dialect-schema';
 import { FrameworkRecord } from '../schema/framework-record';
-import { epochMsTransformer } from './epoch-ms.transformer';
+import { epochMsTransformer } from '../schema/epoch-ms.transformer';
 
 export const INBOX_TABLE = 'rmq_inbox';
 

@@ -1,5 +1,6 @@
-import { EntitySchema, type ValueTransformer } from 'typeorm';
+import { EntitySchema } from 'typeorm';
 import type { DialectSchema } from '../schema/dialect-schema';
+import { epochMsTransformer } from '../schema/epoch-ms.transformer';
 import { FrameworkRecord } from '../schema/framework-record';
 
 export const OUTBOX_TABLE = 'rmq_outbox';
@@ -32,14 +33,8 @@ export interface OutboxMessage {
   lastError: string | null;
 }
 
-/**
- * PostgreSQL returns BIGINT as a string (it can exceed 2^53) and mysql2 does the same under TypeORM's default
- * `bigNumberStrings`. Epoch milliseconds and sequence numbers stay far below 2^53, so a number is exact.
- */
-export const bigintAsNumber: ValueTransformer = {
-  to: (value: unknown) => value,
-  from: (value: unknown) => (value === null || value === undefined ? value : Number(value)),
-};
+/** The name the half-message entity imports; the one transformer is `epochMsTransformer`. */
+export const bigintAsNumber = epochMsTransformer;
 
 /**
  * The class TypeORM gives outbox rows. It carries the entity's name, since TypeORM finds a schema's metadata by its
@@ -82,7 +77,7 @@ export const OutboxMessageEntity = new EntitySchema<OutboxMessage>({
       primary: true,
       generated: 'increment',
       primaryKeyConstraintName: 'pk_rmq_outbox',
-      transformer: bigintAsNumber,
+      transformer: epochMsTransformer,
     },
     id: { type: 'varchar', length: 36 },
     producerGroup: { name: 'producer_group', type: 'varchar', length: 127 },
@@ -93,12 +88,12 @@ export const OutboxMessageEntity = new EntitySchema<OutboxMessage>({
     payload: { type: 'text' },
     status: { type: 'varchar', length: 16, default: 'pending' },
     attempts: { type: 'int', default: 0 },
-    nextAttemptAt: { name: 'next_attempt_at', type: 'bigint', transformer: bigintAsNumber },
-    deliverAt: { name: 'deliver_at', type: 'bigint', nullable: true, transformer: bigintAsNumber },
-    createdAt: { name: 'created_at', type: 'bigint', transformer: bigintAsNumber },
-    sentAt: { name: 'sent_at', type: 'bigint', nullable: true, transformer: bigintAsNumber },
+    nextAttemptAt: { name: 'next_attempt_at', type: 'bigint', transformer: epochMsTransformer },
+    deliverAt: { name: 'deliver_at', type: 'bigint', nullable: true, transformer: epochMsTransformer },
+    createdAt: { name: 'created_at', type: 'bigint', transformer: epochMsTransformer },
+    sentAt: { name: 'sent_at', type: 'bigint', nullable: true, transformer: epochMsTransformer },
     leaseOwner: { name: 'lease_owner', type: 'varchar', length: 191, nullable: true },
-    leaseUntil: { name: 'lease_until', type: 'bigint', nullable: true, transformer: bigintAsNumber },
+    leaseUntil: { name: 'lease_until', type: 'bigint', nullable: true, transformer: epochMsTransformer },
     lastError: { name: 'last_error', type: 'text', nullable: true },
   },
   // MySQL ignores TypeORM's check constraints; its migration declares this one itself.
