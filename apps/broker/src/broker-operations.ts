@@ -8,6 +8,7 @@ import type {
 } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { ClientOp, type ValidatePayloadResult, type WireConfirm } from '@reliable-mq/engine/protocol';
+import { SUBSCRIPTION_LIMITS } from '@reliable-mq/engine';
 import { BACKLOG_CALLS_REFUSED_WHILE_DRAINING, BACKLOG_OPERATIONS } from './backlog-operations';
 import type { ConnectionCheckers } from './connection-checkers';
 import type { ConnectionSubscriptions } from './connection-subscriptions';
@@ -159,8 +160,12 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
       topic: args.string('topic', MAX_NAME),
       tags: args.optionalString('tags', MAX_TEXT),
       mode: args.oneOf('mode', ['concurrent', 'orderly'] as const),
-      prefetch: args.integer('prefetch', 1, 10_000),
-      maxReconsumeTimes: args.integer('maxReconsumeTimes', 0, 1000),
+      prefetch: args.integer('prefetch', SUBSCRIPTION_LIMITS.prefetch.min, SUBSCRIPTION_LIMITS.prefetch.max),
+      maxReconsumeTimes: args.integer(
+        'maxReconsumeTimes',
+        SUBSCRIPTION_LIMITS.maxReconsumeTimes.min,
+        SUBSCRIPTION_LIMITS.maxReconsumeTimes.max,
+      ),
       delayLevels: args.optionalString('delayLevels', MAX_TEXT),
       startFrom: args.optionalOneOf('startFrom', ['latest', 'earliest'] as const),
       memberId,

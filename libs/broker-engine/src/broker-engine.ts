@@ -7,6 +7,7 @@ import { originTopicOf } from './consume/delivery-mapper';
 import type { GroupContext } from './consume/group-context';
 import { MemberRuntime, type ResolvedRetry } from './consume/member-runtime';
 import { defaultStartFrom } from './consume/start-position';
+import { SUBSCRIPTION_LIMITS, withinLimit } from './consume/subscription-limits';
 import { DelayScheduler } from './delay/delay-scheduler';
 import { DeadLetterStore } from './dlq/dead-letter-store';
 import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options';
@@ -607,14 +608,18 @@ export class BrokerEngine {
     if (startFrom !== 'latest' && startFrom !== 'earliest') {
       throw new InvalidArgumentError(`startFrom must be "latest" or "earliest"; got ${JSON.stringify(startFrom)}.`);
     }
-    const prefetch = options.prefetch ?? 32;
-    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 10_000) {
-      throw new InvalidArgumentError(`prefetch must be an integer from 1 to 10000; got ${JSON.stringify(prefetch)}.`);
-    }
-    const maxReconsumeTimes = options.retry?.maxReconsumeTimes ?? 16;
-    if (!Number.isInteger(maxReconsumeTimes) || maxReconsumeTimes < 0 || maxReconsumeTimes > 1000) {
+    const limits = SUBSCRIPTION_LIMITS;
+    const prefetch = options.prefetch ?? limits.prefetch.default;
+    if (!withinLimit(prefetch, limits.prefetch)) {
       throw new InvalidArgumentError(
-        `maxReconsumeTimes must be an integer from 0 to 1000; got ${JSON.stringify(maxReconsumeTimes)}.`,
+        `prefetch must be an integer from ${limits.prefetch.min} to ${limits.prefetch.max}; got ${JSON.stringify(prefetch)}.`,
+      );
+    }
+    const maxReconsumeTimes = options.retry?.maxReconsumeTimes ?? limits.maxReconsumeTimes.default;
+    if (!withinLimit(maxReconsumeTimes, limits.maxReconsumeTimes)) {
+      throw new InvalidArgumentError(
+        `maxReconsumeTimes must be an integer from ${limits.maxReconsumeTimes.min} to ${limits.maxReconsumeTimes.max}; ` +
+          `got ${JSON.stringify(maxReconsumeTimes)}.`,
       );
     }
     const pause = options.retry?.orderlyRetryPauseMs ?? 1000;

@@ -22,6 +22,7 @@ export {
 export { DEFAULT_DELAY_LEVELS, delayForLevel, parseDelayLevels, parseDuration } from './util/duration';
 export { compileTagFilter, type TagFilter } from './util/tag-filter';
 export { defaultStartFrom } from './consume/start-position';
+export { SUBSCRIPTION_LIMITS, withinLimit } from './consume/subscription-limits';
 export { dlqTopicOf, retryTopicOf, validateName } from './util/names';
 export { stableHash } from './util/stable-hash';
 export { uuidv7 } from './util/uuid-v7';

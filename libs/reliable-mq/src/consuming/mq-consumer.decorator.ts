@@ -1,5 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
-import { validateName } from '@reliable-mq/engine';
+import { SUBSCRIPTION_LIMITS, validateName, withinLimit } from '@reliable-mq/engine';
 import { MQ_CONSUMER_METADATA } from '../constants';
 import { ConfigurationError } from '../errors';
 import type { MqConsumerOptions } from './mq-consumer-options.interface';
@@ -45,20 +45,14 @@ export function MqConsumer<TPayload = unknown>(options: MqConsumerOptions<TPaylo
       where,
       'dedupKey must be a function (payload, ctx) => string.',
     );
-    check(
-      options.prefetch === undefined ||
-        (Number.isInteger(options.prefetch) && options.prefetch >= 1 && options.prefetch <= 10_000),
-      where,
-      `prefetch must be an integer from 1 to 10000, got ${JSON.stringify(options.prefetch)}.`,
-    );
-    check(
-      options.maxReconsumeTimes === undefined ||
-        (Number.isInteger(options.maxReconsumeTimes) &&
-          options.maxReconsumeTimes >= 0 &&
-          options.maxReconsumeTimes <= 1000),
-      where,
-      `maxReconsumeTimes must be an integer from 0 to 1000, got ${JSON.stringify(options.maxReconsumeTimes)}.`,
-    );
+    for (const name of ['prefetch', 'maxReconsumeTimes'] as const) {
+      const { min, max } = SUBSCRIPTION_LIMITS[name];
+      check(
+        options[name] === undefined || withinLimit(options[name], SUBSCRIPTION_LIMITS[name]),
+        where,
+        `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(options[name])}.`,
+      );
+    }
     check(!(options.dto && options.schema), where, 'give either dto or schema, not both.');
     check(options.dto === undefined || typeof options.dto === 'function', where, 'dto must be a class.');
     check(
