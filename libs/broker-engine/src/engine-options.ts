@@ -1,6 +1,7 @@
 import type { Clock, EngineOptions, FlushMode } from './engine.types';
 import { InvalidArgumentError } from './errors';
 import { DEFAULT_DELAY_LEVELS, parseDelayLevels } from './util/duration';
+import { optionChecks } from './util/option-checks';
 import { resolveTransactionOptions, type ResolvedTransactionOptions } from './transactions/transaction-options';
 
 export interface ResolvedEngineOptions {
@@ -28,12 +29,12 @@ export interface ResolvedEngineOptions {
 
 export const MAX_QUEUES_PER_TOPIC = 1024;
 
+const checks = optionChecks((problem) => {
+  throw new InvalidArgumentError(problem);
+});
+
 function positiveInt(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}; got ${JSON.stringify(value)}.`);
-  }
-  return value;
+  return checks.integer(name, value, fallback, 1, max);
 }
 
 function nonNegativeInt(name: string, value: unknown, fallback: number): number {

@@ -1,4 +1,4 @@
-import { parseDuration } from '@reliable-mq/engine';
+import { optionChecks } from '@reliable-mq/engine';
 import { ConfigurationError } from '@reliable-mq/nestjs';
 import {
   CONSOLE_PERMISSIONS,
@@ -58,25 +58,11 @@ function fix(problem: string): never {
   throw new ConfigurationError(`ReliableMqConsoleModule: ${problem}`);
 }
 
-function duration(name: string, value: number | string | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  let ms: number;
-  try {
-    ms = parseDuration(value, name);
-  } catch (error) {
-    return fix((error as Error).message);
-  }
-  if (ms < min) fix(`${name} must be at least ${min} ms; got ${JSON.stringify(value)}.`);
-  return ms;
-}
-
-function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fix(`${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(value)}.`);
-  }
-  return value;
-}
+const checks = optionChecks(fix);
+const integer = checks.integer;
+/** Durations of the console are at least 1 ms unless said otherwise. */
+const duration = (name: string, value: number | string | undefined, fallback: number, min = 1): number =>
+  checks.duration(name, value, fallback, min);
 
 function window(name: string, value: number | string | null | undefined, fallback: number | null): number | null {
   if (value === undefined) return fallback;
@@ -96,6 +82,15 @@ export function resolveConsoleOptions(raw: ReliableMqConsoleOptions | undefined)
   }
   if (options.broker.stats !== undefined && typeof options.broker.stats !== 'function') {
     fix('broker.stats must be a function returning the engine statistics, or left out.');
+  }
+  const backlog = options.broker?.backlog as { report?: unknown } | undefined;
+  if (
+    backlog !== undefined &&
+    (typeof backlog !== 'object' || backlog === null || typeof backlog.report !== 'function')
+  ) {
+    fix(
+      'broker.backlog must be a backlog source with a report() function (engineBacklogSource(engine), remoteTransport.backlog), or left out.',
+    );
   }
   if (options.broker.validatePayload !== undefined && typeof options.broker.validatePayload !== 'function') {
     fix('broker.validatePayload must be a function (group, topic, payload) asking a live consumer, or left out.');

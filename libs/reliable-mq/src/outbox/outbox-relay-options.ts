@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseDuration } from '@reliable-mq/engine';
+import { optionChecks } from '@reliable-mq/engine';
 import { validate as validateCron } from 'node-cron';
 import { ConfigurationError } from '../errors/configuration.error';
 import type { RelayOptions } from '../reliable-mq-options.interface';
@@ -41,25 +41,9 @@ export const MAX_RELAY_BATCH_BYTES = 256 * 1024 * 1024;
 /** Width of the `lease_owner` column. */
 export const MAX_INSTANCE_ID_LENGTH = 191;
 
-function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigurationError(`relay.${name} must be an integer from ${min} to ${max}; got ${String(value)}.`);
-  }
-  return value;
-}
-
-function duration(name: string, value: number | string | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  let ms: number;
-  try {
-    ms = parseDuration(value, `relay.${name}`);
-  } catch (error) {
-    throw new ConfigurationError((error as Error).message);
-  }
-  if (ms < min) throw new ConfigurationError(`relay.${name} must be at least ${min} ms; got ${ms} ms.`);
-  return ms;
-}
+const { integer, duration } = optionChecks((problem) => {
+  throw new ConfigurationError(problem);
+}, 'relay.');
 
 function cron(name: string, value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
