@@ -2,6 +2,7 @@ import type { EngineStats } from '@reliable-mq/engine';
 import type { DeadLetterOperations, PayloadSchema, TransactionalOperations } from '@reliable-mq/nestjs';
 import type { ConsumerPayloadCheck } from '@reliable-mq/nestjs';
 import type { DataSource } from 'typeorm';
+import type { ConsoleBacklogSource } from './backlog/backlog-source.interface';
 
 /** `viewer` reads; `operator` also retries, edits and discards; `admin` also manages users and settings. */
 export type ConsoleRole = 'viewer' | 'operator' | 'admin';
@@ -101,6 +102,12 @@ export interface ConsoleBrokerSource {
    * known here; `unavailable` makes an edit need explicit confirmation.
    */
   validatePayload?: (group: string, topic: string, payload: string) => Promise<ConsumerPayloadCheck>;
+  /**
+   * The Backlog page's source: `engineBacklogSource(engine)` for the embedded engine, `remoteTransport.backlog` for
+   * the standalone broker (its actions need the broker's admin token), `rabbitMqBacklogSource(...)` for RabbitMQ
+   * (report only). Without it the page says the broker gives no backlog report.
+   */
+  backlog?: ConsoleBacklogSource;
   /** Shown in the page header, e.g. `embedded (data/broker)`. Default: the transport's kind. */
   label?: string;
 }

@@ -12,6 +12,10 @@ import { AuditController } from './audit/audit.controller';
 import { AuditLog } from './audit/audit-log.service';
 import { RefusalAudit } from './audit/refusal-audit.service';
 import { AuthController } from './auth/auth.controller';
+import { BacklogController } from './backlog/backlog.controller';
+import { BacklogMoveTracker } from './backlog/backlog-move-tracker';
+import { BacklogPageController } from './backlog/backlog-page.controller';
+import { BacklogService } from './backlog/backlog.service';
 import { AuthService } from './auth/auth.service';
 import { ConsoleAuthGuard } from './auth/console-auth.guard';
 import { LoginThrottle } from './auth/login-throttle.service';
@@ -53,10 +57,12 @@ const controllers = [
   JobsController,
   OutboxController,
   TransactionsController,
+  BacklogController,
   AuditController,
   AdminController,
   OpenApiController,
   PagesController,
+  BacklogPageController,
 ];
 
 const providers: Provider[] = [
@@ -90,6 +96,8 @@ const providers: Provider[] = [
   OutboxService,
   TransactionsService,
   OverviewService,
+  BacklogMoveTracker,
+  BacklogService,
   MetricsSampler,
   ConsoleAssets,
   PageExceptionFilter,

@@ -20,6 +20,8 @@ export {
   type ReliableMqConsoleOptions,
 } from './console-options.interface';
 export { DEFAULT_MOUNT_PATH } from './console-options.resolver';
+export type { BacklogMoveProgress, ConsoleBacklogSource } from './backlog/backlog-source.interface';
+export { engineBacklogSource } from './backlog/engine-backlog-source';
 
 // --- describing the services it operates
 export {

@@ -24,9 +24,11 @@ async function apiOperations(kit: ConsoleKit, session: Session): Promise<Array<{
     for (const method of Object.keys(methods)) {
       const concrete = path
         .replace(/^\/console/, '')
-        .replace('{id}', path.includes('/jobs/') || path.includes('/rows/') ? UUID : '1')
+        .replace('{id}', path.includes('/jobs/') || path.includes('/rows/') || path.includes('/moves/') ? UUID : '1')
         .replace('{service}', 'orders')
-        .replace('{username}', 'someone');
+        .replace('{username}', 'someone')
+        // The one read whose query is required.
+        .replace(/\/api\/backlog\/reset-preview$/, '/api/backlog/reset-preview?group=g&topic=orders&at=0');
       operations.push({ method: method.toUpperCase(), path: concrete });
     }
   }
@@ -222,6 +224,9 @@ describe('console authentication and authorisation', () => {
       ['DELETE', '/api/admin/users/x', undefined, 'admin'],
       ['GET', '/api/admin/settings', undefined, 'admin'],
       ['PUT', '/api/admin/settings', { stuckAfterMs: 60_000 }, 'admin'],
+      ['POST', '/api/backlog/expand', { topic: 'orders', queueCount: 1, reason: 'x' }, 'admin'],
+      ['POST', '/api/backlog/redistribute', { group: 'g', fromTopic: 'orders', toTopic: 'o', reason: 'x' }, 'admin'],
+      ['POST', '/api/backlog/reset', { group: 'g', topic: 'orders', at: 0, reason: 'x' }, 'admin'],
     ];
     for (const [method, path, body, needed] of actions) {
       const asViewer = await kit.call(method, path, { session: viewer, body });

@@ -14,6 +14,7 @@ import { DataSource } from 'typeorm';
 import {
   ReliableMqConsoleModule,
   hashConsolePassword,
+  engineBacklogSource,
   hashConsoleToken,
   type ConsoleBrokerSource,
   type ReliableMqConsoleOptions,
@@ -163,6 +164,7 @@ export async function startConsoleKit(options: KitOptions = {}): Promise<Console
     broker: {
       transport: exposed,
       stats: () => engine.stats(),
+      backlog: engineBacklogSource(engine),
       label: 'embedded (test)',
       ...(options.validatePayload ? { validatePayload: options.validatePayload } : {}),
     },

@@ -19,13 +19,16 @@ export interface BacklogRedistributeArgs {
   operation?: string;
 }
 
-/** `backlog.progress`: where a redistribution started with `operation` stands. */
+/**
+ * `backlog.progress`: where a redistribution started with `operation` stands: `operation`, `group`, `fromTopic`,
+ * `toTopic`, `total` (the group's lag when it started), `moved`, `state` (`running`, `done`, `failed`), `error`,
+ * `startedAt`, `finishedAt`. The engine's `BacklogMove`; the protocol has no engine import, so it is spelled here.
+ */
 export interface WireBacklogProgress {
   operation: string;
   group: string;
   fromTopic: string;
   toTopic: string;
-  /** The group's lag on `fromTopic` when the move started. */
   total: number;
   moved: number;
   state: 'running' | 'done' | 'failed';

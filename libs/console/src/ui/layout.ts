@@ -23,6 +23,7 @@ function head(base: string, bundle: ConsoleBundle, withScript: boolean): SafeHtm
 
 const NAV: Array<[path: string, label: string, role: 'viewer' | 'admin']> = [
   ['', 'Overview', 'viewer'],
+  ['backlog', 'Backlog', 'viewer'],
   ['dead-letters', 'Dead letters', 'viewer'],
   ['outbox', 'Outbox', 'viewer'],
   ['transactions', 'Transactions', 'viewer'],

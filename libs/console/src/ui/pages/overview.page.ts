@@ -113,6 +113,10 @@ export function overviewPage(
 
     <section aria-labelledby="groups">
       <h2 id="groups">Consumer groups</h2>
+      <p class="note">
+        Behind? <a href="${href(base, 'backlog')}" data-testid="overview-backlog-link">Backlog</a> gives each group's
+        lag in time, its members and when it would catch up, with the runbook's actions.
+      </p>
       ${
         view.groups.length === 0
           ? html`<p class="empty">No consumer group statistics.</p>`

@@ -65,6 +65,12 @@ function bodyOf(form: HTMLFormElement): Record<string, unknown> {
 function describe(data: unknown): string {
   if (!data || typeof data !== 'object') return 'Done.';
   const record = data as Record<string, unknown>;
+  if (typeof record.fromTopic === 'string' && typeof record.toTopic === 'string') {
+    return `Backlog move started: ${String(record.group)}, ${record.fromTopic} → ${record.toTopic}.`;
+  }
+  if (typeof record.name === 'string' && typeof record.queueCount === 'number') {
+    return `Topic ${record.name} now has ${record.queueCount} queues.`;
+  }
   if (typeof record.state === 'string' && record.total !== undefined) {
     if (record.state === 'running' && typeof record.resumedBy === 'string') {
       return `Bulk retry resumed: ${String(record.remaining)} of ${String(record.total)} messages left at ${String(record.ratePerSec)}/s.`;

@@ -1,0 +1,41 @@
+import type { BacklogReport, OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
+
+/** Where a backlog move started by the console stands, as the broker reports it. */
+export interface BacklogMoveProgress {
+  moved: number;
+  /** The group's lag on the source topic when the move started. */
+  total: number;
+  state: 'running' | 'done' | 'failed';
+  error: string | null;
+}
+
+/**
+ * The backlog side of a broker, for the console's Backlog page: a report always, and the actions the broker can do
+ * safely. The embedded engine (`engineBacklogSource(engine)`) and the standalone broker (`remoteTransport.backlog`,
+ * with the admin token) offer all of them; RabbitMQ (`rabbitMqBacklogSource`) reports only, since it can neither
+ * add queues to a group nor move its offsets.
+ */
+export interface ConsoleBacklogSource {
+  /** Per group and topic: lag in messages and time, rates, members, drain estimate. */
+  report(): Promise<BacklogReport> | BacklogReport;
+  expandQueues?(topic: string, queueCount: number): Promise<TopicInfo> | TopicInfo;
+  /**
+   * Moves `group`'s unconsumed backlog on `fromTopic` onto `toTopic` (created with `toQueueCount` queues when
+   * missing). `operation` names the move for `progress`.
+   */
+  redistribute?(args: {
+    group: string;
+    fromTopic: string;
+    toTopic: string;
+    toQueueCount?: number;
+    operation: string;
+  }): Promise<{ moved: number }>;
+  progress?(operation: string): Promise<BacklogMoveProgress>;
+  previewReset?(group: string, topic: string, timestamp: number): Promise<OffsetResetPlan> | OffsetResetPlan;
+  resetOffsets?(group: string, topic: string, timestamp: number): Promise<OffsetResetPlan>;
+  /**
+   * What the page says about this broker's backlog: for RabbitMQ, what applies there (ordered queues, competing
+   * consumers) instead of the actions it cannot do.
+   */
+  notes?: string[];
+}

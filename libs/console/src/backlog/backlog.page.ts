@@ -1,0 +1,212 @@
+import { hasRole } from '../auth/roles.decorator';
+import { reasonField } from '../ui/action-form';
+import { formatAge, formatTime, html, jsonIsland, type SafeHtml } from '../ui/html';
+import type { PageContext } from '../ui/layout';
+import { scrollBox, sortHeader, sortedRows, type SortableTable } from '../ui/sortable-table';
+import type { BacklogSortColumn } from './backlog.dto';
+import { MAX_QUEUES } from './backlog.dto';
+import type { BacklogEntryView, BacklogView } from './backlog.service';
+
+/** The usual advice when a backlog must go faster: ten times the queues, so ten times the consumers can work. */
+const EXPANSION_FACTOR = 10;
+
+const rate = (value: number): string => (value >= 10 ? value.toFixed(0) : value.toFixed(1));
+
+export function drainText(entry: BacklogEntryView): string {
+  switch (entry.drain.state) {
+    case 'drained':
+      return 'drained';
+    case 'draining':
+      return `≈ ${formatAge(entry.drain.etaMs ?? 0)}`;
+    case 'growing':
+      return 'growing';
+    default:
+      return 'stalled (nothing consumed or published)';
+  }
+}
+
+function sortValue(entry: BacklogEntryView, column: BacklogSortColumn): string | number | null {
+  switch (column) {
+    case 'lag':
+      return entry.lag;
+    case 'lagMs':
+      return entry.lagMs;
+    case 'group':
+      return entry.group;
+    case 'topic':
+      return entry.topic;
+    case 'consume':
+      return entry.consumeRatePerSec;
+    case 'publish':
+      return entry.publishRatePerSec;
+    case 'members':
+      return entry.members;
+    case 'queues':
+      return entry.queueCount;
+    case 'drain':
+      // Longest wait first when descending: growing and stalled backlogs never drain.
+      return entry.drain.state === 'draining'
+        ? (entry.drain.etaMs ?? 0)
+        : entry.drain.state === 'drained'
+          ? -1
+          : Infinity;
+  }
+}
+
+function expandForm(entry: BacklogEntryView): SafeHtml {
+  const suggested = Math.min(MAX_QUEUES, Math.max(entry.queueCount + 1, entry.queueCount * EXPANSION_FACTOR));
+  return html`<form
+    data-endpoint="api/backlog/expand"
+    data-confirm="Raise topic ${entry.topic} from ${entry.queueCount} queues to the count given? Members of every group on it rebalance at once, so more consumer instances get queues. From then on keys may map to other queues: per-key order between what is already queued and what comes next holds only once the old queues have drained, or after their backlog is redistributed."
+    data-confirm-title="Expand ${entry.topic}"
+    data-confirm-label="Expand"
+    data-reload
+    data-testid="backlog-expand-form"
+  >
+    <fieldset>
+      <legend>Expand topic ${entry.topic}</legend>
+      <input type="hidden" name="topic" value="${entry.topic}" />
+      <label
+        >Queues
+        <input
+          type="number"
+          name="queueCount"
+          min="${entry.queueCount + 1}"
+          max="${MAX_QUEUES}"
+          value="${suggested}"
+          required
+      /></label>
+      ${reasonField(true)}
+      <button type="submit">Expand</button>
+    </fieldset>
+  </form>`;
+}
+
+function redistributeForm(entry: BacklogEntryView): SafeHtml {
+  const queues = Math.min(MAX_QUEUES, Math.max(entry.queueCount * EXPANSION_FACTOR, entry.queueCount + 1));
+  return html`<form
+    data-endpoint="api/backlog/redistribute"
+    data-confirm="Move the unconsumed backlog of group ${entry.group} on ${entry.topic} (${entry.lag} messages now) onto the topic given, created with the queue count given if it does not exist? Delivery to ${entry.group} on ${entry.topic} pauses while it moves; each key keeps its order; other groups are not affected. ${entry.group} gets the moved messages only from its consumers of the new topic: start them before or after."
+    data-confirm-title="Redistribute the backlog of ${entry.group}"
+    data-confirm-label="Redistribute"
+    data-reload
+    data-testid="backlog-redistribute-form"
+  >
+    <fieldset>
+      <legend>Redistribute ${entry.group}'s backlog</legend>
+      <input type="hidden" name="group" value="${entry.group}" />
+      <input type="hidden" name="fromTopic" value="${entry.topic}" />
+      <label>To topic <input name="toTopic" value="${entry.topic}.wide" required maxlength="127" /></label>
+      <label
+        >Its queues, if new <input type="number" name="toQueueCount" min="1" max="${MAX_QUEUES}" value="${queues}"
+      /></label>
+      ${reasonField(true)}
+      <button type="submit">Redistribute</button>
+    </fieldset>
+  </form>`;
+}
+
+function resetForm(entry: BacklogEntryView, now: number): SafeHtml {
+  // A datetime-local field has no zone: the page's script reads it as the browser's local time.
+  return html`<form
+    data-backlog-reset
+    data-group="${entry.group}"
+    data-topic="${entry.topic}"
+    data-testid="backlog-reset-form"
+  >
+    <fieldset>
+      <legend>Skip to a time</legend>
+      <label
+        >Start at (your local time)
+        <input type="datetime-local" name="at" step="1" required data-default-epoch="${now}"
+      /></label>
+      ${reasonField(true)}
+      <button type="submit" class="danger">Preview and reset</button>
+    </fieldset>
+  </form>`;
+}
+
+function actionsCell(context: PageContext, view: BacklogView, entry: BacklogEntryView): SafeHtml {
+  if (!hasRole(context.principal, 'admin')) return html``;
+  const forms = [
+    view.actions.expand ? expandForm(entry) : null,
+    view.actions.redistribute ? redistributeForm(entry) : null,
+    view.actions.reset ? resetForm(entry, view.at) : null,
+  ].filter((form): form is SafeHtml => form !== null);
+  if (forms.length === 0) return html`<td>none on this broker</td>`;
+  return html`<td>
+    <details data-testid="backlog-actions">
+      <summary>Actions</summary>
+      ${forms}
+    </details>
+  </td>`;
+}
+
+function movesSection(view: BacklogView): SafeHtml {
+  if (view.moves.length === 0) return html``;
+  return html`<section aria-label="Backlog moves" data-testid="backlog-moves">
+    <h2>Backlog moves from this console</h2>
+    ${jsonIsland('backlog-moves-data', view.moves)}
+    <ul>
+      ${view.moves.map(
+        (move) =>
+          html`<li data-backlog-move="${move.id}" data-testid="backlog-move">
+            ${move.group}: ${move.fromTopic} → ${move.toTopic} by ${move.startedBy} at ${formatTime(move.startedAt)}:
+            ${move.state}, ${move.moved} moved${move.error ? html` (${move.error})` : ''}
+          </li>`,
+      )}
+    </ul>
+  </section>`;
+}
+
+export function backlogPage(
+  context: PageContext,
+  view: BacklogView,
+  table: SortableTable<BacklogSortColumn>,
+): SafeHtml {
+  const admin = hasRole(context.principal, 'admin');
+  const rows = sortedRows(table, view.entries, sortValue);
+  const notes = view.notes.map((note) => html`<p class="note" data-testid="backlog-note">${note}</p>`);
+  if (!view.supported) return html`${notes}`;
+  return html`<p class="note">
+      Per group and topic: messages not consumed yet, how long the oldest has waited, the rates now, and when the
+      backlog would be gone at those rates. The runbook is in docs/console.md, section Backlog.
+    </p>
+    ${notes} ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''} ${movesSection(view)}
+    ${
+      rows.length === 0
+        ? html`<p class="empty">No consumer group has subscribed to a topic yet.</p>`
+        : scrollBox(
+            'Backlog per group and topic',
+            html`<table data-testid="backlog-table">
+              <thead>
+                <tr>
+                  ${sortHeader(table, 'group', 'Group')} ${sortHeader(table, 'topic', 'Topic')}
+                  ${sortHeader(table, 'lag', 'Lag')} ${sortHeader(table, 'lagMs', 'Oldest waiting')}
+                  ${sortHeader(table, 'consume', 'Consume /s')} ${sortHeader(table, 'publish', 'Publish /s')}
+                  ${sortHeader(table, 'members', 'Members')} ${sortHeader(table, 'queues', 'Queues')}
+                  ${sortHeader(table, 'drain', 'Drains in')} ${admin ? html`<th scope="col">Actions</th>` : ''}
+                </tr>
+              </thead>
+              <tbody>
+                ${rows.map(
+                  (entry) =>
+                    html`<tr data-testid="backlog-row" data-group="${entry.group}" data-topic="${entry.topic}">
+                      <td>${entry.group}</td>
+                      <td>${entry.topic}</td>
+                      <td class="num" data-testid="backlog-lag">${entry.lag}</td>
+                      <td>${entry.lag === 0 ? '—' : formatAge(entry.lagMs)}</td>
+                      <td class="num">${rate(entry.consumeRatePerSec)}</td>
+                      <td class="num">${rate(entry.publishRatePerSec)}</td>
+                      <td class="num">${entry.members}</td>
+                      <td class="num">${entry.queueCount}</td>
+                      <td data-testid="backlog-drain">${drainText(entry)}</td>
+                      ${actionsCell(context, view, entry)}
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`,
+            'backlog-scroll',
+          )
+    }`;
+}
