@@ -1,8 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { emptyToUndefined, toEpochMs, toInteger } from '../http/query-values';
-import { SORT_DIRECTIONS, sortSpec, unknownSortMessage, type SortDirection } from '../http/sort';
+import { IsInt, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { PagedSortedQuery } from '../http/paged-sorted.query';
+import { emptyToUndefined, toEpochMs } from '../http/query-values';
+import { sortSpec } from '../http/sort';
 
 export const AUDIT_SORT = sortSpec(
   ['at', 'actor', 'action', 'target', 'count', 'reason', 'outcome'] as const,
@@ -11,7 +12,7 @@ export const AUDIT_SORT = sortSpec(
 );
 export type AuditSortColumn = (typeof AUDIT_SORT.columns)[number];
 
-export class AuditQueryDto {
+class AuditFilters {
   @ApiPropertyOptional({ description: 'Username, or token:<name>.' })
   @Transform(emptyToUndefined)
   @IsOptional()
@@ -46,32 +47,7 @@ export class AuditQueryDto {
   @IsInt({ message: 'to must be epoch milliseconds or an ISO 8601 date-time' })
   @Min(0)
   to?: number;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
-  @Transform(toInteger)
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number;
-
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @Transform(toInteger)
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(10_000_000)
-  offset?: number;
-
-  @ApiPropertyOptional({ enum: AUDIT_SORT.columns, default: 'at' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(AUDIT_SORT.columns, { message: ({ value }) => unknownSortMessage(AUDIT_SORT, 'sort', value) })
-  sort?: AuditSortColumn;
-
-  @ApiPropertyOptional({ enum: SORT_DIRECTIONS, description: 'Default: desc for at and count, asc otherwise.' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(SORT_DIRECTIONS, { message: 'dir must be asc or desc' })
-  dir?: SortDirection;
 }
+
+/** The audit log pages by 100 rows, up to 500. */
+export class AuditQueryDto extends PagedSortedQuery(AUDIT_SORT, { defaultLimit: 100, maxLimit: 500 }, AuditFilters) {}

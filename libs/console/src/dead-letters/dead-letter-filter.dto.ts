@@ -1,8 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
-import { emptyToUndefined, toEpochMs, toInteger } from '../http/query-values';
-import { SORT_DIRECTIONS, sortSpec, unknownSortMessage, type SortDirection } from '../http/sort';
+import { IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
+import { DEFAULT_PAGE_LIMITS, PagedSortedQuery } from '../http/paged-sorted.query';
+import { emptyToUndefined, toEpochMs } from '../http/query-values';
+import { sortSpec } from '../http/sort';
 
 /** 1-255 characters and no control characters (`\p{Cc}`), which no broker puts in a group or topic name. */
 const NAME = /^\P{Cc}{1,255}$/u;
@@ -72,34 +73,8 @@ export const DEAD_LETTER_SORT = sortSpec(
 );
 export type DeadLetterSortColumn = (typeof DEAD_LETTER_SORT.columns)[number];
 
-export class ListDeadLettersQuery extends DeadLetterFilterDto {
-  @ApiPropertyOptional({ enum: DEAD_LETTER_SORT.columns, default: 'deadAt' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(DEAD_LETTER_SORT.columns, {
-    message: ({ value }) => unknownSortMessage(DEAD_LETTER_SORT, 'sort', value),
-  })
-  sort?: DeadLetterSortColumn;
-
-  @ApiPropertyOptional({ enum: SORT_DIRECTIONS, description: 'Default: desc for deadAt, id, attempts and age.' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(SORT_DIRECTIONS, { message: 'dir must be asc or desc' })
-  dir?: SortDirection;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @Transform(toInteger)
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @Transform(toInteger)
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(10_000_000)
-  offset?: number;
-}
+export class ListDeadLettersQuery extends PagedSortedQuery(
+  DEAD_LETTER_SORT,
+  DEFAULT_PAGE_LIMITS,
+  DeadLetterFilterDto,
+) {}

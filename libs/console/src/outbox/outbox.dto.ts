@@ -5,29 +5,25 @@ import {
   ArrayMinSize,
   IsArray,
   IsIn,
-  IsInt,
   IsNotEmpty,
   IsOptional,
   IsString,
   IsUUID,
   Matches,
-  Max,
   MaxLength,
-  Min,
 } from 'class-validator';
-import { emptyToUndefined, toInteger } from '../http/query-values';
-import { SORT_DIRECTIONS, sortSpec, unknownSortMessage, type SortDirection } from '../http/sort';
+import { OUTBOX_ORDER_COLUMN_NAMES, type OutboxOrderColumn } from '@reliable-mq/nestjs';
+import { DEFAULT_PAGE_LIMITS, PagedSortedQuery } from '../http/paged-sorted.query';
+import { emptyToUndefined } from '../http/query-values';
+import { sortSpec } from '../http/sort';
 
 export const MAX_OUTBOX_SELECTION = 500;
 
-export const OUTBOX_ROW_SORT = sortSpec(
-  ['seq', 'id', 'topic', 'key', 'attempts', 'createdAt', 'nextAttemptAt', 'error'] as const,
-  { column: 'seq', dir: 'asc' },
-  ['attempts'],
-);
-export type OutboxRowSortColumn = (typeof OUTBOX_ROW_SORT.columns)[number];
+/** The columns and their order are the framework's: the console sorts by what OutboxStore.listProblems orders by. */
+export const OUTBOX_ROW_SORT = sortSpec(OUTBOX_ORDER_COLUMN_NAMES, { column: 'seq', dir: 'asc' }, ['attempts']);
+export type OutboxRowSortColumn = OutboxOrderColumn;
 
-export class ListOutboxRowsQuery {
+class OutboxRowFilters {
   @ApiPropertyOptional({ enum: ['stuck', 'dead'], default: 'stuck' })
   @Transform(emptyToUndefined)
   @IsOptional()
@@ -47,35 +43,9 @@ export class ListOutboxRowsQuery {
   @IsString()
   @MaxLength(255)
   key?: string;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @Transform(toInteger)
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @Transform(toInteger)
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(10_000_000)
-  offset?: number;
-
-  @ApiPropertyOptional({ enum: OUTBOX_ROW_SORT.columns, default: 'seq' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(OUTBOX_ROW_SORT.columns, { message: ({ value }) => unknownSortMessage(OUTBOX_ROW_SORT, 'sort', value) })
-  sort?: OutboxRowSortColumn;
-
-  @ApiPropertyOptional({ enum: SORT_DIRECTIONS, description: 'Default: asc, desc for attempts.' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(SORT_DIRECTIONS, { message: 'dir must be asc or desc' })
-  dir?: SortDirection;
 }
+
+export class ListOutboxRowsQuery extends PagedSortedQuery(OUTBOX_ROW_SORT, DEFAULT_PAGE_LIMITS, OutboxRowFilters) {}
 
 export class RequeueOutboxRowsDto {
   @ApiProperty({ type: [String], description: `Message ids of outbox rows, at most ${MAX_OUTBOX_SELECTION}.` })
