@@ -85,6 +85,7 @@ export type {
   TransportSubscription,
 } from './transport/transport.interface';
 export type { BackgroundConnectResult } from './transport/background-connect-result';
+export type { TransportFactory, TransportFactoryContext, TransportLogger } from './transport/transport-factory';
 export { EmbeddedTransport } from './transport/embedded.transport';
 export { RemoteTransport, type RemoteTransportHooks } from './transport/remote/remote.transport';
 export { RabbitMqTransport, type RabbitMqTransportInit } from './transport/rabbitmq/rabbitmq.transport';

@@ -2,6 +2,7 @@ import type { BrokerEngine, EngineOptions, FlushMode } from '@reliable-mq/engine
 import type { RedisDedupClient } from './dedup/redis-dedup-client.interface';
 import type { DataSource } from 'typeorm';
 import type { ConsumeMode } from './transport/transport.interface';
+import type { TransportFactory } from './transport/transport-factory';
 import type { RemoteTransportOptions } from './transport/remote/remote-transport-options';
 import type { RabbitMqTransportOptions } from './transport/rabbitmq/rabbitmq-transport-options';
 
@@ -25,6 +26,7 @@ export interface EmbeddedTransportOptions {
   engine?: Omit<EngineOptions, 'dataDir' | 'flush'>;
 }
 
+/** The built-in transports, chosen by `kind`. */
 export type TransportOptions = EmbeddedTransportOptions | RemoteTransportOptions | RabbitMqTransportOptions;
 
 export interface RelayOptions {
@@ -115,7 +117,11 @@ export interface MetricsOptions {
 }
 
 export interface ReliableMqModuleOptions {
-  transport: TransportOptions;
+  /**
+   * The broker: a built-in transport by `kind` (`embedded`, `remote`, `rabbitmq`), or a factory that creates any
+   * other transport, `(context) => new MyTransport(...)` (see TransportFactory).
+   */
+  transport: TransportOptions | TransportFactory;
   /** Name of this service as a producer; recorded on outbox rows and used for checkbacks. */
   producerGroup: string;
   /** TypeORM DataSource whose database holds the outbox (and the `db` dedup inbox). */

@@ -1,7 +1,11 @@
 import { parseDelayLevels, parseDuration, validateName } from '@reliable-mq/engine';
 import { ConfigurationError } from './errors';
-import { resolveRemoteTransportOptions } from './transport/remote/remote-transport-options';
-import { resolveRabbitMqOptions } from './transport/rabbitmq/rabbitmq-options.resolver';
+import {
+  BUILT_IN_TRANSPORT_KINDS,
+  builtInTransportFactory,
+  checkBuiltInTransport,
+} from './transport/built-in-transports';
+import type { TransportFactory } from './transport/transport-factory';
 import type {
   ConsumerDefaults,
   DedupOptions,
@@ -13,7 +17,10 @@ import type {
 } from './reliable-mq-options.interface';
 
 export interface ResolvedReliableMqOptions {
-  transport: TransportOptions;
+  /** As configured: a built-in transport's options, or the application's factory. */
+  transport: TransportOptions | TransportFactory;
+  /** Creates the transport, whichever way it was configured. */
+  createTransport: TransportFactory;
   producerGroup: string;
   dataSource: ReliableMqModuleOptions['dataSource'];
   relay: RelayOptions & { enabled: boolean };
@@ -58,6 +65,25 @@ function resolveMetricsOptions(options: MetricsOptions | undefined): { readInter
   return { readIntervalMs };
 }
 
+/** A built-in transport's options, checked, as its factory; or the application's own factory. */
+function resolveTransport(transport: TransportOptions | TransportFactory): TransportFactory {
+  if (typeof transport === 'function') return transport;
+  if (typeof transport !== 'object' || transport === null) {
+    fix(
+      'set `transport`, for example { kind: "embedded", dataDir: "./data/broker" }, or a factory (context) => transport.',
+    );
+  }
+  if (!checkBuiltInTransport(transport, fix)) {
+    const kinds = BUILT_IN_TRANSPORT_KINDS.map((kind) => `"${kind}"`);
+    fix(
+      `transport.kind ${JSON.stringify((transport as { kind?: unknown }).kind)} is not available; use ` +
+        `${kinds.slice(0, -1).join(', ')} or ${kinds[kinds.length - 1]}, or pass a factory (context) => transport ` +
+        'for a transport of your own.',
+    );
+  }
+  return builtInTransportFactory(transport);
+}
+
 /** Checks module options at startup; every failure is one sentence saying what to change. */
 export function resolveReliableMqOptions(options: ReliableMqModuleOptions): ResolvedReliableMqOptions {
   if (typeof options !== 'object' || options === null) {
@@ -66,27 +92,7 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
     );
   }
   const transport = options.transport;
-  if (typeof transport !== 'object' || transport === null) {
-    fix('set `transport`, for example { kind: "embedded", dataDir: "./data/broker" }.');
-  }
-  if (transport.kind === 'rabbitmq') {
-    // Throws ConfigurationError with one sentence per problem; RABBITMQ_URL stands in for a missing url.
-    resolveRabbitMqOptions(transport);
-  } else if (transport.kind === 'remote') {
-    resolveRemoteTransportOptions(transport, fix);
-  } else {
-    if (transport.kind !== 'embedded') {
-      fix(
-        `transport.kind ${JSON.stringify((transport as { kind?: unknown }).kind)} is not available; use "embedded", "remote" or "rabbitmq".`,
-      );
-    }
-    if (!transport.sharedEngine && (typeof transport.dataDir !== 'string' || transport.dataDir.trim() === '')) {
-      fix('transport.dataDir must be the directory for the embedded broker data, e.g. "./data/broker".');
-    }
-    if (transport.flush !== undefined && transport.flush !== 'sync' && transport.flush !== 'async') {
-      fix(`transport.flush must be "sync" or "async"; got ${JSON.stringify(transport.flush)}.`);
-    }
-  }
+  const createTransport = resolveTransport(transport);
   try {
     validateName('group', options.producerGroup);
   } catch (error) {
@@ -147,6 +153,7 @@ export function resolveReliableMqOptions(options: ReliableMqModuleOptions): Reso
   }
   return {
     transport,
+    createTransport,
     producerGroup: options.producerGroup,
     dataSource: options.dataSource,
     relay: { ...relay, enabled: relayEnabled && options.dataSource !== undefined },

@@ -17,10 +17,8 @@ import { RELIABLE_MQ_MODULE_OPTIONS, ReliableMqConfigurableModule } from './reli
 import { ReliableMqLifecycle } from './reliable-mq.lifecycle';
 import { TransactionCheckerExplorer } from './transactions/transaction-checker-explorer.service';
 import { TransactionCheckerRegistry } from './transactions/transaction-checker-registry.service';
-import { EmbeddedTransport } from './transport/embedded.transport';
-import { RemoteTransport } from './transport/remote/remote.transport';
-import { RabbitMqTransport } from './transport/rabbitmq/rabbitmq.transport';
-import { startTransport } from './transport/start-transport';
+import { createTransport } from './transport/create-transport';
+import { RelayWakeup } from './transport/relay-wakeup';
 import type { Transport } from './transport/transport.interface';
 
 const providers: Provider[] = [
@@ -29,44 +27,12 @@ const providers: Provider[] = [
     useFactory: (raw: ReliableMqModuleOptions) => resolveReliableMqOptions(raw),
     inject: [RELIABLE_MQ_MODULE_OPTIONS],
   },
+  RelayWakeup,
   {
     provide: RELIABLE_MQ_TRANSPORT,
-    useFactory: async (options: ResolvedReliableMqOptions): Promise<Transport> => {
-      const logger = new EscapingLogger('ReliableMqBroker');
-      if (options.transport.kind === 'rabbitmq') {
-        // With a dataSource, transactional messages keep their half records in it and commit through the outbox.
-        const rabbit = new RabbitMqTransport(options.transport, {
-          logger: new EscapingLogger('ReliableMqRabbitMq'),
-          dataSource: options.dataSource,
-        });
-        await startTransport(rabbit, {
-          waitForConnection: rabbit.options.waitForConnection,
-          broker: `RabbitMQ at ${rabbit.options.safeUrl}`,
-          logger,
-        });
-        return rabbit;
-      }
-      if (options.transport.kind === 'remote') {
-        const remote = new RemoteTransport(options.transport, {
-          onError: (error) => logger.error(error.message, error.stack),
-          onWarning: (message) => logger.warn(message),
-        });
-        await startTransport(remote, {
-          waitForConnection: options.transport.waitForConnection === true,
-          broker: `the broker at ${remote.url}`,
-          logger,
-        });
-        return remote;
-      }
-      const transport = new EmbeddedTransport(
-        options.transport,
-        (error) => logger.error(error.message, error.stack),
-        (message) => logger.warn(message),
-      );
-      await transport.connect();
-      return transport;
-    },
-    inject: [RELIABLE_MQ_OPTIONS],
+    useFactory: (options: ResolvedReliableMqOptions, wakeup: RelayWakeup): Promise<Transport> =>
+      createTransport(options, wakeup),
+    inject: [RELIABLE_MQ_OPTIONS, RelayWakeup],
   },
   {
     provide: RELIABLE_MQ_DEDUP_STORE,
@@ -81,9 +47,14 @@ const providers: Provider[] = [
   OutboxRelayService,
   {
     provide: ReliablePublisher,
-    useFactory: (options: ResolvedReliableMqOptions, transport: Transport, relay: OutboxRelayService) => {
-      // A transactional message committed on RabbitMQ is an outbox row: send it at once rather than at the next sweep.
-      if (transport instanceof RabbitMqTransport) transport.onHalfCommitted = () => relay.wake();
+    useFactory: (
+      options: ResolvedReliableMqOptions,
+      transport: Transport,
+      relay: OutboxRelayService,
+      wakeup: RelayWakeup,
+    ) => {
+      // Outbox rows a transport writes itself (transactional messages committed into the outbox) go out at once.
+      wakeup.attach(() => relay.wake());
       return new ReliablePublisher({
         dataSource: options.dataSource,
         transport,
@@ -92,7 +63,7 @@ const providers: Provider[] = [
         wakeRelay: () => relay.wake(),
       });
     },
-    inject: [RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT, OutboxRelayService],
+    inject: [RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT, OutboxRelayService, RelayWakeup],
   },
   ConsumerMetadataAccessor,
   ConsumerExplorer,

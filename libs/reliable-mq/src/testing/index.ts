@@ -34,3 +34,4 @@ export {
   type ProviderOverridingBuilder,
   type TemporaryTransportOptions,
 } from './temporary-transport.override';
+export { temporaryTransport } from './temporary-transport.factory';

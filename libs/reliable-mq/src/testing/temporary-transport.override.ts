@@ -1,24 +1,11 @@
-import { EscapingLogger } from '../logging/escaping-logger';
-import { loadOptionalDependency, type FlushMode } from '@reliable-mq/engine';
 import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
-import type { EmbeddedTransportOptions } from '../reliable-mq-options.interface';
 import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
-import { EmbeddedTransport } from '../transport/embedded.transport';
+import { createTransport } from '../transport/create-transport';
+import { RelayWakeup } from '../transport/relay-wakeup';
 import type { Transport } from '../transport/transport.interface';
-import { temporaryEmbeddedTransport } from './reliable-mq-test-harness';
+import { temporaryTransport, type TemporaryTransportOptions } from './temporary-transport.factory';
 
-export interface TemporaryTransportOptions {
-  /**
-   * Topics to create at startup, with an optional queue count. Default: the `topics` of the transport the app is
-   * configured with, if it lists any. Other topics are created when first used, unless
-   * `engine.autoCreateTopics` is false.
-   */
-  topics?: EmbeddedTransportOptions['topics'];
-  /** Default `async`: a test has nothing to lose on power failure, and fsync per batch only slows it down. */
-  flush?: FlushMode;
-  /** Any other engine option. Defaults here: `autoCreateTopics: true`, `minFreeDiskBytes: 0`. */
-  engine?: EmbeddedTransportOptions['engine'];
-}
+export type { TemporaryTransportOptions } from './temporary-transport.factory';
 
 /**
  * The part of `@nestjs/testing`'s `TestingModuleBuilder` that `withTemporaryTransport` uses, so that this package
@@ -50,59 +37,22 @@ export function withTemporaryTransport<Builder extends ProviderOverridingBuilder
   options: TemporaryTransportOptions = {},
 ): Builder {
   return builder.overrideProvider(RELIABLE_MQ_TRANSPORT).useFactory({
-    factory: (appOptions: ResolvedReliableMqOptions) => openTemporaryTransport(appOptions, options),
-    inject: [RELIABLE_MQ_OPTIONS],
+    factory: (appOptions: ResolvedReliableMqOptions, wakeup: RelayWakeup) =>
+      openTemporaryTransport(appOptions, wakeup, options),
+    inject: [RELIABLE_MQ_OPTIONS, RelayWakeup],
   });
 }
 
-async function openTemporaryTransport(
+function openTemporaryTransport(
   appOptions: ResolvedReliableMqOptions,
+  wakeup: RelayWakeup,
   options: TemporaryTransportOptions,
 ): Promise<Transport> {
-  // Checked here so that the message names this helper: the app may be configured for a transport without SQLite.
-  loadOptionalDependency(
-    'better-sqlite3',
-    'withTemporaryTransport() runs the embedded broker engine in a temporary directory, and so it',
-    () => require('better-sqlite3'),
+  const configured = typeof appOptions.transport === 'function' ? undefined : appOptions.transport;
+  const configuredTopics = configured && 'topics' in configured ? configured.topics : undefined;
+  const factory = temporaryTransport(
+    { ...options, topics: options.topics ?? configuredTopics },
+    'withTemporaryTransport()',
   );
-  const configuredTopics = 'topics' in appOptions.transport ? appOptions.transport.topics : undefined;
-  const temporary = temporaryEmbeddedTransport({
-    topics: options.topics ?? configuredTopics,
-    flush: options.flush ?? 'async',
-    engine: { autoCreateTopics: true, ...options.engine },
-  });
-  const logger = new EscapingLogger('ReliableMqBroker');
-  const transport = new TemporaryDirectoryTransport(
-    temporary.transport,
-    temporary.cleanup,
-    (error) => logger.error(error.message, error.stack),
-    (message) => logger.warn(message),
-  );
-  try {
-    await transport.connect();
-  } catch (error) {
-    temporary.cleanup();
-    throw error;
-  }
-  return transport;
-}
-
-/** The embedded transport that deletes its data directory once it is closed, as the module does at app close. */
-class TemporaryDirectoryTransport extends EmbeddedTransport {
-  constructor(
-    options: EmbeddedTransportOptions,
-    private readonly removeDataDir: () => void,
-    onError: (error: Error) => void,
-    onWarning: (message: string) => void,
-  ) {
-    super(options, onError, onWarning);
-  }
-
-  override async close(): Promise<void> {
-    try {
-      await super.close();
-    } finally {
-      this.removeDataDir();
-    }
-  }
+  return createTransport(appOptions, wakeup, factory);
 }
