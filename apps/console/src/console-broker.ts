@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BrokerEngine } from '@reliable-mq/engine';
 import { BrokerRefusedError, EmbeddedTransport, RabbitMqTransport, RemoteTransport } from '@reliable-mq/nestjs';
 import { redactUrl } from '@reliable-mq/nestjs';
-import type { ConsoleBrokerSource } from '@reliable-mq/console';
+import { engineBacklogSource, type ConsoleBrokerSource } from '@reliable-mq/console';
 import type { ConsoleBrokerConfig } from './console-config';
 
 /** The broker the standalone console operates, opened from its configuration. */
@@ -48,7 +48,12 @@ async function openEmbedded(dataDir: string): Promise<OpenConsoleBroker> {
   const transport = new EmbeddedTransport({ kind: 'embedded', sharedEngine: engine });
   await transport.connect();
   return {
-    source: { transport, stats: () => engine.stats(), label: `embedded (${dataDir})` },
+    source: {
+      transport,
+      stats: () => engine.stats(),
+      backlog: engineBacklogSource(engine),
+      label: `embedded (${dataDir})`,
+    },
     description: `broker data in ${dataDir}`,
     close: async () => {
       await transport.close();
@@ -93,6 +98,8 @@ async function openRemote(config: Extract<ConsoleBrokerConfig, { kind: 'remote' 
       stats: () => transport.stats(),
       // This process knows no handler classes: an edit is checked by a live consumer of its group, through the broker.
       validatePayload: (group, topic, payload) => transport.validatePayload(group, topic, Buffer.from(payload, 'utf8')),
+      // Its actions need the broker's admin token as BROKER_TOKEN; with the services' token the broker refuses them.
+      backlog: transport.backlog,
       label: `standalone broker (${config.url})`,
     },
     description: `broker ${config.url}`,

@@ -1,4 +1,4 @@
-import { ConflictException, Inject, Injectable, Logger } from '@nestjs/common';
+import { ConflictException, ForbiddenException, Inject, Injectable, Logger } from '@nestjs/common';
 import type { BacklogEntry, OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { AuditLog } from '../audit/audit-log.service';
@@ -218,7 +218,19 @@ export class BacklogService {
         `This broker cannot ${what}${source?.notes?.length ? `: ${source.notes[0]}` : '.'} See the Backlog page for what applies to it.`,
       );
     }
-    return found.bind(source) as NonNullable<ConsoleBacklogSource[K]>;
+    const bound = found.bind(source) as (...args: unknown[]) => unknown;
+    // The standalone broker refuses actions to a console that holds only the services' token: say what to change.
+    return (async (...args: unknown[]) => {
+      try {
+        return await bound(...args);
+      } catch (error) {
+        if ((error as { brokerCode?: unknown }).brokerCode !== 'FORBIDDEN') throw error;
+        throw new ForbiddenException(
+          `The broker refused: ${(error as Error).message} Give this console the broker's admin token (BROKER_TOKEN ` +
+            "of the console set to the broker's BROKER_ADMIN_TOKEN).",
+        );
+      }
+    }) as NonNullable<ConsoleBacklogSource[K]>;
   }
 
   private record(
