@@ -23,7 +23,13 @@ function localValue(ms: number): string {
 }
 
 /** What the dialog says the reset will do, from the broker's own count. */
-function question(group: string, topic: string, at: number, preview: ResetPreview): Parameters<typeof askConfirm>[0] {
+function question(
+  group: string,
+  topic: string,
+  at: number,
+  reason: string,
+  preview: ResetPreview,
+): Parameters<typeof askConfirm>[0] {
   const message: string[] = [];
   if (preview.skipped > 0) {
     message.push(
@@ -42,6 +48,7 @@ function question(group: string, topic: string, at: number, preview: ResetPrevie
   const details = [
     preview.skipped > 0 ? `Skipped: stored ${when(preview.oldestSkippedAt)} to ${when(preview.newestSkippedAt)}` : '',
     preview.redelivered > 0 ? `Delivered again: from ${when(preview.oldestRedeliveredAt)}` : '',
+    `Reason: ${reason}`,
   ].filter(Boolean);
   return {
     title: preview.skipped > 0 ? `Skip ${preview.skipped} message(s)` : 'Reset offsets',
@@ -76,7 +83,7 @@ async function submit(form: HTMLFormElement): Promise<void> {
     showResult(messagesOf(preview.data, preview.status).join(' '), true);
     return;
   }
-  if (!(await askConfirm(question(group, topic, at, preview.data)))) {
+  if (!(await askConfirm(question(group, topic, at, reason, preview.data)))) {
     showResult('Not reset.', true, false);
     return;
   }
