@@ -1,7 +1,8 @@
 // `npm run start:broker`: the standalone ReliableMQ broker. Settings come from the environment (BROKER_*); see
-// docs/broker.md.
+// docs/broker.md. `backlog <command>` runs a backlog call against a running broker instead (npm run backlog).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { backlogCli } from './backlog-cli';
 import { BROKER_ENV_HELP, readBrokerConfig } from './broker-config';
 import { brokerLogger } from './broker-logger';
 import { BrokerServer, BrokerStartError } from './broker-server';
@@ -18,6 +19,8 @@ function packageVersion(): string {
 }
 
 async function main(): Promise<void> {
+  // `reliable-mq-broker backlog …`: a client command against a running broker, not a server start.
+  if (process.argv[2] === 'backlog') await backlogCli(process.argv.slice(3));
   const logger = brokerLogger('Broker');
   const read = readBrokerConfig(process.env);
   if (!read.ok) {
