@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteTransport } from '@reliable-mq/nestjs';
+import { ClientOp, PROTOCOL_VERSION, type ResponseFrame } from '@reliable-mq/engine/protocol';
+import { RawBrokerClient } from '../../../test/support/raw-broker-client';
 import { readBrokerConfig, brokerConfig } from './broker-config';
 import { silentBrokerLogger } from './broker-logger';
 import { BrokerServer } from './broker-server';
@@ -128,6 +130,20 @@ describe('backlog calls of the standalone broker', () => {
     ).rejects.toThrow(/does not exist: give "toQueueCount"/);
     await expect(admin.backlog.expandQueues('orders', 2)).rejects.toThrow(/already has 4 queues/);
     await expect(admin.backlog.expandQueues('missing', 8)).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+  });
+});
+
+describe('the hello reply', () => {
+  it('announces the backlog calls, and whether the token is the admin token', async () => {
+    for (const [token, admin] of [
+      [TOKEN, false],
+      [ADMIN, true],
+    ] as const) {
+      const raw = await RawBrokerClient.connect(server.address.port);
+      const answer = (await raw.call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token })) as ResponseFrame;
+      expect(answer.r).toMatchObject({ backlogCalls: true, admin });
+      raw.socket.destroy();
+    }
   });
 });
 

@@ -504,6 +504,8 @@ export class BrokerConnection {
       maxBatchSize: this.host.maxBatchSize,
       maxBodyBytes: this.host.maxBodyBytes,
       validateTimeoutMs: config.validateTimeoutMs,
+      backlogCalls: true,
+      admin: this.admin,
     };
     this.respond(helloId, result);
     const after = this.afterHello;

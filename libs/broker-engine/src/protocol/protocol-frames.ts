@@ -65,6 +65,12 @@ export interface HelloResult {
    * that call; a client asks only a broker that announces it.
    */
   validateTimeoutMs?: number;
+  /**
+   * Present (true) when the broker has the backlog calls (`backlog.*`); `admin` says whether this connection's token
+   * is the admin token, which the changing ones need.
+   */
+  backlogCalls?: boolean;
+  admin?: boolean;
 }
 
 /** A message to publish or send as a half message. */
