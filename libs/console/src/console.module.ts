@@ -46,9 +46,9 @@ import { ConsumerCatalog } from './sources/consumer-catalog.service';
 import { ConsoleStore } from './store/console-store';
 import { TransactionsController } from './transactions/transactions.controller';
 import { TransactionsService } from './transactions/transactions.service';
-import { ConsoleAssets } from './ui/console-assets';
-import { PageExceptionFilter } from './ui/page-exception.filter';
-import { PagesController } from './ui/pages.controller';
+import { ConsoleAssets } from './pages/console-assets';
+import { PageExceptionFilter } from './pages/page-exception.filter';
+import { PagesController } from './pages/pages.controller';
 
 const controllers = [
   AuthController,

@@ -1,8 +1,8 @@
 import { hasRole } from '../auth/roles.decorator';
-import { reasonField } from '../ui/action-form';
-import { formatAge, formatTime, html, jsonIsland, type SafeHtml } from '../ui/html';
-import type { PageContext } from '../ui/layout';
-import { scrollBox, sortHeader, sortedRows, type SortableTable } from '../ui/sortable-table';
+import { reasonField } from '../pages/action-form';
+import { formatAge, formatTime, html, jsonIsland, type SafeHtml } from '../pages/html';
+import type { PageContext } from '../pages/layout';
+import { scrollBox, sortHeader, sortedRows, type SortableTable } from '../pages/sortable-table';
 import type { BacklogSortColumn } from './backlog.dto';
 import { MAX_QUEUES } from './backlog.dto';
 import type { BacklogEntryView, BacklogView } from './backlog.service';

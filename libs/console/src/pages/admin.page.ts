@@ -1,12 +1,12 @@
-import type { ConsoleUserView } from '../../auth/user-directory.service';
-import { CONSOLE_ROLES } from '../../console-options.interface';
-import type { RetryJobView } from '../../jobs/retry-job.service';
-import type { ConsoleSettings } from '../../settings/console-settings.service';
-import type { ConsumerView } from '../../sources/consumer-catalog.service';
-import { sortParams, sortSpec } from '../../http/sort';
-import { formatTime, formatWindow, html, type SafeHtml } from '../html';
-import type { PageContext } from '../layout';
-import { scrollBox, sortHeader, sortableTable, sortedRows } from '../sortable-table';
+import type { ConsoleUserView } from '../auth/user-directory.service';
+import { CONSOLE_ROLES } from '../console-options.interface';
+import type { RetryJobView } from '../jobs/retry-job.service';
+import type { ConsoleSettings } from '../settings/console-settings.service';
+import type { ConsumerView } from '../sources/consumer-catalog.service';
+import { sortParams, sortSpec } from '../http/sort';
+import { formatTime, formatWindow, html, type SafeHtml } from './html';
+import type { PageContext } from './layout';
+import { scrollBox, sortHeader, sortableTable, sortedRows } from './sortable-table';
 
 /** Users: `sort`/`dir`; handlers: `handlerSort`/`handlerDir`; bulk retries: `jobSort`/`jobDir`. */
 export const USER_SORT = sortSpec(['username', 'role', 'source'] as const, { column: 'username', dir: 'asc' });

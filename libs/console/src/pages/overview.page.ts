@@ -1,10 +1,10 @@
-import { sortParams, sortSpec } from '../../http/sort';
-import type { Series } from '../../overview/metrics-sampler.service';
-import type { OverviewView } from '../../overview/overview.service';
-import { lineChart } from '../charts';
-import { formatAge, formatTime, formatWindow, href, html, type SafeHtml } from '../html';
-import type { PageContext } from '../layout';
-import { scrollBox, sortHeader, sortableTable, sortedRows } from '../sortable-table';
+import { sortParams, sortSpec } from '../http/sort';
+import type { Series } from '../overview/metrics-sampler.service';
+import type { OverviewView } from '../overview/overview.service';
+import { lineChart } from './charts';
+import { formatAge, formatTime, formatWindow, href, html, type SafeHtml } from './html';
+import type { PageContext } from './layout';
+import { scrollBox, sortHeader, sortableTable, sortedRows } from './sortable-table';
 
 /** The consumer groups table: `sort`/`dir`. */
 export const GROUP_SORT = sortSpec(

@@ -47,12 +47,12 @@ import { ConsoleAssets } from './console-assets';
 import { layout, loginPage, type PageContext } from './layout';
 import { PageExceptionFilter } from './page-exception.filter';
 import { parsePageQuery } from './page-query';
-import { adminPage } from './pages/admin.page';
-import { auditPage } from './pages/audit.page';
-import { deadLetterDetailPage, deadLetterListPage } from './pages/dead-letters.page';
-import { OUTBOX_SERVICE_SORT, outboxPage } from './pages/outbox.page';
-import { overviewPage } from './pages/overview.page';
-import { transactionsPage } from './pages/transactions.page';
+import { adminPage } from './admin.page';
+import { auditPage } from './audit.page';
+import { deadLetterDetailPage, deadLetterListPage } from './dead-letters.page';
+import { OUTBOX_SERVICE_SORT, outboxPage } from './outbox.page';
+import { overviewPage } from './overview.page';
+import { transactionsPage } from './transactions.page';
 import { sortableTable } from './sortable-table';
 import { sortParams } from '../http/sort';
 
