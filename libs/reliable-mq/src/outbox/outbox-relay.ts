@@ -6,6 +6,7 @@ import { MessagingTelemetry } from '../observability/messaging-telemetry';
 import type { RelayOptions } from '../reliable-mq-options.interface';
 import type { Transport, TransportMessage } from '../transport/transport.interface';
 import { BrokerAvailability } from './broker-availability';
+import { answeredBy } from './publish-deadline';
 import { createOutboxStore } from './create-outbox-store';
 import { errorText } from './error-text';
 import { resolveRelayOptions, type ResolvedRelayOptions } from './outbox-relay-options';
@@ -75,6 +76,8 @@ interface WaveResult {
 interface Claim {
   rows: ClaimedRow[];
   sendBy: number;
+  /** When the rows' lease ends: a publish not answered by then is given up (see `answeredBy`). */
+  leaseUntil: number;
 }
 
 /** Splits claimed rows (in seq order) into waves: the n-th row of each key goes to wave n; keyless rows to wave 0. */
@@ -315,7 +318,7 @@ export class OutboxRelay {
     let sending: Promise<SendOutcome> | undefined;
     try {
       for (;;) {
-        let claimed: Claim = { rows: [], sendBy: 0 };
+        let claimed: Claim = { rows: [], sendBy: 0, leaseUntil: 0 };
         let claimFailed = false;
         if (this.drainRequested && !this.stopping && !this.broker.isUnreachable()) {
           this.drainRequested = false;
@@ -425,11 +428,11 @@ export class OutboxRelay {
     // A publish starts only while at least half of the lease is left, so that a send begun in time ends, as a rule,
     // before another relay may take the rows over. Rows whose turn comes later (behind a slow batch, or in a late
     // wave) are given back and claimed afresh.
-    return { rows, sendBy: leaseUntil - this.options.leaseMs / 2 };
+    return { rows, sendBy: leaseUntil - this.options.leaseMs / 2, leaseUntil };
   }
 
   /** Sends the claimed rows and records the outcome of each. */
-  private async send({ rows, sendBy }: Claim): Promise<SendOutcome> {
+  private async send({ rows, sendBy, leaseUntil }: Claim): Promise<SendOutcome> {
     const sendable: Outgoing[] = [];
     const unreadable: ClaimedRow[] = [];
     const untried: ClaimedRow[] = [];
@@ -465,7 +468,7 @@ export class OutboxRelay {
         else ready.push(entry);
       }
       if (ready.length === 0) continue;
-      const result = await this.sendWave(ready, sendBy);
+      const result = await this.sendWave(ready, sendBy, leaseUntil);
       confirmed.push(...result.sent);
       failures.push(...result.failures);
       untried.push(...result.untried);
@@ -498,13 +501,11 @@ export class OutboxRelay {
    * ids. After two failures in a row the rest of the wave is not tried: that looks like the broker, not a row. Nor is
    * it when the lease runs short (`sendBy`), or the relay stops; those rows are given back untried.
    */
-  private async sendWave(wave: readonly Outgoing[], sendBy: number): Promise<WaveResult> {
+  private async sendWave(wave: readonly Outgoing[], sendBy: number, leaseUntil: number): Promise<WaveResult> {
+    const publish = (messages: TransportMessage[]): Promise<unknown> =>
+      answeredBy(this.telemetry.publish(this.transport, messages, true), leaseUntil, this.clock, messages.length);
     try {
-      await this.telemetry.publish(
-        this.transport,
-        wave.map((entry) => entry.message),
-        true,
-      );
+      await publish(wave.map((entry) => entry.message));
       return { sent: wave.map((entry) => entry.row), failures: [], untried: [] };
     } catch (waveError) {
       const rows = wave.map((entry) => entry.row);
@@ -523,7 +524,7 @@ export class OutboxRelay {
         }
         const { row, message } = wave[index]!;
         try {
-          await this.telemetry.publish(this.transport, [message], true);
+          await publish([message]);
           sent.push(row);
           failuresInARow = 0;
         } catch (error) {

@@ -8,7 +8,8 @@ import { TransportError } from '../../errors/transport.error';
 import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
 import { deleteRabbitMqObjects } from '../../../../../test/support/rabbitmq-admin';
 import type { InboundMessage } from '../transport.interface';
-import { redactUrl } from './rabbitmq-options.resolver';
+import { RabbitMqConnection } from './rabbitmq-connection';
+import { redactUrl, resolveRabbitMqOptions } from './rabbitmq-options.resolver';
 import { RabbitMqTransport } from './rabbitmq.transport';
 import {
   message,
@@ -295,4 +296,48 @@ describeWithService('rabbitmq', 'RabbitMQ transport connection', () => {
       await proxy.stop();
     }
   }, 60_000);
+
+  it('reports a reconnection ready even when one restoring step never ends, and says so', async () => {
+    const proxy = new CuttableTcpProxy(serviceEndpoint('rabbitmq'));
+    await proxy.start();
+    const lines: string[] = [];
+    const logger = {
+      log: (line: string) => lines.push(line),
+      warn: (line: string) => lines.push(line),
+      error: (line: string) => lines.push(line),
+    };
+    const options = resolveRabbitMqOptions({
+      kind: 'rabbitmq',
+      url: proxy.urlFor(RABBITMQ_URL),
+      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+    });
+    const connection = new RabbitMqConnection(options, logger, 400);
+    const reports: boolean[] = [];
+    connection.onConnectionChange((connected) => reports.push(connected));
+    // As an amqplib call waiting for a frame that went with the old connection: it never settles.
+    connection.onUp(() => new Promise<void>(() => undefined));
+    let after = 0;
+    connection.onUp(async () => {
+      after += 1;
+    });
+    try {
+      await connection.connect();
+      proxy.cut();
+      await until(() => reports.includes(false), 'the loss to be reported', 5_000);
+      const restoredAt = Date.now();
+      proxy.restore();
+      await until(() => reports.at(-1) === true && reports.length >= 3, 'the reconnection to be reported ready', 5_000);
+      // The reconnect (at most 200 ms away) plus the 400 ms bound, not forever.
+      expect(Date.now() - restoredAt).toBeLessThan(3_000);
+      expect(connection.isReady).toBe(true);
+      // The steps after the stuck one ran too.
+      expect(after).toBe(1);
+      expect(lines.some((line) => /did not finish within 0\.4 s; going on without waiting for it/.test(line))).toBe(
+        true,
+      );
+    } finally {
+      await connection.close();
+      await proxy.stop();
+    }
+  });
 });

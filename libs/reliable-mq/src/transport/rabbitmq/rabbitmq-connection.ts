@@ -23,6 +23,8 @@ const QUICK_FAILURE_MS = 1_000;
  * back is found within this long, whatever `reconnect.maxDelayMs` allows for attempts that time out.
  */
 const QUICK_RETRY_MAX_MS = 250;
+/** Longest wait for one `up` listener before the connection is reported ready without it. */
+const UP_LISTENER_MS = 15_000;
 
 /** Every node of a cluster failed one attempt; `permanent` when each of them refused for good. */
 class NodesUnreachableError extends Error {
@@ -85,6 +87,7 @@ export class RabbitMqConnection {
   constructor(
     private readonly options: ResolvedRabbitMqOptions,
     private readonly logger: RabbitMqLogger,
+    private readonly upListenerMs = UP_LISTENER_MS,
   ) {
     this.amqpConnect = loadOptionalDependency<typeof Amqplib>(
       'amqplib',
@@ -377,12 +380,28 @@ export class RabbitMqConnection {
     }
     for (const listener of [...this.upListeners]) {
       if (this.model !== model) return;
-      try {
-        await listener(model);
-      } catch (error) {
-        // A listener that failed because the connection dropped again is retried after the next reconnection.
-        if (this.model === model) this.logger.error(`Restoring after reconnection failed: ${(error as Error).message}`);
+      const outcome = listener(model).then(
+        () => 'done' as const,
+        (error: unknown) => {
+          // A listener that failed because the connection dropped again is retried after the next reconnection.
+          if (this.model === model)
+            this.logger.error(`Restoring after reconnection failed: ${(error as Error).message}`);
+          return 'done' as const;
+        },
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), this.upListenerMs);
+      });
+      // One step that never ends (an amqplib call waiting on a frame lost with an earlier connection) must not keep
+      // the transport unready for good: the relay sends nothing until it is ready. The step goes on by itself.
+      if ((await Promise.race([outcome, late])) === 'late' && this.model === model) {
+        this.logger.warn(
+          `Restoring a subscription or the topology after the reconnection did not finish within ${this.upListenerMs / 1000} s; ` +
+            'going on without waiting for it (it keeps trying by itself).',
+        );
       }
+      clearTimeout(timer);
     }
     if (this.model !== model) return;
     this.readyModel = model;

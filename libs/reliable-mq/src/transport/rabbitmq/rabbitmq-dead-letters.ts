@@ -29,6 +29,7 @@ import {
 } from './rabbitmq-message.codec';
 import type { RabbitMqNames } from './rabbitmq-names';
 import type { RabbitMqTopology } from './rabbitmq-topology';
+import { bounded } from './bounded';
 
 const MAX_PAGE = 1000;
 /** How long a DLQ operation waits for RabbitMQ to come back before it fails. */
@@ -178,7 +179,7 @@ export class RabbitMqDeadLetters implements DeadLetterOperations {
       return done;
     } finally {
       // Closing gives back every letter read but not settled.
-      for (const channel of channels) await channel.close().catch(() => undefined);
+      for (const channel of channels) await bounded(channel.close(), 2000);
     }
   }
 
@@ -205,7 +206,7 @@ export class RabbitMqDeadLetters implements DeadLetterOperations {
         queue === this.deps.names.deadLetterQueue(group) ? 'dead' : undefined;
       return (await this.drain(channel, queue)).map((message) => toLetter(message, group, status));
     } finally {
-      await channel.close().catch(() => undefined);
+      await bounded(channel.close(), 2000);
     }
   }
 

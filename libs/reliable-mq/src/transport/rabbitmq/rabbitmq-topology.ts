@@ -168,7 +168,7 @@ export class RabbitMqTopology {
         cause: error,
       });
     } finally {
-      await probe.close().catch(() => undefined);
+      await bounded(probe.close(), 2000);
     }
   }
 
@@ -267,7 +267,7 @@ export class RabbitMqTopology {
         cause: error,
       });
     } finally {
-      await probe.close().catch(() => undefined);
+      await bounded(probe.close(), 2000);
     }
   }
 

@@ -28,6 +28,7 @@ import { resolveHistoryOptions, type ResolvedHistoryOptions } from './rabbitmq-h
 import type { RabbitMqTransportOptions } from './rabbitmq-transport-options';
 import { RetryRouter } from './retry-router';
 import { UnroutedReplay, unparkedTopicHint } from './unrouted-replay';
+import { bounded } from './bounded';
 
 export interface RabbitMqTransportInit {
   logger?: RabbitMqLogger;
@@ -174,7 +175,7 @@ export class RabbitMqTransport implements Transport {
         }
       }
     } finally {
-      await channel.close().catch(() => undefined);
+      await bounded(channel.close(), 2000);
     }
     return total;
   }

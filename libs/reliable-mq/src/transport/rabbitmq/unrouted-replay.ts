@@ -4,6 +4,7 @@ import type { RabbitMqConnection } from './rabbitmq-connection';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { copyOf } from './rabbitmq-message.codec';
 import type { RabbitMqNames } from './rabbitmq-names';
+import { bounded } from './bounded';
 
 /** Parked messages in flight to the replay at once, republished as one confirmed batch. */
 const REPLAY_PREFETCH = 256;
@@ -89,7 +90,7 @@ export class UnroutedReplay {
       // On a broken channel the lock goes with the connection instead.
       if (locked) await channel.deleteQueue(lock).catch(() => undefined);
       // Messages received beyond the count are not acked: closing hands them back to the parked queue.
-      await channel.close().catch(() => undefined);
+      await bounded(channel.close(), 2000);
     }
   }
 }
