@@ -48,7 +48,13 @@ import { TransactionsController } from './transactions/transactions.controller';
 import { TransactionsService } from './transactions/transactions.service';
 import { ConsoleAssets } from './pages/console-assets';
 import { PageExceptionFilter } from './pages/page-exception.filter';
+import { PageContexts } from './pages/page-contexts.service';
 import { PagesController } from './pages/pages.controller';
+import { AdminPageController } from './admin/admin-page.controller';
+import { AuditPageController } from './audit/audit-page.controller';
+import { DeadLettersPageController } from './dead-letters/dead-letters-page.controller';
+import { OutboxPageController } from './outbox/outbox-page.controller';
+import { OverviewPageController } from './overview/overview-page.controller';
 
 const controllers = [
   AuthController,
@@ -61,7 +67,13 @@ const controllers = [
   AuditController,
   AdminController,
   OpenApiController,
+  // HTML pages: one controller per feature, next to its JSON controller.
   PagesController,
+  OverviewPageController,
+  DeadLettersPageController,
+  OutboxPageController,
+  AuditPageController,
+  AdminPageController,
   BacklogPageController,
 ];
 
@@ -100,6 +112,7 @@ const providers: Provider[] = [
   BacklogService,
   MetricsSampler,
   ConsoleAssets,
+  PageContexts,
   PageExceptionFilter,
 ];
 

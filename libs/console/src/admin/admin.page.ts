@@ -4,9 +4,9 @@ import type { RetryJobView } from '../jobs/retry-job.service';
 import type { ConsoleSettings } from '../settings/console-settings.service';
 import type { ConsumerView } from '../sources/consumer-catalog.service';
 import { sortParams, sortSpec } from '../http/sort';
-import { formatTime, formatWindow, html, type SafeHtml } from './html';
-import type { PageContext } from './layout';
-import { scrollBox, sortHeader, sortableTable, sortedRows } from './sortable-table';
+import { formatTime, formatWindow, html, type SafeHtml } from '../pages/html';
+import type { PageContext } from '../pages/layout';
+import { scrollBox, sortHeader, sortableTable, sortedRows } from '../pages/sortable-table';
 
 /** Users: `sort`/`dir`; handlers: `handlerSort`/`handlerDir`; bulk retries: `jobSort`/`jobDir`. */
 export const USER_SORT = sortSpec(['username', 'role', 'source'] as const, { column: 'username', dir: 'asc' });

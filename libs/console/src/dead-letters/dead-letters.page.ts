@@ -1,14 +1,14 @@
 import type { AuditEntry } from '../audit/audit-log.service';
 import { hasRole } from '../auth/roles.decorator';
-import type { DeadLetterFilterDto, DeadLetterSortColumn } from '../dead-letters/dead-letter-filter.dto';
-import type { DeadLetterDetail, DeadLetterSummary } from '../dead-letters/dead-letter.view';
+import type { DeadLetterFilterDto, DeadLetterSortColumn } from './dead-letter-filter.dto';
+import type { DeadLetterDetail, DeadLetterSummary } from './dead-letter.view';
 import type { RetryJobView } from '../jobs/retry-job.service';
 import type { ConsumerView } from '../sources/consumer-catalog.service';
-import { formatAge, formatTime, formatWindow, href, html, jsonIsland, type SafeHtml } from './html';
-import { reasonField, selectionForm } from './action-form';
-import { pager, type PageContext } from './layout';
-import { scrollBox, sortFields, sortHeader, type SortableTable } from './sortable-table';
-import { auditTable } from './audit.page';
+import { formatAge, formatTime, formatWindow, href, html, jsonIsland, type SafeHtml } from '../pages/html';
+import { reasonField, selectionForm } from '../pages/action-form';
+import { pager, type PageContext } from '../pages/layout';
+import { scrollBox, sortFields, sortHeader, type SortableTable } from '../pages/sortable-table';
+import { auditTable } from '../audit/audit.page';
 
 export interface DeadLetterListModel {
   filter: DeadLetterFilterDto;

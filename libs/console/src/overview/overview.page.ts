@@ -1,10 +1,10 @@
 import { sortParams, sortSpec } from '../http/sort';
-import type { Series } from '../overview/metrics-sampler.service';
-import type { OverviewView } from '../overview/overview.service';
-import { lineChart } from './charts';
-import { formatAge, formatTime, formatWindow, href, html, type SafeHtml } from './html';
-import type { PageContext } from './layout';
-import { scrollBox, sortHeader, sortableTable, sortedRows } from './sortable-table';
+import type { Series } from './metrics-sampler.service';
+import type { OverviewView } from './overview.service';
+import { lineChart } from '../pages/charts';
+import { formatAge, formatTime, formatWindow, href, html, type SafeHtml } from '../pages/html';
+import type { PageContext } from '../pages/layout';
+import { scrollBox, sortHeader, sortableTable, sortedRows } from '../pages/sortable-table';
 
 /** The consumer groups table: `sort`/`dir`. */
 export const GROUP_SORT = sortSpec(

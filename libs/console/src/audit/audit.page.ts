@@ -1,8 +1,8 @@
-import type { AuditEntry } from '../audit/audit-log.service';
-import type { AuditSortColumn } from '../audit/audit-query.dto';
-import { formatTime, href, html, type SafeHtml } from './html';
-import { pager, type PageContext } from './layout';
-import { scrollBox, sortFields, sortHeader, type SortableTable } from './sortable-table';
+import type { AuditEntry } from './audit-log.service';
+import type { AuditSortColumn } from './audit-query.dto';
+import { formatTime, href, html, type SafeHtml } from '../pages/html';
+import { pager, type PageContext } from '../pages/layout';
+import { scrollBox, sortFields, sortHeader, type SortableTable } from '../pages/sortable-table';
 
 /** Audit entries; with `table`, its headers sort the audit page, otherwise (a detail page's history) they are plain. */
 export function auditTable(base: string, entries: AuditEntry[], table?: SortableTable<AuditSortColumn>): SafeHtml {

@@ -1,11 +1,11 @@
 import { hasRole } from '../auth/roles.decorator';
-import type { OutboxRowSortColumn } from '../outbox/outbox.dto';
-import type { OutboxRowView, OutboxServiceSummary } from '../outbox/outbox.service';
+import type { OutboxRowSortColumn } from './outbox.dto';
+import type { OutboxRowView, OutboxServiceSummary } from './outbox.service';
 import { sortSpec } from '../http/sort';
-import { formatAge, formatTime, href, html, type SafeHtml } from './html';
-import { selectionForm } from './action-form';
-import { pager, type PageContext } from './layout';
-import { scrollBox, sortFields, sortHeader, sortedRows, type SortableTable } from './sortable-table';
+import { formatAge, formatTime, href, html, type SafeHtml } from '../pages/html';
+import { selectionForm } from '../pages/action-form';
+import { pager, type PageContext } from '../pages/layout';
+import { scrollBox, sortFields, sortHeader, sortedRows, type SortableTable } from '../pages/sortable-table';
 
 /** The services table sorts in the page (there are few services), by `serviceSort`/`serviceDir`. */
 export const OUTBOX_SERVICE_SORT = sortSpec(
