@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BrokerEngine } from '@reliable-mq/engine';
 import { BrokerRefusedError, EmbeddedTransport, RabbitMqTransport, RemoteTransport } from '@reliable-mq/nestjs';
 import { redactUrl } from '@reliable-mq/nestjs';
-import { engineBacklogSource, type ConsoleBrokerSource } from '@reliable-mq/console';
+import { engineBacklogSource, rabbitMqBacklogSource, type ConsoleBrokerSource } from '@reliable-mq/console';
 import type { ConsoleBrokerConfig } from './console-config';
 
 /** The broker the standalone console operates, opened from its configuration. */
@@ -146,6 +146,8 @@ async function openRabbitMq(config: Extract<ConsoleBrokerConfig, { kind: 'rabbit
         },
         onConnectionChange: (listener) => transport.onConnectionChange(listener),
       },
+      // This process consumes nothing, so the report lists no group queue; the page still says what applies.
+      backlog: rabbitMqBacklogSource(transport),
       label: `RabbitMQ (${where}, prefix ${config.prefix}; DLQs of ${config.groups.join(', ')})`,
     },
     description: `RabbitMQ ${where}, DLQs of ${config.groups.join(', ')}`,

@@ -20,8 +20,14 @@ export {
   type ReliableMqConsoleOptions,
 } from './console-options.interface';
 export { DEFAULT_MOUNT_PATH } from './console-options.resolver';
-export type { BacklogMoveProgress, ConsoleBacklogSource } from './backlog/backlog-source.interface';
+export type {
+  BacklogMoveProgress,
+  ConsoleBacklogEntry,
+  ConsoleBacklogReport,
+  ConsoleBacklogSource,
+} from './backlog/backlog-source.interface';
 export { engineBacklogSource } from './backlog/engine-backlog-source';
+export { rabbitMqBacklogSource, type RabbitMqBacklogReader } from './backlog/rabbitmq-backlog-source';
 
 // --- describing the services it operates
 export {

@@ -1,4 +1,20 @@
-import type { BacklogReport, OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
+import type { BacklogEntry, BacklogReport, DrainEstimate, OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
+
+/** Figures a broker may not know: RabbitMQ tells the ready count of a queue, and nothing of its age or rates. */
+type MaybeKnown = 'lagMs' | 'consumeRatePerSec' | 'publishRatePerSec' | 'members' | 'queueCount' | 'inFlight';
+
+/**
+ * One group's backlog on one topic as a source reports it: the engine's `BacklogEntry`, where what the broker cannot
+ * tell is null (the page shows "not known on this broker") rather than a made-up zero.
+ */
+export type ConsoleBacklogEntry = Omit<BacklogEntry, MaybeKnown | 'drain'> & {
+  [K in MaybeKnown]: number | null;
+} & { drain: DrainEstimate | null };
+
+export interface ConsoleBacklogReport {
+  at: number;
+  entries: ConsoleBacklogEntry[];
+}
 
 /** Where a backlog move started by the console stands, as the broker reports it. */
 export interface BacklogMoveProgress {
@@ -17,7 +33,7 @@ export interface BacklogMoveProgress {
  */
 export interface ConsoleBacklogSource {
   /** Per group and topic: lag in messages and time, rates, members, drain estimate. */
-  report(): Promise<BacklogReport> | BacklogReport;
+  report(): Promise<BacklogReport | ConsoleBacklogReport> | BacklogReport | ConsoleBacklogReport;
   expandQueues?(topic: string, queueCount: number): Promise<TopicInfo> | TopicInfo;
   /**
    * Moves `group`'s unconsumed backlog on `fromTopic` onto `toTopic` (created with `toQueueCount` queues when

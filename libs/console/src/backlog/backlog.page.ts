@@ -10,9 +10,20 @@ import type { BacklogEntryView, BacklogView } from './backlog.service';
 /** The usual advice when a backlog must go faster: ten times the queues, so ten times the consumers can work. */
 const EXPANSION_FACTOR = 10;
 
-const rate = (value: number): string => (value >= 10 ? value.toFixed(0) : value.toFixed(1));
+/** What the page shows for a figure this broker cannot give (RabbitMQ: ages, rates, members). */
+const UNKNOWN = 'not known';
+
+const rate = (value: number | null): string =>
+  value === null ? UNKNOWN : value >= 10 ? value.toFixed(0) : value.toFixed(1);
+const count = (value: number | null): string => (value === null ? UNKNOWN : String(value));
+
+function waited(entry: BacklogEntryView): string {
+  if (entry.lag === 0) return '—';
+  return entry.lagMs === null ? UNKNOWN : formatAge(entry.lagMs);
+}
 
 export function drainText(entry: BacklogEntryView): string {
+  if (entry.drain === null) return UNKNOWN;
   switch (entry.drain.state) {
     case 'drained':
       return 'drained';
@@ -45,6 +56,7 @@ function sortValue(entry: BacklogEntryView, column: BacklogSortColumn): string |
       return entry.queueCount;
     case 'drain':
       // Longest wait first when descending: growing and stalled backlogs never drain.
+      if (entry.drain === null) return null;
       return entry.drain.state === 'draining'
         ? (entry.drain.etaMs ?? 0)
         : entry.drain.state === 'drained'
@@ -53,11 +65,11 @@ function sortValue(entry: BacklogEntryView, column: BacklogSortColumn): string |
   }
 }
 
-function expandForm(entry: BacklogEntryView): SafeHtml {
-  const suggested = Math.min(MAX_QUEUES, Math.max(entry.queueCount + 1, entry.queueCount * EXPANSION_FACTOR));
+function expandForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
+  const suggested = Math.min(MAX_QUEUES, Math.max(queueCount + 1, queueCount * EXPANSION_FACTOR));
   return html`<form
     data-endpoint="api/backlog/expand"
-    data-confirm="Raise topic ${entry.topic} from ${entry.queueCount} queues to the count given? Members of every group on it rebalance at once, so more consumer instances get queues. From then on keys may map to other queues: per-key order between what is already queued and what comes next holds only once the old queues have drained, or after their backlog is redistributed."
+    data-confirm="Raise topic ${entry.topic} from ${queueCount} queues to the count given? Members of every group on it rebalance at once, so more consumer instances get queues. From then on keys may map to other queues: per-key order between what is already queued and what comes next holds only once the old queues have drained, or after their backlog is redistributed."
     data-confirm-title="Expand ${entry.topic}"
     data-confirm-label="Expand"
     data-reload
@@ -71,7 +83,7 @@ function expandForm(entry: BacklogEntryView): SafeHtml {
         <input
           type="number"
           name="queueCount"
-          min="${entry.queueCount + 1}"
+          min="${queueCount + 1}"
           max="${MAX_QUEUES}"
           value="${suggested}"
           required
@@ -82,8 +94,8 @@ function expandForm(entry: BacklogEntryView): SafeHtml {
   </form>`;
 }
 
-function redistributeForm(entry: BacklogEntryView): SafeHtml {
-  const queues = Math.min(MAX_QUEUES, Math.max(entry.queueCount * EXPANSION_FACTOR, entry.queueCount + 1));
+function redistributeForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
+  const queues = Math.min(MAX_QUEUES, Math.max(queueCount * EXPANSION_FACTOR, queueCount + 1));
   return html`<form
     data-endpoint="api/backlog/redistribute"
     data-confirm="Move the unconsumed backlog of group ${entry.group} on ${entry.topic} (${entry.lag} messages now) onto the topic given, created with the queue count given if it does not exist? Delivery to ${entry.group} on ${entry.topic} pauses while it moves; each key keeps its order; other groups are not affected. ${entry.group} gets the moved messages only from its consumers of the new topic: start them before or after."
@@ -128,9 +140,11 @@ function resetForm(entry: BacklogEntryView, now: number): SafeHtml {
 
 function actionsCell(context: PageContext, view: BacklogView, entry: BacklogEntryView): SafeHtml {
   if (!hasRole(context.principal, 'admin')) return html``;
+  // A source that offers actions knows the queue count; 1 is only a floor for the form's suggestions.
+  const queueCount = entry.queueCount ?? 1;
   const forms = [
-    view.actions.expand ? expandForm(entry) : null,
-    view.actions.redistribute ? redistributeForm(entry) : null,
+    view.actions.expand ? expandForm(entry, queueCount) : null,
+    view.actions.redistribute ? redistributeForm(entry, queueCount) : null,
     view.actions.reset ? resetForm(entry, view.at) : null,
   ].filter((form): form is SafeHtml => form !== null);
   if (forms.length === 0) return html`<td>none on this broker</td>`;
@@ -195,11 +209,11 @@ export function backlogPage(
                       <td>${entry.group}</td>
                       <td>${entry.topic}</td>
                       <td class="num" data-testid="backlog-lag">${entry.lag}</td>
-                      <td>${entry.lag === 0 ? '—' : formatAge(entry.lagMs)}</td>
+                      <td>${waited(entry)}</td>
                       <td class="num">${rate(entry.consumeRatePerSec)}</td>
                       <td class="num">${rate(entry.publishRatePerSec)}</td>
-                      <td class="num">${entry.members}</td>
-                      <td class="num">${entry.queueCount}</td>
+                      <td class="num">${count(entry.members)}</td>
+                      <td class="num">${count(entry.queueCount)}</td>
                       <td data-testid="backlog-drain">${drainText(entry)}</td>
                       ${actionsCell(context, view, entry)}
                     </tr>`,

@@ -1,5 +1,5 @@
 import { ConflictException, ForbiddenException, Inject, Injectable, Logger } from '@nestjs/common';
-import type { BacklogEntry, OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
+import type { OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
@@ -8,11 +8,11 @@ import { DEDUP_CONFIRMATION_CODE, formatDuration } from '../dead-letters/dead-le
 import { BrokerReachability } from '../http/broker-reachability.service';
 import type { ConsolePrincipal } from '../http/console-request';
 import { ConsumerCatalog } from '../sources/consumer-catalog.service';
-import type { ConsoleBacklogSource } from './backlog-source.interface';
+import type { ConsoleBacklogEntry, ConsoleBacklogSource } from './backlog-source.interface';
 import { BacklogMoveTracker, type BacklogMoveView } from './backlog-move-tracker';
 import type { ExpandQueuesDto, RedistributeDto, ResetOffsetsDto } from './backlog.dto';
 
-export type BacklogEntryView = BacklogEntry & { dedupWindowMs: number | null };
+export type BacklogEntryView = ConsoleBacklogEntry & { dedupWindowMs: number | null };
 
 export interface BacklogView {
   at: number;
