@@ -1,5 +1,6 @@
-import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
+import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
 import type { TransportMessage } from '../transport/transport.interface';
+import { LocalCounters, type CounterCell } from './local-counters';
 import { MessagingAttribute as A } from './messaging-attributes';
 import {
   DURATION_BUCKETS_S,
@@ -11,30 +12,37 @@ import {
 } from './metric-names';
 import type { OpenTelemetryApiModule } from './opentelemetry-api';
 
+/** The counters of HOT_PATH_METRICS, counted locally (see LocalCounters). */
+const COUNTED: readonly MetricDescription[] = [
+  M.sentMessages,
+  M.consumedMessages,
+  M.handlerOutcomes,
+  M.relayRows,
+  M.checkbacks,
+];
+
 /** What one consumer (group and topic) records under, worked out once. @internal */
 export interface ConsumerMetricAttributes {
-  consumed: Attributes;
-  outcomes: Partial<Record<HandlerOutcome, Attributes>>;
+  consumed: CounterCell;
+  outcomes: Partial<Record<HandlerOutcome, CounterCell>>;
   processed: Attributes;
 }
 
 /**
  * The instruments of HOT_PATH_METRICS on one meter. Created only when a meter provider is registered, so that without
- * an SDK no attribute object is built anywhere on the hot paths. Attribute sets that repeat (per topic, per consumer)
- * are built once and reused.
+ * an SDK no attribute object is built anywhere on the hot paths. Counters add to plain numbers read at collection
+ * time (LocalCounters); histograms record through the SDK, as the metrics API has no asynchronous histogram. Attribute
+ * sets that repeat (per topic, per consumer, per operation) are built once and reused.
  * @internal
  */
 export class HotPathMetrics {
-  private readonly sent: Counter;
-  private readonly consumed: Counter;
+  private readonly counters: LocalCounters;
   private readonly operationDuration: Histogram;
   private readonly processDuration: Histogram;
-  private readonly outcomes: Counter;
-  private readonly relayRowCounter: Counter;
   private readonly commitToSendDuration: Histogram;
-  private readonly checkbackCounter: Counter;
-  private readonly sentByTopic = new Map<string, Attributes>();
-  private readonly relayAttributes = new Map<RelayRowOutcome, Attributes>();
+  private readonly sentByTopic = new Map<string, CounterCell>();
+  private readonly relayCells = new Map<RelayRowOutcome, CounterCell>();
+  private readonly operationAttributes = new Map<string, Attributes>();
   private readonly systemOnly: Attributes;
 
   /** Undefined when no meter provider is registered (the API then hands out a no-op meter). */
@@ -48,22 +56,16 @@ export class HotPathMetrics {
     meter: Meter,
     private readonly system: string,
   ) {
-    const counter = (metric: MetricDescription): Counter =>
-      meter.createCounter(metric.name, { unit: metric.unit, description: metric.description });
     const histogram = (metric: MetricDescription): Histogram =>
       meter.createHistogram(metric.name, {
         unit: metric.unit,
         description: metric.description,
         advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
       });
-    this.sent = counter(M.sentMessages);
-    this.consumed = counter(M.consumedMessages);
+    this.counters = LocalCounters.of(meter, COUNTED);
     this.operationDuration = histogram(M.operationDuration);
     this.processDuration = histogram(M.processDuration);
-    this.outcomes = counter(M.handlerOutcomes);
-    this.relayRowCounter = counter(M.relayRows);
     this.commitToSendDuration = histogram(M.commitToSend);
-    this.checkbackCounter = counter(M.checkbacks);
     this.systemOnly = { [A.system]: system };
   }
 
@@ -89,32 +91,32 @@ export class HotPathMetrics {
     topic: string | undefined,
     errorType: string | undefined,
   ): void {
-    const attributes: Attributes = { [A.system]: this.system, [A.operationName]: operation, [A.operationType]: type };
-    if (topic !== undefined) attributes[A.destinationName] = topic;
-    if (errorType !== undefined) attributes[A.errorType] = errorType;
-    this.operationDuration.record(seconds, attributes);
+    if (errorType !== undefined) {
+      this.operationDuration.record(seconds, {
+        ...this.operationAttributesOf(operation, type, topic),
+        [A.errorType]: errorType,
+      });
+      return;
+    }
+    this.operationDuration.record(seconds, this.operationAttributesOf(operation, type, topic));
   }
 
   consumerAttributes(group: string, topic: string): ConsumerMetricAttributes {
+    const attributes = {
+      [A.system]: this.system,
+      [A.operationName]: 'process',
+      [A.destinationName]: topic,
+      [A.consumerGroupName]: group,
+    };
     return {
-      consumed: {
-        [A.system]: this.system,
-        [A.operationName]: 'process',
-        [A.destinationName]: topic,
-        [A.consumerGroupName]: group,
-      },
-      processed: {
-        [A.system]: this.system,
-        [A.operationName]: 'process',
-        [A.destinationName]: topic,
-        [A.consumerGroupName]: group,
-      },
+      consumed: this.counters.cell(M.consumedMessages, attributes),
+      processed: { ...attributes },
       outcomes: {},
     };
   }
 
   recordConsumed(consumer: ConsumerMetricAttributes): void {
-    this.consumed.add(1, consumer.consumed);
+    consumer.consumed.value += 1;
   }
 
   recordProcessed(
@@ -127,27 +129,27 @@ export class HotPathMetrics {
       seconds,
       errorType === undefined ? consumer.processed : { ...consumer.processed, [A.errorType]: errorType },
     );
-    let attributes = consumer.outcomes[outcome];
-    if (!attributes) {
-      attributes = {
+    let cell = consumer.outcomes[outcome];
+    if (!cell) {
+      cell = this.counters.cell(M.handlerOutcomes, {
         [A.system]: this.system,
-        [A.destinationName]: consumer.consumed[A.destinationName],
-        [A.consumerGroupName]: consumer.consumed[A.consumerGroupName],
+        [A.destinationName]: consumer.processed[A.destinationName],
+        [A.consumerGroupName]: consumer.processed[A.consumerGroupName],
         [A.outcome]: outcome,
-      };
-      consumer.outcomes[outcome] = attributes;
+      });
+      consumer.outcomes[outcome] = cell;
     }
-    this.outcomes.add(1, attributes);
+    cell.value += 1;
   }
 
   recordRelayRows(outcome: RelayRowOutcome, count: number): void {
     if (count <= 0) return;
-    let attributes = this.relayAttributes.get(outcome);
-    if (!attributes) {
-      attributes = { [A.system]: this.system, [A.outcome]: outcome };
-      this.relayAttributes.set(outcome, attributes);
+    let cell = this.relayCells.get(outcome);
+    if (!cell) {
+      cell = this.counters.cell(M.relayRows, { [A.system]: this.system, [A.outcome]: outcome });
+      this.relayCells.set(outcome, cell);
     }
-    this.relayRowCounter.add(count, attributes);
+    cell.value += count;
   }
 
   recordCommitToSend(seconds: number): void {
@@ -155,24 +157,41 @@ export class HotPathMetrics {
   }
 
   recordCheckback(topic: string, answer: string): void {
-    this.checkbackCounter.add(1, { [A.system]: this.system, [A.destinationName]: topic, [A.halfMessageState]: answer });
+    const attributes = { [A.system]: this.system, [A.destinationName]: topic, [A.halfMessageState]: answer };
+    this.counters.cell(M.checkbacks, attributes).value += 1;
+  }
+
+  private operationAttributesOf(operation: string, type: string, topic: string | undefined): Attributes {
+    const key = `${operation}\u0000${type}\u0000${topic ?? ''}`;
+    let attributes = this.operationAttributes.get(key);
+    if (!attributes) {
+      attributes = { [A.system]: this.system, [A.operationName]: operation, [A.operationType]: type };
+      if (topic !== undefined) attributes[A.destinationName] = topic;
+      this.operationAttributes.set(key, attributes);
+    }
+    return attributes;
   }
 
   private addSent(topic: string, count: number, errorType: string | undefined): void {
     if (errorType !== undefined) {
-      this.sent.add(count, {
+      const attributes = {
         [A.system]: this.system,
         [A.operationName]: 'send',
         [A.destinationName]: topic,
         [A.errorType]: errorType,
-      });
+      };
+      this.counters.cell(M.sentMessages, attributes).value += count;
       return;
     }
-    let attributes = this.sentByTopic.get(topic);
-    if (!attributes) {
-      attributes = { [A.system]: this.system, [A.operationName]: 'send', [A.destinationName]: topic };
-      this.sentByTopic.set(topic, attributes);
+    let cell = this.sentByTopic.get(topic);
+    if (!cell) {
+      cell = this.counters.cell(M.sentMessages, {
+        [A.system]: this.system,
+        [A.operationName]: 'send',
+        [A.destinationName]: topic,
+      });
+      this.sentByTopic.set(topic, cell);
     }
-    this.sent.add(count, attributes);
+    cell.value += count;
   }
 }
