@@ -134,6 +134,18 @@ describe('backlog actions', () => {
     });
     expect(notLarger.status).toBe(400);
     expect(notLarger.body.message).toMatch(/already has 4 queues/);
+    const badMove = await kit.call<{ message: string }>('POST', '/api/backlog/redistribute', {
+      session: admin,
+      body: { group: 'g', fromTopic: 'missing-topic', toTopic: `${TOPIC}.x`, toQueueCount: 4, reason: 'x' },
+    });
+    expect(badMove.status).toBe(400);
+    expect(badMove.body.message).toMatch(/missing-topic/);
+    const sameTopic = await kit.call<{ message: string }>('POST', '/api/backlog/redistribute', {
+      session: admin,
+      body: { group: 'g', fromTopic: TOPIC, toTopic: TOPIC, reason: 'x' },
+    });
+    expect(sameTopic.status).toBe(400);
+    expect(sameTopic.body.message).toMatch(/two different topics/);
     const preview = await kit.call('GET', `/api/backlog/reset-preview?group=g&topic=${TOPIC}&at=yesterday`, {
       session: viewer,
     });

@@ -1,5 +1,12 @@
 import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { TopicInfo } from '@reliable-mq/engine';
 import { Principal, RequireRole } from '../auth/roles.decorator';
 import { ConsoleApi } from '../http/console-api.decorators';
@@ -44,7 +51,8 @@ export class BacklogController {
       'Answers at once with the move; follow it with GET api/backlog/moves/{id}. The group must consume toTopic too.',
   })
   @ApiAcceptedResponse({ description: 'The move, running.' })
-  redistribute(@Body() body: RedistributeDto, @Principal() principal: ConsolePrincipal): BacklogMoveView {
+  @ApiBadRequestResponse({ description: 'The broker refused the move at once: unknown topic, broadcasting group, …' })
+  redistribute(@Body() body: RedistributeDto, @Principal() principal: ConsolePrincipal): Promise<BacklogMoveView> {
     return this.backlog.startRedistribute(body, principal);
   }
 

@@ -12,6 +12,9 @@ import type { ConsoleBacklogEntry, ConsoleBacklogSource } from './backlog-source
 import { BacklogMoveTracker, type BacklogMoveView } from './backlog-move-tracker';
 import type { ExpandQueuesDto, RedistributeDto, ResetOffsetsDto } from './backlog.dto';
 
+/** How long a new move is watched for an immediate refusal before the API answers that it runs. */
+const EARLY_REFUSAL_MS = 300;
+
 export type BacklogEntryView = ConsoleBacklogEntry & { dedupWindowMs: number | null };
 
 export interface BacklogView {
@@ -102,8 +105,12 @@ export class BacklogService {
     }
   }
 
-  /** Starts the move and answers at once; its progress is read with `move(id)`, its end is audited. */
-  startRedistribute(body: RedistributeDto, principal: ConsolePrincipal): BacklogMoveView {
+  /**
+   * Starts the move and answers once it runs; its progress is read with `move(id)`, its end is audited. A move the
+   * broker refuses at once (an unknown topic, a broadcasting group, a missing queue count) is answered with that
+   * refusal instead, so bad input gets its sentence rather than a move that failed.
+   */
+  async startRedistribute(body: RedistributeDto, principal: ConsolePrincipal): Promise<BacklogMoveView> {
     const redistribute = this.require('redistribute', 'move a backlog');
     const operation = randomUUID();
     const target = `group ${body.group}: ${body.fromTopic} → ${body.toTopic}`;
@@ -138,7 +145,15 @@ export class BacklogService {
         );
       },
     );
-    return move;
+    const refusal = await Promise.race([
+      run.then(
+        () => null,
+        (error: unknown) => error,
+      ),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), EARLY_REFUSAL_MS)),
+    ]);
+    if (refusal !== null) throw refusal;
+    return { ...this.moves.get(operation), id: move.id };
   }
 
   move(id: string): Promise<BacklogMoveView> {
