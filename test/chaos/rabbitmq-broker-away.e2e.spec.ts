@@ -4,7 +4,6 @@ import { CuttableTcpProxy } from '../support/cuttable-tcp-proxy';
 import { DrainWatch, ORDERS_TOPIC, OrderApp, expectRecoveredFromOutage, tally } from '../support/order-outage-app';
 import { TestDatabase } from '../support/outbox-test-kit';
 import { deleteRabbitMqObjects } from '../support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import {
   MARIADB_URL,
   POSTGRES_URL,
@@ -38,8 +37,6 @@ const seconds = (ms: number | null): string => (ms === null ? 'n/a' : `${(ms / 1
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describeWithService(['rabbitmq', 'postgres'], 'RabbitMQ away', () => {
-  holdSharedRabbitMq();
-
   it('starts while RabbitMQ refuses, delivers every order once it is reachable, and outlives a cut past the retry budget', async () => {
     const proxy = new CuttableTcpProxy(serviceEndpoint('rabbitmq'));
     await proxy.start();

@@ -16,7 +16,6 @@ import {
 } from '../sample/sample-harness';
 import { CuttableTcpProxy } from '../support/cuttable-tcp-proxy';
 import { LocalRabbitMqCluster, locateRabbitMqTools } from '../support/rabbitmq-cluster';
-import { withSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, serviceEndpoint } from '../support/services';
 
 /*
@@ -213,23 +212,21 @@ describeWithService(['rabbitmq', 'postgres'], 'RabbitMQ unreachable for 30 s or 
     'through a TCP proxy the test owns: the outbox holds everything, then all is delivered once',
     { timeout: 300_000 },
     async () => {
-      await withSharedRabbitMq(async () => {
-        const proxy = new CuttableTcpProxy(serviceEndpoint('rabbitmq'));
-        await proxy.start();
-        try {
-          await outageRun(
-            {
-              name: 'TCP proxy cut',
-              begin: async () => proxy.cut(),
-              end: async () => proxy.restore(),
-              queues: async (prefix) => listSharedQueues(prefix),
-            },
-            proxy.urlFor(RABBITMQ_URL),
-          );
-        } finally {
-          await proxy.stop();
-        }
-      });
+      const proxy = new CuttableTcpProxy(serviceEndpoint('rabbitmq'));
+      await proxy.start();
+      try {
+        await outageRun(
+          {
+            name: 'TCP proxy cut',
+            begin: async () => proxy.cut(),
+            end: async () => proxy.restore(),
+            queues: async (prefix) => listSharedQueues(prefix),
+          },
+          proxy.urlFor(RABBITMQ_URL),
+        );
+      } finally {
+        await proxy.stop();
+      }
     },
   );
 

@@ -14,7 +14,6 @@ import {
 import { hashConsolePassword } from '@reliable-mq/console';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { deleteRabbitMqObjects, listRabbitMqObjectsWithPrefix } from '../support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, uniqueName } from '../support/services';
 import { waitUntil } from '../support/wait-until';
 import { consoleStarted, freePort, logIn, runConsole } from './standalone-console-kit';
@@ -252,7 +251,6 @@ describe('npm run console settings', () => {
 });
 
 describeWithService('rabbitmq', 'npm run console against RabbitMQ (RABBITMQ_URL)', () => {
-  holdSharedRabbitMq();
   const prefix = uniqueName('csl');
   let client: RabbitMqTransport;
   beforeAll(async () => {

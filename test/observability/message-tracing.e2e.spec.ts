@@ -30,7 +30,6 @@ import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { InMemoryTelemetry, traceparentOf } from '../support/in-memory-telemetry';
 import { TestDatabase, type TestDatabaseKind } from '../support/outbox-test-kit';
 import { deleteRabbitMqObjects } from '../support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import { MARIADB_URL, POSTGRES_URL, RABBITMQ_URL, describeWithService, uniqueName } from '../support/services';
 import { waitUntil } from '../support/wait-until';
 
@@ -538,7 +537,6 @@ describe('Message tracing on the standalone broker (remote transport)', () => {
 });
 
 describeWithService(['rabbitmq', 'postgres'], 'Message tracing on RabbitMQ with the outbox in PostgreSQL', () => {
-  holdSharedRabbitMq();
   traceSuite({
     kind: 'rabbitmq',
     system: 'rabbitmq',

@@ -5,7 +5,6 @@ import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port';
 import { deleteRabbitMqObjects, listRabbitMqObjectsWithPrefix } from '../support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import {
   POSTGRES_URL,
   RABBITMQ_URL,
@@ -189,7 +188,6 @@ describe('the packages installed into fresh Nest apps', () => {
   });
 
   describeCombination(POSTGRES_RABBITMQ, () => {
-    holdSharedRabbitMq();
     // Every exchange and queue the app and its test declare starts with this prefix; all go at the end.
     // Short: the transport takes at most 32 characters, and the app's test adds a few for its contract cases.
     const prefix = uniqueName('pkg');

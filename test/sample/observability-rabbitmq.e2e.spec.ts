@@ -7,7 +7,6 @@ import { startSampleProcesses, type SampleProcesses } from '../../apps/sample/sa
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
 import { scrape, type Scrape } from '../support/prometheus-scrape';
 import { deleteRabbitMqObjects, listRabbitMqObjectsWithPrefix } from '../support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import { POSTGRES_URL, RABBITMQ_URL, describeWithService, uniqueName } from '../support/services';
 import { waitUntil } from '../support/wait-until';
 
@@ -17,7 +16,6 @@ import { waitUntil } from '../support/wait-until';
  * parse and move by that order's work, and RabbitMQ's queue depths stand in for the lag.
  */
 describeWithService(['rabbitmq', 'postgres'], 'the sample on RabbitMQ and PostgreSQL, observed', () => {
-  holdSharedRabbitMq();
   const root = mkdtempSync(join(tmpdir(), 'rmq-observe-rabbit-'));
   const database = uniqueName('sample_observe');
   const prefix = uniqueName('sob').replace(/_/g, '-').slice(0, 32);

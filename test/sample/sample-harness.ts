@@ -12,7 +12,6 @@ import { DataSource } from 'typeorm';
 import { FakePaymentGateway } from '../../apps/payment-service/src/gateway/fake-payment-gateway';
 import { startSample, type Sample, type SampleOptions } from '../../apps/sample/sample';
 import { deleteRabbitMqObjects, listRabbitMqObjectsWithPrefix } from '../support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import { POSTGRES_URL, RABBITMQ_URL, describeWithService, uniqueName, type ServiceName } from '../support/services';
 import { describe } from 'vitest';
 
@@ -76,11 +75,7 @@ export const SAMPLE_MODES: SampleMode[] = [EMBEDDED, RABBITMQ_POSTGRES];
 export function describeSampleMode(mode: SampleMode, name: string, fn: () => void): void {
   const title = `${name} [${mode.name}]`;
   if (mode.services.length === 0) describe(title, fn);
-  else
-    describeWithService(mode.services, title, () => {
-      if (mode.services.includes('rabbitmq')) holdSharedRabbitMq();
-      fn();
-    });
+  else describeWithService(mode.services, title, fn);
 }
 
 /** Boots the sample on free ports; on `dataDir` when given (a restart), else on a fresh temporary directory. */

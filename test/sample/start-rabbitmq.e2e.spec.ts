@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { deleteRabbitMqObjects, listRabbitMqObjectsWithPrefix } from '../support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../support/rabbitmq-outage-lock';
 import { POSTGRES_URL, RABBITMQ_URL, describeWithService, uniqueName } from '../support/services';
 import { freePort } from '../support/free-port';
 import { request } from './sample-harness';
@@ -48,7 +47,6 @@ it('npm start refuses RABBITMQ_URL without DATABASE_URL in one sentence', async 
 });
 
 describeWithService(['rabbitmq', 'postgres'], 'npm start on RabbitMQ and PostgreSQL', () => {
-  holdSharedRabbitMq();
   // A database of its own: the services use the same schemas as in any other run (order_service, payment_service).
   const database = uniqueName('sample_start');
   const prefix = uniqueName('sst').replace(/_/g, '-').slice(0, 32);

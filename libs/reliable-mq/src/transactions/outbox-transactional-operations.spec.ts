@@ -3,7 +3,6 @@ import { Test } from '@nestjs/testing';
 import { randomUUID } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
 import { deleteRabbitMqObjects } from '../../../../test/support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../../../../test/support/rabbitmq-outage-lock';
 import { POSTGRES_URL, RABBITMQ_URL, describeWithService, uniqueName } from '../../../../test/support/services';
 import { MARIADB_URL } from '../../../../test/support/services';
 import { RELIABLE_MQ_TRANSPORT } from '../constants';
@@ -292,14 +291,11 @@ function suite(kind: TestDatabaseKind): void {
 }
 
 describeWithService(['rabbitmq', 'postgres'], 'transactional messages on RabbitMQ, kept in PostgreSQL', () => {
-  holdSharedRabbitMq();
   suite('postgres');
 });
 describeWithService('rabbitmq', 'transactional messages on RabbitMQ, kept in SQLite', () => {
-  holdSharedRabbitMq();
   suite('sqlite');
 });
 describeWithService(['rabbitmq', 'mariadb'], 'transactional messages on RabbitMQ, kept in MariaDB', () => {
-  holdSharedRabbitMq();
   suite('mariadb');
 });

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, serviceEndpoint, uniqueName } from '../../../../../test/support/services';
 import { CuttableTcpProxy } from '../../../../../test/support/cuttable-tcp-proxy';
 import { TcpProxy } from '../../../../../test/support/tcp-proxy';
@@ -24,8 +23,6 @@ const transport = rabbitMqTransportsClosedAfterEach();
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describeWithService('rabbitmq', 'RabbitMQ transport connection', () => {
-  holdSharedRabbitMq();
-
   it('fails to start with a sentence naming the URL (without its password) when RabbitMQ is not there', async () => {
     const proxy = new CuttableTcpProxy(serviceEndpoint('rabbitmq'));
     await proxy.start();

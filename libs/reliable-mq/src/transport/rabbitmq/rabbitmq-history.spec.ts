@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { connect } from 'amqplib';
 import { expect, it } from 'vitest';
-import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, uniqueName } from '../../../../../test/support/services';
 import { ConfigurationError } from '../../errors/configuration.error';
 import type { InboundMessage, SubscriptionSpec, Transport, TransportMessage } from '../transport.interface';
@@ -70,8 +69,6 @@ function cutSocket(bus: RabbitMqTransport): void {
 }
 
 describeWithService('rabbitmq', 'RabbitMQ transport: a new group catches up from the topic history', () => {
-  holdSharedRabbitMq();
-
   it('a new group gets what was published before it, also on a topic other groups consume, once and in order', async () => {
     const prefix = uniqueName('rmqh');
     const log = logged();

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import { expect, it } from 'vitest';
-import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, uniqueName } from '../../../../../test/support/services';
 import { TransportError } from '../../errors/transport.error';
 import type { InboundMessage } from '../transport.interface';
@@ -36,8 +35,6 @@ async function depth(queue: string): Promise<number> {
 }
 
 describeWithService('rabbitmq', 'RabbitMQ transport: a group that subscribes late', () => {
-  holdSharedRabbitMq();
-
   it('without a history, gets every parked message published before any group subscribed, once each, in order', async () => {
     const prefix = uniqueName('rmql');
     const log = logged();

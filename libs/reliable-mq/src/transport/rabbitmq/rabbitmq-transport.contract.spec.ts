@@ -10,7 +10,6 @@ import {
 } from '../../../test/broken-transports';
 import { randomTopics } from '../../../test/random-topics';
 import { deleteRabbitMqObjects } from '../../../../../test/support/rabbitmq-admin';
-import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, uniqueName } from '../../../../../test/support/services';
 import { transportContract, type TransportFixture } from '../../testing/transport.contract';
 import type { TransportMessage } from '../transport.interface';
@@ -36,8 +35,6 @@ export async function rabbitMqFixture(): Promise<TransportFixture> {
 }
 
 describeWithService('rabbitmq', 'RabbitMQ transport', () => {
-  holdSharedRabbitMq();
-
   transportContract('rabbitmq', rabbitMqFixture, { describe, it });
 
   const kind = 'broken-rabbitmq';

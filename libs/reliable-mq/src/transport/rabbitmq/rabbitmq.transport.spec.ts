@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { holdSharedRabbitMq } from '../../../../../test/support/rabbitmq-outage-lock';
 import { RABBITMQ_URL, describeWithService, uniqueName } from '../../../../../test/support/services';
 import { TopologyMismatchError } from '../../errors/topology-mismatch.error';
 import { TransportError } from '../../errors/transport.error';
@@ -30,8 +29,6 @@ describe('slots', () => {
 });
 
 describeWithService('rabbitmq', 'RabbitMQ transport on the real server', () => {
-  holdSharedRabbitMq();
-
   it('reports a queue declared with other arguments clearly, naming what to align', async () => {
     const prefix = uniqueName('rmqt');
     const topic = `t-${randomUUID().slice(0, 8)}`;
