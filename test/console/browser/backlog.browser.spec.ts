@@ -102,6 +102,26 @@ describeWithBrowser('the Backlog page in Chromium', () => {
     await screenshot('3-audit');
   });
 
+  it('expands a topic after a confirmation that names the count typed', async () => {
+    const { page } = await browser.open();
+    await logInThroughForm(page, kit.url, 'admin', PASSWORD);
+    await page.goto(`${kit.url}/backlog`);
+    await consoleReady(page);
+    const pricing = page.locator('[data-testid="backlog-row"][data-group="pricing"]');
+    await pricing.getByText('Actions').click();
+    const form = pricing.getByTestId('backlog-expand-form');
+    await form.getByLabel('Queues').fill('12');
+    await form.getByLabel('Reason').fill('more pricing instances');
+    await form.getByRole('button', { name: 'Expand' }).click();
+    const dialog = page.getByTestId('confirm-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    expect(await dialog.innerText()).toContain(`Raise topic ${TOPIC} from 4 queues to 12?`);
+    expect(kit.engine.getTopic(TOPIC)!.queueCount).toBe(4);
+    await dialog.getByTestId('dialog-confirm').click();
+    expect(await statusText(page)).toBe(`Topic ${TOPIC} now has 12 queues.`);
+    expect(kit.engine.getTopic(TOPIC)!.queueCount).toBe(12);
+  });
+
   it('offers no action to a viewer', async () => {
     const { page } = await browser.open();
     await logInThroughForm(page, kit.url, 'viewer', PASSWORD);

@@ -69,7 +69,7 @@ function expandForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
   const suggested = Math.min(MAX_QUEUES, Math.max(queueCount + 1, queueCount * EXPANSION_FACTOR));
   return html`<form
     data-endpoint="api/backlog/expand"
-    data-confirm="Raise topic ${entry.topic} from ${queueCount} queues to the count given? Members of every group on it rebalance at once, so more consumer instances get queues. From then on keys may map to other queues: per-key order between what is already queued and what comes next holds only once the old queues have drained, or after their backlog is redistributed."
+    data-confirm="Raise topic ${entry.topic} from ${queueCount} queues to {queueCount}? Members of every group on it rebalance at once, so more consumer instances get queues. From then on keys may map to other queues: per-key order between what is already queued and what comes next holds only once the old queues have drained, or after their backlog is redistributed."
     data-confirm-title="Expand ${entry.topic}"
     data-confirm-label="Expand"
     data-reload
@@ -98,7 +98,7 @@ function redistributeForm(entry: BacklogEntryView, queueCount: number): SafeHtml
   const queues = Math.min(MAX_QUEUES, Math.max(queueCount * EXPANSION_FACTOR, queueCount + 1));
   return html`<form
     data-endpoint="api/backlog/redistribute"
-    data-confirm="Move the unconsumed backlog of group ${entry.group} on ${entry.topic} (${entry.lag} messages now) onto the topic given, created with the queue count given if it does not exist? Delivery to ${entry.group} on ${entry.topic} pauses while it moves; each key keeps its order; other groups are not affected. ${entry.group} gets the moved messages only from its consumers of the new topic: start them before or after."
+    data-confirm="Move the unconsumed backlog of group ${entry.group} on ${entry.topic} (${entry.lag} messages now) onto topic {toTopic} (created with {toQueueCount} queues if it does not exist)? Delivery to ${entry.group} on ${entry.topic} pauses while it moves; each key keeps its order; other groups are not affected. ${entry.group} gets the moved messages only from its consumers of the new topic: start them before or after."
     data-confirm-title="Redistribute the backlog of ${entry.group}"
     data-confirm-label="Redistribute"
     data-reload

@@ -86,6 +86,13 @@ function describe(data: unknown): string {
   return parts.length > 0 ? `Done (${parts.join(', ')}).` : 'Done.';
 }
 
+/** A confirmation may name what the operator typed: `{field}` becomes that field's value in the request. */
+function withFieldValues(message: string, body: Record<string, unknown>): string {
+  return message.replace(/\{([A-Za-z]+)\}/g, (whole, name: string) =>
+    body[name] === undefined || body[name] === null ? whole : String(body[name]),
+  );
+}
+
 function dedupQuestion(problem: ApiProblem): Parameters<typeof askConfirm>[0] {
   const examples = (problem.examples ?? []).map(
     (example) => `Dead letter ${example.id} (${example.group}), ${Math.round(example.ageMs / 60_000)} min old`,
@@ -166,7 +173,7 @@ async function submit(form: HTMLFormElement): Promise<void> {
     const reason = typeof body?.reason === 'string' && body.reason !== '' ? [`Reason: ${body.reason}`] : [];
     const yes = await askConfirm({
       title: form.dataset.confirmTitle || 'Please confirm',
-      message: [form.dataset.confirm],
+      message: [withFieldValues(form.dataset.confirm, body ?? {})],
       details: reason,
       confirmLabel: form.dataset.confirmLabel || 'Confirm',
       danger: form.dataset.danger !== undefined,
