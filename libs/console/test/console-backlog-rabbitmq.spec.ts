@@ -75,7 +75,9 @@ describeWithService('rabbitmq', 'the Backlog page on RabbitMQ', () => {
       body: { topic: 'quotes', queueCount: 8, reason: 'more consumers' },
     });
     expect(refused.status).toBe(409);
-    expect(refused.body.message).toMatch(/This broker cannot add queues to a topic: RabbitMQ/);
+    expect(refused.body.message).toMatch(
+      /This broker cannot add queues to a topic: RabbitMQ has no queue count to raise/,
+    );
     const preview = await kit.call('GET', '/api/backlog/reset-preview?group=pricing&topic=quotes&at=0', {
       session: viewer,
     });

@@ -54,4 +54,6 @@ export interface ConsoleBacklogSource {
    * consumers) instead of the actions it cannot do.
    */
   notes?: string[];
+  /** Why this broker offers no backlog action; the API's refusal of an action says it. */
+  noActionsReason?: string;
 }

@@ -230,7 +230,8 @@ export class BacklogService {
     const found = source?.[action];
     if (!source || !found) {
       throw new ConflictException(
-        `This broker cannot ${what}${source?.notes?.length ? `: ${source.notes[0]}` : '.'} See the Backlog page for what applies to it.`,
+        `This broker cannot ${what}${source?.noActionsReason ? `: ${source.noActionsReason}.` : '.'} ` +
+          'See the Backlog page for what applies to it.',
       );
     }
     const bound = found.bind(source) as (...args: unknown[]) => unknown;

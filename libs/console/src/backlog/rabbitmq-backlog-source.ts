@@ -29,6 +29,10 @@ export function rabbitMqBacklogSource(
 ): ConsoleBacklogSource {
   return {
     notes: [...RABBITMQ_BACKLOG_NOTES],
+    noActionsReason:
+      'RabbitMQ has no queue count to raise for a group in place, no offsets to move a group to a time, and ' +
+      'purging a queue drops all of it; scale a concurrent group by adding instances, an orderly one with a new ' +
+      'queueCount (docs/rabbitmq.md)',
     report: async () => {
       const backlog = await transport.backlog();
       const entries = backlog.groups
