@@ -1,5 +1,6 @@
 import type { HalfMessage, HalfMessageChecker } from '../engine.types';
 import { InvalidArgumentError, TransactionNotFoundError, TransactionStateError } from '../errors';
+import { detachedScope } from '../util/detached-scope';
 import { validateName } from '../util/names';
 import { askChecker, type CheckerAnswer } from './checker-answer';
 import { CheckerSet } from './checker-set';
@@ -49,10 +50,17 @@ export class CheckbackScheduler {
   private readonly checking = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Number.POSITIVE_INFINITY;
+  /** The earliest due time noted while the ledger was being asked for its own, which may not include it yet. */
+  private notedAt = Number.POSITIVE_INFINITY;
   private running: Promise<void> | null = null;
   private started = false;
   private stopped = false;
   private retainedAt: number;
+  /**
+   * Checks run in the async context the scheduler was built in, not in that of the send that armed the timer, so a
+   * producer's AsyncLocalStorage (a request scope, a held lock) never leaks into checkbacks of other messages.
+   */
+  private readonly detached = detachedScope();
 
   constructor(private readonly options: CheckbackSchedulerOptions) {
     this.retainedAt = options.now();
@@ -67,6 +75,7 @@ export class CheckbackScheduler {
 
   /** A half message due for its first check at `at` was stored. */
   note(at: number): void {
+    this.notedAt = Math.min(this.notedAt, at);
     if (this.started && !this.stopped && at < this.timerAt) this.arm(at);
   }
 
@@ -110,15 +119,22 @@ export class CheckbackScheduler {
       this.timer = null;
       return;
     }
-    this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, when - now)));
+    this.timer = setTimeout(() => this.detached(() => this.fire()), Math.min(MAX_TIMER_MS, Math.max(0, when - now)));
     this.timer.unref();
   }
 
   private rearm(): void {
     if (this.stopped) return;
+    // A polled ledger is looked at within pollMs anyway: asking it for its next due time too would double the
+    // queries of an idle process for a check at most pollMs earlier.
+    if (this.options.pollMs !== undefined) {
+      this.arm(Number.POSITIVE_INFINITY);
+      return;
+    }
+    this.notedAt = Number.POSITIVE_INFINITY;
     this.options.ledger.nextCheckAt().then(
       (at) => {
-        if (!this.stopped && !this.running) this.arm(at ?? Number.POSITIVE_INFINITY);
+        if (!this.stopped && !this.running) this.arm(Math.min(at ?? Number.POSITIVE_INFINITY, this.notedAt));
       },
       (error: unknown) => {
         this.report(error);
@@ -178,12 +194,17 @@ export class CheckbackScheduler {
       });
       return;
     }
+    // Busy until the answer (or the timeout's unknown) is applied: a claim that runs in between postpones the check
+    // instead of counting another and asking again, which would end in two answers for one half message.
     this.checking.add(half.txId);
+    const done = (): void => void this.checking.delete(half.txId);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      this.checking.delete(half.txId);
-      void this.apply(half, { outcome: 'unknown', note: `the checker did not answer within ${checkIntervalMs} ms` });
+      void this.apply(half, {
+        outcome: 'unknown',
+        note: `the checker did not answer within ${checkIntervalMs} ms`,
+      }).finally(done);
     }, checkIntervalMs);
     timer.unref();
     void askChecker(() => checker(half)).then((answer) => {
@@ -199,8 +220,7 @@ export class CheckbackScheduler {
         return;
       }
       clearTimeout(timer);
-      this.checking.delete(half.txId);
-      void this.apply(half, answer);
+      void this.apply(half, answer).finally(done);
     });
   }
 
