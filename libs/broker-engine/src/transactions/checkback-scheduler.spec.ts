@@ -101,6 +101,50 @@ describe('CheckbackScheduler over a ledger', () => {
     expect(slow.warnings).toEqual([]);
   });
 
+  it('asks a checker once while the unknown of its timeout is still being applied', async () => {
+    const subject = sqliteLedgerUnderTest();
+    // A ledger slow to apply changes, as a busy database is: the discard after the timeout takes 200 ms.
+    const slowLedger = {
+      ...subject.ledger,
+      insert: subject.ledger.insert.bind(subject.ledger),
+      get: subject.ledger.get.bind(subject.ledger),
+      list: subject.ledger.list.bind(subject.ledger),
+      claimDue: subject.ledger.claimDue.bind(subject.ledger),
+      nextCheckAt: subject.ledger.nextCheckAt.bind(subject.ledger),
+      markWarned: subject.ledger.markWarned.bind(subject.ledger),
+      pruneChunk: subject.ledger.pruneChunk.bind(subject.ledger),
+      transition: async (...args: Parameters<typeof subject.ledger.transition>) => {
+        await sleep(200);
+        return subject.ledger.transition(...args);
+      },
+    };
+    const scheduler = new CheckbackScheduler({
+      ledger: slowLedger,
+      resolutions: new HalfMessageResolutions(slowLedger, { now: () => Date.now(), maxIds: 100 }),
+      now: () => Date.now(),
+      checkIntervalMs: 40,
+      transactionCheckMax: 1,
+      batchSize: 10,
+      pollMs: 10,
+      onWarning: () => undefined,
+      onError: () => undefined,
+    });
+    stops.push(async () => {
+      await scheduler.stop();
+      await subject.cleanup();
+    });
+    let asked = 0;
+    scheduler.register('payment-service', () => {
+      asked++;
+      return new Promise(() => undefined);
+    });
+    scheduler.start();
+    const { half } = await subject.ledger.insert(record(Date.now()));
+    await until(async () => (await subject.ledger.get(half.txId))?.state === 'discarded', 'the discard');
+    expect(asked).toBe(1);
+    expect(await subject.ledger.get(half.txId)).toMatchObject({ checkCount: 1 });
+  });
+
   it('moves a half message nobody answers to the discarded list after transactionCheckMax checks', async () => {
     const silent = start({ checkIntervalMs: 20 });
     silent.scheduler.register('payment-service', async () => 'unknown');
