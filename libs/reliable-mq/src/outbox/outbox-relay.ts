@@ -76,7 +76,7 @@ interface WaveResult {
 interface Claim {
   rows: ClaimedRow[];
   sendBy: number;
-  /** When the rows' lease ends: a publish not answered by then is given up (see `answeredBy`). */
+  /** When the rows' lease ends; a publish not answered a lease (at least 5 s) later is given up (see `answeredBy`). */
   leaseUntil: number;
 }
 
@@ -98,6 +98,8 @@ function toWaves(entries: readonly Outgoing[]): Outgoing[][] {
 /** Rows after which single sends of a failed batch stop: two failures in a row look like the broker, not a row. */
 const ISOLATION_FAILURE_LIMIT = 2;
 const CLEANUP_CHUNK = 1000;
+/** The least a publish is waited for past the rows' lease (see `answeredBy`), however short the lease. */
+const MIN_LATE_ANSWER_MS = 5_000;
 
 /**
  * Moves outbox rows to the broker.
@@ -503,7 +505,12 @@ export class OutboxRelay {
    */
   private async sendWave(wave: readonly Outgoing[], sendBy: number, leaseUntil: number): Promise<WaveResult> {
     const publish = (messages: TransportMessage[]): Promise<unknown> =>
-      answeredBy(this.telemetry.publish(this.transport, messages, true), leaseUntil, this.clock, messages.length);
+      answeredBy(
+        this.telemetry.publish(this.transport, messages, true),
+        leaseUntil + Math.max(this.options.leaseMs, MIN_LATE_ANSWER_MS),
+        this.clock,
+        messages.length,
+      );
     try {
       await publish(wave.map((entry) => entry.message));
       return { sent: wave.map((entry) => entry.row), failures: [], untried: [] };
