@@ -1,5 +1,11 @@
 import type { BacklogReport, OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
-import { ClientOp, type BacklogRedistributeArgs, type WireBacklogProgress } from '@reliable-mq/engine/protocol';
+import {
+  ClientOp,
+  type BacklogRedistributeArgs,
+  type HelloResult,
+  type WireBacklogProgress,
+} from '@reliable-mq/engine/protocol';
+import { BrokerRefusedError } from '../../errors/broker-refused.error';
 
 /** A move of a large backlog commits chunk by chunk and may take minutes; progress is read with `progress()`. */
 const REDISTRIBUTE_TIMEOUT_MS = 30 * 60 * 1000;
@@ -27,7 +33,25 @@ export interface RemoteBacklogOperations {
 
 type Call = (op: string, args: unknown, timeoutMs?: number) => Promise<unknown>;
 
-export function createRemoteBacklog(call: Call): RemoteBacklogOperations {
+/**
+ * The backlog calls over the connection `connection()` gives. A broker that does not announce them in its hello
+ * (an older one) is not asked: it would take an unknown call for a protocol error and close the connection.
+ */
+export function createRemoteBacklog(call: Call, hello: () => HelloResult): RemoteBacklogOperations {
+  const checked: Call = async (op, args, timeoutMs) => {
+    const announced = hello();
+    if (announced.backlogCalls !== true) {
+      throw new BrokerRefusedError(
+        'UNKNOWN_OP',
+        `The broker (version ${announced.version}) has no backlog calls; upgrade it to use "${op}".`,
+      );
+    }
+    return call(op, args, timeoutMs);
+  };
+  return createCalls(checked);
+}
+
+function createCalls(call: Call): RemoteBacklogOperations {
   return {
     report: async () => (await call(ClientOp.BACKLOG_REPORT, {})) as BacklogReport,
     expandQueues: async (topic, queueCount) =>

@@ -95,8 +95,9 @@ export class RemoteTransport implements Transport {
   private readonly instanceId = uuidv7().slice(-12);
   readonly transactions: TransactionalOperations;
   /** Backlog report and actions of the standalone broker (the actions need the admin token). */
-  readonly backlog: RemoteBacklogOperations = createRemoteBacklog((op, args, timeoutMs) =>
-    this.openConnection().call(op, args, timeoutMs),
+  readonly backlog: RemoteBacklogOperations = createRemoteBacklog(
+    (op, args, timeoutMs) => this.openConnection().call(op, args, timeoutMs),
+    () => this.openConnection().hello,
   );
 
   constructor(
