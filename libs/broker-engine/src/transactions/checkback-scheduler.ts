@@ -97,7 +97,7 @@ export class CheckbackScheduler {
     const group = validateName('group', producerGroup);
     if (typeof checker !== 'function') {
       throw new InvalidArgumentError(
-        `registerTransactionChecker("${group}") needs a function (half) => Promise<"commit" | "rollback" | "unknown">.`,
+        `A transaction checker of producer group "${group}" must be a function (half) => Promise<"commit" | "rollback" | "unknown">.`,
       );
     }
     return this.checkers.add(group, checker);
