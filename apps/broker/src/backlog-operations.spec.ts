@@ -16,6 +16,7 @@ let dataDir: string;
 let server: BrokerServer;
 let client: RemoteTransport;
 let admin: RemoteTransport;
+const logged: string[] = [];
 
 const transport = (token: string): RemoteTransport =>
   new RemoteTransport({
@@ -37,7 +38,7 @@ beforeAll(async () => {
       topics: [{ name: 'orders', queueCount: 2 }],
       engine: { minFreeDiskBytes: 0 },
     }),
-    { logger: silentBrokerLogger },
+    { logger: { ...silentBrokerLogger, log: (message: string) => logged.push(message) } },
   );
   client = transport(TOKEN);
   admin = transport(ADMIN);
@@ -115,6 +116,11 @@ describe('backlog calls of the standalone broker', () => {
 
     const report = await admin.backlog.report();
     expect(report.entries.find((e) => e.group === group && e.topic === 'orders')!.lag).toBe(0);
+    // The broker's log says who did what: the client and address of the connection, then the action.
+    expect(logged.join('\n')).toMatch(/127\.0\.0\.1.*backlog\.expand: topic orders now has 4 queues\./);
+    expect(logged.join('\n')).toMatch(
+      /backlog\.redistribute: moved \d+ message\(s\) of group admin-group onto orders\.admin-wide/,
+    );
 
     // Back to the start of the topic: everything still stored comes again.
     const plan = await admin.backlog.resetOffsets(group, 'orders', 0);

@@ -34,10 +34,12 @@ export const BACKLOG_OPERATIONS: Readonly<Record<string, Operation>> = {
     const topic = args.string('topic', MAX_NAME);
     const queueCount = args.integer('queueCount', 1, 1_000_000);
     requireAdmin(ctx, ClientOp.BACKLOG_EXPAND);
-    return ctx.engine.expandQueues(topic, queueCount);
+    const info = ctx.engine.expandQueues(topic, queueCount);
+    ctx.log(`backlog.expand: topic ${topic} now has ${info.queueCount} queues.`);
+    return info;
   },
 
-  [ClientOp.BACKLOG_REDISTRIBUTE]: (ctx, args) => {
+  [ClientOp.BACKLOG_REDISTRIBUTE]: async (ctx, args) => {
     const request = {
       group: args.string('group', MAX_NAME),
       fromTopic: args.string('fromTopic', MAX_NAME),
@@ -46,7 +48,12 @@ export const BACKLOG_OPERATIONS: Readonly<Record<string, Operation>> = {
       operation: args.optionalString('operation', MAX_OPERATION_ID),
     };
     requireAdmin(ctx, ClientOp.BACKLOG_REDISTRIBUTE);
-    return movesOf(ctx.engine).run(request);
+    ctx.log(
+      `backlog.redistribute: moving group ${request.group}'s backlog from ${request.fromTopic} to ${request.toTopic}.`,
+    );
+    const done = await movesOf(ctx.engine).run(request);
+    ctx.log(`backlog.redistribute: moved ${done.moved} message(s) of group ${request.group} onto ${done.toTopic}.`);
+    return done;
   },
 
   [ClientOp.BACKLOG_PROGRESS]: ({ engine }, args) => {
@@ -64,12 +71,17 @@ export const BACKLOG_OPERATIONS: Readonly<Record<string, Operation>> = {
   [ClientOp.BACKLOG_RESET_PREVIEW]: ({ engine }, args) =>
     engine.previewOffsetReset(args.string('group', MAX_NAME), args.string('topic', MAX_NAME), timestampArg(args)),
 
-  [ClientOp.BACKLOG_RESET]: (ctx, args) => {
+  [ClientOp.BACKLOG_RESET]: async (ctx, args) => {
     const group = args.string('group', MAX_NAME);
     const topic = args.string('topic', MAX_NAME);
     const timestamp = timestampArg(args);
     requireAdmin(ctx, ClientOp.BACKLOG_RESET);
-    return ctx.engine.resetOffsets(group, topic, timestamp);
+    const plan = await ctx.engine.resetOffsets(group, topic, timestamp);
+    ctx.log(
+      `backlog.reset: group ${group} on ${topic} to ${new Date(timestamp).toISOString()}: ` +
+        `${plan.skipped} skipped, ${plan.redelivered} to be delivered again.`,
+    );
+    return plan;
   },
 };
 

@@ -143,6 +143,7 @@ export class BrokerConnection {
       subscribed: (group, topic) => host.subscribed(group, topic),
       validatePayload: (group, topic, payload) => host.validatePayload(group, topic, payload),
       warn: (message, kind) => this.logger.warn(`Connection ${this.describe()}: ${message}`, kind),
+      log: (message) => this.logger.log(`Connection ${this.describe()}: ${message}`),
       isAdmin: () => this.admin,
     };
     socket.setNoDelay(true);

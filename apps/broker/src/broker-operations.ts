@@ -28,6 +28,8 @@ export interface OperationContext {
   validatePayload(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult>;
   /** Logs a warning about this connection's use of the broker (limited per kind, so a busy client cannot flood the log). */
   warn(message: string, kind?: string): void;
+  /** Logs what an operator did through this connection (backlog actions), with the connection's client and address. */
+  log(message: string): void;
   /** Whether this connection's hello carried the admin token (backlog actions need it). */
   isAdmin(): boolean;
 }
