@@ -129,30 +129,7 @@ export class OutboxService {
     reason: string | undefined,
     principal: ConsolePrincipal,
   ): Promise<{ requeued: number }> {
-    const unique = [...new Set(ids)];
-    const rows = await this.eligible(service, unique, 'requeued');
-    const requeued = await this.store(service).requeue(unique, this.options.now());
-    this.audit.record({
-      actor: principal.name,
-      role: principal.role,
-      action: 'outbox.requeue',
-      target: unique.length === 1 ? `outbox ${service} ${unique[0]}` : `outbox ${service}: ${unique.length} rows`,
-      count: requeued,
-      reason: reason ?? null,
-      outcome: requeued === unique.length ? 'ok' : 'partial',
-      details: {
-        service,
-        rows: rows.map((row) => ({
-          id: row.id,
-          topic: row.topic,
-          key: row.key,
-          status: row.status,
-          attempts: row.attempts,
-          lastError: row.lastError,
-        })),
-      },
-    });
-    return { requeued };
+    return { requeued: await this.act('requeue', service, ids, reason ?? null, principal) };
   }
 
   async discard(
@@ -161,18 +138,30 @@ export class OutboxService {
     reason: string,
     principal: ConsolePrincipal,
   ): Promise<{ discarded: number }> {
+    return { discarded: await this.act('discard', service, ids, reason.trim(), principal) };
+  }
+
+  /** Checks the selection, changes it through the framework's store, and records what was done in the audit log. */
+  private async act(
+    action: 'requeue' | 'discard',
+    service: string,
+    ids: string[],
+    reason: string | null,
+    principal: ConsolePrincipal,
+  ): Promise<number> {
     const unique = [...new Set(ids)];
-    const rows = await this.eligible(service, unique, 'discarded');
-    const discarded = await this.store(service).discard(unique, this.options.now());
+    const rows = await this.eligible(service, unique, action === 'requeue' ? 'requeued' : 'discarded');
+    const store = this.store(service);
+    const now = this.options.now();
+    const changed = action === 'requeue' ? await store.requeue(unique, now) : await store.discard(unique, now);
     this.audit.record({
       actor: principal.name,
       role: principal.role,
-      action: 'outbox.discard',
+      action: `outbox.${action}`,
       target: unique.length === 1 ? `outbox ${service} ${unique[0]}` : `outbox ${service}: ${unique.length} rows`,
-      count: discarded,
-      reason: reason.trim(),
-      outcome: discarded === unique.length ? 'ok' : 'partial',
-      // The rows are deleted: what they held stays here.
+      count: changed,
+      reason,
+      outcome: changed === unique.length ? 'ok' : 'partial',
       details: {
         service,
         rows: rows.map((row) => ({
@@ -181,15 +170,13 @@ export class OutboxService {
           key: row.key,
           status: row.status,
           attempts: row.attempts,
-          createdAt: row.createdAt,
-          headers: row.headers,
-          // Masked and cut by the audit log.
-          payload: row.payload,
           lastError: row.lastError,
+          // A discarded row is deleted: what it held stays here (the payload masked and cut by the audit log).
+          ...(action === 'discard' ? { createdAt: row.createdAt, headers: row.headers, payload: row.payload } : {}),
         })),
       },
     });
-    return { discarded };
+    return changed;
   }
 
   /** All rows exist, are pending or dead, and no relay holds them; otherwise nothing is changed. */
