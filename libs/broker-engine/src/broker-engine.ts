@@ -67,7 +67,7 @@ import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from './util/owner-only-fil
 import { uuidv7 } from './util/uuid-v7';
 import { moveBacklog } from './backlog/move-backlog';
 import { backlogReport, type BacklogReport } from './backlog/backlog-report';
-import { planOffsetReset, resetOffsets, type OffsetResetPlan } from './backlog/reset-offsets';
+import { planOffsetReset, requireSubscription, resetOffsets, type OffsetResetPlan } from './backlog/reset-offsets';
 
 export const DATABASE_FILE = 'broker.sqlite';
 const DISK_CHECK_INTERVAL_MS = 1000;
@@ -889,6 +889,12 @@ export class BrokerEngine {
       store: this.store,
       submit: (apply) => this.committer.submit(apply, { publish: true }),
       saveOffset: (queueId, committed) => this.store.saveOffset(group, '', fromTopic, queueId, committed, this.now()),
+      recordTarget: () =>
+        this.db
+          .prepare(
+            'INSERT OR IGNORE INTO subscriptions (group_name, topic, group_mode, created_at) VALUES (?, ?, ?, ?)',
+          )
+          .run(group, toTopic, 'clustering', this.now()),
       writeCopy: (row) => {
         const now = this.now();
         const headers = decodeHeaders(row.headers);
@@ -945,6 +951,7 @@ export class BrokerEngine {
     if (!Number.isFinite(timestamp) || timestamp < 0) {
       throw new InvalidArgumentError(`An offset reset needs a timestamp in epoch ms; got ${String(timestamp)}.`);
     }
+    requireSubscription(this.db, group, topic);
     return {
       db: this.db,
       group: this.clusteringGroup(group, 'offsets are reset'),

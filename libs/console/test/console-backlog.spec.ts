@@ -146,6 +146,12 @@ describe('backlog actions', () => {
     });
     expect(sameTopic.status).toBe(400);
     expect(sameTopic.body.message).toMatch(/two different topics/);
+    const unknownGroup = await kit.call<{ message: string }>('POST', '/api/backlog/reset', {
+      session: admin,
+      body: { group: 'typo-group', topic: TOPIC, at: 0, reason: 'x' },
+    });
+    expect(unknownGroup.status).toBe(404);
+    expect(unknownGroup.body.message).toMatch(/typo-group has never consumed topic/);
     const preview = await kit.call('GET', `/api/backlog/reset-preview?group=g&topic=${TOPIC}&at=yesterday`, {
       session: viewer,
     });

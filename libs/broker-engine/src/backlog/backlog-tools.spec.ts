@@ -154,6 +154,9 @@ describe('backlog tools', () => {
       );
       const wide = engine.stats().topics.find((t) => t.topic === 'orders.wide')!;
       expect(wide.queues.reduce((sum, q) => sum + q.maxOffset, 0)).toBe(50);
+      // The moved backlog is the group's on the wide topic at once, before any consumer of it has started.
+      expect(engine.stats().groups.find((g) => g.group === 'slow' && g.topic === 'orders.wide')!.lag).toBe(50);
+      expect(engine.previewOffsetReset('slow', 'orders.wide', Date.now() + 60_000).skipped).toBe(50);
 
       // The group now reads the wide topic and gets exactly its backlog, each key in order.
       const moved2 = await collect(engine, 'slow', 'orders.wide');

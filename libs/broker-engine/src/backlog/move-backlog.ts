@@ -18,6 +18,11 @@ export interface MoveBacklogInput {
   writeCopy: (row: MessageRow) => void;
   /** Persists the group's committed offset on a `fromTopic` queue (inside the submitted transaction). */
   saveOffset: (queueId: number, committed: number) => void;
+  /**
+   * Records that the group consumes `toTopic` (inside the first chunk's transaction), so the moved backlog shows in
+   * the group's statistics and can be reset before its consumers of `toTopic` start.
+   */
+  recordTarget: () => void;
   /** Told the running total after each committed chunk, for progress on long moves. */
   onProgress?: (moved: number) => void;
 }
@@ -55,7 +60,9 @@ export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: num
         while (scannedOffsets.has(committed) || queue.acked.has(committed)) committed++;
         // The copies and the source offset they consume commit in one transaction: a crash
         // in between can neither lose the backlog nor move it twice.
+        const first = moved === 0 && rows.length > 0;
         await input.submit(() => {
+          if (first) input.recordTarget();
           for (const row of rows) input.writeCopy(row);
           input.saveOffset(queue.queueId, committed);
         });

@@ -128,6 +128,9 @@ describe('resetOffsets', () => {
     const engine = kit.open();
     engine.createTopic('a');
     expect(() => engine.previewOffsetReset('g', 'missing', 1)).toThrow(UnknownTopicError);
+    expect(() => engine.previewOffsetReset('never', 'a', 1)).toThrow(
+      /Group "never" has never subscribed to topic "a": it has no offsets to reset/,
+    );
     expect(() => engine.previewOffsetReset('g', 'a', Number.NaN)).toThrow(InvalidArgumentError);
     await expect(engine.resetOffsets('bad name', 'a', 1)).rejects.toThrow(/Invalid group name/);
     await engine.subscribe({ group: 'bc', topic: 'a', groupMode: 'broadcasting', handler: async () => undefined });

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { ConsumerGroup } from '../consume/consumer-group';
 import type { QueueRuntime } from '../consume/queue-runtime';
+import { InvalidArgumentError } from '../errors';
 
 const DRAIN_POLL_MS = 20;
 const DRAIN_TIMEOUT_MS = 60_000;
@@ -49,6 +50,20 @@ export interface ResetOffsetsInput {
   now: () => number;
   /** Runs `apply` in the engine's commit path; resolves once it is durable. */
   submit: (apply: () => void) => Promise<void>;
+}
+
+/**
+ * Refuses a group that never subscribed to the topic: it has no offsets to move, and reading its queues would record
+ * a starting position for a group name that may only be mistyped.
+ */
+export function requireSubscription(db: Database, group: string, topic: string): void {
+  const found = db.prepare('SELECT 1 FROM subscriptions WHERE group_name = ? AND topic = ?').get(group, topic);
+  if (found === undefined) {
+    throw new InvalidArgumentError(
+      `Group "${group}" has never subscribed to topic "${topic}": it has no offsets to reset. Check both names ` +
+        '(the backlog report lists every group and topic).',
+    );
+  }
 }
 
 /** Reads, without changing anything, what `resetOffsets` would do. */

@@ -1,4 +1,4 @@
-import { ConflictException, ForbiddenException, Inject, Injectable, Logger } from '@nestjs/common';
+import { ConflictException, ForbiddenException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import type { OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { AuditLog } from '../audit/audit-log.service';
@@ -162,6 +162,14 @@ export class BacklogService {
 
   async previewReset(group: string, topic: string, at: number): Promise<ResetPreview> {
     const preview = this.require('previewReset', 'reset offsets');
+    const source = this.source!;
+    const report = await this.broker.call(async () => source.report());
+    if (!report.entries.some((entry) => entry.group === group && entry.topic === topic)) {
+      throw new NotFoundException(
+        `Group ${group} has never consumed topic ${topic} on this broker: there are no offsets to reset. ` +
+          'The Backlog page lists every group and topic.',
+      );
+    }
     const plan = await this.broker.call(async () => preview(group, topic, at));
     return this.withDedupWarning(plan);
   }
