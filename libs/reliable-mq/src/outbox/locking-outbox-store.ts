@@ -1,8 +1,7 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { OutboxMessage } from './outbox-message.entity';
 import { outboxDialect, type OutboxDialect } from './outbox-dialect';
-import { OutboxOperatorStatements } from './outbox-operator-statements';
-import type { OutboxProblemCounts, OutboxProblemQuery } from './outbox-problems';
+import { OperatorStatementsStore, OutboxOperatorStatements } from './outbox-operator-statements';
 import { outboxRowFromRaw } from './outbox-row.codec';
 import type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox-store.interface';
 
@@ -48,11 +47,12 @@ function keepWholeKeyRuns(records: ReadonlyArray<Record<string, unknown>>): Outb
  * to sent, and a row is kept only when its predecessor in the key is locked in the same batch: an older snapshot
  * can only show an earlier row as still unsent, which holds a later row back, never lets one through early.
  */
-export class LockingOutboxStore implements OutboxStore {
+export class LockingOutboxStore extends OperatorStatementsStore implements OutboxStore {
   private readonly dialect: OutboxDialect;
-  private readonly operator: OutboxOperatorStatements;
+  protected readonly operator: OutboxOperatorStatements;
 
   constructor(private readonly dataSource: DataSource) {
+    super();
     this.dialect = outboxDialect(dataSource);
     if (this.dialect.name === 'sqlite')
       throw new Error('LockingOutboxStore is for PostgreSQL and MySQL; use SqliteOutboxStore.');
@@ -190,26 +190,6 @@ export class LockingOutboxStore implements OutboxStore {
     );
     const value = (result.records?.[0] as { c: number | string | null } | undefined)?.c;
     return value === undefined || value === null ? null : Number(value);
-  }
-
-  listProblems(query: OutboxProblemQuery): Promise<{ total: number; items: OutboxMessage[] }> {
-    return this.operator.listProblems(query);
-  }
-
-  countProblems(stuckBefore: number): Promise<OutboxProblemCounts> {
-    return this.operator.countProblems(stuckBefore);
-  }
-
-  findByIds(ids: readonly string[]): Promise<OutboxMessage[]> {
-    return this.operator.findByIds(ids);
-  }
-
-  requeue(ids: readonly string[], now: number): Promise<number> {
-    return this.operator.requeue(ids, now);
-  }
-
-  discard(ids: readonly string[], now: number): Promise<number> {
-    return this.operator.discard(ids, now);
   }
 
   /**

@@ -143,6 +143,34 @@ export class OutboxOperatorStatements {
   }
 }
 
+/**
+ * The operator's half of OutboxStore for a store that runs OutboxOperatorStatements with its own executor: each store
+ * only says how a statement runs on its database.
+ */
+export abstract class OperatorStatementsStore {
+  protected abstract readonly operator: OutboxOperatorStatements;
+
+  listProblems(query: OutboxProblemQuery): Promise<{ total: number; items: OutboxMessage[] }> {
+    return this.operator.listProblems(query);
+  }
+
+  countProblems(stuckBefore: number): Promise<OutboxProblemCounts> {
+    return this.operator.countProblems(stuckBefore);
+  }
+
+  findByIds(ids: readonly string[]): Promise<OutboxMessage[]> {
+    return this.operator.findByIds(ids);
+  }
+
+  requeue(ids: readonly string[], now: number): Promise<number> {
+    return this.operator.requeue(ids, now);
+  }
+
+  discard(ids: readonly string[], now: number): Promise<number> {
+    return this.operator.discard(ids, now);
+  }
+}
+
 /** Only names from OUTBOX_ORDER_COLUMNS reach the SQL, never the caller's text. */
 function orderBy(order: OutboxProblemQuery['order']): string {
   const dir = order?.dir === 'desc' ? 'DESC' : 'ASC';

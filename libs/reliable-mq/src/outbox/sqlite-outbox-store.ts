@@ -2,9 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import { singleConnectionLockFor, type SerialLock } from '../dedup/serial-lock';
 import { outboxDialect } from './outbox-dialect';
-import type { OutboxMessage } from './outbox-message.entity';
-import { OutboxOperatorStatements, type StatementResult } from './outbox-operator-statements';
-import type { OutboxProblemCounts, OutboxProblemQuery } from './outbox-problems';
+import { OperatorStatementsStore, OutboxOperatorStatements, type StatementResult } from './outbox-operator-statements';
 import type { ClaimRequest, ClaimedRow, FailureMark, OutboxStore } from './outbox-store.interface';
 
 const CLAIMED_COLUMNS = 'seq, id, topic, msg_key, tags, headers, payload, attempts, deliver_at';
@@ -59,18 +57,19 @@ export interface SqliteOutboxStoreOptions {
  * between the check and the statement. Each statement is atomic on its own, and SQLite has a single writer, so
  * one `UPDATE … RETURNING` claims rows without the row locks the server databases need.
  */
-export class SqliteOutboxStore implements OutboxStore {
+export class SqliteOutboxStore extends OperatorStatementsStore implements OutboxStore {
   private readonly table: string;
   private readonly idleWaitMs: number;
   private readonly statements = new Map<string, Statement>();
   private statementsOf: Database | undefined;
   private readonly lock: SerialLock | undefined;
-  private readonly operator: OutboxOperatorStatements;
+  protected readonly operator: OutboxOperatorStatements;
 
   constructor(
     private readonly dataSource: DataSource,
     options: SqliteOutboxStoreOptions = {},
   ) {
+    super();
     this.table = outboxDialect(dataSource).table;
     this.idleWaitMs = options.idleWaitMs ?? 30_000;
     this.lock = singleConnectionLockFor(dataSource);
@@ -184,26 +183,6 @@ export class SqliteOutboxStore implements OutboxStore {
         return value === undefined || value === null ? null : Number(value);
       },
     );
-  }
-
-  listProblems(query: OutboxProblemQuery): Promise<{ total: number; items: OutboxMessage[] }> {
-    return this.operator.listProblems(query);
-  }
-
-  countProblems(stuckBefore: number): Promise<OutboxProblemCounts> {
-    return this.operator.countProblems(stuckBefore);
-  }
-
-  findByIds(ids: readonly string[]): Promise<OutboxMessage[]> {
-    return this.operator.findByIds(ids);
-  }
-
-  requeue(ids: readonly string[], now: number): Promise<number> {
-    return this.operator.requeue(ids, now);
-  }
-
-  discard(ids: readonly string[], now: number): Promise<number> {
-    return this.operator.discard(ids, now);
   }
 
   /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { outboxDialect } from '../outbox/outbox-dialect';
 import type { OutboxMessage, OutboxStatus } from '../outbox/outbox-message.entity';
-import { outboxRowFromRaw } from '../outbox/outbox-row.codec';
+import { OUTBOX_INSERT_COLUMNS, outboxRowFromRaw } from '../outbox/outbox-row.codec';
 import { ContractViolation } from './contract-assertions';
 
 /*
@@ -26,24 +26,8 @@ export interface SeedRow {
   lastError?: string | null;
 }
 
-const COLUMNS = [
-  'id',
-  'producer_group',
-  'topic',
-  'msg_key',
-  'tags',
-  'headers',
-  'payload',
-  'status',
-  'attempts',
-  'next_attempt_at',
-  'deliver_at',
-  'created_at',
-  'sent_at',
-  'lease_owner',
-  'lease_until',
-  'last_error',
-];
+/** The publisher's columns, then those the relay writes later, so that a case can start from any state of a row. */
+const COLUMNS = [...OUTBOX_INSERT_COLUMNS, 'sent_at', 'lease_owner', 'lease_until', 'last_error'];
 
 /**
  * Writes the rows one by one, in order (so their seq ascends), each committed, or inside the transaction of `manager`
