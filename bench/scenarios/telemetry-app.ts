@@ -49,6 +49,7 @@ class ObservedAppModule {
 
 export interface ObservedApp {
   readonly probe: HandlerProbe;
+  readonly publisher: ReliablePublisher;
   /** One order in its business transaction, with its event published into the outbox; `id` must be unique. */
   order(id: string, sentAt: number): Promise<void>;
   close(): Promise<void>;
@@ -68,6 +69,7 @@ export async function openObservedApp(dir: string): Promise<ObservedApp> {
     const opened = app;
     return {
       probe,
+      publisher,
       order: (id, sentAt) =>
         publisher.transaction(async (manager) => {
           await manager.insert(BenchOrder, orderRow(id));
