@@ -1,6 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { loadOptionalDependency } from './util/optional-dependency';
-import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsumerGroup } from './consume/consumer-group';
 import { originTopicOf } from './consume/delivery-mapper';
@@ -33,14 +32,7 @@ import type {
   TopicInfo,
   TopicOptions,
 } from './engine.types';
-import {
-  DeadLetterNotFoundError,
-  EngineClosedError,
-  InsufficientDiskSpaceError,
-  InvalidArgumentError,
-  ReliableMqError,
-  UnknownTopicError,
-} from './errors';
+import { DeadLetterNotFoundError, EngineClosedError, InvalidArgumentError, ReliableMqError } from './errors';
 import {
   HEADER_LAST_ERROR,
   HEADER_ORIGIN_TOPIC,
@@ -53,14 +45,16 @@ import { prepareBatch } from './publish/message-preparer';
 import { QueueOffsetTable } from './publish/queue-offset-table';
 import { RetentionSweeper } from './retention/retention-sweeper';
 import { collectStats } from './stats/collect-stats';
-import { RateMeter } from './stats/rate-meter';
+import { RateMeters } from './stats/rate-meters';
+import { DiskGuard } from './storage/disk-guard';
+import { TopicAdmission } from './topics/topic-admission';
 import { decodeHeaders, encodeHeaders, newMessageOf, type NewMessage } from './storage/message-row';
 import { MessageStore } from './storage/message-store';
 import { assertSchemaSupported, migrate } from './storage/schema';
 import { TopicRegistry } from './topics/topic-registry';
 import { TransactionCoordinator } from './transactions/transaction-coordinator';
 import { parseDelayLevels } from './util/duration';
-import { dlqTopicOf, isSystemTopic, retryTopicOf, validateName } from './util/names';
+import { dlqTopicOf, retryTopicOf, validateName } from './util/names';
 import { stableHash } from './util/stable-hash';
 import { compileTagFilter } from './util/tag-filter';
 import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from './util/owner-only-files';
@@ -70,7 +64,6 @@ import { backlogReport, type BacklogReport } from './backlog/backlog-report';
 import { planOffsetReset, requireSubscription, resetOffsets, type OffsetResetPlan } from './backlog/reset-offsets';
 
 export const DATABASE_FILE = 'broker.sqlite';
-const DISK_CHECK_INTERVAL_MS = 1000;
 const OFFSET_FLUSH_DELAY_MS = 5;
 
 interface DirtyOffset {
@@ -104,11 +97,10 @@ export class BrokerEngine {
   private flushingDirty: Map<string, DirtyOffset> | null = null;
   private touchedTopics = new Set<string>();
   private earliestScheduled = Number.POSITIVE_INFINITY;
-  private readonly publishRates = new Map<string, RateMeter>();
-  private readonly deliveryRates = new Map<string, RateMeter>();
+  private readonly rates = new RateMeters();
+  private readonly diskGuard: DiskGuard;
+  private readonly admission: TopicAdmission;
   private readonly timers: NodeJS.Timeout[] = [];
-  private diskCheckedAt = 0;
-  private diskError: Error | null = null;
   private state: 'open' | 'closing' | 'closed' = 'open';
 
   private constructor(options: ResolvedEngineOptions) {
@@ -137,6 +129,8 @@ export class BrokerEngine {
     this.store = new MessageStore(this.db);
     this.deadLetters = new DeadLetterStore(this.db);
     this.topics = new TopicRegistry(this.db);
+    this.admission = new TopicAdmission(this.db, this.topics, options, () => this.now());
+    this.diskGuard = new DiskGuard(options);
     for (const row of this.db.prepare('SELECT topic, queue_id, next_offset FROM queues').all() as Array<{
       topic: string;
       queue_id: number;
@@ -150,7 +144,7 @@ export class BrokerEngine {
         beforeCommit: () => this.writeQueueState(),
         afterCommit: () => this.afterCommit(),
         afterRollback: () => this.afterRollback(),
-        publishGuard: () => this.checkDisk(),
+        publishGuard: () => this.diskGuard.check(),
         mapError: (error) => (error instanceof Error ? error : new Error(String(error))),
       },
       options.maxDatabaseBytes,
@@ -178,7 +172,7 @@ export class BrokerEngine {
       options,
       now: () => this.now(),
       submit: (apply, publish) => this.committer.submit(apply, { publish }),
-      admitTopic: (topic) => this.admitHalfTopic(topic),
+      admitTopic: (topic) => this.admission.admit(topic, 'send'),
       storeForDelivery: (message, deliverAt, now) => this.store1(message, deliverAt, now),
       isPublished: (messageId) => this.store.findById(messageId) !== undefined,
     });
@@ -221,19 +215,7 @@ export class BrokerEngine {
   /** Creates a topic, or returns the existing one unchanged. */
   createTopic(name: string, options: TopicOptions = {}): TopicInfo {
     this.ensureOpen('create a topic');
-    validateName('topic', name);
-    if (isSystemTopic(name)) {
-      throw new InvalidArgumentError(`Topic names starting with "%" are reserved for retry and DLQ topics: ${name}.`);
-    }
-    const queueCount = TopicRegistry.validateQueueCount(options.queueCount ?? this.options.defaultQueueCount);
-    return this.ensureTopic(name, queueCount);
-  }
-
-  private ensureTopic(name: string, queueCount: number): TopicInfo {
-    const existing = this.topics.get(name);
-    if (existing) return existing;
-    this.db.transaction(() => this.topics.insert(name, queueCount, this.now())).immediate();
-    return this.topics.require(name);
+    return this.admission.create(name, options);
   }
 
   getTopic(name: string): TopicInfo | undefined {
@@ -254,22 +236,12 @@ export class BrokerEngine {
     this.ensureOpen('publish');
     const now = this.now();
     const prepared = prepareBatch(messages, this.options, now);
-    for (const { message } of prepared) {
-      if (isSystemTopic(message.topic)) {
-        throw new InvalidArgumentError(
-          `Topic "${message.topic}" is reserved for the engine; publish to the business topic instead.`,
-        );
-      }
-      if (!this.topics.get(message.topic)) {
-        if (!this.options.autoCreateTopics) throw new UnknownTopicError(message.topic);
-        this.ensureTopic(message.topic, this.options.defaultQueueCount);
-      }
-    }
+    for (const { message } of prepared) this.admission.admit(message.topic, 'publish');
     const results = await this.committer.submit(
       () => prepared.map(({ message, deliverAt, generatedId }) => this.store1(message, deliverAt, now, !generatedId)),
       { publish: true },
     );
-    for (const result of results) if (!result.duplicate) this.publishMeter(result.topic).mark(now);
+    for (const result of results) if (!result.duplicate) this.rates.markPublished(result.topic, now);
     return results;
   }
 
@@ -312,12 +284,6 @@ export class BrokerEngine {
     const next = (this.roundRobin.get(topic) ?? -1) + 1;
     this.roundRobin.set(topic, next % count);
     return next % count;
-  }
-
-  private publishMeter(topic: string): RateMeter {
-    let meter = this.publishRates.get(topic);
-    if (!meter) this.publishRates.set(topic, (meter = new RateMeter()));
-    return meter;
   }
 
   // ----------------------------------------------------- commit bookkeeping
@@ -366,22 +332,6 @@ export class BrokerEngine {
         }
       }
     }
-  }
-
-  private checkDisk(): Error | null {
-    if (this.options.minFreeDiskBytes === 0) return null;
-    const now = Date.now();
-    if (now - this.diskCheckedAt < DISK_CHECK_INTERVAL_MS) return this.diskError;
-    this.diskCheckedAt = now;
-    const free = this.options.freeDiskBytes
-      ? this.options.freeDiskBytes(this.options.dataDir)
-      : (() => {
-          const stats = statfsSync(this.options.dataDir);
-          return stats.bavail * stats.bsize;
-        })();
-    this.diskError =
-      free < this.options.minFreeDiskBytes ? new InsufficientDiskSpaceError(free, this.options.minFreeDiskBytes) : null;
-    return this.diskError;
   }
 
   private markOffsetDirty(group: string, owner: string, topic: string, queueId: number, committed: number): void {
@@ -481,15 +431,8 @@ export class BrokerEngine {
           { publish: false },
         ),
       reportError: (error) => this.options.onError(error),
-      onDelivered: (group, topic) => this.deliveryMeter(group, topic).mark(this.now()),
+      onDelivered: (group, topic) => this.rates.markDelivered(group, topic, this.now()),
     };
-  }
-
-  private deliveryMeter(group: string, topic: string): RateMeter {
-    const id = `${group}\u0000${topic}`;
-    let meter = this.deliveryRates.get(id);
-    if (!meter) this.deliveryRates.set(id, (meter = new RateMeter()));
-    return meter;
   }
 
   // -------------------------------------------------------------- consume
@@ -499,10 +442,7 @@ export class BrokerEngine {
     this.ensureOpen('subscribe');
     const resolved = this.resolveSubscription(options);
     const { group: groupName, topic, groupMode } = resolved;
-    if (!this.topics.get(topic)) {
-      if (!this.options.autoCreateTopics) throw new UnknownTopicError(topic);
-      this.ensureTopic(topic, this.options.defaultQueueCount);
-    }
+    this.admission.admit(topic, 'subscribe');
     const storedMode = this.db
       .prepare('SELECT group_mode FROM subscriptions WHERE group_name = ? LIMIT 1')
       .get(groupName) as { group_mode: GroupMode } | undefined;
@@ -533,7 +473,7 @@ export class BrokerEngine {
     }
     const topicsToRecord = [topic];
     if (groupMode === 'clustering') {
-      this.ensureTopic(retryTopicOf(groupName), this.options.defaultQueueCount);
+      this.admission.ensureSystem(retryTopicOf(groupName));
       topicsToRecord.push(retryTopicOf(groupName));
     }
     const now = this.now();
@@ -700,7 +640,7 @@ export class BrokerEngine {
         throw new InvalidArgumentError('Edited headers must be an object of string values.');
       }
     }
-    for (const letter of letters) this.ensureTopic(retryTopicOf(letter.group), this.options.defaultQueueCount);
+    for (const letter of letters) this.admission.ensureSystem(retryTopicOf(letter.group));
     return this.committer.submit(
       () => {
         const now = this.now();
@@ -831,18 +771,6 @@ export class BrokerEngine {
   async discardDiscardedHalves(txIds: readonly string[], reason: string): Promise<string[]> {
     this.ensureOpen('discard half messages');
     return this.transactions.discardDiscarded(txIds, reason);
-  }
-
-  private admitHalfTopic(topic: string): void {
-    if (isSystemTopic(topic)) {
-      throw new InvalidArgumentError(
-        `Topic "${topic}" is reserved for the engine; send to the business topic instead.`,
-      );
-    }
-    if (!this.topics.get(topic)) {
-      if (!this.options.autoCreateTopics) throw new UnknownTopicError(topic);
-      this.ensureTopic(topic, this.options.defaultQueueCount);
-    }
   }
 
   // ------------------------------------------------------- backlog & stats
@@ -998,8 +926,8 @@ export class BrokerEngine {
       groups: [...this.groups.values()],
       deadLetters: this.deadLetters,
       now: this.now(),
-      publishRate: (topic) => this.publishRates.get(topic)?.ratePerSecond(this.now()) ?? 0,
-      deliveryRate: (group, topic) => this.deliveryRates.get(`${group}\u0000${topic}`)?.ratePerSecond(this.now()) ?? 0,
+      publishRate: (topic) => this.rates.publishRate(topic, this.now()),
+      deliveryRate: (group, topic) => this.rates.deliveryRate(group, topic, this.now()),
     });
   }
 
