@@ -5,6 +5,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateInboxSqlite1700000000002 } from '../migrations/sqlite/1700000000002-create-inbox';
 import { MARIADB_URL, describeWithService, uniqueName } from '../../../../test/support/services';
+import { contractCaseNamed } from '../../test/contract-case';
 import { DedupBusyError } from '../errors/dedup-busy.error';
 import { type DedupContractCase, dedupContractCases } from '../testing/dedup-store.contract';
 import { DbDedupStore } from './db-dedup.store';
@@ -80,11 +81,7 @@ class FlawedStore implements DedupStore {
   }
 }
 
-function contractCase(name: string): DedupContractCase {
-  const found = dedupContractCases.find((candidate) => candidate.name.startsWith(name));
-  if (!found) throw new Error(`No contract case starts with "${name}".`);
-  return found;
-}
+const contractCase = (name: string): DedupContractCase => contractCaseNamed(dedupContractCases, name);
 
 const FIRST_RUN = 'runs work once';
 const DUPLICATE = 'resolves duplicate';

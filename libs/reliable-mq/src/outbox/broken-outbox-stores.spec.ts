@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestDatabase } from '../../../../test/support/outbox-test-kit';
 import { MARIADB_URL, POSTGRES_URL, uniqueName } from '../../../../test/support/services';
+import { contractCaseNamed } from '../../test/contract-case';
 import { DelegatingOutboxStore } from '../../test/delegating-outbox-store';
 import { ContractViolation } from '../testing/contract-assertions';
 import { emptyOutbox } from '../testing/outbox-contract-rows';
@@ -171,11 +172,7 @@ class ListsSentRowsAsStuck extends BrokenStore {
   }
 }
 
-function contractCase(name: string): OutboxContractCase {
-  const found = outboxStoreContractCases.find((candidate) => candidate.name.startsWith(name));
-  if (!found) throw new Error(`No outbox contract case starts with "${name}".`);
-  return found;
-}
+const contractCase = (name: string): OutboxContractCase => contractCaseNamed(outboxStoreContractCases, name);
 
 const LEASES = 'claim leases due rows';
 const KEY_ORDER = 'claim never takes a row of a key';

@@ -86,3 +86,8 @@ export async function readRow(dataSource: DataSource, id: string): Promise<Outbo
 export async function emptyOutbox(dataSource: DataSource): Promise<void> {
   await dataSource.query(`DELETE FROM ${outboxDialect(dataSource).table}`);
 }
+
+/** The message ids of `rows`, in their order: what most cases compare. */
+export function idsOf(rows: ReadonlyArray<{ id: string }>): string[] {
+  return rows.map((row) => row.id);
+}

@@ -1,6 +1,6 @@
 import { operatorRefusal } from '../outbox/outbox-problems';
 import { expectEqual } from './contract-assertions';
-import { readRow, readRows, writeRows } from './outbox-contract-rows';
+import { idsOf, readRow, readRows, writeRows } from './outbox-contract-rows';
 import { claimAt, LEASE_MS, T0, type OutboxContractCase } from './outbox-relay.contract-cases';
 
 const MINUTE = 60_000;
@@ -24,7 +24,7 @@ export const outboxOperatorContractCases: readonly OutboxContractCase[] = [
       const base = { stuckBefore: STUCK_BEFORE, limit: 10, offset: 0 };
       const ids = async (query: Parameters<typeof store.listProblems>[0]) => {
         const page = await store.listProblems(query);
-        return { total: page.total, ids: page.items.map((row) => row.id) };
+        return { total: page.total, ids: idsOf(page.items) };
       };
       expectEqual(await ids({ ...base, problem: 'stuck' }), { total: 2, ids: [stuckOld, stuckNewer] }, 'stuck rows');
       expectEqual(await ids({ ...base, problem: 'dead' }), { total: 3, ids: [deadA, deadB, otherTopic] }, 'dead rows');
@@ -107,11 +107,7 @@ export const outboxOperatorContractCases: readonly OutboxContractCase[] = [
         { createdAt: T0 - 30 * MINUTE, status: 'sent' },
       ]);
       const allowed = (await readRows(dataSource)).filter((row) => operatorRefusal(row, now) === null);
-      expectEqual(
-        allowed.map((row) => row.id),
-        [dead, backingOff, lapsed],
-        'the rows operatorRefusal allows',
-      );
+      expectEqual(idsOf(allowed), [dead, backingOff, lapsed], 'the rows operatorRefusal allows');
       expectEqual(await store.requeue([dead!, backingOff!, leased!, lapsed!, sent!], now), 3, 'rows requeued');
       for (const id of [dead!, backingOff!, lapsed!]) {
         const row = await readRow(dataSource, id);
@@ -161,11 +157,7 @@ export const outboxOperatorContractCases: readonly OutboxContractCase[] = [
       expectEqual(await claimAt(store, 'relay-a', T0), [], 'a claim while the head of the key is dead');
       expectEqual(await store.requeue([ids[0]!], T0 + 1), 1, 'the requeue');
       const claimed = await claimAt(store, 'relay-a', T0 + 1);
-      expectEqual(
-        claimed.map((row) => row.id),
-        ids,
-        'the claim after the requeue',
-      );
+      expectEqual(idsOf(claimed), ids, 'the claim after the requeue');
     },
   },
   {
@@ -180,11 +172,7 @@ export const outboxOperatorContractCases: readonly OutboxContractCase[] = [
         { createdAt: T0, status: 'sent' },
       ]);
       expectEqual(await store.discard([dead!, pending!, leased!, lapsed!, sent!], now), 3, 'rows discarded');
-      expectEqual(
-        (await readRows(dataSource)).map((row) => row.id),
-        [leased, sent],
-        'the rows left',
-      );
+      expectEqual(idsOf(await readRows(dataSource)), [leased, sent], 'the rows left');
     },
   },
 ];

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { ClaimedRow, OutboxStore } from '../outbox/outbox-store.interface';
 import { expectEqual, expectRejection, expectThat } from './contract-assertions';
-import { readRow, readRows, writeRows } from './outbox-contract-rows';
+import { idsOf, readRow, readRows, writeRows } from './outbox-contract-rows';
 
 /** What a case gets: the store under test, on an outbox table emptied before the case. */
 export interface OutboxContractFixture {
@@ -37,11 +37,7 @@ export const outboxRelayContractCases: readonly OutboxContractCase[] = [
     async run({ store, dataSource }) {
       const ids = await writeRows(dataSource, [{ createdAt: T0 }, { createdAt: T0 }, { createdAt: T0 }]);
       const first = await claimAt(store, 'relay-a', T0);
-      expectEqual(
-        first.map((row) => row.id),
-        ids,
-        'the rows the first claim takes',
-      );
+      expectEqual(idsOf(first), ids, 'the rows the first claim takes');
       expectEqual(
         first.map((row) => row.seq),
         [...first.map((row) => row.seq)].sort((a, b) => a - b),
@@ -51,11 +47,7 @@ export const outboxRelayContractCases: readonly OutboxContractCase[] = [
       expectEqual([leased.leaseOwner, leased.leaseUntil], ['relay-a', T0 + LEASE_MS], 'the lease written');
       expectEqual(await claimAt(store, 'relay-b', T0 + LEASE_MS - 1), [], 'a claim by another owner during the lease');
       const after = await claimAt(store, 'relay-b', T0 + LEASE_MS + 1);
-      expectEqual(
-        after.map((row) => row.id),
-        ids,
-        'a claim by another owner once the lease has ended',
-      );
+      expectEqual(idsOf(after), ids, 'a claim by another owner once the lease has ended');
     },
   },
   {
@@ -67,23 +59,11 @@ export const outboxRelayContractCases: readonly OutboxContractCase[] = [
         [0, 1, 2, 3].map(() => ({ createdAt: T0, payload })),
       );
       const limited = await claimAt(store, 'relay-a', T0, 1);
-      expectEqual(
-        limited.map((row) => row.id),
-        [ids[0]],
-        'a claim with limit 1',
-      );
+      expectEqual(idsOf(limited), [ids[0]], 'a claim with limit 1');
       const budgeted = await claimAt(store, 'relay-b', T0, 100, payload.length + 1);
-      expectEqual(
-        budgeted.map((row) => row.id),
-        [ids[1], ids[2]],
-        'a claim whose budget the first row nearly fills',
-      );
+      expectEqual(idsOf(budgeted), [ids[1], ids[2]], 'a claim whose budget the first row nearly fills');
       const tiny = await claimAt(store, 'relay-c', T0, 100, 1);
-      expectEqual(
-        tiny.map((row) => row.id),
-        [ids[3]],
-        'a claim whose budget is smaller than one payload',
-      );
+      expectEqual(idsOf(tiny), [ids[3]], 'a claim whose budget is smaller than one payload');
     },
   },
   {
@@ -102,7 +82,7 @@ export const outboxRelayContractCases: readonly OutboxContractCase[] = [
           { createdAt: T0, key: 'run-key' },
           { createdAt: T0, status: 'sent' },
         ]);
-      const claimed = (await claimAt(store, 'relay-a', T0)).map((row) => row.id);
+      const claimed = idsOf(await claimAt(store, 'relay-a', T0));
       expectEqual(claimed, [free, run1, run2], 'the rows claimed');
       for (const held of [deadHead, behindDead, leasedHead, behindLeased, backingOff, behindBackoff, sent]) {
         expectEqual((await readRow(dataSource, held!)).leaseOwner === 'relay-a', false, `row ${held} leased`);
@@ -191,11 +171,7 @@ export const outboxRelayContractCases: readonly OutboxContractCase[] = [
       expectEqual(await claimAt(store, 'relay-b', T0), [], 'a claim while the first row of the key is leased');
       expectEqual(await store.releaseLeases('relay-a'), 1, 'leases cleared');
       const again = await claimAt(store, 'relay-b', T0);
-      expectEqual(
-        again.map((row) => row.id),
-        ids,
-        'a claim once the leases are cleared',
-      );
+      expectEqual(idsOf(again), ids, 'a claim once the leases are cleared');
     },
   },
   {
@@ -210,11 +186,7 @@ export const outboxRelayContractCases: readonly OutboxContractCase[] = [
       ]);
       expectEqual(await store.deleteSentBefore(T0 + MINUTE, 1), 1, 'rows deleted with limit 1');
       expectEqual(await store.deleteSentBefore(T0 + MINUTE, 10), 1, 'rows deleted next');
-      expectEqual(
-        (await readRows(dataSource)).map((row) => row.id),
-        [young, pending, dead],
-        'the rows left',
-      );
+      expectEqual(idsOf(await readRows(dataSource)), [young, pending, dead], 'the rows left');
     },
   },
   {
