@@ -4,4 +4,4 @@
 // DATA_DIR; see docs/sample.md.
 import { runTs } from './run-ts.mjs';
 
-runTs('apps/sample/main.ts');
+runTs('apps/sample/start-embedded.ts');

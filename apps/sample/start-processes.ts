@@ -1,6 +1,6 @@
 // `npm start`: the sample as separate processes: the standalone broker, the order service, the payment service and
 // the compensation console, the services and the console connected to the broker process (docs/sample.md). The
-// single-process sample on the embedded broker is `npm run start:embedded` (main.ts). A broker process that dies on
+// single-process sample on the embedded broker is `npm run start:embedded` (start-embedded.ts). A broker process that dies on
 // its own is started again (broker-restart-policy.ts); any other part's exit stops them all. With RABBITMQ_URL and
 // DATABASE_URL: three processes, the services on RabbitMQ with PostgreSQL and the console on RabbitMQ's DLQs and their
 // outboxes, and no broker process.

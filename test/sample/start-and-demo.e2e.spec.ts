@@ -62,10 +62,10 @@ describe('npm start', () => {
       dlq: 'node scripts/dlq.mjs',
     });
     expect(readFileSync(join(REPO_ROOT, 'scripts', 'start.mjs'), 'utf8')).toContain(
-      "runTs('apps/sample/processes.ts')",
+      "runTs('apps/sample/start-processes.ts')",
     );
     expect(readFileSync(join(REPO_ROOT, 'scripts', 'start-embedded.mjs'), 'utf8')).toContain(
-      "runTs('apps/sample/main.ts')",
+      "runTs('apps/sample/start-embedded.ts')",
     );
   });
 

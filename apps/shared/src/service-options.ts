@@ -8,7 +8,7 @@ import type { ServiceDatabaseLocation } from './service-database';
 
 /**
  * The broker of a sample service. The sample passes `{ kind: 'embedded', sharedEngine }`, `{ kind: 'rabbitmq', url }`,
- * or `{ kind: 'remote', url, token }` when each service runs in its own process (apps/sample/processes.ts); the
+ * or `{ kind: 'remote', url, token }` when each service runs in its own process (apps/sample/start-processes.ts); the
  * service's topics are added to it.
  */
 export type ServiceTransportOptions = EmbeddedTransportOptions | RabbitMqTransportOptions | RemoteTransportOptions;
