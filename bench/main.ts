@@ -15,6 +15,7 @@ import { serviceVersions } from './lib/versions';
 import { commitToHandlerSuite } from './scenarios/commit-to-handler.suite';
 import { dedupSuite } from './scenarios/dedup.suite';
 import { endToEndSuite } from './scenarios/end-to-end.suite';
+import { jetStreamSuite } from './scenarios/jetstream.suite';
 import { outboxSuite } from './scenarios/outbox.suite';
 import { publishSuite } from './scenarios/publish.suite';
 import { relayDrainSuite } from './scenarios/relay-drain.suite';
@@ -25,6 +26,8 @@ import { telemetrySuite } from './scenarios/telemetry.suite';
 const SUITES: readonly SuiteFactory[] = [
   publishSuite,
   endToEndSuite,
+  // Right after scenarios 3–4, so that the engine's end-to-end figures and JetStream's are taken minutes apart at most.
+  jetStreamSuite,
   outboxSuite,
   relayDrainSuite,
   commitToHandlerSuite,

@@ -17,6 +17,7 @@ const SPEC_TITLES: Record<number, string> = {
   10: 'Remote end to end (broker over TCP)',
   11: 'RabbitMQ transport end to end',
   12: 'OpenTelemetry SDK cost (framework end to end)',
+  13: 'NATS JetStream baseline (end to end, flush stated per row)',
 };
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');

@@ -74,6 +74,12 @@ export async function runSuites(
     } catch (error) {
       setupError = `setup failed: ${errorText(error)}`;
     }
+    if (!setupError) {
+      for (const entry of acc.values()) {
+        const reason = entry.skipped ? undefined : entry.measurement.unavailable?.();
+        if (reason) entry.skipped = reason;
+      }
+    }
     try {
       for (let round = 0; round < suite.rounds; round++) {
         for (const measurement of measurements) {

@@ -5,7 +5,7 @@ import type { ScenarioResult, TargetResult } from './types';
 const pct = (value: number): string => `${(value * 100).toFixed(0)}%`;
 const signedPct = (value: number): string => `${value < 0 ? '−' : '+'}${Math.abs(value * 100).toFixed(0)}%`;
 
-/** The suite's targets (a)–(f), each a ratio or bound taken from figures of the same run. */
+/** The suite's targets (a)–(g), each a ratio or bound taken from figures of the same run. */
 export function evaluateTargets(results: readonly ScenarioResult[]): TargetResult[] {
   const get = (name: string): ScenarioResult | undefined => results.find((result) => result.name === name);
   const rate = (name: string): number | null => get(name)?.msgsPerSec ?? null;
@@ -186,5 +186,49 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
       });
     }
   }
+  targets.push(jetStreamTarget(get, rate, missing));
   return targets;
+}
+
+/**
+ * (g): the engine's end to end (`sync`: a confirm after an fsync'd commit) against JetStream at the same durability
+ * (`sync_interval: always`), with JetStream's default flush (acked before its fsync) and the shared server beside it.
+ */
+function jetStreamTarget(
+  get: (name: string) => ScenarioResult | undefined,
+  rate: (name: string) => number | null,
+  missing: (...names: string[]) => string | null,
+): TargetResult {
+  const text =
+    'Engine end to end (`sync` flush) ≥ 1.0× NATS JetStream at equal durability (file storage, `sync_interval: always`), both at their highest sustained rate';
+  const engine = 'engine.e2e.max';
+  const always = 'jetstream.always.e2e.max';
+  const gap = missing(engine, always);
+  if (gap) return { id: 'g', text, measured: gap, pass: null };
+  const ratio = rate(engine)! / rate(always)!;
+  const p99 = (name: string): string => formatMs(get(name)?.p99Ms ?? null);
+  const parts = [
+    `throughput ${formatRate(rate(engine))} / ${formatRate(rate(always))} msg/s = ${ratio.toFixed(2)}×; p99 ${p99(engine)} vs ${p99(always)} ms`,
+  ];
+  for (const [name, what] of [
+    ['jetstream.default.e2e.max', 'JetStream with its default flush, acked before the fsync (own server)'],
+    ['jetstream.shared.e2e.max', 'the shared server as started (default flush)'],
+  ] as const) {
+    if (rate(name) === null) continue;
+    parts.push(
+      `against ${what}: ${formatRate(rate(engine))} / ${formatRate(rate(name))} msg/s = ${(rate(engine)! / rate(name)!).toFixed(2)}×, p99 ${p99(name)} ms`,
+    );
+  }
+  const fixed = ['engine.e2e.rate2000', 'jetstream.always.e2e.rate2000', 'jetstream.default.e2e.rate2000'];
+  if (fixed.every((name) => get(name)?.p99Ms != null)) {
+    parts.push(
+      `p99 at a fixed 2,000 msg/s: engine ${p99(fixed[0]!)}, JetStream always ${p99(fixed[1]!)}, default ${p99(fixed[2]!)} ms`,
+    );
+  }
+  return {
+    id: 'g',
+    text,
+    measured: parts.join('; ') + (ratio >= 1 ? '' : ` — throughput ${ratio.toFixed(2)}× is below 1.0×`),
+    pass: ratio >= 1,
+  };
 }

@@ -36,6 +36,11 @@ export interface Measurement {
   baseline?: string;
   /** Services that must answer; otherwise the measurement is reported as skipped with the reason. */
   requires?: readonly ServiceName[];
+  /**
+   * Asked once the suite's setup has run: a reason why the measurement cannot run here (e.g. a server binary too old
+   * for the setting it measures) reports it as skipped with that reason; undefined lets it run.
+   */
+  unavailable?(): string | undefined;
   /** What the latency figures measure, for the report. */
   latencyOf: string;
   run(round: number): Promise<Sample>;

@@ -1,7 +1,8 @@
 import { connect } from 'amqplib';
 import { Redis } from 'ioredis';
 import { postgresAdminQuery } from './databases';
-import { RABBITMQ_URL, REDIS_URL, type ServiceName } from './services';
+import { natsServerInfo } from './nats-server';
+import { RABBITMQ_URL, REDIS_URL, serviceAddress, type ServiceName } from './services';
 
 const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T> =>
   Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms).unref())]);
@@ -48,5 +49,14 @@ export async function serviceVersions(
       out.RabbitMQ = `reachable, version unknown (${(error as Error).message})`;
     }
   } else out.RabbitMQ = 'not reachable';
+  if (available.nats) {
+    const { host, port } = serviceAddress('nats');
+    try {
+      const info = await natsServerInfo(host, port, 3000);
+      out.NATS = `${info.version} (JetStream ${info.jetstream ? 'on' : 'off'}), same machine`;
+    } catch (error) {
+      out.NATS = `reachable, version unknown (${(error as Error).message})`;
+    }
+  } else out.NATS = 'not reachable';
   return out;
 }
