@@ -61,7 +61,8 @@ import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from './util/owner-only-fil
 import { uuidv7 } from './util/uuid-v7';
 import { moveBacklog } from './backlog/move-backlog';
 import { backlogReport, type BacklogReport } from './backlog/backlog-report';
-import { planOffsetReset, requireSubscription, resetOffsets, type OffsetResetPlan } from './backlog/reset-offsets';
+import type { OffsetResetPlan } from './backlog/offset-reset-plan';
+import { planOffsetReset, requireSubscription, resetOffsets } from './backlog/reset-offsets';
 
 export const DATABASE_FILE = 'broker.sqlite';
 const OFFSET_FLUSH_DELAY_MS = 5;

@@ -100,7 +100,7 @@ export {
   type DrainEstimate,
   type DrainState,
 } from './backlog/backlog-report';
-export type { OffsetResetPlan, QueueResetPlan } from './backlog/reset-offsets';
+export type { OffsetResetPlan, QueueResetPlan } from './backlog/offset-reset-plan';
 export { BacklogMoves, type BacklogMove, type BacklogMoveRequest } from './backlog/backlog-moves';
 export { loadOptionalDependency } from './util/optional-dependency';
 export { SCHEMA_VERSION } from './storage/schema';

@@ -2,40 +2,10 @@ import type { Database } from 'better-sqlite3';
 import type { ConsumerGroup } from '../consume/consumer-group';
 import type { QueueRuntime } from '../consume/queue-runtime';
 import { InvalidArgumentError } from '../errors';
+import type { OffsetResetPlan, QueueResetPlan } from './offset-reset-plan';
 
 const DRAIN_POLL_MS = 20;
 const DRAIN_TIMEOUT_MS = 60_000;
-
-/** What moving a group's offsets on one queue to a timestamp does. */
-export interface QueueResetPlan {
-  queueId: number;
-  /** The group's committed offset now. */
-  from: number;
-  /** Where it would be: the first offset stored at or after the timestamp, or the queue's end. */
-  to: number;
-  /** Messages in [from, to) the group has not consumed yet, which it would never get. */
-  skipped: number;
-  /** Messages in [to, from) still stored, which it would get again. */
-  redelivered: number;
-}
-
-/**
- * A reset of a clustering group's offsets on a topic to `timestamp`, before it is done. Moving forward skips what was
- * stored before the timestamp; moving back hands out again what was stored since, as far back as retention kept it.
- */
-export interface OffsetResetPlan {
-  group: string;
-  topic: string;
-  timestamp: number;
-  queues: QueueResetPlan[];
-  skipped: number;
-  redelivered: number;
-  /** Storage time of the oldest message that would be skipped; null when none would. */
-  oldestSkippedAt: number | null;
-  newestSkippedAt: number | null;
-  /** Storage time of the oldest message that would be delivered again; null when none would. */
-  oldestRedeliveredAt: number | null;
-}
 
 export interface ResetOffsetsInput {
   db: Database;
