@@ -23,8 +23,8 @@ export default defineConfig({
     // source so that tests need no build. Only these resolve; a deep import into a package fails here as it would
     // for an installed package.
     alias: [
+      { find: /^@reliable-mq\/protocol$/, replacement: fromRoot('./libs/protocol/src/index.ts') },
       { find: /^@reliable-mq\/engine$/, replacement: fromRoot('./libs/broker-engine/src/index.ts') },
-      { find: /^@reliable-mq\/engine\/protocol$/, replacement: fromRoot('./libs/broker-engine/src/protocol/index.ts') },
       { find: /^@reliable-mq\/nestjs$/, replacement: fromRoot('./libs/reliable-mq/src/index.ts') },
       { find: /^@reliable-mq\/nestjs\/testing$/, replacement: fromRoot('./libs/reliable-mq/src/testing/index.ts') },
       { find: /^@reliable-mq\/nestjs\/health$/, replacement: fromRoot('./libs/reliable-mq/src/health/index.ts') },

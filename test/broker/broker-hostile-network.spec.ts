@@ -12,7 +12,7 @@ import {
   ProtocolErrorCode,
   type ErrorFrame,
   type Frame,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { RawBrokerClient } from '../support/raw-broker-client';
 import { waitUntil } from '../support/wait-until';

@@ -6,14 +6,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  ClientOp,
-  encodeFrame,
-  FrameDecoder,
-  FrameType,
-  PROTOCOL_VERSION,
-  type Frame,
-} from '@reliable-mq/engine/protocol';
+import { ClientOp, encodeFrame, FrameDecoder, FrameType, PROTOCOL_VERSION, type Frame } from '@reliable-mq/protocol';
 import { RemoteTransport } from '@reliable-mq/nestjs';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { waitUntil } from '../support/wait-until';

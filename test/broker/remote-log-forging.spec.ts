@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientOp, FrameType } from '@reliable-mq/engine/protocol';
+import { ClientOp, FrameType } from '@reliable-mq/protocol';
 import { MqConsumer, ReliableMqModule } from '@reliable-mq/nestjs';
 import { cleanupAfterEach, startTestingModule } from '../../libs/reliable-mq/test/testing-module';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteTransport } from '@reliable-mq/nestjs';
 import type { TransportConfirm, TransportSubscription } from '@reliable-mq/nestjs';
-import { ClientOp, FrameType } from '@reliable-mq/engine/protocol';
+import { ClientOp, FrameType } from '@reliable-mq/protocol';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { RawBrokerClient } from '../support/raw-broker-client';
 import { waitUntil } from '../support/wait-until';

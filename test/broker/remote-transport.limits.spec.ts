@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerRefusedError, MessageTooLargeError, TransportError } from '@reliable-mq/nestjs';
-import { ClientOp, encodeFrame, FrameType, type ResponseFrame } from '@reliable-mq/engine/protocol';
+import { ClientOp, encodeFrame, FrameType, type ResponseFrame } from '@reliable-mq/protocol';
 import { RemoteTransport } from '@reliable-mq/nestjs';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
 import { RawBrokerClient } from '../support/raw-broker-client';

@@ -17,7 +17,7 @@ describe('the package-boundaries lint rule', () => {
     const code = [
       "import { ReliableMqModule } from '@reliable-mq/nestjs';",
       "import { waitForIdle } from '@reliable-mq/nestjs/testing';",
-      "import { FrameDecoder } from '@reliable-mq/engine/protocol';",
+      "import { FrameDecoder } from '@reliable-mq/protocol';",
       'export const used = [ReliableMqModule, waitForIdle, FrameDecoder];',
     ].join('\n');
     expect(await problems('apps/order-service/src/probe.ts', code)).toEqual([]);

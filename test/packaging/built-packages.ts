@@ -6,6 +6,7 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /** The workspaces `npm run build` compiles into `dist`, relative to the repository root. */
 export const PACKAGE_DIRS: readonly string[] = [
+  'libs/protocol',
   'libs/broker-engine',
   'libs/reliable-mq',
   'libs/console',

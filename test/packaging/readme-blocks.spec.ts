@@ -15,6 +15,7 @@ const NODE_MODULES = path.join(REPO_ROOT, 'node_modules');
 
 /** The packages, copied into the application folder as installed. */
 const INSTALLED = [
+  { name: '@reliable-mq/protocol', dir: path.join(REPO_ROOT, 'libs/protocol') },
   { name: '@reliable-mq/engine', dir: path.join(REPO_ROOT, 'libs/broker-engine') },
   { name: '@reliable-mq/nestjs', dir: path.join(REPO_ROOT, 'libs/reliable-mq') },
   { name: '@reliable-mq/console', dir: path.join(REPO_ROOT, 'libs/console') },
@@ -25,6 +26,7 @@ const INSTALLED = [
 const DOCUMENTS = [
   'README.md',
   'libs/reliable-mq/README.md',
+  'libs/protocol/README.md',
   'libs/broker-engine/README.md',
   'libs/console/README.md',
   'apps/broker/README.md',

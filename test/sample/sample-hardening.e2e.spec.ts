@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientOp, FrameType } from '@reliable-mq/engine/protocol';
+import { ClientOp, FrameType } from '@reliable-mq/protocol';
 import { startSampleProcesses, type SampleProcesses } from '../../apps/sample/sample-processes';
 import { demoPassword, writeDemoUsersFile } from '../../apps/sample/sample-console';
 import { RawBrokerClient } from '../support/raw-broker-client';

@@ -7,7 +7,7 @@ import {
   PROTOCOL_VERSION,
   type ErrorFrame,
   type Frame,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 
 /**
  * A client that speaks raw frames and bytes to a broker, for tests that send what the remote transport never would:

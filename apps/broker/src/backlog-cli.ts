@@ -8,7 +8,7 @@ import {
   PROTOCOL_VERSION,
   encodeFrame,
   type Frame,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import { randomUUID } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 

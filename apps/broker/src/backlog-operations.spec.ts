@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteTransport } from '@reliable-mq/nestjs';
-import { ClientOp, PROTOCOL_VERSION, type ResponseFrame } from '@reliable-mq/engine/protocol';
+import { ClientOp, PROTOCOL_VERSION, type ResponseFrame } from '@reliable-mq/protocol';
 import { RawBrokerClient } from '../../../test/support/raw-broker-client';
 import { readBrokerConfig, brokerConfig } from './broker-config';
 import { silentBrokerLogger } from './broker-logger';

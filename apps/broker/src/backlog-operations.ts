@@ -1,5 +1,5 @@
 import { BacklogMoves, type BrokerEngine } from '@reliable-mq/engine';
-import { ClientOp, ProtocolError, ProtocolErrorCode } from '@reliable-mq/engine/protocol';
+import { ClientOp, ProtocolError, ProtocolErrorCode } from '@reliable-mq/protocol';
 import type { Operation, OperationContext } from './broker-operations';
 import type { Args } from './request-args';
 

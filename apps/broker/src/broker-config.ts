@@ -6,7 +6,7 @@ import {
   DEFAULT_BROKER_PORT,
   DEFAULT_MAX_FRAME_BYTES,
   MAX_FRAME_BYTES_CEILING,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 
 /** Everything the broker server needs to start; `readBrokerConfig` builds it from the environment. */
 export interface BrokerConfig {

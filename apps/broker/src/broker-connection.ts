@@ -21,7 +21,7 @@ import {
   type RequestFrame,
   type ValidatePayloadResult,
   type WireError,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import type { BrokerConfig } from './broker-config';
 import { OPERATIONS, REFUSED_WHILE_DRAINING, type OperationContext } from './broker-operations';
 import { ConnectionCheckers } from './connection-checkers';

@@ -7,7 +7,7 @@ import type {
   PublishMessage,
 } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
-import { ClientOp, type ValidatePayloadResult, type WireConfirm } from '@reliable-mq/engine/protocol';
+import { ClientOp, type ValidatePayloadResult, type WireConfirm } from '@reliable-mq/protocol';
 import { SUBSCRIPTION_LIMITS } from '@reliable-mq/engine';
 import { BACKLOG_CALLS_REFUSED_WHILE_DRAINING, BACKLOG_OPERATIONS } from './backlog-operations';
 import type { ConnectionCheckers } from './connection-checkers';

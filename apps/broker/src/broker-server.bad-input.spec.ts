@@ -15,7 +15,7 @@ import {
   ServerEvent,
   type ErrorFrame,
   type EventFrame,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import { RemoteTransport } from '@reliable-mq/nestjs';
 import { RawBrokerClient } from '../../../test/support/raw-broker-client';
 import { brokerConfig, type BrokerConfig } from './broker-config';

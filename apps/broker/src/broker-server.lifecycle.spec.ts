@@ -11,7 +11,7 @@ import {
   ServerEvent,
   type ErrorFrame,
   type EventFrame,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import { RawBrokerClient } from '../../../test/support/raw-broker-client';
 import { brokerConfig } from './broker-config';
 import { silentBrokerLogger } from './broker-logger';

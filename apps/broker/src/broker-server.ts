@@ -1,12 +1,7 @@
 import { BrokerEngine } from '@reliable-mq/engine';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import {
-  PROTOCOL_VERSION,
-  ProtocolError,
-  ProtocolErrorCode,
-  type ValidatePayloadResult,
-} from '@reliable-mq/engine/protocol';
+import { PROTOCOL_VERSION, ProtocolError, ProtocolErrorCode, type ValidatePayloadResult } from '@reliable-mq/protocol';
 import { isLoopbackHost, type BrokerConfig } from './broker-config';
 import { AuthThrottle } from './auth-throttle';
 import { BrokerConnection, type ConnectionHost } from './broker-connection';

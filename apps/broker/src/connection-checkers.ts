@@ -5,7 +5,7 @@ import {
   type HalfMessage,
   type TransactionOutcome,
 } from '@reliable-mq/engine';
-import { ProtocolError, ProtocolErrorCode, ServerOp, type CheckArgs } from '@reliable-mq/engine/protocol';
+import { ProtocolError, ProtocolErrorCode, ServerOp, type CheckArgs } from '@reliable-mq/protocol';
 
 /** What checkbacks need from their connection: a way to ask the client and wait for its answer. */
 export interface CheckChannel {

@@ -5,7 +5,7 @@ import {
   ServerEvent,
   type SubscribeArgs,
   type WireDelivery,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 
 interface ActiveSubscription {
   id: number;

@@ -16,7 +16,7 @@ import {
   type Frame,
   type RequestFrame,
   type ResponseFrame,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import { RawBrokerClient } from '../../../test/support/raw-broker-client';
 import { brokerConfig, type BrokerConfig } from './broker-config';
 import { silentBrokerLogger } from './broker-logger';

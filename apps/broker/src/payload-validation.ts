@@ -1,5 +1,5 @@
 import { MessageTooLargeError, UnknownTopicError, validateName, type BrokerEngine } from '@reliable-mq/engine';
-import { ProtocolError, ProtocolErrorCode, type ValidatePayloadResult } from '@reliable-mq/engine/protocol';
+import { ProtocolError, ProtocolErrorCode, type ValidatePayloadResult } from '@reliable-mq/protocol';
 import { isPlainObject } from './request-args';
 
 /** A live subscription whose member said at subscribe time that it can check payloads. */

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '@reliable-mq/engine';
-import { ProtocolError, ProtocolErrorCode } from '@reliable-mq/engine/protocol';
+import { ProtocolError, ProtocolErrorCode } from '@reliable-mq/protocol';
 
 /**
  * Shape checks for call arguments. A request whose arguments have the wrong types is a broken or hostile client:

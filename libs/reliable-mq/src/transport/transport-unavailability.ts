@@ -1,5 +1,5 @@
 import { EngineClosedError } from '@reliable-mq/engine';
-import { ProtocolErrorCode } from '@reliable-mq/engine/protocol';
+import { ProtocolErrorCode } from '@reliable-mq/protocol';
 import { BrokerRefusedError } from '../errors/broker-refused.error';
 import { TransportError } from '../errors/transport.error';
 import { TransportUnavailableError } from '../errors/transport-unavailable.error';

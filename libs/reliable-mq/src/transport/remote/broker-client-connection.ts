@@ -15,7 +15,7 @@ import {
   toWireError,
   type Frame,
   type HelloResult,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import { fromWireError } from './remote-error';
 
 export interface ClientConnectionOptions {

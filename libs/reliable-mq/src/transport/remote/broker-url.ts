@@ -1,4 +1,4 @@
-import { BROKER_URL_SCHEME, DEFAULT_BROKER_PORT } from '@reliable-mq/engine/protocol';
+import { BROKER_URL_SCHEME, DEFAULT_BROKER_PORT } from '@reliable-mq/protocol';
 
 export interface BrokerAddress {
   host: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HelloResult } from '@reliable-mq/engine/protocol';
+import type { HelloResult } from '@reliable-mq/protocol';
 import { createRemoteBacklog } from './remote-backlog';
 
 const hello = (extra: Partial<HelloResult>): HelloResult => ({

@@ -4,7 +4,7 @@ import {
   type BacklogRedistributeArgs,
   type HelloResult,
   type WireBacklogProgress,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import { BrokerRefusedError } from '../../errors/broker-refused.error';
 
 /** A move of a large backlog commits chunk by chunk and may take minutes; progress is read with `progress()`. */

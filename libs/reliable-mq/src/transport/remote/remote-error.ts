@@ -13,7 +13,7 @@ import {
   UnknownTopicError,
 } from '@reliable-mq/engine';
 import { BrokerRefusedError } from '../../errors/broker-refused.error';
-import type { WireError } from '@reliable-mq/engine/protocol';
+import type { WireError } from '@reliable-mq/protocol';
 
 /** Engine errors the broker may send back, by class name; each is raised here as the same class as in process. */
 const ENGINE_ERRORS: Record<string, abstract new (...args: never[]) => Error> = {

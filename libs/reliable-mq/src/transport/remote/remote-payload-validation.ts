@@ -1,6 +1,6 @@
 import type { ConsumerPayloadCheck } from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
-import { ClientOp, ProtocolError, ProtocolErrorCode, type MemberValidateResult } from '@reliable-mq/engine/protocol';
+import { ClientOp, ProtocolError, ProtocolErrorCode, type MemberValidateResult } from '@reliable-mq/protocol';
 import type { RemoteSubscription } from './remote-subscription';
 
 /** Bounds of a member's answer, so a chatty validator cannot make it larger than a frame. */

@@ -7,7 +7,7 @@ import type {
 } from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
 import { defaultStartFrom } from '@reliable-mq/engine';
-import { ClientOp, type SubscribeArgs, type WireDelivery } from '@reliable-mq/engine/protocol';
+import { ClientOp, type SubscribeArgs, type WireDelivery } from '@reliable-mq/protocol';
 
 const MAX_REASON_CHARS = 8 * 1024;
 const UNSUBSCRIBE_TIMEOUT_MS = 5_000;

@@ -7,7 +7,7 @@ import {
 } from '@reliable-mq/engine';
 import type { HalfSendConfirm, TransactionCheckHandler, TransactionalOperations } from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
-import { ClientOp, type CheckArgs } from '@reliable-mq/engine/protocol';
+import { ClientOp, type CheckArgs } from '@reliable-mq/protocol';
 import { toHalfPage, toWireMessage } from './wire-conversions';
 
 export interface CheckerRegistration {

@@ -25,7 +25,7 @@ import {
   ServerOp,
   type PublishResult,
   type WireConfirm,
-} from '@reliable-mq/engine/protocol';
+} from '@reliable-mq/protocol';
 import { answerValidate, askValidation } from './remote-payload-validation';
 import { RemoteSubscription } from './remote-subscription';
 import {

@@ -1,6 +1,6 @@
 import { fromWireHalfMessage, type DeadLetter, type DeadLetterPage, type HalfMessagePage } from '@reliable-mq/engine';
 import type { InboundMessage, TransportMessage } from '../transport.interface';
-import type { WireDelivery, WireMessage } from '@reliable-mq/engine/protocol';
+import type { WireDelivery, WireMessage } from '@reliable-mq/protocol';
 
 /** Binary from the decoder is a view into the frame; a Buffer over the same bytes, no copy. */
 export function toBuffer(value: unknown): Buffer {

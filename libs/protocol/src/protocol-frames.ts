@@ -1,4 +1,3 @@
-import type { WireHalfMessage } from '../transactions/half-message-shapes';
 import type { FrameType } from './protocol-constants';
 
 /** A failure as it travels. `name` is the error class on the sending side; `details` its public fields. */
@@ -153,8 +152,28 @@ export interface CheckArgs {
   half: WireHalfMessage;
 }
 
-// One shape of a half message for every hop: see transactions/half-message-shapes.
-export type { WireHalfMessage };
+/**
+ * A half message as it travels in a checkback: the engine's half message (its `HalfMessage`), with the body as bytes,
+ * which msgpack carries as bin. Written out here so that the protocol needs no engine; the engine's
+ * `toWireHalfMessage` and `fromWireHalfMessage` convert, and tsc checks that their shape is assignable to this one.
+ */
+export interface WireHalfMessage {
+  txId: string;
+  messageId: string;
+  producerGroup: string;
+  topic: string;
+  key: string | null;
+  tags: string[];
+  headers: Record<string, string>;
+  body: Uint8Array;
+  sentAt: number;
+  state: 'unresolved' | 'committed' | 'rolled_back' | 'discarded';
+  checkCount: number;
+  nextCheckAt: number;
+  reason: string | null;
+  resolvedAt: number | null;
+  resolvedBy: 'producer' | 'checkback' | 'operator' | null;
+}
 
 /** `payload.validate` from a client: would a live member of `group` on `topic` accept this body? */
 export interface ValidatePayloadArgs {
