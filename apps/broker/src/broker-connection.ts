@@ -1,58 +1,30 @@
 import type { BrokerLogger } from './broker-logger';
-import type { BrokerEngine } from '@reliable-mq/engine';
 import type { Socket } from 'node:net';
 import {
   ClientOp,
   encodeFrame,
-  FRAME_HEADER_BYTES,
-  FrameDecoder,
   FrameError,
+  FramedChannel,
+  frameSize,
   FrameType,
-  MAX_HELLO_FRAME_BYTES,
-  PROTOCOL_VERSION,
   ProtocolError,
   ProtocolErrorCode,
   ServerEvent,
   ServerOp,
   toWireError,
   type Frame,
-  type HelloResult,
   type MemberValidateArgs,
   type RequestFrame,
-  type ValidatePayloadResult,
   type WireError,
 } from '@reliable-mq/protocol';
-import type { BrokerConfig } from './broker-config';
-import { OPERATIONS, REFUSED_WHILE_DRAINING, type OperationContext } from './broker-operations';
+import type { OperationContext } from './broker-operations';
+import { callOf, type Call } from './call-dispatch';
 import { ConnectionCheckers } from './connection-checkers';
+import { missedDeadline } from './connection-deadlines';
+import type { ConnectionHost } from './connection-host';
 import { ConnectionSubscriptions } from './connection-subscriptions';
-import { Args } from './request-args';
-
-/** What a connection needs from the server that accepted it. */
-export interface ConnectionHost {
-  readonly engine: BrokerEngine;
-  readonly config: BrokerConfig;
-  readonly version: string;
-  readonly draining: boolean;
-  /** Engine body limit, announced in the hello reply. */
-  readonly maxBodyBytes: number;
-  readonly maxBatchSize: number;
-  authenticate(token: string | undefined): boolean;
-  /** Whether the token is the admin token, which backlog actions need. */
-  isAdmin(token: string | undefined): boolean;
-  /**
-   * Runs `evaluate` (a token check that says whether it failed) now, or once the address may fail another one.
-   * Returns a function that withdraws it.
-   */
-  throttleHello(address: string, evaluate: () => boolean): () => void;
-  /** Takes a connection whose hello passed into the connection limits, or says which limit it is over. */
-  admit(connection: BrokerConnection): ProtocolError | null;
-  claimMember(group: string, memberId: string, connection: BrokerConnection): Promise<void>;
-  releaseMember(group: string, memberId: string, connection: BrokerConnection): void;
-  subscribed(group: string, topic: string): void;
-  validatePayload(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult>;
-  connectionClosed(connection: BrokerConnection): void;
-}
+import { HelloFrameReader } from './hello-frame-reader';
+import { helloResult, readHello, unauthorized, versionRefusal, type HelloRequest } from './hello-handshake';
 
 type State = 'handshake' | 'open' | 'closing' | 'closed';
 
@@ -63,41 +35,23 @@ const HARD_WRITE_BUFFER_FACTOR = 4;
 const CLOSE_LINGER_MS = 2_000;
 
 /**
- * One client connection: framing, the hello handshake, dispatch of pipelined calls, and the timeouts that keep a
- * broken or hostile peer from holding resources. Nothing a peer sends can throw out of this class: every failure
- * becomes an error frame, and a fatal one also closes the connection.
+ * One client connection: the hello handshake, dispatch of pipelined calls, and the deadlines that keep a broken or
+ * hostile peer from holding resources, on the protocol's framed channel (reading, batched writes, this side's calls
+ * and backpressure). Nothing a peer sends can throw out of this class: every failure becomes an error frame, and a
+ * fatal one also closes the connection.
  */
 export class BrokerConnection {
   private state: State = 'handshake';
-  private readonly decoder: FrameDecoder;
+  private readonly channel: FramedChannel;
   private readonly acceptedAt = Date.now();
-  private lastReceivedAt = Date.now();
-  private frameStartedAt: number | null = null;
   private memberBeatAt = 0;
-  private inflight = 0;
-  private paused = false;
-  private corked = false;
-  private stalledSince: number | null = null;
-  private stalledQueued = 0;
-  private nextOutgoingId = 1;
-  private readonly outgoing = new Map<
-    number,
-    { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }
-  >();
   private lingerTimer: NodeJS.Timeout | null = null;
   private cleanupPromise: Promise<void> | null = null;
   private clientName = '';
-  /**
-   * The first frame's length prefix, read here before the decoder gets it, and how much of that frame has come: a peer
-   * without the token gets a hello's worth of buffer, and nothing behind the hello is decoded until it is answered.
-   */
-  private readonly handshakeHeader = Buffer.alloc(FRAME_HEADER_BYTES);
-  private handshakeSeen = 0;
-  private handshakeLength: number | null = null;
+  /** Reads the first frame alone, with a hello's size limit. */
+  private readonly helloReader = new HelloFrameReader();
   /** The first frame arrived; reading waits until the hello is answered. */
   private helloReceived = false;
-  /** What came behind the hello in the same read, handled once the hello is answered. */
-  private afterHello: Buffer | null = null;
   private withdrawHello: (() => void) | null = null;
   /** Counted in the server's connection limits: its hello passed. */
   admitted = false;
@@ -122,7 +76,22 @@ export class BrokerConnection {
     private readonly logger: BrokerLogger,
   ) {
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.decoder = new FrameDecoder(host.config.maxFrameBytes);
+    const { config } = host;
+    this.channel = new FramedChannel(socket, {
+      maxFrameBytes: config.maxFrameBytes,
+      // The broker's own calls (checkbacks, payload checks) must not keep it alive.
+      unrefTimers: true,
+      errors: {
+        timedOut: (op, timeoutMs) => new Error(`No answer to "${op}" within ${timeoutMs} ms.`),
+        refused: (error) => new Error(`${error.code}: ${error.message}`),
+        unsent: () => new Error('The connection closed.'),
+      },
+      // A burst of deliveries (up to the prefetch) may queue a lot at once; only far beyond the limit is it cut at
+      // once. Below that, tick() cuts a reader whose queue stays over the limit without draining.
+      maxQueuedBytes: config.maxWriteBufferBytes * HARD_WRITE_BUFFER_FACTOR,
+      onOverflow: () => this.cutSlowReader(),
+      maxIncomingInFlight: config.maxInflightRequests,
+    });
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
     const channel = {
@@ -168,7 +137,7 @@ export class BrokerConnection {
   }
 
   get requestsInFlight(): number {
-    return this.inflight;
+    return this.channel.incomingInFlight;
   }
 
   describe(): string {
@@ -178,34 +147,12 @@ export class BrokerConnection {
   /** Called about once a second by the server: enforces the handshake, idle, frame and slow-reader timeouts. */
   tick(now: number): void {
     const { config } = this.host;
-    if (this.state === 'open') this.checkSlowReader(now);
-    if (this.state === 'handshake' && now - this.acceptedAt > config.handshakeTimeoutMs) {
-      this.fail(
-        new ProtocolError(
-          ProtocolErrorCode.HANDSHAKE_TIMEOUT,
-          this.helloReceived
-            ? `The hello waited more than ${config.handshakeTimeoutMs} ms for its turn: too many wrong tokens came from ${this.remoteAddress}.`
-            : `No hello within ${config.handshakeTimeoutMs} ms.`,
-          true,
-        ),
-      );
-    } else if (this.frameStartedAt !== null && now - this.frameStartedAt > config.frameTimeoutMs) {
-      this.fail(
-        new ProtocolError(
-          ProtocolErrorCode.FRAME_TIMEOUT,
-          `A frame did not arrive whole within ${config.frameTimeoutMs} ms.`,
-          true,
-        ),
-      );
-    } else if (this.state === 'open' && !this.paused && now - this.lastReceivedAt > config.idleTimeoutMs) {
-      this.fail(
-        new ProtocolError(
-          ProtocolErrorCode.IDLE_TIMEOUT,
-          `Nothing received for ${config.idleTimeoutMs} ms; ping every ${config.heartbeatMs} ms to stay connected.`,
-          true,
-        ),
-      );
-    }
+    // A peer whose queued output stays over the limit without shrinking for an idle timeout does not read.
+    if (this.state === 'open' && this.channel.outputStalledFor(now, config.maxWriteBufferBytes) > config.idleTimeoutMs)
+      this.cutSlowReader();
+    const { state, acceptedAt, helloReceived, remoteAddress } = this;
+    const missed = missedDeadline({ state, acceptedAt, helloReceived, remoteAddress }, this.channel, config, now);
+    if (missed) this.fail(missed);
   }
 
   /** Asks this connection's client to check a payload for its subscription `sub`, without handling it. */
@@ -229,7 +176,7 @@ export class BrokerConnection {
       this.send({ t: FrameType.EVENT, op: ServerEvent.GOAWAY, a: { reason: 'shutting down' } });
     const deadline = Date.now() + drainMs;
     await this.subscriptions.closeAll(Math.max(0, drainMs));
-    for (let round = 0; this.inflight > 0 && Date.now() < deadline && round < 10_000; round++) {
+    for (let round = 0; this.channel.incomingInFlight > 0 && Date.now() < deadline && round < 10_000; round++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     this.close();
@@ -263,19 +210,13 @@ export class BrokerConnection {
       return;
     }
     const now = Date.now();
-    this.lastReceivedAt = now;
     let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = this.channel.read(chunk, now);
     } catch (error) {
-      this.fail(error instanceof FrameError ? error : new FrameError(ProtocolErrorCode.BAD_FRAME, String(error)));
+      this.fail(asFrameError(error));
       return;
     }
-    this.frameStartedAt = this.decoder.inFrame
-      ? frames.length > 0 || this.frameStartedAt === null
-        ? now
-        : this.frameStartedAt
-      : null;
     for (const frame of frames) {
       if (this.ended) return;
       this.onFrame(frame);
@@ -286,46 +227,19 @@ export class BrokerConnection {
     }
   }
 
-  /**
-   * Before the hello, only its frame is read: its length is checked against a hello's before anything is buffered,
-   * and reading stops once it is whole, until the hello is answered. Bytes behind it are kept for afterwards.
-   */
+  /** Before the hello, only its frame is read (see HelloFrameReader); reading stops until it is answered. */
   private onHandshakeData(chunk: Buffer): void {
     if (this.helloReceived) return;
-    this.lastReceivedAt = Date.now();
-    const before = this.handshakeSeen;
-    if (this.handshakeLength === null) {
-      const headerBytes = Math.min(FRAME_HEADER_BYTES - before, chunk.length);
-      chunk.copy(this.handshakeHeader, before, 0, headerBytes);
-      if (before + headerBytes === FRAME_HEADER_BYTES) {
-        // Checked before the decoder sees the whole prefix: it would set aside the announced size at once.
-        const length = this.handshakeHeader.readUInt32BE(0);
-        if (length > MAX_HELLO_FRAME_BYTES) {
-          this.fail(
-            new FrameError(
-              ProtocolErrorCode.FRAME_TOO_LARGE,
-              `A frame announced ${length} bytes before hello; until its hello is answered a connection may send one frame of at most ${MAX_HELLO_FRAME_BYTES} bytes.`,
-            ),
-          );
-          return;
-        }
-        this.handshakeLength = FRAME_HEADER_BYTES + length;
-      }
-    }
-    const take = this.handshakeLength === null ? chunk.length : Math.min(chunk.length, this.handshakeLength - before);
-    this.handshakeSeen = before + take;
-    let frames: Frame[];
+    let frame: Frame | null;
     try {
-      frames = this.decoder.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+      frame = this.helloReader.push(chunk, this.channel);
     } catch (error) {
-      this.fail(error instanceof FrameError ? error : new FrameError(ProtocolErrorCode.BAD_FRAME, String(error)));
+      this.fail(asFrameError(error));
       return;
     }
-    const [frame] = frames;
     if (!frame) return;
     this.helloReceived = true;
     this.socket.pause();
-    if (take < chunk.length) this.afterHello = chunk.subarray(take);
     if (frame.t === FrameType.REQUEST) {
       this.onRequest(frame);
       return;
@@ -340,27 +254,17 @@ export class BrokerConnection {
       case FrameType.REQUEST:
         this.onRequest(frame);
         return;
-      case FrameType.RESPONSE: {
-        const waiting = this.outgoing.get(frame.id);
-        if (!waiting) return; // An answer after its timeout.
-        this.outgoing.delete(frame.id);
-        clearTimeout(waiting.timer);
-        waiting.resolve(frame.r);
+      case FrameType.RESPONSE:
+        this.channel.settle(frame); // Nobody waits for an answer after its timeout.
         return;
-      }
-      case FrameType.ERROR: {
+      case FrameType.ERROR:
         if (frame.id === 0) {
           this.logger.warn(`Connection ${this.describe()} reported ${frame.e.code}: ${frame.e.message}`);
           this.close();
           return;
         }
-        const waiting = this.outgoing.get(frame.id);
-        if (!waiting) return;
-        this.outgoing.delete(frame.id);
-        clearTimeout(waiting.timer);
-        waiting.reject(new Error(`${frame.e.code}: ${frame.e.message}`));
+        this.channel.settle(frame);
         return;
-      }
       case FrameType.EVENT:
         this.fail(new FrameError(ProtocolErrorCode.BAD_FRAME, 'Clients do not send EVENT frames.'));
         return;
@@ -383,102 +287,46 @@ export class BrokerConnection {
       this.hello(frame);
       return;
     }
-    const operation = Object.hasOwn(OPERATIONS, frame.op) ? OPERATIONS[frame.op] : undefined;
-    if (!operation) {
-      this.fail(
-        new ProtocolError(
-          frame.op === ClientOp.HELLO ? ProtocolErrorCode.BAD_REQUEST : ProtocolErrorCode.UNKNOWN_OP,
-          frame.op === ClientOp.HELLO
-            ? 'hello was already done on this connection.'
-            : `Unknown call ${JSON.stringify(frame.op)} (protocol ${PROTOCOL_VERSION}).`,
-          true,
-        ),
-        frame.id,
-      );
-      return;
-    }
-    if (this.host.draining && REFUSED_WHILE_DRAINING.has(frame.op)) {
-      if (frame.id !== 0) {
-        this.sendError(
-          frame.id,
-          toWireError(
-            new ProtocolError(
-              ProtocolErrorCode.SHUTTING_DOWN,
-              'The broker is shutting down; retry on another connection.',
-            ),
-          ),
-        );
-      }
-      return;
-    }
-    let args: Args;
+    let call: Call;
     try {
-      args = Args.of(frame.op, frame.a);
+      call = callOf(frame, this.host.draining);
     } catch (error) {
       this.requestFailed(frame.id, error);
       return;
     }
-    this.inflight++;
-    if (this.inflight >= this.host.config.maxInflightRequests && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
+    this.channel.incomingStarted();
     Promise.resolve()
-      .then(() => operation(this.context, args))
+      .then(() => call.operation(this.context, call.args))
       .then(
         (result) => {
           if (frame.id !== 0) this.respond(frame.id, result);
         },
         (error: unknown) => this.requestFailed(frame.id, error),
       )
-      .finally(() => {
-        this.inflight--;
-        if (this.paused && this.inflight < this.host.config.maxInflightRequests / 2 && this.state !== 'closed') {
-          this.paused = false;
-          this.socket.resume();
-        }
-      })
+      .finally(() => this.channel.incomingFinished())
       .catch(() => undefined);
   }
 
   private hello(frame: RequestFrame): void {
-    let protocol: number;
-    let token: string | undefined;
+    let hello: HelloRequest;
     try {
-      const args = Args.of(ClientOp.HELLO, frame.a);
-      protocol = args.integer('protocol', 0, 0xffff_ffff);
-      token = args.optionalString('token', 4096);
-      this.clientName = (args.optionalString('client', 256) ?? '').replace(/[^\x20-\x7e]/g, '?');
+      hello = readHello(frame.a);
     } catch (error) {
-      // Every refusal of a hello ends the connection, values out of range included.
-      this.fail(new ProtocolError(ProtocolErrorCode.BAD_REQUEST, (error as Error).message, true), frame.id);
+      this.fail(error as ProtocolError, frame.id);
       return;
     }
-    if (protocol !== PROTOCOL_VERSION) {
-      this.fail(
-        new ProtocolError(
-          ProtocolErrorCode.UNSUPPORTED_VERSION,
-          `This broker speaks protocol ${PROTOCOL_VERSION}; the client asked for ${protocol}.`,
-          true,
-        ),
-        frame.id,
-      );
+    this.clientName = hello.clientName;
+    const refusal = versionRefusal(hello.protocol);
+    if (refusal) {
+      this.fail(refusal, frame.id);
       return;
     }
+    const { token } = hello;
     this.withdrawHello = this.host.throttleHello(this.remoteAddress, () => {
       this.withdrawHello = null;
       if (this.ended) return false;
       if (!this.host.authenticate(token)) {
-        this.fail(
-          new ProtocolError(
-            ProtocolErrorCode.UNAUTHORIZED,
-            token === undefined
-              ? 'A token is required: set the broker token on the client.'
-              : 'The token is not valid.',
-            true,
-          ),
-          frame.id,
-        );
+        this.fail(unauthorized(token), frame.id);
         return true;
       }
       this.admin = this.host.isAdmin(token);
@@ -494,25 +342,11 @@ export class BrokerConnection {
       return;
     }
     this.state = 'open';
-    const { config } = this.host;
-    const result: HelloResult = {
-      protocol: PROTOCOL_VERSION,
-      server: 'reliable-mq-broker',
-      version: this.host.version,
-      maxFrameBytes: config.maxFrameBytes,
-      heartbeatMs: config.heartbeatMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      maxBatchSize: this.host.maxBatchSize,
-      maxBodyBytes: this.host.maxBodyBytes,
-      validateTimeoutMs: config.validateTimeoutMs,
-      backlogCalls: true,
-      admin: this.admin,
-    };
-    this.respond(helloId, result);
-    const after = this.afterHello;
-    this.afterHello = null;
+    this.respond(helloId, helloResult(this.host, this.admin));
+    const after = this.helloReader.rest;
+    this.helloReader.rest = null;
     if (after) this.onData(after);
-    if (this.state === 'open' && !this.paused) this.socket.resume();
+    if (this.state === 'open' && !this.channel.readingHeld) this.socket.resume();
   }
 
   private requestFailed(requestId: number, error: unknown): void {
@@ -544,7 +378,7 @@ export class BrokerConnection {
 
   /** Writes a frame; an answer too large for one frame becomes an error, a peer that does not read is cut off. */
   private send(frame: Frame): boolean {
-    if (this.state === 'closed' || this.socket.destroyed || !this.socket.writable) return false;
+    if (this.state === 'closed' || !this.channel.writable) return false;
     let encoded: Buffer;
     try {
       encoded = encodeFrame(frame);
@@ -552,77 +386,33 @@ export class BrokerConnection {
       this.logger.error(`Could not encode a frame for ${this.describe()}: ${(error as Error).message}`);
       return false;
     }
-    if (encoded.length - 4 > this.host.config.maxFrameBytes && frame.t === FrameType.RESPONSE) {
+    if (frameSize(encoded) > this.host.config.maxFrameBytes && frame.t === FrameType.RESPONSE) {
       this.sendError(
         frame.id,
         toWireError(
           new ProtocolError(
             ProtocolErrorCode.RESPONSE_TOO_LARGE,
-            `The answer is ${encoded.length - 4} bytes; frames are limited to ${this.host.config.maxFrameBytes}. Ask for fewer items.`,
+            `The answer is ${frameSize(encoded)} bytes; frames are limited to ${this.host.config.maxFrameBytes}. Ask for fewer items.`,
           ),
         ),
       );
       return false;
     }
-    // A burst of deliveries (up to the prefetch) may queue a lot at once; only far beyond the limit is it cut at once.
-    // Below that, tick() cuts a reader whose queue stays over the limit without draining.
-    if (this.socket.writableLength > this.host.config.maxWriteBufferBytes * HARD_WRITE_BUFFER_FACTOR) {
-      this.cutSlowReader();
-      return false;
-    }
-    this.writeCorked(encoded);
-    return true;
-  }
-
-  /** Frames written in one tick leave in one segment: answers to pipelined calls go out together. */
-  private writeCorked(bytes: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(bytes);
+    return this.channel.writeBytes(encoded);
   }
 
   private cutSlowReader(): void {
     this.logger.warn(
-      `Connection ${this.describe()} closed: it does not read (${this.socket.writableLength} bytes queued).`,
+      `Connection ${this.describe()} closed: it does not read (${this.channel.queuedBytes} bytes queued).`,
     );
     this.state = 'closing';
     this.socket.destroy();
     void this.cleanup();
   }
 
-  /** Cuts a peer whose queued output stays over the limit without shrinking for an idle timeout. */
-  private checkSlowReader(now: number): void {
-    const queued = this.socket.writableLength;
-    if (queued <= this.host.config.maxWriteBufferBytes) {
-      this.stalledSince = null;
-      return;
-    }
-    if (this.stalledSince === null || queued < this.stalledQueued) {
-      this.stalledSince = now;
-      this.stalledQueued = queued;
-    } else if (now - this.stalledSince > this.host.config.idleTimeoutMs) {
-      this.cutSlowReader();
-    }
-  }
-
   private request(op: string, args: unknown, timeoutMs: number): Promise<unknown> {
     if (this.state !== 'open') return Promise.reject(new Error('The connection is closed.'));
-    const id = this.nextOutgoingId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.outgoing.delete(id);
-        reject(new Error(`No answer to "${op}" within ${timeoutMs} ms.`));
-      }, timeoutMs);
-      timer.unref();
-      this.outgoing.set(id, { resolve, reject, timer });
-      this.send({ t: FrameType.REQUEST, id, op, a: args });
-    });
+    return this.channel.request(op, args, timeoutMs);
   }
 
   // -------------------------------------------------------------- closing
@@ -638,11 +428,7 @@ export class BrokerConnection {
       this.withdrawHello?.();
       this.withdrawHello = null;
       this.checkers.unregisterAll();
-      for (const [id, waiting] of this.outgoing) {
-        clearTimeout(waiting.timer);
-        waiting.reject(new Error('The connection closed.'));
-        this.outgoing.delete(id);
-      }
+      this.channel.rejectAll(() => new Error('The connection closed.'));
       try {
         await this.subscriptions.closeAll(0);
       } catch (error) {
@@ -653,4 +439,8 @@ export class BrokerConnection {
     })();
     return this.cleanupPromise;
   }
+}
+
+function asFrameError(error: unknown): FrameError {
+  return error instanceof FrameError ? error : new FrameError(ProtocolErrorCode.BAD_FRAME, String(error));
 }

@@ -4,7 +4,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { PROTOCOL_VERSION, ProtocolError, ProtocolErrorCode, type ValidatePayloadResult } from '@reliable-mq/protocol';
 import { isLoopbackHost, type BrokerConfig } from './broker-config';
 import { AuthThrottle } from './auth-throttle';
-import { BrokerConnection, type ConnectionHost } from './broker-connection';
+import { BrokerConnection } from './broker-connection';
+import type { ConnectionHost } from './connection-host';
 import { brokerLogger, type BrokerLogger } from './broker-logger';
 import { BrokerMetrics } from './broker-metrics';
 import { HealthEndpoint, type HealthReport } from './health-endpoint';

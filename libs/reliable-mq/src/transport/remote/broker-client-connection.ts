@@ -4,9 +4,8 @@ import { TransportError } from '../../errors/transport.error';
 import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
 import {
   ClientOp,
-  encodeFrame,
   FRAME_HEADER_BYTES,
-  FrameDecoder,
+  FramedChannel,
   FrameType,
   MAX_FRAME_BYTES_CEILING,
   PROTOCOL_VERSION,
@@ -34,32 +33,37 @@ export interface ClientConnectionOptions {
   onClose(connection: BrokerClientConnection, reason: Error): void;
 }
 
-interface Waiting {
-  op: string;
-  resolve: (value: unknown) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 /**
- * One TCP connection to the broker: hello, pipelined calls matched by id, heartbeats, and server events and calls
- * handed to the transport. It never reconnects; the transport opens a new one.
+ * One TCP connection to the broker: hello, heartbeats, and server events and calls handed to the transport, on the
+ * protocol's framed channel (which matches pipelined calls to their answers). It never reconnects; the transport
+ * opens a new one.
  */
 export class BrokerClientConnection {
-  private readonly decoder = new FrameDecoder(MAX_FRAME_BYTES_CEILING);
-  private readonly waiting = new Map<number, Waiting>();
-  private nextId = 1;
+  private readonly channel: FramedChannel;
   private closedReason: Error | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private lastReceivedAt = Date.now();
   private goingAway = false;
-  private corked = false;
   hello!: HelloResult;
 
   private constructor(
     private readonly socket: Socket,
     private readonly options: ClientConnectionOptions,
-  ) {}
+  ) {
+    this.channel = new FramedChannel(socket, {
+      // The broker announces its own limit in the hello reply; until then, and for what it sends, the ceiling.
+      maxFrameBytes: MAX_FRAME_BYTES_CEILING,
+      unrefTimers: false,
+      errors: {
+        timedOut: (op, timeoutMs) =>
+          new TransportError(
+            `The broker did not answer "${op}" within ${timeoutMs} ms; it may or may not have done it.`,
+          ),
+        refused: (error, op) => fromWireError(error, op),
+        unsent: () =>
+          new TransportUnavailableError(`Not connected to the broker: ${this.closedReason?.message ?? 'closed'}`),
+      },
+    });
+  }
 
   /** Connects and says hello. A refused hello (token, version) rejects with BrokerRefusedError. */
   static open(options: ClientConnectionOptions): Promise<BrokerClientConnection> {
@@ -124,39 +128,23 @@ export class BrokerClientConnection {
   call(op: string, args: unknown, timeoutMs = this.options.requestTimeoutMs): Promise<unknown> {
     if (this.closedReason)
       return Promise.reject(new TransportUnavailableError(`Not connected to the broker: ${this.closedReason.message}`));
-    const id = this.nextId++;
-    const encoded = encodeFrame({ t: FrameType.REQUEST, id, op, a: args });
+    const { id, bytes } = this.channel.encodeRequest(op, args);
     // The broker would close the connection on an oversized frame, failing every other call on it: refuse it here.
-    if (this.hello && encoded.length - FRAME_HEADER_BYTES > this.hello.maxFrameBytes) {
+    if (this.hello && bytes.length - FRAME_HEADER_BYTES > this.hello.maxFrameBytes) {
       return Promise.reject(
         new BrokerRefusedError(
           ProtocolErrorCode.FRAME_TOO_LARGE,
-          `"${op}" would be a ${encoded.length - FRAME_HEADER_BYTES}-byte frame; the broker accepts at most ${this.hello.maxFrameBytes}. Nothing was sent.`,
+          `"${op}" would be a ${bytes.length - FRAME_HEADER_BYTES}-byte frame; the broker accepts at most ${this.hello.maxFrameBytes}. Nothing was sent.`,
         ),
       );
     }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(
-          new TransportError(
-            `The broker did not answer "${op}" within ${timeoutMs} ms; it may or may not have done it.`,
-          ),
-        );
-      }, timeoutMs);
-      this.waiting.set(id, { op, resolve, reject, timer });
-      if (!this.writeBytes(encoded)) {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        reject(new TransportUnavailableError(`Not connected to the broker: ${this.closedReason?.message ?? 'closed'}`));
-      }
-    });
+    return this.channel.sendRequest(id, op, bytes, timeoutMs);
   }
 
   /** A call nobody waits for (ack, nack). Dropped when the connection is gone: the broker hands the message out again. */
   notify(op: string, args: unknown): void {
     if (this.closedReason) return;
-    this.write({ t: FrameType.REQUEST, id: 0, op, a: args });
+    this.channel.notify(op, args);
   }
 
   /** Ends the connection politely; calls still waiting fail. */
@@ -170,18 +158,13 @@ export class BrokerClientConnection {
     if (this.closedReason) return;
     this.closedReason = reason;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    for (const [id, waiting] of this.waiting) {
-      clearTimeout(waiting.timer);
-      this.waiting.delete(id);
-      waiting.reject(
+    this.channel.rejectAll(
+      (op) =>
         new TransportUnavailableError(
-          `The connection to the broker was lost before it answered "${waiting.op}"; it may or may not have done it. ${reason.message}`,
-          {
-            cause: reason,
-          },
+          `The connection to the broker was lost before it answered "${op}"; it may or may not have done it. ${reason.message}`,
+          { cause: reason },
         ),
-      );
-    }
+    );
     // A polite end first, so an error frame written just before still goes out; then the socket is freed.
     if (!this.socket.destroyed) {
       this.socket.end();
@@ -197,7 +180,7 @@ export class BrokerClientConnection {
     // (half-open). The broker still holds the old connection then; the resubscribe takes its members over.
     const silentLimit = Math.max(every * 2, Math.min(idleTimeoutMs, heartbeatMs * 3));
     this.heartbeatTimer = setInterval(() => {
-      if (Date.now() - this.lastReceivedAt > silentLimit) {
+      if (Date.now() - this.channel.lastReceivedAt > silentLimit) {
         this.destroy(new TransportError(`Nothing heard from the broker for ${silentLimit} ms.`));
         return;
       }
@@ -206,34 +189,14 @@ export class BrokerClientConnection {
     this.heartbeatTimer.unref();
   }
 
-  private write(frame: Frame): boolean {
-    return this.writeBytes(encodeFrame(frame));
-  }
-
-  private writeBytes(bytes: Buffer): boolean {
-    if (this.socket.destroyed || !this.socket.writable) return false;
-    // Calls made in one tick (pipelined publishes, a burst of acks) leave in one segment.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(bytes);
-    return true;
-  }
-
   private onData(chunk: Buffer): void {
     if (this.closedReason) return;
-    this.lastReceivedAt = Date.now();
     let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = this.channel.read(chunk);
     } catch (error) {
       const wire = toWireError(error, true);
-      this.write({ t: FrameType.ERROR, id: 0, e: wire });
+      this.channel.write({ t: FrameType.ERROR, id: 0, e: wire });
       this.destroy(new TransportError(`The broker sent an invalid frame: ${wire.message}`));
       return;
     }
@@ -251,13 +214,9 @@ export class BrokerClientConnection {
           this.destroy(fromWireError(frame.e, 'connection'));
           return;
         }
-        const waiting = this.waiting.get(frame.id);
-        if (!waiting) return; // Answered after its timeout.
-        this.waiting.delete(frame.id);
-        clearTimeout(waiting.timer);
-        if (frame.t === FrameType.RESPONSE) waiting.resolve(frame.r);
-        else waiting.reject(fromWireError(frame.e, waiting.op));
-        if (frame.t === FrameType.ERROR && frame.e.fatal) this.destroy(fromWireError(frame.e, waiting.op));
+        const op = this.channel.settle(frame);
+        if (op === undefined) return; // Answered after its timeout.
+        if (frame.t === FrameType.ERROR && frame.e.fatal) this.destroy(fromWireError(frame.e, op));
         return;
       }
       case FrameType.EVENT:
@@ -271,10 +230,10 @@ export class BrokerClientConnection {
         const id = frame.id;
         this.options.onRequest(this, frame.op, frame.a).then(
           (result) => {
-            if (id !== 0) this.write({ t: FrameType.RESPONSE, id, r: result ?? null });
+            if (id !== 0) this.channel.write({ t: FrameType.RESPONSE, id, r: result ?? null });
           },
           (error: unknown) => {
-            if (id !== 0) this.write({ t: FrameType.ERROR, id, e: toWireError(error) });
+            if (id !== 0) this.channel.write({ t: FrameType.ERROR, id, e: toWireError(error) });
           },
         );
         return;
