@@ -1,4 +1,4 @@
-import { MessageTooLargeError, uuidv7, type EngineStats, type TopicInfo } from '@reliable-mq/engine';
+import { uuidv7, type EngineStats, type TopicInfo } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import { TransportError } from '../../errors/transport.error';
 import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
@@ -18,14 +18,7 @@ import type {
   TransportSubscription,
 } from '../transport.interface';
 import { BrokerClientConnection } from './broker-client-connection';
-import {
-  ClientOp,
-  ProtocolErrorCode,
-  ServerEvent,
-  ServerOp,
-  type PublishResult,
-  type WireConfirm,
-} from '@reliable-mq/protocol';
+import { ClientOp, ProtocolErrorCode, ServerEvent, ServerOp } from '@reliable-mq/protocol';
 import { answerValidate, askValidation } from './remote-payload-validation';
 import { RemoteSubscription } from './remote-subscription';
 import {
@@ -35,7 +28,10 @@ import {
 } from './remote-transport-options';
 import { createRemoteBacklog, type RemoteBacklogOperations } from './remote-backlog';
 import { createRemoteTransactions, type CheckerRegistration } from './remote-transactions';
-import { readDelivery, toDeadLetter, toDeadLetterPage, toWireMessage, wireOverhead } from './wire-conversions';
+import { failedQuickly, isPermanentRefusal, reconnectDelay } from './reconnect-policy';
+import { createRemoteDeadLetters } from './remote-dead-letters';
+import { publishBatch } from './remote-publish';
+import { readDelivery } from './wire-conversions';
 
 export interface RemoteTransportHooks {
   /** Failures with no caller to tell (a resubscribe refused after a reconnect). */
@@ -44,20 +40,6 @@ export interface RemoteTransportHooks {
   onWarning?: (message: string) => void;
 }
 
-/** Refusals that a reconnect with the same settings cannot cure. */
-const PERMANENT_REFUSALS = new Set<string>([ProtocolErrorCode.UNAUTHORIZED, ProtocolErrorCode.UNSUPPORTED_VERSION]);
-
-/** An attempt that failed within this long was refused outright (nothing listens, or the broker is starting). */
-const QUICK_FAILURE_MS = 1_000;
-/**
- * Longest wait between attempts that fail quickly. A refused connect costs next to nothing, so a broker that comes
- * back is found within this long, whatever `reconnectMaxDelayMs` allows for attempts that time out.
- */
-const QUICK_RETRY_MAX_MS = 250;
-
-const isPermanentRefusal = (error: unknown): error is BrokerRefusedError =>
-  error instanceof BrokerRefusedError && PERMANENT_REFUSALS.has(error.brokerCode);
-
 /**
  * Transport to the standalone broker (apps/broker) over its protocol (docs/broker-protocol.md). Confirms are the
  * broker engine's: `publish` resolves after the batch is durable there.
@@ -65,9 +47,9 @@ const isPermanentRefusal = (error: unknown): error is BrokerRefusedError =>
  * - A lost connection fails every call in flight at once (`TransportUnavailableError`), so the relay sends those
  *   batches again without counting an attempt; the broker knows message ids, so a batch it had stored is confirmed
  *   as a duplicate rather than stored twice.
- * - It reconnects with exponential backoff and jitter (at most `QUICK_RETRY_MAX_MS` apart while connects are refused
- *   outright), declares its topics, registers its checkers and subscribes every open subscription again, under the
- *   same member ids; then it tells its connection listeners.
+ * - It reconnects with exponential backoff and jitter (soon again while connects are refused outright; see
+ *   reconnect-policy.ts), declares its topics, registers its checkers and subscribes every open subscription again,
+ *   under the same member ids; then it tells its connection listeners.
  * - `connectInBackground()` starts without the broker: it keeps trying until `close()`.
  * - Checkback requests from the broker go to the checker registered for the producer group (`@TransactionChecker`).
  */
@@ -211,50 +193,9 @@ export class RemoteTransport implements Transport {
     return (await this.call(ClientOp.STATS, {})) as EngineStats;
   }
 
+  /** Resolves once the broker has made the batch durable: see publishBatch. */
   async publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]> {
-    const connection = this.openConnection();
-    if (batch.length === 0) return [];
-    // Refused here as the engine would refuse it, rather than as an oversized frame.
-    const tooLarge = batch.findIndex((message) => message.body.length > connection.hello.maxBodyBytes);
-    if (tooLarge !== -1) {
-      throw new MessageTooLargeError(batch[tooLarge]!.body.length, connection.hello.maxBodyBytes, tooLarge);
-    }
-    // Batches larger than a frame or the broker's batch limit go out as several pipelined calls.
-    const chunks: TransportMessage[][] = [];
-    const frameBudget = connection.hello.maxFrameBytes - 1024;
-    let current: TransportMessage[] = [];
-    let size = 0;
-    for (const message of batch) {
-      const bytes = message.body.length + wireOverhead(message);
-      if (current.length > 0 && (size + bytes > frameBudget || current.length >= connection.hello.maxBatchSize)) {
-        chunks.push(current);
-        current = [];
-        size = 0;
-      }
-      current.push(message);
-      size += bytes;
-    }
-    chunks.push(current);
-    const results = await Promise.all(
-      chunks.map(
-        (chunk) => connection.call(ClientOp.PUBLISH, { messages: chunk.map(toWireMessage) }) as Promise<PublishResult>,
-      ),
-    );
-    const confirms: TransportConfirm[] = [];
-    chunks.forEach((chunk, index) => {
-      const wire: WireConfirm[] | undefined = results[index]?.confirms;
-      if (
-        !Array.isArray(wire) ||
-        wire.length !== chunk.length ||
-        wire.some((confirm, at) => confirm?.id !== chunk[at]!.id)
-      ) {
-        throw new TransportError(
-          'The broker answered a publish with confirms that do not match the batch; re-send it.',
-        );
-      }
-      for (const confirm of wire) confirms.push({ id: confirm.id, duplicate: confirm.duplicate === true });
-    });
-    return confirms;
+    return publishBatch(this.openConnection(), batch);
   }
 
   async subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription> {
@@ -286,29 +227,7 @@ export class RemoteTransport implements Transport {
     return askValidation(this.openConnection(), group, topic, body, this.options.requestTimeoutMs);
   }
 
-  readonly deadLetters: DeadLetterOperations = {
-    list: async (query) => toDeadLetterPage(await this.call(ClientOp.DLQ_LIST, query)),
-    get: async (id) => {
-      const letter = await this.call(ClientOp.DLQ_GET, { id });
-      return letter === null || letter === undefined ? undefined : toDeadLetter(letter);
-    },
-    resend: async (ids, edit) => {
-      const wireEdit =
-        edit === undefined
-          ? undefined
-          : {
-              ...(edit.body !== undefined
-                ? { body: typeof edit.body === 'string' ? Buffer.from(edit.body, 'utf8') : edit.body }
-                : {}),
-              ...(edit.headers !== undefined ? { headers: edit.headers } : {}),
-            };
-      return (await this.call(ClientOp.DLQ_RESEND, {
-        ids: [...ids],
-        ...(wireEdit ? { edit: wireEdit } : {}),
-      })) as number[];
-    },
-    discard: async (ids, reason) => (await this.call(ClientOp.DLQ_DISCARD, { ids: [...ids], reason })) as number[],
-  };
+  readonly deadLetters: DeadLetterOperations = createRemoteDeadLetters((op, args) => this.call(op, args));
 
   /** Stops reconnecting, drops subscriptions still open, and closes the connection. Calls in flight fail. */
   async close(): Promise<void> {
@@ -390,7 +309,7 @@ export class RemoteTransport implements Transport {
     } catch (error) {
       this.lastConnectError = error as Error;
       if (this.idle) return;
-      this.lastAttemptQuick = Date.now() - startedAt < QUICK_FAILURE_MS && !isPermanentRefusal(error);
+      this.lastAttemptQuick = failedQuickly(startedAt, Date.now(), error);
       if (isPermanentRefusal(error)) {
         this.hooks.onError?.(error);
         if (this.state === 'connecting' && !this.background) {
@@ -478,13 +397,13 @@ export class RemoteTransport implements Transport {
   private scheduleReconnect(): void {
     if (this.state === 'closed' || this.state === 'idle' || this.reconnectTimer) return;
     if (this.state === 'connected') this.state = 'disconnected';
-    const cap = this.lastAttemptQuick
-      ? Math.min(this.options.reconnectMaxDelayMs, QUICK_RETRY_MAX_MS)
-      : this.options.reconnectMaxDelayMs;
-    const base = Math.min(cap, this.options.reconnectDelayMs * 2 ** Math.min(this.reconnectAttempt, 20));
+    const delay = reconnectDelay({
+      attempt: this.reconnectAttempt,
+      quick: this.lastAttemptQuick,
+      reconnectDelayMs: this.options.reconnectDelayMs,
+      reconnectMaxDelayMs: this.options.reconnectMaxDelayMs,
+    });
     this.reconnectAttempt++;
-    // Jitter keeps many clients of one restarted broker from reconnecting in lockstep.
-    const delay = Math.round(base * (0.5 + Math.random() / 2));
     this.reconnectTimer = setTimeout(() => void this.attempt(), delay);
   }
 
