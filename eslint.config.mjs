@@ -1,5 +1,6 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { declaredDependencies } from './eslint/declared-dependencies.mjs';
 import { packageBoundaries } from './eslint/package-boundaries.mjs';
 
 export default tseslint.config(
@@ -29,9 +30,12 @@ export default tseslint.config(
         module: 'writable',
       },
     },
-    plugins: { 'reliable-mq': packageBoundaries },
+    plugins: {
+      'reliable-mq': { rules: { ...packageBoundaries.rules, ...declaredDependencies.rules } },
+    },
     rules: {
       'reliable-mq/package-boundaries': 'error',
+      'reliable-mq/declared-dependencies': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // Optional peer dependencies are required when the feature that needs them starts (loadOptionalDependency),
       // so that an application which never uses them need not install them.
