@@ -1,6 +1,7 @@
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder, FrameError } from './frame-codec';
+import { encodeFrame, FrameDecoder } from './frame-codec';
+import { FrameError } from './frame.error';
 import { FrameType, ProtocolErrorCode } from './protocol-constants';
 import type { Frame } from './protocol-frames';
 

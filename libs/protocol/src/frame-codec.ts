@@ -1,17 +1,7 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameType, ProtocolErrorCode } from './protocol-constants';
+import { FrameError } from './frame.error';
 import type { Frame, WireError } from './protocol-frames';
-
-/** A byte stream that is not a sequence of valid frames. The connection that produced it cannot continue. */
-export class FrameError extends Error {
-  constructor(
-    readonly code: ProtocolErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'FrameError';
-  }
-}
 
 const encoder = new Encoder({ ignoreUndefined: true });
 

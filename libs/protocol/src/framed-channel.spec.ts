@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameError } from './frame-codec';
+import { encodeFrame } from './frame-codec';
+import { FrameError } from './frame.error';
 import { FramedChannel, type ChannelSocket, type FramedChannelOptions } from './framed-channel';
 import { FrameType } from './protocol-constants';
 

@@ -1,20 +1,9 @@
 import { ProtocolErrorCode } from './protocol-constants';
 import type { WireError } from './protocol-frames';
+import { ProtocolError } from './protocol.error';
 
 const MAX_MESSAGE_CHARS = 2048;
 const SKIPPED_FIELDS = new Set(['name', 'message', 'stack', 'code', 'cause', 'fatal']);
-
-/** An error the server raises about the protocol itself (a bad request, a closed subscription). */
-export class ProtocolError extends Error {
-  constructor(
-    readonly code: ProtocolErrorCode,
-    message: string,
-    readonly fatal = false,
-  ) {
-    super(message);
-    this.name = 'ProtocolError';
-  }
-}
 
 /**
  * The wire form of an error: its stable code, class name, message and public primitive fields (a txId, a limit), so
