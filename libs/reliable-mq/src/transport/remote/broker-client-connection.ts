@@ -50,8 +50,10 @@ export class BrokerClientConnection {
     private readonly options: ClientConnectionOptions,
   ) {
     this.channel = new FramedChannel(socket, {
-      // The broker announces its own limit in the hello reply; until then, and for what it sends, the ceiling.
+      // The limit the broker announces in its hello reply bounds what it accepts; what it sends is read up to the
+      // ceiling, which no broker setting may exceed.
       maxFrameBytes: MAX_FRAME_BYTES_CEILING,
+      // A call's timeout is the rejection its caller awaits.
       unrefTimers: false,
       errors: {
         timedOut: (op, timeoutMs) =>
