@@ -1,19 +1,20 @@
 import { EscapingLogger } from '../logging/escaping-logger';
-import { messagesLogFields } from '../logging/message-log-fields';
 import { schedule, type ScheduledTask } from 'node-cron';
 import type { DataSource } from 'typeorm';
 import { MessagingTelemetry } from '../observability/messaging-telemetry';
 import type { RelayOptions } from '../reliable-mq-options.interface';
-import type { Transport, TransportMessage } from '../transport/transport.interface';
+import type { Transport } from '../transport/transport.interface';
 import { BrokerAvailability } from './broker-availability';
-import { answeredBy } from './publish-deadline';
+import { ClaimSender, type Claim } from './claim-sender';
 import { createOutboxStore } from './create-outbox-store';
 import { errorText } from './error-text';
 import { resolveRelayOptions, type ResolvedRelayOptions } from './outbox-relay-options';
 import type { OutboxRelayStatus } from './outbox-relay-status';
-import { outboxRowToTransportMessage } from './outbox-row.codec';
 import type { ClaimedRow, OutboxStore } from './outbox-store.interface';
-import { retryBackoffMs } from './retry-backoff';
+import { RelayOutcomeRecorder, type OutboxRelayMetrics, type SendOutcome } from './relay-outcome-recorder';
+import { RetryWake } from './retry-wake';
+
+export type { OutboxRelayMetrics } from './relay-outcome-recorder';
 
 /** What the relay logs through; Nest's Logger fits. */
 export interface OutboxRelayLogger {
@@ -34,72 +35,7 @@ export interface OutboxRelayInit {
   clock?: () => number;
 }
 
-export interface OutboxRelayMetrics {
-  /** Rows this relay leased. */
-  claimed: number;
-  /** Rows this relay marked sent after the broker confirmed them. */
-  sent: number;
-  /** Failed attempts recorded (rows that will be retried or became dead). */
-  failed: number;
-  /** Rows this relay moved to `dead` after maxAttempts. */
-  dead: number;
-  /** Rows given back without counting an attempt because the broker could not be reached. */
-  heldForBroker: number;
-  /** Rows confirmed by the broker whose lease another relay had taken meanwhile, so this relay did not mark them. */
-  fenced: number;
-  /** Claim rounds run, including empty ones. */
-  rounds: number;
-}
-
-/**
- * `unavailable`: the broker could not be reached; the rows were given back without an attempt. `error`: the outcome
- * could not be recorded (the database failed); the rows' leases run out on their own.
- */
-type SendOutcome = 'sent' | 'failed' | 'unavailable' | 'error';
-
-interface Outgoing {
-  row: ClaimedRow;
-  message: TransportMessage;
-}
-
-interface WaveResult {
-  sent: ClaimedRow[];
-  /** Rows not confirmed, grouped by the error that stopped them. */
-  failures: Array<{ rows: ClaimedRow[]; error: unknown }>;
-  /** Rows not tried at all. */
-  untried: ClaimedRow[];
-  /** Rows whose send failed because the broker could not be reached, with the first such error. */
-  unavailable?: { rows: ClaimedRow[]; error: unknown };
-}
-
-/** Rows leased by one claim, and the time after which none of them may start on its way to the broker. */
-interface Claim {
-  rows: ClaimedRow[];
-  sendBy: number;
-  /** When the rows' lease ends; a publish not answered a lease (at least 5 s) later is given up (see `answeredBy`). */
-  leaseUntil: number;
-}
-
-/** Splits claimed rows (in seq order) into waves: the n-th row of each key goes to wave n; keyless rows to wave 0. */
-function toWaves(entries: readonly Outgoing[]): Outgoing[][] {
-  const waves: Outgoing[][] = [];
-  const rowsSeen = new Map<string, number>();
-  for (const entry of entries) {
-    let index = 0;
-    if (entry.row.key !== null) {
-      index = rowsSeen.get(entry.row.key) ?? 0;
-      rowsSeen.set(entry.row.key, index + 1);
-    }
-    (waves[index] ??= []).push(entry);
-  }
-  return waves;
-}
-
-/** Rows after which single sends of a failed batch stop: two failures in a row look like the broker, not a row. */
-const ISOLATION_FAILURE_LIMIT = 2;
 const CLEANUP_CHUNK = 1000;
-/** The least a publish is waited for past the rows' lease (see `answeredBy`), however short the lease. */
-const MIN_LATE_ANSWER_MS = 5_000;
 
 /**
  * Moves outbox rows to the broker.
@@ -112,7 +48,8 @@ const MIN_LATE_ANSWER_MS = 5_000;
  *   after the broker confirmed it. A relay that loses its lease may send a row again; the broker recognises the
  *   id, so the consumer sees it once.
  * - Per-key order: a row is claimed only together with every earlier unsent row of its key, and is sent only after
- *   the previous row of its key was confirmed (see `round`). A hot key thus moves a batch of rows per claim, not one.
+ *   the previous row of its key was confirmed (see `ClaimSender`). A hot key thus moves a batch of rows per claim,
+ *   not one.
  * - An outage is not the rows' fault (see `BrokerAvailability`): while the transport is not connected nothing is
  *   claimed, and a send that fails because the broker could not be reached gives its rows back without counting an
  *   attempt or growing their backoff. The transport's connection news wakes the relay as soon as it can publish
@@ -133,21 +70,11 @@ export class OutboxRelay {
   private drainScheduled = false;
   private draining: Promise<void> | undefined;
   private cleaning: Promise<number> | undefined;
-  /** Earliest next_attempt_at this relay gave a failed row in the current round. */
-  private earliestRetryAt = Number.POSITIVE_INFINITY;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryTimerAt = Number.POSITIVE_INFINITY;
   private readonly broker: BrokerAvailability;
   private readonly telemetry: MessagingTelemetry;
-  private readonly counters: OutboxRelayMetrics = {
-    claimed: 0,
-    sent: 0,
-    failed: 0,
-    dead: 0,
-    heldForBroker: 0,
-    fenced: 0,
-    rounds: 0,
-  };
+  private readonly retryWake: RetryWake;
+  private readonly sender: ClaimSender;
+  private readonly outcomes: RelayOutcomeRecorder;
 
   constructor(init: OutboxRelayInit) {
     this.options = resolveRelayOptions(init.options);
@@ -165,6 +92,26 @@ export class OutboxRelay {
       },
       countWaiting: () => this.store().countPending(),
       clock: this.clock,
+    });
+    const isStopping = (): boolean => this.stopping;
+    this.retryWake = new RetryWake({ wake: () => this.wake(), isStopping, clock: this.clock });
+    this.sender = new ClaimSender({
+      transport: this.transport,
+      telemetry: this.telemetry,
+      broker: this.broker,
+      leaseMs: this.options.leaseMs,
+      clock: this.clock,
+      isStopping,
+    });
+    this.outcomes = new RelayOutcomeRecorder({
+      store: () => this.store(),
+      owner: this.options.instanceId,
+      options: this.options,
+      logger: this.logger,
+      telemetry: this.telemetry,
+      broker: this.broker,
+      clock: this.clock,
+      retryDueAt: (at) => this.retryWake.retryDueAt(at),
     });
   }
 
@@ -220,7 +167,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopping = true;
     this.broker.stop();
-    this.clearRetryTimer();
+    this.retryWake.clear();
     const tasks = this.tasks;
     this.tasks = [];
     // destroy() also removes the task from node-cron's process-wide registry.
@@ -239,7 +186,7 @@ export class OutboxRelay {
   }
 
   metrics(): OutboxRelayMetrics {
-    return { ...this.counters };
+    return this.outcomes.metrics();
   }
 
   /** Rows waiting to be sent (including those backing off), across all relays. */
@@ -339,7 +286,7 @@ export class OutboxRelay {
         }
         if (claimFailed) return;
         if (this.stopping) {
-          if (claimed.rows.length > 0) await this.releaseUntried(claimed.rows);
+          if (claimed.rows.length > 0) await this.outcomes.releaseUntried(claimed.rows);
           return;
         }
         if (claimed.rows.length === 0) {
@@ -349,7 +296,7 @@ export class OutboxRelay {
           this.drainRequested = false;
           return;
         }
-        sending = this.send(claimed).catch((error: unknown) => {
+        sending = this.sendAndRecord(claimed).catch((error: unknown) => {
           this.logger.warn(`Outbox relay round failed; retrying on the next sweep: ${errorText(error)}`);
           return 'error' as const;
         });
@@ -378,41 +325,17 @@ export class OutboxRelay {
       this.drainRequested = true;
       return true;
     }
-    if (claimedMeanwhile.length > 0) await this.releaseUntried(claimedMeanwhile);
-    if (outcome === 'failed') this.scheduleRetryWake();
+    if (claimedMeanwhile.length > 0) await this.outcomes.releaseUntried(claimedMeanwhile);
+    if (outcome === 'failed') this.retryWake.arm();
     if (outcome === 'unavailable') {
       // The transport's connection news wakes the relay; one that gives none is tried again after a pause.
       const pause = this.broker.retryPause();
       if (pause !== undefined) {
-        this.earliestRetryAt = Math.min(this.earliestRetryAt, this.clock() + pause);
-        this.scheduleRetryWake();
+        this.retryWake.retryDueAt(this.clock() + pause);
+        this.retryWake.arm();
       }
     }
     return false;
-  }
-
-  private scheduleRetryWake(): void {
-    const at = this.earliestRetryAt;
-    this.earliestRetryAt = Number.POSITIVE_INFINITY;
-    if (!Number.isFinite(at) || this.stopping || at >= this.retryTimerAt) return;
-    this.clearRetryTimer();
-    this.retryTimerAt = at;
-    this.retryTimer = setTimeout(
-      () => {
-        this.retryTimer = undefined;
-        this.retryTimerAt = Number.POSITIVE_INFINITY;
-        this.wake();
-      },
-      Math.max(0, at - this.clock()),
-    );
-    // The sweep keeps the relay going; this timer alone must not keep a process alive.
-    this.retryTimer.unref();
-  }
-
-  private clearRetryTimer(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.retryTimerAt = Number.POSITIVE_INFINITY;
   }
 
   private async claim(): Promise<Claim> {
@@ -425,8 +348,7 @@ export class OutboxRelay {
       limit: this.options.batchSize,
       maxBytes: this.options.batchBytes,
     });
-    this.counters.rounds += 1;
-    this.counters.claimed += rows.length;
+    this.outcomes.claimed(rows.length);
     // A publish starts only while at least half of the lease is left, so that a send begun in time ends, as a rule,
     // before another relay may take the rows over. Rows whose turn comes later (behind a slow batch, or in a late
     // wave) are given back and claimed afresh.
@@ -434,204 +356,7 @@ export class OutboxRelay {
   }
 
   /** Sends the claimed rows and records the outcome of each. */
-  private async send({ rows, sendBy, leaseUntil }: Claim): Promise<SendOutcome> {
-    const sendable: Outgoing[] = [];
-    const unreadable: ClaimedRow[] = [];
-    const untried: ClaimedRow[] = [];
-    // Keys with an unreadable row in this claim: their later rows must wait behind it.
-    const broken = new Set<string>();
-    for (const row of rows) {
-      if (row.key !== null && broken.has(row.key)) {
-        untried.push(row);
-        continue;
-      }
-      try {
-        sendable.push({ row, message: outboxRowToTransportMessage(row) });
-      } catch {
-        unreadable.push(row);
-        if (row.key !== null) broken.add(row.key);
-      }
-    }
-
-    // A claim may hold several rows of one key, oldest first. They go out in waves: wave n carries the n-th row of
-    // each key, and starts only once wave n − 1 is confirmed, so a row never reaches the broker before the previous
-    // row of its key was confirmed, and each publish holds at most one row per key. Rows without a key all ride in
-    // the first wave. After a wave with a failure no further wave is sent: the rows left are given back untried.
-    const confirmed: ClaimedRow[] = [];
-    const failures: Array<{ rows: ClaimedRow[]; error: unknown }> = [];
-    const unavailable: ClaimedRow[] = [];
-    let unavailableError: unknown;
-    let failed = unreadable.length > 0;
-    let halted = false;
-    for (const wave of toWaves(sendable)) {
-      const ready: Outgoing[] = [];
-      for (const entry of wave) {
-        if (halted || this.stopping || this.clock() > sendBy) untried.push(entry.row);
-        else ready.push(entry);
-      }
-      if (ready.length === 0) continue;
-      const result = await this.sendWave(ready, sendBy, leaseUntil);
-      confirmed.push(...result.sent);
-      failures.push(...result.failures);
-      untried.push(...result.untried);
-      if (result.unavailable) {
-        unavailable.push(...result.unavailable.rows);
-        unavailableError ??= result.unavailable.error;
-      }
-      if (result.failures.length > 0 || result.unavailable) {
-        failed = true;
-        halted = true;
-      }
-    }
-
-    if (confirmed.length > 0) await this.recordSent(confirmed);
-    if (unavailable.length > 0) await this.holdForBroker(unavailable, unavailableError);
-    if (unreadable.length > 0) {
-      // Only a hand-edited row can get here; it must not hold back the healthy rows claimed with it.
-      await this.recordFailure(unreadable, new Error("The row's headers or tags column is not valid JSON."));
-    }
-    for (const failure of failures) await this.recordFailure(failure.rows, failure.error);
-    if (untried.length > 0) await this.releaseUntried(untried);
-    if (unavailable.length > 0) return 'unavailable';
-    return failed ? 'failed' : 'sent';
-  }
-
-  /**
-   * Publishes one wave (at most one row per key). When the broker refuses the wave as a whole, its rows are tried one
-   * by one before anything is recorded: otherwise one row the broker always refuses would fail, and eventually kill,
-   * every healthy row claimed with it. Re-sending rows the broker may already hold is safe, as it recognises their
-   * ids. After two failures in a row the rest of the wave is not tried: that looks like the broker, not a row. Nor is
-   * it when the lease runs short (`sendBy`), or the relay stops; those rows are given back untried.
-   */
-  private async sendWave(wave: readonly Outgoing[], sendBy: number, leaseUntil: number): Promise<WaveResult> {
-    const publish = (messages: TransportMessage[]): Promise<unknown> =>
-      answeredBy(
-        this.telemetry.publish(this.transport, messages, true),
-        leaseUntil + Math.max(this.options.leaseMs, MIN_LATE_ANSWER_MS),
-        this.clock,
-        messages.length,
-      );
-    try {
-      await publish(wave.map((entry) => entry.message));
-      return { sent: wave.map((entry) => entry.row), failures: [], untried: [] };
-    } catch (waveError) {
-      const rows = wave.map((entry) => entry.row);
-      // Unreachable is not refused: sending the rows one by one would only fail each of them the same way.
-      if (this.broker.isUnavailability(waveError)) {
-        return { sent: [], failures: [], untried: [], unavailable: { rows, error: waveError } };
-      }
-      if (wave.length === 1) return { sent: [], failures: [{ rows, error: waveError }], untried: [] };
-      const sent: ClaimedRow[] = [];
-      const failures: Array<{ rows: ClaimedRow[]; error: unknown }> = [];
-      let failuresInARow = 0;
-      let index = 0;
-      for (; index < wave.length && failuresInARow < ISOLATION_FAILURE_LIMIT; index += 1) {
-        if (this.stopping || this.clock() > sendBy) {
-          return { sent, failures, untried: wave.slice(index).map((entry) => entry.row) };
-        }
-        const { row, message } = wave[index]!;
-        try {
-          await publish([message]);
-          sent.push(row);
-          failuresInARow = 0;
-        } catch (error) {
-          if (this.broker.isUnavailability(error)) {
-            return { sent, failures, untried: [], unavailable: { rows: rows.slice(index), error } };
-          }
-          failures.push({ rows: [row], error });
-          failuresInARow += 1;
-        }
-      }
-      const rest = wave.slice(index).map((entry) => entry.row);
-      if (rest.length > 0) failures.push({ rows: rest, error: waveError });
-      return { sent, failures, untried: [] };
-    }
-  }
-
-  /** Rows held back behind a failed row of their key, or by a stop: leased but never tried, so no attempt counts. */
-  private async releaseUntried(rows: readonly ClaimedRow[]): Promise<void> {
-    try {
-      await this.store().release(
-        this.instanceId,
-        rows.map((row) => row.seq),
-      );
-    } catch (error) {
-      this.logger.warn(
-        `Could not give back ${rows.length} untried outbox lease(s); they expire on their own: ${errorText(error)}`,
-      );
-    }
-  }
-
-  /**
-   * Rows whose send failed because the broker could not be reached: given back with their attempts and backoff as
-   * they were, so that an outage, however long, kills no row. They are claimable at once, in their key's order.
-   */
-  private async holdForBroker(rows: readonly ClaimedRow[], error: unknown): Promise<void> {
-    this.counters.heldForBroker += rows.length;
-    this.telemetry.relayRows('held', rows.length);
-    this.broker.heldBack(rows.length, error);
-    await this.releaseUntried(rows);
-  }
-
-  private async recordSent(rows: readonly ClaimedRow[]): Promise<void> {
-    const marked = await this.store().markSent(
-      this.instanceId,
-      rows.map((row) => row.seq),
-      this.clock(),
-    );
-    this.counters.sent += marked;
-    this.telemetry.relayRows('sent', marked);
-    this.telemetry.commitToSend(rows, this.clock());
-    if (marked < rows.length) {
-      this.counters.fenced += rows.length - marked;
-      this.telemetry.relayRows('fenced', rows.length - marked);
-      this.logger.warn(
-        `${rows.length - marked} confirmed outbox row(s) were not marked sent: their lease had passed to another relay, ` +
-          'which will send them again (the broker drops the duplicates).',
-      );
-    }
-  }
-
-  private async recordFailure(rows: readonly ClaimedRow[], error: unknown): Promise<void> {
-    const text = errorText(error);
-    const now = this.clock();
-    // Rows with the same failure count share one statement and one backoff.
-    const byAttempts = new Map<number, ClaimedRow[]>();
-    for (const row of rows) {
-      const group = byAttempts.get(row.attempts) ?? [];
-      group.push(row);
-      byAttempts.set(row.attempts, group);
-    }
-    for (const [previousAttempts, group] of byAttempts) {
-      const attempt = previousAttempts + 1;
-      const dead = attempt >= this.options.maxAttempts;
-      const nextAttemptAt = now + retryBackoffMs(attempt, this.options.backoffBaseMs, this.options.backoffMaxMs);
-      const changed = await this.store().markFailed({
-        owner: this.instanceId,
-        seqs: group.map((row) => row.seq),
-        previousAttempts,
-        nextAttemptAt,
-        dead,
-        error: text,
-      });
-      if (!dead && changed > 0) this.earliestRetryAt = Math.min(this.earliestRetryAt, nextAttemptAt);
-      this.counters.failed += changed;
-      this.telemetry.relayRows(dead ? 'dead' : 'failed', changed);
-      if (dead) {
-        this.counters.dead += changed;
-        if (changed > 0) {
-          this.logger.error(
-            `${changed} outbox row(s) failed ${attempt} time(s) and are now dead; later messages with the same keys wait ` +
-              `until an operator retries or discards them. Last error: ${text}` +
-              messagesLogFields(group),
-          );
-        }
-      } else if (changed > 0) {
-        this.logger.warn(
-          `Sending ${changed} outbox row(s) failed (attempt ${attempt} of ${this.options.maxAttempts}); retrying later: ${text}` +
-            messagesLogFields(group),
-        );
-      }
-    }
+  private async sendAndRecord(claim: Claim): Promise<SendOutcome> {
+    return this.outcomes.record(await this.sender.send(claim));
   }
 }
