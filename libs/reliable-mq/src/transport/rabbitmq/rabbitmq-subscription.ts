@@ -1,12 +1,11 @@
-import { isNonRetryable } from '@reliable-mq/engine';
-import { describeError, requestedRetryDelay } from '@reliable-mq/engine';
-import { compileTagFilter, defaultStartFrom, type TagFilter } from '@reliable-mq/engine';
+import { defaultStartFrom } from '@reliable-mq/engine';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import type { InboundHandler, SubscriptionSpec, TransportSubscription } from '../transport.interface';
 import type { RabbitMqConnection } from './rabbitmq-connection';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
-import { H, decodeMessage, headerNumber, tagsOf } from './rabbitmq-message.codec';
+import { ackQuietly, RabbitMqDeliveryHandler } from './rabbitmq-delivery-handler';
+import { decodeMessage, headerNumber } from './rabbitmq-message.codec';
 import type { RabbitMqTopology, WorkQueueSpec, WorkQueues } from './rabbitmq-topology';
 import { bounded } from './bounded';
 import {
@@ -43,15 +42,14 @@ interface HandOver {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-/** Attempts at writing a retry or DLQ copy before the original is handed back to the broker. */
-const SETTLE_ATTEMPTS = 3;
 /** Pause before restoring a subscription whose channel failed while the connection stayed up. */
 const RESTORE_PAUSE_MS = 1000;
 /** Bound on each step of closing on a connection that may be dead. */
 const CLOSE_STEP_MS = 2000;
 
 /**
- * One subscription's consumers: a channel, a consumer per work queue, manual acks.
+ * One subscription's consumers: a channel, a consumer per work queue, manual acks (each delivery is handled by a
+ * `RabbitMqDeliveryHandler`).
  *
  * - concurrent: up to `prefetch` unacked messages; a failure publishes a copy to the group's retry queue for the
  *   next delay (with confirms), then acks the original. After `maxReconsumeTimes` failures, or on a
@@ -72,7 +70,7 @@ export class RabbitMqSubscription implements TransportSubscription {
   private readonly inflight = new Set<Promise<void>>();
   private closing = false;
   private closed: Promise<void> | null = null;
-  private readonly tagFilter: TagFilter;
+  private readonly deliveries: RabbitMqDeliveryHandler;
   private readonly groupMode: 'clustering' | 'broadcasting';
   private readonly startFrom: 'earliest' | 'latest';
   private unsubscribeUp: (() => void) | null = null;
@@ -85,10 +83,20 @@ export class RabbitMqSubscription implements TransportSubscription {
 
   constructor(
     readonly spec: SubscriptionSpec,
-    private readonly handler: InboundHandler,
+    handler: InboundHandler,
     private readonly deps: SubscriptionDeps,
   ) {
-    this.tagFilter = compileTagFilter(spec.tags);
+    this.deliveries = new RabbitMqDeliveryHandler({
+      spec,
+      handler,
+      router: deps.router,
+      connection: deps.connection,
+      logger: deps.logger,
+      orderlyRetryPauseMs: deps.orderlyRetryPauseMs,
+      live: (channel) => this.live(channel),
+      consuming: (channel) => channel === this.channel,
+      closing: () => this.closing,
+    });
     this.groupMode = spec.groupMode ?? 'clustering';
     this.startFrom = spec.startFrom ?? defaultStartFrom(this.groupMode);
   }
@@ -251,7 +259,7 @@ export class RabbitMqSubscription implements TransportSubscription {
       defaultLevels: this.deps.defaultLevels,
     };
     const orderly = this.spec.mode === 'orderly';
-    const task = this.process(channel, context, message, orderly, redelivered ? 1 : 0);
+    const task = this.deliveries.process(channel, context, message, orderly, redelivered ? 1 : 0);
     this.track(task.then(() => undefined));
     return task;
   }
@@ -392,142 +400,15 @@ export class RabbitMqSubscription implements TransportSubscription {
     if (isFence(message)) {
       const handOver = this.handOver;
       if (handOver && queueFenceToken(message) === handOver.token) handOver.waiting.delete(context.queue);
-      this.ack(channel, message);
+      ackQuietly(channel, message);
       return;
     }
     // A copy of an entry the catch-up delivered from the history.
     if (this.handOver?.ids.has(decodeMessage(message).id) && isFirstCopy(message)) {
-      this.ack(channel, message);
+      ackQuietly(channel, message);
       return;
     }
-    await this.process(channel, context, message, orderly);
-  }
-
-  /** Resolves true once the message is settled: handled and acked, or its retry or DLQ copy written and acked. */
-  private async process(
-    channel: Channel,
-    context: RetryContext,
-    message: ConsumeMessage,
-    orderly: boolean,
-    earlier = 0,
-  ): Promise<boolean> {
-    try {
-      const deliverAt = headerNumber(message.properties.headers, H.deliverAt);
-      if (deliverAt !== undefined && deliverAt > Date.now() + 2) {
-        return await this.settle(channel, message, () =>
-          this.deps.router.defer(context, message, deliverAt - Date.now()),
-        );
-      }
-      // Tag filtering happens here: a message this subscription does not want is acked and skipped.
-      if (!this.tagFilter(tagsOf(message))) {
-        this.ack(channel, message);
-        return true;
-      }
-      if (orderly) return await this.handleInPlace(channel, context, message, earlier);
-      return await this.handleOnce(channel, context, message, earlier);
-    } catch (error) {
-      this.deps.logger.error(
-        `Unexpected failure handling a message from ${context.queue}: ${(error as Error).message}`,
-      );
-      return false;
-    }
-  }
-
-  private async handleOnce(
-    channel: Channel,
-    context: RetryContext,
-    message: ConsumeMessage,
-    earlier = 0,
-  ): Promise<boolean> {
-    const inbound = decodeMessage(message, earlier);
-    try {
-      await this.handler(inbound);
-    } catch (error) {
-      return this.afterFailure(channel, context, message, inbound.attempt, error);
-    }
-    this.ack(channel, message);
-    return true;
-  }
-
-  /** Orderly: retries the message holding the queue, in place, until it succeeds or is dead-lettered. */
-  private async handleInPlace(
-    channel: Channel,
-    context: RetryContext,
-    message: ConsumeMessage,
-    earlier = 0,
-  ): Promise<boolean> {
-    for (let local = earlier; ; local++) {
-      const inbound = decodeMessage(message, local);
-      try {
-        await this.handler(inbound);
-        this.ack(channel, message);
-        return true;
-      } catch (error) {
-        if (isNonRetryable(error) || inbound.attempt >= this.spec.maxReconsumeTimes) {
-          const reason = describeError(error);
-          return this.settle(channel, message, () =>
-            this.deps.router.deadLetter(context, message, inbound.attempt, reason),
-          );
-        }
-        await sleep(requestedRetryDelay(error) ?? this.deps.orderlyRetryPauseMs);
-        // Closing, or the channel is gone: the broker gives the message to the next active consumer, in order.
-        if (this.closing || !this.live(channel)) return false;
-      }
-    }
-  }
-
-  private async afterFailure(
-    channel: Channel,
-    context: RetryContext,
-    message: ConsumeMessage,
-    failedBefore: number,
-    error: unknown,
-  ): Promise<boolean> {
-    const router = this.deps.router;
-    if (isNonRetryable(error) || failedBefore >= this.spec.maxReconsumeTimes) {
-      const reason = describeError(error);
-      return this.settle(channel, message, () => router.deadLetter(context, message, failedBefore, reason));
-    }
-    const delay = router.retryDelay(context, failedBefore, error);
-    const exact = requestedRetryDelay(error) === undefined;
-    return this.settle(channel, message, () => router.retry(context, message, failedBefore + 1, error, delay, exact));
-  }
-
-  /** Writes the copy (retry, DLQ or deferral) with confirms, then acks the original. */
-  private async settle(channel: Channel, message: ConsumeMessage, write: () => Promise<void>): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await write();
-        this.ack(channel, message);
-        return true;
-      } catch (error) {
-        if (attempt >= SETTLE_ATTEMPTS || !this.live(channel) || !this.deps.connection.isUp) {
-          this.deps.logger.warn(
-            `Could not write the retry/DLQ copy of message ${String(message.properties.messageId)}: ${(error as Error).message}. ` +
-              'The original stays unacked and comes back.',
-          );
-          // Still unacked: the broker redelivers it (now, or after the reconnection). Never on a history stream,
-          // where RabbitMQ answers a nack by closing the connection: the catch-up resumes instead.
-          if (this.channel === channel) {
-            try {
-              channel.nack(message, false, true);
-            } catch {
-              // The channel closed meanwhile; the broker requeues on its own.
-            }
-          }
-          return false;
-        }
-        await sleep(200 * attempt);
-      }
-    }
-  }
-
-  private ack(channel: Channel, message: ConsumeMessage): void {
-    try {
-      channel.ack(message);
-    } catch {
-      // Channel closed meanwhile: the message is redelivered and dedup absorbs it.
-    }
+    await this.deliveries.process(channel, context, message, orderly);
   }
 }
 
