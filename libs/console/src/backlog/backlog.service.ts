@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
-import { DEDUP_CONFIRMATION_CODE, formatDuration } from '../dead-letters/dead-letters.service';
+import { DEDUP_CONFIRMATION_CODE, formatDuration } from '../dead-letters/dedup-window-confirmation';
 import { BrokerReachability } from '../http/broker-reachability.service';
 import type { ConsolePrincipal } from '../http/console-request';
 import { ConsumerCatalog } from '../sources/consumer-catalog.service';

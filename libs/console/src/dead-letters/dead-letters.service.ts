@@ -6,7 +6,7 @@ import {
   NotFoundException,
   UnprocessableEntityException,
 } from '@nestjs/common';
-import type { DeadLetter, DeadLetterQuery, ResendEdit } from '@reliable-mq/engine';
+import type { DeadLetter, ResendEdit } from '@reliable-mq/engine';
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
 import type { ResolvedConsoleOptions } from '../console-options.resolver';
@@ -28,6 +28,8 @@ import {
 import { PayloadRedactor } from '../redaction/payload-redactor';
 import { RevealGrants } from '../redaction/reveal-grants.service';
 import { auditOf, checkEdit, LIVE_CONSUMER_VALIDATION, type EditCheck } from './edit-validation';
+import { deadLetterSortValue, describeFilter, toQuery } from './dead-letter-query';
+import { dedupConfirmationNeeded } from './dedup-window-confirmation';
 
 /** Engine page size used while collecting the letters of a "retry all matching". */
 const COLLECT_PAGE = 1000;
@@ -38,8 +40,6 @@ const COLLECT_PAGE = 1000;
 export const MAX_SORTED_DEAD_LETTERS = 10_000;
 const MAX_HEADERS = 64;
 const MAX_HEADERS_BYTES = 64 * 1024;
-
-export const DEDUP_CONFIRMATION_CODE = 'DEDUP_WINDOW_CONFIRMATION_REQUIRED';
 
 /** Dead letters as operators see and repair them, on any transport. */
 @Injectable()
@@ -361,80 +361,6 @@ function parseJson(body: Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-function deadLetterSortValue(letter: DeadLetter, column: DeadLetterSortColumn, now: number): string | number | null {
-  switch (column) {
-    case 'id':
-      return letter.id;
-    case 'group':
-      return letter.group;
-    case 'topic':
-      return letter.topic;
-    case 'key':
-      return letter.key;
-    case 'error':
-      return letter.reason;
-    case 'attempts':
-      return letter.reconsumeTimes;
-    case 'deadAt':
-      return letter.deadAt;
-    case 'age':
-      return now - letter.bornAt;
-    case 'status':
-      return letter.status;
-  }
-}
-
-export function toQuery(filter: DeadLetterFilterDto, limit: number, offset: number): DeadLetterQuery {
-  const query: DeadLetterQuery = { status: filter.status ?? 'dead', limit, offset };
-  if (filter.group !== undefined) query.group = filter.group;
-  if (filter.topic !== undefined) query.topic = filter.topic;
-  if (filter.key !== undefined) query.key = filter.key;
-  if (filter.messageId !== undefined) query.messageId = filter.messageId;
-  if (filter.error !== undefined) query.reasonContains = filter.error;
-  if (filter.from !== undefined) query.from = filter.from;
-  if (filter.to !== undefined) query.to = filter.to;
-  return query;
-}
-
-function describeFilter(filter: DeadLetterFilterDto): string {
-  const parts = Object.entries(filter)
-    .filter(([name, value]) => value !== undefined && name !== 'status')
-    .map(
-      ([name, value]) =>
-        `${name}=${name === 'from' || name === 'to' ? new Date(value as number).toISOString() : String(value)}`,
-    );
-  return parts.length === 0 ? '(everything)' : parts.join(', ');
-}
-
-function dedupConfirmationNeeded(count: number, examples: DeadLetterSummary[]): ConflictException {
-  const first = examples[0]!;
-  return new ConflictException({
-    statusCode: 409,
-    error: 'Conflict',
-    code: DEDUP_CONFIRMATION_CODE,
-    count,
-    message:
-      `${count === 1 ? 'This message is' : `${count} messages are`} older than the dedup window of ` +
-      `${first.group} (${formatDuration(first.dedupWindowMs ?? 0)}): its dedup record may be gone, so the handler will run ` +
-      'again even if it already did its work once. Send confirmDedupWindow: true to retry anyway.',
-    examples: examples
-      .slice(0, 10)
-      .map((entry) => ({ id: entry.id, group: entry.group, ageMs: entry.ageMs, dedupWindowMs: entry.dedupWindowMs })),
-  });
-}
-
-export function formatDuration(ms: number): string {
-  const units: Array<[string, number]> = [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ];
-  for (const [unit, size] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  for (const [unit, size] of units) if (ms >= size) return `${(ms / size).toFixed(1)}${unit}`;
-  return `${ms}ms`;
 }
 
 function checkHeaders(headers: Record<string, unknown>): Record<string, string> {
