@@ -17,7 +17,8 @@ import { RevealGrants } from '../redaction/reveal-grants.service';
 import { ConsoleSettingsService } from '../settings/console-settings.service';
 import { ConsumerCatalog } from '../sources/consumer-catalog.service';
 import { DEAD_LETTER_SORT, ListDeadLettersQuery } from './dead-letter-filter.dto';
-import { deadLetterDetailPage, deadLetterListPage } from './dead-letters.page';
+import { deadLetterDetailPage } from './dead-letter-detail.page';
+import { deadLetterListPage } from './dead-letters.page';
 import { DeadLettersService } from './dead-letters.service';
 
 /** Finished bulk retries stay on the dead-letters page this long. */
