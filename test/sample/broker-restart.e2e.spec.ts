@@ -1,8 +1,8 @@
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ChildSupervisor } from '../../apps/sample/child-supervisor';
 import { freePort } from '../support/free-port';
 import { request } from './sample-harness';
 import { runScript, waitForOutput, type ScriptRun } from './script-run';
@@ -13,19 +13,12 @@ import { runScript, waitForOutput, type ScriptRun } from './script-run';
  * makes `npm start` give up with code 1 and the reason. Real processes, killed by the pids `npm start` prints.
  */
 
-const children: ChildProcess[] = [];
+const children = new ChildSupervisor();
 const pidsToReap: number[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    // SIGTERM lets `npm start` stop its parts in order; SIGKILL after a bound.
-    const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    await gone;
-    clearTimeout(timer);
-  }
+  // SIGTERM lets `npm start` stop its parts in order; SIGKILL after a bound.
+  await children.stopAll(30_000);
   // The parts of a run that failed half-way (a passing test has cleared this list): only the pids this test read
   // from its own `npm start`'s output.
   for (const pid of pidsToReap.splice(0)) {

@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import type { ChildEnd, ChildSupervisor } from '../../apps/sample/child-supervisor';
 import { REPO_ROOT } from '../support/spawn-ts';
 import { request } from './sample-harness';
 
@@ -13,37 +14,33 @@ export interface ScriptRun {
   errors(): string;
   /** Both, in the order they arrived. */
   all(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ChildEnd>;
 }
 
-/** `node scripts/<script>`; the child goes into `track`, for the spec's cleanup. */
+/**
+ * `node scripts/<script>`, started by `supervisor` (the spec's own, which its cleanup stops): the same supervisor
+ * `npm start` uses for its parts.
+ */
 export function runScript(
   script: string,
   env: Record<string, string>,
-  track: ChildProcess[],
+  supervisor: ChildSupervisor,
   cwd = REPO_ROOT,
 ): ScriptRun {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', script)], {
+  const run = supervisor.start({
+    name: script,
+    entry: join(REPO_ROOT, 'scripts', script),
+    env: { ...env, FORCE_COLOR: '0', NO_COLOR: '1' },
     cwd,
-    env: { ...process.env, ...env, FORCE_COLOR: '0', NO_COLOR: '1' },
-    stdio: 'pipe',
+    collect: true,
   });
-  track.push(child);
-  let stdout = '';
-  let stderr = '';
-  let both = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    both += chunk;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-    both += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output: () => stdout, errors: () => stderr, all: () => both, exited };
+  return {
+    child: run.process,
+    output: () => run.stdout(),
+    errors: () => run.stderr(),
+    all: () => run.all(),
+    exited: run.exited,
+  };
 }
 
 /**

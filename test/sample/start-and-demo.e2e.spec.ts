@@ -1,20 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ChildSupervisor } from '../../apps/sample/child-supervisor';
 import { REPO_ROOT } from '../support/spawn-ts';
 import { freePort } from '../support/free-port';
 import { request } from './sample-harness';
 import { runScript, waitForOutput, waitForStatus } from './script-run';
 
-const children: ChildProcess[] = [];
+const children = new ChildSupervisor();
 const dirs: string[] = [];
 const servers: Server[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await children.stopAll(0, 'SIGKILL');
   for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
@@ -400,17 +399,14 @@ describe('npm run demo', () => {
       expect((await dlq.exited).code).toBe(0);
       const listed = /#(\d+)\s+order ([0-9a-f-]{36})\s+card 4000000000000002/.exec(dlq.output());
       expect(listed, dlq.output()).not.toBeNull();
-      const resend = spawn(
-        process.execPath,
-        [join(REPO_ROOT, 'scripts', 'dlq.mjs'), 'resend', listed![1]!, '--card', '4242424242424242'],
-        {
-          // DATA_DIR: where the sample keeps the operations token a resend presents.
-          env: { ...process.env, PAYMENT_PORT: String(paymentPort), DATA_DIR: env.DATA_DIR },
-          stdio: 'pipe',
-        },
-      );
-      children.push(resend);
-      expect(await new Promise((resolve) => resend.once('exit', resolve))).toBe(0);
+      const resend = children.start({
+        name: 'dlq resend',
+        entry: join(REPO_ROOT, 'scripts', 'dlq.mjs'),
+        args: ['resend', listed![1]!, '--card', '4242424242424242'],
+        // DATA_DIR: where the sample keeps the operations token a resend presents.
+        env: { PAYMENT_PORT: String(paymentPort), DATA_DIR: env.DATA_DIR },
+      });
+      expect((await resend.exited).code).toBe(0);
       const deadline = Date.now() + 20_000;
       while (
         (await request<{ status: string }>('GET', `http://127.0.0.1:${orderPort}/orders/${listed![2]}`)).body.status !==

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,11 +5,12 @@ import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { deleteRabbitMqObjects, listRabbitMqObjectsWithPrefix } from '../support/rabbitmq-admin';
 import { POSTGRES_URL, RABBITMQ_URL, describeWithService, uniqueName } from '../support/services';
+import { ChildSupervisor } from '../../apps/sample/child-supervisor';
 import { freePort } from '../support/free-port';
 import { request } from './sample-harness';
 import { runScript, waitForOutput, waitForStatus } from './script-run';
 
-const children: ChildProcess[] = [];
+const children = new ChildSupervisor();
 
 /** `node scripts/start.mjs`, as `npm start` runs it. */
 const startScript = (env: Record<string, string>) => runScript('start.mjs', env, children);
@@ -23,16 +23,8 @@ function tempDir(): string {
 }
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    // The supervisor stops its children in order on SIGTERM; SIGKILL only when it does not end in time.
-    child.kill('SIGTERM');
-    const ended = await Promise.race([
-      new Promise<boolean>((resolve) => child.once('exit', () => resolve(true))),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000)),
-    ]);
-    if (!ended) child.kill('SIGKILL');
-  }
+  // `npm start` stops its parts in order on SIGTERM; SIGKILL only when it does not end in time.
+  await children.stopAll(30_000);
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
