@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { ConsumerGroup } from './consume/consumer-group';
 import { originTopicOf } from './consume/delivery-mapper';
 import type { GroupContext } from './consume/group-context';
-import { MemberRuntime, type ResolvedRetry } from './consume/member-runtime';
-import { defaultStartFrom } from './consume/start-position';
-import { SUBSCRIPTION_LIMITS, withinLimit } from './consume/subscription-limits';
+import { MemberRuntime } from './consume/member-runtime';
+import { PAUSE_HEARTBEAT, type HeartbeatPausable } from './consume/heartbeat-pause';
+import { resolveSubscription } from './consume/subscription-options';
 import { DelayScheduler } from './delay/delay-scheduler';
 import { DeadLetterStore } from './dlq/dead-letter-store';
 import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options';
@@ -53,10 +53,8 @@ import { MessageStore } from './storage/message-store';
 import { assertSchemaSupported, migrate } from './storage/schema';
 import { TopicRegistry } from './topics/topic-registry';
 import { TransactionCoordinator } from './transactions/transaction-coordinator';
-import { parseDelayLevels } from './util/duration';
 import { dlqTopicOf, retryTopicOf, validateName } from './util/names';
 import { stableHash } from './util/stable-hash';
-import { compileTagFilter } from './util/tag-filter';
 import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from './util/owner-only-files';
 import { uuidv7 } from './util/uuid-v7';
 import { moveBacklog } from './backlog/move-backlog';
@@ -441,7 +439,7 @@ export class BrokerEngine {
   /** Joins a member to a consumer group on a topic and starts pushing messages to its handler. */
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.ensureOpen('subscribe');
-    const resolved = this.resolveSubscription(options);
+    const resolved = resolveSubscription(options, this.options.delayLevels);
     const { group: groupName, topic, groupMode } = resolved;
     this.admission.admit(topic, 'subscribe');
     const storedMode = this.db
@@ -510,7 +508,7 @@ export class BrokerEngine {
       resolved.startFrom,
     );
     const owningGroup = group;
-    return {
+    const subscription: Subscription & HeartbeatPausable = {
       group: groupName,
       topic,
       memberId: member.id,
@@ -521,76 +519,11 @@ export class BrokerEngine {
         else owningGroup.rebalance();
         this.committer.requestFlush(0);
       },
-      pauseHeartbeat: (paused: boolean) => {
+      [PAUSE_HEARTBEAT]: (paused: boolean) => {
         member.heartbeatPaused = paused;
       },
     };
-  }
-
-  private resolveSubscription(options: SubscribeOptions) {
-    if (typeof options !== 'object' || options === null)
-      throw new InvalidArgumentError('subscribe() needs an options object.');
-    const group = validateName('group', options.group);
-    const topic = validateName('topic', options.topic);
-    if (typeof options.handler !== 'function') {
-      throw new InvalidArgumentError(`subscribe() for group "${group}" needs a handler function.`);
-    }
-    const mode = options.mode ?? 'concurrent';
-    if (mode !== 'concurrent' && mode !== 'orderly') {
-      throw new InvalidArgumentError(`mode must be "concurrent" or "orderly"; got ${JSON.stringify(mode)}.`);
-    }
-    const groupMode = options.groupMode ?? 'clustering';
-    if (groupMode !== 'clustering' && groupMode !== 'broadcasting') {
-      throw new InvalidArgumentError(
-        `groupMode must be "clustering" or "broadcasting"; got ${JSON.stringify(groupMode)}.`,
-      );
-    }
-    const startFrom = options.startFrom ?? defaultStartFrom(groupMode);
-    if (startFrom !== 'latest' && startFrom !== 'earliest') {
-      throw new InvalidArgumentError(`startFrom must be "latest" or "earliest"; got ${JSON.stringify(startFrom)}.`);
-    }
-    const limits = SUBSCRIPTION_LIMITS;
-    const prefetch = options.prefetch ?? limits.prefetch.default;
-    if (!withinLimit(prefetch, limits.prefetch)) {
-      throw new InvalidArgumentError(
-        `prefetch must be an integer from ${limits.prefetch.min} to ${limits.prefetch.max}; got ${JSON.stringify(prefetch)}.`,
-      );
-    }
-    const maxReconsumeTimes = options.retry?.maxReconsumeTimes ?? limits.maxReconsumeTimes.default;
-    if (!withinLimit(maxReconsumeTimes, limits.maxReconsumeTimes)) {
-      throw new InvalidArgumentError(
-        `maxReconsumeTimes must be an integer from ${limits.maxReconsumeTimes.min} to ${limits.maxReconsumeTimes.max}; ` +
-          `got ${JSON.stringify(maxReconsumeTimes)}.`,
-      );
-    }
-    const pause = options.retry?.orderlyRetryPauseMs ?? 1000;
-    if (!Number.isInteger(pause) || pause < 0) {
-      throw new InvalidArgumentError(
-        `orderlyRetryPauseMs must be a non-negative integer; got ${JSON.stringify(pause)}.`,
-      );
-    }
-    const memberId = options.memberId ?? uuidv7();
-    if (typeof memberId !== 'string' || memberId.length === 0 || memberId.length > 128) {
-      throw new InvalidArgumentError('memberId must be a string of 1–128 characters.');
-    }
-    const retry: ResolvedRetry = {
-      maxReconsumeTimes,
-      levels: options.retry?.delayLevels ? parseDelayLevels(options.retry.delayLevels) : this.options.delayLevels,
-      customLevels: options.retry?.delayLevels !== undefined,
-      orderlyRetryPauseMs: pause,
-    };
-    return {
-      group,
-      topic,
-      mode,
-      groupMode,
-      startFrom,
-      prefetch,
-      memberId,
-      retry,
-      tagFilter: compileTagFilter(options.tags),
-      autoHeartbeat: (options as { autoHeartbeat?: boolean }).autoHeartbeat ?? true,
-    };
+    return subscription;
   }
 
   /** Keeps a member that does not use the engine's own heartbeat (a remote one) alive. */

@@ -27,6 +27,15 @@ export interface ResolvedEngineOptions {
   freeDiskBytes?: (dir: string) => number;
 }
 
+/**
+ * What specs may also pass to `BrokerEngine.open`. Not in the public `EngineOptions`: a deployment measures its free
+ * disk space for real.
+ */
+export interface ProbedEngineOptions extends EngineOptions {
+  /** Free bytes on the file system holding `dir`, in place of the real measure (to test the disk guard). */
+  freeDiskBytes?: (dir: string) => number;
+}
+
 export const MAX_QUEUES_PER_TOPIC = 1024;
 
 const checks = optionChecks((problem) => {
@@ -46,9 +55,7 @@ function nonNegativeInt(name: string, value: unknown, fallback: number): number 
 }
 
 /** Applies defaults and rejects bad options with a sentence that says what to change. */
-export function resolveEngineOptions(
-  options: EngineOptions & { freeDiskBytes?: (dir: string) => number },
-): ResolvedEngineOptions {
+export function resolveEngineOptions(options: ProbedEngineOptions): ResolvedEngineOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('BrokerEngine.open needs an options object such as { dataDir: "./data/broker" }.');
   }

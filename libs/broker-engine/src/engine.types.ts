@@ -177,8 +177,6 @@ export interface Subscription {
   assignedQueues(): string[];
   /** Stop taking messages, wait for in-flight handlers (up to `timeoutMs`), then leave the group. */
   close(timeoutMs?: number): Promise<void>;
-  /** Test hook: stop or resume heartbeating, as a member that hangs would. */
-  pauseHeartbeat(paused: boolean): void;
 }
 
 export type DeadLetterStatus = 'dead' | 'resent' | 'discarded';

@@ -2,6 +2,7 @@ import { type BrokerEngine, type Delivery, type SubscribeOptions, type Subscript
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EngineKit, sleep, tempDataDir, text, until } from '../../test/engine-test-kit';
 import { gate, ManualClock, type Gate } from '../../test/manual-clock';
+import { pauseHeartbeat } from './heartbeat-pause';
 
 interface Seen {
   member: string;
@@ -270,7 +271,7 @@ describe('consumer groups', () => {
       expect(topicQueues(one.assignedQueues(), 'work')).toHaveLength(2);
       expect(topicQueues(two.assignedQueues(), 'work')).toHaveLength(2);
 
-      one.pauseHeartbeat(true);
+      pauseHeartbeat(one, true);
       clock.advance(999);
       engine.runMaintenance();
       expect(topicQueues(one.assignedQueues(), 'work')).toHaveLength(2);
@@ -283,7 +284,7 @@ describe('consumer groups', () => {
       await until(() => seen.length >= 8, 5000, 'm2 to take everything');
       expect(new Set(seen.map((s) => s.member))).toEqual(new Set(['m2']));
 
-      one.pauseHeartbeat(false);
+      pauseHeartbeat(one, false);
       engine.runMaintenance();
       expect(topicQueues(one.assignedQueues(), 'work')).toHaveLength(2);
       expect(topicQueues(two.assignedQueues(), 'work')).toHaveLength(2);
@@ -339,7 +340,7 @@ describe('consumer groups', () => {
       await publishTexts(engine, 'jobs', ['hold2']);
       await until(() => deliveredOf('hold2').length === 1, 5000, 'hold2 delivered to m1');
       expect(deliveredOf('hold2')[0]!.member).toBe('m1');
-      m1.pauseHeartbeat(true);
+      pauseHeartbeat(m1, true);
       clock.advance(1500);
       engine.runMaintenance();
       expect(topicQueues(m2.assignedQueues(), 'jobs')).toEqual(['jobs:0']);

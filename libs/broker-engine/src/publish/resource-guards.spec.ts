@@ -6,13 +6,12 @@ import {
   InsufficientDiskSpaceError,
   StorageFullError,
   type BrokerEngine,
-  type EngineOptions,
   type PublishResult,
 } from '@reliable-mq/engine';
-import { resolveEngineOptions } from '../engine-options';
+import { resolveEngineOptions, type ProbedEngineOptions } from '../engine-options';
 import { EngineKit, sleep, until } from '../../test/engine-test-kit';
 
-type ProbedOptions = Partial<EngineOptions> & { freeDiskBytes?: (dir: string) => number };
+type ProbedOptions = Partial<ProbedEngineOptions>;
 
 const stored = (engine: BrokerEngine, topic: string): number =>
   engine
