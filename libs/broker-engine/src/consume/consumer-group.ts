@@ -1,25 +1,17 @@
 import type { GroupMode, StartFrom } from '../engine.types';
-import { describeError, isNonRetryable, requestedRetryDelay } from '../headers';
 import type { MessageRow } from '../storage/message-row';
 import { decodeTags } from '../storage/message-row';
-import { delayForLevel } from '../util/duration';
-import { detachedScope } from '../util/detached-scope';
 import { retryTopicOf } from '../util/names';
 import { allocateEvenly } from './allocate';
-import { originTopicOf, reconsumeTimesOf, toDelivery } from './delivery-mapper';
+import { originTopicOf, toDelivery } from './delivery-mapper';
+import { DeliveryPacer } from './delivery-pacer';
 import type { GroupContext } from './group-context';
 import type { MemberRuntime, TopicSubscription } from './member-runtime';
 import { QueueRuntime } from './queue-runtime';
 import { defaultStartFrom } from './start-position';
 
+/** How long a queue waits after its outcome could not be written (or a member lacks a subscription) before it tries again. */
 const SETTLE_FAILURE_PAUSE_MS = 1000;
-/**
- * Deliveries a group may start from handler completions within one turn of the event loop before it yields. A
- * completion frees a prefetch slot; filling it at once, rather than on the next turn, lets one turn hand out
- * everything already committed instead of one prefetch's worth, because the next turn may begin with a blocking
- * commit (an fsync in `sync` mode). The bound keeps a large backlog from holding the loop.
- */
-const DELIVERIES_PER_TURN = 1024;
 
 /**
  * Runtime of one consumer group: its members, which member owns which queue, and
@@ -36,12 +28,8 @@ export class ConsumerGroup {
   private readonly parkedQueues = new Map<string, Map<string, QueueRuntime>>();
   private readonly warnedMissingHandler = new Set<string>();
   readonly retryTopic: string;
-  private pumpScheduled = false;
-  private continueQueued = false;
-  private turnBudget = DELIVERIES_PER_TURN;
-  private readonly detached = detachedScope();
+  private readonly pacer = new DeliveryPacer(() => this.deliverAll());
   private tokens = 0;
-  private timers = new Set<NodeJS.Timeout>();
 
   constructor(
     readonly name: string,
@@ -176,43 +164,7 @@ export class ConsumerGroup {
   }
 
   schedulePump(): void {
-    if (this.pumpScheduled) return;
-    this.pumpScheduled = true;
-    setImmediate(() => this.detached(() => this.pump()));
-  }
-
-  private schedulePumpAt(delayMs: number): void {
-    const timer = setTimeout(
-      () =>
-        this.detached(() => {
-          this.timers.delete(timer);
-          this.schedulePump();
-        }),
-      delayMs,
-    );
-    this.timers.add(timer);
-  }
-
-  pump(): void {
-    this.pumpScheduled = false;
-    this.turnBudget = DELIVERIES_PER_TURN;
-    this.deliverAll();
-  }
-
-  /** Refills freed prefetch slots in this turn while its budget lasts; on the next turn after that. */
-  private continuePump(): void {
-    if (this.continueQueued || this.pumpScheduled) return;
-    if (this.turnBudget <= 0) {
-      this.schedulePump();
-      return;
-    }
-    this.continueQueued = true;
-    queueMicrotask(() =>
-      this.detached(() => {
-        this.continueQueued = false;
-        this.turnBudget -= this.deliverAll();
-      }),
-    );
+    this.pacer.schedule();
   }
 
   /** Hands out what the members can take; returns the number of messages handed out or disposed of. */
@@ -272,7 +224,7 @@ export class ConsumerGroup {
       }
       queue.putBack(row, true);
       queue.heldUntil = now + SETTLE_FAILURE_PAUSE_MS;
-      this.schedulePumpAt(SETTLE_FAILURE_PAUSE_MS);
+      this.pacer.scheduleAt(SETTLE_FAILURE_PAUSE_MS);
       return false;
     }
     if (!sub.tagFilter(decodeTags(row.tags))) {
@@ -280,7 +232,7 @@ export class ConsumerGroup {
       return true;
     }
     if (row.expire_at !== null && row.expire_at <= now) {
-      this.settle(queue, row, this.ctx.sendToDlq(this.name, row, 'expired', reconsumeTimesOf(row)));
+      this.settle(queue, row, this.ctx.failures.expired(this.name, row));
       return true;
     }
     this.dispatch(member, queue, row, sub);
@@ -341,37 +293,28 @@ export class ConsumerGroup {
     } else if (current) {
       this.fail(member, queue, entry.row, error);
     }
-    this.continuePump();
+    this.pacer.continue();
   }
 
+  /** What to do is the failure router's; holding the queue or settling the original is this group's. */
   private fail(member: MemberRuntime, queue: QueueRuntime, row: MessageRow, error: unknown): void {
-    const sub = this.subscriptionFor(member, queue, row);
-    const reason = describeError(error);
-    const reconsume = reconsumeTimesOf(row);
-    const maxTimes = sub?.retry.maxReconsumeTimes ?? 16;
-    if (this.isSerial(member, queue) || this.mode === 'broadcasting') {
-      // Serial consumption holds the queue and retries the same message in place.
-      queue.heldFailures++;
-      if (isNonRetryable(error) || queue.heldFailures > maxTimes) {
-        const failedBefore = queue.heldFailures - 1;
-        queue.heldFailures = 0;
-        this.settle(queue, row, this.ctx.sendToDlq(this.name, row, reason, failedBefore + reconsume));
-        return;
-      }
-      const pause = requestedRetryDelay(error) ?? sub?.retry.orderlyRetryPauseMs ?? 1000;
+    const inPlace = this.isSerial(member, queue) || this.mode === 'broadcasting';
+    if (inPlace) queue.heldFailures++;
+    const outcome = this.ctx.failures.route({
+      group: this.name,
+      row,
+      error,
+      retry: this.subscriptionFor(member, queue, row)?.retry,
+      heldFailures: inPlace ? queue.heldFailures : null,
+    });
+    if (outcome.kind === 'hold') {
       queue.putBack(row, true);
-      queue.heldUntil = this.ctx.clock.now() + pause;
-      this.schedulePumpAt(pause);
+      queue.heldUntil = this.ctx.clock.now() + outcome.pauseMs;
+      this.pacer.scheduleAt(outcome.pauseMs);
       return;
     }
-    if (isNonRetryable(error) || reconsume >= maxTimes) {
-      this.settle(queue, row, this.ctx.sendToDlq(this.name, row, reason, reconsume));
-      return;
-    }
-    const levels = sub?.retry.levels ?? [1000];
-    const level = sub?.retry.customLevels ? reconsume + 1 : 3 + reconsume;
-    const delay = requestedRetryDelay(error) ?? delayForLevel(levels, level);
-    this.settle(queue, row, this.ctx.sendToRetry(this.name, row, reconsume + 1, reason, delay));
+    if (inPlace) queue.heldFailures = 0;
+    this.settle(queue, row, outcome.written);
   }
 
   /** Acks the original only once its retry copy or DLQ record is durable. */
@@ -389,7 +332,7 @@ export class ConsumerGroup {
         this.ctx.reportError(error instanceof Error ? error : new Error(String(error)));
         queue.putBack(row, true);
         queue.heldUntil = this.ctx.clock.now() + SETTLE_FAILURE_PAUSE_MS;
-        this.schedulePumpAt(SETTLE_FAILURE_PAUSE_MS);
+        this.pacer.scheduleAt(SETTLE_FAILURE_PAUSE_MS);
       },
     );
   }
@@ -493,7 +436,6 @@ export class ConsumerGroup {
   }
 
   stop(): void {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    this.pacer.stop();
   }
 }
