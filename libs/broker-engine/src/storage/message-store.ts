@@ -118,6 +118,15 @@ export class MessageStore {
     return (this.minOffsetStmt.get(topic, queueId) as { min: number | null }).min;
   }
 
+  /** The next offset of every queue, as the last commit stored it; read once when the engine opens. */
+  queueHeads(): Array<{ topic: string; queue_id: number; next_offset: number }> {
+    return this.db.prepare('SELECT topic, queue_id, next_offset FROM queues').all() as Array<{
+      topic: string;
+      queue_id: number;
+      next_offset: number;
+    }>;
+  }
+
   saveQueueNext(topic: string, queueId: number, next: number): void {
     this.upsertQueueStmt.run(topic, queueId, next);
   }

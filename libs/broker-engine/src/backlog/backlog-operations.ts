@@ -1,0 +1,127 @@
+import type { Database } from 'better-sqlite3';
+import type { ConsumerGroups } from '../consume/consumer-groups';
+import type { OffsetJournal } from '../consume/offset-journal';
+import type { TopicInfo } from '../engine.types';
+import { InvalidArgumentError } from '../errors';
+import { HEADER_ORIGINAL_ID } from '../headers';
+import type { QueueOffsetTable } from '../publish/queue-offset-table';
+import type { QueueWriter } from '../publish/queue-writer';
+import { decodeHeaders, encodeHeaders } from '../storage/message-row';
+import type { MessageStore } from '../storage/message-store';
+import { TopicRegistry } from '../topics/topic-registry';
+import { validateName } from '../util/names';
+import { uuidv7 } from '../util/uuid-v7';
+import { moveBacklog } from './move-backlog';
+import type { OffsetResetPlan } from './offset-reset-plan';
+import { planOffsetReset, requireSubscription, resetOffsets } from './reset-offsets';
+
+interface BacklogOperationsDeps {
+  db: Database;
+  store: MessageStore;
+  topics: TopicRegistry;
+  heads: QueueOffsetTable;
+  writer: QueueWriter;
+  offsets: OffsetJournal;
+  groups: ConsumerGroups;
+  submit: <T>(apply: () => T, options: { publish: boolean }) => Promise<T>;
+  now: () => number;
+}
+
+/**
+ * What an operator does when a clustering group falls behind: give a topic more queues, move the group's backlog onto
+ * a topic with more queues, or move the group's offsets to a point in time. Each checks its arguments, then hands
+ * the engine's parts to the mechanism in this folder that does the work.
+ */
+export class BacklogOperations {
+  constructor(private readonly deps: BacklogOperationsDeps) {}
+
+  expandQueues(topic: string, queueCount: number): TopicInfo {
+    const { db, topics, groups } = this.deps;
+    const info = topics.require(topic);
+    TopicRegistry.validateQueueCount(queueCount);
+    if (queueCount <= info.queueCount) {
+      throw new InvalidArgumentError(
+        `Topic "${topic}" already has ${info.queueCount} queues; expandQueues needs a larger count, got ${queueCount}.`,
+      );
+    }
+    db.transaction(() => topics.resize(topic, queueCount)).immediate();
+    for (const group of groups.all()) group.rebalance();
+    return topics.require(topic);
+  }
+
+  redistribute(
+    group: string,
+    fromTopic: string,
+    toTopic: string,
+    onProgress: ((moved: number) => void) | undefined,
+  ): Promise<{ moved: number }> {
+    const { store, topics, groups, writer, now } = this.deps;
+    validateName('group', group);
+    topics.require(fromTopic);
+    topics.require(toTopic);
+    if (fromTopic === toTopic) throw new InvalidArgumentError('redistributeBacklog needs two different topics.');
+    const runtime = groups.clustering(group, 'backlogs are moved');
+    return moveBacklog({
+      group: runtime,
+      onProgress,
+      fromTopic,
+      toTopic,
+      queueCount: topics.queueCount(fromTopic),
+      toQueueCount: topics.queueCount(toTopic),
+      store,
+      submit: (apply) => this.deps.submit(apply, { publish: true }),
+      saveOffset: (queueId, committed) => store.saveOffset(group, '', fromTopic, queueId, committed, now()),
+      recordTarget: () => groups.record(group, toTopic, 'clustering', now()),
+      writeCopy: (row) => {
+        const at = now();
+        const headers = decodeHeaders(row.headers);
+        writer.write(
+          {
+            messageId: uuidv7(at),
+            topic: toTopic,
+            key: row.key,
+            tags: row.tags,
+            // The copy keeps the producer's id, so consumers and dedup see the message they knew.
+            headers: encodeHeaders({ ...headers, [HEADER_ORIGINAL_ID]: headers[HEADER_ORIGINAL_ID] ?? row.message_id }),
+            body: row.body,
+            bornAt: row.born_at,
+            expireAt: row.expire_at,
+          },
+          null,
+          at,
+        );
+      },
+    });
+  }
+
+  previewReset(group: string, topic: string, timestamp: number): OffsetResetPlan {
+    return planOffsetReset(this.resetInput(group, topic, timestamp));
+  }
+
+  reset(group: string, topic: string, timestamp: number): Promise<OffsetResetPlan> {
+    return resetOffsets({
+      ...this.resetInput(group, topic, timestamp),
+      now: this.deps.now,
+      submit: (apply) => this.deps.submit(apply, { publish: false }),
+    });
+  }
+
+  private resetInput(group: string, topic: string, timestamp: number) {
+    const { db, topics, heads, offsets, groups } = this.deps;
+    validateName('group', group);
+    topics.require(topic);
+    if (!Number.isFinite(timestamp) || timestamp < 0) {
+      throw new InvalidArgumentError(`An offset reset needs a timestamp in epoch ms; got ${String(timestamp)}.`);
+    }
+    requireSubscription(db, group, topic);
+    return {
+      db,
+      group: groups.clustering(group, 'offsets are reset'),
+      topic,
+      queueCount: topics.queueCount(topic),
+      timestamp,
+      headOf: (queueId: number) => heads.peek(topic, queueId),
+      dropPendingOffsets: () => offsets.dropPending(group, topic),
+    };
+  }
+}
