@@ -10,7 +10,10 @@ import type { MemberRuntime, TopicSubscription } from './member-runtime';
 import { QueueRuntime } from './queue-runtime';
 import { defaultStartFrom } from './start-position';
 
-/** How long a queue waits after its outcome could not be written (or a member lacks a subscription) before it tries again. */
+/**
+ * How long a queue waits before it tries a message again when its outcome could not be written, or when the member
+ * that owns the queue lacks the subscription the message needs.
+ */
 const SETTLE_FAILURE_PAUSE_MS = 1000;
 
 /**
@@ -298,6 +301,7 @@ export class ConsumerGroup {
 
   /** What to do is the failure router's; holding the queue or settling the original is this group's. */
   private fail(member: MemberRuntime, queue: QueueRuntime, row: MessageRow, error: unknown): void {
+    // Orderly and broadcasting consumption hold the queue and retry the same message in place.
     const inPlace = this.isSerial(member, queue) || this.mode === 'broadcasting';
     if (inPlace) queue.heldFailures++;
     const outcome = this.ctx.failures.route({
