@@ -6,9 +6,9 @@ import { allocateEvenly } from './allocate';
 import { originTopicOf, toDelivery } from './delivery-mapper';
 import { DeliveryPacer } from './delivery-pacer';
 import type { GroupContext } from './group-context';
+import { GroupQueues } from './group-queues';
 import type { MemberRuntime, TopicSubscription } from './member-runtime';
-import { QueueRuntime } from './queue-runtime';
-import { defaultStartFrom } from './start-position';
+import type { QueueRuntime } from './queue-runtime';
 
 /**
  * How long a queue waits before it tries a message again when its outcome could not be written, or when the member
@@ -17,18 +17,14 @@ import { defaultStartFrom } from './start-position';
 const SETTLE_FAILURE_PAUSE_MS = 1000;
 
 /**
- * Runtime of one consumer group: its members, which member owns which queue, and
- * the delivery state of every queue. Clustering groups keep one state per queue,
+ * Runtime of one consumer group: its members, which member owns which queue, and what
+ * each member is handed. Clustering groups keep one state per queue (`GroupQueues`),
  * shared by whichever member owns it, so a queue moving between members never hands
  * a message that is still in flight to a second member.
  */
 export class ConsumerGroup {
   readonly members = new Map<string, MemberRuntime>();
-  private readonly sharedQueues = new Map<string, QueueRuntime>();
-  private readonly startFrom = new Map<string, StartFrom>();
-  private readonly loadedOffsets = new Map<string, Map<number, number>>();
-  /** Broadcasting: queue states of members that left, by member id, resumed when the id comes back. */
-  private readonly parkedQueues = new Map<string, Map<string, QueueRuntime>>();
+  private readonly queues: GroupQueues;
   private readonly warnedMissingHandler = new Set<string>();
   readonly retryTopic: string;
   private readonly pacer = new DeliveryPacer(() => this.deliverAll());
@@ -40,6 +36,7 @@ export class ConsumerGroup {
     private readonly ctx: GroupContext,
   ) {
     this.retryTopic = retryTopicOf(name);
+    this.queues = new GroupQueues(name, mode, this.retryTopic, ctx);
   }
 
   /** Whether a member reads the retry topic: every clustering member (orderly ones get resent dead letters there). */
@@ -54,7 +51,7 @@ export class ConsumerGroup {
   }
 
   addSubscription(member: MemberRuntime, sub: TopicSubscription, startFrom: StartFrom): void {
-    if (!this.startFrom.has(sub.topic)) this.startFrom.set(sub.topic, startFrom);
+    this.queues.noteStartFrom(sub.topic, startFrom);
     member.subscriptions.set(sub.topic, sub);
     this.members.set(member.id, member);
     this.rebalance();
@@ -67,7 +64,7 @@ export class ConsumerGroup {
       for (const member of active) {
         for (const topic of this.topicsOf(member)) {
           for (let queueId = 0; queueId < this.ctx.queueCount(topic); queueId++) {
-            const queue = this.queue(topic, queueId, member.id, member.ownQueues);
+            const queue = this.queues.obtain(topic, queueId, member.id, member.ownQueues);
             queue.owner = member;
           }
         }
@@ -77,7 +74,7 @@ export class ConsumerGroup {
     }
     const topics = new Set<string>();
     for (const member of active) for (const topic of this.topicsOf(member)) topics.add(topic);
-    for (const queue of this.sharedQueues.values()) if (!topics.has(queue.topic)) queue.owner = null;
+    for (const queue of this.queues.shared.values()) if (!topics.has(queue.topic)) queue.owner = null;
     for (const topic of topics) {
       const candidates = active.filter((member) => this.topicsOf(member).includes(topic));
       const queueIds = Array.from({ length: this.ctx.queueCount(topic) }, (_, index) => index);
@@ -86,72 +83,19 @@ export class ConsumerGroup {
         queueIds,
       );
       for (const queueId of queueIds) {
-        this.queue(topic, queueId, '', this.sharedQueues).owner = null;
+        this.queues.obtain(topic, queueId, '', this.queues.shared).owner = null;
       }
       for (const [memberId, owned] of allocation) {
         const member = this.members.get(memberId)!;
-        for (const queueId of owned) this.queue(topic, queueId, '', this.sharedQueues).owner = member;
+        for (const queueId of owned) this.queues.obtain(topic, queueId, '', this.queues.shared).owner = member;
       }
     }
     this.schedulePump();
   }
 
-  private queue(topic: string, queueId: number, offsetOwner: string, map: Map<string, QueueRuntime>): QueueRuntime {
-    const id = `${topic}\u0000${queueId}`;
-    let queue = map.get(id);
-    if (queue) return queue;
-    queue = this.parkedQueues.get(offsetOwner)?.get(id);
-    if (queue) {
-      this.parkedQueues.get(offsetOwner)!.delete(id);
-      map.set(id, queue);
-      return queue;
-    }
-    const stored = this.storedOffsets(topic, offsetOwner);
-    let committed = stored.get(queueId);
-    let pin = false;
-    if (committed === undefined) {
-      pin = true;
-      const head = this.ctx.queueHeads.peek(topic, queueId);
-      const policy =
-        topic === this.retryTopic || stored.size > 0
-          ? 'earliest'
-          : (this.startFrom.get(topic) ?? defaultStartFrom(this.mode));
-      committed = policy === 'latest' ? head : (this.ctx.store.minOffset(topic, queueId) ?? head);
-    }
-    queue = new QueueRuntime(topic, queueId, offsetOwner, committed);
-    map.set(id, queue);
-    if (pin) {
-      // Persist where a new group starts, so 'latest' does not drift past messages published before its first ack.
-      queue.persisted = -1;
-      this.ctx.markOffsetDirty(this.name, offsetOwner, topic, queueId, committed);
-    } else {
-      // Acked above a gap before the last clean close: done, not delivered again.
-      for (const offset of this.ctx.store.loadAcked(this.name, offsetOwner, topic, queueId, committed)) {
-        queue.markAcked(offset);
-      }
-      this.offsetMoved(queue);
-    }
-    return queue;
-  }
-
-  private storedOffsets(topic: string, offsetOwner: string): Map<number, number> {
-    const id = `${topic}\u0000${offsetOwner}`;
-    let loaded = this.loadedOffsets.get(id);
-    if (!loaded) {
-      loaded = new Map(
-        this.ctx.store.loadOffsets(this.name, offsetOwner, topic).map((row) => [row.queue_id, row.committed]),
-      );
-      this.loadedOffsets.set(id, loaded);
-    }
-    return loaded;
-  }
-
   /** All queue states this group holds in memory. */
   allQueues(): QueueRuntime[] {
-    const queues = [...this.sharedQueues.values()];
-    for (const member of this.members.values()) queues.push(...member.ownQueues.values());
-    for (const parked of this.parkedQueues.values()) queues.push(...parked.values());
-    return queues;
+    return this.queues.all([...this.members.values()].map((member) => member.ownQueues));
   }
 
   /** Saves offsets acked above each queue's committed offset; call inside a transaction at close. */
@@ -162,7 +106,7 @@ export class ConsumerGroup {
   }
 
   ownedBy(member: MemberRuntime): QueueRuntime[] {
-    const source = this.mode === 'broadcasting' ? member.ownQueues.values() : this.sharedQueues.values();
+    const source = this.mode === 'broadcasting' ? member.ownQueues.values() : this.queues.shared.values();
     return [...source].filter((queue) => queue.owner === member);
   }
 
@@ -248,13 +192,13 @@ export class ConsumerGroup {
     const rows = this.ctx.store.readQueue(queue.topic, queue.queueId, queue.nextFetch, this.ctx.fetchBatch);
     if (rows.length === 0) {
       queue.skipGap(head);
-      this.offsetMoved(queue);
+      this.queues.offsetMoved(queue);
       queue.nextFetch = head;
       return false;
     }
     if (rows[0]!.queue_offset > queue.nextFetch) {
       queue.skipGap(rows[0]!.queue_offset);
-      this.offsetMoved(queue);
+      this.queues.offsetMoved(queue);
     }
     queue.buffer.push(...rows);
     queue.nextFetch = rows[rows.length - 1]!.queue_offset + 1;
@@ -342,13 +286,7 @@ export class ConsumerGroup {
   }
 
   ack(queue: QueueRuntime, offset: number): void {
-    if (queue.markAcked(offset)) this.offsetMoved(queue);
-  }
-
-  private offsetMoved(queue: QueueRuntime): void {
-    if (queue.committed === queue.persisted) return;
-    queue.persisted = queue.committed;
-    this.ctx.markOffsetDirty(this.name, queue.offsetOwner, queue.topic, queue.queueId, queue.committed);
+    if (queue.markAcked(offset)) this.queues.offsetMoved(queue);
   }
 
   /** Consume timeouts, heartbeats and held queues. */
@@ -417,7 +355,7 @@ export class ConsumerGroup {
     }
     member.inflight = 0;
     this.members.delete(member.id);
-    if (this.mode === 'broadcasting') this.parkedQueues.set(member.id, member.ownQueues);
+    if (this.mode === 'broadcasting') this.queues.park(member.id, member.ownQueues);
     this.rebalance();
   }
 
@@ -436,7 +374,7 @@ export class ConsumerGroup {
 
   /** Queue state for a topic, creating it (and loading its offset) if needed. Clustering groups only. */
   sharedQueue(topic: string, queueId: number): QueueRuntime {
-    return this.queue(topic, queueId, '', this.sharedQueues);
+    return this.queues.obtain(topic, queueId, '', this.queues.shared);
   }
 
   stop(): void {
