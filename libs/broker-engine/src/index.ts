@@ -4,6 +4,9 @@
 export { BrokerEngine, DATABASE_FILE } from './broker-engine';
 export type * from './engine.types';
 
+// hosting remote members: what the standalone broker also passes to subscribe for a member its connection keeps alive
+export type { HostedSubscribeOptions } from './consume/subscription-options';
+
 // errors
 export * from './errors';
 
