@@ -1,4 +1,4 @@
-import type { BrokerEngine, Delivery, Subscription } from '@reliable-mq/engine';
+import type { BrokerEngine, Delivery, HostedSubscribeOptions, Subscription } from '@reliable-mq/engine';
 import {
   ProtocolError,
   ProtocolErrorCode,
@@ -95,7 +95,7 @@ export class ConnectionSubscriptions {
         true,
       );
     }
-    const opening = this.engine.subscribe({
+    const options: HostedSubscribeOptions = {
       group: args.group,
       topic: args.topic,
       tags: args.tags,
@@ -107,7 +107,8 @@ export class ConnectionSubscriptions {
       // Liveness comes from this connection's traffic, not from the engine's own timer.
       autoHeartbeat: false,
       handler: (delivery: Delivery) => this.deliver(id, delivery),
-    } as Parameters<BrokerEngine['subscribe']>[0]);
+    };
+    const opening = this.engine.subscribe(options);
     this.opening.set(id, opening);
     let engineSub: Subscription;
     try {
