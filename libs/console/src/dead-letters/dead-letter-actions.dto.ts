@@ -1,22 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import {
-  Allow,
-  ArrayMaxSize,
-  ArrayMinSize,
-  IsArray,
-  IsBoolean,
-  IsInt,
-  IsNotEmpty,
-  IsObject,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  MaxLength,
-  Min,
-  ValidateNested,
-} from 'class-validator';
+import { Allow, IsBoolean, IsInt, IsObject, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { OptionalReason, RequiredReason, SelectionOf } from '../http/action-fields';
 import { DeadLetterFilterDto } from './dead-letter-filter.dto';
 
 export const MAX_SELECTION = 1000;
@@ -55,21 +40,14 @@ export class RetryDeadLetterDto {
   @IsBoolean()
   confirmUnchecked?: boolean;
 
-  @ApiPropertyOptional({ description: 'Why, for the audit log.', maxLength: 500 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
+  @OptionalReason('Why, for the audit log.')
   reason?: string;
 }
 
 export class BulkRetryDto {
   @ApiPropertyOptional({ type: [Number], description: `Dead-letter ids (at most ${MAX_SELECTION}); or give filter.` })
   @IsOptional()
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_SELECTION)
-  @IsInt({ each: true })
-  @Min(1, { each: true })
+  @SelectionOf(MAX_SELECTION, IsInt({ each: true }), Min(1, { each: true }))
   ids?: number[];
 
   @ApiPropertyOptional({ type: DeadLetterFilterDto, description: 'Retry every dead letter matching this filter now.' })
@@ -90,44 +68,28 @@ export class BulkRetryDto {
   @IsBoolean()
   confirmDedupWindow?: boolean;
 
-  @ApiPropertyOptional({ maxLength: 500 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
+  @OptionalReason()
   reason?: string;
 }
 
 export class DiscardDeadLettersDto {
   @ApiProperty({ type: [Number], description: `Dead-letter ids, at most ${MAX_SELECTION}.` })
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_SELECTION)
-  @IsInt({ each: true })
-  @Min(1, { each: true })
+  @SelectionOf(MAX_SELECTION, IsInt({ each: true }), Min(1, { each: true }))
   ids!: number[];
 
   @ApiProperty({ description: 'Why they are discarded; required, kept in the audit log and on the letters.' })
-  @IsString()
-  @IsNotEmpty({ message: 'reason is required: say why these messages are discarded' })
-  @Matches(/\S/, { message: 'reason is required: say why these messages are discarded' })
-  @MaxLength(500)
+  @RequiredReason('reason is required: say why these messages are discarded')
   reason!: string;
 }
 
 export class DiscardDeadLetterDto {
   @ApiProperty({ description: 'Why it is discarded; required.' })
-  @IsString()
-  @IsNotEmpty({ message: 'reason is required: say why this message is discarded' })
-  @Matches(/\S/, { message: 'reason is required: say why this message is discarded' })
-  @MaxLength(500)
+  @RequiredReason('reason is required: say why this message is discarded')
   reason!: string;
 }
 
 export class RevealPayloadDto {
   @ApiProperty({ description: 'Why the real values are needed; required, kept in the audit log.' })
-  @IsString()
-  @IsNotEmpty({ message: 'reason is required: say why the masked fields must be seen' })
-  @Matches(/\S/, { message: 'reason is required: say why the masked fields must be seen' })
-  @MaxLength(500)
+  @RequiredReason('reason is required: say why the masked fields must be seen')
   reason!: string;
 }

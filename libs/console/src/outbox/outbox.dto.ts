@@ -1,18 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  ArrayMinSize,
-  IsArray,
-  IsIn,
-  IsNotEmpty,
-  IsOptional,
-  IsString,
-  IsUUID,
-  Matches,
-  MaxLength,
-} from 'class-validator';
+import { IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { OUTBOX_ORDER_COLUMN_NAMES, type OutboxOrderColumn } from '@reliable-mq/nestjs';
+import { OptionalReason, RequiredReason, SelectionOf } from '../http/action-fields';
 import { DEFAULT_PAGE_LIMITS, PagedSortedQuery } from '../http/paged-sorted.query';
 import { emptyToUndefined } from '../http/query-values';
 import { sortSpec } from '../http/sort';
@@ -49,31 +39,19 @@ export class ListOutboxRowsQuery extends PagedSortedQuery(OUTBOX_ROW_SORT, DEFAU
 
 export class RequeueOutboxRowsDto {
   @ApiProperty({ type: [String], description: `Message ids of outbox rows, at most ${MAX_OUTBOX_SELECTION}.` })
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_OUTBOX_SELECTION)
-  @IsUUID('all', { each: true })
+  @SelectionOf(MAX_OUTBOX_SELECTION, IsUUID('all', { each: true }))
   ids!: string[];
 
-  @ApiPropertyOptional({ maxLength: 500 })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
+  @OptionalReason()
   reason?: string;
 }
 
 export class DiscardOutboxRowsDto {
   @ApiProperty({ type: [String] })
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_OUTBOX_SELECTION)
-  @IsUUID('all', { each: true })
+  @SelectionOf(MAX_OUTBOX_SELECTION, IsUUID('all', { each: true }))
   ids!: string[];
 
   @ApiProperty({ description: 'Why these rows are never sent; required.' })
-  @IsString()
-  @IsNotEmpty({ message: 'reason is required: say why these rows are discarded' })
-  @Matches(/\S/, { message: 'reason is required: say why these rows are discarded' })
-  @MaxLength(500)
+  @RequiredReason('reason is required: say why these rows are discarded')
   reason!: string;
 }
