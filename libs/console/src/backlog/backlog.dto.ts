@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
@@ -8,6 +9,21 @@ const NAME = /^[A-Za-z0-9._%-]+$/;
 const NAME_MESSAGE = 'must be 1–127 letters, digits, ".", "_", "-" or "%"';
 /** The engine's ceiling on a topic's queues. */
 export const MAX_QUEUES = 1024;
+
+/** A topic or group name as the engine accepts it; a refusal names the field. */
+function EngineName(field: string): PropertyDecorator {
+  // Listed in the order they run, the lowest decorator first, as when they were written out at each field.
+  return applyDecorators(Matches(NAME, { message: `${field} ${NAME_MESSAGE}` }), MaxLength(127), IsString());
+}
+
+/** The moment a reset starts the group at: epoch ms or an ISO 8601 date-time, read into epoch ms. */
+function StoredAtOrAfter(): PropertyDecorator {
+  return applyDecorators(
+    Min(0),
+    IsInt({ message: 'at must be epoch milliseconds or an ISO 8601 date-time' }),
+    Transform(toEpochMs),
+  );
+}
 
 export const BACKLOG_SORT = sortSpec(
   ['lag', 'lagMs', 'group', 'topic', 'consume', 'publish', 'members', 'queues', 'drain'] as const,
@@ -27,9 +43,7 @@ class ReasonDto {
 
 export class ExpandQueuesDto extends ReasonDto {
   @ApiProperty({ description: 'The topic whose queues to add.' })
-  @IsString()
-  @MaxLength(127)
-  @Matches(NAME, { message: `topic ${NAME_MESSAGE}` })
+  @EngineName('topic')
   topic!: string;
 
   @ApiProperty({ description: `The new queue count, larger than the current one, at most ${MAX_QUEUES}.` })
@@ -41,21 +55,15 @@ export class ExpandQueuesDto extends ReasonDto {
 
 export class RedistributeDto extends ReasonDto {
   @ApiProperty({ description: 'The clustering group whose backlog to move.' })
-  @IsString()
-  @MaxLength(127)
-  @Matches(NAME, { message: `group ${NAME_MESSAGE}` })
+  @EngineName('group')
   group!: string;
 
   @ApiProperty({ description: 'The topic the backlog is on.' })
-  @IsString()
-  @MaxLength(127)
-  @Matches(NAME, { message: `fromTopic ${NAME_MESSAGE}` })
+  @EngineName('fromTopic')
   fromTopic!: string;
 
   @ApiProperty({ description: 'The topic to move it to; the group must consume it too.' })
-  @IsString()
-  @MaxLength(127)
-  @Matches(NAME, { message: `toTopic ${NAME_MESSAGE}` })
+  @EngineName('toTopic')
   toTopic!: string;
 
   @ApiPropertyOptional({ description: 'Queues of toTopic when it has to be created.' })
@@ -68,43 +76,31 @@ export class RedistributeDto extends ReasonDto {
 
 export class ResetPreviewQuery {
   @ApiProperty()
-  @IsString()
-  @MaxLength(127)
-  @Matches(NAME, { message: `group ${NAME_MESSAGE}` })
+  @EngineName('group')
   group!: string;
 
   @ApiProperty()
-  @IsString()
-  @MaxLength(127)
-  @Matches(NAME, { message: `topic ${NAME_MESSAGE}` })
+  @EngineName('topic')
   topic!: string;
 
   @ApiProperty({
     description: 'Epoch ms or ISO 8601: the group will start at the first message stored at or after it.',
   })
-  @Transform(toEpochMs)
-  @IsInt({ message: 'at must be epoch milliseconds or an ISO 8601 date-time' })
-  @Min(0)
+  @StoredAtOrAfter()
   at!: number;
 }
 
 export class ResetOffsetsDto extends ReasonDto {
   @ApiProperty()
-  @IsString()
-  @MaxLength(127)
-  @Matches(NAME, { message: `group ${NAME_MESSAGE}` })
+  @EngineName('group')
   group!: string;
 
   @ApiProperty()
-  @IsString()
-  @MaxLength(127)
-  @Matches(NAME, { message: `topic ${NAME_MESSAGE}` })
+  @EngineName('topic')
   topic!: string;
 
   @ApiProperty({ description: 'Epoch ms or ISO 8601 (with a zone, or read as the server time).' })
-  @Transform(toEpochMs)
-  @IsInt({ message: 'at must be epoch milliseconds or an ISO 8601 date-time' })
-  @Min(0)
+  @StoredAtOrAfter()
   at!: number;
 
   @ApiPropertyOptional({
