@@ -3,7 +3,7 @@ import type { OutboxRowSortColumn } from './outbox.dto';
 import type { OutboxRowView, OutboxServiceSummary } from './outbox.service';
 import { sortSpec } from '../http/sort';
 import { formatAge, formatTime, href, html, type SafeHtml } from '../pages/html';
-import { selectionForm } from '../pages/action-form';
+import { discardSelectedForm, selectAllHeader, selectionForm } from '../pages/action-form';
 import { pager, type PageContext } from '../pages/layout';
 import { scrollBox, sortFields, sortHeader, sortedRows, type SortableTable } from '../pages/sortable-table';
 
@@ -120,20 +120,12 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
                       button: 'Requeue',
                       testId: 'requeue-form',
                     })}
-                    ${selectionForm({
+                    ${discardSelectedForm({
                       endpoint: `api/outbox/${model.service}/discard`,
                       selection: 'outbox-rows',
                       ids: 'ids',
-                      confirm: {
-                        message: 'Discard the selected outbox rows? They will never be sent.',
-                        title: 'Discard outbox rows',
-                        label: 'Discard',
-                      },
-                      danger: true,
-                      reasonRequired: true,
-                      legend: 'Discard selected',
-                      button: 'Discard',
-                      testId: 'discard-selected-form',
+                      question: 'Discard the selected outbox rows? They will never be sent.',
+                      title: 'Discard outbox rows',
                     })}
                   </section>`
                 : ''
@@ -146,10 +138,10 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
                     html`<table id="outbox-rows" data-testid="outbox-rows-table">
                       <thead>
                         <tr>
-                          ${operator ? html`<th scope="col"><input type="checkbox" data-select-all="outbox-rows" data-testid="select-all" aria-label="Select all on this page" /></th>` : ''}
-                          ${sortHeader(rows, 'seq', 'Seq')} ${sortHeader(rows, 'id', 'Message id')}
-                          ${sortHeader(rows, 'topic', 'Topic')} ${sortHeader(rows, 'key', 'Key')}
-                          ${sortHeader(rows, 'attempts', 'Attempts')} ${sortHeader(rows, 'createdAt', 'Created')}
+                          ${operator ? selectAllHeader('outbox-rows') : ''} ${sortHeader(rows, 'seq', 'Seq')}
+                          ${sortHeader(rows, 'id', 'Message id')} ${sortHeader(rows, 'topic', 'Topic')}
+                          ${sortHeader(rows, 'key', 'Key')} ${sortHeader(rows, 'attempts', 'Attempts')}
+                          ${sortHeader(rows, 'createdAt', 'Created')}
                           ${sortHeader(rows, 'nextAttemptAt', 'Next attempt')}
                           ${sortHeader(rows, 'error', 'Last error')}
                           <th scope="col">Payload</th>

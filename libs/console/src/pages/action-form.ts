@@ -48,3 +48,42 @@ export function selectionForm(spec: SelectionFormSpec): SafeHtml {
     </fieldset>
   </form>`;
 }
+
+export interface DiscardSelectedSpec {
+  endpoint: string;
+  selection: string;
+  ids: string;
+  /** What the operator is asked before the rows go, saying what is lost. */
+  question: string;
+  title: string;
+}
+
+/**
+ * The discard of ticked rows every settle page offers: destructive, so it asks first, and it needs a reason, which the
+ * audit log keeps.
+ */
+export function discardSelectedForm(spec: DiscardSelectedSpec): SafeHtml {
+  return selectionForm({
+    endpoint: spec.endpoint,
+    selection: spec.selection,
+    ids: spec.ids,
+    confirm: { message: spec.question, title: spec.title, label: 'Discard' },
+    danger: true,
+    reasonRequired: true,
+    legend: 'Discard selected',
+    button: 'Discard',
+    testId: 'discard-selected-form',
+  });
+}
+
+/** The header cell that ticks or clears every row of the `selection` checkbox group on the page. */
+export function selectAllHeader(selection: string): SafeHtml {
+  return html`<th scope="col">
+    <input
+      type="checkbox"
+      data-select-all="${selection}"
+      data-testid="select-all"
+      aria-label="Select all on this page"
+    />
+  </th>`;
+}

@@ -2,7 +2,7 @@ import { hasRole } from '../auth/roles.decorator';
 import type { HalfMessageSortColumn } from '../transactions/transactions.dto';
 import type { HalfMessageView, HalfState } from '../transactions/transactions.service';
 import { formatAge, formatTime, href, html, type SafeHtml } from './html';
-import { selectionForm } from './action-form';
+import { discardSelectedForm, selectAllHeader, selectionForm } from './action-form';
 import { pager, type PageContext } from './layout';
 import { scrollBox, sortFields, sortHeader, type SortableTable } from './sortable-table';
 
@@ -75,20 +75,12 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
               button: 'Commit',
               testId: 'commit-form',
             })}
-            ${selectionForm({
+            ${discardSelectedForm({
               endpoint: 'api/transactions/discard',
               selection: 'half-messages',
               ids: 'txIds',
-              confirm: {
-                message: 'Discard the selected half messages? They will never be delivered.',
-                title: 'Discard half messages',
-                label: 'Discard',
-              },
-              danger: true,
-              reasonRequired: true,
-              legend: 'Discard selected',
-              button: 'Discard',
-              testId: 'discard-selected-form',
+              question: 'Discard the selected half messages? They will never be delivered.',
+              title: 'Discard half messages',
             })}
           </section>`
         : ''
@@ -101,10 +93,10 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
             html`<table id="half-messages" data-testid="half-messages-table">
               <thead>
                 <tr>
-                  ${settle ? html`<th scope="col"><input type="checkbox" data-select-all="half-messages" data-testid="select-all" aria-label="Select all on this page" /></th>` : ''}
-                  ${sortHeader(table, 'txId', 'Transaction')} ${sortHeader(table, 'producerGroup', 'Producer group')}
-                  ${sortHeader(table, 'topic', 'Topic')} ${sortHeader(table, 'key', 'Key')}
-                  ${sortHeader(table, 'sentAt', 'Sent')} ${sortHeader(table, 'checks', 'Checks')}
+                  ${settle ? selectAllHeader('half-messages') : ''} ${sortHeader(table, 'txId', 'Transaction')}
+                  ${sortHeader(table, 'producerGroup', 'Producer group')} ${sortHeader(table, 'topic', 'Topic')}
+                  ${sortHeader(table, 'key', 'Key')} ${sortHeader(table, 'sentAt', 'Sent')}
+                  ${sortHeader(table, 'checks', 'Checks')}
                   ${model.state === 'unresolved' ? sortHeader(table, 'nextCheckAt', 'Next check') : sortHeader(table, 'reason', 'Reason')}
                   <th scope="col">Payload</th>
                 </tr>
