@@ -1,9 +1,6 @@
 import { Injectable, Module, Scope, type INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { IsInt, IsString, Min } from 'class-validator';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import {
@@ -14,11 +11,11 @@ import {
   RELIABLE_MQ_TRANSPORT,
   ReliableMqModule,
   ReliablePublisher,
-  reliableMqEntities,
   type MessageContext,
   type Transport,
 } from '@reliable-mq/nestjs';
 import { temporaryEmbeddedTransport, waitForIdle } from '@reliable-mq/nestjs/testing';
+import { orderChargesDataSource } from '../test/order-charges-database';
 import { cleanupAfterEach, startTestingModule, startupErrorOf } from '../test/testing-module';
 
 class PaymentDto {
@@ -65,21 +62,8 @@ interface Harness {
 
 const cleanups = cleanupAfterEach();
 
-async function sqliteDataSource(): Promise<DataSource> {
-  const dir = mkdtempSync(join(tmpdir(), 'rmq-module-db-'));
-  const dataSource = new DataSource({
-    type: 'better-sqlite3',
-    database: join(dir, 'app.sqlite'),
-    entities: reliableMqEntities,
-  });
-  await dataSource.initialize();
-  await dataSource.query('CREATE TABLE orders (id TEXT PRIMARY KEY, amount INTEGER NOT NULL)');
-  await dataSource.query('CREATE TABLE charges (order_id TEXT NOT NULL, amount INTEGER NOT NULL)');
-  cleanups.push(async () => {
-    if (dataSource.isInitialized) await dataSource.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dataSource;
+function sqliteDataSource(): Promise<DataSource> {
+  return orderChargesDataSource('rmq-module-db-', cleanups);
 }
 
 async function start(providers: Array<new (...args: never[]) => object> = [PaymentHandler]): Promise<Harness> {

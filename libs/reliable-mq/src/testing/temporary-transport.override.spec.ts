@@ -1,10 +1,8 @@
 import { Injectable, Module, type DynamicModule } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { Test, type TestingModule, type TestingModuleBuilder } from '@nestjs/testing';
+import { existsSync } from 'node:fs';
 import { DataSource } from 'typeorm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   EmbeddedTransport,
   MemoryDedupStore,
@@ -13,18 +11,16 @@ import {
   RELIABLE_MQ_TRANSPORT,
   ReliableMqModule,
   ReliablePublisher,
-  reliableMqEntities,
   type MessageContext,
+  type ReliableMqModuleOptions,
   type Transport,
 } from '@reliable-mq/nestjs';
 import { waitForIdle, withTemporaryTransport } from '@reliable-mq/nestjs/testing';
 import { freePort } from '../../../../test/support/free-port';
+import { orderChargesDataSource } from '../../test/order-charges-database';
+import { cleanupAfterEach } from '../../test/testing-module';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = cleanupAfterEach();
 
 @Injectable()
 class OrderService {
@@ -64,19 +60,7 @@ class PaymentHandler {
 
 /** The app's database: a provider of its own, as TypeOrmModule would give it. */
 async function databaseModule(): Promise<DynamicModule> {
-  const dir = mkdtempSync(join(tmpdir(), 'rmq-temporary-transport-db-'));
-  const dataSource = new DataSource({
-    type: 'better-sqlite3',
-    database: join(dir, 'app.sqlite'),
-    entities: reliableMqEntities,
-  });
-  await dataSource.initialize();
-  await dataSource.query('CREATE TABLE orders (id TEXT PRIMARY KEY, amount INTEGER NOT NULL)');
-  await dataSource.query('CREATE TABLE charges (order_id TEXT NOT NULL, amount INTEGER NOT NULL)');
-  cleanups.push(async () => {
-    if (dataSource.isInitialized) await dataSource.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dataSource = await orderChargesDataSource('rmq-temporary-transport-db-', cleanups);
   @Module({})
   class DatabaseModule {}
   return {
@@ -108,6 +92,30 @@ async function remoteBrokerApp(): Promise<DynamicModule> {
     ],
     providers: [OrderService, PaymentHandler],
   };
+}
+
+/**
+ * The app with ReliableMQ configured from forRootAsync on its database, as production would, with `options` naming the
+ * transport and the rest that the test is about.
+ */
+async function appFromForRootAsync(
+  options: Pick<ReliableMqModuleOptions, 'transport' | 'dedup'>,
+): Promise<TestingModuleBuilder> {
+  return Test.createTestingModule({
+    imports: [
+      await databaseModule(),
+      ReliableMqModule.forRootAsync({
+        inject: [DataSource],
+        useFactory: (dataSource: DataSource) => ({
+          producerGroup: 'order-service',
+          dataSource,
+          runMigrations: true,
+          ...options,
+        }),
+      }),
+    ],
+    providers: [OrderService, PaymentHandler],
+  });
 }
 
 async function started(moduleRef: TestingModule): Promise<TestingModule> {
@@ -173,20 +181,8 @@ describe('withTemporaryTransport', () => {
     const url = `amqp://guest:guest@127.0.0.1:${await freePort()}`;
     const moduleRef = await started(
       await withTemporaryTransport(
-        Test.createTestingModule({
-          imports: [
-            await databaseModule(),
-            ReliableMqModule.forRootAsync({
-              inject: [DataSource],
-              useFactory: (dataSource: DataSource) => ({
-                producerGroup: 'order-service',
-                dataSource,
-                runMigrations: true,
-                transport: { kind: 'rabbitmq', url, topics: [{ name: 'order.created', queueCount: 3 }] },
-              }),
-            }),
-          ],
-          providers: [OrderService, PaymentHandler],
+        await appFromForRootAsync({
+          transport: { kind: 'rabbitmq', url, topics: [{ name: 'order.created', queueCount: 3 }] },
         }),
       ).compile(),
     );
@@ -205,21 +201,9 @@ describe('withTemporaryTransport', () => {
   it('leaves the dedup store to the app, which a Redis-dedup app overrides as a provider', async () => {
     const moduleRef = await started(
       await withTemporaryTransport(
-        Test.createTestingModule({
-          imports: [
-            await databaseModule(),
-            ReliableMqModule.forRootAsync({
-              inject: [DataSource],
-              useFactory: (dataSource: DataSource) => ({
-                producerGroup: 'order-service',
-                dataSource,
-                runMigrations: true,
-                transport: { kind: 'rabbitmq', url: 'amqp://127.0.0.1:1' },
-                dedup: { store: 'redis', url: 'redis://127.0.0.1:1' },
-              }),
-            }),
-          ],
-          providers: [OrderService, PaymentHandler],
+        await appFromForRootAsync({
+          transport: { kind: 'rabbitmq', url: 'amqp://127.0.0.1:1' },
+          dedup: { store: 'redis', url: 'redis://127.0.0.1:1' },
         }),
       )
         .overrideProvider(RELIABLE_MQ_DEDUP_STORE)
