@@ -7,9 +7,9 @@ import {
   E2E_WINDOW as WINDOW,
   HandlerProbe,
   withEndToEndRig as withRig,
-  type EndToEndLoad as Load,
   type EndToEndRig as Rig,
 } from '../lib/end-to-end';
+import { endToEndLoads } from '../lib/end-to-end-loads';
 import { RABBITMQ_URL } from '../lib/services';
 import { freshDir, sentAtOf, timedBody } from '../lib/temp';
 import type { BenchContext, Measurement, Suite } from '../lib/types';
@@ -91,12 +91,7 @@ async function rabbitRig(ctx: BenchContext, type: 'classic' | 'quorum', round: n
 }
 
 export function endToEndSuite(ctx: BenchContext): Suite {
-  const maxLoad: Load = {
-    kind: 'max',
-    durationMs: ctx.size({ full: 5000, quick: 1000, smoke: 200 }),
-    maxCount: ctx.size({ full: 2_000_000, quick: 500_000, smoke: 500 }),
-  };
-  const rateLoad: Load = { kind: 'rate', durationMs: ctx.size({ full: 6000, quick: 1200, smoke: 250 }) };
+  const { max: maxLoad, rate: rateLoad } = endToEndLoads(ctx);
   const e2e = 'publish call to handler (end to end)';
   const fixed = `scheduled send to handler, at ${FIXED_RATE.toLocaleString('en-US')} msg/s offered`;
   const measurements: Measurement[] = [

@@ -6,9 +6,9 @@ import {
   E2E_WINDOW as WINDOW,
   HandlerProbe,
   withEndToEndRig as withRig,
-  type EndToEndLoad as Load,
   type EndToEndRig as Rig,
 } from '../lib/end-to-end';
+import { endToEndLoads } from '../lib/end-to-end-loads';
 import { natsServerBinaryVersion, natsServerInfo, NatsServerProcess, versionAtLeast } from '../lib/nats-server';
 import { errorText } from '../lib/runner';
 import { NATS_URL, serviceAddress } from '../lib/services';
@@ -129,12 +129,7 @@ interface OwnServer {
 }
 
 export function jetStreamSuite(ctx: BenchContext): Suite {
-  const maxLoad: Load = {
-    kind: 'max',
-    durationMs: ctx.size({ full: 5000, quick: 1000, smoke: 200 }),
-    maxCount: ctx.size({ full: 2_000_000, quick: 500_000, smoke: 500 }),
-  };
-  const rateLoad: Load = { kind: 'rate', durationMs: ctx.size({ full: 6000, quick: 1200, smoke: 250 }) };
+  const { max: maxLoad, rate: rateLoad } = endToEndLoads(ctx);
   const own: Record<'default' | 'always', OwnServer> = { default: {}, always: {} };
   let sharedVersion: string | undefined;
 

@@ -9,9 +9,9 @@ import {
   E2E_WINDOW as WINDOW,
   HandlerProbe,
   withEndToEndRig as withRig,
-  type EndToEndLoad as Load,
   type EndToEndRig as Rig,
 } from '../lib/end-to-end';
+import { endToEndLoads } from '../lib/end-to-end-loads';
 import { RABBITMQ_URL } from '../lib/services';
 import { sentAtOf, timedBody } from '../lib/temp';
 import type { BenchContext, Measurement, Suite } from '../lib/types';
@@ -86,12 +86,7 @@ async function deleteObjects(declared: Array<{ queues: string[]; exchanges: stri
 }
 
 export function rabbitMqTransportSuite(ctx: BenchContext): Suite {
-  const maxLoad: Load = {
-    kind: 'max',
-    durationMs: ctx.size({ full: 5000, quick: 1200, smoke: 200 }),
-    maxCount: ctx.size({ full: 2_000_000, quick: 500_000, smoke: 500 }),
-  };
-  const rateLoad: Load = { kind: 'rate', durationMs: ctx.size({ full: 6000, quick: 1500, smoke: 250 }) };
+  const { max: maxLoad, rate: rateLoad } = endToEndLoads(ctx, { maxMs: 1200, rateMs: 1500 });
   const measurements: Measurement[] = [
     {
       name: 'rabbitmq.transport.e2e.max',

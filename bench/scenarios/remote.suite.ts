@@ -11,9 +11,9 @@ import {
   E2E_WINDOW as WINDOW,
   HandlerProbe,
   withEndToEndRig,
-  type EndToEndLoad as Load,
   type EndToEndRig,
 } from '../lib/end-to-end';
+import { endToEndLoads } from '../lib/end-to-end-loads';
 import { closedLoop } from '../lib/loops';
 import { RABBITMQ_URL } from '../lib/services';
 import { BODY_BYTES, sentAtOf, timedBody } from '../lib/temp';
@@ -178,12 +178,7 @@ function remembered(run: (round: number) => Promise<Sample>): {
 export function remoteSuite(ctx: BenchContext): Suite {
   const duration = ctx.size({ full: 4000, quick: 700, smoke: 150 });
   const maxCalls = ctx.size({ full: 2_000_000, quick: 400_000, smoke: 1_000 });
-  const maxLoad: Load = {
-    kind: 'max',
-    durationMs: ctx.size({ full: 5000, quick: 1200, smoke: 200 }),
-    maxCount: ctx.size({ full: 2_000_000, quick: 500_000, smoke: 500 }),
-  };
-  const rateLoad: Load = { kind: 'rate', durationMs: ctx.size({ full: 6000, quick: 1500, smoke: 250 }) };
+  const { max: maxLoad, rate: rateLoad } = endToEndLoads(ctx, { maxMs: 1200, rateMs: 1500 });
 
   const c1 = remembered(remotePublishRun(ctx, 1, 1, duration, maxCalls));
   const c64 = remembered(remotePublishRun(ctx, PUBLISHERS, 1, duration, maxCalls));
