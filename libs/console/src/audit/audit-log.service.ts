@@ -60,18 +60,8 @@ const ORDER_COLUMNS: Record<AuditSortColumn, string> = {
 /** Details are kept to this size; a larger value is cut and marked, so one action cannot bloat the log. */
 const MAX_DETAILS_CHARS = 32 * 1024;
 
-interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  role: string;
-  action: string;
-  target: string;
-  count: number;
-  reason: string | null;
-  outcome: AuditOutcome;
-  details: string | null;
-}
+/** An entry as the store keeps it: the details as JSON text. */
+type AuditRow = Omit<AuditEntry, 'details'> & { details: string | null };
 
 /** Who did what, when, to how many messages, and why. Append-only except for retention. */
 @Injectable()
