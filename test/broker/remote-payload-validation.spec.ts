@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { IsIn, IsString, Matches } from 'class-validator';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import {
 } from '@reliable-mq/nestjs';
 import { cleanupAfterEach, startTestingModule } from '../../libs/reliable-mq/test/testing-module';
 import { BrokerProcess, TEST_BROKER_TOKEN } from '../support/broker-process';
+import { OrderPayloadDto } from '../support/order-payload.dto';
 
 /**
  * `payload.validate` end to end: a console-like client asks the broker process, which forwards the check to a live
@@ -45,18 +45,8 @@ afterAll(async () => {
 
 const cleanups = cleanupAfterEach();
 
-class ChargeDto {
-  @IsString()
-  @Matches(/^o-\d+$/)
-  orderId!: string;
-
-  @IsString()
-  @Matches(/^[0-9]{12,19}$/, { message: 'card must be 12 to 19 digits' })
-  card!: string;
-
-  @IsIn(['EUR', 'USD'])
-  currency!: string;
-}
+/** The charges topic's payload: an order's, under the name the answers report (`dto:ChargeDto`). */
+class ChargeDto extends OrderPayloadDto {}
 
 const stockSchema: PayloadSchema<{ sku: string; quantity: number }> = {
   parse(input: unknown) {

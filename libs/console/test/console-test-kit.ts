@@ -5,7 +5,6 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { BrokerEngine, type Delivery, type EngineOptions } from '@reliable-mq/engine';
 import { runReliableMqMigrations } from '@reliable-mq/nestjs';
 import { EmbeddedTransport } from '@reliable-mq/nestjs';
-import { IsIn, IsString, Matches } from 'class-validator';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,24 +18,14 @@ import {
   type ConsoleBrokerSource,
   type ReliableMqConsoleOptions,
 } from '@reliable-mq/console';
+import { OrderPayloadDto } from '../../../test/support/order-payload.dto';
 
 export const PASSWORD = 'correct horse battery staple';
 export const TOKEN = 'rmqc_test-token-for-scripts-0123456789abcdef';
 
 /** Groups fail every first delivery; resent copies succeed unless their payload has `"failAgain":true`. */
 /** Payload DTO of the `orders` topic in group `billing`: edits of its dead letters are validated with it. */
-export class OrderPayloadDto {
-  @IsString()
-  @Matches(/^o-\d+$/)
-  orderId!: string;
-
-  @IsString()
-  @Matches(/^[0-9]{12,19}$/, { message: 'card must be 12 to 19 digits' })
-  card!: string;
-
-  @IsIn(['EUR', 'USD'])
-  currency!: string;
-}
+export { OrderPayloadDto };
 
 /** Real time plus a skew a test can push forward, for the console's clock. */
 export class SkewedClock {
