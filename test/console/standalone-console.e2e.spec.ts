@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,33 +8,14 @@ import { runReliableMqMigrations } from '@reliable-mq/nestjs';
 import { hashConsolePassword, hashConsoleToken, verifyConsolePassword } from '@reliable-mq/console';
 import { DataSource } from 'typeorm';
 import { freePort } from '../support/free-port';
-import { REPO_ROOT } from '../support/spawn-ts';
+import { runConsole, type ConsoleRun } from './standalone-console-kit';
 
 const PASSWORD = 'standalone password';
 
-interface Run {
-  child: ChildProcess;
-  output(): string;
-  errors(): string;
-  exited: Promise<number | null>;
-}
-
 const children: ChildProcess[] = [];
 
-function run(args: string[], env: Record<string, string>, stdin?: string): Run {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'console.mjs'), ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env, NO_COLOR: '1' },
-    stdio: 'pipe',
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  if (stdin !== undefined) child.stdin!.end(stdin);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => stdout, errors: () => stderr, exited };
+function run(args: string[], env: Record<string, string>, stdin?: string): ConsoleRun {
+  return runConsole(args, env, children, stdin);
 }
 
 describe('npm run console (standalone)', () => {
