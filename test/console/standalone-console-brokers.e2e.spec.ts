@@ -70,6 +70,24 @@ async function refuseOnce(
   return { seen, subscription };
 }
 
+/**
+ * An order published to a fresh topic that a fresh group consumes with refuseOnce: its first delivery goes to the DLQ,
+ * where the console finds it.
+ */
+async function publishOrderRefusedOnce(
+  transport: Transport,
+): Promise<{ group: string; key: string; seen: InboundMessage[]; subscription: TransportSubscription }> {
+  const group = uniqueName('billing');
+  const topic = uniqueName('orders');
+  await transport.ensureTopic(topic);
+  const { seen, subscription } = await refuseOnce(transport, group, topic);
+  const key = `o-${uuidv7()}`;
+  await transport.publish([
+    { id: uuidv7(), topic, key, headers: {}, body: Buffer.from(JSON.stringify({ orderId: key })) },
+  ]);
+  return { group, key, seen, subscription };
+}
+
 /** Lists the group's dead letter in the console, retries it there, and waits for the consumer to take it. */
 async function listAndRetry(
   base: string,
@@ -142,14 +160,7 @@ describe('npm run console against the standalone broker process (BROKER_URL)', (
   });
 
   it('lists a dead letter, retries it, and the consumer takes it; half messages and statistics come from the broker', async () => {
-    const group = uniqueName('billing');
-    const topic = uniqueName('orders');
-    await client.ensureTopic(topic);
-    const { seen, subscription } = await refuseOnce(client, group, topic);
-    const key = `o-${uuidv7()}`;
-    await client.publish([
-      { id: uuidv7(), topic, key, headers: {}, body: Buffer.from(JSON.stringify({ orderId: key })) },
-    ]);
+    const { group, key, seen, subscription } = await publishOrderRefusedOnce(client);
 
     const port = await freePort();
     const server = runConsole(
@@ -271,14 +282,7 @@ describeWithService('rabbitmq', 'npm run console against RabbitMQ (RABBITMQ_URL)
   });
 
   it("lists a group's dead letter, retries it, and the consumer takes it; says half messages are not on RabbitMQ", async () => {
-    const group = uniqueName('billing');
-    const topic = uniqueName('orders');
-    await client.ensureTopic(topic);
-    const { seen, subscription } = await refuseOnce(client, group, topic);
-    const key = `o-${uuidv7()}`;
-    await client.publish([
-      { id: uuidv7(), topic, key, headers: {}, body: Buffer.from(JSON.stringify({ orderId: key })) },
-    ]);
+    const { group, key, seen, subscription } = await publishOrderRefusedOnce(client);
 
     const port = await freePort();
     const server = runConsole(
