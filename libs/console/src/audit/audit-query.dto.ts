@@ -1,8 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { IsInt, IsOptional, Min } from 'class-validator';
+import { TextFilter } from '../http/filter-fields';
 import { PagedSortedQuery } from '../http/paged-sorted.query';
-import { emptyToUndefined, toEpochMs } from '../http/query-values';
+import { toEpochMs } from '../http/query-values';
 import { sortSpec } from '../http/sort';
 
 export const AUDIT_SORT = sortSpec(
@@ -13,25 +14,13 @@ export const AUDIT_SORT = sortSpec(
 export type AuditSortColumn = (typeof AUDIT_SORT.columns)[number];
 
 class AuditFilters {
-  @ApiPropertyOptional({ description: 'Username, or token:<name>.' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(128)
+  @TextFilter(128, 'Username, or token:<name>.')
   actor?: string;
 
-  @ApiPropertyOptional({ description: 'An action, or a prefix ending in "." such as "dead-letters.".' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(128)
+  @TextFilter(128, 'An action, or a prefix ending in "." such as "dead-letters.".')
   action?: string;
 
-  @ApiPropertyOptional({ description: 'Text contained in the target, e.g. "dead-letter 12".' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(255)
+  @TextFilter(255, 'Text contained in the target, e.g. "dead-letter 12".')
   target?: string;
 
   @ApiPropertyOptional({ type: String, description: 'Epoch ms or ISO 8601.' })

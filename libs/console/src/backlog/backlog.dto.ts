@@ -1,9 +1,9 @@
-import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { sortSpec } from '../http/sort';
 import { toEpochMs } from '../http/query-values';
+import { stacked } from '../http/stacked-decorators';
 
 const NAME = /^[A-Za-z0-9._%-]+$/;
 const NAME_MESSAGE = 'must be 1–127 letters, digits, ".", "_", "-" or "%"';
@@ -12,16 +12,15 @@ export const MAX_QUEUES = 1024;
 
 /** A topic or group name as the engine accepts it; a refusal names the field. */
 function EngineName(field: string): PropertyDecorator {
-  // Listed in the order they run, the lowest decorator first, as when they were written out at each field.
-  return applyDecorators(Matches(NAME, { message: `${field} ${NAME_MESSAGE}` }), MaxLength(127), IsString());
+  return stacked(IsString(), MaxLength(127), Matches(NAME, { message: `${field} ${NAME_MESSAGE}` }));
 }
 
 /** The moment a reset starts the group at: epoch ms or an ISO 8601 date-time, read into epoch ms. */
 function StoredAtOrAfter(): PropertyDecorator {
-  return applyDecorators(
-    Min(0),
-    IsInt({ message: 'at must be epoch milliseconds or an ISO 8601 date-time' }),
+  return stacked(
     Transform(toEpochMs),
+    IsInt({ message: 'at must be epoch milliseconds or an ISO 8601 date-time' }),
+    Min(0),
   );
 }
 

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { ChoiceFilter, TextFilter } from '../http/filter-fields';
 import { DEFAULT_PAGE_LIMITS, PagedSortedQuery } from '../http/paged-sorted.query';
 import { emptyToUndefined, toEpochMs } from '../http/query-values';
 import { sortSpec } from '../http/sort';
@@ -24,25 +25,13 @@ export class DeadLetterFilterDto {
   @Matches(NAME, { message: 'topic must be 1-255 printable characters' })
   topic?: string;
 
-  @ApiPropertyOptional({ description: 'Business key, exactly (e.g. an order id).' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(512)
+  @TextFilter(512, 'Business key, exactly (e.g. an order id).')
   key?: string;
 
-  @ApiPropertyOptional({ description: "The message id, or the original message's id." })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(128)
+  @TextFilter(128, "The message id, or the original message's id.")
   messageId?: string;
 
-  @ApiPropertyOptional({ description: 'Text contained in the recorded error.' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
+  @TextFilter(500, 'Text contained in the recorded error.')
   error?: string;
 
   @ApiPropertyOptional({ description: 'Dead at or after: epoch ms or ISO 8601.', type: String })
@@ -59,10 +48,7 @@ export class DeadLetterFilterDto {
   @Min(0)
   to?: number;
 
-  @ApiPropertyOptional({ enum: ['dead', 'resent', 'discarded', 'any'], default: 'dead' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(['dead', 'resent', 'discarded', 'any'])
+  @ChoiceFilter(['dead', 'resent', 'discarded', 'any'], 'dead')
   status?: 'dead' | 'resent' | 'discarded' | 'any';
 }
 

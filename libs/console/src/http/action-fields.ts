@@ -1,4 +1,3 @@
-import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
@@ -10,17 +9,10 @@ import {
   Matches,
   MaxLength,
 } from 'class-validator';
+import { stacked } from './stacked-decorators';
 
 /** The longest reason an action keeps in the audit log. */
 export const MAX_REASON_LENGTH = 500;
-
-/**
- * Applies decorators in the order they would run when written one above the other (the lowest first), so the
- * validation errors of a field keep the order they had when each action spelled its checks out.
- */
-function stacked(...topToBottom: PropertyDecorator[]): PropertyDecorator {
-  return applyDecorators(...[...topToBottom].reverse());
-}
 
 /**
  * The ids an action applies to: a non-empty array of at most `max` entries, each passing `entryChecks` (given with

@@ -1,10 +1,9 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { ApiProperty } from '@nestjs/swagger';
+import { IsUUID } from 'class-validator';
 import { OUTBOX_ORDER_COLUMN_NAMES, type OutboxOrderColumn } from '@reliable-mq/nestjs';
 import { OptionalReason, RequiredReason, SelectionOf } from '../http/action-fields';
+import { ChoiceFilter, TextFilter } from '../http/filter-fields';
 import { DEFAULT_PAGE_LIMITS, PagedSortedQuery } from '../http/paged-sorted.query';
-import { emptyToUndefined } from '../http/query-values';
 import { sortSpec } from '../http/sort';
 
 export const MAX_OUTBOX_SELECTION = 500;
@@ -14,24 +13,13 @@ export const OUTBOX_ROW_SORT = sortSpec(OUTBOX_ORDER_COLUMN_NAMES, { column: 'se
 export type OutboxRowSortColumn = OutboxOrderColumn;
 
 class OutboxRowFilters {
-  @ApiPropertyOptional({ enum: ['stuck', 'dead'], default: 'stuck' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(['stuck', 'dead'])
+  @ChoiceFilter(['stuck', 'dead'], 'stuck')
   state?: 'stuck' | 'dead';
 
-  @ApiPropertyOptional()
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(255)
+  @TextFilter(255)
   topic?: string;
 
-  @ApiPropertyOptional()
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(255)
+  @TextFilter(255)
   key?: string;
 }
 

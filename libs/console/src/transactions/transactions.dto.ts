@@ -1,9 +1,8 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ApiProperty } from '@nestjs/swagger';
+import { IsString, MaxLength } from 'class-validator';
 import { OptionalReason, RequiredReason, SelectionOf } from '../http/action-fields';
+import { ChoiceFilter, TextFilter } from '../http/filter-fields';
 import { DEFAULT_PAGE_LIMITS, PagedSortedQuery } from '../http/paged-sorted.query';
-import { emptyToUndefined } from '../http/query-values';
 import { sortSpec } from '../http/sort';
 
 export const MAX_TX_SELECTION = 500;
@@ -16,31 +15,16 @@ export const HALF_MESSAGE_SORT = sortSpec(
 export type HalfMessageSortColumn = (typeof HALF_MESSAGE_SORT.columns)[number];
 
 class HalfMessageFilters {
-  @ApiPropertyOptional({ enum: ['unresolved', 'discarded'], default: 'discarded' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsIn(['unresolved', 'discarded'])
+  @ChoiceFilter(['unresolved', 'discarded'], 'discarded')
   state?: 'unresolved' | 'discarded';
 
-  @ApiPropertyOptional()
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(255)
+  @TextFilter(255)
   producerGroup?: string;
 
-  @ApiPropertyOptional()
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(255)
+  @TextFilter(255)
   topic?: string;
 
-  @ApiPropertyOptional({ description: 'Transaction id or message id.' })
-  @Transform(emptyToUndefined)
-  @IsOptional()
-  @IsString()
-  @MaxLength(128)
+  @TextFilter(128, 'Transaction id or message id.')
   id?: string;
 }
 
