@@ -108,6 +108,21 @@ async function startRun(group: string, topic: string): Promise<Run> {
   };
 }
 
+/** Joins `group` on `topic` over a raw connection, as a member that the test then ends or leaves silent. */
+async function joinAsMember(raw: RawBrokerClient, group: string, topic: string, memberId: string): Promise<void> {
+  const answer = await raw.call(ClientOp.SUBSCRIBE, {
+    sub: 1,
+    group,
+    topic,
+    mode: 'concurrent',
+    prefetch: 32,
+    maxReconsumeTimes: 3,
+    startFrom: 'earliest',
+    memberId,
+  });
+  expect(answer.t).toBe(FrameType.RESPONSE);
+}
+
 async function expectDelivered(run: Run, count: number): Promise<void> {
   await waitUntil(
     () => run.received.length >= count,
@@ -195,17 +210,7 @@ describe('one broker process, consumer after consumer', () => {
     const setup = await client();
     await setup.ensureTopic(topic);
     const raw = await RawBrokerClient.open(broker.port, TEST_BROKER_TOKEN);
-    const answer = await raw.call(ClientOp.SUBSCRIBE, {
-      sub: 1,
-      group,
-      topic,
-      mode: 'concurrent',
-      prefetch: 32,
-      maxReconsumeTimes: 3,
-      startFrom: 'earliest',
-      memberId: uniqueName('destroyed'),
-    });
-    expect(answer.t).toBe(FrameType.RESPONSE);
+    await joinAsMember(raw, group, topic, uniqueName('destroyed'));
     raw.destroy();
 
     const started = Date.now();
@@ -225,17 +230,7 @@ describe('one broker process, consumer after consumer', () => {
     // Subscribes, then never sends again (no pings, no acks) and never closes.
     const silent = await RawBrokerClient.open(broker.port, TEST_BROKER_TOKEN);
     open.push({ close: async () => silent.destroy() });
-    const answer = await silent.call(ClientOp.SUBSCRIBE, {
-      sub: 1,
-      group,
-      topic,
-      mode: 'concurrent',
-      prefetch: 32,
-      maxReconsumeTimes: 3,
-      startFrom: 'earliest',
-      memberId: uniqueName('silent'),
-    });
-    expect(answer.t).toBe(FrameType.RESPONSE);
+    await joinAsMember(silent, group, topic, uniqueName('silent'));
 
     const run = await startRun(group, topic);
     // Past the session timeout: the silent member has expired and the live one owns every queue.
