@@ -78,42 +78,40 @@ async function remoteBrokerApp(): Promise<DynamicModule> {
   class AppModule {}
   return {
     module: AppModule,
-    imports: [
-      await databaseModule(),
-      ReliableMqModule.forRootAsync({
-        inject: [DataSource],
-        useFactory: (dataSource: DataSource) => ({
-          producerGroup: 'order-service',
-          dataSource,
-          runMigrations: true,
-          transport: { kind: 'remote', url: unreachable, token: 'secret', connectTimeoutMs: 300 },
-        }),
-      }),
-    ],
+    imports: await databaseAndReliableMq({
+      transport: { kind: 'remote', url: unreachable, token: 'secret', connectTimeoutMs: 300 },
+    }),
     providers: [OrderService, PaymentHandler],
   };
 }
 
 /**
- * The app with ReliableMQ configured from forRootAsync on its database, as production would, with `options` naming the
- * transport and the rest that the test is about.
+ * The app's database and ReliableMQ configured on it from forRootAsync, as production would, with `options` naming
+ * the transport and the rest that the test is about.
  */
+async function databaseAndReliableMq(
+  options: Pick<ReliableMqModuleOptions, 'transport' | 'dedup'>,
+): Promise<DynamicModule[]> {
+  return [
+    await databaseModule(),
+    ReliableMqModule.forRootAsync({
+      inject: [DataSource],
+      useFactory: (dataSource: DataSource) => ({
+        producerGroup: 'order-service',
+        dataSource,
+        runMigrations: true,
+        ...options,
+      }),
+    }),
+  ];
+}
+
+/** The app's testing module with ReliableMQ from forRootAsync on the given transport. */
 async function appFromForRootAsync(
   options: Pick<ReliableMqModuleOptions, 'transport' | 'dedup'>,
 ): Promise<TestingModuleBuilder> {
   return Test.createTestingModule({
-    imports: [
-      await databaseModule(),
-      ReliableMqModule.forRootAsync({
-        inject: [DataSource],
-        useFactory: (dataSource: DataSource) => ({
-          producerGroup: 'order-service',
-          dataSource,
-          runMigrations: true,
-          ...options,
-        }),
-      }),
-    ],
+    imports: await databaseAndReliableMq(options),
     providers: [OrderService, PaymentHandler],
   });
 }
