@@ -65,19 +65,51 @@ function sortValue(entry: BacklogEntryView, column: BacklogSortColumn): string |
   }
 }
 
-function expandForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
-  const suggested = Math.min(MAX_QUEUES, Math.max(queueCount + 1, queueCount * EXPANSION_FACTOR));
+interface ConfirmedAction {
+  endpoint: string;
+  /** What the operator is asked before it runs; `{field}` is filled in from the form. */
+  question: string;
+  title: string;
+  /** The confirm and submit buttons' label. */
+  label: string;
+  /** Markup, so that literal text in it (an apostrophe) reads as it is written. */
+  legend: SafeHtml;
+  testId: string;
+}
+
+/**
+ * A backlog action sent through the JSON API once the operator has confirmed it, with the reason the audit log keeps,
+ * and followed by a reload.
+ */
+function confirmedActionForm(action: ConfirmedAction, fields: SafeHtml): SafeHtml {
   return html`<form
-    data-endpoint="api/backlog/expand"
-    data-confirm="Raise topic ${entry.topic} from ${queueCount} queues to {queueCount}? Members of every group on it rebalance at once, so more consumer instances get queues. From then on keys may map to other queues: per-key order between what is already queued and what comes next holds only once the old queues have drained, or after their backlog is redistributed."
-    data-confirm-title="Expand ${entry.topic}"
-    data-confirm-label="Expand"
+    data-endpoint="${action.endpoint}"
+    data-confirm="${action.question}"
+    data-confirm-title="${action.title}"
+    data-confirm-label="${action.label}"
     data-reload
-    data-testid="backlog-expand-form"
+    data-testid="${action.testId}"
   >
     <fieldset>
-      <legend>Expand topic ${entry.topic}</legend>
-      <input type="hidden" name="topic" value="${entry.topic}" />
+      <legend>${action.legend}</legend>
+      ${fields} ${reasonField(true)}
+      <button type="submit">${action.label}</button>
+    </fieldset>
+  </form>`;
+}
+
+function expandForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
+  const suggested = Math.min(MAX_QUEUES, Math.max(queueCount + 1, queueCount * EXPANSION_FACTOR));
+  return confirmedActionForm(
+    {
+      endpoint: 'api/backlog/expand',
+      question: `Raise topic ${entry.topic} from ${queueCount} queues to {queueCount}? Members of every group on it rebalance at once, so more consumer instances get queues. From then on keys may map to other queues: per-key order between what is already queued and what comes next holds only once the old queues have drained, or after their backlog is redistributed.`,
+      title: `Expand ${entry.topic}`,
+      label: 'Expand',
+      legend: html`Expand topic ${entry.topic}`,
+      testId: 'backlog-expand-form',
+    },
+    html`<input type="hidden" name="topic" value="${entry.topic}" />
       <label
         >Queues
         <input
@@ -87,35 +119,28 @@ function expandForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
           max="${MAX_QUEUES}"
           value="${suggested}"
           required
-      /></label>
-      ${reasonField(true)}
-      <button type="submit">Expand</button>
-    </fieldset>
-  </form>`;
+      /></label>`,
+  );
 }
 
 function redistributeForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
   const queues = Math.min(MAX_QUEUES, Math.max(queueCount * EXPANSION_FACTOR, queueCount + 1));
-  return html`<form
-    data-endpoint="api/backlog/redistribute"
-    data-confirm="Move the unconsumed backlog of group ${entry.group} on ${entry.topic} (${entry.lag} messages now) onto topic {toTopic} (created with {toQueueCount} queues if it does not exist)? Delivery to ${entry.group} on ${entry.topic} pauses while it moves; each key keeps its order; other groups are not affected. ${entry.group} gets the moved messages only from its consumers of the new topic: start them before or after."
-    data-confirm-title="Redistribute the backlog of ${entry.group}"
-    data-confirm-label="Redistribute"
-    data-reload
-    data-testid="backlog-redistribute-form"
-  >
-    <fieldset>
-      <legend>Redistribute ${entry.group}'s backlog</legend>
-      <input type="hidden" name="group" value="${entry.group}" />
+  return confirmedActionForm(
+    {
+      endpoint: 'api/backlog/redistribute',
+      question: `Move the unconsumed backlog of group ${entry.group} on ${entry.topic} (${entry.lag} messages now) onto topic {toTopic} (created with {toQueueCount} queues if it does not exist)? Delivery to ${entry.group} on ${entry.topic} pauses while it moves; each key keeps its order; other groups are not affected. ${entry.group} gets the moved messages only from its consumers of the new topic: start them before or after.`,
+      title: `Redistribute the backlog of ${entry.group}`,
+      label: 'Redistribute',
+      legend: html`Redistribute ${entry.group}'s backlog`,
+      testId: 'backlog-redistribute-form',
+    },
+    html`<input type="hidden" name="group" value="${entry.group}" />
       <input type="hidden" name="fromTopic" value="${entry.topic}" />
       <label>To topic <input name="toTopic" value="${entry.topic}.wide" required maxlength="127" /></label>
       <label
         >Its queues, if new <input type="number" name="toQueueCount" min="1" max="${MAX_QUEUES}" value="${queues}"
-      /></label>
-      ${reasonField(true)}
-      <button type="submit">Redistribute</button>
-    </fieldset>
-  </form>`;
+      /></label>`,
+  );
 }
 
 function resetForm(entry: BacklogEntryView, now: number): SafeHtml {
