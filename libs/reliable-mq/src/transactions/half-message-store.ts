@@ -8,36 +8,23 @@ import type {
 import type { DataSource, QueryRunner } from 'typeorm';
 import { singleConnectionLockFor } from '../dedup/serial-lock';
 import { outboxDialect, type OutboxDialect } from '../outbox/outbox-dialect';
+import type { SerializedMessage } from '../producing/message-serializer';
 
 export const HALF_MESSAGE_TABLE = 'rmq_half_message';
 
 /** The columns a new half message is stored with: the payload is the message's JSON text, as in the outbox. */
-export interface HalfMessageInsert {
+export interface HalfMessageInsert extends Omit<HalfDelivery, 'id'> {
   txId: string;
   messageId: string;
-  producerGroup: string;
-  topic: string;
-  key: string | null;
-  tags: string[];
-  headers: Record<string, string>;
-  payload: string;
-  deliverAt: number | null;
   state: HalfMessageState;
   checkCount: number;
   nextCheckAt: number;
   sentAt: number;
 }
 
-/** What a commit hands to the outbox. */
-export interface HalfDelivery {
-  id: string;
+/** What a commit hands to the outbox: the message as it was serialized, and the producer group that sent it. */
+export interface HalfDelivery extends SerializedMessage {
   producerGroup: string;
-  topic: string;
-  key: string | null;
-  tags: string[];
-  headers: Record<string, string>;
-  payload: string;
-  deliverAt: number | null;
 }
 
 /** A record deleted by retention, as read before the delete. */
