@@ -9,14 +9,7 @@
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { DataSource } from 'typeorm';
-import {
-  ConsumerRunner,
-  MqConsumer,
-  ReliableMqModule,
-  reliableMqEntities,
-  type MessageContext,
-} from '@reliable-mq/nestjs';
+import { ConsumerRunner, MqConsumer, ReliableMqModule, type MessageContext } from '@reliable-mq/nestjs';
 import {
   CONSUMER_GROUP,
   emitLine,
@@ -26,6 +19,7 @@ import {
   waitForCommand,
   type ConsumerConfig,
 } from './remote-broker-crash.protocol';
+import { openChildDatabase } from './remote-broker-crash.database';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -49,13 +43,7 @@ class Shipping {
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '') as ConsumerConfig;
-  const dataSource = new DataSource({
-    type: 'better-sqlite3',
-    database: config.databaseFile,
-    entities: [...reliableMqEntities],
-    enableWAL: true,
-  });
-  await dataSource.initialize();
+  const dataSource = await openChildDatabase(config.databaseFile);
   // No uniqueness on order_id on purpose: a duplicate effect must be visible to the test, not refused here.
   await dataSource.query(
     'CREATE TABLE IF NOT EXISTS effects (order_id TEXT NOT NULL, message_id TEXT NOT NULL, written_at INTEGER NOT NULL)',

@@ -10,14 +10,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
-import {
-  OUTBOX_TABLE,
-  OutboxRelayService,
-  ReliableMqModule,
-  ReliablePublisher,
-  reliableMqEntities,
-} from '@reliable-mq/nestjs';
+import { OUTBOX_TABLE, OutboxRelayService, ReliableMqModule, ReliablePublisher } from '@reliable-mq/nestjs';
 import {
   emitLine,
   ORDER_TOPIC,
@@ -27,19 +20,14 @@ import {
   waitForCommand,
   type ProducerConfig,
 } from './remote-broker-crash.protocol';
+import { openChildDatabase } from './remote-broker-crash.database';
 
 class PlannedRollback extends Error {}
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '') as ProducerConfig;
-  const dataSource = new DataSource({
-    type: 'better-sqlite3',
-    database: config.databaseFile,
-    entities: [...reliableMqEntities],
-    enableWAL: true,
-  });
-  await dataSource.initialize();
+  const dataSource = await openChildDatabase(config.databaseFile);
   await dataSource.query('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL)');
 
   @Module({
