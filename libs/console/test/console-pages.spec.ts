@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, Get, Injectable, Module, Post, Req } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { DeadLetter, DeadLetterPage, DeadLetterQuery } from '@reliable-mq/engine';
+import type { DeadLetter } from '@reliable-mq/engine';
 import {
   MqConsumer,
   RELIABLE_MQ_TRANSPORT,
@@ -16,7 +16,14 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PASSWORD, bundleFiles, startConsoleKit, type ConsoleKit, type Session } from './console-test-kit';
+import {
+  PASSWORD,
+  bundleFiles,
+  startConsoleKit,
+  startConsoleWithDeadLetter,
+  type ConsoleKit,
+  type Session,
+} from './console-test-kit';
 
 const SCRIPT = '<script>alert("x")</script>';
 const IMG = '<img src=x onerror=alert(1)>';
@@ -328,18 +335,7 @@ describe('a broker that names things with markup, and no statistics', () => {
       statusReason: null,
       statusAt: null,
     };
-    const deadLetters: DeadLetterOperations = {
-      list: async (_query: DeadLetterQuery): Promise<DeadLetterPage> => ({ total: 1, items: [letter] }),
-      get: async (id) => (id === 7 ? letter : undefined),
-      resend: async (ids) => [...ids],
-      discard: async (ids) => [...ids],
-    };
-    kit = await startConsoleKit({
-      console: {
-        broker: { transport: { kind: 'fake', deadLetters } },
-        consumers: [{ group: hostileGroup, topic: hostileTopic }],
-      },
-    });
+    kit = await startConsoleWithDeadLetter(letter);
   });
   afterAll(async () => kit?.close());
 

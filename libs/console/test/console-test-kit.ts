@@ -2,9 +2,15 @@ import 'reflect-metadata';
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { BrokerEngine, type Delivery, type EngineOptions } from '@reliable-mq/engine';
+import {
+  BrokerEngine,
+  type DeadLetter,
+  type DeadLetterPage,
+  type Delivery,
+  type EngineOptions,
+} from '@reliable-mq/engine';
 import { runReliableMqMigrations } from '@reliable-mq/nestjs';
-import { EmbeddedTransport } from '@reliable-mq/nestjs';
+import { EmbeddedTransport, type DeadLetterOperations } from '@reliable-mq/nestjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,6 +32,25 @@ export const TOKEN = 'rmqc_test-token-for-scripts-0123456789abcdef';
 /** Groups fail every first delivery; resent copies succeed unless their payload has `"failAgain":true`. */
 /** Payload DTO of the `orders` topic in group `billing`: edits of its dead letters are validated with it. */
 export { OrderPayloadDto };
+
+/**
+ * A console over a fake broker that holds one dead letter, whose group and topic are declared as a consumer: for the
+ * specs that check how the pages show what a broker names.
+ */
+export function startConsoleWithDeadLetter(letter: DeadLetter): Promise<ConsoleKit> {
+  const deadLetters: DeadLetterOperations = {
+    list: async (): Promise<DeadLetterPage> => ({ total: 1, items: [letter] }),
+    get: async (id) => (id === letter.id ? letter : undefined),
+    resend: async (ids) => [...ids],
+    discard: async (ids) => [...ids],
+  };
+  return startConsoleKit({
+    console: {
+      broker: { transport: { kind: 'fake', deadLetters } },
+      consumers: [{ group: letter.group, topic: letter.topic }],
+    },
+  });
+}
 
 /** Real time plus a skew a test can push forward, for the console's clock. */
 export class SkewedClock {

@@ -1,8 +1,12 @@
-import type { DeadLetter, DeadLetterPage } from '@reliable-mq/engine';
-import type { DeadLetterOperations } from '@reliable-mq/nestjs';
+import type { DeadLetter } from '@reliable-mq/engine';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PASSWORD, startConsoleKit, type ConsoleKit } from '../../../libs/console/test/console-test-kit';
+import {
+  PASSWORD,
+  startConsoleKit,
+  startConsoleWithDeadLetter,
+  type ConsoleKit,
+} from '../../../libs/console/test/console-test-kit';
 import { describeWithBrowser, useBrowser, type WatchedPage } from '../../support/browser';
 import { consoleReady, logInThroughForm } from './console-browser-kit';
 
@@ -163,15 +167,7 @@ describeWithBrowser('hostile message content in Chromium', () => {
         statusReason: null,
         statusAt: null,
       };
-      const deadLetters: DeadLetterOperations = {
-        list: async (): Promise<DeadLetterPage> => ({ total: 1, items: [letter] }),
-        get: async (id) => (id === letter.id ? letter : undefined),
-        resend: async (ids) => [...ids],
-        discard: async (ids) => [...ids],
-      };
-      kit = await startConsoleKit({
-        console: { broker: { transport: { kind: 'fake', deadLetters } }, consumers: [{ group, topic }] },
-      });
+      kit = await startConsoleWithDeadLetter(letter);
     });
     afterAll(async () => {
       await kit?.close();
