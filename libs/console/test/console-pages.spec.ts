@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, Get, Injectable, Module, Post, Req } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { DeadLetter } from '@reliable-mq/engine';
 import {
   MqConsumer,
   RELIABLE_MQ_TRANSPORT,
@@ -316,26 +315,15 @@ describe('a broker that names things with markup, and no statistics', () => {
   const hostileGroup = `group-${IMG}`;
 
   beforeAll(async () => {
-    const letter: DeadLetter = {
-      id: 7,
-      dlqTopic: `%DLQ%${hostileGroup}`,
+    kit = await startConsoleWithDeadLetter({
       group: hostileGroup,
       topic: hostileTopic,
-      messageId: 'm-1',
-      originalMessageId: 'm-1',
       key: 'k',
       tags: [SCRIPT],
       headers: { [SCRIPT]: IMG },
       body: Buffer.from('not json <b>bold</b>'),
       reason: 'boom',
-      reconsumeTimes: 3,
-      bornAt: Date.now() - 1000,
-      deadAt: Date.now(),
-      status: 'dead',
-      statusReason: null,
-      statusAt: null,
-    };
-    kit = await startConsoleWithDeadLetter(letter);
+    });
   });
   afterAll(async () => kit?.close());
 

@@ -33,11 +33,27 @@ export const TOKEN = 'rmqc_test-token-for-scripts-0123456789abcdef';
 /** Payload DTO of the `orders` topic in group `billing`: edits of its dead letters are validated with it. */
 export { OrderPayloadDto };
 
+/** What a spec sets on the one dead letter of startConsoleWithDeadLetter. */
+export type DeadLetterFields = Pick<DeadLetter, 'group' | 'topic' | 'key' | 'tags' | 'headers' | 'body' | 'reason'>;
+
 /**
- * A console over a fake broker that holds one dead letter, whose group and topic are declared as a consumer: for the
- * specs that check how the pages show what a broker names.
+ * A console over a fake broker that holds one dead letter, id 7, dead now after three tries, whose group and topic are
+ * declared as a consumer: for the specs that check how the pages show what a broker names.
  */
-export function startConsoleWithDeadLetter(letter: DeadLetter): Promise<ConsoleKit> {
+export function startConsoleWithDeadLetter(fields: DeadLetterFields): Promise<ConsoleKit> {
+  const letter: DeadLetter = {
+    id: 7,
+    dlqTopic: `%DLQ%${fields.group}`,
+    messageId: 'm-1',
+    originalMessageId: 'm-1',
+    ...fields,
+    reconsumeTimes: 3,
+    bornAt: Date.now() - 1000,
+    deadAt: Date.now(),
+    status: 'dead',
+    statusReason: null,
+    statusAt: null,
+  };
   const deadLetters: DeadLetterOperations = {
     list: async (): Promise<DeadLetterPage> => ({ total: 1, items: [letter] }),
     get: async (id) => (id === letter.id ? letter : undefined),

@@ -1,4 +1,3 @@
-import type { DeadLetter } from '@reliable-mq/engine';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -148,26 +147,15 @@ describeWithBrowser('hostile message content in Chromium', () => {
     const group = `group-${IMG}`;
 
     beforeAll(async () => {
-      const letter: DeadLetter = {
-        id: 7,
-        dlqTopic: `%DLQ%${group}`,
+      kit = await startConsoleWithDeadLetter({
         group,
         topic,
-        messageId: 'm-1',
-        originalMessageId: 'm-1',
         key: 'k-1',
         tags: [SVG],
         headers: { [SCRIPT]: IMG },
         body: Buffer.from(JSON.stringify({ html: SCRIPT })),
         reason: `failed: ${SVG}`,
-        reconsumeTimes: 3,
-        bornAt: Date.now() - 1000,
-        deadAt: Date.now(),
-        status: 'dead',
-        statusReason: null,
-        statusAt: null,
-      };
-      kit = await startConsoleWithDeadLetter(letter);
+      });
     });
     afterAll(async () => {
       await kit?.close();
