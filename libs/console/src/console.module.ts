@@ -54,6 +54,7 @@ import { AdminPageController } from './admin/admin-page.controller';
 import { AuditPageController } from './audit/audit-page.controller';
 import { DeadLettersPageController } from './dead-letters/dead-letters-page.controller';
 import { OutboxPageController } from './outbox/outbox-page.controller';
+import { TransactionsPageController } from './transactions/transactions-page.controller';
 import { OverviewPageController } from './overview/overview-page.controller';
 
 const controllers = [
@@ -75,6 +76,7 @@ const controllers = [
   AuditPageController,
   AdminPageController,
   BacklogPageController,
+  TransactionsPageController,
 ];
 
 const providers: Provider[] = [

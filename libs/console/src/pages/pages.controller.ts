@@ -1,36 +1,18 @@
-import {
-  Body,
-  Get,
-  Header,
-  HttpException,
-  Param,
-  Post,
-  Query,
-  Req,
-  Res,
-  NotFoundException,
-  UnprocessableEntityException,
-} from '@nestjs/common';
+import { Body, Get, Header, HttpException, Param, Post, Query, Req, Res, NotFoundException } from '@nestjs/common';
 import { AuthService } from '../auth/auth.service';
 import { PRE_SESSION_FIELD, preSessionToken } from '../auth/login-origin';
-import { Principal, PublicRoute } from '../auth/roles.decorator';
-import type { ConsolePrincipal, ConsoleRequest, ConsoleResponse } from '../http/console-request';
+import { PublicRoute } from '../auth/roles.decorator';
+import type { ConsoleRequest, ConsoleResponse } from '../http/console-request';
 import { appendSetCookie } from '../http/console-request';
-import { HALF_MESSAGE_SORT, ListHalfMessagesQuery } from '../transactions/transactions.dto';
-import { TransactionsService } from '../transactions/transactions.service';
 import { ConsoleAssets } from './console-assets';
 import { ConsolePages, HTML } from './console-pages.decorator';
-import { layout, loginPage } from './layout';
+import { loginPage } from './layout';
 import { PageContexts } from './page-contexts.service';
-import { parsePageQuery } from './page-query';
 import { safeNext } from './safe-urls';
-import { sortableTable } from './sortable-table';
-import { transactionsPage } from './transactions.page';
 
 /**
- * The pages that belong to no feature folder here: the front end's assets and the login form. Each feature's own page
- * controller sits next to its JSON controller (outbox, dead letters, audit, admin, overview, backlog); the
- * Transactions page is served here until it moves next to the transactions API in the same way.
+ * The pages that belong to no feature folder: the front end's assets and the login form. Each feature's own page
+ * controller sits next to its JSON controller (outbox, dead letters, audit, admin, overview, backlog, transactions).
  */
 @ConsolePages()
 export class PagesController {
@@ -38,7 +20,6 @@ export class PagesController {
     private readonly contexts: PageContexts,
     private readonly assets: ConsoleAssets,
     private readonly auth: AuthService,
-    private readonly transactions: TransactionsService,
   ) {}
 
   @Get('assets/:file')
@@ -93,64 +74,6 @@ export class PagesController {
       return;
     }
     response.redirect(303, next);
-  }
-
-  @Get('transactions')
-  @Header('Content-Type', HTML)
-  async transactionsPage(
-    @Req() request: ConsoleRequest,
-    @Principal() principal: ConsolePrincipal,
-    @Query() query: Record<string, unknown>,
-  ): Promise<string> {
-    const table = sortableTable({
-      id: 'half-messages',
-      spec: HALF_MESSAGE_SORT,
-      base: this.base(request),
-      path: 'transactions',
-      query,
-    });
-    const parsed = parsePageQuery(ListHalfMessagesQuery, query);
-    const state = parsed.value.state ?? 'discarded';
-    const limit = parsed.value.limit ?? 50;
-    const offset = parsed.value.offset ?? 0;
-    const counts = await this.transactions.counts();
-    let error = parsed.error;
-    let page: { total: number; items: Awaited<ReturnType<TransactionsService['list']>>['items'] } = {
-      total: 0,
-      items: [],
-    };
-    if (!error) {
-      try {
-        page = await this.transactions.list(
-          state,
-          { producerGroup: parsed.value.producerGroup, topic: parsed.value.topic, id: parsed.value.id },
-          limit,
-          offset,
-          table.order,
-        );
-      } catch (failure) {
-        if (!(failure instanceof UnprocessableEntityException)) throw failure;
-        error = failure.message;
-      }
-    }
-    const context = this.contexts.of(request, principal);
-    return layout(
-      context,
-      'transactions',
-      'Transactions',
-      transactionsPage(context, {
-        supported: counts.supported,
-        state,
-        query: parsed.raw,
-        total: page.total,
-        items: page.items,
-        counts,
-        limit,
-        offset,
-        error,
-        table,
-      }),
-    );
   }
 
   private base(request: ConsoleRequest): string {

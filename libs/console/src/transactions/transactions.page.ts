@@ -1,10 +1,10 @@
 import { hasRole } from '../auth/roles.decorator';
-import type { HalfMessageSortColumn } from '../transactions/transactions.dto';
-import type { HalfMessageView, HalfState } from '../transactions/transactions.service';
-import { formatAge, formatTime, href, html, type SafeHtml } from './html';
-import { discardSelectedForm, selectAllHeader, selectionForm } from './action-form';
-import { pager, type PageContext } from './layout';
-import { scrollBox, sortFields, sortHeader, type SortableTable } from './sortable-table';
+import type { HalfMessageSortColumn } from './transactions.dto';
+import type { HalfMessageView, HalfState } from './transactions.service';
+import { formatAge, formatTime, href, html, type SafeHtml } from '../pages/html';
+import { discardSelectedForm, selectAllHeader, selectionForm } from '../pages/action-form';
+import { pager, type PageContext } from '../pages/layout';
+import { scrollBox, sortFields, sortHeader, type SortableTable } from '../pages/sortable-table';
 
 export interface TransactionsPageModel {
   supported: boolean;
