@@ -1,21 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  backlogPoints,
-  BACKLOG_METRICS,
-  ATTR_GROUP,
-  ATTR_TOPIC,
-  enginePoints,
-  halfMessagePoints,
-} from '@reliable-mq/engine';
+import { halfMessagePoints } from '@reliable-mq/engine';
 import type { MetricPoint } from '@reliable-mq/engine';
 import { RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import { ConsumerExplorer } from '../consuming/consumer-explorer.service';
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
 import type { OutboxRelayStatus } from '../outbox/outbox-relay-status';
 import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
-import { EmbeddedTransport } from '../transport/embedded.transport';
-import { RabbitMqTransport } from '../transport/rabbitmq/rabbitmq.transport';
-import { RemoteTransport } from '../transport/remote/remote.transport';
 import type { Transport } from '../transport/transport.interface';
 import { CachedReading } from './cached-reading';
 import { OutboxBacklogReader, type OutboxBacklog } from './outbox-backlog';
@@ -25,10 +15,10 @@ import { OutboxBacklogReader, type OutboxBacklog } from './outbox-backlog';
  * health checks ask, at most once per `metrics.readIntervalMs`.
  *
  * - The outbox: pending rows, the oldest pending row's age, dead rows (bounded counts, see OutboxBacklogReader).
- * - The broker, for the groups this application consumes as: lag in messages and, where the broker can say, in time;
- *   retries waiting; dead letters; and this producer group's half messages. The embedded engine also reports its
+ * - The broker, for the groups this application consumes as, through the transport's `brokerMetrics`: lag in messages
+ *   and, where the broker can say, in time; retries waiting; dead letters. The embedded engine also reports its
  *   storage and commits; the standalone broker reports those on its own `/metrics`. RabbitMQ tells ready messages
- *   per queue (its lag in time is not known) and DLQ sizes per group.
+ *   per queue (its lag in time is not known) and DLQ sizes per group. And this producer group's half messages.
  * Not exported: ReliableMqHealth and the metrics reach it through Nest.
  */
 @Injectable()
@@ -76,25 +66,7 @@ export class BacklogMonitor {
     if (transport.isConnected === false) return [];
     const groups = new Set(this.explorer.explore().map((handler) => handler.options.group));
     const now = Date.now();
-    const points: MetricPoint[] = [];
-    if (transport instanceof EmbeddedTransport) {
-      const stats = transport.engine.stats();
-      points.push(...backlogPoints(stats, { groups, now }), ...enginePoints(stats));
-    } else if (transport instanceof RemoteTransport) {
-      if (groups.size > 0) points.push(...backlogPoints(await transport.stats(), { groups, now }));
-    } else if (transport instanceof RabbitMqTransport) {
-      const backlog = await transport.backlog();
-      for (const { group, topic, messages } of backlog.groups) {
-        points.push({
-          metric: BACKLOG_METRICS.consumerLag,
-          value: messages,
-          attributes: { [ATTR_GROUP]: group, [ATTR_TOPIC]: topic },
-        });
-      }
-      for (const { group, messages } of backlog.deadLetters) {
-        points.push({ metric: BACKLOG_METRICS.deadLetters, value: messages, attributes: { [ATTR_GROUP]: group } });
-      }
-    }
+    const points: MetricPoint[] = (await transport.brokerMetrics?.(groups, now)) ?? [];
     const transactions = transport.transactions;
     if (transactions) {
       const producerGroup = this.options.producerGroup;

@@ -6,8 +6,6 @@ import { RELIABLE_MQ_TRANSPORT } from '../constants';
 import { ConsumerRunner } from '../consuming/consumer-runner.service';
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
 import type { EmbeddedTransportOptions } from '../reliable-mq-options.interface';
-import { EmbeddedTransport } from '../transport/embedded.transport';
-import { RabbitMqTransport } from '../transport/rabbitmq/rabbitmq.transport';
 import type { Transport } from '../transport/transport.interface';
 
 export interface TemporaryEmbeddedTransport {
@@ -44,10 +42,10 @@ export interface IdleOptions {
 }
 
 /**
- * Resolves once every message is handled: no outbox row pending, and on the embedded
- * transport no lag, nothing in flight, no retry or delayed message waiting (on RabbitMQ: no
- * message ready in the work and retry queues). Rejects with what is still outstanding after
- * `timeoutMs`.
+ * Resolves once every message is handled: no outbox row pending, no handler running, and nothing the broker still
+ * holds for consumers as the transport's `pendingWork` tells it (embedded: no lag, nothing in flight, no retry or
+ * delayed message waiting; RabbitMQ: no message ready in the work and retry queues). Rejects with what is still
+ * outstanding after `timeoutMs`.
  */
 export async function waitForIdle(app: INestApplicationContext, options: IdleOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -61,19 +59,7 @@ export async function waitForIdle(app: INestApplicationContext, options: IdleOpt
   let outstanding = '';
   while (quiet < settle) {
     const pending = await relay.pendingCount();
-    let broker = { lag: 0, inFlight: 0, retry: 0, scheduled: 0 };
-    if (transport instanceof EmbeddedTransport) {
-      const stats = transport.engine.stats();
-      broker = {
-        lag: stats.groups.reduce((sum, group) => sum + group.lag, 0),
-        inFlight: stats.groups.reduce((sum, group) => sum + group.inFlight, 0),
-        retry: stats.groups.reduce((sum, group) => sum + group.retryPending, 0),
-        scheduled: stats.scheduledPending,
-      };
-    } else if (transport instanceof RabbitMqTransport) {
-      // Ready messages in the work and retry queues; unacked ones are handlers running, counted below.
-      broker = { ...broker, lag: await transport.queuedMessages() };
-    }
+    const broker = (await transport.pendingWork?.()) ?? { lag: 0, inFlight: 0, retry: 0, scheduled: 0 };
     const idle = pending === 0 && runner.inFlight === 0 && Object.values(broker).every((value) => value === 0);
     outstanding = `outbox pending ${pending}, handlers running ${runner.inFlight}, lag ${broker.lag}, in flight ${broker.inFlight}, retries ${broker.retry}, delayed ${broker.scheduled}`;
     quiet = idle ? quiet + 1 : 0;

@@ -1,12 +1,17 @@
 import {
+  backlogPoints,
   BrokerEngine,
   EngineClosedError,
+  enginePoints,
   type Delivery,
   type EngineOptions,
+  type EngineStats,
+  type MetricPoint,
   type PublishMessage,
 } from '@reliable-mq/engine';
 import type { EmbeddedTransportOptions } from '../reliable-mq-options.interface';
 import type {
+  BrokerPendingWork,
   DeadLetterOperations,
   InboundHandler,
   InboundMessage,
@@ -48,6 +53,23 @@ export class EmbeddedTransport implements Transport {
   get engine(): BrokerEngine {
     if (!this.engineInstance) throw new EngineClosedError('use the embedded engine before connect()');
     return this.engineInstance;
+  }
+
+  async brokerMetrics(groups: ReadonlySet<string>, now: number): Promise<MetricPoint[]> {
+    const stats = this.engine.stats();
+    return [...backlogPoints(stats, { groups, now }), ...enginePoints(stats)];
+  }
+
+  async pendingWork(): Promise<BrokerPendingWork> {
+    const stats = this.engine.stats();
+    const sum = (of: (group: EngineStats['groups'][number]) => number) =>
+      stats.groups.reduce((total, group) => total + of(group), 0);
+    return {
+      lag: sum((group) => group.lag),
+      inFlight: sum((group) => group.inFlight),
+      retry: sum((group) => group.retryPending),
+      scheduled: stats.scheduledPending,
+    };
   }
 
   async connect(): Promise<void> {

@@ -5,6 +5,7 @@ import type {
   HalfMessage,
   HalfMessagePage,
   HalfMessageQuery,
+  MetricPoint,
   ResendEdit,
   TransactionOutcome,
 } from '@reliable-mq/engine';
@@ -174,6 +175,18 @@ export interface TransactionalOperations {
   discardDiscarded(txIds: readonly string[], reason: string): Promise<string[]>;
 }
 
+/** What a broker still holds for consumers, summed over groups (see `Transport.pendingWork`). */
+export interface BrokerPendingWork {
+  /** Messages ready for a consumer, not yet delivered. */
+  lag: number;
+  /** Delivered and not yet acked. */
+  inFlight: number;
+  /** Waiting for a retry delay to end. */
+  retry: number;
+  /** Waiting for their delivery time. */
+  scheduled: number;
+}
+
 /**
  * Hears a transport's connection state change: `true` once it can publish again, `false` once it lost its broker.
  */
@@ -225,5 +238,17 @@ export interface Transport {
    * an invalid name or a topic or group the broker does not know rejects as other calls do.
    */
   validatePayload?(group: string, topic: string, body: Buffer): Promise<ConsumerPayloadCheck>;
+  /**
+   * Present when the broker can report what waits in it for consumer groups, as the engine's backlog metric points
+   * (`BACKLOG_METRICS`: lag in messages and, where known, in time; retries; dead letters) and, for a broker in this
+   * process, its storage (`enginePoints`). The observability module asks for `groups`, the groups this application
+   * consumes as, at most once per `metrics.readIntervalMs`; a transport without it shows the outbox figures only.
+   */
+  brokerMetrics?(groups: ReadonlySet<string>, now: number): Promise<MetricPoint[]>;
+  /**
+   * Present when the broker can say what it still holds for consumers; `waitForIdle` (testing entry point) waits for
+   * every count to be 0. A count the broker cannot know is 0.
+   */
+  pendingWork?(): Promise<BrokerPendingWork>;
   close(): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { ATTR_GROUP, ATTR_TOPIC, BACKLOG_METRICS, type MetricPoint } from '@reliable-mq/engine';
 /** What the count needs of an amqplib connection; written out so that these typings need no amqplib installed. */
 interface ProbeConnection {
   createChannel(): Promise<ProbeChannel>;
@@ -61,4 +62,20 @@ export async function readRabbitMqBacklog(model: ProbeConnection, queues: Backlo
   } finally {
     await channel.close().catch(() => undefined);
   }
+}
+
+/** The backlog as the engine's metric points: ready messages per (group, topic) as lag, and each group's DLQ size. */
+export function rabbitMqBacklogPoints(backlog: RabbitMqBacklog): MetricPoint[] {
+  const points: MetricPoint[] = [];
+  for (const { group, topic, messages } of backlog.groups) {
+    points.push({
+      metric: BACKLOG_METRICS.consumerLag,
+      value: messages,
+      attributes: { [ATTR_GROUP]: group, [ATTR_TOPIC]: topic },
+    });
+  }
+  for (const { group, messages } of backlog.deadLetters) {
+    points.push({ metric: BACKLOG_METRICS.deadLetters, value: messages, attributes: { [ATTR_GROUP]: group } });
+  }
+  return points;
 }

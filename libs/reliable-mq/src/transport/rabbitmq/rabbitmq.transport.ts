@@ -1,10 +1,11 @@
-import { escapeLogText, InvalidArgumentError, uuidv7, validateName } from '@reliable-mq/engine';
+import { escapeLogText, InvalidArgumentError, uuidv7, validateName, type MetricPoint } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import type { DataSource } from 'typeorm';
 import { TransportError } from '../../errors/transport.error';
 import { OutboxTransactionalOperations } from '../../transactions/outbox-transactional-operations';
 import type { BackgroundConnectResult } from '../background-connect-result';
 import type {
+  BrokerPendingWork,
   ConnectionListener,
   InboundHandler,
   SubscriptionSpec,
@@ -16,7 +17,7 @@ import type {
 } from '../transport.interface';
 import { ConfirmPublisher, type AmqpPublish } from './confirm-publisher';
 import { RabbitMqConnection } from './rabbitmq-connection';
-import { readRabbitMqBacklog, type RabbitMqBacklog } from './rabbitmq-backlog';
+import { rabbitMqBacklogPoints, readRabbitMqBacklog, type RabbitMqBacklog } from './rabbitmq-backlog';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { RabbitMqDeadLetters } from './rabbitmq-dead-letters';
 import { encodeMessage } from './rabbitmq-message.codec';
@@ -193,6 +194,16 @@ export class RabbitMqTransport implements Transport {
         queue: this.names.deadLetterQueue(group),
       })),
     });
+  }
+
+  /** Ready messages per group queue as lag (RabbitMQ does not tell a lag in time) and each group's DLQ size. */
+  async brokerMetrics(): Promise<MetricPoint[]> {
+    return rabbitMqBacklogPoints(await this.backlog());
+  }
+
+  /** Ready messages in the work and retry queues as `lag`; unacked ones are handlers running, which RabbitMQ counts apart. */
+  async pendingWork(): Promise<BrokerPendingWork> {
+    return { lag: await this.queuedMessages(), inFlight: 0, retry: 0, scheduled: 0 };
   }
 
   async connect(): Promise<void> {

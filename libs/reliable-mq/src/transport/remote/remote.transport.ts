@@ -1,4 +1,4 @@
-import { uuidv7, type EngineStats, type TopicInfo } from '@reliable-mq/engine';
+import { backlogPoints, uuidv7, type EngineStats, type MetricPoint, type TopicInfo } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import { TransportError } from '../../errors/transport.error';
 import { TransportUnavailableError } from '../../errors/transport-unavailable.error';
@@ -191,6 +191,11 @@ export class RemoteTransport implements Transport {
   /** The broker engine's statistics (topics, groups, lag, DLQ counts, transactions), for the console. */
   async stats(): Promise<EngineStats> {
     return (await this.call(ClientOp.STATS, {})) as EngineStats;
+  }
+
+  /** Lag, retries and dead letters of `groups` from the broker's stats; its storage is on the broker's own /metrics. */
+  async brokerMetrics(groups: ReadonlySet<string>, now: number): Promise<MetricPoint[]> {
+    return groups.size === 0 ? [] : backlogPoints(await this.stats(), { groups, now });
   }
 
   /** Resolves once the broker has made the batch durable: see publishBatch. */
