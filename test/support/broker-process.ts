@@ -1,5 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
-import { spawnTs } from './spawn-ts';
+import {
+  ChildNotReadyError,
+  ChildSupervisor,
+  type ChildEnd,
+  type SupervisedChild,
+} from '../../apps/sample/child-supervisor';
 
 /** What the broker prints on its ready line (BROKER_READY_LINE=true). */
 export interface BrokerReady {
@@ -25,16 +30,27 @@ export const TEST_BROKER_TOKEN = 'test-token-0123456789';
 
 /**
  * The real broker (apps/broker/src/main.ts) as a child process, for tests that need a separate process: the contract
- * suite over TCP, SIGKILL and restart. Stopped only through its own PID.
+ * suite over TCP, SIGKILL and restart. Started and stopped through the sample's ChildSupervisor, by its own PID.
  */
 export class BrokerProcess {
-  output = '';
-
   private constructor(
-    readonly child: ChildProcess,
+    private readonly supervised: SupervisedChild,
     readonly ready: BrokerReady,
-    readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
   ) {}
+
+  get child(): ChildProcess {
+    return this.supervised.process;
+  }
+
+  /** Everything the broker printed so far, both streams in the order they arrived. */
+  get output(): string {
+    return this.supervised.all();
+  }
+
+  /** Settles once the process has ended and its output is all read. */
+  get exited(): Promise<ChildEnd> {
+    return this.supervised.closed;
+  }
 
   get url(): string {
     return this.ready.url;
@@ -45,16 +61,20 @@ export class BrokerProcess {
   }
 
   get pid(): number {
-    return this.child.pid!;
+    return this.supervised.pid!;
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.supervised.running;
   }
 
   static async start(options: BrokerProcessOptions): Promise<BrokerProcess> {
     const token = options.token === undefined ? TEST_BROKER_TOKEN : options.token;
-    const child = spawnTs('apps/broker/src/main.ts', [], {
+    const timeoutMs = options.startTimeoutMs ?? 30_000;
+    const child = new ChildSupervisor().start({
+      name: 'broker',
+      entry: 'apps/broker/src/main.ts',
+      collect: true,
       env: {
         BROKER_HOST: '127.0.0.1',
         BROKER_PORT: String(options.port ?? 0),
@@ -67,50 +87,25 @@ export class BrokerProcess {
         ...options.env,
       },
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('close', (code, signal) => resolve({ code, signal })),
-    );
-    let output = '';
-    const ready = await new Promise<BrokerReady>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`The broker did not start within ${options.startTimeoutMs ?? 30_000} ms:\n${output}`));
-      }, options.startTimeoutMs ?? 30_000);
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString('utf8');
-        const match = /BROKER_READY (\{.*\})/.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          resolve(JSON.parse(match[1]!) as BrokerReady);
-        }
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-      void exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`The broker exited (${code ?? signal}) before it was ready:\n${output}`));
-      });
-    });
-    const broker = new BrokerProcess(child, ready, exited);
-    broker.output = output;
-    child.stdout!.on('data', (chunk: Buffer) => (broker.output += chunk.toString('utf8')));
-    child.stderr!.on('data', (chunk: Buffer) => (broker.output += chunk.toString('utf8')));
-    return broker;
+    try {
+      return new BrokerProcess(child, await child.readyLine<BrokerReady>('BROKER_READY', timeoutMs));
+    } catch (error) {
+      if (!(error instanceof ChildNotReadyError)) throw error;
+      await child.kill();
+      const why = error.ended
+        ? `The broker exited (${error.ended.code ?? error.ended.signal}) before it was ready`
+        : `The broker did not start within ${timeoutMs} ms`;
+      throw new Error(`${why}:\n${child.all()}`);
+    }
   }
 
   /** SIGKILL: no shutdown, no flush beyond what was already confirmed. */
   async kill(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
-    await this.exited;
+    await this.supervised.kill();
   }
 
   /** SIGTERM and wait for the graceful shutdown; SIGKILL after `timeoutMs`. */
-  async stop(timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (!this.running) return this.exited;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
-    const result = await this.exited;
-    clearTimeout(timer);
-    return result;
+  stop(timeoutMs = 20_000): Promise<ChildEnd> {
+    return this.supervised.stop(timeoutMs);
   }
 }

@@ -1,18 +1,13 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as path from 'node:path';
+import {
+  REPOSITORY_ROOT as REPO_ROOT,
+  REPOSITORY_TSCONFIG as ROOT_TSCONFIG,
+  TYPESCRIPT_NODE_ARGS as TS_NODE_ARGS,
+} from '../../apps/sample/child-supervisor';
 
-/** Repository root; every path handed to a child is resolved against it. */
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
-
-/** The tsconfig whose `paths` give children the `@reliable-mq/*` aliases. */
-export const ROOT_TSCONFIG = path.join(REPO_ROOT, 'tsconfig.json');
-
-/**
- * Node flags that run a TypeScript entry file. The CommonJS require hook is used on purpose: the project compiles
- * to CommonJS, and the ESM loader (`--import @swc-node/register/esm-register`) cannot see the named exports of
- * aliased CommonJS modules.
- */
-export const TS_NODE_ARGS: readonly string[] = ['-r', require.resolve('@swc-node/register')];
+// The same root, tsconfig and SWC flags as the sample's ChildSupervisor, under the names the specs use.
+export { REPO_ROOT, ROOT_TSCONFIG, TS_NODE_ARGS };
 
 /**
  * Starts `node` on a TypeScript file with decorators and the tsconfig path aliases available, as a real process
