@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import type { ResolvedEngineOptions } from '../engine-options';
 import { loadOptionalDependency } from '../util/optional-dependency';
 import { ownerOnlyDatabaseFile, ownerOnlyDirectory } from '../util/owner-only-files';
+import { DATABASE_FILE } from './database-file';
 import { assertSchemaSupported, migrate } from './schema';
 
-export const DATABASE_FILE = 'broker.sqlite';
+export { DATABASE_FILE } from './database-file';
 
 /**
  * Opens the engine's database in `dataDir`, readable by its owner only, creating or migrating it: WAL, fsync on each
