@@ -29,7 +29,7 @@ import { EngineClosedError, ReliableMqError } from './errors';
 import { prepareBatch } from './publish/message-preparer';
 import { collectStats } from './stats/collect-stats';
 
-export { DATABASE_FILE } from './storage/open-database';
+export { DATABASE_FILE } from './storage/database-file';
 
 /**
  * The included broker: topics of queues on one SQLite database (WAL), publish with
