@@ -103,6 +103,7 @@ const STEPS: ReadonlyArray<{ version: number; sql: string }> = [
  * them without writing its tables there.
  */
 export class ConsoleStore {
+  /** @internal The console's own statements only; left out of the typings so that they do not need the driver's. */
   readonly db: Database.Database;
 
   constructor(file: string) {
