@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { backlogReport, type BacklogReport } from './backlog/backlog-report';
-import type { OffsetResetPlan } from './backlog/offset-reset-plan';
+import type { OffsetResetPlan, RedistributeOptions } from './backlog/offset-reset-plan';
 import { resolveSubscription } from './consume/subscription-options';
 import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options';
 import { assembleEngineParts, type EngineParts } from './engine-parts';
@@ -249,18 +249,21 @@ export class BrokerEngine {
   }
 
   /**
-   * Moves a clustering group's not-yet-delivered backlog on `fromTopic` onto `toTopic`
-   * (typically one with more queues), queue by queue in offset order so each key keeps
-   * its order. The group must subscribe `toTopic` to consume the moved messages.
+   * Moves a clustering group's not-yet-delivered backlog on `fromTopic` onto more queues, in the order it was stored,
+   * so each key keeps its order. By default onto the group's own backlog topic (`%BACKLOG%<group>`, with
+   * `queueCount` queues, default `fromTopic`'s count), which the group's members read with their subscriptions of
+   * `fromTopic`; an orderly group handles the moved backlog before what is still on `fromTopic`. With `toTopic`
+   * (or the older positional form), onto that topic instead, which the group must then subscribe.
    */
   async redistributeBacklog(
     group: string,
     fromTopic: string,
-    toTopic: string,
+    target: string | RedistributeOptions = {},
     options: { onProgress?: (moved: number) => void } = {},
-  ): Promise<{ moved: number }> {
+  ): Promise<{ moved: number; toTopic: string }> {
     this.ensureOpen('redistribute a backlog');
-    return this.parts.backlogs.redistribute(group, fromTopic, toTopic, options.onProgress);
+    const resolved = typeof target === 'string' ? { ...options, toTopic: target } : target;
+    return this.parts.backlogs.redistribute(group, fromTopic, resolved, resolved.onProgress);
   }
 
   /** Per group and topic: lag in messages and in time, rates, members connected and the drain estimate; largest lag first. */

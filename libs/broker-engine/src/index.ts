@@ -27,7 +27,7 @@ export { optionChecks, type OptionChecks } from './util/option-checks';
 export { compileTagFilter, type TagFilter } from './util/tag-filter';
 export { defaultStartFrom } from './consume/start-position';
 export { SUBSCRIPTION_LIMITS, withinLimit } from './consume/subscription-limits';
-export { dlqTopicOf, retryTopicOf, validateName } from './util/names';
+export { backlogTopicOf, dlqTopicOf, retryTopicOf, validateName } from './util/names';
 export { stableHash } from './util/stable-hash';
 export { uuidv7 } from './util/uuid-v7';
 export { escapeLogText } from './util/log-text';
@@ -103,7 +103,7 @@ export {
   type DrainEstimate,
   type DrainState,
 } from './backlog/backlog-report';
-export type { OffsetResetPlan, QueueResetPlan } from './backlog/offset-reset-plan';
+export type { OffsetResetPlan, QueueResetPlan, RedistributeOptions } from './backlog/offset-reset-plan';
 export { BacklogMoves, type BacklogMove, type BacklogMoveRequest } from './backlog/backlog-moves';
 export { loadOptionalDependency } from './util/optional-dependency';
 export { SCHEMA_VERSION } from './storage/schema';

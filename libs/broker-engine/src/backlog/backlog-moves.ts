@@ -1,5 +1,6 @@
 import type { BrokerEngine } from '../broker-engine';
 import { InvalidArgumentError } from '../errors';
+import { backlogTopicOf } from '../util/names';
 
 /** Where a backlog move stands; what `backlog.progress` answers. */
 export interface BacklogMove {
@@ -19,8 +20,12 @@ export interface BacklogMove {
 export interface BacklogMoveRequest {
   group: string;
   fromTopic: string;
-  toTopic: string;
-  /** Queues of `toTopic` when it has to be created; required then. */
+  /** A topic to move it onto; left out, the group's own backlog topic, which its members read without a change. */
+  toTopic?: string;
+  /**
+   * Queues of the group's own backlog topic (default: `fromTopic`'s count), or of `toTopic` when it has to be
+   * created (required then).
+   */
   toQueueCount?: number;
   /** Names the move for `get()`; a move of that name still running is refused. */
   operation?: string;
@@ -50,7 +55,8 @@ export class BacklogMoves {
     if (request.operation !== undefined && this.moves.get(request.operation)?.state === 'running') {
       throw new InvalidArgumentError(`Backlog move "${request.operation}" is already running.`);
     }
-    if (!engine.getTopic(request.toTopic)) {
+    const toTopic = request.toTopic ?? backlogTopicOf(request.group);
+    if (request.toTopic !== undefined && !engine.getTopic(request.toTopic)) {
       if (request.toQueueCount === undefined) {
         throw new InvalidArgumentError(
           `Topic "${request.toTopic}" does not exist: give "toQueueCount" to create it with that many queues.`,
@@ -63,7 +69,7 @@ export class BacklogMoves {
       operation: request.operation ?? '',
       group: request.group,
       fromTopic: request.fromTopic,
-      toTopic: request.toTopic,
+      toTopic,
       total: lag ?? 0,
       moved: 0,
       state: 'running',
@@ -73,12 +79,13 @@ export class BacklogMoves {
     };
     if (request.operation !== undefined) this.moves.set(request.operation, move);
     try {
-      const { moved } = await engine.redistributeBacklog(request.group, request.fromTopic, request.toTopic, {
+      const { moved } = await engine.redistributeBacklog(request.group, request.fromTopic, {
+        ...(request.toTopic !== undefined ? { toTopic: request.toTopic } : { queueCount: request.toQueueCount }),
         onProgress: (count) => (move.moved = count),
       });
       move.moved = moved;
       move.state = 'done';
-      return { moved, toTopic: request.toTopic };
+      return { moved, toTopic };
     } catch (error) {
       move.state = 'failed';
       move.error = (error as Error).message;

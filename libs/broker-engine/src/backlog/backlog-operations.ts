@@ -1,15 +1,16 @@
 import type { Database } from 'better-sqlite3';
+import type { ConsumerGroup } from '../consume/consumer-group';
 import type { ConsumerGroups } from '../consume/consumer-groups';
 import type { OffsetJournal } from '../consume/offset-journal';
 import type { TopicInfo } from '../engine.types';
 import { InvalidArgumentError } from '../errors';
-import { HEADER_ORIGINAL_ID } from '../headers';
+import { HEADER_ORIGIN_TOPIC, HEADER_ORIGINAL_ID } from '../headers';
 import type { QueueOffsetTable } from '../publish/queue-offset-table';
 import type { QueueWriter } from '../publish/queue-writer';
 import { decodeHeaders, encodeHeaders } from '../storage/message-row';
 import type { MessageStore } from '../storage/message-store';
 import { TopicRegistry } from '../topics/topic-registry';
-import { validateName } from '../util/names';
+import { isSystemTopic, validateName } from '../util/names';
 import { uuidv7 } from '../util/uuid-v7';
 import { moveBacklog } from './move-backlog';
 import type { OffsetResetPlan } from './offset-reset-plan';
@@ -49,18 +50,32 @@ export class BacklogOperations {
     return topics.require(topic);
   }
 
+  /**
+   * Moves the group's backlog on `fromTopic` onto `toTopic`, or (without one) onto the group's own backlog topic with
+   * `queueCount` queues (default: `fromTopic`'s), which its members read with their subscriptions of `fromTopic`.
+   */
   redistribute(
     group: string,
     fromTopic: string,
-    toTopic: string,
+    target: { toTopic?: string; queueCount?: number },
     onProgress: ((moved: number) => void) | undefined,
-  ): Promise<{ moved: number }> {
+  ): Promise<{ moved: number; toTopic: string }> {
     const { store, topics, groups, writer, now } = this.deps;
     validateName('group', group);
     topics.require(fromTopic);
-    topics.require(toTopic);
-    if (fromTopic === toTopic) throw new InvalidArgumentError('redistributeBacklog needs two different topics.');
     const runtime = groups.clustering(group, 'backlogs are moved');
+    const toTopic = target.toTopic ?? runtime.backlogTopic;
+    if (target.toTopic !== undefined) {
+      topics.require(toTopic);
+      if (fromTopic === toTopic) throw new InvalidArgumentError('redistributeBacklog needs two different topics.');
+      if (isSystemTopic(toTopic)) {
+        throw new InvalidArgumentError(
+          `Backlog cannot be moved onto the system topic "${toTopic}"; leave the target out to use the group's own.`,
+        );
+      }
+    } else {
+      this.ensureBacklogTopic(runtime, target.queueCount ?? topics.queueCount(fromTopic));
+    }
     return moveBacklog({
       group: runtime,
       onProgress,
@@ -81,8 +96,13 @@ export class BacklogOperations {
             topic: toTopic,
             key: row.key,
             tags: row.tags,
-            // The copy keeps the producer's id, so consumers and dedup see the message they knew.
-            headers: encodeHeaders({ ...headers, [HEADER_ORIGINAL_ID]: headers[HEADER_ORIGINAL_ID] ?? row.message_id }),
+            // The copy keeps the producer's id, so consumers and dedup see the message they knew, and the topic it
+            // came from, so the group's own backlog topic hands it to the subscription of that topic.
+            headers: encodeHeaders({
+              ...headers,
+              [HEADER_ORIGINAL_ID]: headers[HEADER_ORIGINAL_ID] ?? row.message_id,
+              ...(target.toTopic === undefined ? { [HEADER_ORIGIN_TOPIC]: fromTopic } : {}),
+            }),
             body: row.body,
             bornAt: row.born_at,
             expireAt: row.expire_at,
@@ -91,7 +111,20 @@ export class BacklogOperations {
           at,
         );
       },
-    });
+    }).then(({ moved }) => ({ moved, toTopic }));
+  }
+
+  /** Creates the group's backlog topic with `queueCount` queues, or grows it to that many; members take them over. */
+  private ensureBacklogTopic(group: ConsumerGroup, queueCount: number): void {
+    const { db, topics } = this.deps;
+    TopicRegistry.validateQueueCount(queueCount);
+    const existing = topics.queueCount(group.backlogTopic);
+    if (existing >= queueCount) return;
+    db.transaction(() => {
+      if (existing === 0) topics.insert(group.backlogTopic, queueCount, this.deps.now());
+      else topics.resize(group.backlogTopic, queueCount);
+    }).immediate();
+    group.rebalance();
   }
 
   previewReset(group: string, topic: string, timestamp: number): OffsetResetPlan {

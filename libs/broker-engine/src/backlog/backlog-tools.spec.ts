@@ -199,7 +199,10 @@ describe('backlog tools', () => {
       await first.close();
 
       const second = kit.open({ dataDir: dir });
-      expect(await second.redistributeBacklog('slow', 'orders', 'orders.wide')).toEqual({ moved: 20 });
+      expect(await second.redistributeBacklog('slow', 'orders', 'orders.wide')).toEqual({
+        moved: 20,
+        toTopic: 'orders.wide',
+      });
       await second.close();
 
       const third = kit.open({ dataDir: dir });

@@ -1,4 +1,5 @@
 import type { ConsumerGroup } from '../consume/consumer-group';
+import type { QueueRuntime } from '../consume/queue-runtime';
 import type { MessageRow } from '../storage/message-row';
 import type { MessageStore } from '../storage/message-store';
 
@@ -27,10 +28,19 @@ export interface MoveBacklogInput {
   onProgress?: (moved: number) => void;
 }
 
+/** One source queue's unread rows, read ahead a chunk at a time. */
+interface SourceCursor {
+  queue: QueueRuntime;
+  ahead: MessageRow[];
+  next: number;
+  exhausted: boolean;
+}
+
 /**
- * Pauses the group on `fromTopic`, waits for its in-flight messages, then copies each
- * queue's unacked messages in offset order onto `toTopic` and counts them as consumed
- * on `fromTopic`, chunk by chunk; each chunk's copies and its acks commit together.
+ * Pauses the group on `fromTopic`, waits for its in-flight messages, then copies the group's unconsumed messages of
+ * every queue onto `toTopic` in the order they were stored (across queues, so a key whose messages sit on an old and
+ * a new queue after an expansion keeps its order) and counts them as consumed on `fromTopic`, chunk by chunk; each
+ * chunk's copies and its offsets commit together.
  */
 export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: number }> {
   const { group, fromTopic } = input;
@@ -47,34 +57,69 @@ export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: num
         throw new Error(`Timed out waiting for in-flight messages of "${fromTopic}" to finish.`);
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     }
-    for (const queue of queues) {
+    const cursors: SourceCursor[] = queues.map((queue) => {
       queue.buffer.length = 0;
       queue.redeliver.length = 0;
-      let cursor = queue.committed;
-      for (;;) {
-        const scanned = input.store.readQueue(fromTopic, queue.queueId, cursor, CHUNK);
-        if (scanned.length === 0) break;
-        const rows = scanned.filter((row) => !queue.isDone(row.queue_offset));
-        const scannedOffsets = new Set(scanned.map((row) => row.queue_offset));
-        let committed = queue.committed;
-        while (scannedOffsets.has(committed) || queue.acked.has(committed)) committed++;
-        // The copies and the source offset they consume commit in one transaction: a crash
-        // in between can neither lose the backlog nor move it twice.
-        const first = moved === 0 && rows.length > 0;
-        await input.submit(() => {
-          if (first) input.recordTarget();
-          for (const row of rows) input.writeCopy(row);
-          input.saveOffset(queue.queueId, committed);
-        });
-        for (const row of scanned) group.ack(queue, row.queue_offset);
-        moved += rows.length;
-        input.onProgress?.(moved);
-        cursor = scanned[scanned.length - 1]!.queue_offset + 1;
-      }
-      queue.nextFetch = Math.max(queue.nextFetch, cursor, queue.committed);
+      return { queue, ahead: [], next: queue.committed, exhausted: false };
+    });
+    for (;;) {
+      const chunk = takeChunk(cursors, input);
+      if (chunk.length === 0) break;
+      const rows = chunk.filter(({ cursor, row }) => !cursor.queue.isDone(row.queue_offset));
+      const offsets = committedAfter(chunk);
+      // The copies and the source offsets they consume commit in one transaction: a crash
+      // in between can neither lose the backlog nor move it twice.
+      const first = moved === 0 && rows.length > 0;
+      await input.submit(() => {
+        if (first) input.recordTarget();
+        for (const { row } of rows) input.writeCopy(row);
+        for (const [queue, committed] of offsets) input.saveOffset(queue.queueId, committed);
+      });
+      for (const { cursor, row } of chunk) group.ack(cursor.queue, row.queue_offset);
+      group.backlogMoved();
+      moved += rows.length;
+      input.onProgress?.(moved);
     }
+    for (const { queue, next } of cursors) queue.nextFetch = Math.max(queue.nextFetch, next, queue.committed);
   } finally {
     pause.resume();
   }
   return { moved };
+}
+
+/** Up to CHUNK rows over all source queues, lowest storage sequence first. */
+function takeChunk(cursors: SourceCursor[], input: MoveBacklogInput): Array<{ cursor: SourceCursor; row: MessageRow }> {
+  const chunk: Array<{ cursor: SourceCursor; row: MessageRow }> = [];
+  while (chunk.length < CHUNK) {
+    let lowest: SourceCursor | undefined;
+    for (const cursor of cursors) {
+      if (cursor.ahead.length === 0 && !cursor.exhausted) {
+        cursor.ahead = input.store.readQueue(input.fromTopic, cursor.queue.queueId, cursor.next, CHUNK);
+        if (cursor.ahead.length === 0) cursor.exhausted = true;
+        else cursor.next = cursor.ahead[cursor.ahead.length - 1]!.queue_offset + 1;
+      }
+      const head = cursor.ahead[0];
+      if (head !== undefined && (lowest === undefined || head.seq < lowest.ahead[0]!.seq)) lowest = cursor;
+    }
+    if (lowest === undefined) break;
+    chunk.push({ cursor: lowest, row: lowest.ahead.shift()! });
+  }
+  return chunk;
+}
+
+/** Each source queue's committed offset once the chunk is consumed: past its rows and what was acked above them. */
+function committedAfter(chunk: Array<{ cursor: SourceCursor; row: MessageRow }>): Map<QueueRuntime, number> {
+  const taken = new Map<QueueRuntime, Set<number>>();
+  for (const { cursor, row } of chunk) {
+    let offsets = taken.get(cursor.queue);
+    if (!offsets) taken.set(cursor.queue, (offsets = new Set()));
+    offsets.add(row.queue_offset);
+  }
+  const committed = new Map<QueueRuntime, number>();
+  for (const [queue, offsets] of taken) {
+    let next = queue.committed;
+    while (offsets.has(next) || queue.acked.has(next)) next++;
+    committed.set(queue, next);
+  }
+  return committed;
 }

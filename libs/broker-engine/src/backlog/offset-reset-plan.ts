@@ -1,4 +1,4 @@
-// The shapes of an offset reset, apart from the code that runs it: they are public types, and the code's
+// The shapes of an offset reset and a backlog move, apart from the code that runs them: they are public types, and the code's
 // declarations name the SQLite driver, which an application that only reads a plan must not need to type-check.
 
 /** What moving a group's offsets on one queue to a timestamp does. */
@@ -30,4 +30,17 @@ export interface OffsetResetPlan {
   newestSkippedAt: number | null;
   /** Storage time of the oldest message that would be delivered again; null when none would. */
   oldestRedeliveredAt: number | null;
+}
+
+/** Where `redistributeBacklog` moves a group's backlog. */
+export interface RedistributeOptions {
+  /**
+   * A topic of the application's to move it onto, which the group must then subscribe. Left out (the default), the
+   * backlog goes onto the group's own backlog topic, which its members read with their existing subscriptions.
+   */
+  toTopic?: string;
+  /** Queues of the group's own backlog topic (grown to this count when it has fewer); default the source topic's. */
+  queueCount?: number;
+  /** Told the running total after each committed chunk. */
+  onProgress?: (moved: number) => void;
 }

@@ -1,7 +1,7 @@
 import type { GroupMode, StartFrom } from '../engine.types';
 import type { MessageRow } from '../storage/message-row';
 import { decodeTags } from '../storage/message-row';
-import { retryTopicOf } from '../util/names';
+import { backlogTopicOf, retryTopicOf } from '../util/names';
 import { allocateEvenly } from './allocate';
 import { originTopicOf, toDelivery } from './delivery-mapper';
 import { DeliveryPacer } from './delivery-pacer';
@@ -27,6 +27,10 @@ export class ConsumerGroup {
   private readonly queues: GroupQueues;
   private readonly warnedMissingHandler = new Set<string>();
   readonly retryTopic: string;
+  /** The group's own topic for a redistributed backlog; exists only once a backlog was moved onto it. */
+  readonly backlogTopic: string;
+  /** Whether the moved backlog still holds messages; 'unknown' until counted again (after a move or an ack on it). */
+  private backlogState: 'unknown' | 'pending' | 'drained' = 'unknown';
   private readonly pacer = new DeliveryPacer(() => this.deliverAll());
   private tokens = 0;
 
@@ -36,7 +40,8 @@ export class ConsumerGroup {
     private readonly ctx: GroupContext,
   ) {
     this.retryTopic = retryTopicOf(name);
-    this.queues = new GroupQueues(name, mode, this.retryTopic, ctx);
+    this.backlogTopic = backlogTopicOf(name);
+    this.queues = new GroupQueues(name, mode, [this.retryTopic, this.backlogTopic], ctx);
   }
 
   /** Whether a member reads the retry topic: every clustering member (orderly ones get resent dead letters there). */
@@ -46,7 +51,7 @@ export class ConsumerGroup {
 
   private topicsOf(member: MemberRuntime): string[] {
     const topics = [...member.subscriptions.keys()];
-    if (this.consumesRetry(member)) topics.push(this.retryTopic);
+    if (this.consumesRetry(member)) topics.push(this.retryTopic, this.backlogTopic);
     return topics;
   }
 
@@ -136,12 +141,39 @@ export class ConsumerGroup {
   }
 
   private subscriptionFor(member: MemberRuntime, queue: QueueRuntime, row: MessageRow): TopicSubscription | undefined {
-    const topic = queue.topic === this.retryTopic ? originTopicOf(row) : queue.topic;
-    return member.subscriptions.get(topic);
+    const copies = queue.topic === this.retryTopic || queue.topic === this.backlogTopic;
+    return member.subscriptions.get(copies ? originTopicOf(row) : queue.topic);
   }
 
+  /** One message at a time: a queue of an orderly subscription, and the moved backlog of a member with one. */
   private isSerial(member: MemberRuntime, queue: QueueRuntime): boolean {
+    if (queue.topic === this.backlogTopic) {
+      for (const sub of member.subscriptions.values()) if (sub.mode === 'orderly') return true;
+      return false;
+    }
     return member.subscriptions.get(queue.topic)?.mode === 'orderly';
+  }
+
+  /** A backlog move started or ended: count the moved backlog again before the next orderly delivery. */
+  backlogMoved(): void {
+    this.backlogState = 'unknown';
+    this.schedulePump();
+  }
+
+  /**
+   * Whether the group's orderly queues wait for its moved backlog: a key's moved messages are older than anything
+   * still on the topic's queues, so an orderly group handles them first.
+   */
+  private backlogHolds(): boolean {
+    if (this.backlogState === 'unknown') {
+      let pending = false;
+      for (let queueId = 0; queueId < this.ctx.queueCount(this.backlogTopic) && !pending; queueId++) {
+        pending =
+          this.sharedQueue(this.backlogTopic, queueId).committed < this.ctx.queueHeads.peek(this.backlogTopic, queueId);
+      }
+      this.backlogState = pending ? 'pending' : 'drained';
+    }
+    return this.backlogState === 'pending';
   }
 
   /** Hands out or disposes of one message; false when this queue has nothing to do now. */
@@ -149,7 +181,10 @@ export class ConsumerGroup {
     if (queue.pausedBy > 0) return false;
     const now = this.ctx.clock.now();
     if (queue.heldUntil > now) return false;
-    if (this.isSerial(member, queue) && queue.inflightCount() > 0) return false;
+    if (this.isSerial(member, queue)) {
+      if (queue.inflightCount() > 0) return false;
+      if (queue.topic !== this.backlogTopic && this.mode === 'clustering' && this.backlogHolds()) return false;
+    }
     let row = queue.takeNext();
     if (!row) {
       if (!this.fill(queue)) return false;
@@ -286,7 +321,12 @@ export class ConsumerGroup {
   }
 
   ack(queue: QueueRuntime, offset: number): void {
-    if (queue.markAcked(offset)) this.queues.offsetMoved(queue);
+    if (!queue.markAcked(offset)) return;
+    this.queues.offsetMoved(queue);
+    if (queue.topic === this.backlogTopic && this.backlogState === 'pending') {
+      this.backlogState = 'unknown';
+      this.schedulePump();
+    }
   }
 
   /** Consume timeouts, heartbeats and held queues. */

@@ -132,7 +132,11 @@ export class ConsumerGroups {
   wake(topics: Set<string>): void {
     for (const group of this.groups.values()) {
       for (const member of group.members.values()) {
-        if ([...topics].some((topic) => member.subscriptions.has(topic) || topic === group.retryTopic)) {
+        if (
+          [...topics].some(
+            (topic) => member.subscriptions.has(topic) || topic === group.retryTopic || topic === group.backlogTopic,
+          )
+        ) {
           group.schedulePump();
           break;
         }

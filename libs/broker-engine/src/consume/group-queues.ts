@@ -24,7 +24,8 @@ export class GroupQueues {
   constructor(
     private readonly group: string,
     private readonly mode: GroupMode,
-    private readonly retryTopic: string,
+    /** The group's own topics (retry, moved backlog): a new queue of theirs starts at its earliest message. */
+    private readonly ownTopics: readonly string[],
     private readonly ctx: GroupContext,
   ) {}
 
@@ -51,7 +52,7 @@ export class GroupQueues {
       pin = true;
       const head = this.ctx.queueHeads.peek(topic, queueId);
       const policy =
-        topic === this.retryTopic || stored.size > 0
+        this.ownTopics.includes(topic) || stored.size > 0
           ? 'earliest'
           : (this.startFrom.get(topic) ?? defaultStartFrom(this.mode));
       committed = policy === 'latest' ? head : (this.ctx.store.minOffset(topic, queueId) ?? head);

@@ -3,7 +3,7 @@ import type { ConsumerGroup } from '../consume/consumer-group';
 import type { DeadLetterStore } from '../dlq/dead-letter-store';
 import type { EngineStats, GroupTopicStats, TopicInfo, TopicStats } from '../engine.types';
 import type { QueueOffsetTable } from '../publish/queue-offset-table';
-import { isSystemTopic, retryTopicOf } from '../util/names';
+import { backlogTopicOf, isSystemTopic, retryTopicOf } from '../util/names';
 
 export interface StatsSources {
   db: Database;
@@ -39,6 +39,10 @@ export function collectStats(sources: StatsSources): Omit<EngineStats, 'transact
   );
   const retryVisibleStmt = sources.db.prepare(
     `SELECT COUNT(*) AS n FROM messages WHERE topic = ? AND queue_id = ? AND queue_offset >= ?
+       AND json_extract(headers, '$."x-rmq-origin-topic"') = ?`,
+  );
+  const movedPendingStmt = sources.db.prepare(
+    `SELECT COUNT(*) AS n, MIN(born_at) AS oldest FROM messages WHERE topic = ? AND queue_id = ? AND queue_offset >= ?
        AND json_extract(headers, '$."x-rmq-origin-topic"') = ?`,
   );
   const firstUnconsumedStmt = sources.db.prepare(
@@ -77,15 +81,35 @@ export function collectStats(sources: StatsSources): Omit<EngineStats, 'transact
         oldestUnconsumedAt = first.stored_at;
       }
     }
+    // Where the group stands on one of its own topics' queues: in memory while it runs, else as stored.
+    const committedOn = (ownTopic: string, queueId: number): number =>
+      runtime?.allQueues().find((q) => q.topic === ownTopic && q.queueId === queueId)?.committed ??
+      (offsetsStmt.all(group, ownTopic) as Array<{ queue_id: number; committed: number }>).find(
+        (row) => row.queue_id === queueId,
+      )?.committed ??
+      0;
     const retryTopic = retryTopicOf(group);
     let retryPending = (retryScheduledStmt.get(retryTopic, topic) as { n: number }).n;
     const retryInfo = sources.topics.find((candidate) => candidate.name === retryTopic);
     for (let queueId = 0; queueId < (retryInfo?.queueCount ?? 0); queueId++) {
-      const committed = runtime?.allQueues().find((q) => q.topic === retryTopic && q.queueId === queueId)?.committed;
-      const stored = (offsetsStmt.all(group, retryTopic) as Array<{ queue_id: number; committed: number }>).find(
-        (row) => row.queue_id === queueId,
-      )?.committed;
-      retryPending += (retryVisibleStmt.get(retryTopic, queueId, committed ?? stored ?? 0, topic) as { n: number }).n;
+      retryPending += (
+        retryVisibleStmt.get(retryTopic, queueId, committedOn(retryTopic, queueId), topic) as { n: number }
+      ).n;
+    }
+    // A redistributed backlog of this topic is still the group's lag on it, wherever it waits now.
+    const backlogTopic = backlogTopicOf(group);
+    const backlogInfo = sources.topics.find((candidate) => candidate.name === backlogTopic);
+    for (let queueId = 0; queueId < (backlogInfo?.queueCount ?? 0); queueId++) {
+      const committed = committedOn(backlogTopic, queueId);
+      if (sources.heads.peek(backlogTopic, queueId) <= committed) continue;
+      const moved = movedPendingStmt.get(backlogTopic, queueId, committed, topic) as {
+        n: number;
+        oldest: number | null;
+      };
+      lag += moved.n;
+      if (moved.oldest !== null && (oldestUnconsumedAt === null || moved.oldest < oldestUnconsumedAt)) {
+        oldestUnconsumedAt = moved.oldest;
+      }
     }
     groups.push({
       group,

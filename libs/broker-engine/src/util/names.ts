@@ -18,5 +18,7 @@ export function validateName(kind: 'topic' | 'group', value: unknown): string {
 }
 
 export const retryTopicOf = (group: string): string => `%RETRY%${group}`;
+/** Where a group's redistributed backlog waits: read by the group's members with the topics it came from. */
+export const backlogTopicOf = (group: string): string => `%BACKLOG%${group}`;
 export const dlqTopicOf = (group: string): string => `%DLQ%${group}`;
 export const isSystemTopic = (topic: string): boolean => topic.startsWith('%');
