@@ -23,20 +23,23 @@ import { waitUntil } from '../support/wait-until';
 /**
  * The backlog runbook on the standalone broker, end to end: a slow consumer lets a backlog of more than 50,000
  * messages pile up on a 4-queue topic; the on-call engineer, through the console's API with an admin token, expands
- * the topic to 16 queues and moves the group's backlog onto a 16-queue topic; the fixed consumer and three more
- * instances drain it. Every message is handled once (the framework's db dedup store, its inbox in SQLite), each key in
- * order (the group consumes in orderly mode), and the drain time before (estimated from the rates then) and after
- * (measured) is printed.
+ * the topic to 16 queues and moves the group's backlog onto 16 queues of the group's own, while the producer goes on
+ * publishing; the fixed consumer and three more instances, with the very subscription they had, drain it. Every
+ * message is handled once (the framework's db dedup store, its inbox in SQLite), each key in order (the group
+ * consumes in orderly mode, across the expansion, the move and what was published during and after it), and the
+ * drain time before (estimated from the rates then) and after (measured) is printed.
  */
 
 const suffix = randomUUID().slice(0, 8);
 const TOPIC = `bk-orders-${suffix}`;
-const WIDE = `${TOPIC}.wide`;
 const GROUP = `bk-billing-${suffix}`;
+const BACKLOG_TOPIC = `%BACKLOG%${GROUP}`;
 const ADMIN_TOKEN = `admin-${randomUUID()}`;
 const KEYS = 500;
 const PER_KEY = 104;
-const TOTAL = KEYS * PER_KEY;
+/** Published per key while the backlog moves and after it, on the expanded topic. */
+const LIVE_PER_KEY = 6;
+const TOTAL = KEYS * (PER_KEY + LIVE_PER_KEY);
 /** The slow consumer's handler: 4 queues at one message in flight each, so about 80 messages/s in all. */
 const SLOW_MS = 50;
 const EXTRA_INSTANCES = 3;
@@ -202,20 +205,18 @@ describe('backlog runbook on the standalone broker', () => {
     subscriptions.push(await subscribe(first, TOPIC, handler));
 
     const producer = await instance(broker.url, 'orders-producer');
-    const publishStarted = Date.now();
     // One producer, batches in order: each key's messages are stored in the order of their sequence numbers.
-    let batch: Array<Parameters<RemoteTransport['publish']>[0][number]> = [];
-    for (let seq = 0; seq < PER_KEY; seq++) {
+    const publishRound = async (seq: number): Promise<void> => {
+      const batch: Array<Parameters<RemoteTransport['publish']>[0][number]> = [];
       for (let k = 0; k < KEYS; k++) {
         const key = `order-${String(k).padStart(3, '0')}`;
         const body = Buffer.from(JSON.stringify({ key, seq }));
         batch.push({ id: `${key}-${seq}-${suffix}`, topic: TOPIC, key, headers: {}, body });
-        if (batch.length === 1000) {
-          await producer.publish(batch);
-          batch = [];
-        }
       }
-    }
+      await producer.publish(batch);
+    };
+    const publishStarted = Date.now();
+    for (let seq = 0; seq < PER_KEY; seq++) await publishRound(seq);
     const publishMs = Date.now() - publishStarted;
     // The rates are over the last 10 s: once the burst of publishing has left them, the slow pace shows.
     let before = await call<{ entries: BacklogEntry[] }>('GET', 'backlog');
@@ -237,56 +238,64 @@ describe('backlog runbook on the standalone broker', () => {
     expect(before.body.entries[0]).toMatchObject({ group: GROUP, topic: TOPIC });
     const estimateBeforeMs = slowEntry.drain.etaMs!;
 
-    // The runbook: the consumer is fixed; more queues so more instances can work; the backlog onto them.
-    const expanded = await call<{ queueCount: number }>('POST', 'backlog/expand', {
-      topic: TOPIC,
-      queueCount: 16,
-      reason: 'billing backlog: scale out',
-    });
-    expect(expanded).toMatchObject({ status: 200, body: { queueCount: 16 } });
+    // The runbook: more queues so more instances can work, and the backlog onto queues of the group's own, in one
+    // action (the group paused on the topic meanwhile), while the producer goes on publishing before, during and after.
+    let live = PER_KEY;
+    await publishRound(live++);
+    let moving = true;
+    const livePublishing = (async () => {
+      while (moving && live < PER_KEY + LIVE_PER_KEY - 1) {
+        await publishRound(live++);
+        await sleep(150);
+      }
+      while (live < PER_KEY + LIVE_PER_KEY) await publishRound(live++);
+    })();
     const moveStarted = Date.now();
+    const handledBeforeMove = ledger.processed;
     const started = await call<{ id: string }>('POST', 'backlog/redistribute', {
       group: GROUP,
       fromTopic: TOPIC,
-      toTopic: WIDE,
+      expandTo: 16,
       toQueueCount: 16,
-      reason: 'billing backlog: spread over 16 queues',
+      reason: 'billing backlog: 16 queues, backlog spread over them',
     });
     expect(started.status).toBe(202);
     const progress: number[] = [];
-    let move = { state: 'running', moved: 0, total: 0 };
+    let move = { state: 'running', moved: 0, total: 0, toTopic: '' };
     while (move.state === 'running') {
       await sleep(100);
       move = (await call<typeof move>('GET', `backlog/moves/${started.body.id}`)).body;
       progress.push(move.moved);
     }
     const moveMs = Date.now() - moveStarted;
-    expect(move.state).toBe('done');
-    // The move waited for the slow consumer's messages in flight: what it did not handle was moved, nothing else.
-    expect(move.moved + ledger.processed).toBe(TOTAL);
+    moving = false;
+    expect(move).toMatchObject({ state: 'done', toTopic: BACKLOG_TOPIC });
+    // The move waited for the slow consumer's messages in flight: what it did not handle was moved.
     expect(move.moved).toBeGreaterThan(49_000);
-    expect(move.total).toBeGreaterThanOrEqual(move.moved);
+    expect(move.moved + handledBeforeMove).toBeLessThanOrEqual(TOTAL);
+    expect(move.total).toBeGreaterThanOrEqual(50_000);
+    await livePublishing;
+    // The moved backlog is still the group's lag on its topic.
+    const afterMove = entryOf((await call<{ entries: BacklogEntry[] }>('GET', 'backlog')).body.entries, TOPIC);
+    expect(afterMove.lag).toBeGreaterThanOrEqual(move.moved - ledger.processed);
 
+    // The consumer is fixed, and three more instances start: the same subscription of the topic, nothing else.
     slow = false;
-    subscriptions.push(await subscribe(first, WIDE, handler));
     const drainStarted = Date.now();
     for (let i = 0; i < EXTRA_INSTANCES; i++) {
       const added = await instance(broker.url, `billing-${i + 2}`);
       subscriptions.push(await subscribe(added, TOPIC, handler));
-      subscriptions.push(await subscribe(added, WIDE, handler));
     }
     await sleep(2500);
     const during = await call<{ entries: BacklogEntry[] }>('GET', 'backlog');
-    const wideEntry = during.body.entries.find((e) => e.group === GROUP && e.topic === WIDE)!;
-    expect(wideEntry).toMatchObject({ members: 4, queueCount: 16 });
+    const drainingEntry = entryOf(during.body.entries, TOPIC);
+    expect(drainingEntry).toMatchObject({ members: 4, queueCount: 16 });
 
     await waitUntil(() => ledger.processed === TOTAL, 'every message handled', 150_000);
     const drainMs = Date.now() - drainStarted;
     await sleep(300);
     const after = await call<{ entries: BacklogEntry[] }>('GET', 'backlog');
-    for (const topic of [TOPIC, WIDE]) {
-      expect(after.body.entries.find((e) => e.group === GROUP && e.topic === topic)!.lag, topic).toBe(0);
-    }
+    expect(entryOf(after.body.entries, TOPIC).lag).toBe(0);
 
     expect(ledger.orderBreaks).toEqual([]);
     expect(ledger.processed).toBe(TOTAL);
@@ -294,14 +303,13 @@ describe('backlog runbook on the standalone broker', () => {
     const perKey = (await ledger.dataSource.query(
       'SELECT COUNT(DISTINCT order_key) AS keys, MIN(n) AS least, MAX(n) AS most FROM (SELECT order_key, COUNT(*) AS n FROM bk_charges GROUP BY order_key)',
     )) as Array<{ keys: number; least: number; most: number }>;
-    expect(perKey[0]).toEqual({ keys: KEYS, least: PER_KEY, most: PER_KEY });
+    expect(perKey[0]).toEqual({ keys: KEYS, least: PER_KEY + LIVE_PER_KEY, most: PER_KEY + LIVE_PER_KEY });
 
     const audit = await call<{ items: Array<{ action: string; count: number; outcome: string }> }>(
       'GET',
       'audit?action=backlog.',
     );
     expect(audit.body.items.map((item) => item.action).sort()).toEqual([
-      'backlog.expand',
       'backlog.redistribute',
       'backlog.redistribute.done',
     ]);
@@ -312,14 +320,14 @@ describe('backlog runbook on the standalone broker', () => {
 
     console.log(
       [
-        `backlog runbook: ${TOTAL} messages published in ${seconds(publishMs)}; slow consumer at ` +
+        `backlog runbook: ${KEYS * PER_KEY} messages published in ${seconds(publishMs)} (${KEYS * LIVE_PER_KEY} more during and after the move); slow consumer at ` +
           `${slowEntry.consumeRatePerSec.toFixed(0)} msg/s with ${slowEntry.lag} behind (oldest ${seconds(slowEntry.lagMs)})`,
         `  drain time before (estimated by the console at that rate): ${seconds(estimateBeforeMs)}`,
-        `  moved ${move.moved} onto ${WIDE} (16 queues) in ${seconds(moveMs)}; progress seen: ${progress.length} polls, ` +
+        `  moved ${move.moved} onto the group's 16 backlog queues in ${seconds(moveMs)}; progress seen: ${progress.length} polls, ` +
           `${progress.filter((p) => p > 0 && p < move.moved).length} in between`,
-        `  drain time after (measured, 4 instances, 16+16 queues): ${seconds(drainMs)}; ` +
-          `console estimate 2.5 s in: ${wideEntry.drain.etaMs === null ? wideEntry.drain.state : seconds(wideEntry.drain.etaMs)} ` +
-          `at ${wideEntry.consumeRatePerSec.toFixed(0)} msg/s`,
+        `  drain time after (measured, 4 instances, 16 backlog + 16 topic queues): ${seconds(drainMs)}; ` +
+          `console estimate 2.5 s in: ${drainingEntry.drain.etaMs === null ? drainingEntry.drain.state : seconds(drainingEntry.drain.etaMs)} ` +
+          `at ${drainingEntry.consumeRatePerSec.toFixed(0)} msg/s`,
         `  handled once each: ${ledger.processed}; duplicates stopped by the dedup store: ${ledger.duplicates}`,
       ].join('\n'),
     );

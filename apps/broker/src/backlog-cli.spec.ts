@@ -59,9 +59,18 @@ describe('backlog commands of the broker CLI', () => {
     expect(await runBacklogCommand(['reset', 'cli-group', 'cli-orders.wide', future, '--yes'], env)).toMatch(
       /^reset done[\s\S]*skipped: 30/,
     );
+    // Without a target topic, onto queues of the group's own, which its consumers read as they are.
+    expect(
+      await runBacklogCommand(['redistribute', 'cli-group', 'cli-orders', '--queues', '4', '--expand', '12'], env),
+    ).toBe(
+      'moved 0 message(s) of cli-group from cli-orders onto its own backlog topic %BACKLOG%cli-group, which its consumers of cli-orders read as they are',
+    );
   });
 
   it('says what is wrong: the token, the time, the command, the broker', async () => {
+    await expect(runBacklogCommand(['redistribute', 'g', 'cli-orders', '--expand', '2'], env)).rejects.toThrow(
+      /already has \d+ queues/,
+    );
     await expect(
       runBacklogCommand(['expand', 'cli-orders', '16'], { ...env, BROKER_ADMIN_TOKEN: '', BROKER_TOKEN: TOKEN }),
     ).rejects.toThrow(/admin token.*BROKER_ADMIN_TOKEN/);

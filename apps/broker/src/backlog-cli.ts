@@ -20,7 +20,10 @@ export const BACKLOG_CLI_HELP = [
   'Usage: reliable-mq-broker backlog <command>   (in this repository: npm run backlog -- <command>)',
   '  report                                          lag, lag in time, rates, members and drain estimate per group',
   "  expand <topic> <queues>                         raise the topic's queue count (admin token)",
-  "  redistribute <group> <from> <to> [--queues N]   move the group's backlog onto topic <to>, created with N queues",
+  '  redistribute <group> <from> [<to>] [--queues N] [--expand M]',
+  "                                                  move the group's backlog onto N queues of its own (read by its",
+  '                                                  members as they are), or onto topic <to> (created with N queues);',
+  '                                                  --expand M expands <from> to M queues first, the group paused',
   '  preview-reset <group> <topic> <time>            what a reset to <time> would skip or deliver again',
   "  reset <group> <topic> <time> --yes              reset the group's offsets to <time> (admin token)",
   '<time> is epoch milliseconds or ISO 8601 with a zone, e.g. 2026-12-07T06:00:00Z.',
@@ -133,8 +136,8 @@ function positive(value: string | undefined, name: string): number {
   return Number(value);
 }
 
-function need(args: readonly string[], count: number, usage: string): void {
-  if (args.filter((arg) => !arg.startsWith('--')).length < count) throw new CliError(`Usage: backlog ${usage}`);
+function need(positional: readonly string[], count: number, usage: string): void {
+  if (positional.length < count) throw new CliError(`Usage: backlog ${usage}`);
 }
 
 const when = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
@@ -186,7 +189,10 @@ export async function runBacklogCommand(argv: readonly string[], env: NodeJS.Pro
   if (command === undefined || command === '--help' || command === 'help') return BACKLOG_CLI_HELP;
   const url = env.BROKER_URL?.trim() || `reliable-mq://${DEFAULT_BROKER_HOST}:${DEFAULT_BROKER_PORT}`;
   const token = env.BROKER_ADMIN_TOKEN?.trim() || env.BROKER_TOKEN?.trim() || undefined;
-  const positional = args.filter((arg) => !arg.startsWith('--'));
+  // Positional arguments: neither a flag nor the value of `--queues`.
+  const positional = args.filter(
+    (arg, index) => !arg.startsWith('--') && args[index - 1] !== '--queues' && args[index - 1] !== '--expand',
+  );
   const flag = (name: string): string | undefined => {
     const index = args.indexOf(`--${name}`);
     return index === -1 ? undefined : args[index + 1];
@@ -197,7 +203,7 @@ export async function runBacklogCommand(argv: readonly string[], env: NodeJS.Pro
       case 'report':
         return formatReport(await client.call<BacklogReport>(ClientOp.BACKLOG_REPORT, {}));
       case 'expand': {
-        need(args, 2, 'expand <topic> <queues>');
+        need(positional, 2, 'expand <topic> <queues>');
         const topic = await client.call<{ name: string; queueCount: number }>(ClientOp.BACKLOG_EXPAND, {
           topic: positional[0],
           queueCount: positive(positional[1], '<queues>'),
@@ -205,11 +211,11 @@ export async function runBacklogCommand(argv: readonly string[], env: NodeJS.Pro
         return `topic ${topic.name} now has ${topic.queueCount} queues`;
       }
       case 'redistribute':
-        need(args, 3, 'redistribute <group> <from> <to> [--queues N]');
-        return await redistribute(client, url, token, positional, flag('queues'));
+        need(positional, 2, 'redistribute <group> <from> [<to>] [--queues N] [--expand M]');
+        return await redistribute(client, url, token, positional, flag('queues'), flag('expand'));
       case 'preview-reset':
       case 'reset': {
-        need(args, 3, `${command} <group> <topic> <time>`);
+        need(positional, 3, `${command} <group> <topic> <time>`);
         const request = { group: positional[0], topic: positional[1], timestamp: parseTime(positional[2]) };
         const plan = await client.call<OffsetResetPlan>(ClientOp.BACKLOG_RESET_PREVIEW, request);
         if (command === 'preview-reset') return formatPlan(plan);
@@ -233,18 +239,21 @@ async function redistribute(
   token: string | undefined,
   [group, fromTopic, toTopic]: readonly string[],
   queues: string | undefined,
+  expand: string | undefined,
 ): Promise<string> {
   const operation = `cli-${randomUUID()}`;
-  const done = client.call<{ moved: number }>(ClientOp.BACKLOG_REDISTRIBUTE, {
+  const done = client.call<{ moved: number; toTopic: string }>(ClientOp.BACKLOG_REDISTRIBUTE, {
     group,
     fromTopic,
-    toTopic,
+    ...(toTopic !== undefined ? { toTopic } : {}),
     operation,
     ...(queues !== undefined ? { toQueueCount: positive(queues, '--queues') } : {}),
+    ...(expand !== undefined ? { expandTo: positive(expand, '--expand') } : {}),
   });
-  const watcher = await OneShotClient.open(url, token);
+  // Watch the outcome before anything else is awaited: a refusal that comes at once is then not left unhandled.
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
+  const watcher = await OneShotClient.open(url, token);
   try {
     while (!finished) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -255,8 +264,12 @@ async function redistribute(
   } finally {
     watcher.close();
   }
-  const { moved } = await done;
-  return `moved ${moved} message(s) of ${group} from ${fromTopic} onto ${toTopic}; consumers of ${group} must subscribe ${toTopic}`;
+  const result = await done;
+  const where =
+    toTopic === undefined
+      ? `its own backlog topic ${result.toTopic}, which its consumers of ${fromTopic} read as they are`
+      : `${toTopic}; consumers of ${group} must subscribe ${toTopic}`;
+  return `moved ${result.moved} message(s) of ${group} from ${fromTopic} onto ${where}`;
 }
 
 /** The `backlog` subcommand of the broker's bin: prints the result, or the problem and exit code 1. */

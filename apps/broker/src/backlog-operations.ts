@@ -43,13 +43,14 @@ export const BACKLOG_OPERATIONS: Readonly<Record<string, Operation>> = {
     const request = {
       group: args.string('group', MAX_NAME),
       fromTopic: args.string('fromTopic', MAX_NAME),
-      toTopic: args.string('toTopic', MAX_NAME),
+      toTopic: args.optionalString('toTopic', MAX_NAME),
       toQueueCount: args.optionalInteger('toQueueCount', 1, 1_000_000),
+      expandTo: args.optionalInteger('expandTo', 1, 1_000_000),
       operation: args.optionalString('operation', MAX_OPERATION_ID),
     };
     requireAdmin(ctx, ClientOp.BACKLOG_REDISTRIBUTE);
     ctx.log(
-      `backlog.redistribute: moving group ${request.group}'s backlog from ${request.fromTopic} to ${request.toTopic}.`,
+      `backlog.redistribute: moving group ${request.group}'s backlog from ${request.fromTopic} to ${request.toTopic ?? "the group's backlog topic"}.`,
     );
     const done = await movesOf(ctx.engine).run(request);
     ctx.log(`backlog.redistribute: moved ${done.moved} message(s) of group ${request.group} onto ${done.toTopic}.`);

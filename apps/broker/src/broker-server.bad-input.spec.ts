@@ -291,7 +291,8 @@ describe('broker server: malformed and hostile frames get an error frame and a c
       [ClientOp.BACKLOG_REPORT]: [[1]],
       [ClientOp.BACKLOG_EXPAND]: [{ topic: TOPIC }, { topic: TOPIC, queueCount: '16' }, { topic: 1, queueCount: 16 }],
       [ClientOp.BACKLOG_REDISTRIBUTE]: [
-        { group: 'g', fromTopic: TOPIC },
+        { group: 'g', toTopic: 'w' },
+        { group: 'g', fromTopic: TOPIC, toTopic: 3 },
         { group: 'g', fromTopic: TOPIC, toTopic: 'w', toQueueCount: 'many' },
         { group: 'g', fromTopic: TOPIC, toTopic: 'w', operation: 7 },
       ],

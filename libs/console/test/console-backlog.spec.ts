@@ -178,7 +178,7 @@ describe('backlog actions', () => {
 
     const started = await kit.call<{ id: string; state: string }>('POST', '/api/backlog/redistribute', {
       session: admin,
-      body: { group: 'mover', fromTopic: TOPIC, toTopic: `${TOPIC}.wide`, toQueueCount: 16, reason: 'drain faster' },
+      body: { group: 'mover', fromTopic: TOPIC, toQueueCount: 16, reason: 'drain faster' },
     });
     expect(started.status).toBe(202);
     let move: { state: string; moved: number; total: number } = { state: 'running', moved: 0, total: 0 };
@@ -190,16 +190,26 @@ describe('backlog actions', () => {
     const [done] = await auditOf('backlog.redistribute.done');
     expect(done).toMatchObject({ count: 200, outcome: 'ok', reason: 'drain faster' });
     expect((await auditOf('backlog.redistribute'))[0]).toMatchObject({
-      target: `group mover: ${TOPIC} → ${TOPIC}.wide`,
+      target: `group mover: ${TOPIC} → %BACKLOG%mover`,
+      details: { toTopic: '%BACKLOG%mover', toQueueCount: 16 },
     });
+    // Still the group's lag on its topic until consumed, now spread over 16 queues of its own.
+    const lagNow = (
+      await kit.call<{ entries: Array<{ group: string; topic: string; lag: number }> }>('GET', '/api/backlog', {
+        session: viewer,
+      })
+    ).body.entries.find((e) => e.group === 'mover' && e.topic === TOPIC)!.lag;
+    expect(lagNow).toBe(200);
 
-    const wide = await consume('mover', `${TOPIC}.wide`);
-    await until(() => wide.seen.length === 200, 'the moved backlog');
+    // The group's consumer of the topic, unchanged, gets the moved backlog, each key in order.
+    const back = await consume('mover', TOPIC);
+    await until(() => back.seen.length === 200, 'the moved backlog');
+    expect(new Set(back.seen.map((d) => d.sourceTopic))).toEqual(new Set(['%BACKLOG%mover']));
     for (const key of KEYS) {
-      const seqs = wide.seen.filter((d) => d.key === key).map((d) => Number(d.body.toString().split(':')[1]));
+      const seqs = back.seen.filter((d) => d.key === key).map((d) => Number(d.body.toString().split(':')[1]));
       expect(seqs, key).toEqual(Array.from({ length: 40 }, (_, i) => i));
     }
-    await wide.close();
+    await back.close();
     const entries = (
       await kit.call<{ entries: Array<{ group: string; topic: string; lag: number }> }>('GET', '/api/backlog', {
         session: viewer,

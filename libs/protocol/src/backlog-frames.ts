@@ -7,15 +7,19 @@ export interface BacklogExpandArgs {
 }
 
 /**
- * `backlog.redistribute`: moves a clustering group's unconsumed backlog on `fromTopic` onto `toTopic`, created with
- * `toQueueCount` queues when it does not exist. Answered once done with `{ moved, toTopic }`; `operation` (chosen by
+ * `backlog.redistribute`: moves a clustering group's unconsumed backlog on `fromTopic` onto the group's own backlog
+ * topic (`%BACKLOG%<group>`, with `toQueueCount` queues, default `fromTopic`'s count), which the group's members read
+ * with their subscriptions of `fromTopic`; or, with `toTopic`, onto that topic (created with `toQueueCount` queues
+ * when it does not exist), which the group must then subscribe. With `expandTo`, `fromTopic` is first expanded to that
+ * many queues while the group is paused on it. Answered once done with `{ moved, toTopic }`; `operation` (chosen by
  * the caller) names it for `backlog.progress` while it runs.
  */
 export interface BacklogRedistributeArgs {
   group: string;
   fromTopic: string;
-  toTopic: string;
+  toTopic?: string;
   toQueueCount?: number;
+  expandTo?: number;
   operation?: string;
 }
 

@@ -27,6 +27,8 @@ export interface BacklogMoveRequest {
    * created (required then).
    */
   toQueueCount?: number;
+  /** Expands `fromTopic` to this many queues first, while the group is paused on it (see `RedistributeOptions`). */
+  expandTo?: number;
   /** Names the move for `get()`; a move of that name still running is refused. */
   operation?: string;
 }
@@ -81,6 +83,7 @@ export class BacklogMoves {
     try {
       const { moved } = await engine.redistributeBacklog(request.group, request.fromTopic, {
         ...(request.toTopic !== undefined ? { toTopic: request.toTopic } : { queueCount: request.toQueueCount }),
+        ...(request.expandTo !== undefined ? { expandTo: request.expandTo } : {}),
         onProgress: (count) => (move.moved = count),
       });
       move.moved = moved;

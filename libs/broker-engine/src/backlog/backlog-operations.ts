@@ -38,13 +38,7 @@ export class BacklogOperations {
 
   expandQueues(topic: string, queueCount: number): TopicInfo {
     const { db, topics, groups } = this.deps;
-    const info = topics.require(topic);
-    TopicRegistry.validateQueueCount(queueCount);
-    if (queueCount <= info.queueCount) {
-      throw new InvalidArgumentError(
-        `Topic "${topic}" already has ${info.queueCount} queues; expandQueues needs a larger count, got ${queueCount}.`,
-      );
-    }
+    this.checkExpansion(topic, queueCount);
     db.transaction(() => topics.resize(topic, queueCount)).immediate();
     for (const group of groups.all()) group.rebalance();
     return topics.require(topic);
@@ -57,7 +51,7 @@ export class BacklogOperations {
   redistribute(
     group: string,
     fromTopic: string,
-    target: { toTopic?: string; queueCount?: number },
+    target: { toTopic?: string; queueCount?: number; expandTo?: number },
     onProgress: ((moved: number) => void) | undefined,
   ): Promise<{ moved: number; toTopic: string }> {
     const { store, topics, groups, writer, now } = this.deps;
@@ -65,6 +59,7 @@ export class BacklogOperations {
     topics.require(fromTopic);
     const runtime = groups.clustering(group, 'backlogs are moved');
     const toTopic = target.toTopic ?? runtime.backlogTopic;
+    if (target.expandTo !== undefined) this.checkExpansion(fromTopic, target.expandTo);
     if (target.toTopic !== undefined) {
       topics.require(toTopic);
       if (fromTopic === toTopic) throw new InvalidArgumentError('redistributeBacklog needs two different topics.');
@@ -74,7 +69,7 @@ export class BacklogOperations {
         );
       }
     } else {
-      this.ensureBacklogTopic(runtime, target.queueCount ?? topics.queueCount(fromTopic));
+      this.ensureBacklogTopic(runtime, target.queueCount ?? target.expandTo ?? topics.queueCount(fromTopic));
     }
     return moveBacklog({
       group: runtime,
@@ -87,6 +82,9 @@ export class BacklogOperations {
       submit: (apply) => this.deps.submit(apply, { publish: true }),
       saveOffset: (queueId, committed) => store.saveOffset(group, '', fromTopic, queueId, committed, now()),
       recordTarget: () => groups.record(group, toTopic, 'clustering', now()),
+      ...(target.expandTo !== undefined
+        ? { expand: () => this.expandQueues(fromTopic, target.expandTo!).queueCount }
+        : {}),
       writeCopy: (row) => {
         const at = now();
         const headers = decodeHeaders(row.headers);
@@ -112,6 +110,16 @@ export class BacklogOperations {
         );
       },
     }).then(({ moved }) => ({ moved, toTopic }));
+  }
+
+  private checkExpansion(topic: string, queueCount: number): void {
+    const info = this.deps.topics.require(topic);
+    TopicRegistry.validateQueueCount(queueCount);
+    if (queueCount <= info.queueCount) {
+      throw new InvalidArgumentError(
+        `Topic "${topic}" already has ${info.queueCount} queues; expandQueues needs a larger count, got ${queueCount}.`,
+      );
+    }
   }
 
   /** Creates the group's backlog topic with `queueCount` queues, or grows it to that many; members take them over. */

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { backlogTopicOf, type BrokerEngine, type Delivery, type PublishMessage } from '@reliable-mq/engine';
+import {
+  backlogTopicOf,
+  type BrokerEngine,
+  type Delivery,
+  type PublishMessage,
+  type Subscription,
+} from '@reliable-mq/engine';
 import { EngineKit, sleep, text, until } from '../../test/engine-test-kit';
 
 const KEYS = Array.from({ length: 24 }, (_, i) => `k${i}`);
@@ -27,11 +33,11 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 async function members(
   engine: BrokerEngine,
   count: number,
-  options: { group: string; topic: string; mode?: 'orderly' | 'concurrently'; delayMs?: number; log?: Delivery[] },
+  options: { group: string; topic: string; mode?: 'orderly' | 'concurrent'; delayMs?: number; log?: Delivery[] },
 ): Promise<{ seen: Delivery[]; close: () => Promise<void> }> {
   // Handlers push as they finish: one log shared by several member sets is the order the handlers ran in.
   const seen: Delivery[] = options.log ?? [];
-  const subs = [];
+  const subs: Subscription[] = [];
   for (let i = 0; i < count; i++) {
     subs.push(
       await engine.subscribe({
@@ -115,11 +121,14 @@ describe("a group's own backlog topic", () => {
     await engine.publish(batch('orders', 21, 26));
 
     // A slow orderly consumer works while the backlog is moved and more is published.
+    // The move starts (and pauses the group on the topic) before a slow orderly consumer joins; more is published
+    // while it runs. (A consumer running between an expansion and the move could take a key's new messages first:
+    // `expandTo` covers that case, in the next test.)
     const ran: Delivery[] = [];
+    const moving = engine.redistributeBacklog('o', 'orders', { queueCount: 16 });
     const slow = await members(engine, 2, { group: 'o', topic: 'orders', mode: 'orderly', delayMs: 1, log: ran });
-    const during = engine.publish(batch('orders', 26, 31));
-    const { moved } = await engine.redistributeBacklog('o', 'orders', { queueCount: 16 });
-    await during;
+    await engine.publish(batch('orders', 26, 31));
+    const { moved } = await moving;
     expect(moved).toBeGreaterThan(0);
     await engine.publish(batch('orders', 31, 36));
     const more = await members(engine, 2, { group: 'o', topic: 'orders', mode: 'orderly', log: ran });
@@ -130,6 +139,42 @@ describe("a group's own backlog topic", () => {
     expect(ran).toHaveLength(total);
     const byKey = sequencesByKey(ran);
     for (const key of KEYS) expect(byKey.get(key), key).toEqual(range(1, 36));
+    await slow.close();
+    await more.close();
+  });
+
+  it('expands and moves in one step while an orderly consumer runs and producers never stop: every key in order', async () => {
+    kit = new EngineKit();
+    const engine = kit.open();
+    engine.createTopic('orders', { queueCount: 3 });
+    await engine.publish(batch('orders', 0, 20));
+    const ran: Delivery[] = [];
+    const slow = await members(engine, 1, { group: 'o', topic: 'orders', mode: 'orderly', delayMs: 2, log: ran });
+    await until(() => ran.length >= KEYS.length, 5000, 'the consumer to be working');
+    let next = 20;
+    let publishing = true;
+    const producer = (async () => {
+      while (publishing) {
+        await engine.publish(batch('orders', next, next + 1));
+        next += 1;
+        await sleep(5);
+      }
+    })();
+    await sleep(30);
+    const { moved } = await engine.redistributeBacklog('o', 'orders', { expandTo: 7 });
+    expect(moved).toBeGreaterThan(0);
+    expect(engine.getTopic('orders')!.queueCount).toBe(7);
+    expect(engine.getTopic('%BACKLOG%o')!.queueCount).toBe(7);
+    await sleep(50);
+    publishing = false;
+    await producer;
+    const more = await members(engine, 2, { group: 'o', topic: 'orders', mode: 'orderly', log: ran });
+    const total = KEYS.length * next;
+    await until(() => ran.length >= total, 20_000, 'every message');
+    await sleep(100);
+    expect(ran).toHaveLength(total);
+    const byKey = sequencesByKey(ran);
+    for (const key of KEYS) expect(byKey.get(key), key).toEqual(range(0, next));
     await slow.close();
     await more.close();
   });

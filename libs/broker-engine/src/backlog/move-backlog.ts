@@ -26,6 +26,11 @@ export interface MoveBacklogInput {
   recordTarget: () => void;
   /** Told the running total after each committed chunk, for progress on long moves. */
   onProgress?: (moved: number) => void;
+  /**
+   * Expands `fromTopic` while the group is paused on it and holds nothing in flight; returns its new queue count.
+   * Nothing published after the expansion reaches the group before the backlog from before it has moved.
+   */
+  expand?: () => number;
 }
 
 /** One source queue's unread rows, read ahead a chunk at a time. */
@@ -48,7 +53,7 @@ export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: num
   // Fix where the group starts on `toTopic` before any copy lands there, so it reads the copies
   // even when it later subscribes with startFrom 'latest'. The position commits with the first chunk.
   for (let queueId = 0; queueId < input.toQueueCount; queueId++) group.sharedQueue(input.toTopic, queueId);
-  const pause = group.pauseQueues(fromTopic);
+  const pauses = [group.pauseQueues(fromTopic)];
   let moved = 0;
   try {
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
@@ -56,6 +61,14 @@ export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: num
       if (Date.now() > deadline)
         throw new Error(`Timed out waiting for in-flight messages of "${fromTopic}" to finish.`);
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    if (input.expand) {
+      const queueCount = input.expand();
+      for (let queueId = queues.length; queueId < queueCount; queueId++) {
+        queues.push(group.sharedQueue(fromTopic, queueId));
+      }
+      // The new queues wait too: what lands on them is newer than the backlog being moved.
+      pauses.push(group.pauseQueues(fromTopic, queues.slice(input.queueCount)));
     }
     const cursors: SourceCursor[] = queues.map((queue) => {
       queue.buffer.length = 0;
@@ -82,7 +95,7 @@ export async function moveBacklog(input: MoveBacklogInput): Promise<{ moved: num
     }
     for (const { queue, next } of cursors) queue.nextFetch = Math.max(queue.nextFetch, next, queue.committed);
   } finally {
-    pause.resume();
+    for (const pause of pauses) pause.resume();
   }
   return { moved };
 }

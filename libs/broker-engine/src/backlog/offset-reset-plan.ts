@@ -39,8 +39,17 @@ export interface RedistributeOptions {
    * backlog goes onto the group's own backlog topic, which its members read with their existing subscriptions.
    */
   toTopic?: string;
-  /** Queues of the group's own backlog topic (grown to this count when it has fewer); default the source topic's. */
+  /**
+   * Queues of the group's own backlog topic (grown to this count when it has fewer); default `expandTo`, else the
+   * source topic's count.
+   */
   queueCount?: number;
+  /**
+   * Expands the source topic to this many queues as part of the move, while the group is paused on it: for an
+   * orderly group nothing published after the expansion is handled before the backlog from before it. (An
+   * expansion on its own lets a key's new messages, on its new queue, overtake its backlog on the old one.)
+   */
+  expandTo?: number;
   /** Told the running total after each committed chunk. */
   onProgress?: (moved: number) => void;
 }

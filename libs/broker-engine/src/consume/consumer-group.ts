@@ -400,8 +400,8 @@ export class ConsumerGroup {
   }
 
   /** Blocks delivery from a queue state (backlog moves); returns the resume function. */
-  pauseQueues(topic: string): { queues: QueueRuntime[]; resume: () => void } {
-    const queues = this.allQueues().filter((queue) => queue.topic === topic);
+  pauseQueues(topic: string, only?: QueueRuntime[]): { queues: QueueRuntime[]; resume: () => void } {
+    const queues = only ?? this.allQueues().filter((queue) => queue.topic === topic);
     for (const queue of queues) queue.pausedBy++;
     return {
       queues,

@@ -36,16 +36,18 @@ export interface ConsoleBacklogSource {
   report(): Promise<BacklogReport | ConsoleBacklogReport> | BacklogReport | ConsoleBacklogReport;
   expandQueues?(topic: string, queueCount: number): Promise<TopicInfo> | TopicInfo;
   /**
-   * Moves `group`'s unconsumed backlog on `fromTopic` onto `toTopic` (created with `toQueueCount` queues when
-   * missing). `operation` names the move for `progress`.
+   * Moves `group`'s unconsumed backlog on `fromTopic` onto `toQueueCount` queues of the group's own, which its
+   * consumers of `fromTopic` read as they are; or onto `toTopic` (created with `toQueueCount` queues when missing).
+   * `operation` names the move for `progress`.
    */
   redistribute?(args: {
     group: string;
     fromTopic: string;
-    toTopic: string;
+    toTopic?: string;
     toQueueCount?: number;
+    expandTo?: number;
     operation: string;
-  }): Promise<{ moved: number }>;
+  }): Promise<{ moved: number; toTopic: string }>;
   progress?(operation: string): Promise<BacklogMoveProgress>;
   previewReset?(group: string, topic: string, timestamp: number): Promise<OffsetResetPlan> | OffsetResetPlan;
   resetOffsets?(group: string, topic: string, timestamp: number): Promise<OffsetResetPlan>;

@@ -48,7 +48,7 @@ export class BacklogController {
   @ApiOperation({
     summary: "Move a group's unconsumed backlog onto a topic with more queues, each key in order, with a reason.",
     description:
-      'Answers at once with the move; follow it with GET api/backlog/moves/{id}. The group must consume toTopic too.',
+      "Answers at once with the move; follow it with GET api/backlog/moves/{id}. Without toTopic the backlog goes onto the group's own queues, which its consumers read as they are; with toTopic the group must consume that topic too.",
   })
   @ApiAcceptedResponse({ description: 'The move, running.' })
   @ApiBadRequestResponse({ description: 'The broker refused the move at once: unknown topic, broadcasting group, …' })

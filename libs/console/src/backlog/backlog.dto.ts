@@ -61,16 +61,33 @@ export class RedistributeDto extends ReasonDto {
   @EngineName('fromTopic')
   fromTopic!: string;
 
-  @ApiProperty({ description: 'The topic to move it to; the group must consume it too.' })
+  @ApiPropertyOptional({
+    description:
+      "A topic to move it to, which the group must then consume too. Left out (the default), the group's own backlog topic, which its consumers of fromTopic read as they are.",
+  })
+  @IsOptional()
   @EngineName('toTopic')
-  toTopic!: string;
+  toTopic?: string;
 
-  @ApiPropertyOptional({ description: 'Queues of toTopic when it has to be created.' })
+  @ApiPropertyOptional({
+    description:
+      "Queues of the group's own backlog topic (default: fromTopic's count), or of toTopic when it has to be created.",
+  })
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(MAX_QUEUES)
   toQueueCount?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'Expands fromTopic to this many queues first, while the group is paused on it, so that for an orderly group nothing published after the expansion overtakes the backlog.',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(2)
+  @Max(MAX_QUEUES)
+  expandTo?: number;
 }
 
 export class ResetPreviewQuery {

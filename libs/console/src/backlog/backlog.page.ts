@@ -124,11 +124,10 @@ function expandForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
 }
 
 function redistributeForm(entry: BacklogEntryView, queueCount: number): SafeHtml {
-  const queues = Math.min(MAX_QUEUES, Math.max(queueCount * EXPANSION_FACTOR, queueCount + 1));
   return confirmedActionForm(
     {
       endpoint: 'api/backlog/redistribute',
-      question: `Move the unconsumed backlog of group ${entry.group} on ${entry.topic} (${entry.lag} messages now) onto topic {toTopic} (created with {toQueueCount} queues if it does not exist)? Delivery to ${entry.group} on ${entry.topic} pauses while it moves; each key keeps its order; other groups are not affected. ${entry.group} gets the moved messages only from its consumers of the new topic: start them before or after.`,
+      question: `Move the unconsumed backlog of group ${entry.group} on ${entry.topic} (${entry.lag} messages now) onto {toQueueCount} queues of the group's own (and, if a count to expand to is given, expand ${entry.topic} to it first while ${entry.group} is paused on it)? Its consumers of ${entry.topic} read them as they are: nothing to deploy. Delivery to ${entry.group} on ${entry.topic} pauses while it moves; each key keeps its order, and an orderly group handles the moved messages before the rest of ${entry.topic}. Other groups are not affected.`,
       title: `Redistribute the backlog of ${entry.group}`,
       label: 'Redistribute',
       legend: html`Redistribute ${entry.group}'s backlog`,
@@ -136,9 +135,12 @@ function redistributeForm(entry: BacklogEntryView, queueCount: number): SafeHtml
     },
     html`<input type="hidden" name="group" value="${entry.group}" />
       <input type="hidden" name="fromTopic" value="${entry.topic}" />
-      <label>To topic <input name="toTopic" value="${entry.topic}.wide" required maxlength="127" /></label>
       <label
-        >Its queues, if new <input type="number" name="toQueueCount" min="1" max="${MAX_QUEUES}" value="${queues}"
+        >Onto queues <input type="number" name="toQueueCount" min="1" max="${MAX_QUEUES}" value="${queueCount}"
+      /></label>
+      <label
+        >Expand ${entry.topic} first to (optional; keeps an orderly group's keys in order while producers go on)
+        <input type="number" name="expandTo" min="${queueCount + 1}" max="${MAX_QUEUES}"
       /></label>`,
   );
 }

@@ -1,5 +1,5 @@
 import { ConflictException, ForbiddenException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
-import type { OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
+import { backlogTopicOf, type OffsetResetPlan, type TopicInfo } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { AuditLog } from '../audit/audit-log.service';
 import { CONSOLE_OPTIONS } from '../console.constants';
@@ -113,19 +113,27 @@ export class BacklogService {
   async startRedistribute(body: RedistributeDto, principal: ConsolePrincipal): Promise<BacklogMoveView> {
     const redistribute = this.require('redistribute', 'move a backlog');
     const operation = randomUUID();
-    const target = `group ${body.group}: ${body.fromTopic} → ${body.toTopic}`;
-    const details = { operation, ...pick(body, ['group', 'fromTopic', 'toTopic', 'toQueueCount']) };
+    const toTopic = body.toTopic ?? backlogTopicOf(body.group);
+    const target = `group ${body.group}: ${body.fromTopic} → ${toTopic}`;
+    const details = { operation, ...pick(body, ['group', 'fromTopic', 'toQueueCount', 'expandTo']), toTopic };
     this.record(principal, 'backlog.redistribute', target, 0, body.reason, 'ok', details);
     const run = this.broker.call(() =>
       redistribute({
         group: body.group,
         fromTopic: body.fromTopic,
-        toTopic: body.toTopic,
-        toQueueCount: body.toQueueCount,
+        ...(body.toTopic !== undefined ? { toTopic: body.toTopic } : {}),
+        ...(body.toQueueCount !== undefined ? { toQueueCount: body.toQueueCount } : {}),
+        ...(body.expandTo !== undefined ? { expandTo: body.expandTo } : {}),
         operation,
       }),
     );
-    const move = this.moves.start(operation, body, principal.name, run, this.source?.progress?.bind(this.source));
+    const move = this.moves.start(
+      operation,
+      { ...body, toTopic },
+      principal.name,
+      run,
+      this.source?.progress?.bind(this.source),
+    );
     run.then(
       ({ moved }) =>
         this.record(principal, 'backlog.redistribute.done', target, moved, body.reason, 'ok', { ...details, moved }),
