@@ -27,7 +27,11 @@ export type {
   ConsoleBacklogSource,
 } from './backlog/backlog-source.interface';
 export { engineBacklogSource } from './backlog/engine-backlog-source';
-export { rabbitMqBacklogSource, type RabbitMqBacklogReader } from './backlog/rabbitmq-backlog-source';
+export {
+  rabbitMqBacklogSource,
+  type RabbitMqBacklogReader,
+  type RabbitMqBacklogRow,
+} from './backlog/rabbitmq-backlog-source';
 
 // --- describing the services it operates
 export {

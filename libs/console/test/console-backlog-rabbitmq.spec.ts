@@ -6,8 +6,9 @@ import { message, rabbitMqTransportsClosedAfterEach, spec, until } from '../../r
 import { startConsoleKit, type ConsoleKit } from './console-test-kit';
 
 /**
- * The Backlog page on RabbitMQ: the ready messages of each group queue as the lag, what RabbitMQ cannot tell shown as
- * not known, the notes on what applies there, and no action offered or accepted.
+ * The Backlog page on RabbitMQ: the ready messages of each group queue as the lag, the age of the oldest message the
+ * process holds, what RabbitMQ cannot tell shown as not known, the notes on what applies there, and no action offered
+ * or accepted.
  */
 describeWithService('rabbitmq', 'the Backlog page on RabbitMQ', () => {
   const transports = rabbitMqTransportsClosedAfterEach();
@@ -17,7 +18,7 @@ describeWithService('rabbitmq', 'the Backlog page on RabbitMQ', () => {
     kit = undefined;
   });
 
-  it('shows the ready messages per group queue, says what is not known, and offers no action', async () => {
+  it('shows the ready messages and the age of the oldest held per group queue, says what is not known, and offers no action', async () => {
     const prefix = `rmq-console-backlog-${randomUUID().slice(0, 8)}`;
     const transport = await transports(prefix);
     let release!: () => void;
@@ -27,8 +28,10 @@ describeWithService('rabbitmq', 'the Backlog page on RabbitMQ', () => {
       taken += 1;
       await gate;
     });
+    const publishedFrom = Date.now();
     await transport.subscribe(spec('quotes', 'archive', { mode: 'orderly', prefetch: 1 }), async () => undefined);
     await transport.publish(Array.from({ length: 6 }, (_, i) => message('quotes', `q${i}`, { key: `k${i}` })));
+    const publishedUntil = Date.now();
     await until(() => taken === 1, 'pricing to hold one message');
 
     const source = rabbitMqBacklogSource(transport);
@@ -49,23 +52,37 @@ describeWithService('rabbitmq', 'the Backlog page on RabbitMQ', () => {
       entries: Array<Record<string, unknown>>;
     };
     expect(body.actions).toEqual({ expand: false, redistribute: false, reset: false });
-    // One message is held unacked by the handler: RabbitMQ counts the five still ready.
+    // One message is held unacked by the handler: RabbitMQ counts the five still ready, and this process, the
+    // queue's only consumer, knows the held one's age exactly.
     expect(body.entries[0]).toMatchObject({
       group: 'pricing',
       topic: 'quotes',
       lag: 5,
-      lagMs: null,
-      consumeRatePerSec: null,
-      members: null,
+      inFlight: 1,
+      ageIsLowerBound: false,
+      ageUnknownReason: null,
+      consumeRatePerSec: 0,
+      consumeRateIsLowerBound: false,
+      publishRatePerSec: null,
+      members: 1,
+      queueCount: 1,
       drain: null,
     });
-    expect(body.notes.join(' ')).toMatch(/cannot tell over AMQP how old/);
+    const pricing = body.entries[0] as { oldestUnconsumedAt: number; lagMs: number };
+    expect(pricing.oldestUnconsumedAt).toBeGreaterThanOrEqual(publishedFrom);
+    expect(pricing.oldestUnconsumedAt).toBeLessThanOrEqual(publishedUntil);
+    expect(pricing.lagMs).toBeGreaterThanOrEqual(0);
+    expect(pricing.lagMs).toBeLessThan(Date.now() - publishedFrom + 1);
+    expect(body.notes.join(' ')).toMatch(/the age of the oldest message this process holds unacked/);
+    expect(body.notes.join(' ')).toMatch(/does not tell the publish rate over AMQP/);
     expect(body.notes.join(' ')).toMatch(/Concurrent groups scale by adding instances/);
     expect(body.notes.join(' ')).toMatch(/raising queueCount declares a new set of queues/);
 
     const page = await kit.call('GET', '/backlog', { session: admin });
     expect(page.status).toBe(200);
     expect(page.text).toContain('not known');
+    const pricingRow = page.text.slice(page.text.indexOf('data-group="pricing"'));
+    expect(pricingRow).toMatch(/data-testid="backlog-age">\s*\d+ (ms|s)\s*</);
     expect(page.text).toContain('data-testid="backlog-note"');
     expect(page.text).not.toContain('data-testid="backlog-expand-form"');
     expect(page.text).not.toContain('data-testid="backlog-reset-form"');
@@ -83,5 +100,58 @@ describeWithService('rabbitmq', 'the Backlog page on RabbitMQ', () => {
     });
     expect(preview.status).toBe(409);
     release();
+  });
+
+  it('says "at least" when another instance consumes too, and why the age is not known where it holds nothing', async () => {
+    const prefix = `rmq-console-backlog-${randomUUID().slice(0, 8)}`;
+    const options = { topics: [{ name: 'quotes', queueCount: 1 }] };
+    const other = await transports(prefix, options);
+    const transport = await transports(prefix, options);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = { here: 0, there: 0 };
+    const hold = (where: 'here' | 'there') => async (): Promise<void> => {
+      held[where] += 1;
+      await gate;
+    };
+    // The other instance subscribes first: it is the single active consumer of the orderly group's queue.
+    await other.subscribe(spec('quotes', 'ledger', { mode: 'orderly', prefetch: 1 }), hold('there'));
+    await transport.subscribe(spec('quotes', 'ledger', { mode: 'orderly', prefetch: 1 }), hold('here'));
+    await other.subscribe(spec('quotes', 'pricing', { prefetch: 1 }), hold('there'));
+    await transport.subscribe(spec('quotes', 'pricing', { prefetch: 1 }), hold('here'));
+    try {
+      await transport.publish(Array.from({ length: 4 }, (_, i) => message('quotes', `q${i}`, { key: 'one-key' })));
+      await until(() => held.here === 1 && held.there === 2, 'each instance to hold its deliveries');
+
+      kit = await startConsoleKit({
+        console: { broker: { transport, backlog: rabbitMqBacklogSource(transport), label: 'rabbitmq (test)' } },
+      });
+      const viewer = await kit.login('viewer');
+      const view = (
+        await kit.call<{ entries: Array<Record<string, unknown>> }>('GET', '/api/backlog', { session: viewer })
+      ).body;
+      const byGroup = (group: string) => view.entries.find((entry) => entry.group === group);
+      expect(byGroup('pricing')).toMatchObject({
+        lag: 2,
+        inFlight: 1,
+        members: 2,
+        ageIsLowerBound: true,
+        consumeRateIsLowerBound: true,
+      });
+      expect(byGroup('pricing')!.lagMs).toEqual(expect.any(Number));
+      expect(byGroup('ledger')).toMatchObject({ lag: 3, inFlight: 0, lagMs: null, oldestUnconsumedAt: null });
+      expect(byGroup('ledger')!.ageUnknownReason).toMatch(/single active consumer is another instance/);
+
+      const page = await kit.call('GET', '/backlog', { session: viewer });
+      const row = (group: string): string => {
+        const start = page.text.indexOf(`data-group="${group}"`);
+        return page.text.slice(start, page.text.indexOf('</tr>', start));
+      };
+      expect(row('pricing')).toMatch(/data-testid="backlog-age">\s*at least \d+ (ms|s)\s*</);
+      expect(row('pricing')).toMatch(/at least 0\.0/);
+      expect(row('ledger')).toMatch(/not known\s*<small data-testid="backlog-age-reason">\(3 message\(s\) wait in /);
+    } finally {
+      release();
+    }
   });
 });

@@ -1,7 +1,20 @@
 import type { BacklogEntry, BacklogReport, DrainEstimate, OffsetResetPlan, TopicInfo } from '@reliable-mq/engine';
 
-/** Figures a broker may not know: RabbitMQ tells the ready count of a queue, and nothing of its age or rates. */
+/**
+ * Figures a broker may not know: RabbitMQ tells the ready count and consumers of a queue, and the age and consume rate
+ * only as far as the reporting instance's own consumers see them.
+ */
 type MaybeKnown = 'lagMs' | 'consumeRatePerSec' | 'publishRatePerSec' | 'members' | 'queueCount' | 'inFlight';
+
+/** How sure a figure is, where a broker sees only part of the group (RabbitMQ). Absent: the figure is exact. */
+export interface BacklogFigureCertainty {
+  /** Other consumers may hold older messages: the lag in time is `lagMs` or more. */
+  ageIsLowerBound?: boolean;
+  /** Why `lagMs` is null although messages wait. */
+  ageUnknownReason?: string | null;
+  /** The rate is what the reporting instance consumed; the group may consume more. */
+  consumeRateIsLowerBound?: boolean;
+}
 
 /**
  * One group's backlog on one topic as a source reports it: the engine's `BacklogEntry`, where what the broker cannot
@@ -9,7 +22,7 @@ type MaybeKnown = 'lagMs' | 'consumeRatePerSec' | 'publishRatePerSec' | 'members
  */
 export type ConsoleBacklogEntry = Omit<BacklogEntry, MaybeKnown | 'drain'> & {
   [K in MaybeKnown]: number | null;
-} & { drain: DrainEstimate | null };
+} & { drain: DrainEstimate | null } & BacklogFigureCertainty;
 
 export interface ConsoleBacklogReport {
   at: number;

@@ -10,16 +10,28 @@ import type { BacklogEntryView, BacklogView } from './backlog.service';
 /** The usual advice when a backlog must go faster: ten times the queues, so ten times the consumers can work. */
 const EXPANSION_FACTOR = 10;
 
-/** What the page shows for a figure this broker cannot give (RabbitMQ: ages, rates, members). */
+/** What the page shows for a figure this broker cannot give (RabbitMQ: the publish rate, an age nobody here sees). */
 const UNKNOWN = 'not known';
+/** Said before a figure that counts only what the reporting instance sees (RabbitMQ with other consumers). */
+const AT_LEAST = 'at least';
 
 const rate = (value: number | null): string =>
   value === null ? UNKNOWN : value >= 10 ? value.toFixed(0) : value.toFixed(1);
 const count = (value: number | null): string => (value === null ? UNKNOWN : String(value));
 
-function waited(entry: BacklogEntryView): string {
-  if (entry.lag === 0) return '—';
-  return entry.lagMs === null ? UNKNOWN : formatAge(entry.lagMs);
+function consumeRate(entry: BacklogEntryView): string {
+  const text = rate(entry.consumeRatePerSec);
+  return entry.consumeRateIsLowerBound && entry.consumeRatePerSec !== null ? `${AT_LEAST} ${text}` : text;
+}
+
+function waited(entry: BacklogEntryView): SafeHtml {
+  if (entry.lag === 0 && !entry.inFlight) return html`—`;
+  if (entry.lagMs === null) {
+    return entry.ageUnknownReason
+      ? html`${UNKNOWN} <small data-testid="backlog-age-reason">(${entry.ageUnknownReason})</small>`
+      : html`${UNKNOWN}`;
+  }
+  return entry.ageIsLowerBound ? html`${AT_LEAST} ${formatAge(entry.lagMs)}` : html`${formatAge(entry.lagMs)}`;
 }
 
 export function drainText(entry: BacklogEntryView): string {
@@ -236,8 +248,8 @@ export function backlogPage(
                       <td>${entry.group}</td>
                       <td>${entry.topic}</td>
                       <td class="num" data-testid="backlog-lag">${entry.lag}</td>
-                      <td>${waited(entry)}</td>
-                      <td class="num">${rate(entry.consumeRatePerSec)}</td>
+                      <td data-testid="backlog-age">${waited(entry)}</td>
+                      <td class="num">${consumeRate(entry)}</td>
                       <td class="num">${rate(entry.publishRatePerSec)}</td>
                       <td class="num">${count(entry.members)}</td>
                       <td class="num">${count(entry.queueCount)}</td>

@@ -18,7 +18,9 @@ import { OutboxBacklogReader, type OutboxBacklog } from './outbox-backlog';
  * - The broker, for the groups this application consumes as, through the transport's `brokerMetrics`: lag in messages
  *   and, where the broker can say, in time; retries waiting; dead letters. The embedded engine also reports its
  *   storage and commits; the standalone broker reports those on its own `/metrics`. RabbitMQ tells ready messages
- *   per queue (its lag in time is not known) and DLQ sizes per group. And this producer group's half messages.
+ *   per queue, the age of the oldest message this instance holds unacked as the lag in time (exact, a lower bound, or
+ *   left out when unknown; see `RabbitMqTransport.backlog()`) and DLQ sizes per group. And this producer group's
+ *   half messages.
  * Not exported: ReliableMqHealth and the metrics reach it through Nest.
  */
 @Injectable()

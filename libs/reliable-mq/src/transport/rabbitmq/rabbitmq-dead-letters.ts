@@ -136,6 +136,8 @@ export class RabbitMqDeadLetters implements DeadLetterOperations {
         [HEADER_ORIGINAL_ID]: letter.originalMessageId,
         [HEADER_RECONSUME_TIMES]: '0',
         [HEADER_RESENT_FROM]: String(letter.id),
+        // It joins the queue's tail now: the backlog's age counts from here, not from its first publish.
+        [H.queuedAt]: String(Date.now()),
       };
       const copy = copyOf(message, {}, body ?? message.content);
       copy.options.headers = headers;

@@ -14,6 +14,8 @@ export const H = {
   key: 'x-rmq-key',
   tags: 'x-rmq-tags',
   bornAt: 'x-rmq-born-at',
+  /** Set on a copy put straight into a work queue later than its first publish (a resent dead letter), in ms. */
+  queuedAt: 'x-rmq-queued-at',
   deliverAt: 'x-rmq-deliver-at',
   /** Set on retry copies: the retry queue the headers exchange routes to (no `x-` prefix: those are not matched). */
   retryQueue: 'rmq-retry-queue',
@@ -32,6 +34,7 @@ const PRIVATE = new Set<string>([
   H.key,
   H.tags,
   H.bornAt,
+  H.queuedAt,
   H.deliverAt,
   H.retryQueue,
   H.dlqId,
@@ -143,6 +146,29 @@ export function decodeMessage(message: Message, extraAttempts = 0): InboundMessa
       headerNumber(headers, H.bornAt) ??
       (message.properties.timestamp ? Number(message.properties.timestamp) * 1000 : 0),
   };
+}
+
+/**
+ * When this copy of a message entered the queue it was delivered from (epoch ms), which orders the queue: when it
+ * came back from a retry or delay queue, the time RabbitMQ dead-lettered it back (`x-death`, to the second); when it
+ * was resent from a DLQ, the resend; else its publish (`x-rmq-born-at`, or the AMQP `timestamp` in seconds of a
+ * message published without it). 0 when the message says none of these.
+ */
+export function queuedAtOf(message: Message): number {
+  const headers = message.properties.headers;
+  const deaths: unknown = headers?.['x-death'];
+  if (Array.isArray(deaths) && deaths.length > 0) {
+    // The latest death comes first; its time is an AMQP timestamp in seconds, which amqplib decodes as
+    // `{ '!': 'timestamp', value }`.
+    const time = (deaths[0] as { time?: unknown } | null)?.time;
+    const seconds = Number(typeof time === 'object' && time !== null ? (time as { value?: unknown }).value : time);
+    if (Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
+  }
+  return (
+    headerNumber(headers, H.queuedAt) ??
+    headerNumber(headers, H.bornAt) ??
+    (message.properties.timestamp ? Number(message.properties.timestamp) * 1000 : 0)
+  );
 }
 
 /**

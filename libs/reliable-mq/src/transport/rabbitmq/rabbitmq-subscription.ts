@@ -5,7 +5,8 @@ import type { InboundHandler, SubscriptionSpec, TransportSubscription } from '..
 import type { RabbitMqConnection } from './rabbitmq-connection';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { ackQuietly, RabbitMqDeliveryHandler } from './rabbitmq-delivery-handler';
-import { decodeMessage, headerNumber } from './rabbitmq-message.codec';
+import { QueueWatch, SettleMeter } from './rabbitmq-consumer-watch';
+import { decodeMessage, headerNumber, queuedAtOf } from './rabbitmq-message.codec';
 import type { RabbitMqTopology, WorkQueueSpec, WorkQueues } from './rabbitmq-topology';
 import { bounded } from './bounded';
 import {
@@ -80,6 +81,11 @@ export class RabbitMqSubscription implements TransportSubscription {
   private catchUpTask: Promise<void> | null = null;
   private historyChannel: Channel | null = null;
   private handOver: HandOver | null = null;
+  private watches: QueueWatch[] = [];
+  /** Messages of the group's queues this subscription settled, for the backlog's consume rate. */
+  readonly settled = new SettleMeter();
+  /** Its queues have a single active consumer (an orderly clustering group). */
+  readonly singleActive: boolean;
 
   constructor(
     readonly spec: SubscriptionSpec,
@@ -99,11 +105,17 @@ export class RabbitMqSubscription implements TransportSubscription {
     });
     this.groupMode = spec.groupMode ?? 'clustering';
     this.startFrom = spec.startFrom ?? defaultStartFrom(this.groupMode);
+    this.singleActive = spec.mode === 'orderly' && this.groupMode === 'clustering';
   }
 
   /** The queues this subscription consumes (none before it attached). */
   get workQueues(): readonly string[] {
     return this.work?.queues ?? [];
+  }
+
+  /** One watch per queue consumed now: none while the channel is down (its deliveries went back to the queues). */
+  get queueWatches(): readonly QueueWatch[] {
+    return this.channel ? this.watches : [];
   }
 
   /** Declares the queues and starts consuming; later reconnections repeat this by themselves. */
@@ -345,6 +357,7 @@ export class RabbitMqSubscription implements TransportSubscription {
       // Closed by the broker while the connection lives on (for example a deleted queue): consume again.
       if (!this.closing && connection.isUp) this.scheduleRestore();
     });
+    this.watches = [];
     this.channel = channel;
     try {
       await this.consumeOn(channel, work);
@@ -358,10 +371,13 @@ export class RabbitMqSubscription implements TransportSubscription {
   }
 
   private async consumeOn(channel: ConfirmChannel, work: WorkQueues): Promise<void> {
-    const orderly = this.spec.mode === 'orderly' && this.groupMode === 'clustering';
+    const orderly = this.singleActive;
     await channel.prefetch(orderly ? 1 : this.spec.prefetch, false);
     const tags: string[] = [];
+    const watches: QueueWatch[] = [];
     for (const queue of work.queues) {
+      const watch = new QueueWatch(queue);
+      watches.push(watch);
       const context: RetryContext = {
         group: this.spec.group,
         queue,
@@ -376,7 +392,7 @@ export class RabbitMqSubscription implements TransportSubscription {
             if (this.channel === channel) void channel.close().catch(() => undefined);
             return;
           }
-          this.track(this.onMessage(channel, context, message, orderly));
+          this.track(this.onMessage(channel, context, message, orderly, watch));
         },
         { noAck: false },
       );
@@ -384,6 +400,7 @@ export class RabbitMqSubscription implements TransportSubscription {
     }
     this.work = work;
     this.consumerTags = tags;
+    this.watches = watches;
   }
 
   private track(task: Promise<void>): void {
@@ -396,7 +413,9 @@ export class RabbitMqSubscription implements TransportSubscription {
     context: RetryContext,
     message: ConsumeMessage,
     orderly: boolean,
+    watch: QueueWatch,
   ): Promise<void> {
+    watch.delivered = true;
     if (isFence(message)) {
       const handOver = this.handOver;
       if (handOver && queueFenceToken(message) === handOver.token) handOver.waiting.delete(context.queue);
@@ -408,7 +427,12 @@ export class RabbitMqSubscription implements TransportSubscription {
       ackQuietly(channel, message);
       return;
     }
-    await this.deliveries.process(channel, context, message, orderly);
+    watch.held.set(message, queuedAtOf(message));
+    try {
+      if (await this.deliveries.process(channel, context, message, orderly)) this.settled.record();
+    } finally {
+      watch.held.delete(message);
+    }
   }
 }
 

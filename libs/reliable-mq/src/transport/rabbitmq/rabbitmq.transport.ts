@@ -182,23 +182,38 @@ export class RabbitMqTransport implements Transport {
   }
 
   /**
-   * Ready messages in the queues of each (group, topic) this instance consumes, and in each of their groups' DLQ.
-   * For metrics; one passive declare per queue.
+   * Per (group, topic) this instance consumes: ready messages and consumers of its queues, the age of the oldest
+   * message this instance holds unacked (exact, a lower bound, or unknown and why) and its consume rate; and each
+   * group's DLQ size. For the console and metrics; one passive declare per queue, nothing taken from a queue.
    */
-  async backlog(): Promise<RabbitMqBacklog> {
+  async backlog(now = Date.now()): Promise<RabbitMqBacklog> {
     const subscriptions = [...this.subscriptions];
-    return readRabbitMqBacklog(this.connection.current(), {
-      work: subscriptions.map(({ spec, workQueues }) => ({ group: spec.group, topic: spec.topic, queues: workQueues })),
-      deadLetters: [...new Set(subscriptions.map(({ spec }) => spec.group))].map((group) => ({
-        group,
-        queue: this.names.deadLetterQueue(group),
-      })),
-    });
+    return readRabbitMqBacklog(
+      this.connection.current(),
+      {
+        work: subscriptions.map((subscription) => ({
+          group: subscription.spec.group,
+          topic: subscription.spec.topic,
+          queues: subscription.workQueues,
+          singleActive: subscription.singleActive,
+          watches: subscription.queueWatches,
+          consumeRatePerSec: subscription.settled.ratePerSec(now),
+        })),
+        deadLetters: [...new Set(subscriptions.map(({ spec }) => spec.group))].map((group) => ({
+          group,
+          queue: this.names.deadLetterQueue(group),
+        })),
+      },
+      now,
+    );
   }
 
-  /** Ready messages per group queue as lag (RabbitMQ does not tell a lag in time) and each group's DLQ size. */
-  async brokerMetrics(): Promise<MetricPoint[]> {
-    return rabbitMqBacklogPoints(await this.backlog());
+  /**
+   * Ready messages per group queue as lag, the age of the oldest message this instance holds as lag in time (when
+   * known; see `backlog()`), and each group's DLQ size.
+   */
+  async brokerMetrics(_groups?: ReadonlySet<string>, now = Date.now()): Promise<MetricPoint[]> {
+    return rabbitMqBacklogPoints(await this.backlog(now));
   }
 
   /** Ready messages in the work and retry queues as `lag`; unacked ones are handlers running, which RabbitMQ counts apart. */
