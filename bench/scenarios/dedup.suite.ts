@@ -17,8 +17,12 @@ import type { BenchContext, Measurement, Sample, Suite } from '../lib/types';
 
 const TOPIC = 'order.created';
 const PREFETCH = 32;
+/** Batch mode gathers what is in flight: more in flight, larger batches. */
+const PREFETCH_BATCHED = 256;
 
-type StoreKind = 'none' | 'memory' | 'redis' | 'db.sqlite' | 'db.postgres';
+type DbKind = 'db.sqlite' | 'db.postgres';
+/** `.write`: the handler writes one row through the dedup transaction; `.batched`: the store's batch mode. */
+type StoreKind = 'none' | 'memory' | 'redis' | DbKind | `${DbKind}.write` | `${DbKind}.write.batched`;
 
 /**
  * Scenario 8: a backlog of messages consumed through the embedded transport with `prefetch` 32, each handler call
@@ -41,6 +45,9 @@ export function dedupSuite(ctx: BenchContext): Suite {
         kind === 'sqlite'
           ? await openSqliteDatabase(dir.current.dir)
           : await openPostgresDatabase(`rmq_bench_${ctx.runId}_dedup`);
+      await db.dataSource.query(
+        `CREATE TABLE ${chargesTable(db)} (id varchar(160) PRIMARY KEY, amount integer NOT NULL)`,
+      );
       databases.set(kind, db);
     }
     return db;
@@ -57,10 +64,10 @@ export function dedupSuite(ctx: BenchContext): Suite {
         redisPrefixes.push(keyPrefix);
         return new RedisDedupStore({ url: REDIS_URL, keyPrefix });
       }
-      case 'db.sqlite':
-        return new DbDedupStore((await database('sqlite')).dataSource);
-      case 'db.postgres':
-        return new DbDedupStore((await database('postgres')).dataSource);
+      default: {
+        const db = await database(kind.startsWith('db.sqlite') ? 'sqlite' : 'postgres');
+        return new DbDedupStore(db.dataSource, kind.endsWith('.batched') ? { batch: {} } : {});
+      }
     }
   };
 
@@ -96,13 +103,28 @@ export function dedupSuite(ctx: BenchContext): Suite {
         let handled = 0;
         let last = 0;
         let started = 0;
-        const work = async (): Promise<void> => undefined;
+        const writes = kind.includes('.write');
+        const db = writes ? await database(kind.startsWith('db.sqlite') ? 'sqlite' : 'postgres') : undefined;
+        const insert = db
+          ? `INSERT INTO ${chargesTable(db)} (id, amount) VALUES (${db.kind === 'postgres' ? '$1' : '?'}, 1)`
+          : '';
         const subscription = await transport.subscribe(
-          { group, topic: TOPIC, mode: 'concurrent', prefetch: PREFETCH, maxReconsumeTimes: 16, startFrom: 'earliest' },
+          {
+            group,
+            topic: TOPIC,
+            mode: 'concurrent',
+            prefetch: kind.endsWith('.batched') ? PREFETCH_BATCHED : PREFETCH,
+            maxReconsumeTimes: 16,
+            startFrom: 'earliest',
+          },
           async (message) => {
             const t0 = nowMs();
-            if (store) await store.execute(group, message.key!, work);
-            else await work();
+            if (!store) await Promise.resolve();
+            else if (writes)
+              await store.execute(group, message.key!, (manager) =>
+                manager!.query(insert, [`${group}:${message.key}`]),
+              );
+            else await store.execute(group, message.key!, async () => undefined);
             last = nowMs();
             latencies.add(last - t0);
             handled += 1;
@@ -139,7 +161,12 @@ export function dedupSuite(ctx: BenchContext): Suite {
     title,
     ...(kind === 'none' ? {} : { baseline: 'dedup.none' }),
     ...(requires.length > 0 ? { requires } : {}),
-    latencyOf: kind === 'none' ? 'handler call (empty)' : 'dedup execute() around an empty handler',
+    latencyOf:
+      kind === 'none'
+        ? 'handler call (empty)'
+        : kind.includes('.write')
+          ? 'dedup execute() around a handler that writes one row'
+          : 'dedup execute() around an empty handler',
     run: run(kind),
   });
 
@@ -153,6 +180,14 @@ export function dedupSuite(ctx: BenchContext): Suite {
       measurement('redis', 'Consume with the Redis dedup store', ['redis']),
       measurement('db.sqlite', 'Consume with the DB dedup store on SQLite (WAL, FULL)'),
       measurement('db.postgres', 'Consume with the DB dedup store on PostgreSQL', ['postgres']),
+      measurement('db.sqlite.write', 'DB dedup on SQLite, the handler writes one row'),
+      measurement('db.sqlite.write.batched', 'DB dedup on SQLite, one row per message, batch mode, prefetch 256'),
+      measurement('db.postgres.write', 'DB dedup on PostgreSQL, the handler writes one row', ['postgres']),
+      measurement(
+        'db.postgres.write.batched',
+        'DB dedup on PostgreSQL, one row per message, batch mode, prefetch 256',
+        ['postgres'],
+      ),
     ],
     teardown: async () => {
       for (const db of databases.values()) await db.dispose();
@@ -161,4 +196,11 @@ export function dedupSuite(ctx: BenchContext): Suite {
       for (const prefix of redisPrefixes) await deleteRedisKeys(prefix).catch(() => undefined);
     },
   };
+}
+
+/** The table the writing handlers insert into: in the bench's own schema on PostgreSQL. */
+function chargesTable(db: BenchDatabase): string {
+  return db.kind === 'postgres'
+    ? `"${String((db.dataSource.options as { schema?: string }).schema)}".bench_charges`
+    : 'bench_charges';
 }

@@ -34,7 +34,8 @@ export { createDedupStore } from './dedup/dedup-store.factory';
 export { MemoryDedupStore } from './dedup/memory-dedup.store';
 export { RedisDedupStore, type RedisDedupStoreOptions } from './dedup/redis-dedup.store';
 export type { RedisDedupClient } from './dedup/redis-dedup-client.interface';
-export { DbDedupStore } from './dedup/db-dedup.store';
+export { DbDedupStore, type DbDedupStoreOptions } from './dedup/db-dedup.store';
+export type { DbDedupBatchOptions } from './dedup/db-dedup-batcher';
 
 // --- operating
 export { ConsumerRunner, type HandlerCounters } from './consuming/consumer-runner.service';

@@ -1,4 +1,5 @@
 import type { BrokerEngine, EngineOptions, FlushMode } from '@reliable-mq/engine';
+import type { DbDedupBatchOptions } from './dedup/db-dedup-batcher';
 import type { RedisDedupClient } from './dedup/redis-dedup-client.interface';
 import type { DataSource } from 'typeorm';
 import type { ConsumeMode } from './transport/transport.interface';
@@ -76,6 +77,13 @@ export type DedupOptions =
       retentionMs?: number | string | null;
       /** Time between two pruning passes. Default 10 minutes. */
       pruneIntervalMs?: number | string;
+      /**
+       * Runs several handlers in one transaction, each message with its own inbox row, one commit for all: far fewer
+       * commits under load. For handlers that only write through `ctx.manager` (their work runs one after another
+       * within a batch). A failing handler fails alone: its batch rolls back and each of its messages runs again in
+       * a transaction of its own. Off by default; `{}` takes the defaults (64 messages, 4 batches at once).
+       */
+      batch?: DbDedupBatchOptions;
     }
   | { store: 'memory' };
 

@@ -2,11 +2,11 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { DedupBusyError } from '../errors/dedup-busy.error';
 import { DedupUnavailableError } from '../errors/dedup-unavailable.error';
 import { databaseErrorKind } from './database-error-kind';
+import { DbDedupBatcher, inboxInsertTarget, type DbDedupBatchOptions } from './db-dedup-batcher';
 import { DedupCounterSet } from './dedup-counter-set';
 import type { DedupCounters, DedupOutcome, DedupStore } from './dedup-store.interface';
 import type { DedupLogger } from './dedup-logger.interface';
 import { toInboxKey } from './inbox-key';
-import { INBOX_TABLE } from './inbox-message.entity';
 import { INBOX_PRUNE_CHUNK, InboxPruner } from './inbox-pruner';
 import { SerialLock, singleConnectionLockFor } from './serial-lock';
 
@@ -41,6 +41,11 @@ export interface DbDedupStoreOptions {
   pruneIntervalMs?: number;
   /** Where a failed pruning pass is reported (it is tried again at the next interval). */
   logger?: DedupLogger;
+  /**
+   * Several handlers in one transaction, each message with its inbox row, one commit for all (see `DbDedupBatcher`):
+   * for handlers that only write through the manager they are given. Off by default.
+   */
+  batch?: DbDedupBatchOptions;
 }
 
 export const DEFAULT_INBOX_RETENTION_MS = 7 * 24 * 3_600_000;
@@ -84,6 +89,7 @@ export class DbDedupStore implements DedupStore {
   private readonly logger: DedupLogger | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruning: Promise<number> | undefined;
+  private readonly batcher: DbDedupBatcher | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -95,6 +101,16 @@ export class DbDedupStore implements DedupStore {
     this.retentionMs = options.retentionMs === undefined ? DEFAULT_INBOX_RETENTION_MS : options.retentionMs;
     this.pruner = new InboxPruner(dataSource);
     this.logger = options.logger;
+    const serial = this.serial;
+    this.batcher = options.batch
+      ? new DbDedupBatcher(
+          dataSource,
+          options.batch,
+          (entry) => this.executeOne(entry.group, entry.key, entry.work),
+          serial ? (work) => serial.run(work) : (work) => work(),
+          (outcome) => (outcome === 'duplicate' ? this.totals.duplicate() : this.totals.processed()),
+        )
+      : undefined;
     if (this.retentionMs !== null) {
       const interval = options.pruneIntervalMs ?? DEFAULT_INBOX_PRUNE_INTERVAL_MS;
       // The first pass waits one interval: by then the application has run its migrations.
@@ -141,6 +157,16 @@ export class DbDedupStore implements DedupStore {
   }
 
   execute(
+    group: string,
+    key: string,
+    work: (manager: EntityManager | undefined) => Promise<void>,
+  ): Promise<DedupOutcome> {
+    if (this.closed) return Promise.reject(new DedupUnavailableError('db', new Error('the store is closed')));
+    return this.batcher ? this.batcher.execute(group, key, work) : this.executeOne(group, key, work);
+  }
+
+  /** One message in a transaction of its own. */
+  private executeOne(
     group: string,
     key: string,
     work: (manager: EntityManager | undefined) => Promise<void>,
@@ -207,11 +233,8 @@ export class DbDedupStore implements DedupStore {
   }
 
   private buildInsertSql(): string {
-    const { driver, options } = this.dataSource;
-    let table = driver.escape(INBOX_TABLE);
-    // Where TypeORM puts entities, and the framework's migrations put their tables, on PostgreSQL.
-    if (options.type === 'postgres' && options.schema) table = `${driver.escape(options.schema)}.${table}`;
-    const columns = ['group_name', 'dedup_key', 'processed_at'].map((column) => driver.escape(column)).join(', ');
+    const { driver } = this.dataSource;
+    const { table, columns } = inboxInsertTarget(this.dataSource);
     const placeholders = [0, 1, 2].map((index) => driver.createParameter(`p${index}`, index)).join(', ');
     return `INSERT INTO ${table} (${columns}) VALUES (${placeholders})`;
   }

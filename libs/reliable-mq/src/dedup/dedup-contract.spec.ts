@@ -71,6 +71,15 @@ function registerDataSourceContract(kind: InboxTestDatabaseKind): void {
     },
     { describe, it },
   );
+  // Batching changes how transactions are formed, not what the store promises.
+  dedupStoreContract(
+    'contract, batched',
+    async () => {
+      if (!database) throw new Error('The database was not set up.');
+      return { store: new DbDedupStore(database.dataSource, { batch: { maxMessages: 8, maxInFlight: 2 } }) };
+    },
+    { describe, it },
+  );
 }
 
 async function deleteKeysWithPrefix(client: Redis, prefix: string): Promise<void> {

@@ -54,8 +54,14 @@ function createDbStore(
   dataSource: DataSource,
   logger: DedupLogger | undefined,
 ): DedupStore {
-  const { retentionMs, pruneIntervalMs } = options;
+  const { retentionMs, pruneIntervalMs, batch } = options;
+  if (batch !== undefined && (typeof batch !== 'object' || batch === null || Array.isArray(batch))) {
+    throw new ConfigurationError(
+      `dedup.batch must be an object such as { maxMessages: 64, maxInFlight: 4 } (or {} for those defaults); got ${JSON.stringify(batch)}.`,
+    );
+  }
   return new DbDedupStore(dataSource, {
+    ...(batch ? { batch } : {}),
     retentionMs:
       retentionMs === null ? null : resolveDedupDuration(retentionMs, DEFAULT_INBOX_RETENTION_MS, 'retentionMs'),
     pruneIntervalMs: resolveDedupDuration(pruneIntervalMs, DEFAULT_INBOX_PRUNE_INTERVAL_MS, 'pruneIntervalMs'),
