@@ -66,7 +66,10 @@ function sqliteDataSource(): Promise<DataSource> {
   return orderChargesDataSource('rmq-module-db-', cleanups);
 }
 
-async function start(providers: Array<new (...args: never[]) => object> = [PaymentHandler]): Promise<Harness> {
+async function start(
+  providers: Array<new (...args: never[]) => object> = [PaymentHandler],
+  dedup?: { store: 'db'; batch: { maxMessages?: number; maxInFlight?: number } },
+): Promise<Harness> {
   const dataSource = await sqliteDataSource();
   const temp = temporaryEmbeddedTransport({ topics: ['order.created', 'payment.succeeded', 'payment.failed'] });
   cleanups.push(temp.cleanup);
@@ -79,6 +82,7 @@ async function start(providers: Array<new (...args: never[]) => object> = [Payme
           dataSource,
           runMigrations: true,
           relay: { sweepCron: '*/1 * * * * *' },
+          ...(dedup ? { dedup } : {}),
         }),
       ],
       providers,
@@ -102,6 +106,30 @@ async function placeOrder(h: Harness, orderId: string, amount: number): Promise<
 }
 
 describe('ReliableMqModule end to end on the embedded broker and SQLite', () => {
+  it('in dedup batch mode, charges each order once, a declined one alone goes to the DLQ, a resend is skipped', async () => {
+    const h = await start([PaymentHandler], { store: 'db', batch: { maxMessages: 16, maxInFlight: 2 } });
+    const orders = Array.from({ length: 60 }, (_, i) => `b-${String(i).padStart(2, '0')}`);
+    await h.publisher.transaction(async (manager) => {
+      for (const [i, orderId] of orders.entries()) {
+        const amount = i === 25 ? 13 : 100;
+        await manager.query('INSERT INTO orders (id, amount) VALUES (?, ?)', [orderId, amount]);
+        await h.publisher.publish({ topic: 'order.created', key: orderId, payload: { orderId, amount } }, { manager });
+      }
+      // The same order published twice: its dedup key is the order id.
+      await h.publisher.publish(
+        { topic: 'order.created', key: 'b-03', payload: { orderId: 'b-03', amount: 100 } },
+        { manager },
+      );
+    });
+    await waitForIdle(h.app);
+    const charged = (await h.dataSource.query('SELECT order_id FROM charges ORDER BY order_id')) as Array<{
+      order_id: string;
+    }>;
+    expect(charged.map((row) => row.order_id)).toEqual(orders.filter((id) => id !== 'b-25'));
+    const letters = await h.app.get<Transport>(RELIABLE_MQ_TRANSPORT).deadLetters.list({ group: 'payment-service' });
+    expect(letters.items.map((letter) => letter.key)).toEqual(['b-25']);
+  });
+
   it('delivers a message written in the business transaction, once, with its context and transaction', async () => {
     const h = await start();
     const id = await placeOrder(h, 'o-1', 100);

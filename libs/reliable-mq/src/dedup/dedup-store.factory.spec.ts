@@ -71,6 +71,17 @@ describe('createDedupStore', () => {
     expect(attempt).toThrow(message);
   });
 
+  it('builds the db store in batch mode, and refuses a batch that is not an object or out of range', () => {
+    expect(make({ store: 'db', batch: {} }, dataSource)).toBeInstanceOf(DbDedupStore);
+    expect(make({ store: 'db', batch: { maxMessages: 16, maxInFlight: 2 } }, dataSource).kind).toBe('db');
+    expect(() => make({ store: 'db', batch: true } as unknown as DedupOptions, dataSource)).toThrow(
+      /dedup.batch must be an object such as \{ maxMessages: 64, maxInFlight: 4 \}/,
+    );
+    expect(() => make({ store: 'db', batch: { maxMessages: 100_000 } }, dataSource)).toThrow(
+      /dedup.batch.maxMessages must be an integer from 1 to 10,000; got 100000/,
+    );
+  });
+
   it('refuses the db store without a DataSource', () => {
     expect(() => make({ store: 'db' })).toThrow(
       /no dataSource was given: pass `dataSource` to ReliableMqModule.forRoot/,
