@@ -26,6 +26,8 @@ export interface ChildSpec {
   /** Resolved against the repository root. A `.ts` entry runs through SWC with the repository's path aliases. */
   entry: string;
   args?: readonly string[];
+  /** Flags for Node itself, before the entry (e.g. `--cpu-prof`). */
+  nodeArgs?: readonly string[];
   /** Added to this process's environment. */
   env?: Record<string, string>;
   /** Default: the repository root. */
@@ -70,16 +72,20 @@ export class SupervisedChild {
   constructor(readonly spec: ChildSpec) {
     const entry = resolve(REPOSITORY_ROOT, spec.entry);
     const typescript = entry.endsWith('.ts');
-    this.process = spawn(process.execPath, [...(typescript ? TYPESCRIPT_NODE_ARGS : []), entry, ...(spec.args ?? [])], {
-      cwd: spec.cwd ?? REPOSITORY_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: spec.detached ?? false,
-      env: {
-        ...process.env,
-        ...spec.env,
-        ...(typescript ? { SWC_NODE_PROJECT: REPOSITORY_TSCONFIG, TS_NODE_PROJECT: REPOSITORY_TSCONFIG } : {}),
+    this.process = spawn(
+      process.execPath,
+      [...(spec.nodeArgs ?? []), ...(typescript ? TYPESCRIPT_NODE_ARGS : []), entry, ...(spec.args ?? [])],
+      {
+        cwd: spec.cwd ?? REPOSITORY_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: spec.detached ?? false,
+        env: {
+          ...process.env,
+          ...spec.env,
+          ...(typescript ? { SWC_NODE_PROJECT: REPOSITORY_TSCONFIG, TS_NODE_PROJECT: REPOSITORY_TSCONFIG } : {}),
+        },
       },
-    });
+    );
     if (spec.onLine) this.lineListeners.add(spec.onLine);
     this.read('stdout');
     this.read('stderr');

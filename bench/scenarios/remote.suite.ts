@@ -286,6 +286,8 @@ export function remoteSuite(ctx: BenchContext): Suite {
       brokerDir = mkdtempSync(join(ctx.tmpRoot, 'remote-broker-'));
       broker = await BrokerProcess.start({
         dataDir: brokerDir,
+        // e.g. BENCH_BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the broker process too.
+        nodeArgs: (process.env.BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
         env: { BROKER_TOPICS: `bench:${QUEUES}`, BROKER_ENGINE_OPTIONS: JSON.stringify({ defaultQueueCount: QUEUES }) },
       });
     },

@@ -22,6 +22,8 @@ export interface BrokerProcessOptions {
   /** BROKER_HEALTH_PORT; default "off". */
   healthPort?: number | 'off';
   env?: Record<string, string>;
+  /** Flags for Node itself, e.g. `--cpu-prof` to profile the broker. */
+  nodeArgs?: readonly string[];
   /** Bound on waiting for the ready line. Default 30 s. */
   startTimeoutMs?: number;
 }
@@ -75,6 +77,7 @@ export class BrokerProcess {
       name: 'broker',
       entry: 'apps/broker/src/main.ts',
       collect: true,
+      ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
       env: {
         BROKER_HOST: '127.0.0.1',
         BROKER_PORT: String(options.port ?? 0),
