@@ -19,6 +19,8 @@ export class RawBrokerClient {
   private waiters: Array<() => void> = [];
   private nextId = 1;
   closed = false;
+  /** The broker's answer to the hello, once `open` did it. */
+  hello: Record<string, unknown> = {};
   decodeError: Error | null = null;
   readonly closedPromise: Promise<void>;
 
@@ -52,11 +54,17 @@ export class RawBrokerClient {
     });
   }
 
-  /** Connects and completes the hello; throws if the broker refuses. */
-  static async open(port: number, token?: string): Promise<RawBrokerClient> {
+  /** Connects and completes the hello (with `hello` fields added); throws if the broker refuses. */
+  static async open(port: number, token?: string, hello: Record<string, unknown> = {}): Promise<RawBrokerClient> {
     const client = await RawBrokerClient.connect(port);
-    const answer = await client.call(ClientOp.HELLO, { protocol: PROTOCOL_VERSION, token, client: 'raw-test' });
+    const answer = await client.call(ClientOp.HELLO, {
+      protocol: PROTOCOL_VERSION,
+      token,
+      client: 'raw-test',
+      ...hello,
+    });
     if (answer.t !== FrameType.RESPONSE) throw new Error(`hello refused: ${JSON.stringify(answer)}`);
+    client.hello = answer.r as Record<string, unknown>;
     return client;
   }
 

@@ -15,6 +15,7 @@ import {
   type Frame,
   type MemberValidateArgs,
   type RequestFrame,
+  type WireDelivery,
   type WireError,
 } from '@reliable-mq/protocol';
 import type { OperationContext } from './broker-operations';
@@ -23,6 +24,7 @@ import { ConnectionCheckers } from './connection-checkers';
 import { missedDeadline } from './connection-deadlines';
 import type { ConnectionHost } from './connection-host';
 import { ConnectionSubscriptions } from './connection-subscriptions';
+import { DeliveryPush } from './delivery-push';
 import { HelloFrameReader } from './hello-frame-reader';
 import { helloResult, readHello, unauthorized, versionRefusal, type HelloRequest } from './hello-handshake';
 
@@ -58,6 +60,7 @@ export class BrokerConnection {
   readonly subscriptions: ConnectionSubscriptions;
   readonly checkers: ConnectionCheckers;
   private readonly context: OperationContext;
+  private readonly deliveries: DeliveryPush;
   /** Set by a hello with the admin token. */
   private admin = false;
   private resolveClosed!: () => void;
@@ -94,11 +97,12 @@ export class BrokerConnection {
     });
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
+    this.deliveries = new DeliveryPush(this.channel, (op, args) => void this.send({ t: FrameType.EVENT, op, a: args }));
     const channel = {
       get isOpen(): boolean {
         return connection.state === 'open';
       },
-      pushEvent: (op: string, args: unknown) => void this.send({ t: FrameType.EVENT, op, a: args }),
+      pushDelivery: (delivery: WireDelivery) => this.deliveries.push(delivery),
       request: (op: string, args: unknown, timeoutMs: number) => this.request(op, args, timeoutMs),
     };
     this.subscriptions = new ConnectionSubscriptions(host.engine, channel);
@@ -214,7 +218,7 @@ export class BrokerConnection {
     try {
       frames = this.channel.read(chunk, now);
     } catch (error) {
-      this.fail(asFrameError(error));
+      this.fail(FrameError.of(error));
       return;
     }
     for (const frame of frames) {
@@ -234,7 +238,7 @@ export class BrokerConnection {
     try {
       frame = this.helloReader.push(chunk, this.channel);
     } catch (error) {
-      this.fail(asFrameError(error));
+      this.fail(FrameError.of(error));
       return;
     }
     if (!frame) return;
@@ -316,6 +320,7 @@ export class BrokerConnection {
       return;
     }
     this.clientName = hello.clientName;
+    this.deliveries.batching = hello.batching;
     const refusal = versionRefusal(hello.protocol);
     if (refusal) {
       this.fail(refusal, frame.id);
@@ -439,8 +444,4 @@ export class BrokerConnection {
     })();
     return this.cleanupPromise;
   }
-}
-
-function asFrameError(error: unknown): FrameError {
-  return error instanceof FrameError ? error : new FrameError(ProtocolErrorCode.BAD_FRAME, String(error));
 }

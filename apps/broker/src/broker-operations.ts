@@ -4,15 +4,16 @@ import type {
   DeadLetterStatus,
   HalfMessageQuery,
   HalfMessageState,
-  PublishMessage,
 } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
-import { ClientOp, type ValidatePayloadResult, type WireConfirm } from '@reliable-mq/protocol';
+import { ClientOp, type ValidatePayloadResult } from '@reliable-mq/protocol';
 import { SUBSCRIPTION_LIMITS } from '@reliable-mq/engine';
 import { BACKLOG_CALLS_REFUSED_WHILE_DRAINING, BACKLOG_OPERATIONS } from './backlog-operations';
 import type { ConnectionCheckers } from './connection-checkers';
 import type { ConnectionSubscriptions } from './connection-subscriptions';
+import { publish, publishCalls, readMessage } from './publish-operations';
 import { Args } from './request-args';
+import { MAX_BATCH_ITEMS, MAX_HEADERS, MAX_IDS, MAX_NAME, MAX_TEXT } from './wire-limits';
 
 /** What a call may use of the connection it came on. */
 export interface OperationContext {
@@ -36,13 +37,8 @@ export interface OperationContext {
 
 export type Operation = (ctx: OperationContext, args: Args) => unknown;
 
-/** Upper bounds of the wire shapes; the engine applies its own, usually tighter, limits to the values. */
-const MAX_BATCH_ITEMS = 10_000;
-const MAX_IDS = 10_000;
-const MAX_HEADERS = 256;
-const MAX_TAGS = 64;
-const MAX_NAME = 256;
-const MAX_TEXT = 16 * 1024;
+/** Tags one `ack.batch` may carry; a client sends a tick's worth, at most a few prefetches. */
+const MAX_ACK_TAGS = 100_000;
 
 const DLQ_STATUSES: ReadonlyArray<DeadLetterStatus | 'any'> = ['dead', 'resent', 'discarded', 'any'];
 const HALF_STATES: ReadonlyArray<HalfMessageState | 'any'> = [
@@ -52,22 +48,6 @@ const HALF_STATES: ReadonlyArray<HalfMessageState | 'any'> = [
   'discarded',
   'any',
 ];
-
-function readMessage(args: Args): PublishMessage {
-  const tags = args.optionalStringArray('tags', MAX_TAGS, MAX_NAME);
-  const headers = args.optionalStringMap('headers', MAX_HEADERS);
-  const key = args.optionalString('key', MAX_TEXT);
-  const deliverAt = args.optionalNumber('deliverAt', 0);
-  return {
-    messageId: args.string('id', MAX_NAME),
-    topic: args.string('topic', MAX_NAME),
-    body: args.bytes('body'),
-    ...(key !== undefined ? { key } : {}),
-    ...(tags !== undefined ? { tags } : {}),
-    ...(headers !== undefined ? { headers } : {}),
-    ...(deliverAt !== undefined ? { deliverAt } : {}),
-  };
-}
 
 function readDeadLetterQuery(args: Args): DeadLetterQuery {
   const query: DeadLetterQuery = {
@@ -98,32 +78,6 @@ function readHalfQuery(args: Args): HalfMessageQuery {
 }
 
 /**
- * Message ids are dedup keys across every topic: a message whose id is already stored is confirmed as a duplicate and
- * not stored. A re-send (the relay after a lost confirm) carries the same topic; an id found on another topic means
- * the producer reuses ids, and its message is never delivered, so the broker says so.
- */
-function warnOfIdsReused(
-  messages: readonly PublishMessage[],
-  results: ReadonlyArray<{ messageId: string; topic: string; duplicate: boolean }>,
-  warn: (message: string, kind?: string) => void,
-): void {
-  let reused = 0;
-  let example = '';
-  results.forEach((result, index) => {
-    const sentTo = messages[index]?.topic;
-    if (!result.duplicate || sentTo === undefined || result.topic === sentTo) return;
-    reused += 1;
-    example ||= `"${result.messageId.slice(0, MAX_NAME)}" is stored on topic "${result.topic}", sent now to "${sentTo}"`;
-  });
-  if (reused === 0) return;
-  warn(
-    `${reused} of ${messages.length} published message(s) carried an id already stored on another topic (${example}); ` +
-      'they were confirmed as duplicates and not stored. Message ids must be unique across all topics.',
-    'ID_REUSED',
-  );
-}
-
-/**
  * Every call a client may make after `hello`, by name. Each reads its arguments (a shape error is fatal), calls the
  * engine, and returns what goes into the response. Engine errors travel back as non-fatal error frames.
  */
@@ -138,20 +92,10 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 
   [ClientOp.TOPIC_LIST]: ({ engine }) => engine.listTopics(),
 
-  [ClientOp.PUBLISH]: async ({ engine, warn }, args) => {
-    const messages = args.objects('messages', MAX_BATCH_ITEMS).map(readMessage);
-    // Called before any await, so batches of one connection are stored in the order they arrived.
-    const results = await engine.publish(messages);
-    warnOfIdsReused(messages, results, warn);
-    const confirms: WireConfirm[] = results.map((result) => ({
-      id: result.messageId,
-      duplicate: result.duplicate,
-      queueId: result.queueId,
-      offset: result.queueOffset,
-      ...(result.deliverAt !== undefined ? { deliverAt: result.deliverAt } : {}),
-    }));
-    return { confirms };
-  },
+  // Called before any await, so batches of one connection are stored in the order they arrived.
+  [ClientOp.PUBLISH]: (ctx, args) => publish(ctx, args.objects('messages', MAX_BATCH_ITEMS).map(readMessage)),
+
+  [ClientOp.PUBLISH_BATCH]: (ctx, args) => publishCalls(ctx, args),
 
   [ClientOp.SUBSCRIBE]: async (ctx, args) => {
     const sub = args.integer('sub', 1, Number.MAX_SAFE_INTEGER);
@@ -193,6 +137,11 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 
   [ClientOp.ACK]: ({ subscriptions }, args) => {
     subscriptions.ack(args.integer('tag', 1, Number.MAX_SAFE_INTEGER));
+    return {};
+  },
+
+  [ClientOp.ACK_BATCH]: ({ subscriptions }, args) => {
+    for (const tag of args.integerArray('tags', MAX_ACK_TAGS)) subscriptions.ack(tag);
     return {};
   },
 
@@ -265,6 +214,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 /** Calls that start new work; refused while the server drains for shutdown. Acks, pings and answers still flow. */
 export const REFUSED_WHILE_DRAINING: ReadonlySet<string> = new Set([
   ClientOp.PUBLISH,
+  ClientOp.PUBLISH_BATCH,
   ClientOp.SUBSCRIBE,
   ClientOp.TX_SEND,
   ClientOp.TX_CHECKER_REGISTER,

@@ -261,7 +261,14 @@ describe('broker server: malformed and hostile frames get an error frame and a c
         { sub: 1, group: 'g', topic: TOPIC, mode: 'concurrent', prefetch: 1, maxReconsumeTimes: 1, validates: 'yes' },
       ],
       [ClientOp.UNSUBSCRIBE]: [{ sub: 'one' }, {}],
+      [ClientOp.PUBLISH_BATCH]: [
+        { calls: 'x' },
+        { calls: ['x'] },
+        { calls: [{ messages: 'x' }] },
+        { calls: [{ messages: [{ id: 'a', topic: TOPIC, body: 'not binary' }] }] },
+      ],
       [ClientOp.ACK]: [{ tag: 'a' }, {}],
+      [ClientOp.ACK_BATCH]: [{ tags: 'a' }, { tags: ['a'] }, {}],
       [ClientOp.NACK]: [
         { tag: 1, message: 5 },
         { tag: 1, message: 'x', nonRetryable: 'yes' },

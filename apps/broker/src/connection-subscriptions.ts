@@ -1,11 +1,5 @@
 import type { BrokerEngine, Delivery, HostedSubscribeOptions, Subscription } from '@reliable-mq/engine';
-import {
-  ProtocolError,
-  ProtocolErrorCode,
-  ServerEvent,
-  type SubscribeArgs,
-  type WireDelivery,
-} from '@reliable-mq/protocol';
+import { ProtocolError, ProtocolErrorCode, type SubscribeArgs, type WireDelivery } from '@reliable-mq/protocol';
 
 interface ActiveSubscription {
   id: number;
@@ -25,7 +19,8 @@ interface PendingDelivery {
 /** What a connection's subscriptions need from it. */
 export interface DeliveryChannel {
   readonly isOpen: boolean;
-  pushEvent(op: string, args: unknown): void;
+  /** Sends a delivery as a `deliver` event, or in a `deliver.batch` to a client that reads them (DeliveryPush). */
+  pushDelivery(delivery: WireDelivery): void;
 }
 
 /** The handler failure a client reported, shaped so the engine records the same reason as in process. */
@@ -215,7 +210,7 @@ export class ConnectionSubscriptions {
     };
     return new Promise<void>((resolve, reject) => {
       this.pending.set(tag, { resolve, reject });
-      this.channel.pushEvent(ServerEvent.DELIVER, wire);
+      this.channel.pushDelivery(wire);
     });
   }
 }

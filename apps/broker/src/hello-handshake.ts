@@ -8,6 +8,8 @@ export interface HelloRequest {
   token: string | undefined;
   /** Printable ASCII only: it goes into the broker's log lines. */
   clientName: string;
+  /** The client reads `deliver.batch` events. */
+  batching: boolean;
 }
 
 /** Reads a hello's arguments. Every refusal of a hello ends the connection, values out of range included. */
@@ -17,7 +19,7 @@ export function readHello(args: unknown): HelloRequest {
     const protocol = hello.integer('protocol', 0, 0xffff_ffff);
     const token = hello.optionalString('token', 4096);
     const clientName = (hello.optionalString('client', 256) ?? '').replace(/[^\x20-\x7e]/g, '?');
-    return { protocol, token, clientName };
+    return { protocol, token, clientName, batching: hello.optionalBoolean('batching') === true };
   } catch (error) {
     throw new ProtocolError(ProtocolErrorCode.BAD_REQUEST, (error as Error).message, true);
   }
@@ -57,5 +59,6 @@ export function helloResult(host: ConnectionHost, admin: boolean): HelloResult {
     validateTimeoutMs: config.validateTimeoutMs,
     backlogCalls: true,
     admin,
+    batching: true,
   };
 }

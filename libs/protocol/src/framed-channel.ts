@@ -1,4 +1,5 @@
 import { encodeFrame, FrameDecoder } from './frame-codec';
+import type { BatchScheduler } from './frame-batch';
 import { FrameType } from './protocol-constants';
 import type { ErrorFrame, Frame, ResponseFrame } from './protocol-frames';
 import { PendingRequests, type PendingRequestErrors } from './pending-requests';
@@ -39,12 +40,15 @@ export interface FramedChannelOptions {
  * output a peer does not read is measured and capped). What the frames mean, the handshake and the timeouts belong
  * to the side that uses it: the broker's `BrokerConnection` and the remote transport's `BrokerClientConnection`.
  */
-export class FramedChannel {
+export class FramedChannel implements BatchScheduler {
   readonly requests: PendingRequests;
   private readonly decoder: FrameDecoder;
   private readonly maxQueuedBytes: number;
   private readonly maxIncomingInFlight: number;
   private corked = false;
+  /** Batches holding items, in the order their first item came (see FrameBatch). */
+  private batches: Array<{ flush(): void }> = [];
+  private flushingBatches = false;
   private incoming = 0;
   private held = false;
   private stalledSince: number | null = null;
@@ -134,21 +138,48 @@ export class FramedChannel {
    */
   writeBytes(bytes: Buffer): boolean {
     if (!this.writable) return false;
+    // Batched items gathered before this frame go first: a batch never reorders what the peer reads.
+    this.flushBatches();
     if (this.socket.writableLength > this.maxQueuedBytes) {
       this.options.onOverflow?.();
       return false;
     }
-    // Frames written in one tick (pipelined calls and their answers, a burst of acks) leave in one segment.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
+    this.corkForTick();
     this.socket.write(bytes);
     return true;
+  }
+
+  /** Flushes `batch` before the next frame written and at the end of this tick, with the tick's other frames. */
+  schedule(batch: { flush(): void }): void {
+    this.batches.push(batch);
+    this.corkForTick();
+  }
+
+  /** Frames written in one tick (pipelined calls and their answers, batches) leave in one segment. */
+  private corkForTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.flushBatches();
+      this.corked = false;
+      this.socket.uncork();
+    });
+  }
+
+  private flushBatches(): void {
+    if (this.batches.length === 0 || this.flushingBatches) return;
+    this.flushingBatches = true;
+    try {
+      // A batch flushed here may be scheduled again by an item its own send adds; it then waits for the next round.
+      while (this.batches.length > 0) {
+        const batches = this.batches;
+        this.batches = [];
+        for (const batch of batches) batch.flush();
+      }
+    } finally {
+      this.flushingBatches = false;
+    }
   }
 
   /**

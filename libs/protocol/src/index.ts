@@ -16,3 +16,4 @@ export { toWireError } from './wire-error';
 // ---- the channel each side runs on its socket: reading, batched writes, calls matched to answers, backpressure
 export { FramedChannel, type ChannelSocket, type FramedChannelOptions } from './framed-channel';
 export { PendingRequests, type PendingRequestErrors } from './pending-requests';
+export { FrameBatch, type BatchScheduler, type FrameBatchOptions } from './frame-batch';

@@ -42,10 +42,17 @@ export const ClientOp = {
   TOPIC_ENSURE: 'topic.ensure',
   TOPIC_LIST: 'topic.list',
   PUBLISH: 'publish',
+  /**
+   * Several `publish` calls in one frame, each stored and confirmed as if sent alone, answered together. Added within
+   * version 1: a client sends it only to a server whose hello announces `batching: true`.
+   */
+  PUBLISH_BATCH: 'publish.batch',
   SUBSCRIBE: 'subscribe',
   UNSUBSCRIBE: 'unsubscribe',
   ACK: 'ack',
   NACK: 'nack',
+  /** Several `ack`s in one notification (`{ tags }`); added within version 1 as `publish.batch` was. */
+  ACK_BATCH: 'ack.batch',
   DLQ_LIST: 'dlq.list',
   DLQ_GET: 'dlq.get',
   DLQ_RESEND: 'dlq.resend',
@@ -91,6 +98,8 @@ export const ServerOp = {
 /** Events the server pushes. */
 export const ServerEvent = {
   DELIVER: 'deliver',
+  /** Several deliveries in one event (`{ deliveries }`), sent only to a client whose hello said `batching: true`. */
+  DELIVER_BATCH: 'deliver.batch',
   /** The server ended a subscription on its own (shutdown, the member reconnected elsewhere). */
   SUBSCRIPTION_CLOSED: 'sub.closed',
   /** The server is shutting down; reconnect later. */

@@ -46,6 +46,8 @@ export interface HelloArgs {
   token?: string;
   /** Free text for the server's log, e.g. `order-service@host:pid`. */
   client?: string;
+  /** The client reads `deliver.batch` events. Added within version 1; absent, deliveries come one per event. */
+  batching?: boolean;
 }
 
 export interface HelloResult {
@@ -70,6 +72,8 @@ export interface HelloResult {
    */
   backlogCalls?: boolean;
   admin?: boolean;
+  /** Present (true) when the broker has `publish.batch` and `ack.batch`; it then sends `deliver.batch` to a client that asked. */
+  batching?: boolean;
 }
 
 /** A message to publish or send as a half message. */
@@ -98,6 +102,16 @@ export interface WireConfirm {
 
 export interface PublishResult {
   confirms: WireConfirm[];
+}
+
+/** `publish.batch`: calls that are independent as if each were its own `publish`. */
+export interface PublishBatchArgs {
+  calls: PublishArgs[];
+}
+
+/** One answer per call of a `publish.batch`, in order: its confirms, or the error that failed it alone. */
+export interface PublishBatchResult {
+  results: Array<PublishResult | { error: WireError }>;
 }
 
 export interface SubscribeArgs {
@@ -136,6 +150,14 @@ export interface WireDelivery {
 
 export interface AckArgs {
   tag: number;
+}
+
+export interface AckBatchArgs {
+  tags: number[];
+}
+
+export interface DeliverBatchArgs {
+  deliveries: WireDelivery[];
 }
 
 export interface NackArgs {

@@ -10,12 +10,21 @@ import {
   MAX_FRAME_BYTES_CEILING,
   PROTOCOL_VERSION,
   ProtocolErrorCode,
+  FrameBatch,
   ServerEvent,
   toWireError,
   type Frame,
   type HelloResult,
+  type PublishResult,
+  type WireMessage,
 } from '@reliable-mq/protocol';
 import { fromWireError } from './remote-error';
+import { PublishCoalescer } from './publish-coalescer';
+
+/** Acks gathered into one `ack.batch` at most. */
+const MAX_ACKS_PER_FRAME = 4096;
+/** Room left in a frame for the envelope of a `publish.batch` beyond what `wireOverhead` counts. */
+const FRAME_ENVELOPE_BYTES = 1024;
 
 export interface ClientConnectionOptions {
   host: string;
@@ -43,6 +52,8 @@ export class BrokerClientConnection {
   private closedReason: Error | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private goingAway = false;
+  private publishes: PublishCoalescer | null = null;
+  private readonly acks: FrameBatch<number>;
   hello!: HelloResult;
 
   private constructor(
@@ -64,6 +75,15 @@ export class BrokerClientConnection {
         unsent: () =>
           new TransportUnavailableError(`Not connected to the broker: ${this.closedReason?.message ?? 'closed'}`),
       },
+    });
+    this.acks = new FrameBatch(this.channel, {
+      send: (tags) => {
+        if (this.closedReason) return;
+        if (tags.length === 1) this.channel.notify(ClientOp.ACK, { tag: tags[0] });
+        else this.channel.notify(ClientOp.ACK_BATCH, { tags });
+      },
+      maxItems: MAX_ACKS_PER_FRAME,
+      maxBytes: Infinity,
     });
   }
 
@@ -98,11 +118,12 @@ export class BrokerClientConnection {
         connection
           .call(
             ClientOp.HELLO,
-            { protocol: PROTOCOL_VERSION, token: options.token, client: options.clientName },
+            { protocol: PROTOCOL_VERSION, token: options.token, client: options.clientName, batching: true },
             options.connectTimeoutMs,
           )
           .then((result) => {
             connection.hello = result as HelloResult;
+            connection.startBatching();
             connection.startHeartbeat();
             connection.whenClosed = (reason) => options.onClose(connection, reason);
             settle(null);
@@ -147,6 +168,29 @@ export class BrokerClientConnection {
   notify(op: string, args: unknown): void {
     if (this.closedReason) return;
     this.channel.notify(op, args);
+  }
+
+  /** Settles a delivery as handled; the acks of one tick go out in one `ack.batch` to a broker that has it. */
+  ack(tag: number): void {
+    if (this.closedReason) return;
+    if (this.hello?.batching === true) this.acks.add(tag);
+    else this.channel.notify(ClientOp.ACK, { tag });
+  }
+
+  /**
+   * Publishes one batch (small enough for one frame: see remote-publish.ts) and resolves with the broker's answer;
+   * the publishes of one tick go out in one `publish.batch` to a broker that has it. `bytes`: their size on the wire,
+   * counted from above.
+   */
+  publish(messages: WireMessage[], bytes: number): Promise<PublishResult> {
+    if (this.publishes) return this.publishes.publish(messages, bytes);
+    return this.call(ClientOp.PUBLISH, { messages }) as Promise<PublishResult>;
+  }
+
+  private startBatching(): void {
+    if (this.hello?.batching !== true) return;
+    const budget = Math.max(FRAME_ENVELOPE_BYTES, this.hello.maxFrameBytes - FRAME_ENVELOPE_BYTES);
+    this.publishes = new PublishCoalescer(this.channel, (op, args) => this.call(op, args), budget);
   }
 
   /** Ends the connection politely; calls still waiting fail. */

@@ -1,5 +1,5 @@
 import { MessageTooLargeError } from '@reliable-mq/engine';
-import { ClientOp, type PublishResult, type WireConfirm } from '@reliable-mq/protocol';
+import type { WireConfirm } from '@reliable-mq/protocol';
 import { TransportError } from '../../errors/transport.error';
 import type { TransportConfirm, TransportMessage } from '../transport.interface';
 import type { BrokerClientConnection } from './broker-client-connection';
@@ -22,9 +22,7 @@ export async function publishBatch(
   }
   const chunks = chunksOf(batch, maxFrameBytes - 1024, maxBatchSize);
   const results = await Promise.all(
-    chunks.map(
-      (chunk) => connection.call(ClientOp.PUBLISH, { messages: chunk.map(toWireMessage) }) as Promise<PublishResult>,
-    ),
+    chunks.map((chunk) => connection.publish(chunk.map(toWireMessage), wireSize(chunk))),
   );
   const confirms: TransportConfirm[] = [];
   chunks.forEach((chunk, index) => {
@@ -39,6 +37,12 @@ export async function publishBatch(
     for (const confirm of wire) confirms.push({ id: confirm.id, duplicate: confirm.duplicate === true });
   });
   return confirms;
+}
+
+function wireSize(chunk: readonly TransportMessage[]): number {
+  let bytes = 0;
+  for (const message of chunk) bytes += message.body.length + wireOverhead(message);
+  return bytes;
 }
 
 /** Splits a batch, in order, into calls that each fit in `frameBudget` bytes and `maxBatchSize` messages. */

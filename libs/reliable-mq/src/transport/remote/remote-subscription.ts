@@ -8,6 +8,7 @@ import type {
 import type { BrokerClientConnection } from './broker-client-connection';
 import { defaultStartFrom } from '@reliable-mq/engine';
 import { ClientOp, type SubscribeArgs, type WireDelivery } from '@reliable-mq/protocol';
+import { readDelivery } from './wire-conversions';
 
 const MAX_REASON_CHARS = 8 * 1024;
 const UNSUBSCRIBE_TIMEOUT_MS = 5_000;
@@ -69,7 +70,7 @@ export class RemoteSubscription implements TransportSubscription {
     Promise.resolve()
       .then(() => this.handler(message))
       .then(
-        () => connection.notify(ClientOp.ACK, { tag: delivery.tag }),
+        () => connection.ack(delivery.tag),
         (error: unknown) => connection.notify(ClientOp.NACK, { tag: delivery.tag, ...describeFailure(error) }),
       )
       .finally(() => {
@@ -106,6 +107,25 @@ export class RemoteSubscription implements TransportSubscription {
     this.closing = true;
     this.attachedTo = null;
   }
+}
+
+/**
+ * Hands the deliveries of a `deliver` or `deliver.batch` event to their subscriptions; those of a subscription gone or
+ * closing are not started (the broker hands them out again). Returns what is malformed, or null.
+ */
+export function runDeliveries(
+  subscriptions: ReadonlyMap<number, RemoteSubscription>,
+  connection: BrokerClientConnection,
+  deliveries: unknown,
+): string | null {
+  if (!Array.isArray(deliveries)) return 'a delivery batch that is not shaped as the protocol says';
+  for (const args of deliveries) {
+    const delivery = readDelivery(args);
+    if (!delivery) return 'a delivery that is not shaped as the protocol says';
+    const subscription = subscriptions.get(delivery.sub);
+    if (subscription && !subscription.isClosing) subscription.run(connection, delivery, delivery.message);
+  }
+  return null;
 }
 
 /** The handler's failure as the broker records it: the same name, message and flags the embedded engine reads. */

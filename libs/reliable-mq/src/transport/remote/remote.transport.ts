@@ -20,7 +20,7 @@ import type {
 import { BrokerClientConnection } from './broker-client-connection';
 import { ClientOp, ProtocolErrorCode, ServerEvent, ServerOp } from '@reliable-mq/protocol';
 import { answerValidate, askValidation } from './remote-payload-validation';
-import { RemoteSubscription } from './remote-subscription';
+import { RemoteSubscription, runDeliveries } from './remote-subscription';
 import {
   resolveRemoteTransportOptions,
   type RemoteTransportOptions,
@@ -31,7 +31,6 @@ import { createRemoteTransactions, type CheckerRegistration } from './remote-tra
 import { failedQuickly, isPermanentRefusal, reconnectDelay } from './reconnect-policy';
 import { createRemoteDeadLetters } from './remote-dead-letters';
 import { publishBatch } from './remote-publish';
-import { readDelivery } from './wire-conversions';
 
 export interface RemoteTransportHooks {
   /** Failures with no caller to tell (a resubscribe refused after a reconnect). */
@@ -413,15 +412,10 @@ export class RemoteTransport implements Transport {
   }
 
   private onEvent(connection: BrokerClientConnection, op: string, args: unknown): void {
-    if (op === ServerEvent.DELIVER) {
-      const delivery = readDelivery(args);
-      if (!delivery) {
-        connection.destroy(new TransportError('The broker sent a delivery that is not shaped as the protocol says.'));
-        return;
-      }
-      const subscription = this.subscriptions.get(delivery.sub);
-      if (!subscription || subscription.isClosing) return;
-      subscription.run(connection, delivery, delivery.message);
+    if (op === ServerEvent.DELIVER || op === ServerEvent.DELIVER_BATCH) {
+      const deliveries = op === ServerEvent.DELIVER ? [args] : (args as { deliveries?: unknown } | null)?.deliveries;
+      const malformed = runDeliveries(this.subscriptions, connection, deliveries);
+      if (malformed) connection.destroy(new TransportError(`The broker sent ${malformed}.`));
       return;
     }
     if (op === ServerEvent.SUBSCRIPTION_CLOSED) {
