@@ -1,33 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnTs } from '../../../test/support/spawn-ts';
 import { runBacklogCommand } from './backlog-cli';
-import { brokerConfig } from './broker-config';
-import { silentBrokerLogger } from './broker-logger';
-import { BrokerServer } from './broker-server';
+import { startInProcessBroker, type InProcessBroker } from '../test/in-process-broker';
+import type { BrokerServer } from './broker-server';
 
 const TOKEN = 'cli-client-token';
 const ADMIN = 'cli-admin-token';
-let dataDir: string;
+let broker: InProcessBroker | undefined;
 let server: BrokerServer;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'rmq-backlog-cli-'));
-  server = await BrokerServer.start(
-    brokerConfig({
-      dataDir,
-      port: 0,
-      healthPort: null,
-      token: TOKEN,
-      adminToken: ADMIN,
-      topics: [{ name: 'cli-orders', queueCount: 2 }],
-      engine: { minFreeDiskBytes: 0 },
-    }),
-    { logger: silentBrokerLogger },
-  );
+  broker = await startInProcessBroker({
+    token: TOKEN,
+    adminToken: ADMIN,
+    topics: [{ name: 'cli-orders', queueCount: 2 }],
+  });
+  server = broker.server;
   env = { BROKER_URL: `reliable-mq://127.0.0.1:${server.address.port}`, BROKER_ADMIN_TOKEN: ADMIN };
   const engine = server.engine;
   const sub = await engine.subscribe({ group: 'cli-group', topic: 'cli-orders', handler: async () => undefined });
@@ -38,8 +27,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await server?.shutdown(2_000);
-  rmSync(dataDir, { recursive: true, force: true });
+  await broker?.dispose();
 });
 
 describe('backlog commands of the broker CLI', () => {

@@ -1,17 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteTransport } from '@reliable-mq/nestjs';
 import { ClientOp, PROTOCOL_VERSION, type ResponseFrame } from '@reliable-mq/protocol';
 import { RawBrokerClient } from '../../../test/support/raw-broker-client';
-import { readBrokerConfig, brokerConfig } from './broker-config';
+import { startInProcessBroker, type InProcessBroker } from '../test/in-process-broker';
+import { readBrokerConfig } from './broker-config';
 import { silentBrokerLogger } from './broker-logger';
-import { BrokerServer } from './broker-server';
+import type { BrokerServer } from './broker-server';
 
 const TOKEN = 'backlog-client-token';
 const ADMIN = 'backlog-admin-token';
 
+let broker: InProcessBroker | undefined;
 let dataDir: string;
 let server: BrokerServer;
 let client: RemoteTransport;
@@ -27,19 +26,11 @@ const transport = (token: string): RemoteTransport =>
   });
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'rmq-backlog-ops-'));
-  server = await BrokerServer.start(
-    brokerConfig({
-      dataDir,
-      port: 0,
-      healthPort: null,
-      token: TOKEN,
-      adminToken: ADMIN,
-      topics: [{ name: 'orders', queueCount: 2 }],
-      engine: { minFreeDiskBytes: 0 },
-    }),
-    { logger: { ...silentBrokerLogger, log: (message: string) => logged.push(message) } },
+  broker = await startInProcessBroker(
+    { token: TOKEN, adminToken: ADMIN, topics: [{ name: 'orders', queueCount: 2 }] },
+    { ...silentBrokerLogger, log: (message: string) => logged.push(message) },
   );
+  ({ server, dataDir } = broker);
   client = transport(TOKEN);
   admin = transport(ADMIN);
   await Promise.all([client.connect(), admin.connect()]);
@@ -48,8 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close();
   await admin?.close();
-  await server?.shutdown(2_000);
-  rmSync(dataDir, { recursive: true, force: true });
+  await broker?.dispose();
 });
 
 async function publish(prefix: string, count: number): Promise<void> {

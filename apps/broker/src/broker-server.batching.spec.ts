@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ClientOp,
@@ -12,33 +9,22 @@ import {
   type WireDelivery,
 } from '@reliable-mq/protocol';
 import { RawBrokerClient } from '../../../test/support/raw-broker-client';
-import { brokerConfig } from './broker-config';
-import { silentBrokerLogger } from './broker-logger';
-import { BrokerServer } from './broker-server';
+import { startInProcessBroker, type InProcessBroker } from '../test/in-process-broker';
+import type { BrokerServer } from './broker-server';
 
 const TOKEN = 'batching-token-42';
 const TOPIC = 'batching.topic';
-let dataDir: string;
+let broker: InProcessBroker;
 let server: BrokerServer;
 let seq = 0;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'rmq-broker-batching-'));
-  server = await BrokerServer.start(
-    brokerConfig({
-      dataDir,
-      port: 0,
-      token: TOKEN,
-      topics: [{ name: TOPIC, queueCount: 2 }],
-      engine: { minFreeDiskBytes: 0 },
-    }),
-    { logger: silentBrokerLogger },
-  );
+  broker = await startInProcessBroker({ token: TOKEN, topics: [{ name: TOPIC, queueCount: 2 }] });
+  server = broker.server;
 });
 
 afterAll(async () => {
-  await server.shutdown(2_000);
-  rmSync(dataDir, { recursive: true, force: true });
+  await broker.dispose();
 });
 
 const message = (id: string, topic = TOPIC) => ({ id, topic, key: id, body: Buffer.from(id) });

@@ -53,3 +53,16 @@ export function until(predicate: () => boolean, timeoutMs = 5000, what = 'condit
 
 export const text = (delivery: Delivery): string => delivery.body.toString('utf8');
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Per key, the sequence numbers of bodies written as `key:seq`, in the order the deliveries are listed. */
+export function sequencesByKey(deliveries: readonly Delivery[]): Map<string, number[]> {
+  const byKey = new Map<string, number[]>();
+  for (const delivery of deliveries) {
+    const [key, seq] = text(delivery).split(':');
+    byKey.set(key!, [...(byKey.get(key!) ?? []), Number(seq)]);
+  }
+  return byKey;
+}
+
+/** The integers from `from` up to, not including, `to`. */
+export const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);

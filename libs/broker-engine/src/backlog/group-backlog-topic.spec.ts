@@ -6,7 +6,7 @@ import {
   type PublishMessage,
   type Subscription,
 } from '@reliable-mq/engine';
-import { EngineKit, sleep, text, until } from '../../test/engine-test-kit';
+import { EngineKit, range, sequencesByKey, sleep, text, until } from '../../test/engine-test-kit';
 
 const KEYS = Array.from({ length: 24 }, (_, i) => `k${i}`);
 
@@ -18,17 +18,6 @@ function batch(topic: string, from: number, to: number): PublishMessage[] {
   }
   return messages;
 }
-
-function sequencesByKey(deliveries: readonly Delivery[]): Map<string, number[]> {
-  const byKey = new Map<string, number[]>();
-  for (const delivery of deliveries) {
-    const [key, seq] = text(delivery).split(':');
-    byKey.set(key!, [...(byKey.get(key!) ?? []), Number(seq)]);
-  }
-  return byKey;
-}
-
-const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
 async function members(
   engine: BrokerEngine,
