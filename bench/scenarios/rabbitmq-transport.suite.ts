@@ -26,9 +26,10 @@ import type { BenchContext, Measurement, Suite } from '../lib/types';
  * The transport as an application gets it: one connection for publishing and one for consuming (two transport
  * instances, as two services would have), a concurrent subscription with prefetch 32 on the group's quorum queue.
  */
-async function transportRig(ctx: BenchContext, round: number, load: string): Promise<Rig> {
-  const prefix = `rmq-bench-${ctx.runId}-${load}-${round}`;
-  const options = { kind: 'rabbitmq' as const, url: RABBITMQ_URL, prefix };
+async function transportRig(ctx: BenchContext, round: number, load: string, history = true): Promise<Rig> {
+  const prefix = `rmq-bench-${ctx.runId}-${load}-${history ? 'h' : 'n'}-${round}`;
+  // The default keeps every topic's history in a stream for late groups: each message is written twice.
+  const options = { kind: 'rabbitmq' as const, url: RABBITMQ_URL, prefix, ...(history ? {} : { historyRetention: 0 }) };
   const quiet = { log: () => undefined, warn: () => undefined, error: (message: string) => console.error(message) };
   const producer = new RabbitMqTransport(options, { logger: quiet });
   const consumer = new RabbitMqTransport(options, { logger: quiet });
@@ -96,6 +97,15 @@ export function rabbitMqTransportSuite(ctx: BenchContext): Suite {
       requires: ['rabbitmq'],
       latencyOf: 'publish call to handler (end to end)',
       run: (round) => withRig(() => transportRig(ctx, round, 'max'), maxLoad),
+    },
+    {
+      name: 'rabbitmq.transport.nohistory.e2e.max',
+      group: 11,
+      title: `The same with historyRetention 0 (no history stream for late groups: each message stored once, as in the baseline)`,
+      baseline: 'rabbitmq.quorum.e2e.max',
+      requires: ['rabbitmq'],
+      latencyOf: 'publish call to handler (end to end)',
+      run: (round) => withRig(() => transportRig(ctx, round, 'max', false), maxLoad),
     },
     {
       name: 'rabbitmq.transport.e2e.rate2000',

@@ -1,5 +1,3 @@
-import type { ConsumeMessage } from 'amqplib';
-
 /**
  * What this instance's consumer of one group queue knows, for the backlog: the deliveries it holds unacked, each with
  * the time it entered the queue (`queuedAtOf`), and whether RabbitMQ delivered anything to it. One per queue and per
@@ -7,8 +5,12 @@ import type { ConsumeMessage } from 'amqplib';
  * with it. The delivery path does one `Map` insert and one delete per message, nothing more.
  */
 export class QueueWatch {
-  /** Deliveries held unacked (the handler runs, or the copy to a retry queue or the DLQ is being written). */
-  readonly held = new Map<ConsumeMessage, number>();
+  /**
+   * Deliveries held unacked (the handler runs, or the copy to a retry queue or the DLQ is being written), keyed by
+   * the delivered message object. Typed as `object`, not amqplib's message, so that the transport's public typings do
+   * not need amqplib's types in an application that does not use RabbitMQ.
+   */
+  readonly held = new Map<object, number>();
   /**
    * RabbitMQ delivered at least one message to this consumer. On a single-active-consumer queue that makes it the
    * active consumer, and it stays so until its channel closes.
