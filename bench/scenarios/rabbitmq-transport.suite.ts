@@ -27,7 +27,7 @@ import type { BenchContext, Measurement, Suite } from '../lib/types';
  * instances, as two services would have), a concurrent subscription with prefetch 32 on the group's quorum queue.
  */
 async function transportRig(ctx: BenchContext, round: number, load: string, history = true): Promise<Rig> {
-  const prefix = `rmq-bench-${ctx.runId}-${load}-${history ? 'h' : 'n'}-${round}`;
+  const prefix = `rmq-bench-${ctx.runId}-${load}${history ? '' : 'n'}-${round}`;
   // The default keeps every topic's history in a stream for late groups: each message is written twice.
   const options = { kind: 'rabbitmq' as const, url: RABBITMQ_URL, prefix, ...(history ? {} : { historyRetention: 0 }) };
   const quiet = { log: () => undefined, warn: () => undefined, error: (message: string) => console.error(message) };
