@@ -5,7 +5,7 @@ import type { RetryJobView } from '../jobs/retry-job.service';
 import { jobsSection } from '../jobs/retry-jobs.page';
 import type { ConsumerView } from '../sources/consumer-catalog.service';
 import { formatAge, formatTime, formatWindow, href, html, type SafeHtml } from '../pages/html';
-import { reasonField, selectionForm } from '../pages/action-form';
+import { reasonField, selectionForm, selectRowCell } from '../pages/action-form';
 import { pager, type PageContext } from '../pages/layout';
 import { scrollBox, sortFields, sortHeader, type SortableTable } from '../pages/sortable-table';
 
@@ -163,7 +163,7 @@ export function deadLetterListPage(context: PageContext, model: DeadLetterListMo
                 ${model.items.map(
                   (letter) =>
                     html`<tr data-testid="dead-letter-row" data-id="${letter.id}">
-                      ${selectable ? html`<td><input type="checkbox" name="select" value="${letter.id}" aria-label="Select dead letter ${letter.id}" data-testid="select-row" /></td>` : ''}
+                      ${selectable ? selectRowCell(letter.id, `Select dead letter ${letter.id}`) : ''}
                       <td>
                         <a
                           href="${href(base, `dead-letters/${letter.id}`, { back: listUrl })}"

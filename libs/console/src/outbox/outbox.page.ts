@@ -3,7 +3,7 @@ import type { OutboxRowSortColumn } from './outbox.dto';
 import type { OutboxRowView, OutboxServiceSummary } from './outbox.service';
 import { sortSpec } from '../http/sort';
 import { formatAge, formatTime, href, html, type SafeHtml } from '../pages/html';
-import { discardSelectedForm, selectAllHeader, selectionForm } from '../pages/action-form';
+import { discardSelectedForm, selectAllHeader, selectionForm, selectRowCell } from '../pages/action-form';
 import { pager, type PageContext } from '../pages/layout';
 import { scrollBox, sortFields, sortHeader, sortedRows, type SortableTable } from '../pages/sortable-table';
 
@@ -151,7 +151,7 @@ export function outboxPage(context: PageContext, model: OutboxPageModel): SafeHt
                         ${model.rows.items.map(
                           (row) =>
                             html`<tr data-testid="outbox-row" data-id="${row.id}">
-                              ${operator ? html`<td><input type="checkbox" name="select" value="${row.id}" aria-label="Select row ${row.id}" data-testid="select-row" ${row.leasedUntil ? html` disabled title="A relay is sending it"` : ''} /></td>` : ''}
+                              ${operator ? selectRowCell(row.id, `Select row ${row.id}`, row.leasedUntil ? 'A relay is sending it' : undefined) : ''}
                               <td>${row.seq}</td>
                               <td class="mono">${row.id}</td>
                               <td>${row.topic}</td>

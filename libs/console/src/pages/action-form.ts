@@ -77,6 +77,23 @@ export function discardSelectedForm(spec: DiscardSelectedSpec): SafeHtml {
 }
 
 /** The header cell that ticks or clears every row of the `selection` checkbox group on the page. */
+/**
+ * A row's checkbox in a table with `selectAllHeader`: its value is what the action takes (`name="select"`), its label
+ * names the row for screen readers. `disabledWhy`, when given, disables it and says why in its title.
+ */
+export function selectRowCell(value: string | number, label: string, disabledWhy?: string): SafeHtml {
+  return html`<td>
+    <input
+      type="checkbox"
+      name="select"
+      value="${value}"
+      aria-label="${label}"
+      data-testid="select-row"
+      ${disabledWhy ? html` disabled title="${disabledWhy}"` : ''}
+    />
+  </td>`;
+}
+
 export function selectAllHeader(selection: string): SafeHtml {
   return html`<th scope="col">
     <input

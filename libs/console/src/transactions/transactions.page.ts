@@ -2,7 +2,7 @@ import { hasRole } from '../auth/roles.decorator';
 import type { HalfMessageSortColumn } from './transactions.dto';
 import type { HalfMessageView, HalfState } from './transactions.service';
 import { formatAge, formatTime, href, html, type SafeHtml } from '../pages/html';
-import { discardSelectedForm, selectAllHeader, selectionForm } from '../pages/action-form';
+import { discardSelectedForm, selectAllHeader, selectionForm, selectRowCell } from '../pages/action-form';
 import { pager, type PageContext } from '../pages/layout';
 import { scrollBox, sortFields, sortHeader, type SortableTable } from '../pages/sortable-table';
 
@@ -105,7 +105,7 @@ export function transactionsPage(context: PageContext, model: TransactionsPageMo
                 ${model.items.map(
                   (half) =>
                     html`<tr data-testid="half-message-row" data-id="${half.txId}">
-                      ${settle ? html`<td><input type="checkbox" name="select" value="${half.txId}" aria-label="Select ${half.txId}" data-testid="select-row" /></td>` : ''}
+                      ${settle ? selectRowCell(half.txId, `Select ${half.txId}`) : ''}
                       <td class="mono">${half.txId}<br /><small>message ${half.messageId}</small></td>
                       <td>${half.producerGroup}</td>
                       <td>${half.topic}</td>
