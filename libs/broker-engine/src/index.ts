@@ -24,6 +24,7 @@ export {
 } from './headers';
 export { DEFAULT_DELAY_LEVELS, delayForLevel, parseDelayLevels, parseDuration } from './util/duration';
 export { optionChecks, type OptionChecks } from './util/option-checks';
+export { checkEditedHeaders } from './dlq/resend-edit';
 export { compileTagFilter, type TagFilter } from './util/tag-filter';
 export { defaultStartFrom } from './consume/start-position';
 export { SUBSCRIPTION_LIMITS, withinLimit } from './consume/subscription-limits';

@@ -5,6 +5,7 @@ import { HEADER_ORIGIN_TOPIC, HEADER_ORIGINAL_ID, HEADER_RECONSUME_TIMES, HEADER
 import { prepareBatch, type PrepareLimits } from '../publish/message-preparer';
 import { retryTopicOf } from '../util/names';
 import type { DeadLetterStore } from './dead-letter-store';
+import { checkEditedHeaders } from './resend-edit';
 
 interface DeadLetterOperationsDeps {
   deadLetters: DeadLetterStore;
@@ -39,15 +40,7 @@ export class DeadLetterOperations {
       edit.body === undefined
         ? undefined
         : prepareBatch([{ topic: 'edit', body: edit.body }], this.deps.limits, 0)[0]!.message.body;
-    if (edit.headers !== undefined) {
-      if (
-        typeof edit.headers !== 'object' ||
-        edit.headers === null ||
-        Object.values(edit.headers).some((v) => typeof v !== 'string')
-      ) {
-        throw new InvalidArgumentError('Edited headers must be an object of string values.');
-      }
-    }
+    checkEditedHeaders(edit.headers);
     for (const letter of letters) this.deps.ensureRetryTopic(retryTopicOf(letter.group));
     return this.deps.submit(
       () => {

@@ -1,6 +1,7 @@
 import {
   DeadLetterNotFoundError,
   InvalidArgumentError,
+  checkEditedHeaders,
   dlqTopicOf,
   type DeadLetter,
   type DeadLetterPage,
@@ -111,15 +112,7 @@ export class RabbitMqDeadLetters implements DeadLetterOperations {
   async resend(ids: readonly number[], edit: ResendEdit = {}): Promise<number[]> {
     checkIds(ids);
     const body = edit.body === undefined ? undefined : Buffer.from(edit.body as Uint8Array | string);
-    if (edit.headers !== undefined) {
-      if (
-        typeof edit.headers !== 'object' ||
-        edit.headers === null ||
-        Object.values(edit.headers).some((v) => typeof v !== 'string')
-      ) {
-        throw new InvalidArgumentError('Edited headers must be an object of string values.');
-      }
-    }
+    checkEditedHeaders(edit.headers);
     return this.settle(ids, async (held) => {
       const { letter, message } = held;
       const returnQueue =
