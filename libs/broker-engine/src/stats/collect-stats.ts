@@ -81,26 +81,33 @@ export function collectStats(sources: StatsSources): Omit<EngineStats, 'transact
         oldestUnconsumedAt = first.stored_at;
       }
     }
-    // Where the group stands on one of its own topics' queues: in memory while it runs, else as stored.
-    const committedOn = (ownTopic: string, queueId: number): number =>
-      runtime?.allQueues().find((q) => q.topic === ownTopic && q.queueId === queueId)?.committed ??
-      (offsetsStmt.all(group, ownTopic) as Array<{ queue_id: number; committed: number }>).find(
-        (row) => row.queue_id === queueId,
-      )?.committed ??
-      0;
+    // Where the group stands on each queue of one of its own topics: in memory while it runs, else as stored. Read
+    // once per topic, not once per queue.
+    const committedOn = (ownTopic: string): ((queueId: number) => number) => {
+      const live = new Map<number, number>();
+      for (const queue of runtime?.allQueues() ?? [])
+        if (queue.topic === ownTopic) live.set(queue.queueId, queue.committed);
+      const stored = new Map(
+        (offsetsStmt.all(group, ownTopic) as Array<{ queue_id: number; committed: number }>).map((row) => [
+          row.queue_id,
+          row.committed,
+        ]),
+      );
+      return (queueId) => live.get(queueId) ?? stored.get(queueId) ?? 0;
+    };
     const retryTopic = retryTopicOf(group);
     let retryPending = (retryScheduledStmt.get(retryTopic, topic) as { n: number }).n;
     const retryInfo = sources.topics.find((candidate) => candidate.name === retryTopic);
+    const retryCommitted = committedOn(retryTopic);
     for (let queueId = 0; queueId < (retryInfo?.queueCount ?? 0); queueId++) {
-      retryPending += (
-        retryVisibleStmt.get(retryTopic, queueId, committedOn(retryTopic, queueId), topic) as { n: number }
-      ).n;
+      retryPending += (retryVisibleStmt.get(retryTopic, queueId, retryCommitted(queueId), topic) as { n: number }).n;
     }
     // A redistributed backlog of this topic is still the group's lag on it, wherever it waits now.
     const backlogTopic = backlogTopicOf(group);
     const backlogInfo = sources.topics.find((candidate) => candidate.name === backlogTopic);
+    const backlogCommitted = committedOn(backlogTopic);
     for (let queueId = 0; queueId < (backlogInfo?.queueCount ?? 0); queueId++) {
-      const committed = committedOn(backlogTopic, queueId);
+      const committed = backlogCommitted(queueId);
       if (sources.heads.peek(backlogTopic, queueId) <= committed) continue;
       const moved = movedPendingStmt.get(backlogTopic, queueId, committed, topic) as {
         n: number;
