@@ -26,9 +26,6 @@ interface Entry {
   reject: (error: unknown) => void;
 }
 
-/** The work of a batch failed: everything rolled back, and each message runs again on its own. */
-class BatchFailed extends Error {}
-
 /**
  * Runs several `execute` calls in one transaction, each message with its inbox row, one commit for all: the
  * database's cost per commit is paid once per batch instead of once per message.
@@ -123,11 +120,8 @@ export class DbDedupBatcher {
         outcomes.push('duplicate');
         continue;
       }
-      try {
-        await batch[index]!.work(manager);
-      } catch {
-        throw new BatchFailed();
-      }
+      // A failing work rejects the transaction: nothing of the batch is kept, and `runBatch` runs each alone.
+      await batch[index]!.work(manager);
       outcomes.push('processed');
     }
     return outcomes;
