@@ -8,7 +8,7 @@ import { DeliveryPacer } from './delivery-pacer';
 import type { GroupContext } from './group-context';
 import { GroupQueues } from './group-queues';
 import type { MemberRuntime, TopicSubscription } from './member-runtime';
-import type { QueueRuntime } from './queue-runtime';
+import type { InFlight, QueueRuntime } from './queue-runtime';
 
 /**
  * How long a queue waits before it tries a message again when its outcome could not be written, or when the member
@@ -245,11 +245,20 @@ export class ConsumerGroup {
     const count = (queue.deliveryCounts.get(offset) ?? 0) + 1;
     queue.deliveryCounts.set(offset, count);
     const token = ++this.tokens;
-    queue.inflight.set(offset, { token, member, deadline: this.ctx.clock.now() + this.ctx.consumeTimeoutMs, row });
+    const serial = this.isSerial(member, queue);
+    const retry = this.subscriptionFor(member, queue, row)?.retry;
+    queue.inflight.set(offset, {
+      token,
+      member,
+      deadline: this.ctx.clock.now() + this.ctx.consumeTimeoutMs,
+      row,
+      serial,
+      retry,
+    });
     member.inflight++;
     const delivery = toDelivery(row, count);
     // Orderly retries happen in place, so the copy's header does not count them; the held failures do.
-    if (this.isSerial(member, queue)) delivery.reconsumeTimes += queue.heldFailures;
+    if (serial) delivery.reconsumeTimes += queue.heldFailures;
     this.ctx.onDelivered(this.name, delivery.topic);
     Promise.resolve()
       .then(() => sub.handler(delivery))
@@ -270,24 +279,26 @@ export class ConsumerGroup {
       return;
     }
     if (error === null) {
-      if (this.isSerial(member, queue) || this.mode === 'broadcasting') queue.heldFailures = 0;
+      if (entry?.serial || this.isSerial(member, queue) || this.mode === 'broadcasting') queue.heldFailures = 0;
       this.ack(queue, offset);
     } else if (current) {
-      this.fail(member, queue, entry.row, error);
+      this.fail(queue, entry, error);
     }
     this.pacer.continue();
   }
 
   /** What to do is the failure router's; holding the queue or settling the original is this group's. */
-  private fail(member: MemberRuntime, queue: QueueRuntime, row: MessageRow, error: unknown): void {
-    // Orderly and broadcasting consumption hold the queue and retry the same message in place.
-    const inPlace = this.isSerial(member, queue) || this.mode === 'broadcasting';
+  private fail(queue: QueueRuntime, entry: InFlight, error: unknown): void {
+    const { row } = entry;
+    // Orderly and broadcasting consumption hold the queue and retry the same message in place: as the message was
+    // handed out, even if its subscription has closed since (a close waits for the handlers in flight).
+    const inPlace = entry.serial || this.mode === 'broadcasting';
     if (inPlace) queue.heldFailures++;
     const outcome = this.ctx.failures.route({
       group: this.name,
       row,
       error,
-      retry: this.subscriptionFor(member, queue, row)?.retry,
+      retry: entry.retry,
       heldFailures: inPlace ? queue.heldFailures : null,
     });
     if (outcome.kind === 'hold') {

@@ -1,11 +1,17 @@
 import type { MessageRow } from '../storage/message-row';
-import type { MemberRuntime } from './member-runtime';
+import type { MemberRuntime, ResolvedRetry } from './member-runtime';
 
 export interface InFlight {
   token: number;
   member: MemberRuntime;
   deadline: number;
   row: MessageRow;
+  /**
+   * Whether the message was handed out one at a time (orderly), and the retry policy it was handed out under: its
+   * failure is judged by them even when the subscription closes while the handler runs.
+   */
+  serial: boolean;
+  retry: ResolvedRetry | undefined;
 }
 
 /**
