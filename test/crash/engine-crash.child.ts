@@ -1,5 +1,6 @@
 /**
- * A broker process for the crash test: `node engine-crash.child.ts <dataDir> <run> <crash|drain>`.
+ * A broker process for the crash test: `node engine-crash.child.ts <dataDir> <run> <crash|drain> [main|worker]`: the
+ * engine in the process's main thread (default) or on a worker thread (`WorkerEngine`), killed either way as a whole.
  *
  * `crash`: opens the engine, consumes with the crash group, and publishes batches until the parent SIGKILLs it.
  * `drain`: publishes nothing, consumes until the crash group has nothing left, closes the engine cleanly and exits 0.
@@ -7,7 +8,13 @@
  * Every fact goes to stdout as one JSON line (see engine-crash.protocol.ts), written with a blocking `writeSync`
  * before the engine can act on it, so nothing the parent reads is contradicted by a kill that follows.
  */
-import { BrokerEngine, type Delivery, type PublishMessage } from '@reliable-mq/engine';
+import {
+  BrokerEngine,
+  WorkerEngine,
+  type Delivery,
+  type PublishMessage,
+  type WorkerEngineOptions,
+} from '@reliable-mq/engine';
 import { writeLineSync } from '../support/child-lines';
 import {
   CRASH_GROUP,
@@ -38,19 +45,25 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const randomInt = (below: number): number => Math.floor(Math.random() * below);
 
 async function main(): Promise<void> {
-  const [dataDir, runText, mode] = process.argv.slice(2);
+  const [dataDir, runText, mode, thread = 'main'] = process.argv.slice(2);
   const run = Number(runText);
-  if (!dataDir || !Number.isInteger(run) || (mode !== 'crash' && mode !== 'drain')) {
-    throw new Error('usage: engine-crash.child.ts <dataDir> <run> <crash|drain>');
+  if (
+    !dataDir ||
+    !Number.isInteger(run) ||
+    (mode !== 'crash' && mode !== 'drain') ||
+    !['main', 'worker'].includes(thread)
+  ) {
+    throw new Error('usage: engine-crash.child.ts <dataDir> <run> <crash|drain> [main|worker]');
   }
 
-  const engine = BrokerEngine.open({
+  const options: WorkerEngineOptions = {
     dataDir,
     flush: 'sync',
     onError: (error) => emit({ kind: 'error', message: String(error.stack ?? error) }),
-  });
-  for (const topic of CRASH_TOPICS) engine.createTopic(topic.name, { queueCount: topic.queueCount });
-  const opened = engine.stats();
+  };
+  const engine = thread === 'worker' ? await WorkerEngine.open(options) : BrokerEngine.open(options);
+  for (const topic of CRASH_TOPICS) await engine.createTopic(topic.name, { queueCount: topic.queueCount });
+  const opened = await engine.stats();
   emit({ kind: 'open', run, pid: process.pid, view: groupViewOf(opened, CRASH_GROUP), heads: headsOf(opened) });
 
   const handler = async (delivery: Delivery): Promise<void> => {
@@ -86,13 +99,17 @@ async function main(): Promise<void> {
     });
   }
 
-  const snapshot = (): ReturnType<typeof groupViewOf> => {
-    const stats = engine.stats();
+  // With the engine on a worker thread the figures are read there: any offset they show committed was acked by a
+  // handler here before, so its `acked` line is already out.
+  const snapshot = async (): Promise<ReturnType<typeof groupViewOf>> => {
+    const stats = await engine.stats();
     const view = groupViewOf(stats, CRASH_GROUP);
     if (view) emit({ kind: 'stats', view, scheduledPending: stats.scheduledPending });
     return view;
   };
-  const statsTimer = setInterval(snapshot, STATS_INTERVAL_MS);
+  const statsTimer = setInterval(() => {
+    snapshot().catch((error: unknown) => emit({ kind: 'error', message: String(error) }));
+  }, STATS_INTERVAL_MS);
 
   if (mode === 'crash') {
     emit({ kind: 'producing' });
@@ -145,15 +162,15 @@ async function main(): Promise<void> {
       process.exit(4);
     }
     await sleep(20);
-    const stats = engine.stats();
+    const stats = await engine.stats();
     const view = groupViewOf(stats, CRASH_GROUP);
     const idle =
       view !== null && view.lag === 0 && view.inFlight === 0 && view.retryPending === 0 && stats.scheduledPending === 0;
     idleChecks = idle ? idleChecks + 1 : 0;
   }
   clearInterval(statsTimer);
-  const final = engine.stats();
-  const view = snapshot();
+  const final = await engine.stats();
+  const view = await snapshot();
   await engine.close(5_000);
   emit({ kind: 'drained', view: view!, heads: headsOf(final) });
   process.exit(0);

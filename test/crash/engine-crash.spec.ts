@@ -27,7 +27,8 @@ import {
  * killed at a random moment, the data directory is inspected, and the next child carries on from what survived. After
  * the last kill a clean run drains everything. See CrashLedger for the invariants checked after every kill.
  *
- * CRASH_KILLS sets the number of kills (default 50, or 20 when CI=true); CRASH_SEED replays a run's kill timing.
+ * CRASH_KILLS sets the number of kills (default 50, or 20 when CI=true); CRASH_SEED replays a run's kill timing. The
+ * test runs once with the engine in the child's main thread and once with it on a worker thread (`WorkerEngine`).
  */
 
 const CHILD = 'test/crash/engine-crash.child.ts';
@@ -55,8 +56,13 @@ const children = new Set<LineChild<{ kind: string }>>();
  * the child must drain and exit by itself. Either way the child is killed (by its own handle, so by its PID) if it
  * overruns its limit, and the promise settles once its output is fully read.
  */
-async function runChild(dataDir: string, run: number, killAfterMs: number | null): Promise<ChildResult> {
-  const spawned = spawnTs(CHILD, [dataDir, String(run), killAfterMs === null ? 'drain' : 'crash'], {
+async function runChild(
+  thread: EngineThread,
+  dataDir: string,
+  run: number,
+  killAfterMs: number | null,
+): Promise<ChildResult> {
+  const spawned = spawnTs(CHILD, [dataDir, String(run), killAfterMs === null ? 'drain' : 'crash', thread], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const child = new LineChild<ChildLine>(`run ${run}`, spawned, children);
@@ -127,8 +133,10 @@ function describeChild(run: number, result: ChildResult): string {
     .join('\n');
 }
 
-describe('broker engine under SIGKILL', () => {
-  const dataRoot = createDataRoot('rmq-engine-crash-');
+type EngineThread = 'main' | 'worker';
+
+describe.each<EngineThread>(['main', 'worker'])('broker engine under SIGKILL, engine on the %s thread', (thread) => {
+  const dataRoot = createDataRoot(`rmq-engine-crash-${thread}-`);
 
   afterAll(() => {
     for (const child of children) child.kill();
@@ -149,7 +157,7 @@ describe('broker engine under SIGKILL', () => {
       while (kills < KILLS && Date.now() - started < KILL_PHASE_LIMIT_MS && ledger.violations.length === 0) {
         run++;
         const delay = randomIntBetween(random, KILL_DELAY_MIN_MS, KILL_DELAY_MAX_MS);
-        const result = await runChild(dataDir, run, delay);
+        const result = await runChild(thread, dataDir, run, delay);
         const wasKilled =
           result.signal === 'SIGKILL' &&
           result.overran === null &&
@@ -165,7 +173,7 @@ describe('broker engine under SIGKILL', () => {
       expect(ledger.violations, `seed ${seed}`).toEqual([]);
 
       run++;
-      const drain = await runChild(dataDir, run, null);
+      const drain = await runChild(thread, dataDir, run, null);
       expect(drain.code, describeChild(run, drain)).toBe(0);
       expect(drain.stderr, describeChild(run, drain)).toBe('');
       const final = await inspect(dataDir, FINAL_READ_GROUP);
@@ -175,7 +183,7 @@ describe('broker engine under SIGKILL', () => {
 
       console.log(
         [
-          `engine crash test (seed ${seed}, ${((Date.now() - started) / 1000).toFixed(1)} s):`,
+          `engine crash test, ${thread} thread (seed ${seed}, ${((Date.now() - started) / 1000).toFixed(1)} s):`,
           `  kills ${totals.kills} in ${totals.runs} runs`,
           `  published ${totals.attempted}, confirmed ${totals.confirmed}, stored ${totals.stored} (${totals.storedUnconfirmed} stored without a confirm)`,
           `  delivered ${totals.delivered} distinct in ${totals.deliveries} deliveries, ${totals.plannedFailures} planned handler failures retried`,

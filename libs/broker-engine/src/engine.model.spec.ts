@@ -1,4 +1,12 @@
-import { BrokerEngine, type ConsumeMode, type Delivery, type Subscription } from '@reliable-mq/engine';
+import {
+  BrokerEngine,
+  WorkerEngine,
+  type ConsumeMode,
+  type Delivery,
+  type EngineOptions,
+  type Subscription,
+  type WorkerSubscription,
+} from '@reliable-mq/engine';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sleep, tempDataDir } from '../test/engine-test-kit';
@@ -7,7 +15,8 @@ import { nextTurn, SkewedClock } from '../test/manual-clock';
 /**
  * Model test: random schedules of publishes, handler outcomes, member joins and leaves,
  * consume timeouts and graceful restarts, checked against what the engine promises.
- * MODEL_RUNS scales the number of schedules per property (default 100).
+ * MODEL_RUNS scales the number of schedules per property (default 100). The same schedules run against the engine
+ * in the test's thread and against the engine on a worker thread.
  */
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 100);
@@ -95,8 +104,8 @@ function expectedFate(plan: Behaviour[]): 'success' | 'dead' {
 class ModelRun {
   private readonly clock = new SkewedClock();
   private readonly temp = tempDataDir();
-  private engine!: BrokerEngine;
-  private readonly members = new Map<string, Subscription | null>();
+  private engine!: BrokerEngine | WorkerEngine;
+  private readonly members = new Map<string, Subscription | WorkerSubscription | null>();
   private nextMember = 0;
   readonly sent = new Map<string, Sent>();
   private readonly byIndex: Sent[] = [];
@@ -108,12 +117,13 @@ class ModelRun {
   readonly log: string[] = [];
 
   constructor(
+    private readonly host: EngineHost,
     private readonly mode: ConsumeMode,
     private readonly queueCount: number,
   ) {}
 
-  private open(): void {
-    this.engine = BrokerEngine.open({
+  private async open(): Promise<void> {
+    this.engine = await this.host.open({
       dataDir: this.temp.dir,
       clock: this.clock,
       minFreeDiskBytes: 0,
@@ -125,8 +135,8 @@ class ModelRun {
   }
 
   async start(initialMembers: number): Promise<void> {
-    this.open();
-    this.engine.createTopic(TOPIC, { queueCount: this.queueCount });
+    await this.open();
+    await this.engine.createTopic(TOPIC, { queueCount: this.queueCount });
     await this.subscribeWitness();
     for (let i = 0; i < initialMembers; i++) await this.join();
   }
@@ -172,7 +182,7 @@ class ModelRun {
     this.successOrder.set(sent.key, order);
   };
 
-  private async subscribeMember(memberId: string): Promise<Subscription> {
+  private async subscribeMember(memberId: string): Promise<Subscription | WorkerSubscription> {
     return this.engine.subscribe({
       group: GROUP,
       topic: TOPIC,
@@ -194,6 +204,25 @@ class ModelRun {
       if (i > 2000) throw new Error('slow handlers did not finish');
       await nextTurn();
     }
+  }
+
+  /**
+   * Waits until nothing moves: slow handlers done, and the engine's in-flight and lag figures and the handler calls
+   * the same over two rounds. A time jump then only finds hung handlers in flight, as the schedule means it; with the
+   * engine on another thread, deliveries and outcomes may otherwise still be on their way between the threads.
+   */
+  private async quiesce(): Promise<void> {
+    let last = '';
+    for (let round = 0; round < 200; round++) {
+      await this.settleSlow();
+      const stats = await this.engine.stats();
+      await this.turns(2);
+      const attempts = this.byIndex.reduce((sum, sent) => sum + sent.attempts, 0);
+      const now = JSON.stringify([attempts, stats.groups.map((g) => [g.group, g.topic, g.inFlight, g.lag])]);
+      if (now === last) return;
+      last = now;
+    }
+    throw new Error('the engine did not come to rest');
   }
 
   private async turns(count: number): Promise<void> {
@@ -238,15 +267,15 @@ class ModelRun {
         await this.turns(cmd.turns);
         await this.settleSlow();
         await this.engine.close(CLOSE_TIMEOUT_MS);
-        this.open();
+        await this.open();
         await this.subscribeWitness();
         for (const id of this.members.keys()) this.members.set(id, await this.subscribeMember(id));
         return;
       }
       case 'timeout':
-        await this.settleSlow();
+        await this.quiesce();
         this.clock.advance(CONSUME_TIMEOUT_MS + 1);
-        this.engine.runMaintenance();
+        await this.engine.runMaintenance();
         return;
       case 'pause':
         for (let i = 0; i < cmd.turns; i++) await nextTurn();
@@ -255,12 +284,12 @@ class ModelRun {
     }
   }
 
-  private deadLetters() {
-    return this.engine.listDeadLetters({ group: GROUP, status: 'any', limit: 1000 }).items;
+  private async deadLetters() {
+    return (await this.engine.listDeadLetters({ group: GROUP, status: 'any', limit: 1000 })).items;
   }
 
-  private resolved(): boolean {
-    const dead = new Set(this.deadLetters().map((letter) => letter.originalMessageId));
+  private async resolved(): Promise<boolean> {
+    const dead = new Set((await this.deadLetters()).map((letter) => letter.originalMessageId));
     for (const sent of this.byIndex) {
       if (sent.successes === 0 && !dead.has(sent.messageId)) return false;
       if ((this.witnessSuccesses.get(sent.messageId) ?? 0) === 0) return false;
@@ -273,19 +302,19 @@ class ModelRun {
     this.log.push('drain');
     if (this.members.size === 0) await this.join();
     const started = Date.now();
-    while (!this.resolved()) {
-      if (Date.now() - started > 20_000) throw new Error(`not drained:\n${this.describe()}`);
-      await this.settleSlow();
+    while (!(await this.resolved())) {
+      if (Date.now() - started > 20_000) throw new Error(`not drained:\n${await this.describe()}`);
+      await this.quiesce();
       this.clock.advance(CONSUME_TIMEOUT_MS + 1);
-      this.engine.runMaintenance();
+      await this.engine.runMaintenance();
       await sleep(5);
     }
     // Anything delivered twice would show up shortly after.
     await sleep(20);
   }
 
-  describe(): string {
-    const dead = this.deadLetters();
+  async describe(): Promise<string> {
+    const dead = await this.deadLetters();
     const lines = this.byIndex.map((s) => {
       const letters = dead.filter((l) => l.originalMessageId === s.messageId).length;
       return `#${s.index} key=${s.key} plan=${s.plan.join(',') || '-'} attempts=${s.attempts} ok=${s.successes} dlq=${letters} witness=${this.witnessSuccesses.get(s.messageId) ?? 0}`;
@@ -293,11 +322,12 @@ class ModelRun {
     return [...lines, '--- log', ...this.log.slice(-80), '--- errors', ...this.errors.map(String)].join('\n');
   }
 
-  checkEveryMessageHasOneFate(exactFate: boolean): void {
-    const dead = this.deadLetters();
+  async checkEveryMessageHasOneFate(exactFate: boolean): Promise<void> {
+    const dead = await this.deadLetters();
+    const described = await this.describe();
     for (const sent of this.byIndex) {
       const letters = dead.filter((letter) => letter.originalMessageId === sent.messageId);
-      const context = `message #${sent.index}\n${this.describe()}`;
+      const context = `message #${sent.index}\n${described}`;
       expect(sent.successes, `successes of ${context}`).toBeLessThanOrEqual(1);
       expect(letters.length, `dead letters of ${context}`).toBeLessThanOrEqual(1);
       expect(sent.successes + letters.length, `fates of ${context}`).toBe(1);
@@ -309,9 +339,10 @@ class ModelRun {
     }
   }
 
-  checkPerKeyOrder(): void {
+  async checkPerKeyOrder(): Promise<void> {
+    const described = await this.describe();
     for (const [key, order] of this.successOrder) {
-      expect(order, `order of key ${key}\n${this.describe()}`).toEqual([...order].sort((a, b) => a - b));
+      expect(order, `order of key ${key}\n${described}`).toEqual([...order].sort((a, b) => a - b));
     }
   }
 
@@ -322,47 +353,65 @@ class ModelRun {
 }
 
 async function runSchedule(
+  host: EngineHost,
   mode: ConsumeMode,
   input: { queueCount: number; initialMembers: number; commands: Command[] },
-  check: (run: ModelRun) => void,
+  check: (run: ModelRun) => Promise<void>,
 ): Promise<void> {
-  const run = new ModelRun(mode, input.queueCount);
+  const run = new ModelRun(host, mode, input.queueCount);
   try {
     await run.start(input.initialMembers);
     for (const cmd of input.commands) await run.apply(cmd);
     await run.drain();
-    check(run);
-    expect(run.errors, run.describe()).toEqual([]);
+    await check(run);
+    expect(run.errors, await run.describe()).toEqual([]);
   } finally {
     await run.dispose();
   }
 }
 
-describe('engine model', () => {
+/** Where the engine under test runs. */
+interface EngineHost {
+  name: string;
+  runs: number;
+  open(options: EngineOptions & { clock: SkewedClock }): Promise<BrokerEngine | WorkerEngine>;
+}
+
+const HOSTS: EngineHost[] = [
+  { name: 'in this thread', runs: RUNS, open: async (options) => BrokerEngine.open(options) },
+  // A fifth of the schedules: each (re)start of the worker compiles the engine from source, about 0.5 s.
+  {
+    name: 'on a worker thread',
+    runs: Math.max(1, Math.round(RUNS / 5)),
+    open: (options) => WorkerEngine.open(options),
+  },
+];
+
+describe.each(HOSTS)('engine model, $name', (host) => {
   it(
-    `clustering: every confirmed message succeeds exactly once per group or sits in the DLQ (${RUNS} schedules)`,
+    `clustering: every confirmed message succeeds exactly once per group or sits in the DLQ (${host.runs} schedules)`,
     async () => {
       await fc.assert(
         fc.asyncProperty(schedule, (input) =>
-          runSchedule('concurrent', input, (run) => run.checkEveryMessageHasOneFate(true)),
+          runSchedule(host, 'concurrent', input, (run) => run.checkEveryMessageHasOneFate(true)),
         ),
-        { numRuns: RUNS },
+        { numRuns: host.runs },
       );
     },
     PROPERTY_TIMEOUT_MS,
   );
 
   it(
-    `orderly: successes of each key arrive in publish order, and nothing is lost (${RUNS} schedules)`,
+    `orderly: successes of each key arrive in publish order, and nothing is lost (${host.runs} schedules)`,
     async () => {
       await fc.assert(
         fc.asyncProperty(schedule, (input) =>
-          runSchedule('orderly', input, (run) => {
-            run.checkEveryMessageHasOneFate(false);
-            run.checkPerKeyOrder();
+          runSchedule(host, 'orderly', input, async (run) => {
+            await run.checkEveryMessageHasOneFate(false);
+            await run.checkPerKeyOrder();
           }),
         ),
-        { numRuns: RUNS },
+        { numRuns: host.runs },
       );
     },
     PROPERTY_TIMEOUT_MS,

@@ -2,6 +2,9 @@
 
 // opening and topics
 export { BrokerEngine, DATABASE_FILE } from './broker-engine';
+// the same engine on a thread of its own: commits never block the application's event loop
+export { WorkerEngine, type WorkerEngineOptions, type WorkerSubscription } from './worker/worker-engine';
+export { SharedSkewClock } from './worker/shared-skew-clock';
 export type * from './engine.types';
 
 // hosting remote members: what the standalone broker also passes to subscribe for a member its connection keeps alive

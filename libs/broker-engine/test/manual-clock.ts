@@ -1,4 +1,4 @@
-import type { Clock } from '@reliable-mq/engine';
+import { SharedSkewClock, type Clock } from '@reliable-mq/engine';
 
 /** A clock that only moves when told to: consume timeouts, sessions and retry delays become exact in tests. */
 export class ManualClock implements Clock {
@@ -13,18 +13,11 @@ export class ManualClock implements Clock {
   }
 }
 
-/** Real time plus a skew the test can push forward: short delays pass on their own, long timeouts on demand. */
-export class SkewedClock implements Clock {
-  private skew = 0;
-
-  now(): number {
-    return Date.now() + this.skew;
-  }
-
-  advance(ms: number): void {
-    this.skew += ms;
-  }
-}
+/**
+ * Real time plus a skew the test can push forward: short delays pass on their own, long timeouts on demand. The skew
+ * is shared memory, so an engine in a worker thread reads the same time.
+ */
+export class SkewedClock extends SharedSkewClock {}
 
 /** Resolves once pending I/O callbacks and timers of the current turn have run. */
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -1,0 +1,144 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { BrokerEngine } from '../broker-engine';
+import type { Delivery, EngineOptions, HalfMessage, Subscription, TransactionOutcome } from '../engine.types';
+import { SharedSkewClock } from './shared-skew-clock';
+import { TickPoster } from './tick-poster';
+import {
+  compactBytes,
+  errorFromWire,
+  errorToWire,
+  reviveBytes,
+  type FromWorker,
+  type ToWorker,
+  type WorkerStart,
+} from './worker-wire';
+
+/**
+ * The engine's thread: opens the engine on the data directory and runs every call the application's thread posts.
+ * The database, its commits and fsyncs, and the engine's timers all live here; the application's thread only sees
+ * messages. Handlers and transaction checkers stay in the application's thread: a delivery is posted there and its
+ * outcome posted back, as a remote member's would be.
+ */
+function runEngineWorker(start: WorkerStart): void {
+  const port = parentPort!;
+  const out = new TickPoster<FromWorker>(port);
+  const settlements = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  const answers = new Map<number, { resolve: (outcome: TransactionOutcome) => void; reject: (error: Error) => void }>();
+  const subscriptions = new Map<number, Subscription>();
+  const checkers = new Map<number, () => void>();
+  let nextDelivery = 0;
+  let nextCheck = 0;
+
+  let engine: BrokerEngine;
+  try {
+    engine = BrokerEngine.open({
+      ...(start.options as unknown as EngineOptions),
+      ...(start.clockSkew ? { clock: new SharedSkewClock(start.clockSkew) } : {}),
+      onError: (error) => out.post({ t: 'error', error: errorToWire(error) }),
+      onWarning: (message) => out.post({ t: 'warning', message }),
+    });
+  } catch (error) {
+    port.postMessage([{ t: 'opened', error: errorToWire(error) }]);
+    return;
+  }
+  port.postMessage([{ t: 'opened' }]);
+
+  const deliver = (sub: number, message: Delivery): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const delivery = nextDelivery++;
+      settlements.set(delivery, { resolve, reject });
+      out.post({ t: 'deliver', sub, delivery, message: { ...message, body: compactBytes(message.body) } });
+    });
+
+  const ask = (checker: number, half: HalfMessage): Promise<TransactionOutcome> =>
+    new Promise<TransactionOutcome>((resolve, reject) => {
+      const check = nextCheck++;
+      answers.set(check, { resolve, reject });
+      out.post({ t: 'check', checker, check, half: compactBytes(half) });
+    });
+
+  const answer = (id: number, work: () => unknown): void => {
+    Promise.resolve()
+      .then(work)
+      .then(
+        (value) => out.post({ t: 'result', id, value: compactBytes(value) }),
+        (error: unknown) => out.post({ t: 'result', id, error: errorToWire(error) }),
+      );
+  };
+
+  const handle = (message: ToWorker): void => {
+    switch (message.t) {
+      case 'call': {
+        const method = engine[message.method] as (...args: unknown[]) => unknown;
+        return answer(message.id, () => method.apply(engine, reviveBytes(message.args)));
+      }
+      case 'redistribute': {
+        const [group, fromTopic, target] = message.args as [string, string, Record<string, unknown>];
+        const onProgress = message.progress
+          ? (moved: number) => out.post({ t: 'progress', id: message.id, moved })
+          : undefined;
+        return answer(message.id, () => engine.redistributeBacklog(group, fromTopic, { ...target, onProgress }));
+      }
+      case 'subscribe':
+        return answer(message.id, async () => {
+          const subscription = await engine.subscribe({
+            ...message.options,
+            handler: (delivery) => deliver(message.sub, delivery),
+          });
+          subscriptions.set(message.sub, subscription);
+          return { memberId: subscription.memberId };
+        });
+      case 'unsubscribe':
+        return answer(message.id, async () => {
+          const subscription = subscriptions.get(message.sub);
+          subscriptions.delete(message.sub);
+          await subscription?.close(message.timeoutMs);
+        });
+      case 'assigned':
+        return answer(message.id, () => subscriptions.get(message.sub)?.assignedQueues() ?? []);
+      case 'settle': {
+        const waiting = settlements.get(message.delivery);
+        settlements.delete(message.delivery);
+        if (message.error) waiting?.reject(errorFromWire(message.error));
+        else waiting?.resolve();
+        return;
+      }
+      case 'checker':
+        return answer(message.id, () => {
+          checkers.set(
+            message.checker,
+            engine.registerTransactionChecker(message.producerGroup, (half) => ask(message.checker, half)),
+          );
+        });
+      case 'unchecker':
+        return answer(message.id, () => {
+          checkers.get(message.checker)?.();
+          checkers.delete(message.checker);
+        });
+      case 'answer': {
+        const waiting = answers.get(message.check);
+        answers.delete(message.check);
+        if (message.error) waiting?.reject(errorFromWire(message.error));
+        else waiting?.resolve(message.outcome!);
+        return;
+      }
+      case 'close':
+        engine.close(message.timeoutMs).then(
+          () => {
+            // The answer goes out before the port closes; the application's thread then ends this one.
+            out.post({ t: 'result', id: message.id });
+            out.flush();
+            port.close();
+          },
+          (error: unknown) => out.post({ t: 'result', id: message.id, error: errorToWire(error) }),
+        );
+        return;
+    }
+  };
+
+  port.on('message', (batch: ToWorker[]) => {
+    for (const message of batch) handle(message);
+  });
+}
+
+runEngineWorker(workerData as WorkerStart);

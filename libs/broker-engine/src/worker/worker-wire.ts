@@ -1,0 +1,131 @@
+import type { Delivery, HalfMessage, SubscribeOptions, TransactionOutcome } from '../engine.types';
+import * as engineErrors from '../errors';
+
+/** The engine methods a worker engine forwards as they are: arguments and results cross as structured clones. */
+export const FORWARDED_METHODS = [
+  'createTopic',
+  'getTopic',
+  'listTopics',
+  'publish',
+  'heartbeat',
+  'runMaintenance',
+  'listDeadLetters',
+  'getDeadLetter',
+  'resendDeadLetters',
+  'discardDeadLetters',
+  'sendHalf',
+  'commitHalf',
+  'rollbackHalf',
+  'listHalfMessages',
+  'getHalfMessage',
+  'commitDiscardedHalves',
+  'discardDiscardedHalves',
+  'expandQueues',
+  'backlog',
+  'previewOffsetReset',
+  'resetOffsets',
+  'stats',
+  'runRetention',
+] as const;
+
+export type ForwardedMethod = (typeof FORWARDED_METHODS)[number];
+
+/** An error as it crosses between the threads: its class name, message, stack and own fields (`code`, …). */
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+  fields: Record<string, unknown>;
+}
+
+export type SubscribeRequest = Omit<SubscribeOptions, 'handler'>;
+
+/** From the application's thread to the engine's. */
+export type ToWorker =
+  | { t: 'call'; id: number; method: ForwardedMethod; args: unknown[] }
+  | { t: 'redistribute'; id: number; args: unknown[]; progress: boolean }
+  | { t: 'subscribe'; id: number; sub: number; options: SubscribeRequest }
+  | { t: 'unsubscribe'; id: number; sub: number; timeoutMs?: number }
+  | { t: 'assigned'; id: number; sub: number }
+  | { t: 'settle'; delivery: number; error?: WireError }
+  | { t: 'checker'; id: number; checker: number; producerGroup: string }
+  | { t: 'unchecker'; id: number; checker: number }
+  | { t: 'answer'; check: number; outcome?: TransactionOutcome; error?: WireError }
+  | { t: 'close'; id: number; timeoutMs?: number };
+
+/** From the engine's thread to the application's. */
+export type FromWorker =
+  | { t: 'opened'; error?: WireError }
+  | { t: 'result'; id: number; value?: unknown; error?: WireError }
+  | { t: 'deliver'; sub: number; delivery: number; message: Delivery }
+  | { t: 'check'; checker: number; check: number; half: HalfMessage }
+  | { t: 'progress'; id: number; moved: number }
+  | { t: 'error'; error: WireError }
+  | { t: 'warning'; message: string };
+
+/** What a worker engine starts its thread with. */
+export interface WorkerStart {
+  /** The engine options that can be cloned: everything but the clock and the callbacks. */
+  options: Record<string, unknown>;
+  /** The shared skew of a `SharedSkewClock`, when the caller gave one. */
+  clockSkew?: SharedArrayBuffer;
+}
+
+export function errorToWire(error: unknown): WireError {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error), fields: {} };
+  const fields: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(error)) {
+    if (field === 'name' || field === 'message' || field === 'stack') continue;
+    if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) fields[field] = value;
+  }
+  return { name: error.name, message: error.message, stack: error.stack, fields };
+}
+
+/**
+ * The error again, as an instance of the engine's own class when it is one (so `instanceof` and `code` work as with
+ * an engine in this thread), otherwise a plain `Error` with the same name and fields.
+ */
+export function errorFromWire(wire: WireError): Error {
+  const known = (engineErrors as Record<string, unknown>)[wire.name];
+  const error: Error =
+    typeof known === 'function' && known.prototype instanceof Error
+      ? (Object.create(known.prototype as object) as Error)
+      : new Error(wire.message);
+  Object.defineProperty(error, 'message', { value: wire.message, writable: true, configurable: true });
+  Object.defineProperty(error, 'stack', { value: wire.stack ?? '', writable: true, configurable: true });
+  Object.assign(error, wire.fields, { name: wire.name });
+  return error;
+}
+
+/**
+ * Byte arrays before they are posted: a view on part of a larger buffer (Node pools small Buffers) is copied out,
+ * or the whole pool would be cloned with it.
+ */
+export function compactBytes<T>(value: T): T {
+  if (value instanceof Uint8Array) {
+    return (value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice()) as T;
+  }
+  if (Array.isArray(value)) return value.map(compactBytes) as T;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const copy: Record<string, unknown> = {};
+    for (const [field, inner] of Object.entries(value)) copy[field] = compactBytes(inner);
+    return copy as T;
+  }
+  return value;
+}
+
+/** Byte arrays after they arrived: a clone of a Buffer is a plain Uint8Array; this makes it a Buffer again (no copy). */
+export function reviveBytes<T>(value: T): T {
+  if (value instanceof Uint8Array) {
+    return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)) as T;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveBytes(value[i]);
+    return value;
+  }
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const record = value as Record<string, unknown>;
+    for (const field of Object.keys(record)) record[field] = reviveBytes(record[field]);
+  }
+  return value;
+}
