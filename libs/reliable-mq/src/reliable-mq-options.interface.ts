@@ -1,4 +1,4 @@
-import type { BrokerEngine, EngineOptions, FlushMode } from '@reliable-mq/engine';
+import type { BrokerEngine, EngineOptions, FlushMode, WorkerEngine } from '@reliable-mq/engine';
 import type { DbDedupBatchOptions } from './dedup/db-dedup-batcher';
 import type { RedisDedupClient } from './dedup/redis-dedup-client.interface';
 import type { DataSource } from 'typeorm';
@@ -18,7 +18,13 @@ export interface EmbeddedTransportOptions {
    * An engine opened by the caller and shared by several Nest applications in one process
    * (the sample apps do this). The transport then neither opens nor closes it.
    */
-  sharedEngine?: BrokerEngine;
+  sharedEngine?: BrokerEngine | WorkerEngine;
+  /**
+   * Where the engine runs: `main` (default), on the application's event loop; `worker`, on a thread of its own, so its
+   * SQLite commits and fsyncs never block the application (handlers still run on the application's thread). Same
+   * data directory either way. A `worker` engine's `engine.clock`, if set, must be a `SharedSkewClock`.
+   */
+  thread?: 'main' | 'worker';
   /** `sync` (default): confirm after fsync. `async`: confirm after commit; a power loss can lose the last moments. */
   flush?: FlushMode;
   /** Topics to create at startup, with an optional queue count. Unknown topics are refused unless `engine.autoCreateTopics`. */

@@ -23,6 +23,14 @@ const embedded: BuiltInTransport<EmbeddedTransportOptions> = {
     if (options.flush !== undefined && options.flush !== 'sync' && options.flush !== 'async') {
       fix(`transport.flush must be "sync" or "async"; got ${JSON.stringify(options.flush)}.`);
     }
+    if (options.thread !== undefined && options.thread !== 'main' && options.thread !== 'worker') {
+      fix(`transport.thread must be "main" or "worker"; got ${JSON.stringify(options.thread)}.`);
+    }
+    if (options.thread !== undefined && options.sharedEngine) {
+      fix(
+        'transport.thread does not apply to a sharedEngine: open a WorkerEngine or a BrokerEngine yourself and share it.',
+      );
+    }
   },
   async create(options, context) {
     const logger = context.logger('ReliableMqBroker');

@@ -14,9 +14,9 @@ import { randomTopics } from '../../test/random-topics';
 import { transportContract, type TransportFixture } from '../testing/transport.contract';
 import { EmbeddedTransport } from './embedded.transport';
 
-async function embeddedFixture(): Promise<TransportFixture> {
+async function embeddedFixture(thread: 'main' | 'worker' = 'main'): Promise<TransportFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'rmq-transport-'));
-  const transport = new EmbeddedTransport({ kind: 'embedded', dataDir, engine: { minFreeDiskBytes: 0 } });
+  const transport = new EmbeddedTransport({ kind: 'embedded', dataDir, thread, engine: { minFreeDiskBytes: 0 } });
   await transport.connect();
   return {
     transport,
@@ -29,7 +29,8 @@ async function embeddedFixture(): Promise<TransportFixture> {
   };
 }
 
-transportContract('embedded', embeddedFixture, { describe, it });
+transportContract('embedded', () => embeddedFixture(), { describe, it });
+transportContract('embedded, engine on a worker thread', () => embeddedFixture('worker'), { describe, it });
 
 /** Each breakage, and the contract case that must catch it. */
 const breakages: BreakageCase[] = [
@@ -57,6 +58,10 @@ const breakages: BreakageCase[] = [
 
 describe('the transport contract catches broken transports', () => {
   for (const breakage of breakages) {
-    it(`fails a transport that ${breakage.name}`, () => expectContractToCatch(breakage, embeddedFixture), 60_000);
+    it(
+      `fails a transport that ${breakage.name}`,
+      () => expectContractToCatch(breakage, () => embeddedFixture()),
+      60_000,
+    );
   }
 });

@@ -3,11 +3,14 @@ import {
   BrokerEngine,
   EngineClosedError,
   enginePoints,
+  InvalidArgumentError,
+  WorkerEngine,
   type Delivery,
   type EngineOptions,
   type EngineStats,
   type MetricPoint,
   type PublishMessage,
+  type WorkerEngineOptions,
 } from '@reliable-mq/engine';
 import type { EmbeddedTransportOptions } from '../reliable-mq-options.interface';
 import type {
@@ -24,12 +27,13 @@ import type {
 } from './transport.interface';
 
 /**
- * Transport on the included engine, in this process. Confirms are the engine's: a
- * publish resolves after the batch is committed (and fsynced in `sync` flush).
+ * Transport on the included engine, in this process: on the application's thread, or with `thread: 'worker'` on a
+ * thread of its own (its commits never block the event loop). Confirms are the engine's: a publish resolves after
+ * the batch is committed (and fsynced in `sync` flush).
  */
 export class EmbeddedTransport implements Transport {
   readonly kind = 'embedded';
-  private engineInstance: BrokerEngine | null = null;
+  private engineInstance: BrokerEngine | WorkerEngine | null = null;
   private readonly ownsEngine: boolean;
 
   constructor(
@@ -49,19 +53,40 @@ export class EmbeddedTransport implements Transport {
     return () => undefined;
   }
 
-  /** The open engine; for operations tools and tests. */
+  /** The open engine, on this thread (the default `thread: 'main'`); for operations tools and tests. */
   get engine(): BrokerEngine {
+    const engine = this.running;
+    if (engine instanceof WorkerEngine) {
+      throw new InvalidArgumentError(
+        "The embedded engine runs on a worker thread (thread: 'worker'): use the transport's workerEngine, whose methods return promises.",
+      );
+    }
+    return engine;
+  }
+
+  /** The open engine on its worker thread (`thread: 'worker'`); for operations tools and tests. */
+  get workerEngine(): WorkerEngine {
+    const engine = this.running;
+    if (!(engine instanceof WorkerEngine)) {
+      throw new InvalidArgumentError(
+        "The embedded engine runs on this thread (thread: 'main'): use the transport's engine.",
+      );
+    }
+    return engine;
+  }
+
+  private get running(): BrokerEngine | WorkerEngine {
     if (!this.engineInstance) throw new EngineClosedError('use the embedded engine before connect()');
     return this.engineInstance;
   }
 
   async brokerMetrics(groups: ReadonlySet<string>, now: number): Promise<MetricPoint[]> {
-    const stats = this.engine.stats();
+    const stats = await this.running.stats();
     return [...backlogPoints(stats, { groups, now }), ...enginePoints(stats)];
   }
 
   async pendingWork(): Promise<BrokerPendingWork> {
-    const stats = this.engine.stats();
+    const stats = await this.running.stats();
     const sum = (of: (group: EngineStats['groups'][number]) => number) =>
       stats.groups.reduce((total, group) => total + of(group), 0);
     return {
@@ -84,25 +109,28 @@ export class EmbeddedTransport implements Transport {
         onError: this.options.engine?.onError ?? this.onError,
         onWarning: this.options.engine?.onWarning ?? this.onWarning,
       };
-      this.engineInstance = BrokerEngine.open(engineOptions);
+      this.engineInstance =
+        this.options.thread === 'worker'
+          ? await WorkerEngine.open(engineOptions as WorkerEngineOptions)
+          : BrokerEngine.open(engineOptions);
     }
     for (const topic of this.options.topics ?? []) {
-      if (typeof topic === 'string') this.engineInstance.createTopic(topic);
-      else this.engineInstance.createTopic(topic.name, { queueCount: topic.queueCount });
+      if (typeof topic === 'string') await this.engineInstance.createTopic(topic);
+      else await this.engineInstance.createTopic(topic.name, { queueCount: topic.queueCount });
     }
   }
 
   async ensureTopic(topic: string): Promise<void> {
-    if (!this.engine.getTopic(topic)) this.engine.createTopic(topic);
+    if (!(await this.running.getTopic(topic))) await this.running.createTopic(topic);
   }
 
   async publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]> {
-    const results = await this.engine.publish(batch.map(toPublishMessage));
+    const results = await this.running.publish(batch.map(toPublishMessage));
     return results.map((result) => ({ id: result.messageId, duplicate: result.duplicate }));
   }
 
   async subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription> {
-    const subscription = await this.engine.subscribe({
+    const subscription = await this.running.subscribe({
       group: spec.group,
       topic: spec.topic,
       tags: spec.tags,
@@ -118,35 +146,35 @@ export class EmbeddedTransport implements Transport {
   }
 
   readonly deadLetters: DeadLetterOperations = {
-    list: async (query) => this.engine.listDeadLetters(query),
-    get: async (id) => this.engine.getDeadLetter(id),
-    resend: (ids, edit) => this.engine.resendDeadLetters(ids, edit),
-    discard: (ids, reason) => this.engine.discardDeadLetters(ids, reason),
+    list: async (query) => this.running.listDeadLetters(query),
+    get: async (id) => this.running.getDeadLetter(id),
+    resend: (ids, edit) => this.running.resendDeadLetters(ids, edit),
+    discard: (ids, reason) => this.running.discardDeadLetters(ids, reason),
   };
 
   readonly transactions: TransactionalOperations = {
     sendHalf: async (message, producerGroup) => {
-      const result = await this.engine.sendHalf(toPublishMessage(message), { producerGroup });
+      const result = await this.running.sendHalf(toPublishMessage(message), { producerGroup });
       return { txId: result.txId, id: result.messageId, duplicate: result.duplicate };
     },
     commit: async (txId) => {
-      await this.engine.commitHalf(txId);
+      await this.running.commitHalf(txId);
     },
     rollback: async (txId, reason) => {
-      await this.engine.rollbackHalf(txId, reason);
+      await this.running.rollbackHalf(txId, reason);
     },
     registerChecker: async (producerGroup, checker) => {
-      const engine = this.engine;
-      const unregister = engine.registerTransactionChecker(producerGroup, checker);
+      const engine = this.running;
+      const unregister = await engine.registerTransactionChecker(producerGroup, checker);
       return async () => {
         // After close the engine has dropped every registration already.
-        if (engine.isOpen) unregister();
+        if (engine.isOpen) await unregister();
       };
     },
-    listUnresolved: async (query = {}) => this.engine.listHalfMessages({ ...query, state: 'unresolved' }),
-    listDiscarded: async (query = {}) => this.engine.listHalfMessages({ ...query, state: 'discarded' }),
-    commitDiscarded: async (txIds) => this.engine.commitDiscardedHalves(txIds),
-    discardDiscarded: async (txIds, reason) => this.engine.discardDiscardedHalves(txIds, reason),
+    listUnresolved: async (query = {}) => this.running.listHalfMessages({ ...query, state: 'unresolved' }),
+    listDiscarded: async (query = {}) => this.running.listHalfMessages({ ...query, state: 'discarded' }),
+    commitDiscarded: async (txIds) => this.running.commitDiscardedHalves(txIds),
+    discardDiscarded: async (txIds, reason) => this.running.discardDiscardedHalves(txIds, reason),
   };
 
   async close(): Promise<void> {
