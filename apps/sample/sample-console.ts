@@ -1,5 +1,5 @@
 import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
-import { ownerOnlyDirectory, writeOwnerOnlyFile, type BrokerEngine } from '@reliable-mq/engine';
+import { ownerOnlyDirectory, writeOwnerOnlyFile, type WorkerEngine } from '@reliable-mq/engine';
 import { RELIABLE_MQ_TRANSPORT, type Transport } from '@reliable-mq/nestjs';
 import { describeReliableMqApp, hashConsolePassword, mergeCatalogs } from '@reliable-mq/console';
 import { randomBytes } from 'node:crypto';
@@ -93,7 +93,7 @@ export async function startSampleConsole(input: {
   options: SampleConsoleOptions;
   dataDir: string;
   host: string;
-  engine: BrokerEngine | undefined;
+  engine: WorkerEngine | undefined;
   orderService: INestApplication;
   paymentService: INestApplication;
   logger?: LoggerService | LogLevel[] | false;

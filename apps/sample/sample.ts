@@ -1,5 +1,5 @@
 import { Logger, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
-import { BrokerEngine, ownerOnlyDirectory, type EngineOptions, type FlushMode } from '@reliable-mq/engine';
+import { ownerOnlyDirectory, WorkerEngine, type FlushMode, type WorkerEngineOptions } from '@reliable-mq/engine';
 import type { EmbeddedTransportOptions, RabbitMqTransportOptions, RelayOptions } from '@reliable-mq/nestjs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ export interface SampleOptions {
   /** Broker flush mode. Default `sync`: a confirm means fsynced. */
   flush?: FlushMode;
   /** Any other broker option (checkback timings, limits). */
-  engine?: Omit<EngineOptions, 'dataDir' | 'flush'>;
+  engine?: Omit<WorkerEngineOptions, 'dataDir' | 'flush'>;
   /** Retry delays of the payment consumer. Default DEFAULT_RETRY_DELAYS. */
   retryDelays?: string;
   maxRetries?: number;
@@ -53,8 +53,8 @@ export interface SampleOptions {
 }
 
 export interface Sample {
-  /** The one broker engine both services use; absent on RabbitMQ. */
-  engine?: BrokerEngine;
+  /** The one broker engine both services use, on a worker thread of its own; absent on RabbitMQ. */
+  engine?: WorkerEngine;
   /** Which broker the services use. */
   broker: 'embedded' | 'rabbitmq';
   orderService: INestApplication;
@@ -82,8 +82,9 @@ export class PortInUseError extends Error {
 
 /**
  * Starts the order and payment services as two Nest applications in this process, each with its own module graph
- * and SQLite database, sharing one embedded broker engine (in `<dataDir>/broker`). The engine is opened once here:
- * two engines on one directory would each keep their own offsets and step on each other.
+ * and SQLite database, sharing one embedded broker engine (in `<dataDir>/broker`) that runs on a worker thread, so its
+ * commits and fsyncs never hold up the services' HTTP requests. The engine is opened once here: two engines on one
+ * directory would each keep their own offsets and step on each other.
  *
  * With `rabbitmq` and `postgres` the same services run on RabbitMQ and PostgreSQL instead: nothing in them changes
  * but their configuration.
@@ -91,20 +92,20 @@ export class PortInUseError extends Error {
 export async function startSample(options: SampleOptions): Promise<Sample> {
   ownerOnlyDirectory(options.dataDir);
   const opsToken = sampleOpsToken(options.dataDir, options.opsToken);
-  let engine: BrokerEngine | undefined;
+  let engine: WorkerEngine | undefined;
   let transport: EmbeddedTransportOptions | RabbitMqTransportOptions;
   if (options.rabbitmq) {
     transport = { ...options.rabbitmq, kind: 'rabbitmq' };
   } else {
     const logger = new Logger('BrokerEngine');
-    engine = BrokerEngine.open({
+    engine = await WorkerEngine.open({
       ...options.engine,
       dataDir: join(options.dataDir, 'broker'),
       flush: options.flush ?? 'sync',
       onError: options.engine?.onError ?? ((error) => logger.error(error.message, error.stack)),
       onWarning: options.engine?.onWarning ?? ((message) => logger.warn(message)),
     });
-    for (const topic of SAMPLE_TOPICS) engine.createTopic(topic);
+    for (const topic of SAMPLE_TOPICS) await engine.createTopic(topic);
     transport = { kind: 'embedded', sharedEngine: engine };
   }
   const postgres = options.postgres;

@@ -177,7 +177,7 @@ export function backdoor(sample: Sample): BrokerBackdoor {
     },
     async halvesOfMessage(messageId) {
       return engine
-        ? engine.listHalfMessages({ state: 'any', id: messageId }).items
+        ? (await engine.listHalfMessages({ state: 'any', id: messageId })).items
         : (await outboxTransactions().list({ id: messageId })).items;
     },
   };

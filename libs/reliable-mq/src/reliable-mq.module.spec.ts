@@ -69,9 +69,13 @@ function sqliteDataSource(): Promise<DataSource> {
 async function start(
   providers: Array<new (...args: never[]) => object> = [PaymentHandler],
   dedup?: { store: 'db'; batch: { maxMessages?: number; maxInFlight?: number } },
+  thread: 'main' | 'worker' = 'main',
 ): Promise<Harness> {
   const dataSource = await sqliteDataSource();
-  const temp = temporaryEmbeddedTransport({ topics: ['order.created', 'payment.succeeded', 'payment.failed'] });
+  const temp = temporaryEmbeddedTransport({
+    topics: ['order.created', 'payment.succeeded', 'payment.failed'],
+    thread,
+  });
   cleanups.push(temp.cleanup);
   const { app, close } = await startTestingModule(
     {
@@ -106,29 +110,35 @@ async function placeOrder(h: Harness, orderId: string, amount: number): Promise<
 }
 
 describe('ReliableMqModule end to end on the embedded broker and SQLite', () => {
-  it('in dedup batch mode, charges each order once, a declined one alone goes to the DLQ, a resend is skipped', async () => {
-    const h = await start([PaymentHandler], { store: 'db', batch: { maxMessages: 16, maxInFlight: 2 } });
-    const orders = Array.from({ length: 60 }, (_, i) => `b-${String(i).padStart(2, '0')}`);
-    await h.publisher.transaction(async (manager) => {
-      for (const [i, orderId] of orders.entries()) {
-        const amount = i === 25 ? 13 : 100;
-        await manager.query('INSERT INTO orders (id, amount) VALUES (?, ?)', [orderId, amount]);
-        await h.publisher.publish({ topic: 'order.created', key: orderId, payload: { orderId, amount } }, { manager });
-      }
-      // The same order published twice: its dedup key is the order id.
-      await h.publisher.publish(
-        { topic: 'order.created', key: 'b-03', payload: { orderId: 'b-03', amount: 100 } },
-        { manager },
-      );
-    });
-    await waitForIdle(h.app);
-    const charged = (await h.dataSource.query('SELECT order_id FROM charges ORDER BY order_id')) as Array<{
-      order_id: string;
-    }>;
-    expect(charged.map((row) => row.order_id)).toEqual(orders.filter((id) => id !== 'b-25'));
-    const letters = await h.app.get<Transport>(RELIABLE_MQ_TRANSPORT).deadLetters.list({ group: 'payment-service' });
-    expect(letters.items.map((letter) => letter.key)).toEqual(['b-25']);
-  });
+  it.each(['main', 'worker'] as const)(
+    'in dedup batch mode, with the engine on the %s thread, charges each order once, a declined one alone goes to the DLQ, a resend is skipped',
+    async (thread) => {
+      const h = await start([PaymentHandler], { store: 'db', batch: { maxMessages: 16, maxInFlight: 2 } }, thread);
+      const orders = Array.from({ length: 60 }, (_, i) => `b-${String(i).padStart(2, '0')}`);
+      await h.publisher.transaction(async (manager) => {
+        for (const [i, orderId] of orders.entries()) {
+          const amount = i === 25 ? 13 : 100;
+          await manager.query('INSERT INTO orders (id, amount) VALUES (?, ?)', [orderId, amount]);
+          await h.publisher.publish(
+            { topic: 'order.created', key: orderId, payload: { orderId, amount } },
+            { manager },
+          );
+        }
+        // The same order published twice: its dedup key is the order id.
+        await h.publisher.publish(
+          { topic: 'order.created', key: 'b-03', payload: { orderId: 'b-03', amount: 100 } },
+          { manager },
+        );
+      });
+      await waitForIdle(h.app);
+      const charged = (await h.dataSource.query('SELECT order_id FROM charges ORDER BY order_id')) as Array<{
+        order_id: string;
+      }>;
+      expect(charged.map((row) => row.order_id)).toEqual(orders.filter((id) => id !== 'b-25'));
+      const letters = await h.app.get<Transport>(RELIABLE_MQ_TRANSPORT).deadLetters.list({ group: 'payment-service' });
+      expect(letters.items.map((letter) => letter.key)).toEqual(['b-25']);
+    },
+  );
 
   it('delivers a message written in the business transaction, once, with its context and transaction', async () => {
     const h = await start();

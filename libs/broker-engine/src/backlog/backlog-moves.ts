@@ -1,4 +1,5 @@
 import type { BrokerEngine } from '../broker-engine';
+import type { WorkerEngine } from '../worker/worker-engine';
 import { InvalidArgumentError } from '../errors';
 import { backlogTopicOf } from '../util/names';
 
@@ -44,7 +45,7 @@ const MAX_KEPT = 1000;
 export class BacklogMoves {
   private readonly moves = new Map<string, BacklogMove>();
 
-  constructor(private readonly engine: BrokerEngine) {}
+  constructor(private readonly engine: BrokerEngine | WorkerEngine) {}
 
   get(operation: string): BacklogMove | undefined {
     return this.moves.get(operation);
@@ -58,29 +59,31 @@ export class BacklogMoves {
       throw new InvalidArgumentError(`Backlog move "${request.operation}" is already running.`);
     }
     const toTopic = request.toTopic ?? backlogTopicOf(request.group);
-    if (request.toTopic !== undefined && !engine.getTopic(request.toTopic)) {
-      if (request.toQueueCount === undefined) {
-        throw new InvalidArgumentError(
-          `Topic "${request.toTopic}" does not exist: give "toQueueCount" to create it with that many queues.`,
-        );
-      }
-      engine.createTopic(request.toTopic, { queueCount: request.toQueueCount });
-    }
-    const lag = engine.stats().groups.find((g) => g.group === request.group && g.topic === request.fromTopic)?.lag;
     const move: BacklogMove = {
       operation: request.operation ?? '',
       group: request.group,
       fromTopic: request.fromTopic,
       toTopic,
-      total: lag ?? 0,
+      total: 0,
       moved: 0,
       state: 'running',
       error: null,
       startedAt: now,
       finishedAt: null,
     };
+    // Named before the first await: a second move of the same name is refused even while this one is starting.
     if (request.operation !== undefined) this.moves.set(request.operation, move);
     try {
+      if (request.toTopic !== undefined && !(await engine.getTopic(request.toTopic))) {
+        if (request.toQueueCount === undefined) {
+          throw new InvalidArgumentError(
+            `Topic "${request.toTopic}" does not exist: give "toQueueCount" to create it with that many queues.`,
+          );
+        }
+        await engine.createTopic(request.toTopic, { queueCount: request.toQueueCount });
+      }
+      const stats = await engine.stats();
+      move.total = stats.groups.find((g) => g.group === request.group && g.topic === request.fromTopic)?.lag ?? 0;
       const { moved } = await engine.redistributeBacklog(request.group, request.fromTopic, {
         ...(request.toTopic !== undefined ? { toTopic: request.toTopic } : { queueCount: request.toQueueCount }),
         ...(request.expandTo !== undefined ? { expandTo: request.expandTo } : {}),

@@ -84,10 +84,8 @@ export class WorkerEngine {
     }
     const resolved = resolveEngineOptions(options);
     const start: WorkerStart = { options: cloneableOptions(options), clockSkew: options.clock?.skew };
-    const worker = new Worker(workerEntry(), {
-      workerData: start,
-      ...(workerEntry().endsWith('.ts') ? { execArgv: ['-r', '@swc-node/register'] } : {}),
-    });
+    const entry = workerEntry();
+    const worker = new Worker(entry, { workerData: start, ...sourceExecArgv(entry) });
     const engine = new WorkerEngine(worker, resolved);
     await engine.started();
     return engine;
@@ -411,6 +409,17 @@ function cloneableOptions(options: WorkerEngineOptions): Record<string, unknown>
     if (typeof value !== 'function' && name !== 'clock') plain[name] = value;
   }
   return plain;
+}
+
+/**
+ * Run from source (the repository's tests and sample), the thread needs the TypeScript hook its parent has: inherited
+ * when the process was started with it, loaded by path from this repository's dependencies otherwise. The published
+ * package runs compiled JavaScript and passes nothing.
+ */
+function sourceExecArgv(entry: string): { execArgv?: string[] } {
+  if (!entry.endsWith('.ts') || process.execArgv.some((arg) => arg.includes('swc-node'))) return {};
+  const hook = '@swc-node/register';
+  return { execArgv: ['-r', require.resolve(hook, { paths: [__dirname] })] };
 }
 
 /** The worker's entry next to this file: compiled JavaScript in the package, TypeScript when run from source. */

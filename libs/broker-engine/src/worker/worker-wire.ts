@@ -99,23 +99,37 @@ export function errorFromWire(wire: WireError): Error {
 
 /**
  * Byte arrays before they are posted: a view on part of a larger buffer (Node pools small Buffers) is copied out,
- * or the whole pool would be cloned with it.
+ * or the whole pool would be cloned with it. Objects and arrays are copied only on the way to such a view; the
+ * caller's own objects are never changed.
  */
 export function compactBytes<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
   if (value instanceof Uint8Array) {
     return (value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice()) as T;
   }
-  if (Array.isArray(value)) return value.map(compactBytes) as T;
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const copy: Record<string, unknown> = {};
-    for (const [field, inner] of Object.entries(value)) copy[field] = compactBytes(inner);
-    return copy as T;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const inner: unknown = value[i];
+      const compact = compactBytes(inner);
+      if (compact !== inner) (copy ??= [...value])[i] = compact;
+    }
+    return (copy ?? value) as T;
   }
-  return value;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  let copy: Record<string, unknown> | null = null;
+  for (const field in value) {
+    const inner: unknown = (value as Record<string, unknown>)[field];
+    if (inner === null || typeof inner !== 'object') continue;
+    const compact = compactBytes(inner);
+    if (compact !== inner) (copy ??= { ...(value as Record<string, unknown>) })[field] = compact;
+  }
+  return (copy ?? value) as T;
 }
 
 /** Byte arrays after they arrived: a clone of a Buffer is a plain Uint8Array; this makes it a Buffer again (no copy). */
 export function reviveBytes<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
   if (value instanceof Uint8Array) {
     return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)) as T;
   }
@@ -123,9 +137,12 @@ export function reviveBytes<T>(value: T): T {
     for (let i = 0; i < value.length; i++) value[i] = reviveBytes(value[i]);
     return value;
   }
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+  if (Object.getPrototypeOf(value) === Object.prototype) {
     const record = value as Record<string, unknown>;
-    for (const field of Object.keys(record)) record[field] = reviveBytes(record[field]);
+    for (const field in record) {
+      const inner = record[field];
+      if (inner !== null && typeof inner === 'object') record[field] = reviveBytes(inner);
+    }
   }
   return value;
 }
