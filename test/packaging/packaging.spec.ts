@@ -56,7 +56,7 @@ interface Combination {
 }
 
 const SQLITE_EMBEDDED: Combination = {
-  title: 'Nest 11 + TypeORM 0.3 + SQLite (better-sqlite3 12) + embedded engine, a CommonJS app',
+  title: 'Nest 11 + TypeORM 0.3 + SQLite (better-sqlite3 12) + embedded engine on a worker thread, a CommonJS app',
   fixture: 'sqlite-embedded',
   services: [],
   drivers: ['better-sqlite3'],
