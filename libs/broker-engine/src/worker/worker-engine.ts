@@ -42,6 +42,9 @@ export interface WorkerSubscription {
   close(timeoutMs?: number): Promise<void>;
 }
 
+/** How long one turn of the event loop starts handlers before it lets timers and I/O run. */
+const DISPATCH_SLICE_MS = 1;
+
 type Result<M extends ForwardedMethod> = Promise<Awaited<ReturnType<BrokerEngine[M]>>>;
 
 interface PendingCall {
@@ -63,6 +66,8 @@ export class WorkerEngine {
   private readonly calls = new Map<number, PendingCall>();
   private readonly handlers = new Map<number, MessageHandler>();
   private readonly checkers = new Map<number, HalfMessageChecker>();
+  private readonly dispatchQueue: FromWorker[] = [];
+  private dispatchScheduled = false;
   private nextId = 0;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private ended: Error | null = null;
@@ -128,12 +133,30 @@ export class WorkerEngine {
    * publish has seen its confirm before a handler sees its message.
    */
   private receive(batch: FromWorker[]): void {
-    const later: FromWorker[] = [];
     for (const message of batch) {
-      if (message.t === 'deliver' || message.t === 'check') later.push(message);
+      if (message.t === 'deliver' || message.t === 'check') this.dispatchQueue.push(message);
       else this.handle(message);
     }
-    if (later.length > 0) setImmediate(() => later.forEach((message) => this.handle(message)));
+    if (this.dispatchQueue.length > 0 && !this.dispatchScheduled) {
+      this.dispatchScheduled = true;
+      setImmediate(() => this.dispatch());
+    }
+  }
+
+  /**
+   * Starts handlers in arrival order, for at most DISPATCH_SLICE_MS per turn: the synchronous start of many handlers
+   * (parsing, validation, hashing) would otherwise hold the event loop as long as the whole batch takes.
+   */
+  private dispatch(): void {
+    const started = performance.now();
+    let next = 0;
+    while (next < this.dispatchQueue.length) {
+      this.handle(this.dispatchQueue[next++]!);
+      if (performance.now() - started >= DISPATCH_SLICE_MS) break;
+    }
+    this.dispatchQueue.splice(0, next);
+    if (this.dispatchQueue.length > 0) setImmediate(() => this.dispatch());
+    else this.dispatchScheduled = false;
   }
 
   private end(error: Error): void {
