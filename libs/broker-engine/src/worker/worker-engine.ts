@@ -43,7 +43,7 @@ export interface WorkerSubscription {
 }
 
 /** How long one turn of the event loop starts handlers before it lets timers and I/O run. */
-const DISPATCH_SLICE_MS = 1;
+const DISPATCH_SLICE_MS = 0.25;
 
 type Result<M extends ForwardedMethod> = Promise<Awaited<ReturnType<BrokerEngine[M]>>>;
 
