@@ -58,6 +58,10 @@ export interface EndToEndRig {
   publish(seq: number, sentAt: number): Promise<void>;
   readonly probe: HandlerProbe;
   close(): Promise<void>;
+  /** Told when the measured window opens, after the warm-up, e.g. to sample something over the same time. */
+  measureStarted?(): void;
+  /** Told when it closes: every message of the run handled, or the drain timed out. */
+  measureEnded?(): void;
 }
 
 /**
@@ -126,6 +130,7 @@ export async function driveEndToEnd(rig: EndToEndRig, load: EndToEndLoad): Promi
   await sleep(50);
   probe.takeLatencies();
   const base = probe.count;
+  rig.measureStarted?.();
   const started = nowMs();
   let published: number;
   let errors = 0;
@@ -176,6 +181,7 @@ export async function driveEndToEnd(rig: EndToEndRig, load: EndToEndLoad): Promi
     extra.skipped = result.skipped;
   }
   const drained = await waitUntil(() => probe.count - base >= published, E2E_DRAIN_TIMEOUT_MS);
+  rig.measureEnded?.();
   probe.listen(null);
   if (!drained) {
     errors += 1;
