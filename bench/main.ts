@@ -15,6 +15,7 @@ import { serviceVersions } from './lib/versions';
 import { commitToHandlerSuite } from './scenarios/commit-to-handler.suite';
 import { dedupSuite } from './scenarios/dedup.suite';
 import { endToEndSuite } from './scenarios/end-to-end.suite';
+import { eventLoopSuite } from './scenarios/event-loop.suite';
 import { jetStreamSuite } from './scenarios/jetstream.suite';
 import { outboxSuite } from './scenarios/outbox.suite';
 import { publishSuite } from './scenarios/publish.suite';
@@ -35,6 +36,7 @@ const SUITES: readonly SuiteFactory[] = [
   remoteSuite,
   rabbitMqTransportSuite,
   telemetrySuite,
+  eventLoopSuite,
 ];
 
 interface Args {

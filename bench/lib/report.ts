@@ -18,6 +18,7 @@ const SPEC_TITLES: Record<number, string> = {
   11: 'RabbitMQ transport end to end',
   12: 'OpenTelemetry SDK cost (framework end to end)',
   13: 'NATS JetStream baseline (end to end, flush stated per row)',
+  14: "The application's event loop: engine in process or on a worker thread",
 };
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
