@@ -5,7 +5,7 @@ import type { ScenarioResult, TargetResult } from './types';
 const pct = (value: number): string => `${(value * 100).toFixed(0)}%`;
 const signedPct = (value: number): string => `${value < 0 ? '−' : '+'}${Math.abs(value * 100).toFixed(0)}%`;
 
-/** The suite's targets (a)–(g), each a ratio or bound taken from figures of the same run. */
+/** The suite's targets (a)–(h), each a ratio or bound taken from figures of the same run. */
 export function evaluateTargets(results: readonly ScenarioResult[]): TargetResult[] {
   const get = (name: string): ScenarioResult | undefined => results.find((result) => result.name === name);
   const rate = (name: string): number | null => get(name)?.msgsPerSec ?? null;
@@ -130,10 +130,10 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
         parts.push(`${db}: ${gap ?? 'not run'}`);
         continue;
       }
-      const sustained = (result.extra?.skipped ?? 0) === 0 && result.msgsPerSec! >= 950;
-      const ok = result.p50Ms! <= 5 && result.p99Ms! <= 25 && sustained;
+      const kept = sustained(result, 1000);
+      const ok = result.p50Ms! <= 5 && result.p99Ms! <= 25 && kept;
       parts.push(
-        `${db}: p50 ${formatMs(result.p50Ms)} ms, p99 ${formatMs(result.p99Ms)} ms at ${formatRate(result.msgsPerSec)} msg/s${sustained ? '' : ' (offered rate not sustained)'}`,
+        `${db}: p50 ${formatMs(result.p50Ms)} ms, p99 ${formatMs(result.p99Ms)} ms at ${formatRate(result.msgsPerSec)} msg/s${kept ? '' : ' (offered rate not sustained)'}`,
       );
       pass = pass === null ? ok : pass && ok;
     }
@@ -187,7 +187,69 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
     }
   }
   targets.push(jetStreamTarget(get, rate, missing));
+  targets.push(eventLoopTarget(get, missing));
   return targets;
+}
+
+/** An open loop kept its offered rate: nothing skipped, and at least 95% of it handled over the run. */
+const sustained = (result: ScenarioResult, offered: number): boolean =>
+  (result.extra?.skipped ?? 0) === 0 && result.msgsPerSec !== null && result.msgsPerSec >= 0.95 * offered;
+
+/**
+ * (h): with the engine on its own thread (`WorkerEngine`) and handlers doing CPU work, the application's event loop
+ * stays responsive while the engine sustains 20,000 msg/s, and commit to handler stays short at 1,000 msg/s while
+ * another process keeps a core busy. The in-process engine's figures of the same run are given beside each.
+ */
+function eventLoopTarget(
+  get: (name: string) => ScenarioResult | undefined,
+  missing: (...names: string[]) => string | null,
+): TargetResult {
+  const text =
+    "The engine's commits never block the application's event loop (`WorkerEngine`, handlers doing about 20 µs of CPU work each): event-loop lag p99 ≤ 5 ms while the engine sustains 20,000 msg/s, and commit to handler p99 ≤ 25 ms at 1,000 msg/s with the other core kept busy";
+  const loop = 'engine.loop.worker.rate20000';
+  const busy = 'engine.c2h.busy.worker';
+  const gap = missing(loop, busy);
+  if (gap) return { id: 'h', text, measured: gap, pass: null };
+  const worker = get(loop)!;
+  const busyWorker = get(busy)!;
+  const beside = (name: string, what: (result: ScenarioResult) => string): string => {
+    const result = get(name);
+    return result?.msgsPerSec == null ? '' : ` (in process: ${what(result)})`;
+  };
+  const lagAt = (result: ScenarioResult): string =>
+    `lag p99 ${formatMs(result.p99Ms)} ms at ${formatRate(result.msgsPerSec)} msg/s`;
+  const loopKept = sustained(worker, 20_000);
+  const busyKept = sustained(busyWorker, 1000);
+  const parts = [
+    `at 20,000 msg/s offered: ${lagAt(worker)}${loopKept ? '' : ' (offered rate not sustained)'}` +
+      beside('engine.loop.inprocess.rate20000', lagAt),
+  ];
+  for (const [name, what] of [
+    ['engine.loop.worker.rate10000', 'at 10,000 msg/s offered'],
+    ['engine.loop.worker.max', 'at its highest sustained rate'],
+  ] as const) {
+    const result = get(name);
+    if (result?.msgsPerSec == null) continue;
+    parts.push(`${what}: ${lagAt(result)}${beside(name.replace('.worker.', '.inprocess.'), lagAt)}`);
+  }
+  const c2h = (result: ScenarioResult): string =>
+    `p50 ${formatMs(result.p50Ms)} ms, p99 ${formatMs(result.p99Ms)} ms at ${formatRate(result.msgsPerSec)} msg/s`;
+  parts.push(
+    `commit to handler at 1,000 msg/s, other core busy: ${c2h(busyWorker)}${busyKept ? '' : ' (offered rate not sustained)'}` +
+      beside('engine.c2h.busy.inprocess', c2h),
+  );
+  const reasons = [
+    ...(loopKept ? [] : ['20,000 msg/s not sustained']),
+    ...(worker.p99Ms! <= 5 ? [] : [`lag p99 ${formatMs(worker.p99Ms)} ms is above 5 ms`]),
+    ...(busyKept ? [] : ['1,000 msg/s not sustained with the core busy']),
+    ...(busyWorker.p99Ms! <= 25 ? [] : [`commit to handler p99 ${formatMs(busyWorker.p99Ms)} ms is above 25 ms`]),
+  ];
+  return {
+    id: 'h',
+    text,
+    measured: parts.join('; ') + (reasons.length > 0 ? ` — ${reasons.join('; ')}` : ''),
+    pass: reasons.length === 0,
+  };
 }
 
 /**

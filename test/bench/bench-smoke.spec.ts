@@ -65,7 +65,7 @@ describe('benchmark harness (smoke)', () => {
     expect(limit).toMatchObject({ baseline: null, ratio: null });
     expect(engine.baseline).toBe('limit.full.tx1');
     expect(engine.ratio).toBeCloseTo(engine.msgsPerSec / limit.msgsPerSec, 2);
-    expect(results.targets.map((t: { id: string }) => t.id)).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    expect(results.targets.map((t: { id: string }) => t.id)).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
 
     const markdown = readFileSync(join(out, 'latest.md'), 'utf8');
     expect(markdown).toContain('| # | Scenario |');
