@@ -75,34 +75,22 @@ async function engineRig(
   let publish: (body: Buffer, key: string) => Promise<unknown>;
   let close: () => Promise<void>;
   try {
-    if (kind === 'inprocess') {
-      const engine = BrokerEngine.open({ dataDir: tmp.dir, flush: 'sync' });
-      try {
-        engine.createTopic(TOPIC, { queueCount: 4 });
-        const member = await engine.subscribe(subscription);
-        publish = (body, key) => engine.publish([{ topic: TOPIC, key, body }]);
-        close = async () => {
-          await member.close();
-          await engine.close();
-        };
-      } catch (error) {
+    // The same calls on either engine: the in-process one answers at once, the worker one once its thread has.
+    const engine =
+      kind === 'inprocess'
+        ? BrokerEngine.open({ dataDir: tmp.dir, flush: 'sync' })
+        : await WorkerEngine.open({ dataDir: tmp.dir, flush: 'sync' });
+    try {
+      await engine.createTopic(TOPIC, { queueCount: 4 });
+      const member = await engine.subscribe(subscription);
+      publish = (body, key) => engine.publish([{ topic: TOPIC, key, body }]);
+      close = async () => {
+        await member.close();
         await engine.close();
-        throw error;
-      }
-    } else {
-      const engine = await WorkerEngine.open({ dataDir: tmp.dir, flush: 'sync' });
-      try {
-        await engine.createTopic(TOPIC, { queueCount: 4 });
-        const member = await engine.subscribe(subscription);
-        publish = (body, key) => engine.publish([{ topic: TOPIC, key, body }]);
-        close = async () => {
-          await member.close();
-          await engine.close();
-        };
-      } catch (error) {
-        await engine.close();
-        throw error;
-      }
+      };
+    } catch (error) {
+      await engine.close();
+      throw error;
     }
   } catch (error) {
     tmp.remove();

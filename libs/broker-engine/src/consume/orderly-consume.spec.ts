@@ -230,40 +230,34 @@ describe('orderly consumption', () => {
     first.createTopic('ord', { queueCount: 1 });
     const handled: string[] = [];
     let failed = false;
-    const retry = { delayLevels: '1ms', maxReconsumeTimes: 2, orderlyRetryPauseMs: 1 };
-    const member = await first.subscribe({
-      group: 'g',
-      topic: 'ord',
-      mode: 'orderly',
-      memberId: 'm',
-      retry,
-      handler: async (delivery) => {
-        if (text(delivery) === 'a0' && !failed) {
-          failed = true;
-          // Fails only after the close below has begun (and removed the subscription) while it waits for this one.
-          await sleep(30);
-          throw new Error('planned');
-        }
-        handled.push(text(delivery));
-      },
+    const member = (engine: BrokerEngine, handler: (delivery: Delivery) => Promise<void>) =>
+      engine.subscribe({
+        group: 'g',
+        topic: 'ord',
+        mode: 'orderly',
+        memberId: 'm',
+        retry: { delayLevels: '1ms', maxReconsumeTimes: 2, orderlyRetryPauseMs: 1 },
+        handler,
+      });
+    const closing = await member(first, async (delivery) => {
+      if (text(delivery) === 'a0' && !failed) {
+        failed = true;
+        // Fails only after the close below has begun (and removed the subscription) while it waits for this one.
+        await sleep(30);
+        throw new Error('planned');
+      }
+      handled.push(text(delivery));
     });
     await first.publish([
       { topic: 'ord', key: keyA, body: 'a0' },
       { topic: 'ord', key: keyA, body: 'a1' },
     ]);
     await until(() => failed, 5000, 'the first delivery');
-    await member.close(1000);
+    await closing.close(1000);
     await first.close(1000);
     const second = kit.open({ dataDir });
-    await second.subscribe({
-      group: 'g',
-      topic: 'ord',
-      mode: 'orderly',
-      memberId: 'm',
-      retry,
-      handler: async (delivery) => {
-        handled.push(text(delivery));
-      },
+    await member(second, async (delivery) => {
+      handled.push(text(delivery));
     });
     await until(() => handled.length >= 2, 5000, 'both messages');
     await sleep(50);
