@@ -246,14 +246,13 @@ export class ConsumerGroup {
     queue.deliveryCounts.set(offset, count);
     const token = ++this.tokens;
     const serial = this.isSerial(member, queue);
-    const retry = this.subscriptionFor(member, queue, row)?.retry;
     queue.inflight.set(offset, {
       token,
       member,
       deadline: this.ctx.clock.now() + this.ctx.consumeTimeoutMs,
       row,
       serial,
-      retry,
+      retry: sub.retry,
     });
     member.inflight++;
     const delivery = toDelivery(row, count);

@@ -11,7 +11,7 @@ export interface InFlight {
    * failure is judged by them even when the subscription closes while the handler runs.
    */
   serial: boolean;
-  retry: ResolvedRetry | undefined;
+  retry: ResolvedRetry;
 }
 
 /**
