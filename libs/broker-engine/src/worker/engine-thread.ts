@@ -5,7 +5,7 @@ import { EngineClosedError } from '../errors';
 import { TickPoster } from './tick-poster';
 import {
   errorFromWire,
-  errorToWire,
+  postOutcome,
   reviveBytes,
   type FromWorker,
   type ToWorker,
@@ -156,36 +156,24 @@ export class EngineThread {
 
   private deliver(sub: number, delivery: number, message: Delivery): void {
     const handler = this.handlers.get(sub);
-    const settle = (error?: unknown): void =>
-      this.out.post({ t: 'settle', delivery, ...(error === undefined ? {} : { error: errorToWire(error) }) });
-    if (!handler) return settle(new EngineClosedError('deliver: the member has left'));
-    let outcome: Promise<void>;
-    try {
-      outcome = handler(message);
-    } catch (error) {
-      return settle(error ?? new Error('handler threw'));
-    }
-    Promise.resolve(outcome).then(
-      () => settle(),
-      (error: unknown) => settle(error ?? new Error('handler rejected')),
+    postOutcome(
+      () => {
+        if (!handler) throw new EngineClosedError('deliver: the member has left');
+        return handler(message);
+      },
+      'handler',
+      ({ error }) => this.out.post({ t: 'settle', delivery, ...(error ? { error } : {}) }),
     );
   }
 
   private check(checker: number, check: number, half: HalfMessage): void {
     const ask = this.checkers.get(checker);
-    const answer = (reply: { outcome?: 'commit' | 'rollback' | 'unknown'; error?: unknown }): void =>
-      this.out.post({
-        t: 'answer',
-        check,
-        ...(reply.error === undefined ? { outcome: reply.outcome } : { error: errorToWire(reply.error) }),
-      });
-    if (!ask) return answer({ outcome: 'unknown' });
-    Promise.resolve()
-      .then(() => ask(half))
-      .then(
-        (outcome) => answer({ outcome }),
-        (error: unknown) => answer({ error: error ?? new Error('checker rejected') }),
-      );
+    postOutcome(
+      () => (ask ? ask(half) : 'unknown'),
+      'checker',
+      ({ value, error }) =>
+        this.out.post(error ? { t: 'answer', check, error } : { t: 'answer', check, outcome: value }),
+    );
   }
 
   request<T>(message: (id: number) => ToWorker, onProgress?: (moved: number) => void): Promise<T> {
@@ -206,10 +194,6 @@ export class EngineThread {
 
   get isOpen(): boolean {
     return this.state === 'open';
-  }
-
-  get isClosed(): boolean {
-    return this.state === 'closed';
   }
 
   addHandler(sub: number, handler: MessageHandler): void {

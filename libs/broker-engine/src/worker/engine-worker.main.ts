@@ -4,9 +4,10 @@ import type { Delivery, EngineOptions, HalfMessage, Subscription, TransactionOut
 import { SharedSkewClock } from './shared-skew-clock';
 import { TickPoster } from './tick-poster';
 import {
+  AwaitedReplies,
   compactBytes,
-  errorFromWire,
   errorToWire,
+  postOutcome,
   reviveBytes,
   type FromWorker,
   type ToWorker,
@@ -22,12 +23,10 @@ import {
 function runEngineWorker(start: WorkerStart): void {
   const port = parentPort!;
   const out = new TickPoster<FromWorker>(port);
-  const settlements = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
-  const answers = new Map<number, { resolve: (outcome: TransactionOutcome) => void; reject: (error: Error) => void }>();
+  const settlements = new AwaitedReplies<void>();
+  const answers = new AwaitedReplies<TransactionOutcome>();
   const subscriptions = new Map<number, Subscription>();
   const checkers = new Map<number, () => void>();
-  let nextDelivery = 0;
-  let nextCheck = 0;
 
   let engine: BrokerEngine;
   try {
@@ -44,27 +43,17 @@ function runEngineWorker(start: WorkerStart): void {
   port.postMessage([{ t: 'opened' }]);
 
   const deliver = (sub: number, message: Delivery): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      const delivery = nextDelivery++;
-      settlements.set(delivery, { resolve, reject });
-      out.post({ t: 'deliver', sub, delivery, message: { ...message, body: compactBytes(message.body) } });
-    });
+    settlements.ask((delivery) =>
+      out.post({ t: 'deliver', sub, delivery, message: { ...message, body: compactBytes(message.body) } }),
+    );
 
   const ask = (checker: number, half: HalfMessage): Promise<TransactionOutcome> =>
-    new Promise<TransactionOutcome>((resolve, reject) => {
-      const check = nextCheck++;
-      answers.set(check, { resolve, reject });
-      out.post({ t: 'check', checker, check, half: compactBytes(half) });
-    });
+    answers.ask((check) => out.post({ t: 'check', checker, check, half: compactBytes(half) }));
 
-  const answer = (id: number, work: () => unknown): void => {
-    Promise.resolve()
-      .then(work)
-      .then(
-        (value) => out.post({ t: 'result', id, value: compactBytes(value) }),
-        (error: unknown) => out.post({ t: 'result', id, error: errorToWire(error) }),
-      );
-  };
+  const answer = (id: number, work: () => unknown): void =>
+    postOutcome(work, 'call', ({ value, error }) =>
+      out.post(error ? { t: 'result', id, error } : { t: 'result', id, value: compactBytes(value) }),
+    );
 
   const handle = (message: ToWorker): void => {
     switch (message.t) {
@@ -96,13 +85,8 @@ function runEngineWorker(start: WorkerStart): void {
         });
       case 'assigned':
         return answer(message.id, () => subscriptions.get(message.sub)?.assignedQueues() ?? []);
-      case 'settle': {
-        const waiting = settlements.get(message.delivery);
-        settlements.delete(message.delivery);
-        if (message.error) waiting?.reject(errorFromWire(message.error));
-        else waiting?.resolve();
-        return;
-      }
+      case 'settle':
+        return settlements.reply(message.delivery, undefined, message.error);
       case 'checker':
         return answer(message.id, () => {
           checkers.set(
@@ -115,13 +99,8 @@ function runEngineWorker(start: WorkerStart): void {
           checkers.get(message.checker)?.();
           checkers.delete(message.checker);
         });
-      case 'answer': {
-        const waiting = answers.get(message.check);
-        answers.delete(message.check);
-        if (message.error) waiting?.reject(errorFromWire(message.error));
-        else waiting?.resolve(message.outcome!);
-        return;
-      }
+      case 'answer':
+        return answers.reply(message.check, message.outcome!, message.error);
       case 'close':
         engine.close(message.timeoutMs).then(
           () => {

@@ -98,6 +98,50 @@ export function errorFromWire(wire: WireError): Error {
 }
 
 /**
+ * Runs `work` (a forwarded call, a handler, a checker) now, and hands its outcome to `post` once it settles: the
+ * value, or the error in its wire form (`what rejected` when it rejected with nothing). A synchronous throw counts
+ * as a rejection.
+ */
+export function postOutcome<T>(
+  work: () => T | PromiseLike<T>,
+  what: string,
+  post: (outcome: { value?: T; error?: WireError }) => void,
+): void {
+  let started: T | PromiseLike<T>;
+  try {
+    started = work();
+  } catch (error) {
+    started = Promise.reject(error);
+  }
+  Promise.resolve(started).then(
+    (value) => post({ value }),
+    (error: unknown) => post({ error: errorToWire(error ?? new Error(`${what} rejected`)) }),
+  );
+}
+
+/** Promises waiting for the other thread's reply to a numbered question: a delivery's outcome, a checker's answer. */
+export class AwaitedReplies<T> {
+  private readonly waiting = new Map<number, { resolve: (value: T) => void; reject: (error: Error) => void }>();
+  private next = 0;
+
+  /** Posts a question under a fresh number; settles with the reply to that number. */
+  ask(post: (id: number) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = this.next++;
+      this.waiting.set(id, { resolve, reject });
+      post(id);
+    });
+  }
+
+  reply(id: number, value: T, error: WireError | undefined): void {
+    const waiting = this.waiting.get(id);
+    this.waiting.delete(id);
+    if (error) waiting?.reject(errorFromWire(error));
+    else waiting?.resolve(value);
+  }
+}
+
+/**
  * Byte arrays before they are posted: a view on part of a larger buffer (Node pools small Buffers) is copied out,
  * or the whole pool would be cloned with it. Objects and arrays are copied only on the way to such a view; the
  * caller's own objects are never changed.
