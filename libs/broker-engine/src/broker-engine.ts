@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { backlogReport, type BacklogReport } from './backlog/backlog-report';
 import type { OffsetResetPlan, RedistributeOptions } from './backlog/offset-reset-plan';
+import type { HandoutHandler } from './consume/handout';
 import { resolveSubscription } from './consume/subscription-options';
 import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options';
 import { assembleEngineParts, type EngineParts } from './engine-parts';
@@ -17,6 +18,7 @@ import type {
   HalfResolution,
   HalfSendOptions,
   HalfSendResult,
+  MessageHandler,
   PublishMessage,
   PublishResult,
   ResendEdit,
@@ -131,6 +133,22 @@ export class BrokerEngine {
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.ensureOpen('subscribe');
     return this.parts.groups.join(resolveSubscription(options, this.options.delayLevels), options.handler);
+  }
+
+  /**
+   * The worker engine's member: handed up to `readAhead` messages beyond its prefetch, which its thread holds until
+   * one of the prefetch's handlers is free, each with its hand-out (see Handout).
+   * @internal
+   */
+  async subscribeReadingAhead(
+    options: Omit<SubscribeOptions, 'handler'>,
+    readAhead: number,
+    handler: HandoutHandler,
+  ): Promise<Subscription> {
+    this.ensureOpen('subscribe');
+    // resolveSubscription checks only that a handler is a function.
+    const resolved = resolveSubscription({ ...options, handler: handler as MessageHandler }, this.options.delayLevels);
+    return this.parts.groups.join({ ...resolved, prefetch: resolved.prefetch + readAhead }, handler, true);
   }
 
   /** Keeps a member that does not use the engine's own heartbeat (a remote one) alive. */

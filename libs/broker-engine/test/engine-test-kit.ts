@@ -38,17 +38,16 @@ export class EngineKit {
   }
 }
 
-export function until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
   const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (predicate()) return resolve();
-      if (Date.now() - started > timeoutMs)
-        return reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
-      setTimeout(check, 5);
-    };
-    check();
-  });
+  while (!(await predicate())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
 }
 
 export const text = (delivery: Delivery): string => delivery.body.toString('utf8');

@@ -1,4 +1,4 @@
-import type { GroupMode, StartFrom } from '../engine.types';
+import type { GroupMode, MessageHandler, StartFrom } from '../engine.types';
 import type { MessageRow } from '../storage/message-row';
 import { decodeTags } from '../storage/message-row';
 import { backlogTopicOf, retryTopicOf } from '../util/names';
@@ -7,6 +7,7 @@ import { originTopicOf, toDelivery } from './delivery-mapper';
 import { DeliveryPacer } from './delivery-pacer';
 import type { GroupContext } from './group-context';
 import { GroupQueues } from './group-queues';
+import type { Handout } from './handout';
 import type { MemberRuntime, TopicSubscription } from './member-runtime';
 import type { InFlight, QueueRuntime } from './queue-runtime';
 
@@ -259,12 +260,38 @@ export class ConsumerGroup {
     // Orderly retries happen in place, so the copy's header does not count them; the held failures do.
     if (serial) delivery.reconsumeTimes += queue.heldFailures;
     this.ctx.onDelivered(this.name, delivery.topic);
+    const handout = sub.handouts ? this.handout(member, queue, offset, token) : undefined;
     Promise.resolve()
-      .then(() => sub.handler(delivery))
+      .then(() => (handout ? sub.handler(delivery, handout) : (sub.handler as MessageHandler)(delivery)))
       .then(
         () => this.complete(member, queue, offset, token, null),
         (error: unknown) => this.complete(member, queue, offset, token, error ?? new Error('handler rejected')),
       );
+  }
+
+  private handout(member: MemberRuntime, queue: QueueRuntime, offset: number, token: number): Handout {
+    const current = (): InFlight | undefined => {
+      const entry = queue.inflight.get(offset);
+      return entry?.token === token ? entry : undefined;
+    };
+    return {
+      started: () => {
+        const entry = current();
+        if (entry) entry.deadline = this.ctx.clock.now() + this.ctx.consumeTimeoutMs;
+        return entry !== undefined;
+      },
+      release: () => {
+        const entry = current();
+        if (!entry) return;
+        queue.inflight.delete(offset);
+        member.released();
+        const count = queue.deliveryCounts.get(offset);
+        if (count !== undefined && count > 1) queue.deliveryCounts.set(offset, count - 1);
+        else queue.deliveryCounts.delete(offset);
+        queue.putBack(entry.row);
+        this.schedulePump();
+      },
+    };
   }
 
   private complete(member: MemberRuntime, queue: QueueRuntime, offset: number, token: number, error: unknown): void {

@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { GroupMode, MessageHandler, Subscription } from '../engine.types';
+import type { HandoutHandler } from './handout';
 import { InvalidArgumentError } from '../errors';
 import type { TopicAdmission } from '../topics/topic-admission';
 import { retryTopicOf } from '../util/names';
@@ -41,7 +42,11 @@ export class ConsumerGroups {
    * Joins a member to its group on the subscription's topic and starts pushing messages to `handler`. The
    * subscription is recorded durably first, so that the group's offsets and its mode outlive a restart.
    */
-  async join(resolved: ResolvedSubscription, handler: MessageHandler): Promise<Subscription> {
+  async join(
+    resolved: ResolvedSubscription,
+    handler: MessageHandler | HandoutHandler,
+    handouts = false,
+  ): Promise<Subscription> {
     const { group: groupName, topic, groupMode } = resolved;
     this.deps.admission.admit(topic, 'subscribe');
     const storedMode = this.deps.db
@@ -80,7 +85,7 @@ export class ConsumerGroups {
     member.prefetch = Math.max(member.prefetch, resolved.prefetch);
     group.addSubscription(
       member,
-      { topic, mode: resolved.mode, tagFilter: resolved.tagFilter, retry: resolved.retry, handler },
+      { topic, mode: resolved.mode, tagFilter: resolved.tagFilter, retry: resolved.retry, handler, handouts },
       resolved.startFrom,
     );
     const subscription: Subscription & HeartbeatPausable = {

@@ -1,4 +1,5 @@
 import type { ConsumeMode, MessageHandler } from '../engine.types';
+import type { HandoutHandler } from './handout';
 import type { TagFilter } from '../util/tag-filter';
 import type { QueueRuntime } from './queue-runtime';
 
@@ -15,7 +16,9 @@ export interface TopicSubscription {
   mode: ConsumeMode;
   tagFilter: TagFilter;
   retry: ResolvedRetry;
-  handler: MessageHandler;
+  handler: MessageHandler | HandoutHandler;
+  /** The handler is given each message's hand-out (the worker engine's members). */
+  handouts: boolean;
 }
 
 /** One consumer instance in a group. */

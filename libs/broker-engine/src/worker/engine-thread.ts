@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Delivery, HalfMessage, HalfMessageChecker, MessageHandler } from '../engine.types';
+import type { HalfMessage, HalfMessageChecker, MessageHandler } from '../engine.types';
 import { EngineClosedError } from '../errors';
 import { TickPoster } from './tick-poster';
 import {
@@ -14,6 +14,27 @@ import {
 
 /** How long one turn of the event loop starts handlers before it lets timers and I/O run. */
 const DISPATCH_SLICE_MS = 0.25;
+
+type Deliver = Extract<FromWorker, { t: 'deliver' }>;
+
+/**
+ * One consumer member as this thread runs it: at most `limit` handlers at once (its prefetch); the engine hands it up
+ * to as many again (read-ahead), which wait here, in order, so that a free handler need not wait for a round trip to
+ * the engine's thread. Subscriptions that share a member id share one gate, as they share one prefetch in the engine.
+ */
+interface MemberGate {
+  limit: number;
+  running: number;
+  /** Deliveries that found every handler busy; `held` marks them for a `begin` when they start. */
+  waiting: Array<{ message: Deliver; held: boolean }>;
+}
+
+interface Member {
+  handler: MessageHandler;
+  gate: MemberGate;
+  /** Its close has begun: it starts nothing more, and what still comes for it goes back to the engine. */
+  closing: boolean;
+}
 
 interface PendingCall {
   resolve(value: unknown): void;
@@ -34,9 +55,12 @@ export interface EngineThreadEvents {
 export class EngineThread {
   private readonly out: TickPoster<ToWorker>;
   private readonly calls = new Map<number, PendingCall>();
-  private readonly handlers = new Map<number, MessageHandler>();
+  private readonly members = new Map<number, Member>();
+  private readonly gates = new Map<string, MemberGate>();
+  /** Gates with deliveries waiting, whose handlers may have become free. */
+  private readonly ready = new Set<MemberGate>();
   private readonly checkers = new Map<number, HalfMessageChecker>();
-  private readonly dispatchQueue: FromWorker[] = [];
+  private readonly checks: FromWorker[] = [];
   private dispatchScheduled = false;
   private nextId = 0;
   private state: 'open' | 'closing' | 'closed' = 'open';
@@ -45,14 +69,16 @@ export class EngineThread {
   private constructor(
     private readonly worker: Worker,
     private readonly events: EngineThreadEvents,
+    /** The engine's clock, as this thread reads it. */
+    private readonly now: () => number,
   ) {
     this.out = new TickPoster(worker);
   }
 
   /** Starts the thread, which opens the engine; rejects with the engine's own error if it cannot. */
-  static async start(start: WorkerStart, events: EngineThreadEvents): Promise<EngineThread> {
+  static async start(start: WorkerStart, events: EngineThreadEvents, now: () => number): Promise<EngineThread> {
     const entry = workerEntry();
-    const thread = new EngineThread(new Worker(entry, { workerData: start, ...sourceExecArgv(entry) }), events);
+    const thread = new EngineThread(new Worker(entry, { workerData: start, ...sourceExecArgv(entry) }), events, now);
     await thread.started();
     return thread;
   }
@@ -95,29 +121,72 @@ export class EngineThread {
    */
   private receive(batch: FromWorker[]): void {
     for (const message of batch) {
-      if (message.t === 'deliver' || message.t === 'check') this.dispatchQueue.push(message);
+      if (message.t === 'deliver') this.arrive(message);
+      else if (message.t === 'check') this.checks.push(message);
       else this.handle(message);
     }
-    if (this.dispatchQueue.length > 0 && !this.dispatchScheduled) {
-      this.dispatchScheduled = true;
-      setImmediate(() => this.dispatch());
-    }
+    this.scheduleDispatch();
+  }
+
+  /** A delivery waits in its member's gate; it is marked held when every handler of the member is taken before it. */
+  private arrive(message: Deliver): void {
+    const member = this.members.get(message.sub);
+    if (!member || member.closing) return this.release(message.delivery);
+    const { gate } = member;
+    gate.waiting.push({ message, held: gate.running + gate.waiting.length >= gate.limit });
+    this.ready.add(gate);
+  }
+
+  private scheduleDispatch(): void {
+    if (this.dispatchScheduled || (this.ready.size === 0 && this.checks.length === 0)) return;
+    this.dispatchScheduled = true;
+    setImmediate(() => this.dispatch());
   }
 
   /**
-   * Starts handlers in arrival order, for at most DISPATCH_SLICE_MS per turn: the synchronous start of many handlers
-   * (parsing, validation, hashing) would otherwise hold the event loop as long as the whole batch takes.
+   * Starts checkers, then handlers where a member has one free, in arrival order, for at most DISPATCH_SLICE_MS per
+   * turn: the synchronous start of many handlers (parsing, validation, hashing) would otherwise hold the event loop as
+   * long as the whole batch takes.
    */
   private dispatch(): void {
+    this.dispatchScheduled = false;
     const started = performance.now();
+    const sliceLeft = (): boolean => performance.now() - started < DISPATCH_SLICE_MS;
     let next = 0;
-    while (next < this.dispatchQueue.length) {
-      this.handle(this.dispatchQueue[next++]!);
-      if (performance.now() - started >= DISPATCH_SLICE_MS) break;
+    while (next < this.checks.length && sliceLeft()) this.handle(this.checks[next++]!);
+    this.checks.splice(0, next);
+    for (const gate of this.ready) {
+      while (gate.running < gate.limit && gate.waiting.length > 0 && sliceLeft()) this.start(gate.waiting.shift()!);
+      if (gate.waiting.length === 0 || gate.running >= gate.limit) this.ready.delete(gate);
     }
-    this.dispatchQueue.splice(0, next);
-    if (this.dispatchQueue.length > 0) setImmediate(() => this.dispatch());
-    else this.dispatchScheduled = false;
+    this.scheduleDispatch();
+  }
+
+  /** Runs a delivery's handler, unless its member is closing or the engine has already taken it back. */
+  private start({ message, held }: { message: Deliver; held: boolean }): void {
+    const member = this.members.get(message.sub);
+    if (!member || member.closing || this.now() >= message.deadline) return this.release(message.delivery);
+    const { gate } = member;
+    gate.running++;
+    // Its consume timeout counts from now, not from when the engine handed it out.
+    if (held) this.out.post({ t: 'begin', delivery: message.delivery });
+    const delivery = reviveBytes(message.message);
+    postOutcome(
+      () => member.handler(delivery),
+      'handler',
+      ({ error }) => {
+        this.out.post({ t: 'settle', delivery: message.delivery, ...(error ? { error } : {}) });
+        gate.running--;
+        if (gate.waiting.length > 0) {
+          this.ready.add(gate);
+          this.scheduleDispatch();
+        }
+      },
+    );
+  }
+
+  private release(delivery: number): void {
+    this.out.post({ t: 'release', delivery });
   }
 
   private end(error: Error): void {
@@ -139,7 +208,7 @@ export class EngineThread {
         return;
       }
       case 'deliver':
-        return this.deliver(message.sub, message.delivery, reviveBytes(message.message));
+        return this.arrive(message);
       case 'check':
         return this.check(message.checker, message.check, reviveBytes(message.half));
       case 'progress':
@@ -152,18 +221,6 @@ export class EngineThread {
       case 'opened':
         return;
     }
-  }
-
-  private deliver(sub: number, delivery: number, message: Delivery): void {
-    const handler = this.handlers.get(sub);
-    postOutcome(
-      () => {
-        if (!handler) throw new EngineClosedError('deliver: the member has left');
-        return handler(message);
-      },
-      'handler',
-      ({ error }) => this.out.post({ t: 'settle', delivery, ...(error ? { error } : {}) }),
-    );
   }
 
   private check(checker: number, check: number, half: HalfMessage): void {
@@ -196,12 +253,42 @@ export class EngineThread {
     return this.state === 'open';
   }
 
-  addHandler(sub: number, handler: MessageHandler): void {
-    this.handlers.set(sub, handler);
+  /**
+   * A member's handler, run at most `prefetch` at a time; `memberId` when the caller chose one (subscriptions under
+   * one id share the limit, the largest they asked for). Returns the read-ahead to ask the engine for.
+   */
+  addMember(
+    sub: number,
+    handler: MessageHandler,
+    group: string,
+    memberId: string | undefined,
+    prefetch: number,
+  ): number {
+    const key = memberId === undefined ? `#${sub}` : `${group}\u0000${memberId}`;
+    let gate = this.gates.get(key);
+    if (!gate) {
+      gate = { limit: prefetch, running: 0, waiting: [] };
+      this.gates.set(key, gate);
+    }
+    gate.limit = Math.max(gate.limit, prefetch);
+    this.members.set(sub, { handler, gate, closing: false });
+    return prefetch;
   }
 
-  removeHandler(sub: number): void {
-    this.handlers.delete(sub);
+  /** Starts nothing more for `sub` and gives back what waits for it. */
+  closeMember(sub: number): void {
+    const member = this.members.get(sub);
+    if (!member) return;
+    member.closing = true;
+    const { gate } = member;
+    const kept = gate.waiting.filter((item) => item.message.sub !== sub);
+    for (const item of gate.waiting) if (item.message.sub === sub) this.release(item.message.delivery);
+    gate.waiting = kept;
+  }
+
+  removeMember(sub: number): void {
+    this.closeMember(sub);
+    this.members.delete(sub);
   }
 
   addChecker(id: number, checker: HalfMessageChecker): void {
@@ -216,6 +303,7 @@ export class EngineThread {
   async close(timeoutMs: number | undefined): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closing';
+    for (const sub of this.members.keys()) this.closeMember(sub);
     try {
       await this.request<void>((id) => ({ t: 'close', id, timeoutMs }));
     } finally {

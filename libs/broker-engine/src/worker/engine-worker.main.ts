@@ -1,5 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BrokerEngine } from '../broker-engine';
+import type { Handout } from '../consume/handout';
+import { resolveEngineOptions } from '../engine-options';
 import type { Delivery, EngineOptions, HalfMessage, Subscription, TransactionOutcome } from '../engine.types';
 import { SharedSkewClock } from './shared-skew-clock';
 import { TickPoster } from './tick-poster';
@@ -20,6 +22,9 @@ import {
  * messages. Handlers and transaction checkers stay in the application's thread: a delivery is posted there and its
  * outcome posted back, as a remote member's would be.
  */
+/** The outcome a released hand-out settles with; the engine ignores it, as it does a timed-out handler's. */
+const RELEASED = errorToWire(new Error('released unhandled'));
+
 function runEngineWorker(start: WorkerStart): void {
   const port = parentPort!;
   const out = new TickPoster<FromWorker>(port);
@@ -28,11 +33,12 @@ function runEngineWorker(start: WorkerStart): void {
   const subscriptions = new Map<number, Subscription>();
   const checkers = new Map<number, () => void>();
 
+  const clock = start.clockSkew ? new SharedSkewClock(start.clockSkew) : { now: () => Date.now() };
   let engine: BrokerEngine;
   try {
     engine = BrokerEngine.open({
       ...(start.options as unknown as EngineOptions),
-      ...(start.clockSkew ? { clock: new SharedSkewClock(start.clockSkew) } : {}),
+      ...(clock instanceof SharedSkewClock ? { clock } : {}),
       onError: (error) => out.post({ t: 'error', error: errorToWire(error) }),
       onWarning: (message) => out.post({ t: 'warning', message }),
     });
@@ -42,10 +48,21 @@ function runEngineWorker(start: WorkerStart): void {
   }
   port.postMessage([{ t: 'opened' }]);
 
-  const deliver = (sub: number, message: Delivery): Promise<void> =>
-    settlements.ask((delivery) =>
-      out.post({ t: 'deliver', sub, delivery, message: { ...message, body: compactBytes(message.body) } }),
-    );
+  const { consumeTimeoutMs } = resolveEngineOptions(start.options as unknown as EngineOptions);
+  // Hand-outs of deliveries not yet settled, for the application's thread to start or release.
+  const handouts = new Map<number, Handout>();
+
+  const deliver = (sub: number, message: Delivery, handout: Handout): Promise<void> =>
+    settlements.ask((delivery) => {
+      handouts.set(delivery, handout);
+      out.post({
+        t: 'deliver',
+        sub,
+        delivery,
+        deadline: clock.now() + consumeTimeoutMs,
+        message: { ...message, body: compactBytes(message.body) },
+      });
+    });
 
   const ask = (checker: number, half: HalfMessage): Promise<TransactionOutcome> =>
     answers.ask((check) => out.post({ t: 'check', checker, check, half: compactBytes(half) }));
@@ -70,10 +87,11 @@ function runEngineWorker(start: WorkerStart): void {
       }
       case 'subscribe':
         return answer(message.id, async () => {
-          const subscription = await engine.subscribe({
-            ...message.options,
-            handler: (delivery) => deliver(message.sub, delivery),
-          });
+          const subscription = await engine.subscribeReadingAhead(
+            message.options,
+            message.readAhead,
+            (delivery, handout) => deliver(message.sub, delivery, handout),
+          );
           subscriptions.set(message.sub, subscription);
           return { memberId: subscription.memberId };
         });
@@ -86,7 +104,16 @@ function runEngineWorker(start: WorkerStart): void {
       case 'assigned':
         return answer(message.id, () => subscriptions.get(message.sub)?.assignedQueues() ?? []);
       case 'settle':
+        handouts.delete(message.delivery);
         return settlements.reply(message.delivery, undefined, message.error);
+      case 'begin':
+        handouts.get(message.delivery)?.started();
+        return;
+      case 'release':
+        handouts.get(message.delivery)?.release();
+        handouts.delete(message.delivery);
+        // The hand-out is no longer current: the engine ignores this outcome.
+        return settlements.reply(message.delivery, undefined, RELEASED);
       case 'checker':
         return answer(message.id, () => {
           checkers.set(

@@ -2,6 +2,7 @@ import type { BrokerEngine } from '../broker-engine';
 import type { RedistributeOptions } from '../backlog/offset-reset-plan';
 import { resolveEngineOptions, type ResolvedEngineOptions } from '../engine-options';
 import type { EngineOptions, HalfMessageChecker, SubscribeOptions } from '../engine.types';
+import { SUBSCRIPTION_LIMITS, withinLimit } from '../consume/subscription-limits';
 import { InvalidArgumentError } from '../errors';
 import { EngineThread } from './engine-thread';
 import { SharedSkewClock } from './shared-skew-clock';
@@ -52,7 +53,8 @@ export class WorkerEngine {
     }
     const resolved = resolveEngineOptions(options);
     const start: WorkerStart = { options: cloneableOptions(options), clockSkew: options.clock?.skew };
-    return new WorkerEngine(await EngineThread.start(start, resolved), resolved);
+    const clock = options.clock ?? Date;
+    return new WorkerEngine(await EngineThread.start(start, resolved, () => clock.now()), resolved);
   }
 
   private call<M extends ForwardedMethod>(method: M, args: Parameters<BrokerEngine[M]>): Result<M> {
@@ -87,12 +89,26 @@ export class WorkerEngine {
       throw new InvalidArgumentError('subscribe needs a handler: an async function that takes one delivery.');
     }
     const sub = this.thread.newId();
-    this.thread.addHandler(sub, handler);
+    // An invalid prefetch is the engine's to refuse, with its own message.
+    const prefetch = request.prefetch ?? SUBSCRIPTION_LIMITS.prefetch.default;
+    const readAhead = this.thread.addMember(
+      sub,
+      handler,
+      request.group,
+      request.memberId,
+      withinLimit(prefetch, SUBSCRIPTION_LIMITS.prefetch) ? prefetch : 1,
+    );
     let joined: { memberId: string };
     try {
-      joined = await this.thread.request<{ memberId: string }>((id) => ({ t: 'subscribe', id, sub, options: request }));
+      joined = await this.thread.request<{ memberId: string }>((id) => ({
+        t: 'subscribe',
+        id,
+        sub,
+        options: request,
+        readAhead,
+      }));
     } catch (error) {
-      this.thread.removeHandler(sub);
+      this.thread.removeMember(sub);
       throw error;
     }
     let closing: Promise<void> | null = null;
@@ -102,11 +118,15 @@ export class WorkerEngine {
       memberId: joined.memberId,
       assignedQueues: () => this.thread.request<string[]>((id) => ({ t: 'assigned', id, sub })),
       close: (timeoutMs) => {
-        closing ??= (
-          this.thread.isOpen
-            ? this.thread.request<void>((id) => ({ t: 'unsubscribe', id, sub, timeoutMs }))
-            : Promise.resolve()
-        ).finally(() => this.thread.removeHandler(sub));
+        if (!closing) {
+          // What waits here for a free handler goes back to the engine first, so the close waits only for running ones.
+          this.thread.closeMember(sub);
+          closing = (
+            this.thread.isOpen
+              ? this.thread.request<void>((id) => ({ t: 'unsubscribe', id, sub, timeoutMs }))
+              : Promise.resolve()
+          ).finally(() => this.thread.removeMember(sub));
+        }
         return closing;
       },
     };

@@ -44,10 +44,14 @@ export type SubscribeRequest = Omit<SubscribeOptions, 'handler'>;
 export type ToWorker =
   | { t: 'call'; id: number; method: ForwardedMethod; args: unknown[] }
   | { t: 'redistribute'; id: number; args: unknown[]; progress: boolean }
-  | { t: 'subscribe'; id: number; sub: number; options: SubscribeRequest }
+  | { t: 'subscribe'; id: number; sub: number; options: SubscribeRequest; readAhead: number }
   | { t: 'unsubscribe'; id: number; sub: number; timeoutMs?: number }
   | { t: 'assigned'; id: number; sub: number }
   | { t: 'settle'; delivery: number; error?: WireError }
+  /** A delivery held for a free handler starts now. */
+  | { t: 'begin'; delivery: number }
+  /** A delivery held for a free handler goes back unhandled (its member is closing, or it waited past its timeout). */
+  | { t: 'release'; delivery: number }
   | { t: 'checker'; id: number; checker: number; producerGroup: string }
   | { t: 'unchecker'; id: number; checker: number }
   | { t: 'answer'; check: number; outcome?: TransactionOutcome; error?: WireError }
@@ -57,7 +61,8 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'opened'; error?: WireError }
   | { t: 'result'; id: number; value?: unknown; error?: WireError }
-  | { t: 'deliver'; sub: number; delivery: number; message: Delivery }
+  /** `deadline`: when the engine redelivers it unless its handler has started or ended (the engine's clock). */
+  | { t: 'deliver'; sub: number; delivery: number; deadline: number; message: Delivery }
   | { t: 'check'; checker: number; check: number; half: HalfMessage }
   | { t: 'progress'; id: number; moved: number }
   | { t: 'error'; error: WireError }
