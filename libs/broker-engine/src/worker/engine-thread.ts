@@ -12,6 +12,13 @@ import {
   type WorkerStart,
 } from './worker-wire';
 
+/**
+ * The most a member reads ahead: as many messages as its prefetch, up to this. A round trip between the threads
+ * lasts a fraction of a millisecond, which a few dozen messages cover at tens of thousands a second; a large prefetch
+ * would otherwise hold twice its messages in memory.
+ */
+const MAX_READ_AHEAD = 256;
+
 /** How long one turn of the event loop starts handlers before it lets timers and I/O run. */
 const DISPATCH_SLICE_MS = 0.25;
 
@@ -32,6 +39,7 @@ interface MemberGate {
 interface Member {
   handler: MessageHandler;
   gate: MemberGate;
+  gateKey: string;
   /** Its close has begun: it starts nothing more, and what still comes for it goes back to the engine. */
   closing: boolean;
 }
@@ -271,8 +279,8 @@ export class EngineThread {
       this.gates.set(key, gate);
     }
     gate.limit = Math.max(gate.limit, prefetch);
-    this.members.set(sub, { handler, gate, closing: false });
-    return prefetch;
+    this.members.set(sub, { handler, gate, gateKey: key, closing: false });
+    return Math.min(prefetch, MAX_READ_AHEAD);
   }
 
   /** Starts nothing more for `sub` and gives back what waits for it. */
@@ -287,8 +295,13 @@ export class EngineThread {
   }
 
   removeMember(sub: number): void {
+    const member = this.members.get(sub);
+    if (!member) return;
     this.closeMember(sub);
     this.members.delete(sub);
+    for (const other of this.members.values()) if (other.gate === member.gate) return;
+    this.gates.delete(member.gateKey);
+    this.ready.delete(member.gate);
   }
 
   addChecker(id: number, checker: HalfMessageChecker): void {
