@@ -137,6 +137,15 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetResul
       );
       pass = pass === null ? ok : pass && ok;
     }
+    // The default path decides; the same with the engine on its own thread is shown beside it.
+    const worker: string[] = [];
+    for (const db of ['sqlite', 'postgres']) {
+      const result = get(`commit-to-handler.${db}.worker.rate1000`);
+      if (result?.p50Ms != null && result.p99Ms != null) {
+        worker.push(`${db} p50 ${formatMs(result.p50Ms)} ms, p99 ${formatMs(result.p99Ms)} ms`);
+      }
+    }
+    if (worker.length > 0) parts.push(`with \`thread: 'worker'\`: ${worker.join('; ')}`);
     targets.push({ id: 'd', text, measured: parts.join('; '), pass });
   }
 

@@ -19,6 +19,9 @@ class Arrivals {
   readonly at = new Map<string, number>();
 }
 
+/** Where the embedded engine runs: the framework's default (`main`), or a thread of its own. */
+type EngineThread = 'main' | 'worker';
+
 @Injectable()
 class PaymentHandler {
   constructor(@Inject(ARRIVALS) private readonly arrivals: Arrivals) {}
@@ -31,14 +34,26 @@ class PaymentHandler {
 
 @Module({})
 class CommitToHandlerAppModule {
-  static with(options: { db: BenchDatabase; dataDir: string; keyPrefix: string; arrivals: Arrivals }): DynamicModule {
+  static with(options: {
+    db: BenchDatabase;
+    dataDir: string;
+    thread: EngineThread;
+    keyPrefix: string;
+    arrivals: Arrivals;
+  }): DynamicModule {
     return {
       module: CommitToHandlerAppModule,
       imports: [
         ReliableMqModule.forRoot({
           producerGroup: 'bench-orders',
           dataSource: options.db.dataSource,
-          transport: { kind: 'embedded', dataDir: options.dataDir, flush: 'sync', topics: [TOPIC] },
+          transport: {
+            kind: 'embedded',
+            dataDir: options.dataDir,
+            flush: 'sync',
+            thread: options.thread,
+            topics: [TOPIC],
+          },
           dedup: { store: 'redis', url: REDIS_URL, keyPrefix: options.keyPrefix },
           consumers: { startFrom: 'earliest' },
         }),
@@ -55,20 +70,20 @@ class CommitToHandlerAppModule {
  * `@MqConsumer` with Redis dedup on the order id. Latency runs from the moment the business commit returned to the
  * moment the handler ran.
  */
-function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', durationMs: number) {
+function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', thread: EngineThread, durationMs: number) {
   return async (round: number): Promise<Sample> => {
-    const dir = freshDir(ctx, `c2h-${kind}`);
-    const keyPrefix = `rmq:bench:${ctx.runId}:${kind}:${round}:`;
+    const dir = freshDir(ctx, `c2h-${kind}-${thread}`);
+    const keyPrefix = `rmq:bench:${ctx.runId}:${kind}:${thread}:${round}:`;
     let db: BenchDatabase | undefined;
     let app: INestApplicationContext | undefined;
     try {
       db =
         kind === 'sqlite'
           ? await openSqliteDatabase(dir.dir)
-          : await openPostgresDatabase(`rmq_bench_${ctx.runId}_c2h_${round}`);
+          : await openPostgresDatabase(`rmq_bench_${ctx.runId}_c2h_${thread}_${round}`);
       const arrivals = new Arrivals();
       app = await NestFactory.createApplicationContext(
-        CommitToHandlerAppModule.with({ db, dataDir: `${dir.dir}/broker`, keyPrefix, arrivals }),
+        CommitToHandlerAppModule.with({ db, dataDir: `${dir.dir}/broker`, thread, keyPrefix, arrivals }),
         { logger: ['error'] },
       );
       await app.init();
@@ -159,18 +174,23 @@ function commitToHandlerRun(ctx: BenchContext, kind: 'sqlite' | 'postgres', dura
 
 export function commitToHandlerSuite(ctx: BenchContext): Suite {
   const duration = ctx.size({ full: 10_000, quick: 2000, smoke: 300 });
-  const measurement = (kind: 'sqlite' | 'postgres'): Measurement => ({
-    name: `commit-to-handler.${kind}.rate1000`,
+  const measurement = (kind: 'sqlite' | 'postgres', thread: EngineThread): Measurement => ({
+    name: thread === 'main' ? `commit-to-handler.${kind}.rate1000` : `commit-to-handler.${kind}.worker.rate1000`,
     group: 7,
-    title: `Commit to handler at ${RATE.toLocaleString('en-US')} msg/s: business DB ${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, outbox, relay, engine (sync), Redis dedup`,
+    title: `Commit to handler at ${RATE.toLocaleString('en-US')} msg/s: business DB ${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, outbox, relay, engine (sync${thread === 'worker' ? ", thread: 'worker'" : ''}), Redis dedup`,
     requires: kind === 'sqlite' ? ['redis'] : ['redis', 'postgres'],
     latencyOf: 'business commit returned to handler called',
-    run: commitToHandlerRun(ctx, kind, duration),
+    run: commitToHandlerRun(ctx, kind, thread, duration),
   });
   return {
     id: 'commit-to-handler',
     title: 'Scenario 7: commit to handler through outbox, relay and engine',
     rounds: ctx.size({ full: 2, quick: 1, smoke: 1 }),
-    measurements: [measurement('sqlite'), measurement('postgres')],
+    measurements: [
+      measurement('sqlite', 'main'),
+      measurement('sqlite', 'worker'),
+      measurement('postgres', 'main'),
+      measurement('postgres', 'worker'),
+    ],
   };
 }
