@@ -271,6 +271,7 @@ describe('the sample under npm start, observed', () => {
     expect(failures).toHaveLength(2);
     for (const [index, entry] of failures.entries()) {
       expect(entry.message).toContain(`ChargeOrderConsumer.charge failed (attempt ${index + 1})`);
+      expect(entry.message).toContain('; it will be retried');
       expect(entry.message).toContain(
         `[message=${messageId} topic=order.created group=payment-service key=${id} trace=${create!.traceId}]`,
       );

@@ -40,6 +40,7 @@ export async function createConsoleApp(options: ConsoleAppOptions): Promise<INes
   const app = await NestFactory.create<NestExpressApplication>(ConsoleAppModule.forRoot(options), {
     bodyParser: false,
     abortOnError: false,
+    forceCloseConnections: true,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   try {

@@ -22,6 +22,8 @@ export async function createServiceApp(module: DynamicModule, options: ServiceHo
   const app = await NestFactory.create<NestExpressApplication>(module, {
     bodyParser: false,
     abortOnError: false,
+    // A client's keep-alive connection would otherwise hold the shutdown, and the service would keep taking orders.
+    forceCloseConnections: true,
     logger: serviceLogger(options.logger),
   });
   try {

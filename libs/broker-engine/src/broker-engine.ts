@@ -376,6 +376,7 @@ export class BrokerEngine {
     this.parts.committer.stop();
     this.state = 'closed';
     this.db.close();
+    this.parts.lock.release();
   }
 }
 

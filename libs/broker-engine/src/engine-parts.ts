@@ -14,6 +14,7 @@ import { RetentionSweeper } from './retention/retention-sweeper';
 import { RateMeters } from './stats/rate-meters';
 import { DiskGuard } from './storage/disk-guard';
 import { MessageStore } from './storage/message-store';
+import type { DirectoryLock } from './storage/directory-lock';
 import { openDatabase } from './storage/open-database';
 import { TopicAdmission } from './topics/topic-admission';
 import { TopicRegistry } from './topics/topic-registry';
@@ -27,6 +28,8 @@ const FETCH_BATCH = 64;
 /** The parts of an open engine, all on one database and one group commit. */
 export interface EngineParts {
   db: BetterSqlite3.Database;
+  /** Held from open to close: no other engine opens this data directory meanwhile. */
+  lock: DirectoryLock;
   store: MessageStore;
   topics: TopicRegistry;
   admission: TopicAdmission;
@@ -61,7 +64,7 @@ export interface EngineLifecycle {
  */
 export function assembleEngineParts(options: ResolvedEngineOptions, lifecycle: EngineLifecycle): EngineParts {
   const now = (): number => options.clock.now();
-  const db = openDatabase(options);
+  const { db, lock } = openDatabase(options);
   const store = new MessageStore(db);
   const topics = new TopicRegistry(db);
   const admission = new TopicAdmission(db, topics, options, now);
@@ -159,6 +162,7 @@ export function assembleEngineParts(options: ResolvedEngineOptions, lifecycle: E
   });
   return {
     db,
+    lock,
     store,
     topics,
     admission,

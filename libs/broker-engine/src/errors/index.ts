@@ -12,3 +12,5 @@ export * from './dead-letter-not-found.error';
 export * from './transaction-not-found.error';
 export * from './transaction-state.error';
 export * from './missing-dependency.error';
+export * from './data-directory-in-use.error';
+export * from './data-directory-unusable.error';

@@ -9,7 +9,11 @@ import { NonRetryableError } from '../errors';
 import type { ResolvedReliableMqOptions } from '../reliable-mq-options.resolver';
 import type { InboundMessage, Transport, TransportSubscription } from '../transport/transport.interface';
 import { isTransportUnavailable } from '../transport/transport-unavailability';
-import { MessagingTelemetry, type ConsumerTelemetryTarget } from '../observability/messaging-telemetry';
+import {
+  MessagingTelemetry,
+  type ConsumerTelemetryTarget,
+  type FailureFate,
+} from '../observability/messaging-telemetry';
 import { ConsumerExplorer, type DiscoveredHandler } from './consumer-explorer.service';
 import { failureFate, type RetrySettings } from './failure-fate';
 import type { MessageContext } from './message-context.interface';
@@ -30,6 +34,21 @@ const MAX_DEDUP_KEY_LENGTH = 512;
  * soon as the transport reports a connection (and again at the next one, for a handler whose subscribe was cut off).
  * From then on the transport keeps them subscribed across reconnections.
  */
+/** What happens next to a failed delivery, for its log line. */
+function fateText(fate: FailureFate): string {
+  if (fate.kind === 'retry') return 'it will be retried';
+  return fate.reason === 'non_retryable'
+    ? 'it goes to the dead-letter queue (non-retryable)'
+    : 'it goes to the dead-letter queue (retries used up)';
+}
+
+/** Thrown inside the dedup store's unit of work, which then rolls back, when the shutdown began first. */
+class NotStartedAtShutdown extends Error {
+  constructor() {
+    super('the application is shutting down; the message goes back to the broker unhandled');
+  }
+}
+
 @Injectable()
 export class ConsumerRunner {
   private readonly logger = new EscapingLogger('ReliableMqConsumers');
@@ -208,21 +227,29 @@ export class ConsumerRunner {
     const tracking = this.trackingOf(handler);
     const processing = this.telemetry.startProcess(tracking.target, message);
     this.inflight++;
+    let notStarted = false;
     try {
       const duplicate = await processing.run(() => this.dispatch(handler, message, processing.dedupKey));
       processing.done(duplicate);
       if (duplicate) counter.duplicates++;
       else counter.handled++;
     } catch (error) {
-      processing.failed(error, failureFate(error, message.attempt, tracking.retry));
+      if (error instanceof NotStartedAtShutdown) {
+        notStarted = true;
+        return;
+      }
+      const fate = failureFate(error, message.attempt, tracking.retry);
+      processing.failed(error, fate);
       counter.failed++;
       this.logger.warn(
-        `${handler.name} failed (attempt ${message.attempt + 1}): ${(error as Error)?.message ?? String(error)}` +
+        `${handler.name} failed (attempt ${message.attempt + 1}): ${(error as Error)?.message ?? String(error)}; ${fateText(fate)}` +
           messageLogFields({ ...message, group: handler.options.group }),
       );
       throw error;
     } finally {
       this.inflight--;
+      // Never settled: the subscription's close gives the message back to the broker, and no attempt is counted.
+      if (notStarted) await new Promise<never>(() => undefined);
     }
   }
 
@@ -248,6 +275,9 @@ export class ConsumerRunner {
       handler.methodName
     ]!;
     const outcome = await this.dedup.execute(handler.options.group, dedupKey, async (manager) => {
+      // A delivery that waited (for the dedup store's transaction, a connection) until the shutdown began does not
+      // start: the shutdown waits only for the handlers already running.
+      if (this.stopped) throw new NotStartedAtShutdown();
       await method.call(handler.instance, payload, { ...base, dedupKey, manager });
     });
     if (outcome !== 'duplicate') return false;

@@ -15,8 +15,25 @@ interface BuiltInTransport<Options> {
   create(options: Options, context: TransportFactoryContext): ReturnType<TransportFactory>;
 }
 
+/** The options of the embedded transport: a name outside these is a typo that would otherwise change nothing. */
+const EMBEDDED_OPTION_NAMES: ReadonlyArray<keyof EmbeddedTransportOptions> = [
+  'kind',
+  'dataDir',
+  'sharedEngine',
+  'thread',
+  'flush',
+  'topics',
+  'engine',
+];
+
 const embedded: BuiltInTransport<EmbeddedTransportOptions> = {
   check(options, fix) {
+    const unknown = Object.keys(options).filter((name) => !(EMBEDDED_OPTION_NAMES as readonly string[]).includes(name));
+    if (unknown.length > 0) {
+      fix(
+        `transport has no option ${unknown.map((name) => JSON.stringify(name)).join(', ')} for kind "embedded"; its options are ${EMBEDDED_OPTION_NAMES.join(', ')}.`,
+      );
+    }
     if (!options.sharedEngine && (typeof options.dataDir !== 'string' || options.dataDir.trim() === '')) {
       fix('transport.dataDir must be the directory for the embedded broker data, e.g. "./data/broker".');
     }

@@ -211,4 +211,22 @@ describe('a transport of its own, through a factory', () => {
       /transport.kind "kafka" is not available; use "embedded", "remote" or "rabbitmq", or pass a factory/,
     );
   });
+
+  it('names a misspelt embedded option instead of ignoring it', async () => {
+    const error = await startupErrorOf(
+      {
+        imports: [
+          ReliableMqModule.forRoot({
+            producerGroup: 'svc',
+            transport: { kind: 'embedded', dataDir: 'unused', threads: 'worker' } as never,
+          }),
+        ],
+      },
+      cleanups,
+    );
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(
+      /transport has no option "threads" for kind "embedded"; its options are kind, dataDir, sharedEngine, thread, flush, topics, engine\./,
+    );
+  });
 });
