@@ -5,6 +5,7 @@ import { backlogTopicOf, retryTopicOf } from '../util/names';
 import { allocateEvenly } from './allocate';
 import { originTopicOf, toDelivery } from './delivery-mapper';
 import { DeliveryPacer } from './delivery-pacer';
+import { DeliveryReleasedError } from '../errors';
 import type { GroupContext } from './group-context';
 import { GroupQueues } from './group-queues';
 import type { Handout } from './handout';
@@ -282,21 +283,29 @@ export class ConsumerGroup {
       },
       release: () => {
         const entry = current();
-        if (!entry) return;
-        queue.inflight.delete(offset);
-        member.released();
-        const count = queue.deliveryCounts.get(offset);
-        if (count !== undefined && count > 1) queue.deliveryCounts.set(offset, count - 1);
-        else queue.deliveryCounts.delete(offset);
-        queue.putBack(entry.row);
-        this.schedulePump();
+        if (entry) this.release(member, queue, offset, entry);
       },
     };
+  }
+
+  /** Puts a message back as if it had never been handed out: no failure and no delivery counted. */
+  private release(member: MemberRuntime, queue: QueueRuntime, offset: number, entry: InFlight): void {
+    queue.inflight.delete(offset);
+    member.released();
+    const count = queue.deliveryCounts.get(offset);
+    if (count !== undefined && count > 1) queue.deliveryCounts.set(offset, count - 1);
+    else queue.deliveryCounts.delete(offset);
+    queue.putBack(entry.row);
+    this.schedulePump();
   }
 
   private complete(member: MemberRuntime, queue: QueueRuntime, offset: number, token: number, error: unknown): void {
     const entry = queue.inflight.get(offset);
     const current = entry !== undefined && entry.token === token;
+    if (error instanceof DeliveryReleasedError) {
+      if (current) this.release(member, queue, offset, entry);
+      return;
+    }
     if (current) {
       queue.inflight.delete(offset);
       member.released();

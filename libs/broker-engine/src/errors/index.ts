@@ -14,3 +14,4 @@ export * from './transaction-state.error';
 export * from './missing-dependency.error';
 export * from './data-directory-in-use.error';
 export * from './data-directory-unusable.error';
+export * from './delivery-released.error';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerEngine, DATABASE_FILE, SCHEMA_VERSION, SchemaVersionError, type Delivery } from '@reliable-mq/engine';
 import { EngineKit, tempDataDir, text, until } from '../../test/engine-test-kit';
+import { LOCK_FILE } from './directory-lock';
 
 /** Reads a pragma through a connection of its own, as an operator's tool would. */
 function pragmaOf(dir: string, name: string): unknown {
@@ -94,7 +95,12 @@ describe('durable storage', () => {
       expect(error.message).toContain(`schema version ${SCHEMA_VERSION + 1}`);
 
       expect(readFileSync(file).equals(before)).toBe(true);
-      expect(readdirSync(dir).sort()).toEqual(filesBefore);
+      // Beside the untouched database, only the lock the refused engine held while it looked.
+      expect(
+        readdirSync(dir)
+          .filter((name) => name !== LOCK_FILE)
+          .sort(),
+      ).toEqual(filesBefore);
       expect(pragmaOf(dir, 'user_version')).toBe(SCHEMA_VERSION + 1);
       expect(pragmaOf(dir, 'journal_mode')).toBe(journal);
     });

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { EscapingLogger } from '../logging/escaping-logger';
 import { messageLogFields } from '../logging/message-log-fields';
-import { uuidv7 } from '@reliable-mq/engine';
+import { DeliveryReleasedError, uuidv7 } from '@reliable-mq/engine';
 import { hostname } from 'node:os';
 import { RELIABLE_MQ_DEDUP_STORE, RELIABLE_MQ_OPTIONS, RELIABLE_MQ_TRANSPORT } from '../constants';
 import type { DedupStore } from '../dedup/dedup-store.interface';
@@ -235,6 +235,7 @@ export class ConsumerRunner {
       else counter.handled++;
     } catch (error) {
       if (error instanceof NotStartedAtShutdown) {
+        if (this.transport.releasesDeliveries) throw new DeliveryReleasedError(error.message);
         notStarted = true;
         return;
       }
@@ -248,7 +249,7 @@ export class ConsumerRunner {
       throw error;
     } finally {
       this.inflight--;
-      // Never settled: the subscription's close gives the message back to the broker, and no attempt is counted.
+      // Never settled: the subscription's close gives the message back to the broker when its timeout ends.
       if (notStarted) await new Promise<never>(() => undefined);
     }
   }

@@ -129,6 +129,9 @@ export class EmbeddedTransport implements Transport {
     return results.map((result) => ({ id: result.messageId, duplicate: result.duplicate }));
   }
 
+  /** The engine takes a delivery back when its handler rejects with DeliveryReleasedError. */
+  readonly releasesDeliveries = true;
+
   async subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription> {
     const subscription = await this.running.subscribe({
       group: spec.group,

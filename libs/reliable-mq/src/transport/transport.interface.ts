@@ -229,6 +229,12 @@ export interface Transport {
   ensureTopic(topic: string): Promise<void>;
   publish(batch: readonly TransportMessage[]): Promise<TransportConfirm[]>;
   subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription>;
+  /**
+   * True when a handler may reject with the engine's `DeliveryReleasedError` to give a delivery back unhandled: the
+   * broker delivers it again without counting an attempt. The consumers do so at shutdown with deliveries that had
+   * not started; on a transport without it they leave those unsettled, and the subscription's close gives them back.
+   */
+  readonly releasesDeliveries?: boolean;
   readonly deadLetters: DeadLetterOperations;
   /** Present when the broker supports transactional (half) messages; see TransactionalOperations. */
   readonly transactions?: TransactionalOperations;

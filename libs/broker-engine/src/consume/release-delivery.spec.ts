@@ -1,0 +1,54 @@
+import { BrokerEngine, DeliveryReleasedError, WorkerEngine, type Delivery } from '@reliable-mq/engine';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDataDir, until } from '../../test/engine-test-kit';
+
+type AnyEngine = BrokerEngine | WorkerEngine;
+
+const HOSTS: Array<{ name: string; open: (dataDir: string) => Promise<AnyEngine> }> = [
+  { name: 'in this thread', open: async (dataDir) => BrokerEngine.open({ dataDir, minFreeDiskBytes: 0 }) },
+  { name: 'on a worker thread', open: (dataDir) => WorkerEngine.open({ dataDir, minFreeDiskBytes: 0 }) },
+];
+
+/** A handler that rejects with DeliveryReleasedError gives its message back: no failure, no delivery counted. */
+describe.each(HOSTS)('a released delivery, engine $name', (host) => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('comes back as a first delivery, with no retry copy and nothing in the DLQ', async () => {
+    const temp = tempDataDir();
+    const engine = await host.open(temp.dir);
+    cleanups.push(temp.cleanup, () => engine.close(1000));
+    await engine.createTopic('t', { queueCount: 1 });
+    const seen: Delivery[] = [];
+    await engine.subscribe({
+      group: 'g',
+      topic: 't',
+      handler: async (delivery) => {
+        seen.push(delivery);
+        if (seen.length === 1) throw new DeliveryReleasedError('not now');
+      },
+    });
+    await engine.publish([{ topic: 't', body: 'once' }]);
+    await until(() => seen.length === 2, 5000, 'the released message to come back');
+    expect(
+      seen.map(({ messageId, deliveryCount, reconsumeTimes, sourceTopic }) => ({
+        messageId,
+        deliveryCount,
+        reconsumeTimes,
+        sourceTopic,
+      })),
+    ).toEqual([
+      { messageId: seen[0]!.messageId, deliveryCount: 1, reconsumeTimes: 0, sourceTopic: 't' },
+      { messageId: seen[0]!.messageId, deliveryCount: 1, reconsumeTimes: 0, sourceTopic: 't' },
+    ]);
+    await until(
+      async () => (await engine.stats()).groups.every((group) => group.inFlight === 0 && group.lag === 0),
+      5000,
+      'the second delivery to be acked',
+    );
+    expect((await engine.listDeadLetters({ group: 'g' })).total).toBe(0);
+    expect(seen).toHaveLength(2);
+  });
+});
