@@ -57,6 +57,20 @@ describe('WorkerEngine read-ahead', () => {
     return engine;
   }
 
+  /** A member with prefetch 1, handed `first` (running) and `second` (held behind it), on a clock the test moves. */
+  async function oneRunningOneHeld(): Promise<{ clock: SkewedClock; engine: WorkerEngine; held: HeldHandlers }> {
+    const clock = new SkewedClock();
+    const engine = await open({ clock });
+    const held = new HeldHandlers();
+    await engine.subscribe({ group: 'g', topic: 't', prefetch: 1, handler: held.handler });
+    await engine.publish([
+      { topic: 't', body: 'first' },
+      { topic: 't', body: 'second' },
+    ]);
+    await until(async () => (await inFlight(engine)) === 2, 5000, 'both messages to be handed out');
+    return { clock, engine, held };
+  }
+
   async function inFlight(engine: WorkerEngine): Promise<number> {
     const stats = await engine.stats();
     return stats.groups.filter((group) => group.group === 'g').reduce((sum, group) => sum + group.inFlight, 0);
@@ -79,15 +93,7 @@ describe('WorkerEngine read-ahead', () => {
   });
 
   it("counts a held message's consume timeout from its handler's start, not from its hand-out", async () => {
-    const clock = new SkewedClock();
-    const engine = await open({ clock });
-    const held = new HeldHandlers();
-    await engine.subscribe({ group: 'g', topic: 't', prefetch: 1, handler: held.handler });
-    await engine.publish([
-      { topic: 't', body: 'first' },
-      { topic: 't', body: 'second' },
-    ]);
-    await until(async () => (await inFlight(engine)) === 2, 5000, 'both messages to be handed out');
+    const { clock, engine, held } = await oneRunningOneHeld();
     clock.advance(CONSUME_TIMEOUT_MS * 0.75);
     await engine.runMaintenance();
     await held.release('first');
@@ -102,15 +108,7 @@ describe('WorkerEngine read-ahead', () => {
   });
 
   it('never starts a held message on a hand-out the engine has timed out: the copy handed out again runs once', async () => {
-    const clock = new SkewedClock();
-    const engine = await open({ clock });
-    const held = new HeldHandlers();
-    await engine.subscribe({ group: 'g', topic: 't', prefetch: 1, handler: held.handler });
-    await engine.publish([
-      { topic: 't', body: 'first' },
-      { topic: 't', body: 'second' },
-    ]);
-    await until(async () => (await inFlight(engine)) === 2, 5000, 'both messages to be handed out');
+    const { clock, engine, held } = await oneRunningOneHeld();
     // Both time out: the running one and the one held behind it are handed out again, and wait behind it.
     clock.advance(CONSUME_TIMEOUT_MS + 1);
     await engine.runMaintenance();
