@@ -3,8 +3,7 @@ import type { Delivery } from '../engine.types';
 /**
  * One message handed to a member that holds some of its messages before their handlers start (the worker engine's
  * read-ahead). Without it, a message's consume timeout counts from its hand-out, and it leaves the member only through
- * its handler's outcome or that timeout.
- * @internal
+ * its handler's outcome or that timeout. Not exported from the package: the worker engine's own.
  */
 export interface Handout {
   /**
@@ -19,5 +18,5 @@ export interface Handout {
   release(): void;
 }
 
-/** A handler that is given each message's hand-out with it. @internal */
+/** A handler that is given each message's hand-out with it. */
 export type HandoutHandler = (delivery: Delivery, handout: Handout) => Promise<void>;

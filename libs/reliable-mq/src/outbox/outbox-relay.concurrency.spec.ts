@@ -42,7 +42,9 @@ class RecordingStore extends DelegatingOutboxStore {
   private readonly open = new Map<number, Claim>();
 
   override async claim(request: ClaimRequest): Promise<ClaimedRow[]> {
-    const at = performance.now();
+    // The lease starts at the relay's `now`, which it took before this call; on a loaded machine that can be
+    // milliseconds earlier, and a claim noted later would make a lawful takeover look early.
+    const at = performance.now() - Math.max(0, Date.now() - request.now);
     const rows = await this.inner.claim(request);
     for (const row of rows) {
       const claim: Claim = { id: row.id, relay: this.relay, at, releasedAt: Number.POSITIVE_INFINITY };
