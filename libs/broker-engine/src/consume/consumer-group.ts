@@ -248,10 +248,11 @@ export class ConsumerGroup {
     queue.deliveryCounts.set(offset, count);
     const token = ++this.tokens;
     const serial = this.isSerial(member, queue);
+    const deadline = this.ctx.clock.now() + this.ctx.consumeTimeoutMs;
     queue.inflight.set(offset, {
       token,
       member,
-      deadline: this.ctx.clock.now() + this.ctx.consumeTimeoutMs,
+      deadline,
       row,
       serial,
       retry: sub.retry,
@@ -261,7 +262,7 @@ export class ConsumerGroup {
     // Orderly retries happen in place, so the copy's header does not count them; the held failures do.
     if (serial) delivery.reconsumeTimes += queue.heldFailures;
     this.ctx.onDelivered(this.name, delivery.topic);
-    const handout = sub.handouts ? this.handout(member, queue, offset, token) : undefined;
+    const handout = sub.handouts ? this.handout(queue, offset, token, deadline) : undefined;
     Promise.resolve()
       .then(() => (handout ? sub.handler(delivery, handout) : (sub.handler as MessageHandler)(delivery)))
       .then(
@@ -270,20 +271,14 @@ export class ConsumerGroup {
       );
   }
 
-  private handout(member: MemberRuntime, queue: QueueRuntime, offset: number, token: number): Handout {
-    const current = (): InFlight | undefined => {
-      const entry = queue.inflight.get(offset);
-      return entry?.token === token ? entry : undefined;
-    };
+  private handout(queue: QueueRuntime, offset: number, token: number, deadline: number): Handout {
     return {
+      deadline,
       started: () => {
-        const entry = current();
-        if (entry) entry.deadline = this.ctx.clock.now() + this.ctx.consumeTimeoutMs;
-        return entry !== undefined;
-      },
-      release: () => {
-        const entry = current();
-        if (entry) this.release(member, queue, offset, entry);
+        const entry = queue.inflight.get(offset);
+        if (entry?.token !== token) return false;
+        entry.deadline = this.ctx.clock.now() + this.ctx.consumeTimeoutMs;
+        return true;
       },
     };
   }

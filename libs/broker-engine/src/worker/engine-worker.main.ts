@@ -1,8 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BrokerEngine } from '../broker-engine';
 import type { Handout } from '../consume/handout';
-import { resolveEngineOptions } from '../engine-options';
 import type { Delivery, EngineOptions, HalfMessage, Subscription, TransactionOutcome } from '../engine.types';
+import { DeliveryReleasedError } from '../errors';
 import { SharedSkewClock } from './shared-skew-clock';
 import { TickPoster } from './tick-poster';
 import {
@@ -22,8 +22,8 @@ import {
  * messages. Handlers and transaction checkers stay in the application's thread: a delivery is posted there and its
  * outcome posted back, as a remote member's would be.
  */
-/** The outcome a released hand-out settles with; the engine ignores it, as it does a timed-out handler's. */
-const RELEASED = errorToWire(new Error('released unhandled'));
+/** The outcome of a delivery the application's thread gives back unhandled: the engine takes the message back. */
+const RELEASED = errorToWire(new DeliveryReleasedError('given back unhandled by the application thread'));
 
 function runEngineWorker(start: WorkerStart): void {
   const port = parentPort!;
@@ -33,12 +33,11 @@ function runEngineWorker(start: WorkerStart): void {
   const subscriptions = new Map<number, Subscription>();
   const checkers = new Map<number, () => void>();
 
-  const clock = start.clockSkew ? new SharedSkewClock(start.clockSkew) : { now: () => Date.now() };
   let engine: BrokerEngine;
   try {
     engine = BrokerEngine.open({
       ...(start.options as unknown as EngineOptions),
-      ...(clock instanceof SharedSkewClock ? { clock } : {}),
+      ...(start.clockSkew ? { clock: new SharedSkewClock(start.clockSkew) } : {}),
       onError: (error) => out.post({ t: 'error', error: errorToWire(error) }),
       onWarning: (message) => out.post({ t: 'warning', message }),
     });
@@ -48,8 +47,7 @@ function runEngineWorker(start: WorkerStart): void {
   }
   port.postMessage([{ t: 'opened' }]);
 
-  const { consumeTimeoutMs } = resolveEngineOptions(start.options as unknown as EngineOptions);
-  // Hand-outs of deliveries not yet settled, for the application's thread to start or release.
+  // Hand-outs of deliveries not yet settled, for the application's thread to start.
   const handouts = new Map<number, Handout>();
 
   const deliver = (sub: number, message: Delivery, handout: Handout): Promise<void> =>
@@ -59,7 +57,7 @@ function runEngineWorker(start: WorkerStart): void {
         t: 'deliver',
         sub,
         delivery,
-        deadline: clock.now() + consumeTimeoutMs,
+        deadline: handout.deadline,
         message: { ...message, body: compactBytes(message.body) },
       });
     });
@@ -110,9 +108,7 @@ function runEngineWorker(start: WorkerStart): void {
         handouts.get(message.delivery)?.started();
         return;
       case 'release':
-        handouts.get(message.delivery)?.release();
         handouts.delete(message.delivery);
-        // The hand-out is no longer current: the engine ignores this outcome.
         return settlements.reply(message.delivery, undefined, RELEASED);
       case 'checker':
         return answer(message.id, () => {

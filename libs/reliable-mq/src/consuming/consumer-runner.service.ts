@@ -227,7 +227,6 @@ export class ConsumerRunner {
     const tracking = this.trackingOf(handler);
     const processing = this.telemetry.startProcess(tracking.target, message);
     this.inflight++;
-    let notStarted = false;
     try {
       const duplicate = await processing.run(() => this.dispatch(handler, message, processing.dedupKey));
       processing.done(duplicate);
@@ -236,8 +235,8 @@ export class ConsumerRunner {
     } catch (error) {
       if (error instanceof NotStartedAtShutdown) {
         if (this.transport.releasesDeliveries) throw new DeliveryReleasedError(error.message);
-        notStarted = true;
-        return;
+        // Never settled: the subscription's close gives the message back to the broker when its timeout ends.
+        return new Promise<never>(() => undefined);
       }
       const fate = failureFate(error, message.attempt, tracking.retry);
       processing.failed(error, fate);
@@ -249,8 +248,6 @@ export class ConsumerRunner {
       throw error;
     } finally {
       this.inflight--;
-      // Never settled: the subscription's close gives the message back to the broker when its timeout ends.
-      if (notStarted) await new Promise<never>(() => undefined);
     }
   }
 
