@@ -5,7 +5,9 @@ export class UnknownTopicError extends ReliableMqError {
 
   constructor(readonly topic: string) {
     super(
-      `Topic "${topic}" does not exist. Create it with createTopic() or open the engine with autoCreateTopics: true.`,
+      `Topic "${topic}" does not exist. Create it first: list it in transport.topics (ReliableMqModule), in ` +
+        `BROKER_TOPICS (standalone broker), or call createTopic() on the engine; or let the engine create topics on ` +
+        `first use with autoCreateTopics: true.`,
     );
   }
 }
