@@ -70,13 +70,32 @@ function registerBatchCases(kind: InboxTestDatabaseKind): void {
     }
   });
 
+  it('gathers the messages handed out in one turn into one transaction, the first of them included', async () => {
+    const prefix = `g-${randomUUID().slice(0, 6)}-`;
+    const store = new DbDedupStore(database.dataSource, { batch: { maxMessages: 32, maxInFlight: 2 } });
+    const transactions = countTransactions(database.dataSource);
+    try {
+      // As a transport refilling freed prefetch slots: every call in one turn, each from its own microtask.
+      const ids = Array.from({ length: 20 }, (_, i) => `${prefix}${String(i).padStart(2, '0')}`);
+      const outcomes = await Promise.all(
+        ids.map((id) => Promise.resolve().then(() => store.execute('billing', id, (m) => charge(m, id)))),
+      );
+      expect(outcomes).toEqual(ids.map(() => 'processed'));
+      expect(await charged(prefix)).toEqual(ids);
+      expect(transactions.count()).toBe(1);
+    } finally {
+      transactions.restore();
+      await store.close();
+    }
+  });
+
   it('fails a failing message alone: the others of its batch commit once, the failing one leaves nothing', async () => {
     const prefix = `b-${randomUUID().slice(0, 6)}-`;
     const store = new DbDedupStore(database.dataSource, { batch: { maxMessages: 32, maxInFlight: 1 } });
     const runs = new Map<string, number>();
     const failure = new Error('card declined');
     try {
-      // A first message occupies the only slot, so the next 20 arrive together and share one batch.
+      // All 21 arrive in one turn and share one batch.
       const first = store.execute('billing', `${prefix}first`, (m) => charge(m, `${prefix}first`));
       const ids = Array.from({ length: 20 }, (_, i) => `${prefix}${String(i).padStart(2, '0')}`);
       const results = await Promise.allSettled(

@@ -37,13 +37,16 @@ interface Entry {
  * commit. So each message's effects and its row still commit together, once; what a message's work does outside the
  * database may run a second time when another message of its batch failed (as after any redelivery).
  *
- * Work runs in sequence within a batch: batching suits handlers that only write through the manager. A batch starts
- * at once when a slot is free, so a lone message waits for nothing; under load, messages that arrive while every
- * slot is busy share the next transaction.
+ * Work runs in sequence within a batch: batching suits handlers that only write through the manager. Batches start
+ * at the end of the event loop's current turn, when a slot is free: the messages a transport hands out together
+ * (a refill of freed prefetch slots comes in one turn) share one transaction instead of the first of them leaving
+ * alone, and a lone message waits only for that turn. Under load, messages that arrive while every slot is busy
+ * share the next transaction.
  */
 export class DbDedupBatcher {
   private readonly queue: Entry[] = [];
   private inFlight = 0;
+  private startScheduled = false;
   private readonly maxMessages: number;
   private readonly maxInFlight: number;
   private insertSql: ((rows: number) => string) | undefined;
@@ -68,6 +71,16 @@ export class DbDedupBatcher {
   ): Promise<DedupOutcome> {
     return new Promise<DedupOutcome>((resolve, reject) => {
       this.queue.push({ group, key, work, resolve, reject });
+      this.scheduleStart();
+    });
+  }
+
+  /** Starts batches once the current turn has queued what it hands out; nothing to do while every slot is busy. */
+  private scheduleStart(): void {
+    if (this.startScheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
+    this.startScheduled = true;
+    setImmediate(() => {
+      this.startScheduled = false;
       this.startBatches();
     });
   }
@@ -78,7 +91,7 @@ export class DbDedupBatcher {
       this.inFlight += 1;
       void this.runBatch(batch).finally(() => {
         this.inFlight -= 1;
-        this.startBatches();
+        this.scheduleStart();
       });
     }
   }
