@@ -50,6 +50,8 @@ export class DbDedupBatcher {
   private readonly maxMessages: number;
   private readonly maxInFlight: number;
   private insertSql: ((rows: number) => string) | undefined;
+  /** The insert's text for a single row and for a full batch, the counts that repeat; other counts are built anew. */
+  private readonly insertSqlByRows = new Map<number, string>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -147,7 +149,7 @@ export class DbDedupBatcher {
     const type = this.dataSource.options.type;
     if (type === 'mysql' || type === 'mariadb' || type === 'aurora-mysql') {
       // No RETURNING on MySQL: one INSERT IGNORE per row, its affected rows say whether it was new.
-      const sql = this.sql()(1);
+      const sql = this.insertStatement(1);
       const inserted: boolean[] = [];
       for (const [group, key] of rows) {
         const result = (await manager.query(sql, [group, key, now])) as { affectedRows?: number };
@@ -156,12 +158,21 @@ export class DbDedupBatcher {
       return inserted;
     }
     const returned = (await manager.query(
-      this.sql()(rows.length),
+      this.insertStatement(rows.length),
       rows.flatMap(([group, key]) => [group, key, now]),
     )) as Array<{ group_name: string; dedup_key: string }>;
     const fresh = new Set(returned.map((row) => `${row.group_name}\u0000${row.dedup_key}`));
     // The same key twice in one batch: the first is new, the next a duplicate.
     return rows.map(([group, key]) => fresh.delete(`${group}\u0000${key}`));
+  }
+
+  private insertStatement(rows: number): string {
+    let sql = this.insertSqlByRows.get(rows);
+    if (sql === undefined) {
+      sql = this.sql()(rows);
+      if (rows === 1 || rows === this.maxMessages) this.insertSqlByRows.set(rows, sql);
+    }
+    return sql;
   }
 
   private sql(): (rows: number) => string {
