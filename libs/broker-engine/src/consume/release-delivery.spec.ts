@@ -51,4 +51,25 @@ describe.each(HOSTS)('a released delivery, engine $name', (host) => {
     expect((await engine.listDeadLetters({ group: 'g' })).total).toBe(0);
     expect(seen).toHaveLength(2);
   });
+
+  it("does not come from an error that only bears its name (a remote client's failure): that one is a failure", async () => {
+    const temp = tempDataDir();
+    const engine = await host.open(temp.dir);
+    cleanups.push(temp.cleanup, () => engine.close(1000));
+    await engine.createTopic('t', { queueCount: 1 });
+    const seen: Delivery[] = [];
+    await engine.subscribe({
+      group: 'g',
+      topic: 't',
+      retry: { delayLevels: '1ms', maxReconsumeTimes: 3 },
+      handler: async (delivery) => {
+        seen.push(delivery);
+        if (seen.length === 1)
+          throw Object.assign(new Error('named like a release'), { name: 'DeliveryReleasedError' });
+      },
+    });
+    await engine.publish([{ topic: 't', body: 'once' }]);
+    await until(() => seen.length === 2, 5000, 'the retry');
+    expect(seen.map((delivery) => delivery.reconsumeTimes)).toEqual([0, 1]);
+  });
 });

@@ -1,4 +1,5 @@
-import type { Delivery, HalfMessage, SubscribeOptions, TransactionOutcome } from '../engine.types';
+import type { HostedSubscribeOptions } from '../consume/subscription-options';
+import type { Delivery, HalfMessage, TransactionOutcome } from '../engine.types';
 import * as engineErrors from '../errors';
 
 /** The engine methods a worker engine forwards as they are: arguments and results cross as structured clones. */
@@ -36,9 +37,11 @@ export interface WireError {
   message: string;
   stack?: string;
   fields: Record<string, unknown>;
+  /** It was an instance of the engine's error class of that name, not merely an error named like one. */
+  engine?: true;
 }
 
-export type SubscribeRequest = Omit<SubscribeOptions, 'handler'>;
+export type SubscribeRequest = Omit<HostedSubscribeOptions, 'handler'>;
 
 /** From the application's thread to the engine's. */
 export type ToWorker =
@@ -83,23 +86,31 @@ export function errorToWire(error: unknown): WireError {
     if (field === 'name' || field === 'message' || field === 'stack') continue;
     if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) fields[field] = value;
   }
-  return { name: error.name, message: error.message, stack: error.stack, fields };
+  const wire: WireError = { name: error.name, message: error.message, stack: error.stack, fields };
+  const known = engineErrorClass(error.name);
+  if (known && error instanceof known) wire.engine = true;
+  return wire;
 }
 
 /**
- * The error again, as an instance of the engine's own class when it is one (so `instanceof` and `code` work as with
- * an engine in this thread), otherwise a plain `Error` with the same name and fields.
+ * The error again, as an instance of the engine's own class when it was one (so `instanceof` and `code` work as with
+ * an engine in this thread), otherwise a plain `Error` with the same name and fields: a handler's error that only
+ * bears an engine error's name (a remote client's failure, say) must not act as that error.
  */
 export function errorFromWire(wire: WireError): Error {
-  const known = (engineErrors as Record<string, unknown>)[wire.name];
-  const error: Error =
-    typeof known === 'function' && known.prototype instanceof Error
-      ? (Object.create(known.prototype as object) as Error)
-      : new Error(wire.message);
+  const known = wire.engine ? engineErrorClass(wire.name) : undefined;
+  const error: Error = known ? (Object.create(known.prototype as object) as Error) : new Error(wire.message);
   Object.defineProperty(error, 'message', { value: wire.message, writable: true, configurable: true });
   Object.defineProperty(error, 'stack', { value: wire.stack ?? '', writable: true, configurable: true });
   Object.assign(error, wire.fields, { name: wire.name });
   return error;
+}
+
+function engineErrorClass(name: string): (abstract new (...args: never[]) => Error) | undefined {
+  const known = Object.hasOwn(engineErrors, name) ? (engineErrors as Record<string, unknown>)[name] : undefined;
+  return typeof known === 'function' && known.prototype instanceof Error
+    ? (known as abstract new (...args: never[]) => Error)
+    : undefined;
 }
 
 /**
