@@ -9,7 +9,7 @@ import {
   enginePoints,
   halfMessagePoints,
   observableInstruments,
-  type BrokerEngine,
+  type WorkerEngine,
   type EngineStats,
   type MetricPoint,
 } from '@reliable-mq/engine';
@@ -30,7 +30,7 @@ export class BrokerMetrics {
   private reading: { at: number; stats: EngineStats } | undefined;
 
   constructor(
-    private readonly engine: BrokerEngine,
+    private readonly engine: WorkerEngine,
     version: string,
   ) {
     this.exporter = new PrometheusExporter({ preventServerStart: true });
@@ -44,8 +44,8 @@ export class BrokerMetrics {
       ...Object.values(BACKLOG_METRICS),
     ]);
     meter.addBatchObservableCallback(
-      (result) => {
-        for (const point of this.points()) {
+      async (result) => {
+        for (const point of await this.points()) {
           result.observe(instruments.get(point.metric.name)!, point.value, point.attributes);
         }
       },
@@ -62,12 +62,19 @@ export class BrokerMetrics {
     await this.provider.shutdown().catch(() => undefined);
   }
 
-  private points(): MetricPoint[] {
+  private async points(): Promise<MetricPoint[]> {
     const now = Date.now();
     if (!this.reading || now - this.reading.at >= STATS_MAX_AGE_MS) {
       // A draining or closed engine has nothing to say; the scrape then shows no broker figures at all.
       if (!this.engine.isOpen) return [];
-      this.reading = { at: now, stats: this.engine.stats() };
+      let stats: EngineStats;
+      try {
+        stats = await this.engine.stats();
+      } catch (error) {
+        if (!this.engine.isOpen) return [];
+        throw error;
+      }
+      this.reading = { at: now, stats };
     }
     const { stats } = this.reading;
     return [...enginePoints(stats), ...backlogPoints(stats, { now }), ...halfMessagePoints(stats.transactions)];

@@ -1,4 +1,4 @@
-import { BrokerEngine } from '@reliable-mq/engine';
+import { BrokerEngine, DataDirectoryInUseError } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +53,29 @@ describe('broker server: health endpoint and graceful shutdown', () => {
       expect((await fetch(`${base}/ready`, { method: 'POST' })).status).toBe(405);
     } finally {
       await server.shutdown(2_000);
+    }
+  });
+
+  it("refuses to start on a data directory another engine holds, with the engine's own error and message", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'rmq-life-'));
+    dirs.push(dataDir);
+    const first = await start(dataDir);
+    try {
+      const refused = await start(dataDir).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(DataDirectoryInUseError);
+      expect(refused).toMatchObject({
+        code: 'DATA_DIR_IN_USE',
+        message: new DataDirectoryInUseError(dataDir).message,
+      });
+      // The first one is untouched.
+      const client = await RawBrokerClient.open(first.address.port, TOKEN);
+      const answer = await client.call(ClientOp.PUBLISH, {
+        messages: [{ id: randomUUID(), topic: 'life', body: Buffer.from('x') }],
+      });
+      expect(answer.t).toBe(FrameType.RESPONSE);
+      client.destroy();
+    } finally {
+      await first.shutdown(2_000);
     }
   });
 

@@ -1,4 +1,4 @@
-import { BrokerEngine } from '@reliable-mq/engine';
+import { WorkerEngine } from '@reliable-mq/engine';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PROTOCOL_VERSION, ProtocolError, ProtocolErrorCode, type ValidatePayloadResult } from '@reliable-mq/protocol';
@@ -33,7 +33,8 @@ export class BrokerStartError extends Error {
 
 /**
  * The standalone broker: one engine on local disk behind the broker protocol (docs/broker-protocol.md), plus an
- * HTTP health endpoint. It owns connection limits and member ownership across connections; each connection owns its
+ * HTTP health endpoint. The engine runs on a thread of its own (`WorkerEngine`): its commits and fsyncs never hold up
+ * this thread, which frames and writes to the sockets; a publish is still answered only after its durable commit. It owns connection limits and member ownership across connections; each connection owns its
  * framing, calls and timeouts.
  *
  * Connections that have not passed their hello are counted apart from the others, with limits of their own, so that
@@ -69,7 +70,7 @@ export class BrokerServer implements ConnectionHost {
 
   private constructor(
     readonly config: BrokerConfig,
-    readonly engine: BrokerEngine,
+    readonly engine: WorkerEngine,
     private readonly tcp: Server,
     private readonly logger: BrokerLogger,
     version: string,
@@ -101,7 +102,10 @@ export class BrokerServer implements ConnectionHost {
     );
   }
 
-  /** Opens the engine, creates the configured topics, and listens. Refuses an unsafe or broken configuration. */
+  /**
+   * Opens the engine on its thread, creates the configured topics, and listens. Refuses an unsafe or broken
+   * configuration; an engine that cannot open rejects with the engine's own error (DataDirectoryInUseError, …).
+   */
   static async start(config: BrokerConfig, options: BrokerServerOptions = {}): Promise<BrokerServer> {
     const logger = options.logger ?? brokerLogger();
     if (config.token === null) {
@@ -113,7 +117,7 @@ export class BrokerServer implements ConnectionHost {
       }
     }
     const overhead = Math.min(FRAME_OVERHEAD_BYTES, Math.floor(config.maxFrameBytes / 2));
-    const engine = BrokerEngine.open({
+    const engine = await WorkerEngine.open({
       ...config.engine,
       dataDir: config.dataDir,
       flush: config.flush,
@@ -129,7 +133,7 @@ export class BrokerServer implements ConnectionHost {
     let server: BrokerServer | undefined;
     try {
       for (const topic of config.topics)
-        engine.createTopic(topic.name, topic.queueCount === undefined ? {} : { queueCount: topic.queueCount });
+        await engine.createTopic(topic.name, topic.queueCount === undefined ? {} : { queueCount: topic.queueCount });
       const tcp = createServer({ noDelay: true });
       server = new BrokerServer(config, engine, tcp, logger, options.version ?? '0.1.0');
       const ready = server;
