@@ -58,6 +58,14 @@ export class BrokerServer implements ConnectionHost {
   private nextConnectionId = 1;
   private listenAddress = { host: '', port: 0 };
   private shutdownPromise: Promise<void> | null = null;
+  private resolveStopped!: () => void;
+  /**
+   * Settles once the server has shut down: by `shutdown()`, or by itself when its engine stopped under it (its thread
+   * ended), so that the process can exit and a supervisor start it again.
+   */
+  readonly stopped = new Promise<void>((resolve) => {
+    this.resolveStopped = resolve;
+  });
   private sweepTimer: NodeJS.Timeout | null = null;
   private health: HealthEndpoint | null = null;
   private metrics: BrokerMetrics | null = null;
@@ -327,7 +335,7 @@ export class BrokerServer implements ConnectionHost {
       await this.health?.close();
       await this.metrics?.shutdown();
       this.logger.log('Stopped.');
-    })();
+    })().finally(() => this.resolveStopped());
     return this.shutdownPromise;
   }
 
@@ -386,6 +394,13 @@ export class BrokerServer implements ConnectionHost {
   }
 
   private sweep(): void {
+    if (this.state === 'ready' && !this.engine.isOpen) {
+      this.logger.error('The engine stopped while the broker was serving (its thread ended); shutting down.');
+      this.shutdown().catch((error: unknown) =>
+        this.logger.error(`Shutdown failed: ${(error as Error)?.message ?? String(error)}`, (error as Error)?.stack),
+      );
+      return;
+    }
     const now = Date.now();
     for (const connection of this.connections) connection.tick(now);
   }
