@@ -34,8 +34,9 @@ export class BrokerStartError extends Error {
 /**
  * The standalone broker: one engine on local disk behind the broker protocol (docs/broker-protocol.md), plus an
  * HTTP health endpoint. The engine runs on a thread of its own (`WorkerEngine`): its commits and fsyncs never hold up
- * this thread, which frames and writes to the sockets; a publish is still answered only after its durable commit. It owns connection limits and member ownership across connections; each connection owns its
- * framing, calls and timeouts.
+ * this thread, which frames and writes to the sockets; a publish is still answered only after its durable commit. It
+ * owns connection limits and member ownership across connections; each connection owns its framing, calls and
+ * timeouts.
  *
  * Connections that have not passed their hello are counted apart from the others, with limits of their own, so that
  * sockets without the token can never take the slots of clients that have it.
