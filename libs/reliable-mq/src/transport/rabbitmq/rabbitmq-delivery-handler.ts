@@ -25,13 +25,17 @@ export interface DeliveryHandlerDeps {
   consuming(channel: Channel): boolean;
   /** True once the subscription is closing: an orderly retry in place stops. */
   closing(): boolean;
+  /** Acks the message on its channel (at once, or with the channel's next coalesced ack), ignoring a closed channel. */
+  ack(channel: Channel, message: ConsumeMessage): void;
+  /** Hands the message back to its queue now, ignoring a closed channel. */
+  nack(channel: Channel, message: ConsumeMessage): void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 /** Attempts at writing a retry or DLQ copy before the original is handed back to the broker. */
 const SETTLE_ATTEMPTS = 3;
 
-/** Acks, ignoring a channel that closed meanwhile: the message is then redelivered and dedup absorbs it. */
+/** Acks at once, ignoring a channel that closed meanwhile: the message is then redelivered and dedup absorbs it. */
 export function ackQuietly(channel: Channel, message: ConsumeMessage): void {
   try {
     channel.ack(message);
@@ -74,7 +78,7 @@ export class RabbitMqDeliveryHandler {
       }
       // Tag filtering happens here: a message this subscription does not want is acked and skipped.
       if (!this.tagFilter(tagsOf(message))) {
-        ackQuietly(channel, message);
+        this.deps.ack(channel, message);
         return true;
       }
       if (orderly) return await this.handleInPlace(channel, context, message, earlier);
@@ -99,7 +103,7 @@ export class RabbitMqDeliveryHandler {
     } catch (error) {
       return this.afterFailure(channel, context, message, inbound.attempt, error);
     }
-    ackQuietly(channel, message);
+    this.deps.ack(channel, message);
     return true;
   }
 
@@ -114,7 +118,7 @@ export class RabbitMqDeliveryHandler {
       const inbound = decodeMessage(message, local);
       try {
         await this.deps.handler(inbound);
-        ackQuietly(channel, message);
+        this.deps.ack(channel, message);
         return true;
       } catch (error) {
         if (isNonRetryable(error) || inbound.attempt >= this.deps.spec.maxReconsumeTimes) {
@@ -152,7 +156,7 @@ export class RabbitMqDeliveryHandler {
     for (let attempt = 1; ; attempt++) {
       try {
         await write();
-        ackQuietly(channel, message);
+        this.deps.ack(channel, message);
         return true;
       } catch (error) {
         if (attempt >= SETTLE_ATTEMPTS || !this.deps.live(channel) || !this.deps.connection.isUp) {
@@ -162,13 +166,7 @@ export class RabbitMqDeliveryHandler {
           );
           // Still unacked: the broker redelivers it (now, or after the reconnection). Never on a history stream,
           // where RabbitMQ answers a nack by closing the connection: the catch-up resumes instead.
-          if (this.deps.consuming(channel)) {
-            try {
-              channel.nack(message, false, true);
-            } catch {
-              // The channel closed meanwhile; the broker requeues on its own.
-            }
-          }
+          if (this.deps.consuming(channel)) this.deps.nack(channel, message);
           return false;
         }
         await sleep(200 * attempt);

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { InboundHandler, SubscriptionSpec, TransportSubscription } from '../transport.interface';
 import type { RabbitMqConnection } from './rabbitmq-connection';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
+import { AckCoalescer } from './ack-coalescer';
 import { ackQuietly, RabbitMqDeliveryHandler } from './rabbitmq-delivery-handler';
 import { QueueWatch, SettleMeter } from './rabbitmq-consumer-watch';
 import { decodeMessage, headerNumber, queuedAtOf } from './rabbitmq-message.codec';
@@ -82,6 +83,8 @@ export class RabbitMqSubscription implements TransportSubscription {
   private historyChannel: Channel | null = null;
   private handOver: HandOver | null = null;
   private watches: QueueWatch[] = [];
+  /** The coalesced acks of each channel consuming the group's queues (history channels ack one by one). */
+  private readonly acks = new WeakMap<Channel, AckCoalescer>();
   /** Messages of the group's queues this subscription settled, for the backlog's consume rate. */
   readonly settled = new SettleMeter();
   /** Its queues have a single active consumer (an orderly clustering group). */
@@ -102,6 +105,16 @@ export class RabbitMqSubscription implements TransportSubscription {
       live: (channel) => this.live(channel),
       consuming: (channel) => channel === this.channel,
       closing: () => this.closing,
+      ack: (channel, message) => {
+        const acks = this.acks.get(channel);
+        if (acks) acks.ack(message);
+        else ackQuietly(channel, message);
+      },
+      nack: (channel, message) => {
+        const acks = this.acks.get(channel);
+        if (acks) acks.nack(message);
+        else nackQuietly(channel, message);
+      },
     });
     this.groupMode = spec.groupMode ?? 'clustering';
     this.startFrom = spec.startFrom ?? defaultStartFrom(this.groupMode);
@@ -249,7 +262,7 @@ export class RabbitMqSubscription implements TransportSubscription {
       this.handOver = null;
       const channel = this.channel;
       this.channel = null;
-      if (channel) await bounded(channel.close(), CLOSE_STEP_MS);
+      if (channel) await this.closeChannel(channel);
       throw error;
     } finally {
       await catchUp.unlock();
@@ -297,7 +310,7 @@ export class RabbitMqSubscription implements TransportSubscription {
       await Promise.race([Promise.allSettled([...this.inflight]), sleep(timeoutMs)]);
     }
     if (this.catchUpTask) await bounded(this.catchUpTask, CLOSE_STEP_MS);
-    if (channel) await bounded(channel.close(), CLOSE_STEP_MS);
+    if (channel) await this.closeChannel(channel);
     this.channel = null;
     if (this.work?.memberQueue && this.deps.connection.isUp) {
       for (const queue of this.work.queues) {
@@ -367,11 +380,19 @@ export class RabbitMqSubscription implements TransportSubscription {
       await bounded(channel.close(), CLOSE_STEP_MS);
       throw error;
     }
-    if (this.closing) await bounded(channel.close(), CLOSE_STEP_MS);
+    if (this.closing) await this.closeChannel(channel);
+  }
+
+  /** Closes a channel that consumed the group's queues, after sending the acks still due on it. */
+  private async closeChannel(channel: Channel): Promise<void> {
+    this.acks.get(channel)?.flush();
+    await bounded(channel.close(), CLOSE_STEP_MS);
   }
 
   private async consumeOn(channel: ConfirmChannel, work: WorkQueues): Promise<void> {
     const orderly = this.singleActive;
+    const acks = new AckCoalescer(channel);
+    this.acks.set(channel, acks);
     await channel.prefetch(orderly ? 1 : this.spec.prefetch, false);
     const tags: string[] = [];
     const watches: QueueWatch[] = [];
@@ -389,10 +410,12 @@ export class RabbitMqSubscription implements TransportSubscription {
         (message) => {
           if (message === null) {
             this.deps.logger.warn(`RabbitMQ cancelled the consumer of ${queue} (queue deleted?); subscribing again.`);
-            if (this.channel === channel) void channel.close().catch(() => undefined);
+            if (this.channel === channel) void this.closeChannel(channel);
             return;
           }
-          this.track(this.onMessage(channel, context, message, orderly, watch));
+          // Registered in delivery order, before anything awaits: a coalesced ack covers only settled deliveries.
+          acks.delivered(message);
+          this.track(this.onMessage(channel, acks, context, message, orderly, watch));
         },
         { noAck: false },
       );
@@ -410,6 +433,7 @@ export class RabbitMqSubscription implements TransportSubscription {
 
   private async onMessage(
     channel: ConfirmChannel,
+    acks: AckCoalescer,
     context: RetryContext,
     message: ConsumeMessage,
     orderly: boolean,
@@ -419,12 +443,12 @@ export class RabbitMqSubscription implements TransportSubscription {
     if (isFence(message)) {
       const handOver = this.handOver;
       if (handOver && queueFenceToken(message) === handOver.token) handOver.waiting.delete(context.queue);
-      ackQuietly(channel, message);
+      acks.ack(message);
       return;
     }
     // A copy of an entry the catch-up delivered from the history.
     if (this.handOver?.ids.has(decodeMessage(message).id) && isFirstCopy(message)) {
-      ackQuietly(channel, message);
+      acks.ack(message);
       return;
     }
     watch.held.set(message, queuedAtOf(message));
@@ -433,6 +457,15 @@ export class RabbitMqSubscription implements TransportSubscription {
     } finally {
       watch.held.delete(message);
     }
+  }
+}
+
+/** Hands a message back to its queue, ignoring a channel that closed meanwhile (RabbitMQ then requeues it anyway). */
+function nackQuietly(channel: Channel, message: ConsumeMessage): void {
+  try {
+    channel.nack(message, false, true);
+  } catch {
+    // The channel closed meanwhile; the broker requeues on its own.
   }
 }
 
