@@ -36,10 +36,7 @@ export class ConfirmPublisher {
   /** Returned messages of the current channel, by their publish token, with the broker's reason. */
   private returned = new Map<string, string>();
   /** Publishes waiting for their confirm, by publish token. */
-  private readonly pending = new Map<
-    string,
-    { resolve: () => void; reject: (error: Error) => void; item: AmqpPublish }
-  >();
+  private readonly pending = new Map<string, { batch: ConfirmBatch; index: number; item: AmqpPublish }>();
   private closed = false;
 
   constructor(
@@ -47,43 +44,51 @@ export class ConfirmPublisher {
     private readonly timeoutMs: number,
   ) {}
 
+  /**
+   * Resolves once RabbitMQ confirmed every message; rejects with the failure of the first message (in the batch's
+   * order) that failed. Sets each item's `correlationId` (its publish token, which a return names).
+   */
   async publish(items: readonly AmqpPublish[]): Promise<void> {
     if (items.length === 0) return;
-    const channel = await this.openChannel();
-    const confirms: Array<Promise<void>> = [];
-    for (const item of items) {
-      const token = `p${++this.nextToken}`;
-      confirms.push(this.publishOne(channel, item, token));
-      let writable: boolean;
-      try {
-        writable = channel.publish(
-          item.exchange,
-          item.routingKey,
-          item.content,
-          { ...item.options, correlationId: token },
-          this.callbackFor(token),
-        );
-      } catch (error) {
-        // The channel closed under us: this message was not sent; the ones before it fail with the channel.
-        this.fail(token, error);
-        break;
+    const channel = this.openedChannel() ?? (await this.openChannel());
+    const batch = new ConfirmBatch();
+    const timer = setTimeout(() => this.timeOut(batch), this.timeoutMs);
+    try {
+      for (let index = 0; index < items.length; index++) {
+        const item = items[index]!;
+        if (batch.timedOut) {
+          // The batch waited for the socket longer than the timeout: the rest is not sent.
+          batch.sent++;
+          batch.done(index, this.unconfirmed(item));
+          break;
+        }
+        const token = `p${++this.nextToken}`;
+        this.pending.set(token, { batch, index, item });
+        batch.sent++;
+        item.options.correlationId = token;
+        let writable: boolean;
+        try {
+          writable = channel.publish(
+            item.exchange,
+            item.routingKey,
+            item.content,
+            item.options,
+            this.callbackFor(token),
+          );
+        } catch (error) {
+          // The channel closed under us: this message was not sent; the ones before it fail with the channel.
+          this.fail(token, error);
+          break;
+        }
+        // Honour TCP backpressure: a large batch waits for the socket instead of buffering without bound.
+        if (!writable) await drained(channel, batch);
       }
-      // Honour TCP backpressure: a large batch waits for the socket instead of buffering without bound.
-      if (!writable) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            channel.off('drain', done);
-            channel.off('close', done);
-            resolve();
-          };
-          channel.once('drain', done);
-          channel.once('close', done);
-        });
-      }
+      await batch.settled();
+    } finally {
+      clearTimeout(timer);
     }
-    const results = await Promise.allSettled(confirms);
-    const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-    if (failure) throw failure.reason;
+    const failure = batch.firstFailure();
+    if (failure) throw failure;
   }
 
   async close(): Promise<void> {
@@ -97,7 +102,8 @@ export class ConfirmPublisher {
     const entry = this.pending.get(token);
     if (!entry) return;
     this.pending.delete(token);
-    entry.reject(
+    entry.batch.done(
+      entry.index,
       new TransportError(
         `Could not publish message ${String(entry.item.options.messageId)}: ${(error as Error)?.message ?? String(error)}`,
         {
@@ -107,59 +113,63 @@ export class ConfirmPublisher {
     );
   }
 
-  private publishOne(_channel: ConfirmChannel, item: AmqpPublish, token: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!this.pending.delete(token)) return;
-        reject(
-          new TransportUnavailableError(
-            `RabbitMQ did not confirm message ${String(item.options.messageId)} within ${this.timeoutMs} ms ` +
-              '(a queue without a majority of its replicas, or a memory or disk alarm, holds confirms back).',
-          ),
-        );
-      }, this.timeoutMs);
-      this.pending.set(token, {
-        item,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-    });
+  /** No confirm within the timeout: every message of the batch still waiting fails, and the rest is not sent. */
+  private timeOut(batch: ConfirmBatch): void {
+    batch.timedOut = true;
+    for (const [token, entry] of this.pending) {
+      if (entry.batch !== batch) continue;
+      this.pending.delete(token);
+      batch.done(entry.index, this.unconfirmed(entry.item));
+    }
+    batch.wake?.();
+  }
+
+  private unconfirmed(item: AmqpPublish): TransportUnavailableError {
+    return new TransportUnavailableError(
+      `RabbitMQ did not confirm message ${String(item.options.messageId)} within ${this.timeoutMs} ms ` +
+        '(a queue without a majority of its replicas, or a memory or disk alarm, holds confirms back).',
+    );
   }
 
   private callbackFor(token: string): (error: unknown) => void {
     return (error: unknown) => {
       const entry = this.pending.get(token);
       const returnedReason = this.returned.get(token);
-      this.returned.delete(token);
+      if (returnedReason !== undefined) this.returned.delete(token);
       if (!entry) return;
       this.pending.delete(token);
-      const target = `exchange "${entry.item.exchange}" with routing key "${entry.item.routingKey}"`;
+      const { batch, index, item } = entry;
       if (error) {
-        entry.reject(
+        const target = `exchange "${item.exchange}" with routing key "${item.routingKey}"`;
+        batch.done(
+          index,
           new TransportError(
-            `RabbitMQ did not confirm message ${String(entry.item.options.messageId)} to ${target}: ${(error as Error)?.message ?? String(error)}.`,
+            `RabbitMQ did not confirm message ${String(item.options.messageId)} to ${target}: ${(error as Error)?.message ?? String(error)}.`,
             {
               cause: error,
             },
           ),
         );
       } else if (returnedReason !== undefined) {
-        entry.reject(
+        const target = `exchange "${item.exchange}" with routing key "${item.routingKey}"`;
+        batch.done(
+          index,
           new TransportError(
-            `RabbitMQ returned message ${String(entry.item.options.messageId)} as unroutable (${returnedReason}): no queue is bound for ${target}.` +
-              (entry.item.whenReturned ? ` ${entry.item.whenReturned}` : ''),
+            `RabbitMQ returned message ${String(item.options.messageId)} as unroutable (${returnedReason}): no queue is bound for ${target}.` +
+              (item.whenReturned ? ` ${item.whenReturned}` : ''),
           ),
         );
       } else {
-        entry.resolve();
+        batch.done(index, null);
       }
     };
+  }
+
+  /** The channel of the current connection when it is open: no await on the way of every publish. */
+  private openedChannel(): ConfirmChannel | null {
+    if (this.closed) return null;
+    this.connection.current();
+    return this.channel && this.generation === this.connection.generation ? this.channel : null;
   }
 
   private async openChannel(): Promise<ConfirmChannel> {
@@ -190,5 +200,51 @@ export class ConfirmPublisher {
     } finally {
       this.opening = null;
     }
+  }
+}
+
+/**
+ * Resolves when the channel can take more, when it closed (the publishes waiting on it then fail), or when the batch
+ * timed out.
+ */
+function drained(channel: ConfirmChannel, batch: ConfirmBatch): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      channel.off('drain', done);
+      channel.off('close', done);
+      batch.wake = null;
+      resolve();
+    };
+    channel.once('drain', done);
+    channel.once('close', done);
+    batch.wake = done;
+  });
+}
+
+/** The confirms of one `publish` call: one promise for the batch, each message's failure kept by its position. */
+class ConfirmBatch {
+  /** Messages handed to the channel. */
+  sent = 0;
+  timedOut = false;
+  /** Wakes the batch's wait for the socket when it times out. */
+  wake: (() => void) | null = null;
+  private answered = 0;
+  private failures: Array<Error | undefined> | null = null;
+  private waiter: (() => void) | null = null;
+
+  done(index: number, failure: Error | null): void {
+    this.answered++;
+    if (failure) (this.failures ??= [])[index] = failure;
+    if (this.answered === this.sent) this.waiter?.();
+  }
+
+  /** Resolves once every message handed to the channel was answered (a confirm, a nack, a return or the timeout). */
+  settled(): Promise<void> {
+    if (this.answered === this.sent) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.waiter = resolve));
+  }
+
+  firstFailure(): Error | undefined {
+    return this.failures?.find((failure) => failure !== undefined);
   }
 }

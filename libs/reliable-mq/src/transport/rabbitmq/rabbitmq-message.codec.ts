@@ -56,9 +56,17 @@ export interface OutgoingAmqp {
   options: Options.Publish;
 }
 
-/** A message as published to a topic exchange: persistent, mandatory, carrying its id, key, tags and birth time. */
+/**
+ * A message as published to a topic exchange: persistent, mandatory, carrying its id, key, tags and birth time.
+ * Headers and options are built by assignment, without spreads: amqplib makes the headers object the prototype of
+ * its own and walks it key by key, and objects built from spreads made that walk about twice as slow.
+ */
 export function encodeMessage(message: TransportMessage, now: number): OutgoingAmqp {
-  const headers: Record<string, string> = { ...message.headers, [H.topic]: message.topic, [H.bornAt]: String(now) };
+  const headers: Record<string, string> = {};
+  const own = message.headers;
+  if (own) for (const name of Object.keys(own)) headers[name] = own[name]!;
+  headers[H.topic] = message.topic;
+  headers[H.bornAt] = String(now);
   if (message.key !== undefined && message.key !== null) headers[H.key] = message.key;
   if (message.tags && message.tags.length > 0) headers[H.tags] = JSON.stringify(message.tags);
   if (message.deliverAt !== undefined && message.deliverAt > now) headers[H.deliverAt] = String(message.deliverAt);
@@ -70,6 +78,8 @@ export function encodeMessage(message: TransportMessage, now: number): OutgoingA
       persistent: true,
       mandatory: true,
       headers,
+      // Set by the publisher (its publish token); declared here so that every message's options have one shape.
+      correlationId: undefined,
     },
   };
 }
@@ -103,8 +113,12 @@ export function allHeaders(message: Message): Record<string, string> {
 /** The headers a handler sees: the producer's own plus the retry conventions shared with the engine. */
 export function visibleHeaders(message: Message): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(allHeaders(message))) {
-    if (!PRIVATE.has(name) && !BROKER.test(name)) out[name] = value;
+  const headers = message.properties.headers;
+  if (!headers) return out;
+  for (const name of Object.keys(headers)) {
+    if (PRIVATE.has(name) || BROKER.test(name)) continue;
+    const text = headerText(headers[name]);
+    if (text !== undefined) out[name] = text;
   }
   return out;
 }

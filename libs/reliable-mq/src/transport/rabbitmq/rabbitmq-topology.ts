@@ -178,6 +178,12 @@ export class RabbitMqTopology {
     this.done.delete(`exists:${topic}`);
   }
 
+  /** True when every topic is known to exist on the current connection: `requireTopics` would ask nothing. */
+  knowsTopics(topics: Iterable<string>): boolean {
+    for (const topic of topics) if (!this.isDone(`topic:${topic}`) && !this.isDone(`exists:${topic}`)) return false;
+    return true;
+  }
+
   async requireTopics(topics: Iterable<string>): Promise<void> {
     for (const topic of new Set(topics)) {
       if (!(await this.topicExists(topic))) throw new UnknownTopicError(topic);

@@ -81,6 +81,8 @@ export class RabbitMqTransport implements Transport {
   private readonly groups = new Set<string>();
   /** Topics this instance declared or was asked about; declared again after a reconnection. */
   private readonly topics = new Set<string>();
+  /** Exchange names by topic. */
+  private readonly exchanges = new Map<string, string>();
   private readonly outboxTransactions: OutboxTransactionalOperations | undefined;
   /** Member id for broadcasting queues of subscriptions that do not pass a consumerId. */
   private readonly defaultMemberId = `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
@@ -263,16 +265,18 @@ export class RabbitMqTransport implements Transport {
     this.ensureOpen();
     if (!Array.isArray(batch)) throw new InvalidArgumentError('publish() takes an array of messages.');
     if (batch.length === 0) return [];
-    const topics = new Set(batch.map((message) => message.topic));
+    const topics = new Set<string>();
+    for (const message of batch) topics.add(message.topic);
     // Checked before anything is sent: a batch naming an unknown topic delivers nothing.
-    await this.topology.requireTopics(topics);
+    if (!this.topology.knowsTopics(topics)) await this.topology.requireTopics(topics);
     const now = Date.now();
     const items: AmqpPublish[] = batch.map((message) => {
       const encoded = encodeMessage(message, now);
       return {
-        exchange: this.names.topicExchange(message.topic),
+        exchange: this.exchangeOf(message.topic),
         routingKey: slotOf(message.key),
-        ...encoded,
+        content: encoded.content,
+        options: encoded.options,
         whenReturned: unparkedTopicHint(message.topic),
       };
     });
@@ -284,6 +288,16 @@ export class RabbitMqTransport implements Transport {
       throw error;
     }
     return batch.map((message) => ({ id: message.id, duplicate: false }));
+  }
+
+  /** The topic's exchange name, computed once per topic. */
+  private exchangeOf(topic: string): string {
+    let exchange = this.exchanges.get(topic);
+    if (exchange === undefined) {
+      exchange = this.names.topicExchange(topic);
+      this.exchanges.set(topic, exchange);
+    }
+    return exchange;
   }
 
   async subscribe(spec: SubscriptionSpec, handler: InboundHandler): Promise<TransportSubscription> {
