@@ -11,8 +11,7 @@ function recordingChannel(): { channel: Channel; sent: string[]; close(): void }
     sent.push(frame);
   };
   const channel = {
-    ack: (message: ConsumeMessage, allUpTo?: boolean) =>
-      send(`ack ${message.fields.deliveryTag}${allUpTo ? '+' : ''}`),
+    ack: (message: ConsumeMessage, allUpTo?: boolean) => send(`ack ${message.fields.deliveryTag}${allUpTo ? '+' : ''}`),
     nack: (message: ConsumeMessage, allUpTo?: boolean, requeue?: boolean) =>
       send(`nack ${message.fields.deliveryTag}${allUpTo ? '+' : ''}${requeue === false ? ' drop' : ''}`),
   } as unknown as Channel;
