@@ -1,4 +1,4 @@
-import { BacklogMoves, type WorkerEngine } from '@reliable-mq/engine';
+import { BacklogMoves, type BrokerEngine } from '@reliable-mq/engine';
 import { ClientOp, ProtocolError, ProtocolErrorCode } from '@reliable-mq/protocol';
 import type { Operation, OperationContext } from './broker-operations';
 import type { Args } from './request-args';
@@ -7,9 +7,9 @@ const MAX_NAME = 256;
 const MAX_OPERATION_ID = 128;
 
 /** Moves by operation id, per engine: a broker process hosts one engine, tests may host several. */
-const movesByEngine = new WeakMap<WorkerEngine, BacklogMoves>();
+const movesByEngine = new WeakMap<BrokerEngine, BacklogMoves>();
 
-function movesOf(engine: WorkerEngine): BacklogMoves {
+function movesOf(engine: BrokerEngine): BacklogMoves {
   let found = movesByEngine.get(engine);
   if (!found) movesByEngine.set(engine, (found = new BacklogMoves(engine)));
   return found;
@@ -30,11 +30,11 @@ const timestampArg = (args: Args): number => args.integer('timestamp', 0, Number
 export const BACKLOG_OPERATIONS: Readonly<Record<string, Operation>> = {
   [ClientOp.BACKLOG_REPORT]: ({ engine }) => engine.backlog(),
 
-  [ClientOp.BACKLOG_EXPAND]: async (ctx, args) => {
+  [ClientOp.BACKLOG_EXPAND]: (ctx, args) => {
     const topic = args.string('topic', MAX_NAME);
     const queueCount = args.integer('queueCount', 1, 1_000_000);
     requireAdmin(ctx, ClientOp.BACKLOG_EXPAND);
-    const info = await ctx.engine.expandQueues(topic, queueCount);
+    const info = ctx.engine.expandQueues(topic, queueCount);
     ctx.log(`backlog.expand: topic ${topic} now has ${info.queueCount} queues.`);
     return info;
   },

@@ -9,7 +9,7 @@ import {
   enginePoints,
   halfMessagePoints,
   observableInstruments,
-  type WorkerEngine,
+  type BrokerEngine,
   type EngineStats,
   type MetricPoint,
 } from '@reliable-mq/engine';
@@ -30,7 +30,7 @@ export class BrokerMetrics {
   private reading: { at: number; stats: EngineStats } | undefined;
 
   constructor(
-    private readonly engine: WorkerEngine,
+    private readonly engine: BrokerEngine,
     version: string,
   ) {
     this.exporter = new PrometheusExporter({ preventServerStart: true });
@@ -44,8 +44,8 @@ export class BrokerMetrics {
       ...Object.values(BACKLOG_METRICS),
     ]);
     meter.addBatchObservableCallback(
-      async (result) => {
-        for (const point of await this.points()) {
+      (result) => {
+        for (const point of this.points()) {
           result.observe(instruments.get(point.metric.name)!, point.value, point.attributes);
         }
       },
@@ -62,19 +62,12 @@ export class BrokerMetrics {
     await this.provider.shutdown().catch(() => undefined);
   }
 
-  private async points(): Promise<MetricPoint[]> {
+  private points(): MetricPoint[] {
     const now = Date.now();
     if (!this.reading || now - this.reading.at >= STATS_MAX_AGE_MS) {
       // A draining or closed engine has nothing to say; the scrape then shows no broker figures at all.
       if (!this.engine.isOpen) return [];
-      let stats: EngineStats;
-      try {
-        stats = await this.engine.stats();
-      } catch (error) {
-        if (!this.engine.isOpen) return [];
-        throw error;
-      }
-      this.reading = { at: now, stats };
+      this.reading = { at: now, stats: this.engine.stats() };
     }
     const { stats } = this.reading;
     return [...enginePoints(stats), ...backlogPoints(stats, { now }), ...halfMessagePoints(stats.transactions)];

@@ -1,9 +1,9 @@
 import type {
+  BrokerEngine,
   DeadLetterQuery,
   DeadLetterStatus,
   HalfMessageQuery,
   HalfMessageState,
-  WorkerEngine,
 } from '@reliable-mq/engine';
 import { randomUUID } from 'node:crypto';
 import { ClientOp, type ValidatePayloadResult } from '@reliable-mq/protocol';
@@ -17,7 +17,7 @@ import { MAX_BATCH_ITEMS, MAX_HEADERS, MAX_IDS, MAX_NAME, MAX_TEXT } from './wir
 
 /** What a call may use of the connection it came on. */
 export interface OperationContext {
-  engine: WorkerEngine;
+  engine: BrokerEngine;
   subscriptions: ConnectionSubscriptions;
   checkers: ConnectionCheckers;
   /** Makes this connection the one that drives the member, closing another that still claims it. */
@@ -84,13 +84,10 @@ function readHalfQuery(args: Args): HalfMessageQuery {
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   [ClientOp.PING]: () => ({ now: Date.now() }),
 
-  [ClientOp.TOPIC_ENSURE]: async ({ engine }, args) => {
+  [ClientOp.TOPIC_ENSURE]: ({ engine }, args) => {
     const topic = args.string('topic', MAX_NAME);
     const queueCount = args.optionalInteger('queueCount', 1, 1_000_000);
-    return (
-      (await engine.getTopic(topic)) ??
-      (await engine.createTopic(topic, queueCount === undefined ? {} : { queueCount }))
-    );
+    return engine.getTopic(topic) ?? engine.createTopic(topic, queueCount === undefined ? {} : { queueCount });
   },
 
   [ClientOp.TOPIC_LIST]: ({ engine }) => engine.listTopics(),
@@ -164,8 +161,8 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
 
   [ClientOp.DLQ_LIST]: ({ engine }, args) => engine.listDeadLetters(readDeadLetterQuery(args)),
 
-  [ClientOp.DLQ_GET]: async ({ engine }, args) =>
-    (await engine.getDeadLetter(args.integer('id', 0, Number.MAX_SAFE_INTEGER))) ?? null,
+  [ClientOp.DLQ_GET]: ({ engine }, args) =>
+    engine.getDeadLetter(args.integer('id', 0, Number.MAX_SAFE_INTEGER)) ?? null,
 
   [ClientOp.DLQ_RESEND]: ({ engine }, args) => {
     const edit = args.optionalObject('edit');
@@ -193,14 +190,14 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   [ClientOp.TX_ROLLBACK]: ({ engine }, args) =>
     engine.rollbackHalf(args.string('txId', MAX_NAME), args.optionalString('reason', MAX_TEXT)),
 
-  [ClientOp.TX_CHECKER_REGISTER]: async ({ checkers }, args) => {
+  [ClientOp.TX_CHECKER_REGISTER]: ({ checkers }, args) => {
     const checker = args.integer('checker', 1, Number.MAX_SAFE_INTEGER);
-    await checkers.register(checker, args.string('producerGroup', MAX_NAME));
+    checkers.register(checker, args.string('producerGroup', MAX_NAME));
     return { checker };
   },
 
-  [ClientOp.TX_CHECKER_UNREGISTER]: async ({ checkers }, args) => ({
-    removed: await checkers.unregister(args.integer('checker', 1, Number.MAX_SAFE_INTEGER)),
+  [ClientOp.TX_CHECKER_UNREGISTER]: ({ checkers }, args) => ({
+    removed: checkers.unregister(args.integer('checker', 1, Number.MAX_SAFE_INTEGER)),
   }),
 
   [ClientOp.TX_LIST]: ({ engine }, args) => engine.listHalfMessages(readHalfQuery(args)),

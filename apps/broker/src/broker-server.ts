@@ -1,4 +1,4 @@
-import { WorkerEngine } from '@reliable-mq/engine';
+import { BrokerEngine } from '@reliable-mq/engine';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PROTOCOL_VERSION, ProtocolError, ProtocolErrorCode, type ValidatePayloadResult } from '@reliable-mq/protocol';
@@ -33,10 +33,8 @@ export class BrokerStartError extends Error {
 
 /**
  * The standalone broker: one engine on local disk behind the broker protocol (docs/broker-protocol.md), plus an
- * HTTP health endpoint. The engine runs on a thread of its own (`WorkerEngine`): its commits and fsyncs never hold up
- * this thread, which frames and writes to the sockets; a publish is still answered only after its durable commit. It
- * owns connection limits and member ownership across connections; each connection owns its framing, calls and
- * timeouts.
+ * HTTP health endpoint. It owns connection limits and member ownership across connections; each connection owns its
+ * framing, calls and timeouts.
  *
  * Connections that have not passed their hello are counted apart from the others, with limits of their own, so that
  * sockets without the token can never take the slots of clients that have it.
@@ -59,14 +57,6 @@ export class BrokerServer implements ConnectionHost {
   private nextConnectionId = 1;
   private listenAddress = { host: '', port: 0 };
   private shutdownPromise: Promise<void> | null = null;
-  private resolveStopped!: () => void;
-  /**
-   * Settles once the server has shut down: by `shutdown()`, or by itself when its engine stopped under it (its thread
-   * ended), so that the process can exit and a supervisor start it again.
-   */
-  readonly stopped = new Promise<void>((resolve) => {
-    this.resolveStopped = resolve;
-  });
   private sweepTimer: NodeJS.Timeout | null = null;
   private health: HealthEndpoint | null = null;
   private metrics: BrokerMetrics | null = null;
@@ -79,7 +69,7 @@ export class BrokerServer implements ConnectionHost {
 
   private constructor(
     readonly config: BrokerConfig,
-    readonly engine: WorkerEngine,
+    readonly engine: BrokerEngine,
     private readonly tcp: Server,
     private readonly logger: BrokerLogger,
     version: string,
@@ -111,10 +101,7 @@ export class BrokerServer implements ConnectionHost {
     );
   }
 
-  /**
-   * Opens the engine on its thread, creates the configured topics, and listens. Refuses an unsafe or broken
-   * configuration; an engine that cannot open rejects with the engine's own error (DataDirectoryInUseError, …).
-   */
+  /** Opens the engine, creates the configured topics, and listens. Refuses an unsafe or broken configuration. */
   static async start(config: BrokerConfig, options: BrokerServerOptions = {}): Promise<BrokerServer> {
     const logger = options.logger ?? brokerLogger();
     if (config.token === null) {
@@ -126,7 +113,7 @@ export class BrokerServer implements ConnectionHost {
       }
     }
     const overhead = Math.min(FRAME_OVERHEAD_BYTES, Math.floor(config.maxFrameBytes / 2));
-    const engine = await WorkerEngine.open({
+    const engine = BrokerEngine.open({
       ...config.engine,
       dataDir: config.dataDir,
       flush: config.flush,
@@ -142,7 +129,7 @@ export class BrokerServer implements ConnectionHost {
     let server: BrokerServer | undefined;
     try {
       for (const topic of config.topics)
-        await engine.createTopic(topic.name, topic.queueCount === undefined ? {} : { queueCount: topic.queueCount });
+        engine.createTopic(topic.name, topic.queueCount === undefined ? {} : { queueCount: topic.queueCount });
       const tcp = createServer({ noDelay: true });
       server = new BrokerServer(config, engine, tcp, logger, options.version ?? '0.1.0');
       const ready = server;
@@ -336,7 +323,7 @@ export class BrokerServer implements ConnectionHost {
       await this.health?.close();
       await this.metrics?.shutdown();
       this.logger.log('Stopped.');
-    })().finally(() => this.resolveStopped());
+    })();
     return this.shutdownPromise;
   }
 
@@ -395,13 +382,6 @@ export class BrokerServer implements ConnectionHost {
   }
 
   private sweep(): void {
-    if (this.state === 'ready' && !this.engine.isOpen) {
-      this.logger.error('The engine stopped while the broker was serving (its thread ended); shutting down.');
-      this.shutdown().catch((error: unknown) =>
-        this.logger.error(`Shutdown failed: ${(error as Error)?.message ?? String(error)}`, (error as Error)?.stack),
-      );
-      return;
-    }
     const now = Date.now();
     for (const connection of this.connections) connection.tick(now);
   }

@@ -1,9 +1,9 @@
 import {
   toWireHalfMessage,
   transactionOutcomeOf,
+  type BrokerEngine,
   type HalfMessage,
   type TransactionOutcome,
-  type WorkerEngine,
 } from '@reliable-mq/engine';
 import { ProtocolError, ProtocolErrorCode, ServerOp, type CheckArgs } from '@reliable-mq/protocol';
 
@@ -20,11 +20,10 @@ export interface CheckChannel {
  * at its next check.
  */
 export class ConnectionCheckers {
-  /** By checker id: its registration with the engine, settling with the function that withdraws it (null: refused). */
-  private readonly registered = new Map<number, Promise<(() => Promise<void>) | null>>();
+  private readonly registered = new Map<number, () => void>();
 
   constructor(
-    private readonly engine: WorkerEngine,
+    private readonly engine: BrokerEngine,
     private readonly channel: CheckChannel,
     private readonly timeoutMs: number,
   ) {}
@@ -33,8 +32,7 @@ export class ConnectionCheckers {
     return this.registered.size;
   }
 
-  /** Resolves once the engine asks this checker; an id is taken at once, so a second register of it is refused. */
-  async register(id: number, producerGroup: string): Promise<void> {
+  register(id: number, producerGroup: string): void {
     if (this.registered.has(id)) {
       throw new ProtocolError(
         ProtocolErrorCode.BAD_REQUEST,
@@ -42,35 +40,24 @@ export class ConnectionCheckers {
         true,
       );
     }
-    const registering = this.engine.registerTransactionChecker(producerGroup, (half) => this.ask(id, half));
-    const entry = registering.catch(() => null);
-    this.registered.set(id, entry);
-    try {
-      await registering;
-    } catch (error) {
-      if (this.registered.get(id) === entry) this.registered.delete(id);
-      throw error;
-    }
+    const unregister = this.engine.registerTransactionChecker(producerGroup, (half) => this.ask(id, half));
+    this.registered.set(id, unregister);
   }
 
-  /** Resolves once the engine no longer asks it (at once when the engine is closed). */
-  async unregister(id: number): Promise<boolean> {
-    const registration = this.registered.get(id);
-    if (!registration) return false;
+  unregister(id: number): boolean {
+    const unregister = this.registered.get(id);
+    if (!unregister) return false;
     this.registered.delete(id);
-    const unregister = await registration;
-    // A closed engine asks no checker; a call refused as it closes leaves nothing to undo.
-    await unregister?.().catch(() => undefined);
+    if (this.engine.isOpen) unregister();
     return true;
   }
 
   unregisterAll(): void {
-    for (const id of [...this.registered.keys()]) void this.unregister(id);
+    for (const id of [...this.registered.keys()]) this.unregister(id);
   }
 
   private async ask(checker: number, half: HalfMessage): Promise<TransactionOutcome> {
-    // Withdrawn while the engine's question was on its way: as if never asked.
-    if (!this.registered.has(checker) || !this.channel.isOpen) return 'unknown';
+    if (!this.channel.isOpen) return 'unknown';
     const args: CheckArgs = { checker, half: toWireHalfMessage(half) };
     const answer = await this.channel.request(ServerOp.TX_CHECK, args, this.timeoutMs);
     return transactionOutcomeOf(

@@ -1,4 +1,4 @@
-import type { WorkerEngine } from '@reliable-mq/engine';
+import type { BrokerEngine } from '@reliable-mq/engine';
 import type { ProtocolError, ValidatePayloadResult } from '@reliable-mq/protocol';
 import type { BrokerConfig } from './broker-config';
 import type { BrokerConnection } from './broker-connection';
@@ -8,8 +8,7 @@ import type { BrokerConnection } from './broker-connection';
  * connections (tokens and their throttle, connection limits, which connection holds a group member).
  */
 export interface ConnectionHost {
-  /** The engine on its own thread: every call returns a promise. */
-  readonly engine: WorkerEngine;
+  readonly engine: BrokerEngine;
   readonly config: BrokerConfig;
   readonly version: string;
   readonly draining: boolean;

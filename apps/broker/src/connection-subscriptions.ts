@@ -1,4 +1,4 @@
-import type { Delivery, HostedSubscribeOptions, WorkerEngine, WorkerSubscription } from '@reliable-mq/engine';
+import type { BrokerEngine, Delivery, HostedSubscribeOptions, Subscription } from '@reliable-mq/engine';
 import { ProtocolError, ProtocolErrorCode, type SubscribeArgs, type WireDelivery } from '@reliable-mq/protocol';
 
 interface ActiveSubscription {
@@ -8,7 +8,7 @@ interface ActiveSubscription {
   memberId: string;
   /** The member can answer `payload.validate` for this subscription. */
   validates: boolean;
-  engine: WorkerSubscription;
+  engine: Subscription;
 }
 
 interface PendingDelivery {
@@ -48,7 +48,7 @@ export class ConnectionSubscriptions {
   private closedAll = false;
 
   constructor(
-    private readonly engine: WorkerEngine,
+    private readonly engine: BrokerEngine,
     private readonly channel: DeliveryChannel,
   ) {}
 
@@ -105,7 +105,7 @@ export class ConnectionSubscriptions {
     };
     const opening = this.engine.subscribe(options);
     this.opening.set(id, opening);
-    let engineSub: WorkerSubscription;
+    let engineSub: Subscription;
     try {
       engineSub = await opening;
     } finally {
@@ -167,8 +167,11 @@ export class ConnectionSubscriptions {
   /** Keeps the connection's members in their groups; called as traffic arrives. */
   heartbeat(): void {
     for (const { group, memberId } of this.members()) {
-      // Refused only by an engine that is closing; the connection follows.
-      this.engine.heartbeat(group, memberId).catch(() => undefined);
+      try {
+        this.engine.heartbeat(group, memberId);
+      } catch {
+        // The engine is closing; the connection follows.
+      }
     }
   }
 

@@ -82,10 +82,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  // Stopped without a signal: its engine is gone, and a supervisor should start it again.
-  void server.stopped.then(() => {
-    if (!stopping) process.exit(1);
-  });
 }
 
 main().catch((error: unknown) => {

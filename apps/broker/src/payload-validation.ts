@@ -1,4 +1,4 @@
-import { MessageTooLargeError, UnknownTopicError, validateName, type WorkerEngine } from '@reliable-mq/engine';
+import { MessageTooLargeError, UnknownTopicError, validateName, type BrokerEngine } from '@reliable-mq/engine';
 import { ProtocolError, ProtocolErrorCode, type ValidatePayloadResult } from '@reliable-mq/protocol';
 import { isPlainObject } from './request-args';
 
@@ -31,7 +31,7 @@ export class PayloadValidationRouter {
   private turn = 0;
 
   constructor(
-    private readonly engine: WorkerEngine,
+    private readonly engine: BrokerEngine,
     private readonly directory: MemberDirectory,
     private readonly timeoutMs: number,
   ) {}
@@ -44,11 +44,11 @@ export class PayloadValidationRouter {
   async validate(group: string, topic: string, payload: Buffer): Promise<ValidatePayloadResult> {
     validateName('group', group);
     validateName('topic', topic);
-    if (!(await this.engine.getTopic(topic))) throw new UnknownTopicError(topic);
+    if (!this.engine.getTopic(topic)) throw new UnknownTopicError(topic);
     const limit = this.engine.options.maxBodyBytes;
     if (payload.length > limit) throw new MessageTooLargeError(payload.length, limit);
     const subscriptions = this.directory.subscriptionsOf(group, topic);
-    if (subscriptions.length === 0 && !(await this.knows(group, topic))) {
+    if (subscriptions.length === 0 && !this.knows(group, topic)) {
       throw new ProtocolError(
         ProtocolErrorCode.UNKNOWN_GROUP,
         `Group "${group}" has never consumed topic "${topic}" on this broker: no subscription and no dead letter.`,
@@ -77,9 +77,9 @@ export class PayloadValidationRouter {
     return readMemberAnswer(answer, member.memberId, group);
   }
 
-  private async knows(group: string, topic: string): Promise<boolean> {
+  private knows(group: string, topic: string): boolean {
     if (this.seen.has(`${group}\u0000${topic}`)) return true;
-    return (await this.engine.listDeadLetters({ group, topic, status: 'any', limit: 1 })).total > 0;
+    return this.engine.listDeadLetters({ group, topic, status: 'any', limit: 1 }).total > 0;
   }
 }
 
