@@ -45,7 +45,12 @@ async function engineRig(ctx: BenchContext): Promise<Rig> {
  * manual acks after the handler. Publisher and consumer use separate connections, so that flow control on the
  * publishing side does not stall deliveries.
  */
-async function rabbitRig(ctx: BenchContext, type: 'classic' | 'quorum', round: number, load: string): Promise<Rig> {
+export async function rabbitRig(
+  ctx: BenchContext,
+  type: 'classic' | 'quorum',
+  round: number,
+  load: string,
+): Promise<Rig> {
   const queue = `rmq-bench-${ctx.runId}-${type}-${load}-${round}`;
   const publisherConnection: ChannelModel = await connect(RABBITMQ_URL);
   const consumerConnection: ChannelModel = await connect(RABBITMQ_URL);
