@@ -1,4 +1,10 @@
-import { BrokerEngine, DeliveryReleasedError, WorkerEngine, type Delivery } from '@reliable-mq/engine';
+import {
+  BrokerEngine,
+  DeliveryReleasedError,
+  WorkerEngine,
+  type Delivery,
+  type SubscribeOptions,
+} from '@reliable-mq/engine';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDataDir, until } from '../../test/engine-test-kit';
 
@@ -16,7 +22,11 @@ describe.each(HOSTS)('a released delivery, engine $name', (host) => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it('comes back as a first delivery, with no retry copy and nothing in the DLQ', async () => {
+  /** An engine with group `g` on topic `t`; `failure` says what the handler throws at the n-th delivery, if anything. */
+  async function subscribed(
+    options: Partial<SubscribeOptions>,
+    failure: (delivered: number) => Error | undefined,
+  ): Promise<{ engine: AnyEngine; seen: Delivery[] }> {
     const temp = tempDataDir();
     const engine = await host.open(temp.dir);
     cleanups.push(temp.cleanup, () => engine.close(1000));
@@ -25,11 +35,20 @@ describe.each(HOSTS)('a released delivery, engine $name', (host) => {
     await engine.subscribe({
       group: 'g',
       topic: 't',
+      ...options,
       handler: async (delivery) => {
         seen.push(delivery);
-        if (seen.length === 1) throw new DeliveryReleasedError('not now');
+        const error = failure(seen.length);
+        if (error) throw error;
       },
     });
+    return { engine, seen };
+  }
+
+  it('comes back as a first delivery, with no retry copy and nothing in the DLQ', async () => {
+    const { engine, seen } = await subscribed({}, (delivered) =>
+      delivered === 1 ? new DeliveryReleasedError('not now') : undefined,
+    );
     await engine.publish([{ topic: 't', body: 'once' }]);
     await until(() => seen.length === 2, 5000, 'the released message to come back');
     expect(
@@ -53,21 +72,9 @@ describe.each(HOSTS)('a released delivery, engine $name', (host) => {
   });
 
   it("does not come from an error that only bears its name (a remote client's failure): that one is a failure", async () => {
-    const temp = tempDataDir();
-    const engine = await host.open(temp.dir);
-    cleanups.push(temp.cleanup, () => engine.close(1000));
-    await engine.createTopic('t', { queueCount: 1 });
-    const seen: Delivery[] = [];
-    await engine.subscribe({
-      group: 'g',
-      topic: 't',
-      retry: { delayLevels: '1ms', maxReconsumeTimes: 3 },
-      handler: async (delivery) => {
-        seen.push(delivery);
-        if (seen.length === 1)
-          throw Object.assign(new Error('named like a release'), { name: 'DeliveryReleasedError' });
-      },
-    });
+    const { engine, seen } = await subscribed({ retry: { delayLevels: '1ms', maxReconsumeTimes: 3 } }, (delivered) =>
+      delivered === 1 ? Object.assign(new Error('named like a release'), { name: 'DeliveryReleasedError' }) : undefined,
+    );
     await engine.publish([{ topic: 't', body: 'once' }]);
     await until(() => seen.length === 2, 5000, 'the retry');
     expect(seen.map((delivery) => delivery.reconsumeTimes)).toEqual([0, 1]);
