@@ -70,7 +70,7 @@ export class AckCoalescer {
   }
 
   /** Hands the message back to its queue now. */
-  nack(message: ConsumeMessage, requeue = true): void {
+  nack(message: ConsumeMessage): void {
     const entry = this.byMessage.get(message);
     if (entry) {
       if (entry.acked || entry.sent) return;
@@ -78,7 +78,7 @@ export class AckCoalescer {
       this.byMessage.delete(message);
     } else if (this.settled.has(message)) return;
     this.settled.add(message);
-    sendQuietly(() => this.channel.nack(message, false, requeue));
+    sendQuietly(() => this.channel.nack(message, false, true));
   }
 
   /** Sends the acks that are due: one `multiple` ack for the settled oldest deliveries, single acks for the rest. */

@@ -44,6 +44,15 @@ export function ackQuietly(channel: Channel, message: ConsumeMessage): void {
   }
 }
 
+/** Hands a message back to its queue, ignoring a channel that closed meanwhile (RabbitMQ then requeues it anyway). */
+export function nackQuietly(channel: Channel, message: ConsumeMessage): void {
+  try {
+    channel.nack(message, false, true);
+  } catch {
+    // The channel closed meanwhile; the broker requeues on its own.
+  }
+}
+
 /**
  * What one delivery of a subscription comes to: the handler runs, and the message is acked only after its promise
  * resolved. A failure writes a copy with confirms before the original is acked: to the group's retry queue for the

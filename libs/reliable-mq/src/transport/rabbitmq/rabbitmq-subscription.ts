@@ -5,7 +5,7 @@ import type { InboundHandler, SubscriptionSpec, TransportSubscription } from '..
 import type { RabbitMqConnection } from './rabbitmq-connection';
 import type { RabbitMqLogger } from './rabbitmq-logger.interface';
 import { AckCoalescer } from './ack-coalescer';
-import { ackQuietly, RabbitMqDeliveryHandler } from './rabbitmq-delivery-handler';
+import { ackQuietly, nackQuietly, RabbitMqDeliveryHandler } from './rabbitmq-delivery-handler';
 import { QueueWatch, SettleMeter } from './rabbitmq-consumer-watch';
 import { decodeMessage, headerNumber, queuedAtOf } from './rabbitmq-message.codec';
 import type { RabbitMqTopology, WorkQueueSpec, WorkQueues } from './rabbitmq-topology';
@@ -457,15 +457,6 @@ export class RabbitMqSubscription implements TransportSubscription {
     } finally {
       watch.held.delete(message);
     }
-  }
-}
-
-/** Hands a message back to its queue, ignoring a channel that closed meanwhile (RabbitMQ then requeues it anyway). */
-function nackQuietly(channel: Channel, message: ConsumeMessage): void {
-  try {
-    channel.nack(message, false, true);
-  } catch {
-    // The channel closed meanwhile; the broker requeues on its own.
   }
 }
 

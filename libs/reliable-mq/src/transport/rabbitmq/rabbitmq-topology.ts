@@ -153,7 +153,7 @@ export class RabbitMqTopology {
 
   /** True when the topic's exchange exists (declared by this or any other application). */
   async topicExists(topic: string): Promise<boolean> {
-    if (this.isDone(`topic:${topic}`) || this.isDone(`exists:${topic}`)) return true;
+    if (this.known(topic)) return true;
     const model = this.connection.current();
     // A passive declare of a missing exchange closes its channel: use a throwaway one.
     const probe = await model.createChannel();
@@ -180,8 +180,13 @@ export class RabbitMqTopology {
 
   /** True when every topic is known to exist on the current connection: `requireTopics` would ask nothing. */
   knowsTopics(topics: Iterable<string>): boolean {
-    for (const topic of topics) if (!this.isDone(`topic:${topic}`) && !this.isDone(`exists:${topic}`)) return false;
+    for (const topic of topics) if (!this.known(topic)) return false;
     return true;
+  }
+
+  /** Declared or seen to exist on the current connection. */
+  private known(topic: string): boolean {
+    return this.isDone(`topic:${topic}`) || this.isDone(`exists:${topic}`);
   }
 
   async requireTopics(topics: Iterable<string>): Promise<void> {
