@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { backlogReport, type BacklogReport } from './backlog/backlog-report';
 import type { OffsetResetPlan, RedistributeOptions } from './backlog/offset-reset-plan';
 import type { HandoutHandler } from './consume/handout';
-import { resolveSubscription, type HostedSubscribeOptions } from './consume/subscription-options';
+import { resolveSubscription } from './consume/subscription-options';
 import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options';
 import { assembleEngineParts, type EngineParts } from './engine-parts';
 import type {
@@ -141,7 +141,7 @@ export class BrokerEngine {
    * @internal
    */
   async subscribeReadingAhead(
-    options: Omit<HostedSubscribeOptions, 'handler'>,
+    options: Omit<SubscribeOptions, 'handler'>,
     readAhead: number,
     handler: HandoutHandler,
   ): Promise<Subscription> {

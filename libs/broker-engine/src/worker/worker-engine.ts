@@ -3,7 +3,6 @@ import type { RedistributeOptions } from '../backlog/offset-reset-plan';
 import { resolveEngineOptions, type ResolvedEngineOptions } from '../engine-options';
 import type { EngineOptions, HalfMessageChecker, SubscribeOptions } from '../engine.types';
 import { SUBSCRIPTION_LIMITS, withinLimit } from '../consume/subscription-limits';
-import type { HostedSubscribeOptions } from '../consume/subscription-options';
 import { InvalidArgumentError } from '../errors';
 import { EngineThread } from './engine-thread';
 import { SharedSkewClock } from './shared-skew-clock';
@@ -83,11 +82,8 @@ export class WorkerEngine {
     return this.call('publish', args);
   }
 
-  /**
-   * Joins a member whose handler runs in this thread; the engine waits for each handler's promise as in-process. A
-   * host of remote members (the standalone broker) may pass `HostedSubscribeOptions`, as to `BrokerEngine.subscribe`.
-   */
-  async subscribe(options: SubscribeOptions | HostedSubscribeOptions): Promise<WorkerSubscription> {
+  /** Joins a member whose handler runs in this thread; the engine waits for each handler's promise as in-process. */
+  async subscribe(options: SubscribeOptions): Promise<WorkerSubscription> {
     const { handler, ...request } = options;
     if (typeof handler !== 'function') {
       throw new InvalidArgumentError('subscribe needs a handler: an async function that takes one delivery.');

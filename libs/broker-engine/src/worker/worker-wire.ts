@@ -1,5 +1,4 @@
-import type { HostedSubscribeOptions } from '../consume/subscription-options';
-import type { Delivery, HalfMessage, TransactionOutcome } from '../engine.types';
+import type { Delivery, HalfMessage, SubscribeOptions, TransactionOutcome } from '../engine.types';
 import * as engineErrors from '../errors';
 
 /** The engine methods a worker engine forwards as they are: arguments and results cross as structured clones. */
@@ -41,7 +40,7 @@ export interface WireError {
   engine?: true;
 }
 
-export type SubscribeRequest = Omit<HostedSubscribeOptions, 'handler'>;
+export type SubscribeRequest = Omit<SubscribeOptions, 'handler'>;
 
 /** From the application's thread to the engine's. */
 export type ToWorker =
